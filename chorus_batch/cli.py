@@ -1,0 +1,573 @@
+"""The ``chorus-batch`` command: parse options, call the library, render the result.
+
+No business logic lives here. Every ``ChorusError`` becomes a one-line message and an exit code
+(SPEC §6: 0 good, 1 a file was rejected / a thing was not found, 2 usage or configuration);
+any other exception is logged with its traceback to ``var/log/chorus-batch.log`` and shown as
+one line — a user never sees a traceback.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from . import config, formats, reports, views
+from .domain import rules
+from .errors import ChorusError, ConfigError, DocumentRejected, Issue, NotFound, WorkspaceError
+from .ingest import FileResult, Processor
+from .store import repo
+from .store.repo import Store
+from .workspace import Workspace
+
+log = logging.getLogger("chorus_batch")
+
+
+@dataclass
+class Context:
+    workspace: Path
+    config_path: Path | None
+    db: str | None
+    verbosity: int
+
+    @property
+    def ws(self) -> Workspace:
+        return Workspace(self.workspace)
+
+    def settings(self) -> config.Settings:
+        return config.load(self.config_path or self.ws.config_path)
+
+    def store(self) -> Store:
+        if self.db:
+            return Store(self.db)
+        self.ws.var.mkdir(parents=True, exist_ok=True)
+        return Store(self.ws.store_url)
+
+
+class _ConsoleFormatter(logging.Formatter):
+    """One line per record; tracebacks go to the log file only."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
+def _setup_logging(ctx: Context, log_file: Path | None) -> None:
+    logger = logging.getLogger("chorus_batch")
+    logger.handlers.clear()
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    console = logging.StreamHandler(sys.stderr)
+    console.setFormatter(_ConsoleFormatter())
+    console.setLevel({-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(ctx.verbosity, logging.DEBUG))
+    logger.addHandler(console)
+    if log_file is not None:
+        try:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            handler = logging.FileHandler(log_file, encoding="utf-8")
+        except OSError:
+            return
+        handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(message)s"))
+        handler.setLevel(logging.INFO)
+        logger.addHandler(handler)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _exit_code(exc: ChorusError) -> int:
+    return 2 if isinstance(exc, (ConfigError, WorkspaceError)) else 1
+
+
+def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn library errors into messages and exit codes; never let a traceback through."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ChorusError as exc:
+            _fail(f"{exc.message} [{exc.code}]", _exit_code(exc))
+        except OSError as exc:
+            _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), 2)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as exc:  # a bug: keep the traceback for the log, show one line
+            log.debug("internal error", exc_info=True)
+            logging.getLogger("chorus_batch.crash").error("internal error", exc_info=True)
+            _fail(f"internal error ({type(exc).__name__}); details in var/log/chorus-batch.log", 1)
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--workspace",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="CHORUS_BATCH_WORKSPACE",
+    default=".",
+    show_default=True,
+    help="Workspace folder (env CHORUS_BATCH_WORKSPACE).",
+)
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="Configuration file (default WORKSPACE/chorus-batch.toml).")
+@click.option("--db", envvar="CHORUS_BATCH_DB", help="Store URL (env CHORUS_BATCH_DB; default the workspace's var/store.sqlite).")
+@click.option("-v", "--verbose", count=True, help="More output (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors.")
+@click.version_option(package_name="chorus-batch")
+@click.pass_context
+def cli(click_ctx: click.Context, workspace: Path, config_path: Path | None, db: str | None, verbose: int, quiet: bool) -> None:
+    """Batch EDI processor for Chorus Pro orders ("engagements"): intake of order files,
+    integration reports, and a searchable store.
+
+    Example:
+
+        chorus-batch --workspace /srv/edi run
+    """
+    ctx = Context(workspace.resolve(), config_path, db, -1 if quiet else verbose)
+    click_ctx.obj = ctx
+    log_file = ctx.ws.var / "log" / "chorus-batch.log" if ctx.ws.var.is_dir() else None
+    _setup_logging(ctx, log_file)
+    crash = logging.getLogger("chorus_batch.crash")
+    crash.handlers = [h for h in logging.getLogger("chorus_batch").handlers if isinstance(h, logging.FileHandler)]
+    crash.propagate = False
+
+
+def main() -> None:
+    cli(prog_name="chorus-batch")
+
+
+# -- init / run ----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.pass_obj
+@guarded
+def init(ctx: Context) -> None:
+    """Create the workspace folders, a commented configuration and the store (idempotent).
+
+    Example:
+
+        chorus-batch --workspace /srv/edi init
+    """
+    created = ctx.ws.init()
+    ctx.settings()
+    ctx.store().close()
+    for path in created:
+        click.echo(f"created {path}")
+    click.echo(f"workspace ready: {ctx.ws.root}")
+
+
+def _progress_enabled(ctx: Context) -> bool:
+    return ctx.verbosity >= 0 and sys.stderr.isatty()
+
+
+def run_workspace(ctx: Context, show_progress: bool) -> tuple[Any, int]:
+    """Process the inbox once; return the summary and the exit code."""
+    ws = ctx.ws
+    settings = ctx.settings()
+    ws.ensure()
+    store = ctx.store()
+    try:
+        processor = Processor(ws, store, settings)
+        if not show_progress:
+            summary = processor.run()
+        else:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            total = sum(1 for _ in ws.pending())
+            with Progress(
+                TextColumn("[bold]processing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True
+            ) as bar:
+                task = bar.add_task("files", total=total)
+                summary = processor.run(on_file=lambda _r: bar.advance(task))
+    finally:
+        store.close()
+    return summary, summary.exit_code
+
+
+def _print_summary(summary: Any) -> None:
+    counts = summary.counts
+    if not summary.results:
+        click.echo("nothing to process")
+        return
+    parts = ", ".join(f"{counts[k]} {k}" for k in ("IN_INTEGRE", "IN_INTEGRE_PARTIEL", "DUPLICATE", "PARKED", "IN_REJETE") if counts[k])
+    click.echo(f"{len(summary.results)} file(s): {parts}")
+    for result in summary.results:
+        if result.status == "IN_REJETE":
+            codes = ", ".join(sorted({e.code for e in result.errors}))
+            click.echo(f"  rejected {result.name}: {codes}")
+
+
+@cli.command()
+@click.pass_obj
+@guarded
+def run(ctx: Context) -> None:
+    """Process every pending file in inbox/ once, then print a summary.
+
+    Exit code 0 when every file was integrated (or was a duplicate), 1 when at least one file
+    was rejected, 2 on a configuration error.
+
+    Example:
+
+        chorus-batch --workspace /srv/edi run
+    """
+    summary, code = run_workspace(ctx, _progress_enabled(ctx))
+    if ctx.verbosity >= 0:
+        _print_summary(summary)
+    sys.exit(code)
+
+
+# -- validate ------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@guarded
+def validate(files: tuple[Path, ...], fmt: str) -> None:
+    """Validate documents without storing them and without a workspace: content detection,
+    XSD, business rules. Every error is printed with its code, line and XPath.
+
+    Exit code 0 when every file is valid, 1 otherwise.
+
+    Example:
+
+        chorus-batch validate inbox/*.xml
+    """
+    results = []
+    for path in files:
+        results.append(_validate_one(path))
+    if fmt == "json":
+        click.echo(json.dumps(results, indent=2, ensure_ascii=False))
+    else:
+        for res in results:
+            head = f"{res['file']}: {'valid' if res['valid'] else 'INVALID'}"
+            if res.get("kind"):
+                head += f" ({res['syntax']} {res['kind']}{', ' + res['number'] if res.get('number') else ''})"
+            click.echo(head)
+            for err in res["errors"] + res["warnings"]:
+                where = ", ".join(p for p in (f"line {err['line']}" if err["line"] else "", err["xpath"] or "") if p)
+                click.echo(f"  {err['code']}: {err['message']}" + (f" [{where}]" if where else ""))
+    sys.exit(0 if all(r["valid"] for r in results) else 1)
+
+
+def _validate_one(path: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {"file": str(path), "valid": False, "kind": None, "syntax": None, "number": None, "errors": [], "warnings": []}
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        out["errors"] = [Issue("FILE_UNREADABLE", f"cannot read: {exc.strerror}").as_dict()]
+        return out
+    issues: list[Issue] = []
+    try:
+        rec = formats.recognise(data)
+        out.update(kind=rec.kind, syntax=rec.syntax, number=rec.number)
+        issues = formats.schema_issues(rec)
+        if not issues:
+            issues = rules.check_order(formats.to_order(rec), date.today())
+    except DocumentRejected as exc:
+        issues = exc.issues
+    out["errors"] = [i.as_dict() for i in issues if i.severity == "error"]
+    out["warnings"] = [i.as_dict() for i in issues if i.severity != "error"]
+    out["valid"] = not out["errors"]
+    return out
+
+
+# -- orders --------------------------------------------------------------------------------------
+
+
+@cli.group()
+def orders() -> None:
+    """Search, consult and download engagements."""
+
+
+def _emit_rows(fmt: str, columns: list[str], rows: list[dict[str, Any]], title: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+    elif fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+        click.echo(buf.getvalue(), nl=False)
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=title)
+        for col in columns:
+            table.add_column(col, justify="right" if col.startswith("amount") else "left")
+        for row in rows:
+            table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+        Console().print(table)
+
+
+SEARCH_COLUMNS = ["number", "issuer_id", "issuer_name", "supplier_id", "supplier_name", "status", "amount_ht", "amount_ttc", "currency", "created_at"]
+
+
+@orders.command("search")
+@click.option("--status", type=click.Choice(["A_TRAITER", "PRIS_EN_COMPTE", "REFUSE", "A_RECYCLER", "CLOTURE"]))
+@click.option("--created-from", type=click.DateTime(["%Y-%m-%d"]), help="Created on or after (YYYY-MM-DD).")
+@click.option("--created-to", type=click.DateTime(["%Y-%m-%d"]), help="Created on or before (YYYY-MM-DD).")
+@click.option("--number", help="Engagement number (* as wildcard).")
+@click.option("--issuer", help="Issuer SIRET / id, or part of its name.")
+@click.option("--supplier", help="Supplier SIRET / id, or part of its name.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.pass_obj
+@guarded
+def orders_search(ctx: Context, status: str | None, created_from: Any, created_to: Any, number: str | None, issuer: str | None, supplier: str | None, fmt: str) -> None:
+    """Search engagements.
+
+    Example:
+
+        chorus-batch orders search --status A_TRAITER --issuer 21750001600019 --format csv
+    """
+    criteria = repo.Criteria(
+        status=status,
+        number=number,
+        issuer=issuer,
+        supplier=supplier,
+        created_from=created_from.date().isoformat() if created_from else None,
+        created_to=created_to.date().isoformat() if created_to else None,
+    )
+    store = ctx.store()
+    try:
+        with store.read() as conn:
+            rows = [views.engagement_summary(r) for r in repo.search(conn, criteria)]
+    finally:
+        store.close()
+    _emit_rows(fmt, SEARCH_COLUMNS, rows, f"{len(rows)} engagement(s)")
+
+
+@orders.command("show")
+@click.argument("number")
+@click.option("--issuer", help="Issuer id, when several issuers used the number.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_obj
+@guarded
+def orders_show(ctx: Context, number: str, issuer: str | None, fmt: str) -> None:
+    """Everything about one engagement (the portal's "Consulter").
+
+    Example:
+
+        chorus-batch orders show EJ2026-000123 --format json
+    """
+    store = ctx.store()
+    try:
+        with store.read() as conn:
+            detail = views.engagement_detail(conn, repo.resolve(conn, number, issuer))
+    finally:
+        store.close()
+    if fmt == "json":
+        click.echo(json.dumps(detail, indent=2, ensure_ascii=False))
+    else:
+        from .render import engagement_panel
+
+        engagement_panel(detail)
+
+
+@orders.command("export")
+@click.argument("number")
+@click.option("--issuer", help="Issuer id, when several issuers used the number.")
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to write into.")
+@click.pass_obj
+@guarded
+def orders_export(ctx: Context, number: str, issuer: str | None, out_dir: Path) -> None:
+    """Download the original document of every version and the embedded attachments
+    (the portal's "Télécharger").
+
+    Example:
+
+        chorus-batch orders export EJ2026-000123 -o /tmp/ej123
+    """
+    store = ctx.store()
+    written = []
+    try:
+        with store.read() as conn:
+            row = repo.resolve(conn, number, issuer)
+            out_dir.mkdir(parents=True, exist_ok=True)
+            for version in repo.versions(conn, row.id):
+                if version.document_sha256:
+                    data = repo.get_blob(conn, version.document_sha256) or b""
+                    ext = "xml" if not data.startswith(b"%PDF") else "pdf"
+                    target = out_dir / _safe_name(f"{row.number}.v{version.version}.{ext}")
+                    target.write_bytes(data)
+                    written.append(target)
+                for att in repo.attachments(conn, version.id):
+                    if att.blob_sha256:
+                        name = att.filename or f"{att.ident or 'attachment'}.bin"
+                        target = out_dir / _safe_name(f"v{version.version}-{name}")
+                        target.write_bytes(repo.get_blob(conn, att.blob_sha256) or b"")
+                        written.append(target)
+    finally:
+        store.close()
+    for path in written:
+        click.echo(str(path))
+
+
+def _safe_name(name: str) -> str:
+    """A file name that cannot leave the output folder."""
+    cleaned = "".join(c if c.isalnum() or c in "._-" else "_" for c in name).lstrip(".")
+    return cleaned or "file"
+
+
+# -- files ---------------------------------------------------------------------------------------
+
+
+@cli.group()
+def files() -> None:
+    """What happened to each input file."""
+
+
+@files.command("list")
+@click.option("--status", type=click.Choice(["IN_INTEGRE", "IN_INTEGRE_PARTIEL", "IN_REJETE", "DUPLICATE", "PARKED"]))
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_obj
+@guarded
+def files_list(ctx: Context, status: str | None, fmt: str) -> None:
+    """List received files with their outcome.
+
+    Example:
+
+        chorus-batch files list --status IN_REJETE
+    """
+    store = ctx.store()
+    try:
+        with store.read() as conn:
+            rows = repo.list_files(conn, status)
+    finally:
+        store.close()
+    if fmt == "json":
+        click.echo(json.dumps([views.file_summary(r) for r in rows], indent=2, ensure_ascii=False))
+        return
+    table_rows = [
+        {**views.file_detail(r), "kinds": ",".join(views.file_summary(r)["kinds"]),
+         "errors": ",".join(sorted({e["code"] for e in json.loads(r.errors)}))}
+        for r in rows
+    ]
+    _emit_rows("table", ["file", "status", "kinds", "errors", "processed_at"], table_rows, f"{len(rows)} file(s)")
+
+
+@files.command("show")
+@click.argument("name")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_obj
+@guarded
+def files_show(ctx: Context, name: str, fmt: str) -> None:
+    """Every processing of the file NAME, with its errors.
+
+    Example:
+
+        chorus-batch files show commande-0042.xml
+    """
+    store = ctx.store()
+    try:
+        with store.read() as conn:
+            rows = repo.file_rows(conn, name)
+    finally:
+        store.close()
+    if not rows:
+        raise NotFound(f"no received file named {name!r}", code="FILE_NOT_FOUND")
+    details = [views.file_detail(r) for r in rows]
+    if fmt == "json":
+        click.echo(json.dumps(details, indent=2, ensure_ascii=False))
+        return
+    for d in details:
+        click.echo(f"{d['file']}  {d['status']}  {','.join(d['kinds'])}")
+        for key in ("partner", "sha256", "size", "received_at", "processed_at", "stored_as", "ack"):
+            if d[key] is not None:
+                click.echo(f"  {key}: {d[key]}")
+        for err in d["errors"]:
+            where = f" [line {err['line']}]" if err.get("line") else ""
+            click.echo(f"  {err['code']}: {err['message']}{where}" + (f" at {err['xpath']}" if err.get("xpath") else ""))
+
+
+# -- reports -------------------------------------------------------------------------------------
+
+
+@cli.group()
+def report() -> None:
+    """Reports for accountants (CSV)."""
+
+
+@report.command("status")
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Folder (default outbox/reports).")
+@click.pass_obj
+@guarded
+def report_status(ctx: Context, out_dir: Path | None) -> None:
+    """One row per engagement with its status and amounts (status.csv).
+
+    Example:
+
+        chorus-batch report status -o /tmp/reports
+    """
+    click.echo(str(_write_status(ctx, out_dir)))
+
+
+def _write_status(ctx: Context, out_dir: Path | None) -> Path:
+    store = ctx.store()
+    try:
+        with store.read() as conn:
+            return reports.write_status(conn, out_dir or ctx.ws.reports, date.today())
+    finally:
+        store.close()
+
+
+# -- demo ----------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.pass_obj
+@guarded
+def demo(ctx: Context) -> None:
+    """Build a demo workspace from the bundled French examples and run the whole chain:
+    intake, integration reports, store, status report.
+
+    Example:
+
+        chorus-batch --workspace /tmp/demo demo
+    """
+    from .demo import generate
+
+    ws = ctx.ws
+    ws.init()
+    _setup_logging(ctx, ws.var / "log" / "chorus-batch.log")
+    dropped = []
+    for name, data in generate.demo_files():
+        target = ws.inbox / name
+        if not target.exists():
+            target.write_bytes(data)
+            dropped.append(name)
+    click.echo(f"dropped {len(dropped)} example file(s) in {ws.inbox}")
+    summary, _code = run_workspace(ctx, _progress_enabled(ctx))
+    _print_summary(summary)
+    status_csv = _write_status(ctx, None)
+    unexpected = [r for r in summary.results if not _expected(r)]
+    click.echo(f"integration reports: {ws.acks}")
+    click.echo(f"status report:       {status_csv}")
+    click.echo("next: chorus-batch --workspace " + str(ws.root) + " orders search")
+    if unexpected:
+        _fail("unexpected outcome for " + ", ".join(r.name for r in unexpected), 1)
+
+
+def _expected(result: FileResult) -> bool:
+    """Demo files named ``bad-*`` are meant to be rejected; every other one to be integrated."""
+    if result.name.startswith("bad-"):
+        return result.status == "IN_REJETE" and all(e.code != "INTERNAL_ERROR" for e in result.errors)
+    return result.status in ("IN_INTEGRE", "DUPLICATE")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

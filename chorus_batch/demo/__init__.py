@@ -1,0 +1,1 @@
+"""Demo material: a generator of realistic French public-procurement orders (``generate``)."""

@@ -1,0 +1,105 @@
+"""Business rules applied after XSD validation (SPEC §2). Each failure is an ``Issue`` with a
+stable code; the caller decides to reject. Pure: the current date is a parameter.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from iso4217 import Currency
+
+from ..errors import Issue
+from .identifiers import check_party, party_key
+from .model import OrderDocument
+
+PLACEHOLDERS = frozenset({"NA", "N/A", "-", ""})
+MAX_NUMBER_LENGTH = 50
+EARLIEST = date(2000, 1, 1)
+CENT = Decimal("0.01")
+_CURRENCIES = frozenset(c.code for c in Currency)
+
+
+def engagement_number(raw: str | None) -> str | None:
+    """The engagement number in ``raw`` after trimming, or ``None`` for blanks and placeholders
+    (``NA``, ``n/a``, ``-``). Length is not checked here.
+
+    >>> engagement_number("  EJ-2026-0042 "), engagement_number("n/a"), engagement_number(None)
+    ('EJ-2026-0042', None, None)
+    """
+    if raw is None:
+        return None
+    value = raw.strip()
+    return None if value.upper() in PLACEHOLDERS else value
+
+
+def check_order(doc: OrderDocument, today: date) -> list[Issue]:
+    """Every rule an order must meet before it is stored; empty list when it is acceptable."""
+    issues: list[Issue] = []
+    number = engagement_number(doc.number)
+    if number is None or len(number) > MAX_NUMBER_LENGTH:
+        issues.append(
+            Issue(
+                "ENGAGEMENT_NUMBER_INVALID",
+                f"engagement number {doc.number.strip()[:60]!r} must be 1 to {MAX_NUMBER_LENGTH} characters "
+                "and not a placeholder",
+                xpath=doc.number_xpath,
+            )
+        )
+    for role, party in (("issuer", doc.issuer), ("supplier", doc.supplier)):
+        if party_key(party) is None:
+            issues.append(Issue("PARTY_MISSING", f"the {role} has no identifier"))
+        issues.extend(check_party(party, role))
+    if doc.invoicee is not None:
+        issues.extend(check_party(doc.invoicee, "invoice recipient"))
+    issues.extend(_check_currency(doc))
+    issues.extend(_check_totals(doc))
+    issues.extend(_check_dates(doc, today))
+    return issues
+
+
+def _check_currency(doc: OrderDocument) -> list[Issue]:
+    if doc.currency is None:
+        return []
+    if doc.currency not in _CURRENCIES:
+        return [Issue("CURRENCY_INVALID", f"currency {doc.currency!r} is not an ISO 4217 code")]
+    others = sorted(set(doc.amount_currencies) - {doc.currency})
+    if others:
+        return [Issue("CURRENCY_INVALID", f"amounts in {', '.join(others)} in a document in {doc.currency}")]
+    return []
+
+
+def _mismatch(label: str, expected: Decimal, found: Decimal) -> Issue:
+    return Issue("TOTALS_MISMATCH", f"{label}: expected {expected:.2f} from the lines, found {found:.2f}")
+
+
+def _check_totals(doc: OrderDocument) -> list[Issue]:
+    t = doc.totals
+    issues = []
+    amounts = [line.net_amount for line in doc.lines]
+    if t.line_total is not None and amounts and all(a is not None for a in amounts):
+        expected = sum(amounts, Decimal(0))  # type: ignore[arg-type]
+        if abs(expected - t.line_total) >= CENT:
+            issues.append(_mismatch("sum of line amounts", expected, t.line_total))
+    if t.line_total is not None and t.tax_exclusive is not None:
+        expected = t.line_total - (t.allowances or 0) + (t.charges or 0)
+        if abs(expected - t.tax_exclusive) >= CENT:
+            issues.append(_mismatch("total without VAT (lines - allowances + charges)", expected, t.tax_exclusive))
+    if t.tax_exclusive is not None and t.tax_total is not None and t.tax_inclusive is not None:
+        expected = t.tax_exclusive + t.tax_total
+        if abs(expected - t.tax_inclusive) >= CENT:
+            issues.append(_mismatch("total with VAT (without VAT + VAT)", expected, t.tax_inclusive))
+    if t.tax_inclusive is not None and t.payable is not None:
+        expected = t.tax_inclusive - (t.prepaid or 0) + (t.rounding or 0)
+        if abs(expected - t.payable) >= CENT:
+            issues.append(_mismatch("amount due (with VAT - prepaid + rounding)", expected, t.payable))
+    return issues
+
+
+def _check_dates(doc: OrderDocument, today: date) -> list[Issue]:
+    latest = today.replace(year=today.year + 10) if not (today.month == 2 and today.day == 29) else date(today.year + 10, 2, 28)
+    issues = []
+    for label, value in (("issue date", doc.issue_date), ("delivery date", doc.delivery.end if doc.delivery else None)):
+        if value is not None and not (EARLIEST <= value <= latest):
+            issues.append(Issue("DATE_INVALID", f"{label} {value.isoformat()} is outside {EARLIEST.year}..{latest.year}"))
+    return issues

@@ -1,0 +1,199 @@
+"""Every error chorus-batch reports, with its stable UPPER_SNAKE code.
+
+Two shapes, one catalogue:
+
+* ``Issue`` is data: one finding about a document (code, message, line, xpath). Parsers and
+  rules collect issues; the integration report lists them.
+* ``ChorusError`` is control flow. Its subclasses carry a ``code`` and, for document problems,
+  the list of issues that made the document unacceptable::
+
+    ChorusError
+      ├─ DocumentRejected     a file or document cannot be integrated (carries issues)
+      ├─ ConfigError          bad configuration file or option (exit 2)
+      ├─ NotFound             no such engagement / file (exit 2 at the CLI)
+      └─ WorkspaceError       the workspace cannot be used (exit 2)
+
+``CODES`` maps every code to its meaning and the fix an operator can apply; ``docs/errors.md``
+is generated from it and a test keeps the two equal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+
+@dataclass(frozen=True)
+class ErrorCode:
+    meaning: str
+    fix: str
+
+
+CODES: dict[str, ErrorCode] = {
+    # -- the file itself
+    "FILE_EMPTY": ErrorCode("The file has no content.", "Send the document again; the sender's transfer probably failed."),
+    "FILE_TOO_LARGE": ErrorCode(
+        "The file is larger than `max_file_size` allows.",
+        "Split the flow, or raise `max_file_size` in chorus-batch.toml if the file is legitimate.",
+    ),
+    "FILE_UNREADABLE": ErrorCode("The file could not be read from disk.", "Check permissions and the disk; then run again."),
+    "UNKNOWN_DOCUMENT": ErrorCode(
+        "The content is not a document chorus-batch knows (binary data, unknown root element or namespace, "
+        "unsupported type code).",
+        "Check that the sender produces one of the formats listed in docs/formats.md.",
+    ),
+    "DOCUMENT_NOT_SUPPORTED": ErrorCode(
+        "The document was recognised, but this version of chorus-batch does not integrate that kind yet.",
+        "Keep the file; retry it with `files retry` after upgrading.",
+    ),
+    "DUPLICATE_DOCUMENT": ErrorCode(
+        "The same bytes were already integrated (same SHA-256). Nothing was applied again.",
+        "Nothing to do; the first copy is in the store. Check the sender's resend logic if this repeats.",
+    ),
+    # -- XML safety and syntax
+    "XML_MALFORMED": ErrorCode(
+        "The file is not well-formed XML (or is truncated).", "Fix the XML at the sender; the line number points to the first fault."
+    ),
+    "XML_ENCODING": ErrorCode(
+        "The bytes do not match the encoding the XML declares (or UTF-8 when it declares none).",
+        "Declare the real encoding in the XML declaration, or send UTF-8.",
+    ),
+    "UNSAFE_XML": ErrorCode(
+        "The XML contains a DTD or entity declarations (possible XXE or entity-expansion attack). "
+        "Its content is not read and never echoed.",
+        "Send the document without a DOCTYPE; standard order and invoice formats never need one.",
+    ),
+    "XSD_INVALID": ErrorCode(
+        "The document does not conform to its official XML schema.",
+        "Fix the element named by the XPath at the sender; every violation is listed.",
+    ),
+    # -- business rules
+    "SIRET_INVALID": ErrorCode(
+        "A SIRET (scheme 0009, or 14 digits under 0002) fails its check digit or format.",
+        "Correct the SIRET at the sender (14 digits, Luhn key; La Poste numbers follow their own rule).",
+    ),
+    "SIREN_INVALID": ErrorCode("A SIREN (9 digits under scheme 0002) fails its check digit.", "Correct the SIREN at the sender."),
+    "VAT_INVALID": ErrorCode("A French VAT number (FR + key + SIREN) is not valid.", "Correct the VAT number at the sender."),
+    "PARTY_MISSING": ErrorCode(
+        "The buyer (issuer) or the seller (supplier) has no identifier, so the engagement cannot be keyed.",
+        "Give each party an identifier (SIRET, SIREN, GLN, VAT...).",
+    ),
+    "ENGAGEMENT_NUMBER_INVALID": ErrorCode(
+        "The engagement number is empty, a placeholder (NA, n/a, -) or longer than 50 characters after trimming.",
+        "Send the real engagement number (1 to 50 characters).",
+    ),
+    "CURRENCY_INVALID": ErrorCode(
+        "The currency is not an ISO 4217 code, or amounts use another currency than the document's.",
+        "Use one ISO 4217 code (e.g. EUR) for the document and all its amounts.",
+    ),
+    "TOTALS_MISMATCH": ErrorCode(
+        "The document totals do not match the sum of its lines (or each other) to the cent.",
+        "Recompute the totals at the sender; the message shows the expected and the found amount.",
+    ),
+    "AMOUNT_INVALID": ErrorCode(
+        "An amount or quantity is not a decimal number, or has more than 6 decimals.",
+        "Send plain decimal numbers with a dot separator.",
+    ),
+    "DATE_INVALID": ErrorCode(
+        "A date is not a real calendar date or is absurd (before 2000 or more than 10 years ahead).",
+        "Correct the date at the sender.",
+    ),
+    # -- engagement store
+    "ORDER_ALREADY_EXISTS": ErrorCode(
+        "An engagement with the same issuer and number already exists with other content; "
+        "a new order cannot replace it.",
+        "To change an engagement the issuer sends an order change (UBL OrderChange, Order-X 230).",
+    ),
+    "ORDER_NOT_FOUND": ErrorCode("No engagement has that number (and issuer).", "Check the number; `orders search` lists them."),
+    "ORDER_AMBIGUOUS": ErrorCode(
+        "Several issuers have an engagement with that number.", "Add `--issuer SIRET` to say which one."
+    ),
+    "TRANSITION_NOT_ALLOWED": ErrorCode(
+        "The engagement's current state does not allow this event (see docs/state-machine.md).",
+        "Nothing changed. Check the engagement's status with `orders show`.",
+    ),
+    # -- operator side
+    "CONFIG_INVALID": ErrorCode(
+        "chorus-batch.toml has an unknown key or a bad value.", "Fix the key named in the message (see docs/configuration.md)."
+    ),
+    "WORKSPACE_INVALID": ErrorCode(
+        "The workspace folder cannot be used (not writable, or a file where a folder is expected).",
+        "Fix the path or its permissions, then run `chorus-batch init`.",
+    ),
+    "FILE_NOT_FOUND": ErrorCode("No received file has that name.", "`files list` shows the names."),
+    "INTERNAL_ERROR": ErrorCode(
+        "An unexpected error inside chorus-batch while processing this file. The file is kept in var/rejected/.",
+        "Report it with the file and the log; retry with `files retry` after the fix.",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One finding about a document. ``severity`` is ``error`` (rejects) or ``warning``."""
+
+    code: str
+    message: str
+    line: int | None = None
+    xpath: str | None = None
+    severity: str = "error"
+
+    def __post_init__(self) -> None:
+        if self.code not in CODES:
+            raise ValueError(f"unregistered error code {self.code!r}")
+
+    def as_dict(self) -> dict[str, object]:
+        return {"code": self.code, "message": self.message, "line": self.line, "xpath": self.xpath}
+
+
+class ChorusError(Exception):
+    """Base of every error chorus-batch raises on purpose. Never raised itself."""
+
+    code: ClassVar[str] = "INTERNAL_ERROR"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            if code not in CODES:
+                raise ValueError(f"unregistered error code {code!r}")
+            self.code = code  # type: ignore[misc]
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class DocumentRejected(ChorusError):
+    """A file or document cannot be integrated; ``issues`` says why (first issue gives the code)."""
+
+    def __init__(self, issues: list[Issue]) -> None:
+        if not issues:
+            raise ValueError("DocumentRejected needs at least one issue")
+        self.issues = issues
+        super().__init__(issues[0].message, code=issues[0].code)
+
+    @classmethod
+    def one(cls, code: str, message: str, *, line: int | None = None, xpath: str | None = None) -> DocumentRejected:
+        return cls([Issue(code, message, line, xpath)])
+
+
+class ConfigError(ChorusError):
+    code = "CONFIG_INVALID"
+
+
+class WorkspaceError(ChorusError):
+    code = "WORKSPACE_INVALID"
+
+
+class NotFound(ChorusError):
+    code = "ORDER_NOT_FOUND"
+
+
+@dataclass
+class Outcome:
+    """What processing did with one document inside a file (mirrors the ack's ``documents``)."""
+
+    kind: str
+    number: str | None
+    outcome: str
+    errors: list[Issue] = field(default_factory=list)

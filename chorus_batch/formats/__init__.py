@@ -1,0 +1,106 @@
+"""Document syntaxes behind one small interface: bytes in, recognised document out.
+
+``recognise(data)`` decides what a file is from its content only (PDF wrapper, XML root,
+namespace and type code — never the file name), ``schema_issues`` validates it against its
+XSD, and ``to_order`` maps it to the domain. One module per syntax: ``ubl``, ``orderx``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lxml import etree
+
+from ..domain.model import OrderDocument
+from ..errors import DocumentRejected, Issue
+from . import orderx, ubl, xml
+
+CII_INVOICE = "{urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100}CrossIndustryInvoice"
+
+
+@dataclass(frozen=True)
+class Recognised:
+    """A parsed document whose kind is known. ``schema`` names its XSD in ``schemas.get``."""
+
+    kind: str  # order, order_change, order_cancellation, order_response, invoice, credit_note
+    syntax: str  # ubl, order-x, cii
+    schema: str | None
+    number: str | None
+    root: etree._Element
+    container: str | None = None  # "pdf" when the XML came out of a PDF/A-3
+
+
+def recognise(data: bytes) -> Recognised:
+    """Identify ``data`` by content.
+
+    Raises:
+        DocumentRejected: FILE_EMPTY, UNKNOWN_DOCUMENT, DOCUMENT_NOT_SUPPORTED or an XML parse code.
+    """
+    if not data.strip():
+        raise DocumentRejected.one("FILE_EMPTY", "the file is empty")
+    head = data[:8]
+    if head.startswith(b"%PDF-"):
+        return _from_pdf(data)
+    if head.startswith((b"PK\x03\x04", b"\x1f\x8b")):
+        raise DocumentRejected.one("DOCUMENT_NOT_SUPPORTED", "archives (zip, tar.gz) are not integrated by this version")
+    if not _looks_like_xml(data):
+        raise DocumentRejected.one("UNKNOWN_DOCUMENT", "the content is not XML, PDF or a known document")
+    root = xml.parse(data)
+    return _identify(root)
+
+
+def _looks_like_xml(data: bytes) -> bool:
+    start = data.lstrip()[:4]
+    if start.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff", b"<")):
+        return True
+    return start.startswith(b"\x00<") or start.startswith(b"<\x00")
+
+
+def _identify(root: etree._Element, container: str | None = None) -> Recognised:
+    tag = etree.QName(root)
+    if tag.namespace in ubl.NAMESPACES and tag.localname in ubl.ROOTS:
+        kind, schema = ubl.ROOTS[tag.localname]
+        return Recognised(kind, "ubl", schema, xml.text(root.find("cbc:ID", ubl.NS)), root, container)
+    if root.tag == orderx.ROOT:
+        code = orderx.type_code(root)
+        if code not in orderx.TYPE_KINDS:
+            raise DocumentRejected.one("UNKNOWN_DOCUMENT", f"Order-X document with type code {code!r} (expected 220, 230 or 231)")
+        number = xml.text(root.find("rsm:ExchangedDocument/ram:ID", orderx.NS))
+        return Recognised(orderx.TYPE_KINDS[code], "order-x", f"orderx-{orderx.profile(root)}", number, root, container)
+    if root.tag == CII_INVOICE:
+        return Recognised("invoice", "cii", None, None, root, container)
+    raise DocumentRejected.one("UNKNOWN_DOCUMENT", f"unknown root element {tag.localname!r} in namespace {tag.namespace!r}")
+
+
+def _from_pdf(data: bytes) -> Recognised:
+    from facturx import get_xml_from_pdf  # imported lazily: PDFs are rare, pypdf is slow to import
+
+    try:
+        _name, xml_bytes = get_xml_from_pdf(data, check_xsd=False)
+    except Exception:  # factur-x raises bare Exceptions on damaged PDFs
+        raise DocumentRejected.one("UNKNOWN_DOCUMENT", "a PDF that could not be read") from None
+    if not xml_bytes:
+        raise DocumentRejected.one("UNKNOWN_DOCUMENT", "a PDF without an embedded Order-X or Factur-X XML")
+    return _identify(xml.parse(xml_bytes), "pdf")
+
+
+def schema_issues(doc: Recognised) -> list[Issue]:
+    """XSD violations of ``doc`` (empty when valid)."""
+    if doc.schema is None:
+        return []
+    return xml.validate(doc.root, doc.schema)
+
+
+def to_order(doc: Recognised) -> OrderDocument:
+    """The domain order of a schema-valid new-order document.
+
+    Raises:
+        DocumentRejected: DOCUMENT_NOT_SUPPORTED for kinds this version does not integrate.
+    """
+    if doc.kind == "order" and doc.syntax == "ubl":
+        return ubl.parse_order(doc.root)
+    if doc.kind == "order" and doc.syntax == "order-x":
+        return orderx.parse_order(doc.root)
+    raise DocumentRejected.one(
+        "DOCUMENT_NOT_SUPPORTED", f"{doc.syntax} {doc.kind.replace('_', ' ')} documents are not integrated by this version"
+    )

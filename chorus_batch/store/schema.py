@@ -1,0 +1,179 @@
+"""The store's tables (SQLAlchemy Core), at the shape the latest migration leaves them.
+
+Money and quantities are exact: ``Micros`` keeps a ``Decimal`` as a whole number of millionths in
+a BIGINT column, so SUM() in SQL is exact on SQLite and PostgreSQL alike; no REAL/float column
+holds an amount. Timestamps are ISO 8601 UTC strings (``2026-11-26T17:30:00Z``), which sort.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+SCALE = 10**6
+
+
+class Micros(TypeDecorator[Decimal]):
+    """A ``Decimal`` with at most 6 decimals stored as an integer count of millionths."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> int | None:
+        if value is None:
+            return None
+        scaled = Decimal(value) * SCALE
+        if scaled != scaled.to_integral_value():
+            raise ValueError(f"{value} has more than 6 decimals")
+        return int(scaled)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        return Decimal(int(value)) / SCALE
+
+
+metadata = MetaData()
+
+schema_migrations = Table(
+    "schema_migrations",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("applied_at", String(32), nullable=False),
+)
+
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("content", LargeBinary, nullable=False),
+)
+
+received_files = Table(
+    "received_files",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("partner", String(100)),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("received_at", String(32), nullable=False),
+    Column("processed_at", String(32), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("kinds", String(200), nullable=False, default=""),
+    Column("errors", Text, nullable=False, default="[]"),  # JSON list of {code, message, line, xpath}
+    Column("stored_as", String(500)),  # archive or rejected path, relative to the workspace
+    Column("ack", String(500)),
+    Index("ix_received_files_sha256", "sha256"),
+    Index("ix_received_files_name", "name"),
+)
+
+parties = Table(
+    "parties",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("party_id", String(120), nullable=False, unique=True),
+    Column("name", String(300)),
+    Column("details", Text, nullable=False),  # JSON: identifiers, address, contact as last received
+    Column("updated_at", String(32), nullable=False),
+)
+
+engagements = Table(
+    "engagements",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("issuer_id", String(120), nullable=False),
+    Column("number", String(50), nullable=False),
+    Column("supplier_id", String(120), nullable=False),
+    Column("issuer_name", String(300)),
+    Column("supplier_name", String(300)),
+    Column("status", String(20), nullable=False),
+    Column("current_version", Integer, nullable=False),
+    Column("currency", String(3)),
+    Column("amount_ht", Micros),
+    Column("amount_ttc", Micros),
+    Column("created_at", String(32), nullable=False),
+    Column("last_transition_at", String(32), nullable=False),
+    UniqueConstraint("issuer_id", "number", name="uq_engagement_issuer_number"),
+    Index("ix_engagements_number", "number"),
+    Index("ix_engagements_status", "status"),
+    Index("ix_engagements_supplier", "supplier_id"),
+)
+
+engagement_versions = Table(
+    "engagement_versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("engagement_id", Integer, ForeignKey("engagements.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("kind", String(30), nullable=False),  # the document kind that made this version
+    Column("syntax", String(20), nullable=False),
+    Column("source_file_id", Integer, ForeignKey("received_files.id")),
+    Column("document_sha256", String(64), ForeignKey("blobs.sha256")),  # the original bytes
+    Column("document", Text, nullable=False),  # JSON of the domain document
+    Column("issue_date", String(10)),
+    Column("amount_ht", Micros),
+    Column("amount_ttc", Micros),
+    Column("created_at", String(32), nullable=False),
+    UniqueConstraint("engagement_id", "version", name="uq_version"),
+)
+
+engagement_lines = Table(
+    "engagement_lines",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version_id", Integer, ForeignKey("engagement_versions.id"), nullable=False, index=True),
+    Column("position", Integer, nullable=False),
+    Column("line_id", String(100), nullable=False),
+    Column("name", String(500)),
+    Column("quantity", Micros),
+    Column("unit", String(10)),
+    Column("unit_price", Micros),
+    Column("net_amount", Micros),
+    Column("tax_rate", Micros),
+)
+
+attachments = Table(
+    "attachments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version_id", Integer, ForeignKey("engagement_versions.id"), nullable=False, index=True),
+    Column("ident", String(200)),
+    Column("filename", String(255)),
+    Column("mime", String(100)),
+    Column("description", String(500)),
+    Column("uri", String(1000)),
+    Column("blob_sha256", String(64), ForeignKey("blobs.sha256")),
+)
+
+transitions = Table(
+    "transitions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("engagement_id", Integer, ForeignKey("engagements.id"), nullable=False, index=True),
+    Column("at", String(32), nullable=False),
+    Column("from_status", String(20)),
+    Column("to_status", String(20), nullable=False),
+    Column("event", String(30), nullable=False),
+    Column("actor", String(30), nullable=False),
+    Column("source_file_id", Integer, ForeignKey("received_files.id")),
+    Column("version", Integer, nullable=False),
+)

@@ -1,0 +1,155 @@
+"""Store rows → the JSON shapes of SPEC §10 (``orders search``, ``orders show``, ``files list``).
+
+These shapes are a contract with other tools: keys change only with a documented migration.
+Money is a string with two decimals.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from sqlalchemy import Connection
+
+from .domain import states
+from .store import repo
+
+CENTS = Decimal("0.01")
+
+
+def money(value: Decimal | str | None) -> str | None:
+    """``Decimal('727.2')`` → ``'727.20'`` (half-up); ``None`` stays ``None``."""
+    if value is None:
+        return None
+    return str(Decimal(value).quantize(CENTS, rounding=ROUND_HALF_UP))
+
+
+def number(value: Decimal | None) -> str | None:
+    """A quantity or price without trailing zeros (``Decimal('6.000000')`` → ``'6'``)."""
+    if value is None:
+        return None
+    text = format(value.normalize(), "f")
+    return text
+
+
+def engagement_summary(row: Any) -> dict[str, Any]:
+    return {
+        "number": row.number,
+        "issuer_id": row.issuer_id,
+        "issuer_name": row.issuer_name,
+        "supplier_id": row.supplier_id,
+        "supplier_name": row.supplier_name,
+        "status": row.status,
+        "amount_ht": money(row.amount_ht),
+        "amount_ttc": money(row.amount_ttc),
+        "currency": row.currency,
+        "created_at": row.created_at,
+    }
+
+
+def engagement_detail(conn: Connection, row: Any) -> dict[str, Any]:
+    """Everything the portal's "Consulter" shows about one engagement."""
+    out = engagement_summary(row)
+    all_versions = repo.versions(conn, row.id)
+    current = next(v for v in all_versions if v.version == row.current_version)
+    doc = json.loads(current.document)
+    out.update(
+        {
+            "label": states.LABELS[states.State(row.status)],
+            "version": row.current_version,
+            "syntax": current.syntax,
+            "issue_date": doc.get("issue_date"),
+            "type_code": doc.get("type_code"),
+            "validity_end": doc.get("validity_end"),
+            "notes": doc.get("notes", []),
+            "service": doc.get("buyer_reference"),
+            "contract_reference": doc.get("contract_reference"),
+            "payment": {
+                "terms": doc.get("payment_terms"),
+                "means": doc.get("payment_means"),
+                "amount_ht": money(current.amount_ht),
+                "tax": money(Decimal(doc["totals"]["tax_total"])) if doc.get("totals", {}).get("tax_total") else None,
+                "amount_ttc": money(current.amount_ttc),
+            },
+            "issuer": doc.get("issuer"),
+            "recipient": doc.get("supplier"),
+            "invoice_recipient": doc.get("invoicee"),
+            "delivery": doc.get("delivery"),
+            "lines": [
+                {
+                    "line_id": ln.line_id,
+                    "name": ln.name,
+                    "quantity": number(ln.quantity),
+                    "unit": ln.unit,
+                    "unit_price": number(ln.unit_price),
+                    "net_amount": money(ln.net_amount),
+                    "tax_rate": number(ln.tax_rate),
+                }
+                for ln in repo.lines(conn, current.id)
+            ],
+            "attachments": [
+                {"id": a.ident, "filename": a.filename, "mime": a.mime, "description": a.description, "uri": a.uri,
+                 "embedded": a.blob_sha256 is not None}
+                for a in repo.attachments(conn, current.id)
+            ],
+            "versions": [
+                {
+                    "version": v.version,
+                    "kind": v.kind,
+                    "syntax": v.syntax,
+                    "issue_date": v.issue_date,
+                    "amount_ht": money(v.amount_ht),
+                    "amount_ttc": money(v.amount_ttc),
+                    "created_at": v.created_at,
+                }
+                for v in all_versions
+            ],
+            "history": [
+                {
+                    "at": h.at,
+                    "from": h.from_status,
+                    "to": h.to_status,
+                    "event": h.event,
+                    "actor": h.actor,
+                    "source": h.source_name,
+                    "version": h.version,
+                }
+                for h in repo.history(conn, row.id)
+            ],
+            "allowed_actions": [e.value for e in states.allowed_events(states.State(row.status)) if states.ACTORS[e] == "supplier"],
+            "invoices": [],
+            "totals": {
+                "invoiced_ttc": "0.00",
+                "credit_notes_ttc": "0.00",
+                "paid_ttc": "0.00",
+                "remaining_ttc": money(row.amount_ttc) if row.amount_ttc is not None else None,
+            },
+        }
+    )
+    return out
+
+
+def file_summary(row: Any) -> dict[str, Any]:
+    return {
+        "file": row.name,
+        "status": row.status,
+        "kinds": [k for k in row.kinds.split(",") if k],
+        "errors": json.loads(row.errors),
+    }
+
+
+def file_detail(row: Any) -> dict[str, Any]:
+    out = file_summary(row)
+    out.update(
+        {
+            "partner": row.partner,
+            "sha256": row.sha256,
+            "size": row.size,
+            "received_at": row.received_at,
+            "processed_at": row.processed_at,
+            "stored_as": row.stored_as,
+            "ack": row.ack,
+        }
+    )
+    return out

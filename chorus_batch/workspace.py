@@ -1,0 +1,175 @@
+"""The workspace folder (SPEC §1) and the life of an input file in it.
+
+A file is claimed by an atomic rename from ``inbox/`` into ``var/processing/``, then — after
+the store has committed — moved to ``var/archive/YYYY/MM/DD/`` or ``var/rejected/`` (with
+``NAME.errors.json``), and its integration report is written to ``outbox/acks/``. Every write
+of a report goes through a temporary name and a rename, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from .config import TEMPLATE
+from .errors import WorkspaceError
+
+CONFIG_NAME = "chorus-batch.toml"
+_TEMP_SUFFIXES = (".tmp", ".part", "~")
+
+
+def is_temporary(name: str) -> bool:
+    """Names a sender is still writing: ``*.tmp``, ``*.part``, dot-files, ``*~``."""
+    return name.startswith(".") or name.lower().endswith(_TEMP_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class Pending:
+    path: Path  # where the file is now
+    name: str  # its name as dropped
+    partner: str | None  # the inbox sub-folder, if any
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+
+    @property
+    def inbox(self) -> Path:
+        return self.root / "inbox"
+
+    @property
+    def acks(self) -> Path:
+        return self.root / "outbox" / "acks"
+
+    @property
+    def responses(self) -> Path:
+        return self.root / "outbox" / "responses"
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "outbox" / "reports"
+
+    @property
+    def var(self) -> Path:
+        return self.root / "var"
+
+    @property
+    def processing(self) -> Path:
+        return self.var / "processing"
+
+    @property
+    def rejected(self) -> Path:
+        return self.var / "rejected"
+
+    @property
+    def archive(self) -> Path:
+        return self.var / "archive"
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / CONFIG_NAME
+
+    @property
+    def store_url(self) -> str:
+        return f"sqlite:///{self.var / 'store.sqlite'}"
+
+    def folders(self) -> tuple[Path, ...]:
+        return (self.inbox, self.acks, self.responses, self.reports, self.processing, self.rejected, self.archive)
+
+    def init(self) -> list[Path]:
+        """Create what is missing (folders, a commented config); return what was created."""
+        created = []
+        try:
+            for folder in self.folders():
+                if not folder.is_dir():
+                    folder.mkdir(parents=True, exist_ok=True)
+                    created.append(folder)
+            if not self.config_path.exists():
+                self.config_path.write_text(TEMPLATE, encoding="utf-8")
+                created.append(self.config_path)
+        except OSError as exc:
+            raise WorkspaceError(f"cannot set up workspace {self.root}: {exc.strerror}") from None
+        return created
+
+    def ensure(self) -> None:
+        """Create missing folders silently (a workspace may be a bare folder with an inbox)."""
+        try:
+            for folder in self.folders():
+                folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WorkspaceError(f"cannot use workspace {self.root}: {exc.strerror}") from None
+
+    # -- intake ---------------------------------------------------------------------------------
+
+    def pending(self) -> Iterator[Pending]:
+        """Files waiting in ``inbox/`` and its partner sub-folders, sorted, temp names skipped."""
+        if not self.inbox.is_dir():
+            return
+        for entry in sorted(os.scandir(self.inbox), key=lambda e: e.name):
+            if is_temporary(entry.name):
+                continue
+            if entry.is_file(follow_symlinks=False):
+                yield Pending(Path(entry.path), entry.name, None)
+            elif entry.is_dir(follow_symlinks=False):
+                for sub in sorted(os.scandir(entry.path), key=lambda e: e.name):
+                    if not is_temporary(sub.name) and sub.is_file(follow_symlinks=False):
+                        yield Pending(Path(sub.path), sub.name, entry.name)
+
+    def claim(self, item: Pending) -> Pending | None:
+        """Take the file out of the inbox by an atomic rename; ``None`` if another worker was first."""
+        folder = self.processing / (item.partner or "_")
+        folder.mkdir(parents=True, exist_ok=True)
+        target = _free_name(folder, item.name)
+        try:
+            os.rename(item.path, target)
+        except FileNotFoundError:
+            return None
+        return Pending(target, item.name, item.partner)
+
+    # -- outcome --------------------------------------------------------------------------------
+
+    def plan_archive(self, name: str, when: datetime) -> Path:
+        return _free_name(self.archive / when.strftime("%Y/%m/%d"), name)
+
+    def plan_rejected(self, name: str) -> Path:
+        return _free_name(self.rejected, name, also=".errors.json")
+
+    def plan_ack(self, name: str) -> Path:
+        target = self.acks / f"{name}.json"
+        n = 1
+        while target.exists():
+            target = self.acks / f"{name}.{n}.json"
+            n += 1
+        return target
+
+    def move(self, src: Path, dest: Path) -> None:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(src, dest)
+
+    def relative(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+
+def _free_name(folder: Path, name: str, also: str = "") -> Path:
+    """``folder/name``, or ``folder/name.N`` when that (or its companion) is taken."""
+    target = folder / name
+    n = 1
+    while target.exists() or (also and target.with_name(target.name + also).exists()):
+        target = folder / f"{name}.{n}"
+        n += 1
+    return target
+
+
+def write_json(path: Path, payload: object) -> None:
+    """Write ``payload`` as UTF-8 JSON through a temporary name and an atomic rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(payload, fh, ensure_ascii=False, indent=2)
+        fh.write("\n")
+    os.replace(tmp, path)

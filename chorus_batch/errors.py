@@ -72,8 +72,14 @@ CODES: dict[str, ErrorCode] = {
         "A SIRET (scheme 0009, or 14 digits under 0002) fails its check digit or format.",
         "Correct the SIRET at the sender (14 digits, Luhn key; La Poste numbers follow their own rule).",
     ),
-    "SIREN_INVALID": ErrorCode("A SIREN (9 digits under scheme 0002) fails its check digit.", "Correct the SIREN at the sender."),
-    "VAT_INVALID": ErrorCode("A French VAT number (FR + key + SIREN) is not valid.", "Correct the VAT number at the sender."),
+    "SIREN_INVALID": ErrorCode(
+        "Warning: a SIREN (9 digits under scheme 0002) fails its check digit. The document is still integrated.",
+        "Correct the SIREN at the sender.",
+    ),
+    "VAT_INVALID": ErrorCode(
+        "Warning: a French VAT number (FR + key + SIREN) is not valid. The document is still integrated.",
+        "Correct the VAT number at the sender.",
+    ),
     "PARTY_MISSING": ErrorCode(
         "The buyer (issuer) or the seller (supplier) has no identifier, so the engagement cannot be keyed.",
         "Give each party an identifier (SIRET, SIREN, GLN, VAT...).",

@@ -421,7 +421,7 @@ def test_demo_files_shape(demo) -> None:
     assert 8 <= len(demo) <= 12
     assert len(set(names)) == len(names)
     for name in names:
-        assert re.fullmatch(r"(ubl-order|orderx-220)-[A-Z0-9-]+\.xml", name), name
+        assert re.fullmatch(r"(bad-[a-z]+-)?(ubl-order|orderx-220)-[A-Z0-9-]+\.xml", name), name
     assert demo == demo_files(), "demo_files() is deterministic"
 
 
@@ -433,11 +433,11 @@ def test_demo_files_valid_orderx_and_bad_files(demo, orderx_schemas) -> None:
         except etree.XMLSyntaxError:
             malformed.append(name)
     assert len(malformed) == 1, malformed
-    assert malformed[0].startswith("orderx-220-")
+    assert malformed[0].startswith("bad-truncated-orderx-220-")
 
     bad_siret = [name for name, _, doc in parsed if not fr_siret.is_valid(seller_siret(doc))]
     assert len(bad_siret) == 1, bad_siret
-    assert bad_siret[0].startswith("ubl-order-")
+    assert bad_siret[0].startswith("bad-siret-ubl-order-")
 
     kinds = defaultdict(int)
     issuers, suppliers = set(), set()

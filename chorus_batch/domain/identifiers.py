@@ -58,7 +58,11 @@ def siren_key(identifier: str) -> str | None:
 
 
 def check_party(party: Party, role: str) -> list[Issue]:
-    """Check every French identifier of ``party``; ``role`` names it in messages."""
+    """Check every French identifier of ``party``; ``role`` names it in messages.
+
+    A bad SIRET is an error: the SIRET keys the engagement and routes it. A bad SIREN or VAT
+    number is a warning: it is secondary data, and official samples carry placeholder values.
+    """
     issues = []
     seen: set[tuple[str, str]] = set()
     for pid in party.ids:
@@ -72,7 +76,11 @@ def check_party(party: Party, role: str) -> list[Issue]:
                 issues.append(Issue("SIRET_INVALID", f"{role} SIRET {value!r} is not a valid SIRET", xpath=where))
             continue
         if pid.scheme == SIREN_SCHEME and not siren.is_valid(pid.value):
-            issues.append(Issue("SIREN_INVALID", f"{role} SIREN {pid.value.strip()!r} is not a valid SIREN", xpath=where))
+            issues.append(
+                Issue("SIREN_INVALID", f"{role} SIREN {pid.value.strip()!r} is not a valid SIREN", xpath=where, severity="warning")
+            )
         elif pid.scheme == VAT_SCHEME and pid.value.strip().upper().startswith("FR") and not tva.is_valid(pid.value):
-            issues.append(Issue("VAT_INVALID", f"{role} VAT number {pid.value.strip()!r} is not valid", xpath=where))
+            issues.append(
+                Issue("VAT_INVALID", f"{role} VAT number {pid.value.strip()!r} is not valid", xpath=where, severity="warning")
+            )
     return issues

@@ -19,6 +19,7 @@ from .xml import embedded_bytes, path_of, text
 CAC = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
 CBC = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
 NS = {"cac": CAC, "cbc": CBC}
+MAX_AMOUNT = Decimal(10) ** 12  # the store keeps millionths in a 64-bit integer
 _MAINDOC = "urn:oasis:names:specification:ubl:schema:xsd:{}-2"
 
 # root local name -> (kind, schema name)
@@ -50,8 +51,10 @@ def amount(node: etree._Element | None) -> Decimal | None:
         result = Decimal(value)
     except InvalidOperation:
         raise DocumentRejected.one("AMOUNT_INVALID", f"{value[:40]!r} is not a decimal number", xpath=path_of(node)) from None  # type: ignore[arg-type]
-    if not result.is_finite():
-        raise DocumentRejected.one("AMOUNT_INVALID", "amount is not a finite number", xpath=path_of(node))  # type: ignore[arg-type]
+    if not result.is_finite() or abs(result) >= MAX_AMOUNT or result.normalize().as_tuple().exponent < -6:  # type: ignore[operator]
+        raise DocumentRejected.one(
+            "AMOUNT_INVALID", f"{value[:40]!r} is out of range or has more than 6 decimals", xpath=path_of(node)  # type: ignore[arg-type]
+        )
     return result
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from . import formats
 from .config import Settings
@@ -63,6 +64,16 @@ class RunSummary:
         return 1 if any(r.status == "IN_REJETE" for r in self.results) else 0
 
 
+@dataclass
+class Claimed:
+    """A file taken out of the inbox, with what is known of it so far."""
+
+    item: Pending
+    received: datetime
+    size: int = 0
+    sha: str = ""
+
+
 class Processor:
     """Processes the files of one workspace against one store."""
 
@@ -90,26 +101,28 @@ class Processor:
         claimed = self.ws.claim(item)
         if claimed is None:
             return None
+        c = Claimed(claimed, received)
         try:
-            return self._process(claimed, received)
+            return self._process(c)
         except Exception:  # the per-file boundary: a bug must not lose the file or stop the run
-            log.exception("internal error while processing %s", claimed.name)
+            log.exception("internal error while processing %s", item.name)
+            c.sha = c.sha or _sha256_of(claimed.path)
             issue = Issue("INTERNAL_ERROR", "unexpected error inside chorus-batch; the file is kept for a retry")
-            return self._finish_rejected(claimed, received, _sha256_of(claimed.path), [issue], [], [])
+            return self._reject(c, [issue])
 
     # -- the steps ------------------------------------------------------------------------------
 
-    def _process(self, item: Pending, received: datetime) -> FileResult:
-        size = item.path.stat().st_size
-        if size > self.settings.max_file_size:
-            issue = Issue("FILE_TOO_LARGE", f"{size} bytes; the limit is {self.settings.max_file_size} (max_file_size)")
-            return self._finish_rejected(item, received, _sha256_of(item.path), [issue], [], [])
-        data = item.path.read_bytes()
-        sha = hashlib.sha256(data).hexdigest()
+    def _process(self, c: Claimed) -> FileResult:
+        c.size = c.item.path.stat().st_size
+        if c.size > self.settings.max_file_size:
+            c.sha = _sha256_of(c.item.path)
+            return self._reject(c, [Issue("FILE_TOO_LARGE", f"{c.size} bytes; the limit is {self.settings.max_file_size} (max_file_size)")])
+        data = c.item.path.read_bytes()
+        c.sha = hashlib.sha256(data).hexdigest()
         with self.store.read() as conn:
-            first = repo.integrated_file(conn, sha)
+            first = repo.integrated_file(conn, c.sha)
         if first is not None:
-            return self._finish_duplicate(item, received, sha, size, first)
+            return self._duplicate(c, first)
         try:
             rec = formats.recognise(data)
             issues = formats.schema_issues(rec)
@@ -119,51 +132,31 @@ class Processor:
             found = rules.check_order(doc, self.clock().date())
         except DocumentRejected as exc:
             kind = _kind_of(data)
-            docs = [Outcome(kind, None, "REJETE", exc.issues)] if kind else []
-            return self._finish_rejected(item, received, sha, exc.issues, [], docs)
+            return self._reject(c, exc.issues, docs=[Outcome(kind, None, "REJETE", exc.issues)] if kind else [])
         errors = [i for i in found if i.severity == "error"]
         warnings = [i for i in found if i.severity != "error"]
         if errors:
-            return self._finish_rejected(item, received, sha, errors, warnings, [Outcome(doc.kind, doc.number, "REJETE", errors)])
-        return self._integrate(item, received, sha, size, data, doc, warnings)
+            return self._reject(c, errors, warnings, [Outcome(doc.kind, doc.number, "REJETE", errors)])
+        return self._integrate(c, data, doc, warnings)
 
-    def _integrate(
-        self, item: Pending, received: datetime, sha: str, size: int, data: bytes, doc: OrderDocument, warnings: list[Issue]
-    ) -> FileResult:
+    def _integrate(self, c: Claimed, data: bytes, doc: OrderDocument, warnings: list[Issue]) -> FileResult:
         now = self.clock()
-        dest = self.ws.plan_archive(item.name, now)
-        ack = self.ws.plan_ack(item.name)
+        dest, ack = self.ws.plan_archive(c.item.name, now), self.ws.plan_ack(c.item.name)
         number = rules.engagement_number(doc.number) or ""
-        with self.store.begin() as conn:
-            file_id = repo.insert_file(
-                conn,
-                name=item.name,
-                partner=item.partner,
-                sha256=sha,
-                size=size,
-                received_at=iso(received),
-                processed_at=iso(now),
-                status="IN_INTEGRE",
-                kinds=doc.kind,
-                errors="[]",
-                stored_as=self.ws.relative(dest),
-                ack=self.ws.relative(ack),
-            )
-            src = Source(file_id, repo.put_blob(conn, data), iso(now))
-            outcome = self._apply_order(conn, doc, number, src)
-            if outcome.outcome == "REJETE":
-                conn.rollback()
-        if outcome.outcome == "REJETE":
-            return self._finish_rejected(item, received, sha, outcome.errors, warnings, [outcome])
-        status = "DUPLICATE" if outcome.outcome == "DUPLICATE" else "IN_INTEGRE"
-        if status == "DUPLICATE":
+        try:
+            # One transaction: the file row, the original bytes, the engagement change.
             with self.store.begin() as conn:
-                repo.update_file(conn, file_id, status=status)
-        self.ws.move(item.path, dest)
-        result = FileResult(item.name, status, [outcome], list(outcome.errors) if status == "DUPLICATE" else [], warnings, ack)
-        self._write_ack(ack, item.name, sha, received, now, result)
-        log.info("%s: %s %s %s", item.name, status, doc.kind, number)
-        return result
+                file_id = self._record(conn, c, "IN_INTEGRE", doc.kind, [], dest, ack, now)
+                outcome = self._apply_order(conn, doc, number, Source(file_id, repo.put_blob(conn, data), iso(now)))
+                if outcome.outcome == "REJETE":
+                    raise _Refused(outcome)  # rolls the transaction back
+                if outcome.outcome == "DUPLICATE":
+                    repo.update_file(conn, file_id, status="DUPLICATE", errors=_errors_json(outcome.errors))
+        except _Refused as refused:
+            return self._reject(c, refused.outcome.errors, warnings, [refused.outcome])
+        status = "DUPLICATE" if outcome.outcome == "DUPLICATE" else "IN_INTEGRE"
+        errors = list(outcome.errors) if status == "DUPLICATE" else []
+        return self._conclude(c, FileResult(c.item.name, status, [outcome], errors, warnings, ack), dest, now)
 
     def _apply_order(self, conn: repo.Connection, doc: OrderDocument, number: str, src: Source) -> Outcome:
         issuer_id = party_key(doc.issuer) or ""
@@ -186,77 +179,48 @@ class Processor:
 
     # -- endings --------------------------------------------------------------------------------
 
-    def _finish_duplicate(self, item: Pending, received: datetime, sha: str, size: int, first: repo.Row) -> FileResult:  # type: ignore[type-arg]
+    def _duplicate(self, c: Claimed, first: Any) -> FileResult:
         now = self.clock()
-        dest = self.ws.plan_archive(item.name, now)
-        ack = self.ws.plan_ack(item.name)
-        issue = Issue(
-            "DUPLICATE_DOCUMENT", f"same content as {first.name!r} integrated at {first.processed_at}; nothing applied again"
+        dest, ack = self.ws.plan_archive(c.item.name, now), self.ws.plan_ack(c.item.name)
+        issue = Issue("DUPLICATE_DOCUMENT", f"same content as {first.name!r} integrated at {first.processed_at}; nothing applied again")
+        docs = [Outcome(kind, None, "DUPLICATE") for kind in first.kinds.split(",") if kind]
+        with self.store.begin() as conn:
+            self._record(conn, c, "DUPLICATE", first.kinds, [issue], dest, ack, now)
+        return self._conclude(c, FileResult(c.item.name, "DUPLICATE", docs, [issue], [], ack), dest, now)
+
+    def _reject(self, c: Claimed, errors: list[Issue], warnings: list[Issue] | None = None, docs: list[Outcome] | None = None) -> FileResult:
+        now = self.clock()
+        docs = docs or []
+        dest, ack = self.ws.plan_rejected(c.item.name), self.ws.plan_ack(c.item.name)
+        c.size = c.size or c.item.path.stat().st_size
+        with self.store.begin() as conn:
+            self._record(conn, c, "IN_REJETE", ",".join(d.kind for d in docs), errors, dest, ack, now)
+        return self._conclude(c, FileResult(c.item.name, "IN_REJETE", docs, errors, warnings or [], ack), dest, now)
+
+    def _record(self, conn: repo.Connection, c: Claimed, status: str, kinds: str, errors: list[Issue], dest: Path, ack: Path, now: datetime) -> int:
+        return repo.insert_file(
+            conn,
+            name=c.item.name,
+            partner=c.item.partner,
+            sha256=c.sha,
+            size=c.size,
+            received_at=iso(c.received),
+            processed_at=iso(now),
+            status=status,
+            kinds=kinds,
+            errors=_errors_json(errors),
+            stored_as=self.ws.relative(dest),
+            ack=self.ws.relative(ack),
         )
-        kinds = first.kinds.split(",") if first.kinds else []
-        docs = [Outcome(kind, None, "DUPLICATE") for kind in kinds]
-        with self.store.begin() as conn:
-            repo.insert_file(
-                conn,
-                name=item.name,
-                partner=item.partner,
-                sha256=sha,
-                size=size,
-                received_at=iso(received),
-                processed_at=iso(now),
-                status="DUPLICATE",
-                kinds=first.kinds,
-                errors=json.dumps([issue.as_dict()]),
-                stored_as=self.ws.relative(dest),
-                ack=self.ws.relative(ack),
-            )
-        self.ws.move(item.path, dest)
-        result = FileResult(item.name, "DUPLICATE", docs, [issue], [], ack)
-        self._write_ack(ack, item.name, sha, received, now, result)
-        log.info("%s: DUPLICATE of %s", item.name, first.name)
-        return result
 
-    def _finish_rejected(
-        self,
-        item: Pending,
-        received: datetime,
-        sha: str,
-        errors: list[Issue],
-        warnings: list[Issue],
-        docs: list[Outcome],
-    ) -> FileResult:
-        now = self.clock()
-        dest = self.ws.plan_rejected(item.name)
-        ack = self.ws.plan_ack(item.name)
-        size = item.path.stat().st_size
-        with self.store.begin() as conn:
-            repo.insert_file(
-                conn,
-                name=item.name,
-                partner=item.partner,
-                sha256=sha,
-                size=size,
-                received_at=iso(received),
-                processed_at=iso(now),
-                status="IN_REJETE",
-                kinds=",".join(d.kind for d in docs),
-                errors=json.dumps([e.as_dict() for e in errors], ensure_ascii=False),
-                stored_as=self.ws.relative(dest),
-                ack=self.ws.relative(ack),
-            )
-        self.ws.move(item.path, dest)
-        result = FileResult(item.name, "IN_REJETE", docs, errors, warnings, ack)
-        payload = self._write_ack(ack, item.name, sha, received, now, result)
-        write_json(dest.with_name(dest.name + ".errors.json"), payload)
-        log.info("%s: IN_REJETE %s", item.name, ", ".join(sorted({e.code for e in errors})))
-        return result
-
-    def _write_ack(self, path: Path, name: str, sha: str, received: datetime, now: datetime, result: FileResult) -> dict[str, object]:
-        payload: dict[str, object] = {
-            "file": name,
-            "sha256": sha,
+    def _conclude(self, c: Claimed, result: FileResult, dest: Path, now: datetime) -> FileResult:
+        """After the commit: move the file where the store says it is, then write its report."""
+        self.ws.move(c.item.path, dest)
+        payload = {
+            "file": c.item.name,
+            "sha256": c.sha,
             "status": result.status,
-            "received_at": iso(received),
+            "received_at": iso(c.received),
             "processed_at": iso(now),
             "documents": [
                 {"kind": d.kind, "number": d.number, "outcome": d.outcome, "errors": [e.as_dict() for e in d.errors]}
@@ -265,8 +229,24 @@ class Processor:
             "errors": [e.as_dict() for e in result.errors],
             "warnings": [w.as_dict() for w in result.warnings],
         }
-        write_json(path, payload)
-        return payload
+        write_json(result.ack, payload)  # type: ignore[arg-type]
+        if result.status == "IN_REJETE":
+            write_json(dest.with_name(dest.name + ".errors.json"), payload)
+        codes = ", ".join(sorted({e.code for e in result.errors}))
+        log.info("%s: %s %s", c.item.name, result.status, codes)
+        return result
+
+
+def _errors_json(errors: list[Issue]) -> str:
+    return json.dumps([e.as_dict() for e in errors], ensure_ascii=False)
+
+
+class _Refused(Exception):
+    """Internal: the store refused a document; carries its outcome out of the transaction."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.outcome)
+        self.outcome = outcome
 
 
 def _sha256_of(path: Path) -> str:

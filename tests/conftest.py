@@ -1,0 +1,50 @@
+"""Shared fixtures for the end-to-end tests: a CLI runner and an initialised workspace.
+
+``run_cli(*args)`` invokes the real click command group in-process (``catch_exceptions=False``,
+so a bug surfaces as the exception itself rather than as an exit code), ``workspace`` is a fresh
+``tmp_path`` workspace on which ``init`` has run, and ``wcli(*args)`` is ``run_cli`` bound to it
+(``--workspace`` prepended).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from chorus_batch.cli import cli
+
+RunCli = Callable[..., Result]
+
+
+@pytest.fixture
+def run_cli() -> RunCli:
+    """``run_cli(*args, input=None, env=None)`` -> click ``Result`` (stdout and stderr kept apart)."""
+    runner = CliRunner()
+
+    def invoke(*args: object, input: str | bytes | None = None, env: dict[str, str] | None = None) -> Result:
+        return runner.invoke(cli, [str(a) for a in args], input=input, env=env, catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, run_cli: RunCli) -> Path:
+    """A fresh workspace folder on which ``chorus-batch init`` succeeded."""
+    root = tmp_path / "ws"
+    result = run_cli("--workspace", root, "init")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert (root / "inbox").is_dir() and (root / "outbox" / "acks").is_dir()
+    return root
+
+
+@pytest.fixture
+def wcli(workspace: Path, run_cli: RunCli) -> RunCli:
+    """``run_cli`` with ``--workspace <workspace>`` prepended."""
+
+    def invoke(*args: object, **kwargs: object) -> Result:
+        return run_cli("--workspace", workspace, *args, **kwargs)
+
+    return invoke

@@ -1,0 +1,1 @@
+"""The store: tables (``schema``), migrations and the only SQL (``repo``)."""

@@ -1,0 +1,82 @@
+"""The layers of chorus_batch import only downwards (see chorus_batch/__init__.py)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import chorus_batch
+
+PACKAGE = Path(chorus_batch.__file__).parent
+
+# module (or package) -> the chorus_batch modules it may import
+ALLOWED = {
+    "errors": set(),
+    "domain": {"errors", "domain"},
+    "formats": {"errors", "domain", "formats"},
+    "store": {"errors", "domain", "store"},
+    "config": {"errors"},
+    "workspace": {"errors", "config"},
+    "ingest": {"errors", "domain", "formats", "store", "config", "workspace"},
+    "views": {"errors", "domain", "store"},
+    "reports": {"errors", "domain", "store", "views"},
+    "render": set(),
+    "docgen": {"errors", "domain", "config", "cli"},
+    "demo": {"demo"},
+    "cli": {"errors", "domain", "formats", "store", "config", "workspace", "ingest", "views", "reports", "render", "demo"},
+    "__main__": {"cli"},
+    "__init__": set(),
+}
+# third-party packages the pure core must never touch
+FORBIDDEN_IN_DOMAIN = {"lxml", "sqlalchemy", "click", "rich", "pandas", "watchdog", "os", "pathlib", "datetime.datetime"}
+
+
+def _imports(path: Path) -> tuple[set[str], set[str]]:
+    """(chorus_batch top-level modules, other top-level modules) imported by ``path``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    rel = path.relative_to(PACKAGE).parts
+    ours, others = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                top = alias.name.split(".")
+                (ours.add(top[1]) if top[0] == "chorus_batch" and len(top) > 1 else others.add(top[0]))
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0:
+                top = (node.module or "").split(".")
+                (ours.add(top[1]) if top[0] == "chorus_batch" and len(top) > 1 else others.add(top[0]))
+                continue
+            base = list(rel[:-1])[: len(rel) - node.level]
+            target = base + (node.module.split(".") if node.module else [])
+            if target:
+                ours.add(target[0])
+            else:  # "from . import x" at the package top
+                ours.update(alias.name for alias in node.names)
+    return ours, others
+
+
+def _layer(path: Path) -> str:
+    first = path.relative_to(PACKAGE).parts[0]
+    return first[:-3] if first.endswith(".py") else first
+
+
+def test_layers_import_downwards() -> None:
+    wrong = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        layer = _layer(path)
+        ours, _ = _imports(path)
+        extra = ours - ALLOWED[layer] - {layer}
+        if extra:
+            wrong.append(f"{path.relative_to(PACKAGE)} imports {sorted(extra)}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_domain_is_pure() -> None:
+    for path in sorted((PACKAGE / "domain").rglob("*.py")):
+        _, others = _imports(path)
+        assert not (others & FORBIDDEN_IN_DOMAIN), f"{path.name} imports {sorted(others & FORBIDDEN_IN_DOMAIN)}"
+
+
+def test_every_module_says_what_it_owns() -> None:
+    missing = [p.name for p in PACKAGE.rglob("*.py") if p.name != "__main__.py" and not ast.get_docstring(ast.parse(p.read_text()))]
+    assert not missing, missing

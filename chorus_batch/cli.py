@@ -17,13 +17,17 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 
 from . import config, formats, reports, views
+from . import answers
 from .domain import rules
+from .domain.habilitations import readable_structures
+from .domain.model import LineChange
 from .errors import ChorusError, ConfigError, DocumentRejected, Issue, NotFound, WorkspaceError
 from .ingest import FileResult, Processor
 from .store import repo
@@ -39,6 +43,7 @@ class Context:
     config_path: Path | None
     db: str | None
     verbosity: int
+    partner: str | None = None
 
     @property
     def ws(self) -> Workspace:
@@ -276,7 +281,8 @@ def _validate_one(path: Path) -> dict[str, Any]:
         out.update(kind=rec.kind, syntax=rec.syntax, number=rec.number)
         issues = formats.schema_issues(rec)
         if not issues:
-            issues = rules.check_order(formats.to_order(rec), date.today())
+            for doc in formats.documents(rec):
+                issues += doc.issues if isinstance(doc, DocumentRejected) else rules.check(doc, date.today())
     except DocumentRejected as exc:
         issues = exc.issues
     out["errors"] = [i.as_dict() for i in issues if i.severity == "error"]
@@ -289,8 +295,27 @@ def _validate_one(path: Path) -> dict[str, Any]:
 
 
 @cli.group()
-def orders() -> None:
-    """Search, consult and download engagements."""
+@click.option("--as", "as_partner", metavar="PARTNER", help="Act as this partner: see only its structures, answer with its rights.")
+@click.pass_obj
+def orders(ctx: Context, as_partner: str | None) -> None:
+    """Search, consult, download and answer engagements."""
+    if as_partner is not None:
+        settings = ctx.settings()
+        if as_partner not in settings.partners:
+            declared = ", ".join(sorted(settings.partners)) or "none"
+            _fail(f"unknown partner {as_partner!r} (declared in the configuration: {declared}) [CONFIG_INVALID]", 2)
+    ctx.partner = as_partner
+
+
+def _readable(ctx: Context) -> frozenset[str] | None:
+    return readable_structures(ctx.settings().partner(ctx.partner)) if ctx.partner else None
+
+
+def _visible(ctx: Context, row: Any) -> Any:
+    allowed = _readable(ctx)
+    if allowed is not None and row.supplier_id not in allowed:
+        raise NotFound(f"no engagement {row.number!r} visible to partner {ctx.partner!r}")
+    return row
 
 
 def _emit_rows(fmt: str, columns: list[str], rows: list[dict[str, Any]], title: str) -> None:
@@ -345,7 +370,8 @@ def orders_search(ctx: Context, status: str | None, created_from: Any, created_t
     store = ctx.store()
     try:
         with store.read() as conn:
-            rows = [views.engagement_summary(r) for r in repo.search(conn, criteria)]
+            allowed = _readable(ctx)
+            rows = [views.engagement_summary(r) for r in repo.search(conn, criteria) if allowed is None or r.supplier_id in allowed]
     finally:
         store.close()
     _emit_rows(fmt, SEARCH_COLUMNS, rows, f"{len(rows)} engagement(s)")
@@ -367,7 +393,7 @@ def orders_show(ctx: Context, number: str, issuer: str | None, fmt: str) -> None
     store = ctx.store()
     try:
         with store.read() as conn:
-            detail = views.engagement_detail(conn, repo.resolve(conn, number, issuer))
+            detail = views.engagement_detail(conn, _visible(ctx, repo.resolve(conn, number, issuer)))
     finally:
         store.close()
     if fmt == "json":
@@ -396,7 +422,7 @@ def orders_export(ctx: Context, number: str, issuer: str | None, out_dir: Path) 
     written = []
     try:
         with store.read() as conn:
-            row = repo.resolve(conn, number, issuer)
+            row = _visible(ctx, repo.resolve(conn, number, issuer))
             out_dir.mkdir(parents=True, exist_ok=True)
             for version in repo.versions(conn, row.id):
                 if version.document_sha256:
@@ -421,6 +447,108 @@ def _safe_name(name: str) -> str:
     """A file name that cannot leave the output folder."""
     cleaned = "".join(c if c.isalnum() or c in "._-" else "_" for c in name).lstrip(".")
     return cleaned or "file"
+
+
+def _answer(ctx: Context, code: str, number: str, issuer: str | None, reason: str | None, yes: bool, lines: tuple[LineChange, ...] = ()) -> None:
+    settings = ctx.settings()
+    ctx.ws.ensure()
+    store = ctx.store()
+    try:
+        with store.read() as conn:
+            row = _visible(ctx, repo.resolve(conn, number, issuer))
+        response = answers.build(code, row.number, row.issuer_id, reason, lines)
+        plan = answers.preview(store, ctx.ws, settings, response, ctx.partner)
+        if plan.outcome.outcome == "REJETE":
+            first = plan.outcome.errors[0]
+            _fail(f"{first.message} [{first.code}]", 1)
+        click.echo(f"engagement {row.number} ({row.issuer_id}): {plan.before} -> {plan.after}")
+        for warning in plan.outcome.errors:
+            click.echo(f"  {warning.code}: {warning.message}")
+        for name in plan.responses:
+            click.echo(f"  order response {name} will be written to {ctx.ws.responses}")
+        if not yes and sys.stdin.isatty() and sys.stdout.isatty():
+            click.confirm("Confirm?", abort=True)
+        done = answers.apply(store, ctx.ws, settings, response, ctx.partner)
+    finally:
+        store.close()
+    if done.outcome.outcome == "REJETE":
+        first = done.outcome.errors[0]
+        _fail(f"{first.message} [{first.code}]", 1)
+    click.echo(f"done: {done.before} -> {done.after}" + (f"; wrote {', '.join(done.responses)}" if done.responses else ""))
+
+
+_ANSWER_OPTIONS = [
+    click.argument("number"),
+    click.option("--issuer", help="Issuer id, when several issuers used the number."),
+    click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (scripts)."),
+]
+
+
+def _answer_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(_ANSWER_OPTIONS):
+        fn = option(fn)
+    return fn
+
+
+@orders.command("accept")
+@_answer_options
+@click.pass_obj
+@guarded
+def orders_accept(ctx: Context, number: str, issuer: str | None, yes: bool) -> None:
+    """Accept (prendre en compte) an engagement: A_TRAITER -> PRIS_EN_COMPTE, and an order
+    response AP is written to outbox/responses/. Accepting an accepted order changes nothing.
+
+    Example:
+
+        chorus-batch orders accept EJ2026-000101 --yes
+    """
+    _answer(ctx, "AP", number, issuer, None, yes)
+
+
+@orders.command("refuse")
+@_answer_options
+@click.option("--reason", help="Why the order is refused (mandatory).")
+@click.pass_obj
+@guarded
+def orders_refuse(ctx: Context, number: str, issuer: str | None, yes: bool, reason: str | None) -> None:
+    """Refuse an engagement with a reason: A_TRAITER -> REFUSE, order response RE.
+    Without --reason nothing changes (REASON_REQUIRED).
+
+    Example:
+
+        chorus-batch orders refuse EJ2026-000101 --reason "Article discontinued" --yes
+    """
+    _answer(ctx, "RE", number, issuer, reason, yes)
+
+
+def _line_change(value: str) -> LineChange:
+    line_id, _, rest = value.partition("=")
+    qty, _, price = rest.partition("@")
+    try:
+        return LineChange(line_id.strip(), "3", quantity=Decimal(qty) if qty else None, unit_price=Decimal(price) if price else None)
+    except InvalidOperation:
+        raise click.BadParameter(f"{value!r}: expected LINE=QUANTITY[@UNIT_PRICE], e.g. 2=5@12.50") from None
+
+
+@orders.command("modify")
+@_answer_options
+@click.option("--line", "changed", multiple=True, metavar="LINE=QTY[@PRICE]", help="Change a line's quantity (and unit price). Repeatable.")
+@click.option("--drop", multiple=True, metavar="LINE", help="Remove a line (not accepted). Repeatable.")
+@click.option("--reason", help="A note for the issuer.")
+@click.pass_obj
+@guarded
+def orders_modify(ctx: Context, number: str, issuer: str | None, yes: bool, changed: tuple[str, ...], drop: tuple[str, ...], reason: str | None) -> None:
+    """Accept an engagement with changes (order response CA): a new version with the changed
+    lines; amounts are recomputed exactly. Works in A_TRAITER and PRIS_EN_COMPTE.
+
+    Example:
+
+        chorus-batch orders modify EJ2026-000101 --line 2=5@12.50 --drop 3 --yes
+    """
+    lines = tuple(_line_change(v) for v in changed) + tuple(LineChange(d.strip(), "7") for d in drop)
+    if not lines:
+        raise click.UsageError("give at least one --line or --drop")
+    _answer(ctx, "CA", number, issuer, reason, yes, lines)
 
 
 # -- files ---------------------------------------------------------------------------------------

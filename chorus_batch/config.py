@@ -13,9 +13,11 @@ from typing import Any
 
 from stdnum.fr import siret
 
+from .domain.habilitations import PROFILES, Partner, Right
 from .errors import ConfigError
 
 DEFAULT_MAX_FILE_SIZE = 32 * 1024 * 1024
+DEFAULT_PARK_DAYS = 30
 
 TEMPLATE = """\
 # chorus-batch configuration. Every key is optional; the values below are the defaults.
@@ -24,21 +26,40 @@ TEMPLATE = """\
 # Largest input file accepted, in bytes (bigger files are rejected with FILE_TOO_LARGE).
 max_file_size = 33554432
 
+# Days a supplier answer (or an issuer change) waits for its order before it is rejected.
+park_days = 30
+
 [routing]
 # Recipient SIRETs served by this workspace. Orders to other structures go to A_RECYCLER.
 # Absent (or commented out) = every recipient is served.
 # served = ["12345678200010"]
+
+# Partners acting through inbox/<name>/ (absent = single tenant: every file acts on every structure).
+# [[partners]]
+# name = "acme"
+# rights = [{ structure = "12345678200010", profile = "modification" },
+#           { structure = "98765432100015", profile = "consultation" }]
 """
 
 
 @dataclass(frozen=True)
 class Settings:
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
+    park_days: int = DEFAULT_PARK_DAYS
     served: frozenset[str] | None = None  # None = every recipient served
+    partners: dict[str, Partner] = field(default_factory=dict)
     source: Path | None = None
 
     def serves(self, supplier_id: str) -> bool:
         return self.served is None or supplier_id in self.served
+
+    def partner(self, name: str | None) -> Partner | None:
+        """The partner acting through ``inbox/<name>/``. ``None`` (every right) for the inbox root,
+        which is the workspace operator's own folder, and for any folder of a single-tenant
+        workspace (no partner declared). An undeclared folder gets a partner without rights."""
+        if name is None or not self.partners:
+            return None
+        return self.partners.get(name, Partner(name))  # an undeclared folder has no rights
 
 
 @dataclass(frozen=True)
@@ -48,8 +69,19 @@ class _Key:
     doc: str = ""
 
 
-_TOP = {"max_file_size": _Key(int, lambda v: v > 0, "a positive number of bytes"), "routing": _Key(dict)}
+_TOP = {
+    "max_file_size": _Key(int, lambda v: v > 0, "a positive number of bytes"),
+    "park_days": _Key(int, lambda v: v >= 0, "a number of days (0 or more)"),
+    "routing": _Key(dict),
+    "partners": _Key(list, None, "an array of tables ([[partners]])"),
+}
 _ROUTING = {"served": _Key(list, None, "a list of 14-digit SIRETs")}
+_PARTNER = {"name": _Key(str, lambda v: bool(v.strip()) and "/" not in v, "a folder name"), "rights": _Key(list)}
+_RIGHT = {
+    "structure": _Key(str, lambda v: _is_siret_shape(v), "a SIRET (14 digits)"),
+    "profile": _Key(str, lambda v: v in PROFILES, "'modification' or 'consultation'"),
+    "service": _Key(str),
+}
 
 
 def load(path: Path | None) -> Settings:
@@ -69,11 +101,50 @@ def load(path: Path | None) -> Settings:
     if "served" in routing:
         served_list = []
         for value in routing["served"]:
-            if not isinstance(value, str) or not siret.is_valid(value):
-                raise ConfigError(f"{path}: key 'routing.served': {value!r} is not a valid SIRET")
+            if not isinstance(value, str) or not _is_siret_shape(value):
+                raise ConfigError(f"{path}: key 'routing.served': {value!r} is not a SIRET (14 digits)")
             served_list.append(siret.compact(value))
         served = frozenset(served_list)
-    return Settings(max_file_size=data.get("max_file_size", DEFAULT_MAX_FILE_SIZE), served=served, source=path)
+    return Settings(
+        max_file_size=data.get("max_file_size", DEFAULT_MAX_FILE_SIZE),
+        park_days=data.get("park_days", DEFAULT_PARK_DAYS),
+        served=served,
+        partners=_partners(data.get("partners", []), path),
+        source=path,
+    )
+
+
+def _is_siret_shape(value: str) -> bool:
+    """14 digits once spaces are removed. The check digit is not enforced here: the
+    configuration names structures, and documents are checked when they arrive."""
+    compact = siret.compact(value)
+    return len(compact) == 14 and compact.isdigit()
+
+
+def _partners(entries: list[Any], path: Path) -> dict[str, Partner]:
+    partners: dict[str, Partner] = {}
+    for i, entry in enumerate(entries):
+        where = f"partners[{i}]."
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{path}: key 'partners[{i}]' must be a table")
+        _check(entry, _PARTNER, where, path)
+        if "name" not in entry:
+            raise ConfigError(f"{path}: key '{where}name' is required")
+        rights = []
+        for j, right in enumerate(entry.get("rights", [])):
+            rwhere = f"{where}rights[{j}]."
+            if not isinstance(right, dict):
+                raise ConfigError(f"{path}: key '{where}rights[{j}]' must be a table")
+            _check(right, _RIGHT, rwhere, path)
+            for required in ("structure", "profile"):
+                if required not in right:
+                    raise ConfigError(f"{path}: key '{rwhere}{required}' is required")
+            rights.append(Right(siret.compact(right["structure"]), right["profile"], right.get("service")))
+        name = entry["name"].strip()
+        if name in partners:
+            raise ConfigError(f"{path}: key '{where}name': partner {name!r} is declared twice")
+        partners[name] = Partner(name, tuple(rights))
+    return partners
 
 
 def _check(data: dict[str, Any], spec: dict[str, _Key], prefix: str, path: Path) -> None:

@@ -114,6 +114,33 @@ CODES: dict[str, ErrorCode] = {
     "ORDER_AMBIGUOUS": ErrorCode(
         "Several issuers have an engagement with that number.", "Add `--issuer SIRET` to say which one."
     ),
+    "ALREADY_IN_STATE": ErrorCode(
+        "Warning: the engagement is already in the state this answer asks for (e.g. accepting an accepted order). "
+        "Nothing changed and no order response was emitted.",
+        "Nothing to do.",
+    ),
+    "REASON_REQUIRED": ErrorCode(
+        "A refusal must give its reason (UBL cbc:Note, Order-X IncludedNote, CSV column reason, CLI --reason). Nothing changed.",
+        "Send the refusal again with a reason.",
+    ),
+    "RESPONSE_CODE_INVALID": ErrorCode(
+        "The answer's code is not one of AP (accept), RE (refuse), CA (accept with changes), AB (acknowledge), "
+        "or the CSV action is not accept / refuse / modify.",
+        "Use one of the listed codes.",
+    ),
+    "HABILITATION_DENIED": ErrorCode(
+        "The partner whose folder the file came from has no `modification` right on the order's recipient "
+        "structure (see [[partners]] in chorus-batch.toml). Nothing changed.",
+        "Drop the file in the right partner folder, or grant the right in the configuration and `files retry` it.",
+    ),
+    "PARK_EXPIRED": ErrorCode(
+        "An answer or a change waited `park_days` days for its order, which never arrived.",
+        "Check the engagement number with the issuer; send the order first, then `files retry` the answer.",
+    ),
+    "CSV_INVALID": ErrorCode(
+        "An operator CSV has no header, an unknown separator, a missing required column, or a row that cannot be read.",
+        "Use UTF-8, a header row and `;` or `,` as separator (see docs/formats.md).",
+    ),
     "TRANSITION_NOT_ALLOWED": ErrorCode(
         "The engagement's current state does not allow this event (see docs/state-machine.md).",
         "Nothing changed. Check the engagement's status with `orders show`.",

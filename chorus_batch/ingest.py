@@ -1,9 +1,14 @@
 """One input file, start to finish: claim → read once → hash → duplicate check → recognise →
-XSD → map → rules → store (one transaction) → move → integration report.
+XSD → map → rules → store (one transaction, one savepoint per document) → move → reports.
 
 This is the per-file boundary: a ``ChorusError`` becomes a rejection with its code, and any
 other exception is a bug — logged with its traceback, reported as ``INTERNAL_ERROR``, the file
 kept in ``var/rejected/``. Nothing escapes to the caller, so one bad file never stops a run.
+
+Order of effects: the store commits first; then the order responses are written to
+``outbox/responses/``, the file is moved to where the store says it is, and its integration
+report is written. Answers that arrived before their order are parked and applied by the run
+that integrates the order; after ``park_days`` they are rejected.
 """
 
 from __future__ import annotations
@@ -12,21 +17,20 @@ import hashlib
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from . import formats
+from . import engagements, formats
 from .config import Settings
-from .domain import rules, states
-from .domain.identifiers import party_key
-from .domain.model import OrderDocument
+from .domain import rules
+from .engagements import Document, Emitted
 from .errors import ChorusError, DocumentRejected, Issue, Outcome
 from .store import repo
 from .store.repo import Source, Store
-from .workspace import Pending, Workspace, write_json
+from .workspace import Pending, Workspace, write_bytes, write_json
 
 log = logging.getLogger("chorus_batch")
 
@@ -66,12 +70,36 @@ class RunSummary:
 
 @dataclass
 class Claimed:
-    """A file taken out of the inbox, with what is known of it so far."""
+    """A file taken out of the inbox (or a parked file taken up again), with what is known of it."""
 
     item: Pending
     received: datetime
     size: int = 0
     sha: str = ""
+
+
+@dataclass
+class Prepared:
+    """One document of a file after its rules: ``doc`` is ``None`` when it could not be read."""
+
+    doc: Document | None
+    kind: str
+    errors: list[Issue]
+    warnings: list[Issue]
+
+
+def file_status(outcomes: Sequence[Outcome]) -> str:
+    """The integration report status of a file from the outcomes of its documents."""
+    kinds = {o.outcome for o in outcomes}
+    if not kinds or kinds == {"REJETE"}:
+        return "IN_REJETE"
+    if "REJETE" in kinds:
+        return "IN_INTEGRE_PARTIEL"
+    if kinds == {"DUPLICATE"}:
+        return "DUPLICATE"
+    if "INTEGRE" not in kinds:
+        return "PARKED"
+    return "IN_INTEGRE"
 
 
 class Processor:
@@ -81,9 +109,11 @@ class Processor:
         self.ws, self.store, self.settings, self.clock = ws, store, settings, clock
 
     def run(self, on_file: Callable[[FileResult], None] | None = None) -> RunSummary:
-        """Process every file pending in the inbox once."""
+        """Process every file pending in the inbox once, in dependency order."""
         summary = RunSummary()
-        for item in list(self.ws.pending()):
+        expired = self.expire_parked()
+        summary.results.extend(expired)
+        for item in self.ws.ordered(self.ws.pending(), formats.sniff_rank):
             result = self.process(item)
             if result is None:
                 continue
@@ -124,65 +154,146 @@ class Processor:
         if first is not None:
             return self._duplicate(c, first)
         try:
-            rec = formats.recognise(data)
-            issues = formats.schema_issues(rec)
-            if issues:
-                raise DocumentRejected(issues)
-            doc = formats.to_order(rec)
-            found = rules.check_order(doc, self.clock().date())
+            prepared = self._prepare(data)
         except DocumentRejected as exc:
             kind = _kind_of(data)
             return self._reject(c, exc.issues, docs=[Outcome(kind, None, "REJETE", exc.issues)] if kind else [])
-        errors = [i for i in found if i.severity == "error"]
-        warnings = [i for i in found if i.severity != "error"]
-        if errors:
-            return self._reject(c, errors, warnings, [Outcome(doc.kind, doc.number, "REJETE", errors)])
-        return self._integrate(c, data, doc, warnings)
+        if all(p.errors for p in prepared):
+            docs = [Outcome(p.kind, _number(p.doc), "REJETE", p.errors) for p in prepared]
+            return self._reject(c, [e for p in prepared for e in p.errors], [w for p in prepared for w in p.warnings], docs)
+        return self._integrate(c, data, prepared)
 
-    def _integrate(self, c: Claimed, data: bytes, doc: OrderDocument, warnings: list[Issue]) -> FileResult:
+    def _prepare(self, data: bytes) -> list[Prepared]:
+        rec = formats.recognise(data)
+        issues = formats.schema_issues(rec)
+        if issues:
+            raise DocumentRejected(issues)
+        prepared = []
+        today = self.clock().date()
+        for doc in formats.documents(rec):
+            if isinstance(doc, DocumentRejected):
+                prepared.append(Prepared(None, rec.kind, doc.issues, []))
+                continue
+            found = rules.check(doc, today)
+            prepared.append(
+                Prepared(doc, doc.kind, [i for i in found if i.severity == "error"], [i for i in found if i.severity != "error"])
+            )
+        return prepared
+
+    def _integrate(self, c: Claimed, data: bytes, prepared: list[Prepared]) -> FileResult:
         now = self.clock()
         dest, ack = self.ws.plan_archive(c.item.name, now), self.ws.plan_ack(c.item.name)
-        number = rules.engagement_number(doc.number) or ""
+        kinds = ",".join(p.kind for p in prepared)
         try:
-            # One transaction: the file row, the original bytes, the engagement change.
             with self.store.begin() as conn:
-                file_id = self._record(conn, c, "IN_INTEGRE", doc.kind, [], dest, ack, now)
-                outcome = self._apply_order(conn, doc, number, Source(file_id, repo.put_blob(conn, data), iso(now)))
-                if outcome.outcome == "REJETE":
-                    raise _Refused(outcome)  # rolls the transaction back
-                if outcome.outcome == "DUPLICATE":
-                    repo.update_file(conn, file_id, status="DUPLICATE", errors=_errors_json(outcome.errors))
+                file_id = self._record(conn, c, "IN_INTEGRE", kinds, [], dest, ack, now)
+                ctx = self._context(conn, Source(file_id, repo.put_blob(conn, data), iso(now)), c.item.partner)
+                outcomes = [self._apply_one(ctx, file_id, i, p) for i, p in enumerate(prepared)]
+                status = file_status(outcomes)
+                if status == "IN_REJETE":
+                    raise _Refused(outcomes)  # rolls the whole transaction back
+                errors = [e for o in outcomes for e in o.errors if e.severity == "error" or o.outcome == "DUPLICATE"]
+                repo.update_file(conn, file_id, status=status, errors=_errors_json(errors))
         except _Refused as refused:
-            return self._reject(c, refused.outcome.errors, warnings, [refused.outcome])
-        status = "DUPLICATE" if outcome.outcome == "DUPLICATE" else "IN_INTEGRE"
-        errors = list(outcome.errors) if status == "DUPLICATE" else []
-        return self._conclude(c, FileResult(c.item.name, status, [outcome], errors, warnings, ack), dest, now)
+            return self._reject(c, [e for o in refused.outcomes for e in o.errors], _warnings(prepared), refused.outcomes)
+        self._emit(ctx.emitted)
+        result = FileResult(c.item.name, status, outcomes, errors, _warnings(prepared) + _warnings_of(outcomes), ack)
+        self._conclude(c, result, dest, now)
+        self._unpark(ctx.orders_integrated)
+        return result
 
-    def _apply_order(self, conn: repo.Connection, doc: OrderDocument, number: str, src: Source) -> Outcome:
-        issuer_id = party_key(doc.issuer) or ""
-        existing = repo.find_engagement(conn, issuer_id, number)
-        if existing is None:
-            supplier_id = party_key(doc.supplier) or ""
-            event = states.Event.RECEIVED if self.settings.serves(supplier_id) else states.Event.RECEIVED_UNROUTED
-            repo.create_engagement(conn, doc, number, event, src)
-            return Outcome(doc.kind, number, "INTEGRE")
-        if repo.current_document(conn, existing.id, existing.current_version) == json.loads(repo.document_json(doc)):
-            issue = Issue("DUPLICATE_DOCUMENT", f"engagement {number} already holds this exact order; nothing applied")
-            return Outcome(doc.kind, number, "DUPLICATE", [issue])
-        issue = Issue(
-            "ORDER_ALREADY_EXISTS",
-            f"engagement {number} from issuer {issuer_id} already exists (status {existing.status}) with other content; "
-            "send an order change to modify it",
-            xpath=doc.number_xpath,
-        )
-        return Outcome(doc.kind, number, "REJETE", [issue])
+    def _context(self, conn: repo.Connection, src: Source, partner: str | None) -> engagements.Context:
+        return engagements.Context(conn, self.settings, src, self.clock().date(), self.settings.partner(partner))
+
+    def _apply_one(self, ctx: engagements.Context, file_id: int, position: int, p: Prepared) -> Outcome:
+        if p.doc is None or p.errors:
+            return Outcome(p.kind, _number(p.doc), "REJETE", p.errors)
+        savepoint = ctx.conn.begin_nested()
+        outcome = engagements.apply(ctx, p.doc)
+        if outcome.outcome == "REJETE":
+            savepoint.rollback()
+        else:
+            savepoint.commit()
+        if outcome.outcome == "PARKED":
+            repo.park(ctx.conn, file_id, position, p.kind, outcome.number or "", ctx.src.now)
+        return outcome
+
+    def _emit(self, emitted: list[Emitted]) -> None:
+        for item in emitted:
+            write_bytes(self.ws.responses / item.name, item.data)
+            log.info("order response %s written", item.name)
+
+    # -- parked documents -------------------------------------------------------------------------
+
+    def _unpark(self, numbers: list[str]) -> None:
+        """Apply the documents that waited for the orders just integrated."""
+        for number in numbers:
+            with self.store.read() as conn:
+                waiting = repo.waiting_for(conn, number)
+            for row in waiting:
+                self._retake(row)
+
+    def _retake(self, row: Any) -> None:
+        with self.store.read() as conn:
+            data = repo.get_blob(conn, row.sha256) or b""
+        doc = self._prepare(data)[row.position]
+        now = self.clock()
+        with self.store.begin() as conn:
+            ctx = self._context(conn, Source(row.file_id, row.sha256, iso(now)), row.partner)
+            if doc.doc is None or doc.errors:
+                outcome = Outcome(doc.kind, row.order_number, "REJETE", doc.errors)
+            else:
+                savepoint = conn.begin_nested()
+                outcome = engagements.apply(ctx, doc.doc)
+                (savepoint.rollback if outcome.outcome == "REJETE" else savepoint.commit)()
+            if outcome.outcome == "PARKED":
+                return  # still waiting (e.g. another issuer's engagement with that number)
+            repo.resolve_parked(conn, row.id, "APPLIED" if outcome.outcome != "REJETE" else "REJECTED", iso(now))
+            status = "IN_REJETE" if outcome.outcome == "REJETE" else "IN_INTEGRE"
+            repo.update_file(conn, row.file_id, status=status, errors=_errors_json(outcome.errors))
+        self._emit(ctx.emitted)
+        self._report_retaken(row, status, outcome, now)
+        self._unpark(ctx.orders_integrated)
+
+    def expire_parked(self) -> list[FileResult]:
+        """Reject the documents that waited more than ``park_days`` for their order."""
+        now = self.clock()
+        limit = iso(now - timedelta(days=self.settings.park_days))
+        results = []
+        with self.store.begin() as conn:
+            rows = repo.expired_parked(conn, limit)
+            for row in rows:
+                repo.resolve_parked(conn, row.id, "EXPIRED", iso(now))
+                repo.update_file(conn, row.file_id, status="IN_REJETE")
+        for row in rows:
+            issue = Issue("PARK_EXPIRED", f"no order {row.order_number} arrived within {self.settings.park_days} days")
+            results.append(self._report_retaken(row, "IN_REJETE", Outcome(row.kind, row.order_number, "REJETE", [issue]), now))
+        return results
+
+    def _report_retaken(self, row: Any, status: str, outcome: Outcome, now: datetime) -> FileResult:
+        """A new integration report for a file taken out of parking; a rejected file moves to var/rejected/."""
+        ack = self.ws.plan_ack(row.name)
+        errors = [e for e in outcome.errors if e.severity == "error"]
+        result = FileResult(row.name, status, [outcome], errors, [e for e in outcome.errors if e.severity != "error"], ack)
+        payload = self._payload(row.name, row.sha256, datetime.fromisoformat(row.received_at.replace("Z", "+00:00")), now, result)
+        write_json(ack, payload)
+        if status == "IN_REJETE":
+            archived = self.ws.root / row.stored_as
+            dest = self.ws.plan_rejected(row.name)
+            if archived.exists():
+                self.ws.move(archived, dest)
+                write_json(dest.with_name(dest.name + ".errors.json"), payload)
+                with self.store.begin() as conn:
+                    repo.update_file(conn, row.file_id, stored_as=self.ws.relative(dest))
+        log.info("%s: %s after parking (%s)", row.name, status, outcome.number)
+        return result
 
     # -- endings --------------------------------------------------------------------------------
 
     def _duplicate(self, c: Claimed, first: Any) -> FileResult:
         now = self.clock()
         dest, ack = self.ws.plan_archive(c.item.name, now), self.ws.plan_ack(c.item.name)
-        issue = Issue("DUPLICATE_DOCUMENT", f"same content as {first.name!r} integrated at {first.processed_at}; nothing applied again")
+        issue = Issue("DUPLICATE_DOCUMENT", f"same content as {first.name!r} received at {first.processed_at}; nothing applied again")
         docs = [Outcome(kind, None, "DUPLICATE") for kind in first.kinds.split(",") if kind]
         with self.store.begin() as conn:
             self._record(conn, c, "DUPLICATE", first.kinds, [issue], dest, ack, now)
@@ -213,22 +324,25 @@ class Processor:
             ack=self.ws.relative(ack),
         )
 
-    def _conclude(self, c: Claimed, result: FileResult, dest: Path, now: datetime) -> FileResult:
-        """After the commit: move the file where the store says it is, then write its report."""
-        self.ws.move(c.item.path, dest)
-        payload = {
-            "file": c.item.name,
-            "sha256": c.sha,
+    def _payload(self, name: str, sha: str, received: datetime, now: datetime, result: FileResult) -> dict[str, object]:
+        return {
+            "file": name,
+            "sha256": sha,
             "status": result.status,
-            "received_at": iso(c.received),
+            "received_at": iso(received),
             "processed_at": iso(now),
             "documents": [
-                {"kind": d.kind, "number": d.number, "outcome": d.outcome, "errors": [e.as_dict() for e in d.errors]}
+                {"kind": d.kind, "number": d.number, "outcome": d.outcome, "errors": [e.as_dict() for e in d.errors if e.severity == "error"]}
                 for d in result.documents
             ],
             "errors": [e.as_dict() for e in result.errors],
             "warnings": [w.as_dict() for w in result.warnings],
         }
+
+    def _conclude(self, c: Claimed, result: FileResult, dest: Path, now: datetime) -> FileResult:
+        """After the commit: move the file where the store says it is, then write its report."""
+        self.ws.move(c.item.path, dest)
+        payload = self._payload(c.item.name, c.sha, c.received, now, result)
         write_json(result.ack, payload)  # type: ignore[arg-type]
         if result.status == "IN_REJETE":
             write_json(dest.with_name(dest.name + ".errors.json"), payload)
@@ -237,16 +351,28 @@ class Processor:
         return result
 
 
+def _number(doc: Document | None) -> str | None:
+    return engagements.number_of(doc) or None if doc is not None else None
+
+
+def _warnings(prepared: list[Prepared]) -> list[Issue]:
+    return [w for p in prepared for w in p.warnings]
+
+
+def _warnings_of(outcomes: list[Outcome]) -> list[Issue]:
+    return [e for o in outcomes for e in o.errors if e.severity != "error"]
+
+
 def _errors_json(errors: list[Issue]) -> str:
     return json.dumps([e.as_dict() for e in errors], ensure_ascii=False)
 
 
 class _Refused(Exception):
-    """Internal: the store refused a document; carries its outcome out of the transaction."""
+    """Internal: every document of a file was refused; carries the outcomes out of the transaction."""
 
-    def __init__(self, outcome: Outcome) -> None:
-        super().__init__(outcome.outcome)
-        self.outcome = outcome
+    def __init__(self, outcomes: list[Outcome]) -> None:
+        super().__init__("refused")
+        self.outcomes = outcomes
 
 
 def _sha256_of(path: Path) -> str:

@@ -112,10 +112,15 @@ def engagement_detail(conn: Connection, row: Any) -> dict[str, Any]:
                     "to": h.to_status,
                     "event": h.event,
                     "actor": h.actor,
-                    "source": h.source_name,
+                    "source": h.source_name or "cli",
                     "version": h.version,
                 }
                 for h in repo.history(conn, row.id)
+            ],
+            "answers": [
+                {"at": a.at, "code": a.code, "reason": a.reason, "channel": a.channel, "partner": a.partner,
+                 "outcome": a.outcome, "source": a.source_name or "cli", "response_file": a.response_file}
+                for a in repo.answers_of(conn, row.id)
             ],
             "allowed_actions": [e.value for e in states.allowed_events(states.State(row.status)) if states.ACTORS[e] == "supplier"],
             "invoices": [],

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -120,6 +120,21 @@ class Workspace:
                     if not is_temporary(sub.name) and sub.is_file(follow_symlinks=False):
                         yield Pending(Path(sub.path), sub.name, entry.name)
 
+    @staticmethod
+    def ordered(items: Iterable[Pending], rank: Callable[[bytes], int]) -> list[Pending]:
+        """``items`` sorted by the rank of their first 4 KB (then by name): orders before the
+        documents that refer to them."""
+
+        def key(item: Pending) -> tuple[int, str, str]:
+            try:
+                with open(item.path, "rb") as fh:
+                    head = fh.read(4096)
+            except OSError:
+                head = b""
+            return (rank(head), item.partner or "", item.name)
+
+        return sorted(items, key=key)
+
     def claim(self, item: Pending) -> Pending | None:
         """Take the file out of the inbox by an atomic rename; ``None`` if another worker was first."""
         folder = self.processing / (item.partner or "_")
@@ -165,11 +180,15 @@ def _free_name(folder: Path, name: str, also: str = "") -> Path:
     return target
 
 
-def write_json(path: Path, payload: object) -> None:
-    """Write ``payload`` as UTF-8 JSON through a temporary name and an atomic rename."""
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` through a temporary name and an atomic rename: readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(payload, fh, ensure_ascii=False, indent=2)
-        fh.write("\n")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
     os.replace(tmp, path)
+
+
+def write_json(path: Path, payload: object) -> None:
+    """Write ``payload`` as indented UTF-8 JSON, atomically."""
+    write_bytes(path, (json.dumps(payload, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))

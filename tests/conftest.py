@@ -19,7 +19,7 @@ from chorus_batch.cli import cli
 RunCli = Callable[..., Result]
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def run_cli() -> RunCli:
     """``run_cli(*args, input=None, env=None)`` -> click ``Result`` (stdout and stderr kept apart)."""
     runner = CliRunner()

@@ -137,6 +137,94 @@ class OrderDocument:
     kind: str = "order"
 
 
+
+@dataclass(frozen=True)
+class LineChange:
+    """One line of an answer or a change, keyed by the order line it refers to.
+
+    ``status`` is the UNTDID 1229 action code: 1 added, 2 deleted, 3 changed, 4 no action,
+    5 accepted without amendment, 7 not accepted (``None`` when the document gives none).
+    """
+
+    line_id: str
+    status: str | None
+    name: str | None = None
+    quantity: Decimal | None = None
+    unit: str | None = None
+    unit_price: Decimal | None = None
+    net_amount: Decimal | None = None
+    tax_rate: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class ResponseDocument:
+    """A supplier's answer to an order: UBL OrderResponse, Order-X 231 or a CSV row.
+
+    ``code`` is AP (accepted), RE (refused), CA (accepted with changes) or AB (acknowledged only).
+    """
+
+    syntax: str  # ubl, order-x, csv, cli
+    number: str | None  # the response's own id
+    order_number: str  # the engagement it answers
+    code: str
+    reason: str | None = None
+    issuer: Party | None = None  # the order's issuer (buyer), when the answer names it
+    supplier: Party | None = None
+    issue_date: date | None = None
+    lines: tuple[LineChange, ...] = ()
+    kind: str = "order_response"
+
+
+@dataclass(frozen=True)
+class ChangeDocument:
+    """An issuer's change to an order (UBL OrderChange, Order-X 230): the order as it should now be.
+
+    ``order.lines`` holds the lines the document gives; ``line_changes`` their action codes
+    when the document gives them (then lines not named keep their current content).
+    """
+
+    order: OrderDocument
+    sequence: str | None = None
+    line_changes: tuple[LineChange, ...] = ()
+    kind: str = "order_change"
+
+
+@dataclass(frozen=True)
+class CancellationDocument:
+    """An issuer's cancellation (UBL OrderCancellation, Order-X 230 with purpose code 1)."""
+
+    syntax: str
+    number: str | None
+    order_number: str
+    issuer: Party
+    supplier: Party | None = None
+    reason: str | None = None
+    issue_date: date | None = None
+    kind: str = "order_cancellation"
+
+
+@dataclass(frozen=True)
+class ResponseLine:
+    line: OrderLine
+    status: str  # UNTDID 1229: 5 accepted, 3 changed, 1 added, 7 not accepted
+
+
+@dataclass(frozen=True)
+class OutgoingResponse:
+    """An order response chorus-batch emits toward the issuer after an applied supplier answer."""
+
+    response_id: str
+    order_number: str
+    code: str  # AP, RE or CA
+    issue_date: date
+    issuer: Party  # the public entity (buyer) that sent the order
+    supplier: Party  # the answering supplier (seller)
+    currency: str | None
+    reason: str | None = None
+    profile: str | None = None  # Order-X profile of the order (basic / comfort / extended)
+    lines: tuple[ResponseLine, ...] = ()
+    totals: Totals = field(default_factory=Totals)
+
 def to_dict(value: object) -> object:
     """A JSON-ready copy of a domain object: Decimals as strings, dates in ISO 8601,
     embedded bytes left out (they are stored as content-addressed blobs)."""
@@ -149,3 +237,15 @@ def to_dict(value: object) -> object:
     if isinstance(value, date):
         return value.isoformat()
     return value
+
+
+def party_from_dict(data: dict[str, object] | None) -> Party | None:
+    """Inverse of ``to_dict`` for a ``Party`` (as stored with an engagement version)."""
+    if not data:
+        return None
+    addr = data.get("address")
+    address = None
+    if isinstance(addr, dict):
+        address = Address(tuple(addr.get("lines") or ()), addr.get("city"), addr.get("postcode"), addr.get("country"))
+    ids = tuple(PartyId(i["scheme"], i["value"], i.get("source", "")) for i in data.get("ids") or ())  # type: ignore[union-attr]
+    return Party(data.get("name"), ids, address, data.get("contact"), data.get("service"))  # type: ignore[arg-type]

@@ -11,7 +11,7 @@ from iso4217 import Currency
 
 from ..errors import Issue
 from .identifiers import check_party, party_key
-from .model import OrderDocument
+from .model import CancellationDocument, ChangeDocument, OrderDocument, ResponseDocument
 
 PLACEHOLDERS = frozenset({"NA", "N/A", "-", ""})
 MAX_NUMBER_LENGTH = 50
@@ -31,6 +31,23 @@ def engagement_number(raw: str | None) -> str | None:
         return None
     value = raw.strip()
     return None if value.upper() in PLACEHOLDERS else value
+
+
+def check(doc: OrderDocument | ResponseDocument | ChangeDocument | CancellationDocument, today: date) -> list[Issue]:
+    """The rules for any document kind (an answer or a cancellation only has its parties checked
+    here; its engagement number and reason are checked when it is applied)."""
+    if isinstance(doc, OrderDocument):
+        return check_order(doc, today)
+    if isinstance(doc, ChangeDocument):
+        issues = check_order(doc.order, today)
+        if doc.line_changes:  # a partial change states totals for the whole order: checked after merging
+            issues = [i for i in issues if i.code != "TOTALS_MISMATCH"]
+        return issues
+    issues = []
+    for role, party in (("issuer", doc.issuer), ("supplier", doc.supplier)):
+        if party is not None:
+            issues.extend(check_party(party, role))
+    return issues
 
 
 def check_order(doc: OrderDocument, today: date) -> list[Issue]:

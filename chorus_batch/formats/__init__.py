@@ -11,9 +11,11 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from ..domain.model import OrderDocument
+from ..domain.model import CancellationDocument, ChangeDocument, OrderDocument, ResponseDocument
 from ..errors import DocumentRejected, Issue
-from . import orderx, ubl, xml
+from . import csv_ops, orderx, ubl, xml
+
+Document = OrderDocument | ResponseDocument | ChangeDocument | CancellationDocument
 
 CII_INVOICE = "{urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100}CrossIndustryInvoice"
 
@@ -26,8 +28,9 @@ class Recognised:
     syntax: str  # ubl, order-x, cii
     schema: str | None
     number: str | None
-    root: etree._Element
+    root: etree._Element | None  # None for a CSV
     container: str | None = None  # "pdf" when the XML came out of a PDF/A-3
+    data: bytes = b""  # the raw bytes of a CSV
 
 
 def recognise(data: bytes) -> Recognised:
@@ -44,7 +47,10 @@ def recognise(data: bytes) -> Recognised:
     if head.startswith((b"PK\x03\x04", b"\x1f\x8b")):
         raise DocumentRejected.one("DOCUMENT_NOT_SUPPORTED", "archives (zip, tar.gz) are not integrated by this version")
     if not _looks_like_xml(data):
-        raise DocumentRejected.one("UNKNOWN_DOCUMENT", "the content is not XML, PDF or a known document")
+        kind = csv_ops.header_kind(data)
+        if kind is not None:
+            return Recognised(kind, "csv", None, None, None, data=data)
+        raise DocumentRejected.one("UNKNOWN_DOCUMENT", "the content is not XML, PDF, an operator CSV or a known document")
     root = xml.parse(data)
     return _identify(root)
 
@@ -86,21 +92,48 @@ def _from_pdf(data: bytes) -> Recognised:
 
 def schema_issues(doc: Recognised) -> list[Issue]:
     """XSD violations of ``doc`` (empty when valid)."""
-    if doc.schema is None:
+    if doc.schema is None or doc.root is None:
         return []
     return xml.validate(doc.root, doc.schema)
 
 
-def to_order(doc: Recognised) -> OrderDocument:
-    """The domain order of a schema-valid new-order document.
+def documents(doc: Recognised) -> list[Document | DocumentRejected]:
+    """The domain documents of a schema-valid file: one for XML, one per row for a CSV
+    (a row that cannot be read is a ``DocumentRejected`` in its place).
 
     Raises:
         DocumentRejected: DOCUMENT_NOT_SUPPORTED for kinds this version does not integrate.
     """
-    if doc.kind == "order" and doc.syntax == "ubl":
-        return ubl.parse_order(doc.root)
-    if doc.kind == "order" and doc.syntax == "order-x":
-        return orderx.parse_order(doc.root)
-    raise DocumentRejected.one(
-        "DOCUMENT_NOT_SUPPORTED", f"{doc.syntax} {doc.kind.replace('_', ' ')} documents are not integrated by this version"
-    )
+    if doc.syntax == "csv":
+        return list(csv_ops.parse_responses(doc.data))
+    root = doc.root
+    assert root is not None
+    readers = {
+        ("ubl", "order"): ubl.parse_order,
+        ("ubl", "order_response"): ubl.parse_response,
+        ("ubl", "order_change"): ubl.parse_change,
+        ("ubl", "order_cancellation"): ubl.parse_cancellation,
+        ("order-x", "order"): orderx.parse_order,
+        ("order-x", "order_response"): orderx.parse_response,
+        ("order-x", "order_change"): orderx.parse_change,
+    }
+    reader = readers.get((doc.syntax, doc.kind))
+    if reader is None:
+        raise DocumentRejected.one(
+            "DOCUMENT_NOT_SUPPORTED", f"{doc.syntax} {doc.kind.replace('_', ' ')} documents are not integrated by this version"
+        )
+    return [reader(root)]  # type: ignore[operator]
+
+
+def sniff_rank(head: bytes) -> int:
+    """Processing order within a run, from the first bytes only: orders, then changes,
+    answers and cancellations (SPEC §6 "dependency order"); unknown content last."""
+    if b"OrderResponse-2" in head or b"<ram:TypeCode>231<" in head or csv_ops.header_kind(head):
+        return 2
+    if b"OrderChange-2" in head or b"<ram:TypeCode>230<" in head:
+        return 1
+    if b"OrderCancellation-2" in head:
+        return 3
+    if b"Order-2" in head or b"<ram:TypeCode>220<" in head:
+        return 0
+    return 4

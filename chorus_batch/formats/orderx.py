@@ -12,7 +12,20 @@ from decimal import Decimal
 
 from lxml import etree
 
-from ..domain.model import Address, Attachment, Delivery, OrderDocument, OrderLine, Party, PartyId, Totals
+from ..domain.model import (
+    Address,
+    Attachment,
+    CancellationDocument,
+    ChangeDocument,
+    Delivery,
+    LineChange,
+    OrderDocument,
+    OrderLine,
+    Party,
+    PartyId,
+    ResponseDocument,
+    Totals,
+)
 from ..errors import DocumentRejected
 from .ubl import amount
 from .xml import embedded_bytes, path_of, text
@@ -188,10 +201,11 @@ def _delivery(root: etree._Element) -> Delivery | None:
     )
 
 
-def parse_order(root: etree._Element) -> OrderDocument:
-    """Map a schema-valid Order-X 220 to the domain."""
+def parse_order(root: etree._Element, number_node: etree._Element | None = None) -> OrderDocument:
+    """Map a schema-valid Order-X 220 (or the order content of a 230) to the domain."""
     doc = _find(root, "rsm:ExchangedDocument")
-    number_node = _find(root, "rsm:ExchangedDocument/ram:ID")
+    if number_node is None:
+        number_node = _find(root, "rsm:ExchangedDocument/ram:ID")
     agreement = _find(root, _AGREEMENT)
     settlement = _find(root, _SETTLEMENT)
     service = _text(agreement, "ram:BuyerReference")
@@ -223,3 +237,82 @@ def parse_order(root: etree._Element) -> OrderDocument:
         amount_currencies=tuple(sorted(currencies)),
         number_xpath=path_of(number_node) if number_node is not None else None,
     )
+
+
+# Order-X answers and changes (standards.md §9, docs/formats.md): UNTDID 1225 in PurposeCode.
+PURPOSE_TO_CODE = {"29": "AP", "27": "RE", "30": "CA"}
+PURPOSE_CANCEL = "1"
+
+
+def purpose(root: etree._Element) -> str | None:
+    return _text(root, "rsm:ExchangedDocument/ram:PurposeCode")
+
+
+def _order_reference(root: etree._Element) -> etree._Element | None:
+    """The order a 230/231 refers to: BuyerOrderReferencedDocument, else the document's own ID."""
+    node = _find(root, f"{_AGREEMENT}/ram:BuyerOrderReferencedDocument/ram:IssuerAssignedID")
+    return node if node is not None and text(node) else _find(root, "rsm:ExchangedDocument/ram:ID")
+
+
+def _line_changes(root: etree._Element) -> tuple[LineChange, ...]:
+    return tuple(
+        LineChange(
+            line_id=line.line_id,
+            status=_text(item, "ram:AssociatedDocumentLineDocument/ram:LineStatusCode"),
+            name=line.name,
+            quantity=line.quantity,
+            unit=line.unit,
+            unit_price=line.unit_price,
+            net_amount=line.net_amount,
+            tax_rate=line.tax_rate,
+        )
+        for item, line in zip(root.findall(f"{_T}/ram:IncludedSupplyChainTradeLineItem", NS), _lines(root), strict=True)
+    )
+
+
+def _answer_code(purpose_code: str | None, lines: tuple[LineChange, ...]) -> str:
+    """AP / RE / CA from the purpose code; without one, from the line statuses."""
+    if purpose_code in PURPOSE_TO_CODE:
+        return PURPOSE_TO_CODE[purpose_code]
+    statuses = {c.status for c in lines}
+    if statuses and statuses <= {"7"}:
+        return "RE"
+    if statuses & {"1", "3", "6", "7"}:
+        return "CA"
+    return "AP"
+
+
+def parse_response(root: etree._Element) -> ResponseDocument:
+    """An Order-X 231."""
+    changes = _line_changes(root)
+    ref = _order_reference(root)
+    notes = [v for v in (text(n) for n in root.findall("rsm:ExchangedDocument/ram:IncludedNote/ram:Content", NS)) if v]
+    return ResponseDocument(
+        syntax="order-x",
+        number=_text(root, "rsm:ExchangedDocument/ram:ID"),
+        order_number=text(ref) or "",
+        code=_answer_code(purpose(root), changes),
+        reason="\n".join(notes) or None,
+        issuer=_party(_find(root, f"{_AGREEMENT}/ram:BuyerTradeParty")),
+        supplier=_party(_find(root, f"{_AGREEMENT}/ram:SellerTradeParty")),
+        issue_date=_datetime(_find(root, "rsm:ExchangedDocument/ram:IssueDateTime")),
+        lines=changes,
+    )
+
+
+def parse_change(root: etree._Element) -> ChangeDocument | CancellationDocument:
+    """An Order-X 230: a cancellation with purpose code 1, else a change."""
+    ref = _order_reference(root)
+    order = parse_order(root, ref)
+    if purpose(root) == PURPOSE_CANCEL:
+        return CancellationDocument(
+            syntax="order-x",
+            number=_text(root, "rsm:ExchangedDocument/ram:ID"),
+            order_number=order.number,
+            issuer=order.issuer,
+            supplier=order.supplier,
+            reason="\n".join(order.notes) or None,
+            issue_date=order.issue_date,
+        )
+    changes = _line_changes(root)
+    return ChangeDocument(order=order, sequence=None, line_changes=changes if any(c.status for c in changes) else ())

@@ -12,7 +12,20 @@ from decimal import Decimal, InvalidOperation
 
 from lxml import etree
 
-from ..domain.model import Address, Attachment, Delivery, OrderDocument, OrderLine, Party, PartyId, Totals
+from ..domain.model import (
+    Address,
+    Attachment,
+    CancellationDocument,
+    ChangeDocument,
+    Delivery,
+    LineChange,
+    OrderDocument,
+    OrderLine,
+    Party,
+    PartyId,
+    ResponseDocument,
+    Totals,
+)
 from ..errors import DocumentRejected
 from .xml import embedded_bytes, path_of, text
 
@@ -186,9 +199,9 @@ def _totals(root: etree._Element) -> Totals:
     )
 
 
-def parse_order(root: etree._Element) -> OrderDocument:
-    """Map a schema-valid UBL 2.1 Order to the domain."""
-    number_node = _find(root, "cbc:ID")
+def parse_order(root: etree._Element, number_path: str = "cbc:ID") -> OrderDocument:
+    """Map a schema-valid UBL 2.1 Order (or the order content of an OrderChange) to the domain."""
+    number_node = _find(root, number_path)
     issuer = party(_find(root, "cac:BuyerCustomerParty")) or Party(None)
     service = _text(root, "cbc:CustomerReference")
     if service:
@@ -218,4 +231,68 @@ def parse_order(root: etree._Element) -> OrderDocument:
         validity_end=_date(_find(root, "cac:ValidityPeriod/cbc:EndDate")),
         amount_currencies=tuple(sorted(currencies)),
         number_xpath=path_of(number_node) if number_node is not None else None,
+    )
+
+
+def _line_changes(root: etree._Element) -> tuple[LineChange, ...]:
+    """Order lines of a response or a change, keyed by the order line they refer to."""
+    result = []
+    for order_line in root.findall("cac:OrderLine", NS):
+        item = _find(order_line, "cac:LineItem")
+        if item is None:
+            continue
+        qty = _find(item, "cbc:Quantity")
+        result.append(
+            LineChange(
+                line_id=_text(order_line, "cac:OrderLineReference/cbc:LineID") or _text(item, "cbc:ID") or "",
+                status=_text(item, "cbc:LineStatusCode"),
+                name=_text(item, "cac:Item/cbc:Name"),
+                quantity=amount(qty),
+                unit=qty.get("unitCode") if qty is not None else None,
+                unit_price=amount(_find(item, "cac:Price/cbc:PriceAmount")),
+                net_amount=amount(_find(item, "cbc:LineExtensionAmount")),
+                tax_rate=amount(_find(item, "cac:Item/cac:ClassifiedTaxCategory/cbc:Percent")),
+            )
+        )
+    return tuple(result)
+
+
+def _notes(root: etree._Element, path: str = "cbc:Note") -> str | None:
+    return "\n".join(v for v in (text(n) for n in root.findall(path, NS)) if v) or None
+
+
+def parse_response(root: etree._Element) -> ResponseDocument:
+    """A UBL OrderResponse. No ``OrderResponseCode`` (Peppol Order Agreement) counts as AP."""
+    return ResponseDocument(
+        syntax="ubl",
+        number=_text(root, "cbc:ID"),
+        order_number=_text(root, "cac:OrderReference/cbc:ID") or "",
+        code=(_text(root, "cbc:OrderResponseCode") or "AP").upper(),
+        reason=_notes(root),
+        issuer=party(_find(root, "cac:BuyerCustomerParty")),
+        supplier=party(_find(root, "cac:SellerSupplierParty")),
+        issue_date=_date(_find(root, "cbc:IssueDate")),
+        lines=_line_changes(root),
+    )
+
+
+def parse_change(root: etree._Element) -> ChangeDocument:
+    """A UBL OrderChange: the order content under the referenced order's number."""
+    changes = _line_changes(root)
+    return ChangeDocument(
+        order=parse_order(root, "cac:OrderReference/cbc:ID"),
+        sequence=_text(root, "cbc:SequenceNumberID"),
+        line_changes=changes if any(c.status for c in changes) else (),
+    )
+
+
+def parse_cancellation(root: etree._Element) -> CancellationDocument:
+    return CancellationDocument(
+        syntax="ubl",
+        number=_text(root, "cbc:ID"),
+        order_number=_text(root, "cac:OrderReference/cbc:ID") or "",
+        issuer=party(_find(root, "cac:BuyerCustomerParty")) or Party(None),
+        supplier=party(_find(root, "cac:SellerSupplierParty")),
+        reason=_notes(root, "cbc:CancellationNote"),
+        issue_date=_date(_find(root, "cbc:IssueDate")),
     )

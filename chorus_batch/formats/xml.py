@@ -64,6 +64,8 @@ def _syntax_issue(exc: etree.XMLSyntaxError) -> Issue:
     line = exc.lineno if exc.lineno and exc.lineno > 0 else None
     if "entit" in low or "dtd" in low or "doctype" in low:
         return Issue("UNSAFE_XML", "the document uses entities or a DTD; it was not read", line)
+    if "incomplete utf-8 sequence" in low:  # the bytes stop inside a character: a truncated file
+        return Issue("XML_MALFORMED", f"not well-formed XML, the document ends inside a character ({_short(msg)})", line)
     if "encoding" in low or "utf-8" in low or "char 0x" in low or "input is not proper" in low:
         return Issue("XML_ENCODING", f"bytes do not match the document's encoding ({_short(msg)})", line)
     return Issue("XML_MALFORMED", f"not well-formed XML: {_short(msg)}", line)

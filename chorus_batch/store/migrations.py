@@ -16,12 +16,28 @@ from . import schema as s
 
 
 def _initial(conn: Connection) -> None:
-    tables = [t for t in s.metadata.sorted_tables if t.name != "schema_migrations"]
-    s.metadata.create_all(conn, tables=tables)
+    s.metadata.create_all(
+        conn,
+        tables=[
+            s.blobs,
+            s.received_files,
+            s.parties,
+            s.engagements,
+            s.engagement_versions,
+            s.engagement_lines,
+            s.attachments,
+            s.transitions,
+        ],
+    )
+
+
+def _answers_and_parking(conn: Connection) -> None:
+    s.metadata.create_all(conn, tables=[s.answers, s.parked])
 
 
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial: files, blobs, parties, engagements, versions, lines, attachments, transitions", _initial),
+    (2, "supplier answers and parked documents", _answers_and_parking),
 ]
 
 

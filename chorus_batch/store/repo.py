@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, func, insert, or_, select, update
@@ -19,7 +20,7 @@ from sqlalchemy.engine import Row
 
 from ..domain import states
 from ..domain.identifiers import party_key
-from ..domain.model import OrderDocument, Party, to_dict
+from ..domain.model import Attachment, OrderDocument, OrderLine, Party, to_dict
 from ..errors import ChorusError, NotFound
 from . import migrations
 from . import schema as s
@@ -33,6 +34,7 @@ class Store:
         self.engine: Engine = create_engine(url, future=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
         migrations.migrate(self.engine)
 
     @contextmanager
@@ -50,6 +52,8 @@ class Store:
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # Let SQLAlchemy, not the sqlite3 module, open transactions (so SAVEPOINTs work).
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
@@ -60,11 +64,11 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 # -- files and blobs ---------------------------------------------------------------------------
 
-INTEGRATED = ("IN_INTEGRE", "IN_INTEGRE_PARTIEL")
+INTEGRATED = ("IN_INTEGRE", "IN_INTEGRE_PARTIEL", "PARKED")
 
 
 def integrated_file(conn: Connection, sha256: str) -> Row[Any] | None:
-    """The first integrated file with these bytes, if any (content-hash idempotency)."""
+    """The first integrated (or parked) file with these bytes, if any (content-hash idempotency)."""
     q = (
         select(s.received_files)
         .where(s.received_files.c.sha256 == sha256, s.received_files.c.status.in_(INTEGRATED))
@@ -184,24 +188,42 @@ def create_engagement(conn: Connection, doc: OrderDocument, number: str, event_:
 
 
 def _add_version(conn: Connection, engagement_id: int, version: int, doc: OrderDocument, src: Source) -> int:
+    return add_version(conn, engagement_id, version, doc.kind, doc.syntax, to_dict(doc), doc.lines, doc.attachments, src)  # type: ignore[arg-type]
+
+
+def add_version(
+    conn: Connection,
+    engagement_id: int,
+    version: int,
+    kind: str,
+    syntax: str,
+    document: dict[str, Any],
+    lines_: Sequence[OrderLine],
+    attachments_: Sequence[Attachment],
+    src: Source,
+) -> int:
+    """Store one version: its document (as JSON), its lines and its attachments."""
+    totals = document.get("totals") or {}
+    amount_ht = totals.get("tax_exclusive") or totals.get("line_total")
+    amount_ttc = _ttc(totals)
     version_id = int(
         conn.execute(
             insert(s.engagement_versions).values(
                 engagement_id=engagement_id,
                 version=version,
-                kind=doc.kind,
-                syntax=doc.syntax,
+                kind=kind,
+                syntax=syntax,
                 source_file_id=src.file_id,
                 document_sha256=src.blob_sha256,
-                document=document_json(doc),
-                issue_date=doc.issue_date.isoformat() if doc.issue_date else None,
-                amount_ht=doc.totals.amount_ht,
-                amount_ttc=doc.totals.amount_ttc,
+                document=json.dumps(document, ensure_ascii=False, sort_keys=True),
+                issue_date=document.get("issue_date"),
+                amount_ht=amount_ht,
+                amount_ttc=amount_ttc,
                 created_at=src.now,
             )
         ).inserted_primary_key[0]  # type: ignore[index]
     )
-    if doc.lines:
+    if lines_:
         conn.execute(
             insert(s.engagement_lines),
             [
@@ -216,10 +238,10 @@ def _add_version(conn: Connection, engagement_id: int, version: int, doc: OrderD
                     net_amount=line.net_amount,
                     tax_rate=line.tax_rate,
                 )
-                for i, line in enumerate(doc.lines, 1)
+                for i, line in enumerate(lines_, 1)
             ],
         )
-    for att in doc.attachments:
+    for att in attachments_:
         sha = put_blob(conn, att.content) if att.content is not None else None
         conn.execute(
             insert(s.attachments).values(
@@ -233,6 +255,49 @@ def _add_version(conn: Connection, engagement_id: int, version: int, doc: OrderD
             )
         )
     return version_id
+
+
+def _ttc(totals: dict[str, Any]) -> str | None:
+    """TTC from a totals dict, with the same precedence as ``Totals.amount_ttc``."""
+    if totals.get("tax_inclusive") is not None:
+        return totals["tax_inclusive"]
+    if totals.get("payable") is not None:
+        return totals["payable"]
+    ht = totals.get("tax_exclusive") or totals.get("line_total")
+    if ht is not None and totals.get("tax_total") is not None:
+        return str(Decimal(ht) + Decimal(totals["tax_total"]))
+    return None
+
+
+def new_version(
+    conn: Connection, engagement: Row[Any], kind: str, syntax: str, document: dict[str, Any], lines_: Sequence[OrderLine], src: Source
+) -> int:
+    """Add the next version of ``engagement`` and make it current (amounts included)."""
+    version = engagement.current_version + 1
+    add_version(conn, engagement.id, version, kind, syntax, document, lines_, (), src)
+    totals = document.get("totals") or {}
+    conn.execute(
+        update(s.engagements)
+        .where(s.engagements.c.id == engagement.id)
+        .values(current_version=version, amount_ht=totals.get("tax_exclusive") or totals.get("line_total"), amount_ttc=_ttc(totals))
+    )
+    return version
+
+
+def current_lines(conn: Connection, engagement: Row[Any]) -> list[OrderLine]:
+    v = s.engagement_versions
+    version_id = conn.execute(
+        select(v.c.id).where(v.c.engagement_id == engagement.id, v.c.version == engagement.current_version)
+    ).scalar_one()
+    return [
+        OrderLine(r.line_id, r.name, r.quantity, r.unit, r.unit_price, r.net_amount, tax_rate=r.tax_rate)
+        for r in lines(conn, version_id)
+    ]
+
+
+def first_version(conn: Connection, engagement_id: int) -> Row[Any]:
+    v = s.engagement_versions
+    return conn.execute(select(v).where(v.c.engagement_id == engagement_id, v.c.version == 1)).one()
 
 
 def _history(
@@ -353,3 +418,83 @@ def history(conn: Connection, engagement_id: int) -> list[Row[Any]]:
         .order_by(t.c.id)
     )
     return list(conn.execute(q))
+
+
+def by_number(conn: Connection, number: str) -> list[Row[Any]]:
+    return list(conn.execute(select(s.engagements).where(s.engagements.c.number == number).order_by(s.engagements.c.id)))
+
+
+def lock_engagement(conn: Connection, engagement_id: int) -> Row[Any]:
+    """Re-read an engagement inside the transaction (row-locked where the database can)."""
+    q = select(s.engagements).where(s.engagements.c.id == engagement_id)
+    if conn.dialect.name == "postgresql":
+        q = q.with_for_update()
+    return conn.execute(q).one()
+
+
+def reroute(conn: Connection, engagement_id: int, supplier_id: str, supplier_name: str | None) -> None:
+    """The corrected recipient of an engagement that was A_RECYCLER (the status moves separately)."""
+    conn.execute(update(s.engagements).where(s.engagements.c.id == engagement_id).values(supplier_id=supplier_id, supplier_name=supplier_name))
+
+
+def party_details(conn: Connection, party_id: str) -> dict[str, Any] | None:
+    raw = conn.execute(select(s.parties.c.details).where(s.parties.c.party_id == party_id)).scalar()
+    return json.loads(raw) if raw else None
+
+
+def record_answer(conn: Connection, **values: Any) -> int:
+    return int(conn.execute(insert(s.answers).values(**values)).inserted_primary_key[0])  # type: ignore[index]
+
+
+def answers_of(conn: Connection, engagement_id: int) -> list[Row[Any]]:
+    t, f = s.answers, s.received_files
+    q = (
+        select(t, f.c.name.label("source_name"))
+        .select_from(t.outerjoin(f, t.c.source_file_id == f.c.id))
+        .where(t.c.engagement_id == engagement_id)
+        .order_by(t.c.id)
+    )
+    return list(conn.execute(q))
+
+
+def count_answers(conn: Connection, engagement_id: int) -> int:
+    return int(conn.execute(select(func.count()).select_from(s.answers).where(s.answers.c.engagement_id == engagement_id)).scalar_one())
+
+
+# -- parking -----------------------------------------------------------------------------------
+
+
+def park(conn: Connection, file_id: int, position: int, kind: str, order_number: str, now: str) -> None:
+    conn.execute(
+        insert(s.parked).values(file_id=file_id, position=position, kind=kind, order_number=order_number, parked_at=now, state="WAITING")
+    )
+
+
+def waiting_for(conn: Connection, order_number: str) -> list[Row[Any]]:
+    p, f = s.parked, s.received_files
+    q = (
+        select(p, f.c.name, f.c.partner, f.c.sha256, f.c.received_at, f.c.stored_as, f.c.ack)
+        .select_from(p.join(f, p.c.file_id == f.c.id))
+        .where(p.c.order_number == order_number, p.c.state == "WAITING")
+        .order_by(p.c.id)
+    )
+    return list(conn.execute(q))
+
+
+def expired_parked(conn: Connection, before: str) -> list[Row[Any]]:
+    p, f = s.parked, s.received_files
+    q = (
+        select(p, f.c.name, f.c.partner, f.c.sha256, f.c.received_at, f.c.stored_as, f.c.ack)
+        .select_from(p.join(f, p.c.file_id == f.c.id))
+        .where(p.c.state == "WAITING", p.c.parked_at < before)
+        .order_by(p.c.id)
+    )
+    return list(conn.execute(q))
+
+
+def resolve_parked(conn: Connection, parked_id: int, state: str, now: str) -> None:
+    conn.execute(update(s.parked).where(s.parked.c.id == parked_id).values(state=state, resolved_at=now))
+
+
+def file_by_id(conn: Connection, file_id: int) -> Row[Any]:
+    return conn.execute(select(s.received_files).where(s.received_files.c.id == file_id)).one()

@@ -177,3 +177,33 @@ transitions = Table(
     Column("source_file_id", Integer, ForeignKey("received_files.id")),
     Column("version", Integer, nullable=False),
 )
+
+# -- migration 2: supplier answers, parked documents, emitted order responses ---------------------
+
+answers = Table(
+    "answers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("engagement_id", Integer, ForeignKey("engagements.id"), nullable=False, index=True),
+    Column("at", String(32), nullable=False),
+    Column("code", String(2), nullable=False),  # AP, RE, CA, AB
+    Column("reason", Text),
+    Column("channel", String(10), nullable=False),  # ubl, order-x, csv, cli
+    Column("partner", String(100)),
+    Column("source_file_id", Integer, ForeignKey("received_files.id")),
+    Column("outcome", String(30), nullable=False),  # APPLIED, NO_CHANGE, RECORDED
+    Column("response_file", String(500)),  # the order response written to outbox/responses/
+)
+
+parked = Table(
+    "parked",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("file_id", Integer, ForeignKey("received_files.id"), nullable=False),
+    Column("position", Integer, nullable=False),  # which document of the file (CSV row), from 0
+    Column("kind", String(30), nullable=False),
+    Column("order_number", String(50), nullable=False, index=True),
+    Column("parked_at", String(32), nullable=False),
+    Column("state", String(10), nullable=False),  # WAITING, APPLIED, REJECTED, EXPIRED
+    Column("resolved_at", String(32)),
+)

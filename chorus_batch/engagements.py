@@ -1,0 +1,287 @@
+"""Applying documents to engagements (SPEC §3, §4): new orders, supplier answers, issuer
+changes and cancellations — one document at a time, inside the caller's transaction.
+
+Files (``ingest``) and operator commands (``cli``) go through these same functions, so the
+rules, the history and the emitted order responses are the same whichever way an answer comes.
+Nothing here touches files: order responses to emit are collected in ``Context.emitted`` and
+written by the caller once the transaction has committed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field, replace
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.engine import Row
+
+from .config import Settings
+from .domain import amend, rules, states
+from .domain.habilitations import Partner, may_modify
+from .domain.identifiers import party_key, siren_key
+from .domain.model import (
+    CancellationDocument,
+    ChangeDocument,
+    OrderDocument,
+    OrderLine,
+    OutgoingResponse,
+    Party,
+    ResponseDocument,
+    ResponseLine,
+    Totals,
+    party_from_dict,
+    to_dict,
+)
+from .errors import ChorusError, Issue, Outcome
+from .formats import orderx_out, ubl_out
+from .store import repo
+from .store.repo import Source
+
+Document = OrderDocument | ResponseDocument | ChangeDocument | CancellationDocument
+ANSWER_EVENTS = {"AP": states.Event.ACCEPT, "RE": states.Event.REFUSE, "CA": states.Event.MODIFY}
+ANSWER_CODES = (*ANSWER_EVENTS, "AB")
+
+
+@dataclass(frozen=True)
+class Emitted:
+    """An order response to write to ``outbox/responses/`` after the commit."""
+
+    name: str
+    data: bytes
+
+
+@dataclass
+class Context:
+    conn: Connection
+    settings: Settings
+    src: Source
+    today: date
+    partner: Partner | None = None
+    channel: str = "file"
+    emitted: list[Emitted] = field(default_factory=list)
+    orders_integrated: list[str] = field(default_factory=list)  # numbers whose parked documents may now apply
+
+
+def apply(ctx: Context, doc: Document) -> Outcome:
+    """Apply one document; the outcome says INTEGRE, REJETE (with errors), PARKED or DUPLICATE.
+    Errors found before anything is written leave the store untouched; a REJETE outcome after
+    writes must be rolled back by the caller (``ingest`` uses one savepoint per document)."""
+    try:
+        if isinstance(doc, OrderDocument):
+            return apply_order(ctx, doc)
+        if isinstance(doc, ResponseDocument):
+            return apply_response(ctx, doc)
+        if isinstance(doc, ChangeDocument):
+            return apply_change(ctx, doc)
+        return apply_cancellation(ctx, doc)
+    except states.TransitionNotAllowed as exc:
+        return _rejected(doc, Issue("TRANSITION_NOT_ALLOWED", exc.message))
+    except ChorusError as exc:
+        return _rejected(doc, Issue(exc.code, exc.message))
+
+
+def number_of(doc: Document) -> str:
+    raw = doc.number if isinstance(doc, OrderDocument) else doc.order.number if isinstance(doc, ChangeDocument) else doc.order_number
+    return rules.engagement_number(raw) or ""
+
+
+def _rejected(doc: Document, *issues: Issue) -> Outcome:
+    return Outcome(doc.kind, number_of(doc) or None, "REJETE", list(issues))
+
+
+# -- orders --------------------------------------------------------------------------------------
+
+
+def apply_order(ctx: Context, doc: OrderDocument) -> Outcome:
+    number = number_of(doc)
+    issuer_id = party_key(doc.issuer) or ""
+    supplier_id = party_key(doc.supplier) or ""
+    existing = repo.find_engagement(ctx.conn, issuer_id, number)
+    if existing is None:
+        event = states.Event.RECEIVED if ctx.settings.serves(supplier_id) else states.Event.RECEIVED_UNROUTED
+        repo.create_engagement(ctx.conn, doc, number, event, ctx.src)
+        ctx.orders_integrated.append(number)
+        return Outcome(doc.kind, number, "INTEGRE")
+    existing = repo.lock_engagement(ctx.conn, existing.id)
+    if repo.current_document(ctx.conn, existing.id, existing.current_version) == json.loads(repo.document_json(doc)):
+        return Outcome(doc.kind, number, "DUPLICATE", [Issue("DUPLICATE_DOCUMENT", f"engagement {number} already holds this exact order; nothing applied")])
+    if existing.status == states.State.A_RECYCLER and ctx.settings.serves(supplier_id):
+        repo.new_version(ctx.conn, existing, doc.kind, doc.syntax, to_dict(doc), doc.lines, ctx.src)  # type: ignore[arg-type]
+        repo.reroute(ctx.conn, existing.id, supplier_id, doc.supplier.name)
+        repo.upsert_party(ctx.conn, doc.supplier, ctx.src.now)
+        repo.record_transition(ctx.conn, existing.id, states.Event.REROUTED, ctx.src)
+        ctx.orders_integrated.append(number)
+        return Outcome(doc.kind, number, "INTEGRE")
+    issue = Issue(
+        "ORDER_ALREADY_EXISTS",
+        f"engagement {number} from issuer {issuer_id} already exists (status {existing.status}) with other content; "
+        "send an order change to modify it",
+        xpath=doc.number_xpath,
+    )
+    return Outcome(doc.kind, number, "REJETE", [issue])
+
+
+# -- finding the engagement a document refers to ---------------------------------------------------
+
+
+def _target(conn: Connection, number: str, issuer: Party | None, strict_issuer: bool) -> Row[Any] | None:
+    """The engagement ``number`` refers to. Several issuers may use one number: the document's
+    issuer (compared by id, or by SIREN) tells them apart. With ``strict_issuer`` (issuer
+    documents) the issuer must match; a supplier's answer naming one engagement is taken as is."""
+    rows = repo.by_number(conn, number)
+    key = party_key(issuer) if issuer is not None else None
+    if key and (strict_issuer or len(rows) > 1):
+        siren = siren_key(key)
+        rows = [r for r in rows if r.issuer_id == key or (siren is not None and siren_key(r.issuer_id) == siren)]
+    if len(rows) > 1:
+        raise ChorusError(
+            f"engagement {number!r} exists at several issuers ({', '.join(r.issuer_id for r in rows)}); the document must name its issuer",
+            code="ORDER_AMBIGUOUS",
+        )
+    return repo.lock_engagement(conn, rows[0].id) if rows else None
+
+
+def _parked(doc: Document, number: str) -> Outcome:
+    return Outcome(doc.kind, number, "PARKED", [])
+
+
+# -- supplier answers ----------------------------------------------------------------------------
+
+
+def apply_response(ctx: Context, resp: ResponseDocument) -> Outcome:
+    number = number_of(resp)
+    if not number:
+        return _rejected(resp, Issue("ENGAGEMENT_NUMBER_INVALID", "the answer does not name a usable engagement number"))
+    if resp.code not in ANSWER_CODES:
+        return _rejected(resp, Issue("RESPONSE_CODE_INVALID", f"answer code {resp.code!r} is not AP, RE, CA or AB"))
+    if resp.code == "RE" and not (resp.reason or "").strip():
+        return _rejected(resp, Issue("REASON_REQUIRED", f"refusal of engagement {number} without a reason; nothing changed"))
+    engagement = _target(ctx.conn, number, resp.issuer, strict_issuer=False)
+    if engagement is None:
+        return _parked(resp, number)
+    if not may_modify(ctx.partner, engagement.supplier_id):
+        name = ctx.partner.name if ctx.partner else ""
+        return _rejected(
+            resp,
+            Issue(
+                "HABILITATION_DENIED",
+                f"partner {name!r} has no modification right on structure {engagement.supplier_id}; nothing changed",
+            ),
+        )
+    seq = repo.count_answers(ctx.conn, engagement.id) + 1
+    record = dict(
+        engagement_id=engagement.id,
+        at=ctx.src.now,
+        code=resp.code,
+        reason=resp.reason,
+        channel=resp.syntax,
+        partner=ctx.partner.name if ctx.partner else None,
+        source_file_id=ctx.src.file_id,
+    )
+    if resp.code == "AB":
+        repo.record_answer(ctx.conn, outcome="RECORDED", **record)
+        return Outcome(resp.kind, number, "INTEGRE")
+    before = states.State(engagement.status)
+    if resp.code == "AP" and before == states.State.PRIS_EN_COMPTE:
+        repo.record_answer(ctx.conn, outcome="NO_CHANGE", **record)
+        warning = Issue("ALREADY_IN_STATE", f"engagement {number} is already PRIS_EN_COMPTE; nothing changed", severity="warning")
+        return Outcome(resp.kind, number, "INTEGRE", [warning])
+    event = ANSWER_EVENTS[resp.code]
+    states.apply(before, event)  # refuse early, before any write
+    old_lines = repo.current_lines(ctx.conn, engagement)
+    document = repo.current_document(ctx.conn, engagement.id, engagement.current_version)
+    new_lines = old_lines
+    if resp.code == "CA":
+        new_lines = list(amend.apply_line_changes(old_lines, resp.lines))
+        totals = amend.recompute(_totals(document), old_lines, new_lines)
+        document = {**document, "kind": resp.kind, "lines": to_dict(tuple(new_lines)), "totals": to_dict(totals)}
+        repo.new_version(ctx.conn, engagement, resp.kind, resp.syntax, document, new_lines, ctx.src)
+    repo.record_transition(ctx.conn, engagement.id, event, ctx.src)
+    emitted = _emit(ctx, engagement, document, resp, old_lines, new_lines, seq)
+    repo.record_answer(ctx.conn, outcome="APPLIED", response_file=emitted.name, **record)
+    return Outcome(resp.kind, number, "INTEGRE")
+
+
+def _totals(document: dict[str, Any]) -> Totals:
+    raw = document.get("totals") or {}
+    return Totals(**{k: (Decimal(v) if v is not None else None) for k, v in raw.items()})
+
+
+def _response_lines(code: str, old: list[OrderLine], new: list[OrderLine]) -> tuple[ResponseLine, ...]:
+    if code == "AP":
+        return tuple(ResponseLine(line, "5") for line in old)
+    if code == "RE":
+        return tuple(ResponseLine(line, "7") for line in old)
+    before = {line.line_id: line for line in old}
+    out = [ResponseLine(line, "1" if line.line_id not in before else "5" if before[line.line_id] == line else "3") for line in new]
+    kept = {line.line_id for line in new}
+    out += [ResponseLine(line, "7") for line in old if line.line_id not in kept]
+    return tuple(out)
+
+
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _emit(
+    ctx: Context, engagement: Row[Any], document: dict[str, Any], resp: ResponseDocument, old: list[OrderLine], new: list[OrderLine], seq: int
+) -> Emitted:
+    """Build the order response toward the issuer, in the syntax of the original order."""
+    first = repo.first_version(ctx.conn, engagement.id)
+    original = json.loads(first.document)
+    issuer = party_from_dict(repo.party_details(ctx.conn, engagement.issuer_id)) or Party(engagement.issuer_name)
+    supplier = party_from_dict(repo.party_details(ctx.conn, engagement.supplier_id)) or Party(engagement.supplier_name)
+    out = OutgoingResponse(
+        response_id=f"{engagement.number}-R{seq}",
+        order_number=engagement.number,
+        code=resp.code,
+        issue_date=ctx.today,
+        issuer=issuer,
+        supplier=supplier,
+        currency=engagement.currency,
+        reason=resp.reason,
+        profile=original.get("profile") if first.syntax == "order-x" else None,
+        lines=_response_lines(resp.code, old, new),
+        totals=_totals(document),
+    )
+    writer = orderx_out.write_order_response if first.syntax == "order-x" else ubl_out.write_order_response
+    safe = _UNSAFE_NAME.sub("_", engagement.number)
+    emitted = Emitted(f"{safe}.{seq:03d}.{resp.code}.{'orderx' if first.syntax == 'order-x' else 'ubl'}.xml", writer(out))
+    ctx.emitted.append(emitted)
+    return emitted
+
+
+# -- issuer documents ----------------------------------------------------------------------------
+
+
+def apply_change(ctx: Context, change: ChangeDocument) -> Outcome:
+    number = number_of(change)
+    if not number:
+        return _rejected(change, Issue("ENGAGEMENT_NUMBER_INVALID", "the change does not name a usable engagement number"))
+    engagement = _target(ctx.conn, number, change.order.issuer, strict_issuer=True)
+    if engagement is None:
+        return _parked(change, number)
+    states.apply(states.State(engagement.status), states.Event.CHANGE)
+    order = change.order
+    if change.line_changes:
+        old_lines = repo.current_lines(ctx.conn, engagement)
+        lines = list(amend.apply_line_changes(old_lines, change.line_changes))
+        order = replace(order, lines=tuple(lines), totals=amend.recompute(order.totals, old_lines, lines))
+    document = {**to_dict(order), "kind": change.kind}  # type: ignore[dict-item]
+    repo.new_version(ctx.conn, engagement, change.kind, order.syntax, document, order.lines, ctx.src)
+    repo.record_transition(ctx.conn, engagement.id, states.Event.CHANGE, ctx.src)
+    return Outcome(change.kind, number, "INTEGRE")
+
+
+def apply_cancellation(ctx: Context, cancel: CancellationDocument) -> Outcome:
+    number = number_of(cancel)
+    if not number:
+        return _rejected(cancel, Issue("ENGAGEMENT_NUMBER_INVALID", "the cancellation does not name a usable engagement number"))
+    engagement = _target(ctx.conn, number, cancel.issuer, strict_issuer=True)
+    if engagement is None:
+        return _parked(cancel, number)
+    repo.record_transition(ctx.conn, engagement.id, states.Event.CANCEL, ctx.src)
+    return Outcome(cancel.kind, number, "INTEGRE")

@@ -1,0 +1,230 @@
+"""Property tests of the document pipeline and of the store's money column.
+
+The pipeline (``formats.recognise`` -> ``formats.schema_issues`` -> ``formats.to_order`` ->
+``rules.check_order``) is fed arbitrary bytes and mutated valid documents (byte flips,
+truncation, insertion, deletion, digit edits at random positions of generated UBL and Order-X
+orders, and of real samples when ../shared is present). Only ``DocumentRejected`` (or success)
+may come out — never another exception — and every issue code is registered in ``CODES``.
+
+``Micros`` keeps money as integer millionths: any Decimal with at most 6 decimals survives
+bind -> result unchanged; a 7th significant decimal is refused.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Column, Integer, MetaData, Table, create_engine, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from _shared import shared_dir, shared_location
+from chorus_batch import formats
+from chorus_batch.demo.generate import ISSUERS, SUPPLIERS, orderx_order, random_lines, ubl_order
+from chorus_batch.domain import rules
+from chorus_batch.domain.model import OrderDocument
+from chorus_batch.errors import CODES, DocumentRejected, Issue
+from chorus_batch.store.schema import Micros
+
+TODAY = date(2026, 6, 1)
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def _domain_documents(rec: formats.Recognised) -> list[Any]:
+    """``formats.to_order`` (one order), or ``formats.documents`` where the product has grown it
+    (one document per XML file, one per CSV row, a ``DocumentRejected`` in place of a bad row)."""
+    if hasattr(formats, "documents"):
+        return list(formats.documents(rec))
+    return [formats.to_order(rec)]  # type: ignore[attr-defined]
+
+
+def _check(doc: Any) -> list[Issue]:
+    if isinstance(doc, DocumentRejected):
+        return list(doc.issues)
+    if isinstance(doc, OrderDocument):
+        return rules.check_order(doc, TODAY)
+    return rules.check(doc, TODAY) if hasattr(rules, "check") else []
+
+
+def pipeline(data: bytes) -> list[str]:
+    """Run the intake pipeline like ``ingest`` does; return the issue codes (empty = acceptable)."""
+    try:
+        rec = formats.recognise(data)
+        issues = formats.schema_issues(rec)
+        if not issues:
+            issues = [issue for doc in _domain_documents(rec) for issue in _check(doc)]
+    except DocumentRejected as exc:
+        issues = exc.issues
+        assert issues, "DocumentRejected without issues"
+        assert exc.code == issues[0].code
+    codes = [i.code for i in issues]
+    unknown = set(codes) - set(CODES)
+    assert not unknown, f"unregistered codes {unknown}"
+    for issue in issues:
+        assert issue.severity in ("error", "warning")
+        assert issue.line is None or isinstance(issue.line, int)
+        assert issue.xpath is None or isinstance(issue.xpath, str)
+    return codes
+
+
+def _seeds() -> list[bytes]:
+    rng = random.Random(2026)
+    docs = [
+        ubl_order("EJ2026-000001", ISSUERS[0], SUPPLIERS[0], random_lines(rng, 3), date(2026, 1, 5),
+                  note="Livraison à l'accueil", delivery_date=date(2026, 2, 1),
+                  attachment=("devis.pdf", "application/pdf", b"%PDF-1.4 tiny")),
+        ubl_order("1300000002", ISSUERS[1], SUPPLIERS[2], random_lines(rng, 2), date(2026, 1, 6)),
+    ]
+    for k, profile in enumerate(("basic", "comfort", "extended")):
+        docs.append(orderx_order(f"EJ2026-00001{k}", ISSUERS[2], SUPPLIERS[k], random_lines(rng, 2), date(2026, 1, 7),
+                                 profile=profile, delivery_date=date(2026, 3, 1)))
+    return docs
+
+
+SEEDS = _seeds()
+
+
+def _real_seeds() -> list[bytes]:
+    location = shared_location()
+    if not location.is_dir():
+        return []
+    wanted = (
+        "openpeppol-poacc-upgrade-3/examples/Order_Example.xml",
+        "openpeppol-poacc-upgrade-3/examples/Order_use_cases/UC3_Order.xml",
+        "zugferd-mustangproject/order-x/ORDER-X_EX01_ORDER_FULL_DATA-COMFORT.xml",
+        "stafyniaksacha-facturx/order-x/ORDER-X_EX11_ORDER_PICK-UP-BASIC.xml",
+    )
+    return [(location / "samples" / rel).read_bytes() for rel in wanted if (location / "samples" / rel).is_file()]
+
+
+REAL_SEEDS = _real_seeds()
+
+
+def test_seeds_are_valid_orders() -> None:
+    """The mutations start from documents the pipeline accepts (else the fuzzing proves little)."""
+    for doc in SEEDS:
+        assert [c for c in pipeline(doc) if c not in ("SIREN_INVALID", "VAT_INVALID")] == []
+
+
+@st.composite
+def mutated(draw: st.DrawFn, seeds: list[bytes]) -> bytes:
+    data = bytearray(draw(st.sampled_from(seeds)))
+    for _ in range(draw(st.integers(1, 4))):
+        if not data:
+            break
+        pos = draw(st.integers(0, len(data) - 1))
+        op = draw(st.sampled_from(("flip", "truncate", "insert", "delete", "digit", "swap-text")))
+        if op == "flip":
+            data[pos] ^= draw(st.integers(1, 255))
+        elif op == "truncate":
+            del data[pos:]
+        elif op == "insert":
+            data[pos:pos] = draw(st.one_of(
+                st.binary(min_size=1, max_size=16),
+                st.sampled_from([b"<", b">", b"&", b"&amp;", b"<!DOCTYPE x>", b"]]>", b"\x00", b"\xc3", b"<x/>", b"-", b"9" * 30, b"E+99"]),
+            ))
+        elif op == "delete":
+            del data[pos:pos + draw(st.integers(1, 64))]
+        elif op == "digit":
+            digits = [i for i, b in enumerate(data) if 0x30 <= b <= 0x39]
+            if digits:
+                data[draw(st.sampled_from(digits))] = draw(st.sampled_from(b"0123456789.-,eE "))
+        else:  # swap the text of one element for something odd (keeps the XML well-formed more often)
+            start = data.find(b">", pos)
+            end = data.find(b"<", start + 1) if start >= 0 else -1
+            if start >= 0 and end > start:
+                data[start + 1:end] = draw(st.sampled_from(
+                    [b"", b" ", b"NA", b"-1", b"0", b"1e3", b"99999999999999.999", b"0.0000001", b"2026-02-30",
+                     b"00000000000000", b"XXY", b"n/a", "é".encode(), b"x" * 60, b"NaN", b"Infinity"]
+                ))
+    return bytes(data)
+
+
+@FUZZ
+@given(st.binary(max_size=4096))
+def test_arbitrary_bytes(data: bytes) -> None:
+    pipeline(data)
+
+
+@FUZZ
+@given(st.binary(max_size=2048).map(lambda b: b"<" + b))
+def test_arbitrary_bytes_that_look_like_xml(data: bytes) -> None:
+    pipeline(data)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=2048).map(lambda b: b"%PDF-1.7\n" + b))
+def test_arbitrary_bytes_that_look_like_pdf(data: bytes) -> None:
+    assert pipeline(data)  # never accepted
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(mutated(SEEDS))
+def test_mutated_generated_orders(data: bytes) -> None:
+    pipeline(data)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(mutated(REAL_SEEDS or SEEDS))
+def test_mutated_real_samples(data: bytes) -> None:
+    if not REAL_SEEDS:
+        shared_dir()  # skips (or fails under CHORUS_REQUIRE_SHARED=1)
+    pipeline(data)
+
+
+# -- Micros --------------------------------------------------------------------------------------
+
+LIMIT = 10**12  # the parsers refuse larger amounts (formats.ubl.MAX_AMOUNT): 18 digits, fits BIGINT
+DIALECTS = (sqlite.dialect(), postgresql.dialect())
+
+
+@st.composite
+def decimals_up_to_6_places(draw: st.DrawFn) -> Decimal:
+    places = draw(st.integers(0, 6))
+    unscaled = draw(st.integers(-LIMIT * 10**places + 1, LIMIT * 10**places - 1))
+    return Decimal(unscaled).scaleb(-places)
+
+
+@settings(max_examples=200, deadline=None)
+@given(decimals_up_to_6_places(), st.sampled_from(DIALECTS))
+def test_micros_round_trip(value: Decimal, dialect) -> None:  # type: ignore[no-untyped-def]
+    column = Micros()
+    bound = column.process_bind_param(value, dialect)
+    assert isinstance(bound, int) and not isinstance(bound, bool)
+    assert -(2**63) <= bound < 2**63
+    back = column.process_result_value(bound, dialect)
+    assert isinstance(back, Decimal)
+    assert back == value
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(-LIMIT * 10**7 + 1, LIMIT * 10**7 - 1).filter(lambda n: n % 10 != 0))
+def test_micros_refuses_a_seventh_decimal(unscaled: int) -> None:
+    value = Decimal(unscaled).scaleb(-7)
+    with pytest.raises(ValueError):
+        Micros().process_bind_param(value, sqlite.dialect())
+
+
+def test_micros_none_and_float() -> None:
+    column, dialect = Micros(), sqlite.dialect()
+    assert column.process_bind_param(None, dialect) is None
+    assert column.process_result_value(None, dialect) is None
+    with pytest.raises(ValueError):
+        column.process_bind_param(0.1, dialect)  # a float's binary expansion is never 6 decimals
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(decimals_up_to_6_places(), min_size=1, max_size=20))
+def test_micros_through_sqlite(values: list[Decimal]) -> None:
+    engine = create_engine("sqlite://")
+    table = Table("t", MetaData(), Column("id", Integer, primary_key=True), Column("amount", Micros))
+    table.metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(insert(table), [{"amount": v} for v in values])
+        assert list(conn.execute(select(table.c.amount).order_by(table.c.id)).scalars()) == values
+    engine.dispose()

@@ -262,9 +262,10 @@ def validate(files: tuple[Path, ...], fmt: str) -> None:
             if res.get("kind"):
                 head += f" ({res['syntax']} {res['kind']}{', ' + res['number'] if res.get('number') else ''})"
             click.echo(head)
-            for err in res["errors"] + res["warnings"]:
-                where = ", ".join(p for p in (f"line {err['line']}" if err["line"] else "", err["xpath"] or "") if p)
-                click.echo(f"  {err['code']}: {err['message']}" + (f" [{where}]" if where else ""))
+            for label, found in (("", res["errors"]), ("warning ", res["warnings"])):
+                for err in found:
+                    where = ", ".join(p for p in (f"line {err['line']}" if err["line"] else "", err["xpath"] or "") if p)
+                    click.echo(f"  {label}{err['code']}: {err['message']}" + (f" [{where}]" if where else ""))
     sys.exit(0 if all(r["valid"] for r in results) else 1)
 
 
@@ -282,7 +283,7 @@ def _validate_one(path: Path) -> dict[str, Any]:
         issues = formats.schema_issues(rec)
         if not issues:
             for doc in formats.documents(rec):
-                issues += doc.issues if isinstance(doc, DocumentRejected) else rules.check(doc, date.today())
+                issues += doc.issues if isinstance(doc, DocumentRejected) else formats.locate(rec, rules.check(doc, date.today()))
     except DocumentRejected as exc:
         issues = exc.issues
     out["errors"] = [i.as_dict() for i in issues if i.severity == "error"]

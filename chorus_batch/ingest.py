@@ -174,7 +174,7 @@ class Processor:
             if isinstance(doc, DocumentRejected):
                 prepared.append(Prepared(None, rec.kind, doc.issues, []))
                 continue
-            found = rules.check(doc, today)
+            found = formats.locate(rec, rules.check(doc, today))
             prepared.append(
                 Prepared(doc, doc.kind, [i for i in found if i.severity == "error"], [i for i in found if i.severity != "error"])
             )

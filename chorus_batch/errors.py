@@ -133,6 +133,11 @@ CODES: dict[str, ErrorCode] = {
         "structure (see [[partners]] in chorus-batch.toml). Nothing changed.",
         "Drop the file in the right partner folder, or grant the right in the configuration and `files retry` it.",
     ),
+    "RESPONSE_UNWRITABLE": ErrorCode(
+        "The answer would leave the order without data its order response must carry (e.g. an added Order-X line "
+        "without unit or price), so no valid response can be emitted. Nothing changed.",
+        "Give the missing values in the answer and send it again.",
+    ),
     "PARK_EXPIRED": ErrorCode(
         "An answer or a change waited `park_days` days for its order, which never arrived.",
         "Check the engagement number with the issuer; send the order first, then `files retry` the answer.",

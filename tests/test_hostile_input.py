@@ -6,6 +6,7 @@ report, console output or log. A run never crashes; temporary names are left alo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -204,8 +205,16 @@ def test_each_file_rejected_with_its_code(hostile_run: dict[str, Any], name: str
     ack_path = ws / "outbox" / "acks" / f"{name}.json"
     assert ack_path.is_file(), f"no integration report for {name}"
     ack = json.loads(ack_path.read_text(encoding="utf-8"))
+    assert {"file", "sha256", "status", "received_at", "processed_at", "documents", "errors"} <= set(ack) <= {
+        "file", "sha256", "status", "received_at", "processed_at", "documents", "errors", "warnings"
+    }
     assert ack["file"] == name
     assert ack["status"] == "IN_REJETE"
+    assert ack["sha256"] == hashlib.sha256(data).hexdigest()
+    for err in ack["errors"]:
+        assert {"code", "message", "line", "xpath"} <= set(err), err
+        if err["code"] in ("XML_MALFORMED", "XML_ENCODING", "XSD_INVALID"):
+            assert isinstance(err["line"], int) and err["line"] > 0, err
     assert code in _codes(ack["errors"]), ack["errors"]
     assert _codes(ack["errors"]) <= set(CODES)
     assert "INTERNAL_ERROR" not in _codes(ack["errors"])

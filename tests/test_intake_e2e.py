@@ -18,7 +18,6 @@ import random
 import re
 import shutil
 import sqlite3
-from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -415,7 +414,10 @@ def test_export_attachment_name_cannot_escape(wcli: Any, workspace: Path, tmp_pa
     assert result.exit_code == 0, result.output + result.stderr
     inside = [p for p in out.iterdir() if p.read_bytes() == content]
     assert len(inside) == 1
-    assert not any(p.name == "escaped.txt" for p in tmp_path.rglob("*") if p.parent != out)
+    for line in result.stdout.splitlines():
+        assert Path(line).resolve().parent == out.resolve(), line
+    for up in range(1, 5):
+        assert not (out / ("../" * up + "escaped.txt")).resolve().exists()
 
 
 def test_files_list_and_show(intake: dict[str, Any]) -> None:
@@ -582,8 +584,65 @@ def test_unrouted_structure_goes_to_a_recycler(workspace: Path, wcli: Any) -> No
     (workspace / "chorus-batch.toml").write_text(f'[routing]\nserved = ["{SUPPLIERS[0].siret}"]\n', encoding="utf-8")
     rng = random.Random(5)
     served = ubl_order("EJ-SERVED", ISSUERS[0], SUPPLIERS[0], random_lines(rng, 1), date(2026, 1, 5))
-    unserved = ubl_order("EJ-UNSERVED", ISSUERS[0], replace(SUPPLIERS[1]), random_lines(rng, 1), date(2026, 1, 5))
+    unserved = ubl_order("EJ-UNSERVED", ISSUERS[0], SUPPLIERS[1], random_lines(rng, 1), date(2026, 1, 5))
     drop(workspace, [("served.xml", served), ("unserved.xml", unserved)])
     assert wcli("run").exit_code == 0
     status = {r["number"]: r["status"] for r in search(workspace)}
     assert status == {"EJ-SERVED": "A_TRAITER", "EJ-UNSERVED": "A_RECYCLER"}
+
+
+def test_number_wildcard_treats_other_characters_literally(wcli: Any, workspace: Path) -> None:
+    """``--number`` has one wildcard, ``*``. Engagement numbers may contain ``_`` or ``%``
+    (``EJ_2026_1``): those must match themselves, not any character (SQL LIKE semantics)."""
+    rng = random.Random(11)
+    made = ["EJ_1", "EJX1", "EJ%2", "EJ-LONG-2"]
+    drop(workspace, [(f"o{k}.xml", ubl_order(n, ISSUERS[0], SUPPLIERS[0], random_lines(rng, 1), date(2026, 1, 5))) for k, n in enumerate(made)])
+    assert wcli("run").exit_code == 0
+    assert numbers(search(workspace)) == set(made)
+    assert numbers(search(workspace, "--number", "EJ*")) == set(made)
+    assert numbers(search(workspace, "--number", "EJ_*")) == {"EJ_1"}
+    assert numbers(search(workspace, "--number", "EJ%*")) == {"EJ%2"}
+    assert numbers(search(workspace, "--number", "EJ_1")) == {"EJ_1"}
+
+
+@pytest.mark.parametrize("encoding", ["ISO-8859-1", "UTF-16", "windows-1252"])
+def test_declared_non_utf8_encodings_are_integrated(wcli: Any, workspace: Path, encoding: str) -> None:
+    """A document in another encoding that it declares correctly is well-formed XML (SPEC §7 only
+    rejects bytes that do not match their encoding); names come out right in the store."""
+    data = ubl_order("EJ-ENC-1", ISSUERS[0], SUPPLIERS[0], random_lines(random.Random(1), 2), date(2026, 1, 5))
+    text = data.decode("utf-8").replace('encoding="UTF-8"', f'encoding="{encoding}"', 1)
+    drop(workspace, [("enc.xml", text.encode(encoding))])
+    result = wcli("run")
+    assert result.exit_code == 0, acks(workspace)
+    (row,) = search(workspace)
+    assert (row["number"], row["issuer_name"], row["supplier_name"]) == ("EJ-ENC-1", ISSUERS[0].name, SUPPLIERS[0].name)
+
+
+def test_same_name_twice_keeps_both_files(wcli: Any, workspace: Path) -> None:
+    """Two different files delivered under the same name: both archived, two reports, no overwrite."""
+    rng = random.Random(12)
+    first = ubl_order("EJ-NAME-1", ISSUERS[0], SUPPLIERS[0], random_lines(rng, 1), date(2026, 1, 5))
+    second = ubl_order("EJ-NAME-2", ISSUERS[0], SUPPLIERS[0], random_lines(rng, 1), date(2026, 1, 5))
+    drop(workspace, [("order.xml", first)])
+    assert wcli("run").exit_code == 0
+    drop(workspace, [("order.xml", second)])
+    assert wcli("run").exit_code == 0
+    reports = acks(workspace)
+    assert set(reports) == {"order.xml.json", "order.xml.1.json"}
+    assert [d["number"] for d in reports["order.xml.json"]["documents"]] == ["EJ-NAME-1"]
+    assert [d["number"] for d in reports["order.xml.1.json"]["documents"]] == ["EJ-NAME-2"]
+    archived = sorted(p.read_bytes() for p in files_under(workspace / "var" / "archive"))
+    assert archived == sorted([first, second])
+    assert numbers(search(workspace)) == {"EJ-NAME-1", "EJ-NAME-2"}
+    shown = json.loads(wcli("files", "show", "order.xml", "--format", "json").stdout)
+    assert [r["status"] for r in shown] == ["IN_INTEGRE", "IN_INTEGRE"]
+    assert len({r["stored_as"] for r in shown}) == 2
+
+
+def test_name_search_treats_percent_and_underscore_literally(intake: dict[str, Any]) -> None:
+    """``--issuer`` / ``--supplier`` match a part of the name; ``%`` and ``_`` are not in any
+    name here, so they must match nothing (not act as SQL LIKE wildcards)."""
+    ws = intake["ws"]
+    for option in ("--issuer", "--supplier"):
+        for text in ("%", "_", "Saint_Aubin", "Conseil%Indre"):
+            assert search(ws, option, text) == [], (option, text)

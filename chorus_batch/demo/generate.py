@@ -877,3 +877,425 @@ def demo_files() -> list[tuple[str, bytes]]:
     full = orderx_order(n, chu, papeteries, _lines_for(rng, papeteries, 3), d0 + timedelta(days=9), profile="comfort")
     files.append((f"bad-truncated-orderx-220-{n}.xml", full[: len(full) * 3 // 5]))
     return files
+
+
+# --------------------------------------------------------------------------- order lifecycle documents
+# Answers, changes and cancellations for the engagement lifecycle (SPEC §3): UBL 2.1
+# OrderResponse / OrderChange / OrderCancellation (Peppol BIS Ordering 3 shapes), Order-X 230
+# (change, purpose code 4; cancellation, purpose code 1) and 231 (answer), and the operator
+# responses CSV (SPEC §6). Same rules as above: string templates, every value escaped, element
+# order of the XSDs, deterministic.
+
+ORDER_RESPONSE_CUSTOMIZATION_ID = "urn:fdc:peppol.eu:poacc:trns:order_response:3"
+ORDER_CHANGE_CUSTOMIZATION_ID = "urn:fdc:peppol.eu:poacc:trns:order_change:3"
+ORDER_CANCELLATION_CUSTOMIZATION_ID = "urn:fdc:peppol.eu:poacc:trns:order_cancellation:3"
+ORDERING_PROFILE_ID = "urn:fdc:peppol.eu:poacc:bis:ordering:3"
+ADVANCED_ORDERING_PROFILE_ID = "urn:fdc:peppol.eu:poacc:bis:advanced_ordering:3"
+# UNTDID 1225 message function codes of an Order-X 231 answer (as chorus-batch reads them).
+ORDERX_ANSWER_PURPOSE: dict[str, str] = {"AP": "29", "RE": "27", "CA": "30"}
+_LIFECYCLE_DATE = date(2026, 2, 2)
+
+_NS_CAC_CBC = (
+    ' xmlns:cac="urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"'
+    ' xmlns:cbc="urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2">\n'
+)
+
+
+def _ubl_root(name: str, customization: str, profile: str) -> str:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<{name} xmlns="urn:oasis:names:specification:ubl:schema:xsd:{name}-2"'
+        f"{_NS_CAC_CBC}"
+        f"  <cbc:CustomizationID>{customization}</cbc:CustomizationID>\n"
+        f"  <cbc:ProfileID>{profile}</cbc:ProfileID>\n"
+    )
+
+
+def ubl_order_response(
+    order_number: str,
+    issuer: Org,
+    supplier: Org,
+    code: str,
+    *,
+    response_id: str | None = None,
+    reason: str | None = None,
+    lines: Sequence[tuple[str, str, Decimal | None, Decimal | None]] = (),
+    issue_date: date = _LIFECYCLE_DATE,
+    currency: str = "EUR",
+) -> bytes:
+    """A UBL 2.1 OrderResponse from ``supplier`` answering ``issuer``'s order ``order_number``.
+
+    ``code`` is the ``cbc:OrderResponseCode`` (AP accepted, RE rejected, CA accepted with
+    changes, AB acknowledgement only; written as given, so tests may send other codes);
+    ``reason`` goes in ``cbc:Note``. ``lines`` are ``(order line id, LineStatusCode, new
+    quantity or None, new unit price or None)``: one ``cac:OrderLine`` each, with
+    ``cac:OrderLineReference/cbc:LineID`` = the order line id.
+    """
+    parts = [
+        _ubl_root("OrderResponse", ORDER_RESPONSE_CUSTOMIZATION_ID, ORDERING_PROFILE_ID),
+        f"  <cbc:ID>{_x(response_id or f'{order_number}-{code}')}</cbc:ID>\n",
+        f"  <cbc:IssueDate>{issue_date.isoformat()}</cbc:IssueDate>\n",
+        f"  <cbc:OrderResponseCode>{_x(code)}</cbc:OrderResponseCode>\n",
+    ]
+    if reason is not None:
+        parts.append(f"  <cbc:Note>{_x(reason)}</cbc:Note>\n")
+    parts.append(f"  <cbc:DocumentCurrencyCode>{_x(currency)}</cbc:DocumentCurrencyCode>\n")
+    if issuer.service:
+        parts.append(f"  <cbc:CustomerReference>{_x(issuer.service)}</cbc:CustomerReference>\n")
+    parts.append(f"  <cac:OrderReference><cbc:ID>{_x(order_number)}</cbc:ID></cac:OrderReference>\n")
+    parts.append(_ubl_party(supplier, "SellerSupplierParty"))
+    parts.append(_ubl_party(issuer, "BuyerCustomerParty"))
+    cur = _a(currency)
+    for line_id, status, quantity, price in lines:
+        body = [f"      <cbc:ID>{_x(line_id)}</cbc:ID>\n", f"      <cbc:LineStatusCode>{_x(status)}</cbc:LineStatusCode>\n"]
+        if quantity is not None:
+            body.append(f"      <cbc:Quantity>{_num(quantity)}</cbc:Quantity>\n")
+        if quantity is not None and price is not None:
+            body.append(f'      <cbc:LineExtensionAmount currencyID="{cur}">{_fmt(quantity * price)}</cbc:LineExtensionAmount>\n')
+        if price is not None:
+            body.append(f'      <cac:Price><cbc:PriceAmount currencyID="{cur}">{_num(price)}</cbc:PriceAmount></cac:Price>\n')
+        body.append("      <cac:Item/>\n")
+        parts.append(
+            "  <cac:OrderLine>\n"
+            "    <cac:LineItem>\n"
+            f"{''.join(body)}"
+            "    </cac:LineItem>\n"
+            f"    <cac:OrderLineReference><cbc:LineID>{_x(line_id)}</cbc:LineID></cac:OrderLineReference>\n"
+            "  </cac:OrderLine>\n"
+        )
+    parts.append("</OrderResponse>\n")
+    return "".join(parts).encode("utf-8")
+
+
+def ubl_order_change(
+    order_number: str,
+    issuer: Org,
+    supplier: Org,
+    lines: Sequence[Line],
+    issue_date: date,
+    *,
+    sequence: int = 1,
+    line_status: dict[str, str] | None = None,
+    change_id: str | None = None,
+    currency: str = "EUR",
+    note: str | None = None,
+) -> bytes:
+    """A UBL 2.1 OrderChange: the whole order as it should now be (parties, delivery, totals in
+    ``cac:AnticipatedMonetaryTotal``, every line), under ``cac:OrderReference/cbc:ID`` =
+    ``order_number``, with ``cbc:SequenceNumberID`` = ``sequence``.
+
+    ``line_status`` maps a line id to its UNCL1229 ``cbc:LineStatusCode`` (1 added, 2 deleted,
+    3 changed, 4 no action); lines not named carry none.
+    """
+    if not lines:
+        raise ValueError("an order change needs at least one line")
+    status = line_status or {}
+    t = _totals(lines)
+    cur = _a(currency)
+    parts = [
+        _ubl_root("OrderChange", ORDER_CHANGE_CUSTOMIZATION_ID, ADVANCED_ORDERING_PROFILE_ID),
+        f"  <cbc:ID>{_x(change_id or f'{order_number}-CHG{sequence}')}</cbc:ID>\n",
+        f"  <cbc:IssueDate>{issue_date.isoformat()}</cbc:IssueDate>\n",
+        f"  <cbc:SequenceNumberID>{sequence}</cbc:SequenceNumberID>\n",
+    ]
+    if note:
+        parts.append(f"  <cbc:Note>{_x(note)}</cbc:Note>\n")
+    parts.append(f"  <cbc:DocumentCurrencyCode>{_x(currency)}</cbc:DocumentCurrencyCode>\n")
+    if issuer.service:
+        parts.append(f"  <cbc:CustomerReference>{_x(issuer.service)}</cbc:CustomerReference>\n")
+    parts.append(f"  <cac:OrderReference><cbc:ID>{_x(order_number)}</cbc:ID></cac:OrderReference>\n")
+    parts.append(_ubl_party(issuer, "BuyerCustomerParty"))
+    parts.append(_ubl_party(supplier, "SellerSupplierParty"))
+    parts.append(_ubl_party(issuer, "AccountingCustomerParty"))
+    parts.append("  <cac:Delivery>\n    <cac:DeliveryLocation>\n")
+    parts.append(_ubl_address(issuer, "Address", "      "))
+    parts.append("    </cac:DeliveryLocation>\n  </cac:Delivery>\n")
+    parts.append(f"  <cac:PaymentTerms><cbc:Note>{PAYMENT_TERMS}</cbc:Note></cac:PaymentTerms>\n")
+    parts.append(
+        f'  <cac:TaxTotal><cbc:TaxAmount currencyID="{cur}">{_fmt(t.vat)}</cbc:TaxAmount></cac:TaxTotal>\n'
+        "  <cac:AnticipatedMonetaryTotal>\n"
+        f'    <cbc:LineExtensionAmount currencyID="{cur}">{_fmt(t.ht)}</cbc:LineExtensionAmount>\n'
+        f'    <cbc:TaxExclusiveAmount currencyID="{cur}">{_fmt(t.ht)}</cbc:TaxExclusiveAmount>\n'
+        f'    <cbc:TaxInclusiveAmount currencyID="{cur}">{_fmt(t.ttc)}</cbc:TaxInclusiveAmount>\n'
+        f'    <cbc:PayableAmount currencyID="{cur}">{_fmt(t.ttc)}</cbc:PayableAmount>\n'
+        "  </cac:AnticipatedMonetaryTotal>\n"
+    )
+    for ln, amount in zip(lines, t.line_amounts):
+        code = status.get(ln.line_id)
+        status_xml = f"      <cbc:LineStatusCode>{_x(code)}</cbc:LineStatusCode>\n" if code else ""
+        seller_id = (
+            f"        <cac:SellersItemIdentification><cbc:ID>{_x(ln.seller_item_id)}</cbc:ID>"
+            "</cac:SellersItemIdentification>\n"
+            if ln.seller_item_id
+            else ""
+        )
+        parts.append(
+            "  <cac:OrderLine>\n"
+            "    <cac:LineItem>\n"
+            f"      <cbc:ID>{_x(ln.line_id)}</cbc:ID>\n"
+            f"{status_xml}"
+            f'      <cbc:Quantity unitCode="{_a(ln.unit)}">{_num(ln.quantity)}</cbc:Quantity>\n'
+            f'      <cbc:LineExtensionAmount currencyID="{cur}">{amount:.2f}</cbc:LineExtensionAmount>\n'
+            f'      <cac:Price><cbc:PriceAmount currencyID="{cur}">{_num(ln.unit_price)}</cbc:PriceAmount></cac:Price>\n'
+            "      <cac:Item>\n"
+            f"        <cbc:Name>{_x(ln.name)}</cbc:Name>\n"
+            f"{seller_id}"
+            "        <cac:ClassifiedTaxCategory>\n"
+            "          <cbc:ID>S</cbc:ID>\n"
+            f"          <cbc:Percent>{_rate(ln.vat_rate)}</cbc:Percent>\n"
+            "          <cac:TaxScheme><cbc:ID>VAT</cbc:ID></cac:TaxScheme>\n"
+            "        </cac:ClassifiedTaxCategory>\n"
+            "      </cac:Item>\n"
+            "    </cac:LineItem>\n"
+            "  </cac:OrderLine>\n"
+        )
+    parts.append("</OrderChange>\n")
+    return "".join(parts).encode("utf-8")
+
+
+def ubl_order_cancellation(
+    order_number: str,
+    issuer: Org,
+    supplier: Org,
+    *,
+    reason: str = "Commande annulée par l'acheteur public",
+    issue_date: date = _LIFECYCLE_DATE,
+    cancellation_id: str | None = None,
+) -> bytes:
+    """A UBL 2.1 OrderCancellation of ``order_number`` (``cbc:CancellationNote`` is mandatory)."""
+    parts = [
+        _ubl_root("OrderCancellation", ORDER_CANCELLATION_CUSTOMIZATION_ID, ADVANCED_ORDERING_PROFILE_ID),
+        f"  <cbc:ID>{_x(cancellation_id or f'{order_number}-ANN')}</cbc:ID>\n",
+        f"  <cbc:IssueDate>{issue_date.isoformat()}</cbc:IssueDate>\n",
+        f"  <cbc:CancellationNote>{_x(reason)}</cbc:CancellationNote>\n",
+        f"  <cac:OrderReference><cbc:ID>{_x(order_number)}</cbc:ID></cac:OrderReference>\n",
+        _ubl_party(issuer, "BuyerCustomerParty"),
+        _ubl_party(supplier, "SellerSupplierParty"),
+        "</OrderCancellation>\n",
+    ]
+    return "".join(parts).encode("utf-8")
+
+
+def _orderx_document(
+    doc_id: str,
+    order_number: str,
+    issuer: Org,
+    supplier: Org,
+    lines: Sequence[Line],
+    issue_date: date,
+    *,
+    profile: str,
+    type_code: str,
+    purpose_code: str,
+    requested_response: bool,
+    note: str | None,
+    line_status: dict[str, str],
+    currency: str = "EUR",
+) -> bytes:
+    """The Order-X skeleton shared by 230 and 231 (same element order as ``orderx_order``):
+    ``rsm:ExchangedDocument/ram:ID`` = ``doc_id``, ``ram:BuyerOrderReferencedDocument/
+    ram:IssuerAssignedID`` = ``order_number``, optional ``ram:LineStatusCode`` per line."""
+    profile = profile.lower()
+    if profile not in ORDERX_PROFILES:
+        raise ValueError(f"unknown Order-X profile {profile!r}; expected one of {ORDERX_PROFILES}")
+    if not lines:
+        raise ValueError("an Order-X document needs at least one line")
+    basic = profile == "basic"
+    t = _totals(lines)
+    parts = [
+        '<?xml version="1.0" encoding="UTF-8"?>\n',
+        _ORDERX_ROOT_OPEN,
+        "  <rsm:ExchangedDocumentContext>\n"
+        "    <ram:GuidelineSpecifiedDocumentContextParameter>\n"
+        f"      <ram:ID>urn:order-x.eu:1p0:{profile}</ram:ID>\n"
+        "    </ram:GuidelineSpecifiedDocumentContextParameter>\n"
+        "  </rsm:ExchangedDocumentContext>\n"
+        "  <rsm:ExchangedDocument>\n"
+        f"    <ram:ID>{_x(doc_id)}</ram:ID>\n"
+        f"    <ram:TypeCode>{type_code}</ram:TypeCode>\n"
+        "    <ram:IssueDateTime>\n"
+        f'      <udt:DateTimeString format="102">{issue_date:%Y%m%d}</udt:DateTimeString>\n'
+        "    </ram:IssueDateTime>\n"
+        f"    <ram:PurposeCode>{purpose_code}</ram:PurposeCode>\n",
+    ]
+    if requested_response:
+        parts.append("    <ram:RequestedResponseTypeCode>AC</ram:RequestedResponseTypeCode>\n")
+    if note:
+        parts.append(f"    <ram:IncludedNote><ram:Content>{_x(note)}</ram:Content></ram:IncludedNote>\n")
+    parts.append("  </rsm:ExchangedDocument>\n  <rsm:SupplyChainTradeTransaction>\n")
+    for ln, amount in zip(lines, t.line_amounts):
+        code = line_status.get(ln.line_id)
+        status_xml = f"        <ram:LineStatusCode>{_x(code)}</ram:LineStatusCode>\n" if code else ""
+        seller_id = f"        <ram:SellerAssignedID>{_x(ln.seller_item_id)}</ram:SellerAssignedID>\n" if ln.seller_item_id else ""
+        tax = (
+            ""
+            if basic
+            else (
+                "        <ram:ApplicableTradeTax>\n"
+                "          <ram:TypeCode>VAT</ram:TypeCode>\n"
+                "          <ram:CategoryCode>S</ram:CategoryCode>\n"
+                f"          <ram:RateApplicablePercent>{_rate(ln.vat_rate)}</ram:RateApplicablePercent>\n"
+                "        </ram:ApplicableTradeTax>\n"
+            )
+        )
+        parts.append(
+            "    <ram:IncludedSupplyChainTradeLineItem>\n"
+            "      <ram:AssociatedDocumentLineDocument>\n"
+            f"        <ram:LineID>{_x(ln.line_id)}</ram:LineID>\n"
+            f"{status_xml}"
+            "      </ram:AssociatedDocumentLineDocument>\n"
+            "      <ram:SpecifiedTradeProduct>\n"
+            f"{seller_id}"
+            f"        <ram:Name>{_x(ln.name)}</ram:Name>\n"
+            "      </ram:SpecifiedTradeProduct>\n"
+            "      <ram:SpecifiedLineTradeAgreement>\n"
+            "        <ram:NetPriceProductTradePrice>\n"
+            f"          <ram:ChargeAmount>{_num(ln.unit_price)}</ram:ChargeAmount>\n"
+            "        </ram:NetPriceProductTradePrice>\n"
+            "      </ram:SpecifiedLineTradeAgreement>\n"
+            "      <ram:SpecifiedLineTradeDelivery>\n"
+            f'        <ram:RequestedQuantity unitCode="{_a(ln.unit)}">{_num(ln.quantity)}</ram:RequestedQuantity>\n'
+            "      </ram:SpecifiedLineTradeDelivery>\n"
+            "      <ram:SpecifiedLineTradeSettlement>\n"
+            f"{tax}"
+            "        <ram:SpecifiedTradeSettlementLineMonetarySummation>\n"
+            f"          <ram:LineTotalAmount>{amount:.2f}</ram:LineTotalAmount>\n"
+            "        </ram:SpecifiedTradeSettlementLineMonetarySummation>\n"
+            "      </ram:SpecifiedLineTradeSettlement>\n"
+            "    </ram:IncludedSupplyChainTradeLineItem>\n"
+        )
+    parts.append("    <ram:ApplicableHeaderTradeAgreement>\n")
+    if issuer.service:
+        parts.append(f"      <ram:BuyerReference>{_x(issuer.service)}</ram:BuyerReference>\n")
+    parts.append(_ox_party(supplier, "SellerTradeParty"))
+    parts.append(_ox_party(issuer, "BuyerTradeParty"))
+    parts.append(
+        "      <ram:BuyerOrderReferencedDocument>\n"
+        f"        <ram:IssuerAssignedID>{_x(order_number)}</ram:IssuerAssignedID>\n"
+        "      </ram:BuyerOrderReferencedDocument>\n"
+        "    </ram:ApplicableHeaderTradeAgreement>\n"
+        "    <ram:ApplicableHeaderTradeDelivery>\n"
+        "      <ram:ShipToTradeParty>\n"
+        f"        <ram:Name>{_x(issuer.name)}</ram:Name>\n"
+        f"{_ox_address(issuer, '        ')}"
+        "      </ram:ShipToTradeParty>\n"
+        "    </ram:ApplicableHeaderTradeDelivery>\n"
+    )
+    cur = _a(currency)
+    parts.append(
+        "    <ram:ApplicableHeaderTradeSettlement>\n"
+        f"      <ram:OrderCurrencyCode>{_x(currency)}</ram:OrderCurrencyCode>\n"
+    )
+    if not basic:
+        parts.append(_ox_party(issuer, "InvoiceeTradeParty"))
+    if profile == "extended":
+        for rate, basis, vat in t.by_rate:
+            parts.append(
+                "      <ram:ApplicableTradeTax>\n"
+                f"        <ram:CalculatedAmount>{_fmt(vat)}</ram:CalculatedAmount>\n"
+                "        <ram:TypeCode>VAT</ram:TypeCode>\n"
+                f"        <ram:BasisAmount>{_fmt(basis)}</ram:BasisAmount>\n"
+                "        <ram:CategoryCode>S</ram:CategoryCode>\n"
+                f"        <ram:RateApplicablePercent>{_rate(rate)}</ram:RateApplicablePercent>\n"
+                "      </ram:ApplicableTradeTax>\n"
+            )
+    if not basic:
+        parts.append(
+            "      <ram:SpecifiedTradePaymentTerms>\n"
+            f"        <ram:Description>{PAYMENT_TERMS}</ram:Description>\n"
+            "      </ram:SpecifiedTradePaymentTerms>\n"
+        )
+    parts.append(
+        "      <ram:SpecifiedTradeSettlementHeaderMonetarySummation>\n"
+        f"        <ram:LineTotalAmount>{_fmt(t.ht)}</ram:LineTotalAmount>\n"
+        f"        <ram:TaxBasisTotalAmount>{_fmt(t.ht)}</ram:TaxBasisTotalAmount>\n"
+        f'        <ram:TaxTotalAmount currencyID="{cur}">{_fmt(t.vat)}</ram:TaxTotalAmount>\n'
+        f"        <ram:GrandTotalAmount>{_fmt(t.ttc)}</ram:GrandTotalAmount>\n"
+        "      </ram:SpecifiedTradeSettlementHeaderMonetarySummation>\n"
+        "    </ram:ApplicableHeaderTradeSettlement>\n"
+        "  </rsm:SupplyChainTradeTransaction>\n"
+        "</rsm:SCRDMCCBDACIOMessageStructure>\n"
+    )
+    return "".join(parts).encode("utf-8")
+
+
+def orderx_order_change(
+    number: str,
+    issuer: Org,
+    supplier: Org,
+    lines: Sequence[Line],
+    issue_date: date,
+    *,
+    profile: str = "comfort",
+    cancel: bool = False,
+    change_id: str | None = None,
+    line_status: dict[str, str] | None = None,
+    note: str | None = None,
+) -> bytes:
+    """An Order-X 230 for order ``number``: a change (PurposeCode 4: the whole order as it should
+    now be) or, with ``cancel``, a cancellation (PurposeCode 1). The order is referred to by
+    ``ram:BuyerOrderReferencedDocument/ram:IssuerAssignedID``; the 230's own id is ``change_id``."""
+    return _orderx_document(
+        change_id or f"{number}-{'ANN' if cancel else 'CHG'}",
+        number,
+        issuer,
+        supplier,
+        lines,
+        issue_date,
+        profile=profile,
+        type_code="230",
+        purpose_code="1" if cancel else "4",
+        requested_response=not cancel,
+        note=note,
+        line_status=line_status or {},
+    )
+
+
+def orderx_order_response(
+    number: str,
+    issuer: Org,
+    supplier: Org,
+    lines: Sequence[Line],
+    code: str,
+    *,
+    profile: str = "comfort",
+    response_id: str | None = None,
+    reason: str | None = None,
+    line_status: dict[str, str] | None = None,
+    issue_date: date = _LIFECYCLE_DATE,
+) -> bytes:
+    """An Order-X 231 answering order ``number``: PurposeCode 29 (AP), 27 (RE) or 30 (CA), the
+    reason in ``ram:IncludedNote``. ``lines`` are the answered lines (for CA: with their new
+    quantities and prices); each carries ``ram:LineStatusCode`` from ``line_status`` (default 5
+    accepted for AP / CA, 7 not accepted for RE)."""
+    if code not in ORDERX_ANSWER_PURPOSE:
+        raise ValueError(f"Order-X answer code {code!r} is not one of {', '.join(ORDERX_ANSWER_PURPOSE)}")
+    default = "7" if code == "RE" else "5"
+    statuses = {ln.line_id: default for ln in lines} | (line_status or {})
+    return _orderx_document(
+        response_id or f"{number}-{code}",
+        number,
+        issuer,
+        supplier,
+        lines,
+        issue_date,
+        profile=profile,
+        type_code="231",
+        purpose_code=ORDERX_ANSWER_PURPOSE[code],
+        requested_response=False,
+        note=reason,
+        line_status=statuses,
+    )
+
+
+def responses_csv(rows: Sequence[tuple[str, str, str]], sep: str = ";") -> bytes:
+    """An operator responses CSV (SPEC §6): header ``engagement_number;action;reason``, one row
+    per ``(engagement number, action, reason)``; UTF-8, ``\\n`` line ends, quoted as needed."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter=sep, lineterminator="\n")
+    writer.writerow(("engagement_number", "action", "reason"))
+    writer.writerows(rows)
+    return buf.getvalue().encode("utf-8")

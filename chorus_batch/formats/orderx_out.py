@@ -35,10 +35,10 @@ Header elements and why:
   ``ram:GlobalID[@schemeID]`` (other ids with a scheme), ``ram:Name``,
   ``ram:SpecifiedLegalOrganization/ram:ID[@schemeID='0009']`` (the SIRET, as in the orders),
   ``ram:PostalTradeAddress`` (when the address has a country: ``ram:CountryID`` is mandatory),
-  ``ram:URIUniversalCommunication/ram:URIID[@schemeID]`` (the first id read from an endpoint)
-  and ``ram:SpecifiedTaxRegistration/ram:ID[@schemeID='VA']`` (VAT; at most 1 in BASIC, 2 in
-  COMFORT). Ids without a scheme beyond the first are not written: the profile rules require
-  ``@schemeID`` on ``ram:GlobalID``. The profile rules also require the parties' ``ram:Name`` and
+  ``ram:URIUniversalCommunication/ram:URIID[@schemeID]`` (the first id with a scheme read
+  from an endpoint) and ``ram:SpecifiedTaxRegistration/ram:ID[@schemeID='VA']`` (VAT; at most
+  1 in BASIC, 2 in COMFORT). Ids without a scheme beyond the first are not written: the
+  profile rules require ``@schemeID`` on ``ram:GlobalID``. The profile rules also require the parties' ``ram:Name`` and
   the buyer's ``ram:PostalTradeAddress``; they are written whenever the party has them.
 * ``…/ram:ApplicableHeaderTradeAgreement/ram:BuyerOrderReferencedDocument/ram:IssuerAssignedID``
   = the order (engagement) number: this is what the answer refers to.

@@ -54,6 +54,7 @@ class Store:
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # Let SQLAlchemy, not the sqlite3 module, open transactions (so SAVEPOINTs work).
     dbapi_conn.isolation_level = None
+    dbapi_conn.create_function("casefold", 1, lambda v: v.casefold() if isinstance(v, str) else v, deterministic=True)
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
@@ -358,11 +359,16 @@ def search(conn: Connection, c: Criteria) -> list[Row[Any]]:
     if c.status:
         q = q.where(e.c.status == c.status)
     if c.number:
-        q = q.where(e.c.number.like(c.number.replace("*", "%")) if "*" in c.number else e.c.number == c.number)
+        if "*" in c.number:
+            pattern = c.number.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_").replace("*", "%")
+            q = q.where(e.c.number.like(pattern, escape="\\"))
+        else:
+            q = q.where(e.c.number == c.number)
+    fold = func.casefold if conn.dialect.name == "sqlite" else func.lower  # SQLite's lower() is ASCII-only
     for col_id, col_name, value in ((e.c.issuer_id, e.c.issuer_name, c.issuer), (e.c.supplier_id, e.c.supplier_name, c.supplier)):
         if value:
             compact = value.replace(" ", "")
-            q = q.where(or_(col_id == compact, func.lower(col_name).contains(value.lower())))
+            q = q.where(or_(col_id == compact, fold(col_name).contains(value.casefold(), autoescape=True)))
     if c.created_from:
         q = q.where(e.c.created_at >= c.created_from)
     if c.created_to:

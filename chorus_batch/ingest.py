@@ -107,19 +107,22 @@ class Processor:
 
     def __init__(self, ws: Workspace, store: Store, settings: Settings, clock: Clock = utc_now) -> None:
         self.ws, self.store, self.settings, self.clock = ws, store, settings, clock
+        self.retaken: list[FileResult] = []  # parked files concluded since the last drain
 
     def run(self, on_file: Callable[[FileResult], None] | None = None) -> RunSummary:
-        """Process every file pending in the inbox once, in dependency order."""
+        """Process every file pending in the inbox once, in dependency order. The summary also
+        holds the parked files this run concluded (applied, rejected or expired)."""
         summary = RunSummary()
-        expired = self.expire_parked()
-        summary.results.extend(expired)
+        self.expire_parked()
         for item in self.ws.ordered(self.ws.pending(), formats.sniff_rank):
             result = self.process(item)
-            if result is None:
-                continue
-            summary.results.append(result)
+            results = ([result] if result is not None else []) + self.retaken
+            self.retaken = []
+            summary.results.extend(results)
             if on_file:
-                on_file(result)
+                for done in results:
+                    on_file(done)
+        summary.results[:0], self.retaken = self.retaken, []
         return summary
 
     def process(self, item: Pending) -> FileResult | None:
@@ -255,11 +258,10 @@ class Processor:
         self._report_retaken(row, status, outcome, now)
         self._unpark(ctx.orders_integrated)
 
-    def expire_parked(self) -> list[FileResult]:
+    def expire_parked(self) -> None:
         """Reject the documents that waited more than ``park_days`` for their order."""
         now = self.clock()
         limit = iso(now - timedelta(days=self.settings.park_days))
-        results = []
         with self.store.begin() as conn:
             rows = repo.expired_parked(conn, limit)
             for row in rows:
@@ -267,8 +269,7 @@ class Processor:
                 repo.update_file(conn, row.file_id, status="IN_REJETE")
         for row in rows:
             issue = Issue("PARK_EXPIRED", f"no order {row.order_number} arrived within {self.settings.park_days} days")
-            results.append(self._report_retaken(row, "IN_REJETE", Outcome(row.kind, row.order_number, "REJETE", [issue]), now))
-        return results
+            self._report_retaken(row, "IN_REJETE", Outcome(row.kind, row.order_number, "REJETE", [issue]), now)
 
     def _report_retaken(self, row: Any, status: str, outcome: Outcome, now: datetime) -> FileResult:
         """A new integration report for a file taken out of parking; a rejected file moves to var/rejected/."""
@@ -286,6 +287,7 @@ class Processor:
                 with self.store.begin() as conn:
                     repo.update_file(conn, row.file_id, stored_as=self.ws.relative(dest))
         log.info("%s: %s after parking (%s)", row.name, status, outcome.number)
+        self.retaken.append(result)
         return result
 
     # -- endings --------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ import json
 import random
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -137,6 +137,12 @@ def official_orderx(profile: str) -> etree.XMLSchema | None:
     return _official(OFFICIAL_ORDERX.format(profile)) if shared_location().is_dir() else None
 
 
+def required_official(relative: str) -> etree.XMLSchema:
+    """An official schema from ../shared; skips the test when shared is absent (fails in CI)."""
+    shared_dir()
+    return _official(relative)
+
+
 def assert_valid(schema: etree.XMLSchema, data: bytes, what: str = "") -> None:
     root = etree.fromstring(data, _PARSER)
     ok = schema.validate(root)
@@ -148,7 +154,6 @@ def assert_valid(schema: etree.XMLSchema, data: bytes, what: str = "") -> None:
 class Lab:
     root: Path
     run_cli: RunCli
-    runs: list[Result] = field(default_factory=list)
 
     def cli(self, *args: object) -> Result:
         return self.run_cli("--workspace", self.root, *args)
@@ -166,7 +171,6 @@ class Lab:
     def run(self) -> Result:
         result = self.cli("run")
         assert result.exit_code in (0, 1), result.output
-        self.runs.append(result)
         return result
 
     def acks(self, name: str) -> list[dict[str, Any]]:
@@ -322,7 +326,7 @@ def test_ubl_order_response_is_valid(code: str) -> None:
 
 @pytest.mark.parametrize("code", sorted(RESPONSE_CASES))
 def test_ubl_order_response_is_valid_against_oasis(code: str) -> None:
-    schema = _official(str(shared_dir() / OASIS_MAINDOC.format("OrderResponse")))
+    schema = required_official(OASIS_MAINDOC.format("OrderResponse"))
     assert_valid(schema, gen.ubl_order_response("EJ2026-000501", MAIRIE, PAPETERIES, code, **RESPONSE_CASES[code]), code)
 
 
@@ -346,14 +350,16 @@ def test_ubl_order_change_is_valid(line_status: dict[str, str] | None) -> None:
 
 @pytest.mark.parametrize("line_status", CHANGE_STATUS, ids=["full", "with-status"])
 def test_ubl_order_change_is_valid_against_oasis(line_status: dict[str, str] | None) -> None:
-    schema = _official(str(shared_dir() / OASIS_MAINDOC.format("OrderChange")))
+    schema = required_official(OASIS_MAINDOC.format("OrderChange"))
     assert_valid(schema, gen.ubl_order_change("1300000502", DEPARTEMENT, NUMERIQUE, lines_for(11, 4), D1, line_status=line_status))
 
 
 def test_ubl_order_cancellation_is_valid() -> None:
     data = gen.ubl_order_cancellation("EJ2026-000503", CHU, RESTAURATION, reason="Marché résilié")
     assert_valid(schemas.get("ubl-order-cancellation"), data)
-    assert_valid(_official(str(shared_dir() / OASIS_MAINDOC.format("OrderCancellation"))), data)
+    official = official_ubl("OrderCancellation")
+    if official is not None:
+        assert_valid(official, data, "OASIS")
     (doc,) = formats.documents(formats.recognise(data))
     assert isinstance(doc, CancellationDocument)
     assert (doc.order_number, doc.reason) == ("EJ2026-000503", "Marché résilié")
@@ -378,7 +384,7 @@ def test_orderx_order_change_is_valid(profile: str, cancel: bool) -> None:
 @pytest.mark.parametrize("profile", gen.ORDERX_PROFILES)
 @pytest.mark.parametrize("cancel", [False, True], ids=["change", "cancel"])
 def test_orderx_order_change_is_valid_against_official_xsd(profile: str, cancel: bool) -> None:
-    schema = _official(str(shared_dir() / OFFICIAL_ORDERX.format(profile)))
+    schema = required_official(OFFICIAL_ORDERX.format(profile))
     assert_valid(schema, gen.orderx_order_change("EJ2026-000504", MAIRIE, MOBILIER, lines_for(12, 3), D1, profile=profile, cancel=cancel))
 
 
@@ -954,7 +960,7 @@ def test_as_partner_restricts_search_and_show(lab: Lab) -> None:
     assert lab.show(mine, "--as", "acme")["number"] == mine
     hidden = lab.cli("orders", "--as", "acme", "show", other, "--format", "json")
     assert hidden.exit_code != 0
-    assert other not in hidden.stdout or not hidden.stdout.strip()
+    assert other not in hidden.stdout
     unknown = lab.cli("orders", "--as", "nobody", "search")
     assert unknown.exit_code == 2
 

@@ -218,7 +218,9 @@ class EngagementLifecycle(RuleBasedStateMachine):
     @rule(number=engagements, action=st.sampled_from(["accept", "refuse", "modify"]), reason=st.sampled_from(["", "Motif"]))
     def answer_csv(self, number: str, action: str, reason: str) -> None:
         k = self._next()
-        self._process(f"answers-{k}.csv", gen.responses_csv([(number, action, reason)]) + f"# {k}\n".encode()[:0])
+        # trailing blank lines (skipped by CSV readers) keep every file's bytes unique: the same
+        # bytes twice would be a DUPLICATE file, applied once
+        self._process(f"answers-{k}.csv", gen.responses_csv([(number, action, reason)]) + b"\n" * k)
         code = {"accept": "AP", "refuse": "RE", "modify": "CA"}[action]
         self.model[number] = expected_after_answer(self.model[number], code, reason or None)
 

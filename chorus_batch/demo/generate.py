@@ -1299,3 +1299,13 @@ def responses_csv(rows: Sequence[tuple[str, str, str]], sep: str = ";") -> bytes
     writer.writerow(("engagement_number", "action", "reason"))
     writer.writerows(rows)
     return buf.getvalue().encode("utf-8")
+
+
+__all__ += [
+    "ubl_order_response",
+    "ubl_order_change",
+    "ubl_order_cancellation",
+    "orderx_order_change",
+    "orderx_order_response",
+    "responses_csv",
+]

@@ -492,7 +492,7 @@ def expired_parked(conn: Connection, before: str) -> list[Row[Any]]:
     q = (
         select(p, f.c.name, f.c.partner, f.c.sha256, f.c.received_at, f.c.stored_as, f.c.ack)
         .select_from(p.join(f, p.c.file_id == f.c.id))
-        .where(p.c.state == "WAITING", p.c.parked_at < before)
+        .where(p.c.state == "WAITING", p.c.parked_at <= before)
         .order_by(p.c.id)
     )
     return list(conn.execute(q))

@@ -50,6 +50,8 @@ class Context:
         return Workspace(self.workspace)
 
     def settings(self) -> config.Settings:
+        if self.config_path is not None and not self.config_path.exists():
+            raise ConfigError(f"configuration file {self.config_path} does not exist")
         return config.load(self.config_path or self.ws.config_path)
 
     def store(self) -> Store:
@@ -183,6 +185,7 @@ def run_workspace(ctx: Context, show_progress: bool) -> tuple[Any, int]:
     ws = ctx.ws
     settings = ctx.settings()
     ws.ensure()
+    _setup_logging(ctx, ws.var / "log" / "chorus-batch.log")
     store = ctx.store()
     try:
         processor = Processor(ws, store, settings)
@@ -429,7 +432,7 @@ def orders_export(ctx: Context, number: str, issuer: str | None, out_dir: Path) 
             for version in repo.versions(conn, row.id):
                 if version.document_sha256:
                     data = repo.get_blob(conn, version.document_sha256) or b""
-                    ext = "xml" if not data.startswith(b"%PDF") else "pdf"
+                    ext = "pdf" if data.startswith(b"%PDF") else "xml" if formats.looks_like_xml(data) else "csv"
                     target = out_dir / _safe_name(f"{row.number}.v{version.version}.{ext}")
                     target.write_bytes(data)
                     written.append(target)
@@ -622,6 +625,31 @@ def files_show(ctx: Context, name: str, fmt: str) -> None:
         for err in d["errors"]:
             where = f" [line {err['line']}]" if err.get("line") else ""
             click.echo(f"  {err['code']}: {err['message']}{where}" + (f" at {err['xpath']}" if err.get("xpath") else ""))
+
+
+@files.command("retry")
+@click.argument("name")
+@click.pass_obj
+@guarded
+def files_retry(ctx: Context, name: str) -> None:
+    """Put the rejected file NAME back into the inbox (e.g. after the configuration was fixed);
+    the next run processes it again. Its earlier reports are kept.
+
+    Example:
+
+        chorus-batch files retry reponse-acme-0042.xml && chorus-batch run
+    """
+    ctx.ws.ensure()
+    store = ctx.store()
+    try:
+        with store.read() as conn:
+            rows = repo.file_rows(conn, name)
+    finally:
+        store.close()
+    if not rows:
+        raise NotFound(f"no received file named {name!r}", code="FILE_NOT_FOUND")
+    target = ctx.ws.retry(rows[-1].stored_as, name, rows[-1].partner)
+    click.echo(f"re-queued {target}")
 
 
 # -- reports -------------------------------------------------------------------------------------

@@ -72,7 +72,7 @@ class _Key:
 _TOP = {
     "max_file_size": _Key(int, lambda v: v > 0, "a positive number of bytes"),
     "park_days": _Key(int, lambda v: v >= 0, "a number of days (0 or more)"),
-    "routing": _Key(dict),
+    "routing": _Key(dict, None, "a table ([routing])"),
     "partners": _Key(list, None, "an array of tables ([[partners]])"),
 }
 _ROUTING = {"served": _Key(list, None, "a list of 14-digit SIRETs")}

@@ -107,8 +107,6 @@ def apply_order(ctx: Context, doc: OrderDocument) -> Outcome:
         ctx.orders_integrated.append(number)
         return Outcome(doc.kind, number, "INTEGRE")
     existing = repo.lock_engagement(ctx.conn, existing.id)
-    if repo.current_document(ctx.conn, existing.id, existing.current_version) == json.loads(repo.document_json(doc)):
-        return Outcome(doc.kind, number, "DUPLICATE", [Issue("DUPLICATE_DOCUMENT", f"engagement {number} already holds this exact order; nothing applied")])
     if existing.status == states.State.A_RECYCLER and ctx.settings.serves(supplier_id):
         repo.new_version(ctx.conn, existing, doc.kind, doc.syntax, to_dict(doc), doc.lines, ctx.src)  # type: ignore[arg-type]
         repo.reroute(ctx.conn, existing.id, supplier_id, doc.supplier.name)
@@ -116,6 +114,8 @@ def apply_order(ctx: Context, doc: OrderDocument) -> Outcome:
         repo.record_transition(ctx.conn, existing.id, states.Event.REROUTED, ctx.src)
         ctx.orders_integrated.append(number)
         return Outcome(doc.kind, number, "INTEGRE")
+    if repo.current_document(ctx.conn, existing.id, existing.current_version) == json.loads(repo.document_json(doc)):
+        return Outcome(doc.kind, number, "DUPLICATE", [Issue("DUPLICATE_DOCUMENT", f"engagement {number} already holds this exact order; nothing applied")])
     issue = Issue(
         "ORDER_ALREADY_EXISTS",
         f"engagement {number} from issuer {issuer_id} already exists (status {existing.status}) with other content; "
@@ -172,7 +172,7 @@ def apply_response(ctx: Context, resp: ResponseDocument) -> Outcome:
                 f"partner {name!r} has no modification right on structure {engagement.supplier_id}; nothing changed",
             ),
         )
-    seq = repo.count_answers(ctx.conn, engagement.id) + 1
+    seq = repo.count_answers(ctx.conn, engagement.id, outcome="APPLIED") + 1
     record = dict(
         engagement_id=engagement.id,
         at=ctx.src.now,

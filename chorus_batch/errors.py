@@ -10,7 +10,7 @@ Two shapes, one catalogue:
     ChorusError
       ├─ DocumentRejected     a file or document cannot be integrated (carries issues)
       ├─ ConfigError          bad configuration file or option (exit 2)
-      ├─ NotFound             no such engagement / file (exit 2 at the CLI)
+      ├─ NotFound             no such engagement / file (exit 1 at the CLI)
       └─ WorkspaceError       the workspace cannot be used (exit 2)
 
 ``CODES`` maps every code to its meaning and the fix an operator can apply; ``docs/errors.md``
@@ -47,7 +47,8 @@ CODES: dict[str, ErrorCode] = {
         "Keep the file; retry it with `files retry` after upgrading.",
     ),
     "DUPLICATE_DOCUMENT": ErrorCode(
-        "The same bytes were already integrated (same SHA-256). Nothing was applied again.",
+        "The same bytes were already integrated (same SHA-256), or the engagement already holds exactly this "
+        "order. Nothing was applied again.",
         "Nothing to do; the first copy is in the store. Check the sender's resend logic if this repeats.",
     ),
     # -- XML safety and syntax

@@ -65,7 +65,7 @@ class RunSummary:
 
     @property
     def exit_code(self) -> int:
-        return 1 if any(r.status == "IN_REJETE" for r in self.results) else 0
+        return 1 if any(r.status in ("IN_REJETE", "IN_INTEGRE_PARTIEL") for r in self.results) else 0
 
 
 @dataclass
@@ -251,44 +251,59 @@ class Processor:
                 (savepoint.rollback if outcome.outcome == "REJETE" else savepoint.commit)()
             if outcome.outcome == "PARKED":
                 return  # still waiting (e.g. another issuer's engagement with that number)
-            repo.resolve_parked(conn, row.id, "APPLIED" if outcome.outcome != "REJETE" else "REJECTED", iso(now))
-            status = "IN_REJETE" if outcome.outcome == "REJETE" else "IN_INTEGRE"
-            repo.update_file(conn, row.file_id, status=status, errors=_errors_json(outcome.errors))
+            file_status_now = self._resolve(conn, row, "REJECTED" if outcome.outcome == "REJETE" else "APPLIED", outcome, now)
         self._emit(ctx.emitted)
-        self._report_retaken(row, status, outcome, now)
+        self._report_retaken(row, outcome, file_status_now, now)
         self._unpark(ctx.orders_integrated)
 
     def expire_parked(self) -> None:
         """Reject the documents that waited more than ``park_days`` for their order."""
         now = self.clock()
         limit = iso(now - timedelta(days=self.settings.park_days))
-        with self.store.begin() as conn:
+        with self.store.read() as conn:
             rows = repo.expired_parked(conn, limit)
-            for row in rows:
-                repo.resolve_parked(conn, row.id, "EXPIRED", iso(now))
-                repo.update_file(conn, row.file_id, status="IN_REJETE")
         for row in rows:
             issue = Issue("PARK_EXPIRED", f"no order {row.order_number} arrived within {self.settings.park_days} days")
-            self._report_retaken(row, "IN_REJETE", Outcome(row.kind, row.order_number, "REJETE", [issue]), now)
+            outcome = Outcome(row.kind, row.order_number, "REJETE", [issue])
+            with self.store.begin() as conn:
+                status = self._resolve(conn, row, "EXPIRED", outcome, now)
+            self._report_retaken(row, outcome, status, now)
 
-    def _report_retaken(self, row: Any, status: str, outcome: Outcome, now: datetime) -> FileResult:
-        """A new integration report for a file taken out of parking; a rejected file moves to var/rejected/."""
+    def _resolve(self, conn: repo.Connection, row: Any, state: str, outcome: Outcome, now: datetime) -> str:
+        """Close one parked document and return its file's status, which only changes for what
+        is known: a fully parked file gets its final status once none of its documents waits."""
+        repo.resolve_parked(conn, row.id, state, iso(now))
+        before = repo.file_by_id(conn, row.file_id).status
+        states = repo.parked_states(conn, row.file_id)
+        if before == "PARKED":
+            if "WAITING" in states:
+                return before
+            applied = states.count("APPLIED")
+            after = "IN_INTEGRE" if applied == len(states) else "IN_REJETE" if applied == 0 else "IN_INTEGRE_PARTIEL"
+        else:
+            after = before if state == "APPLIED" else "IN_INTEGRE_PARTIEL"
+        errors = json.loads(repo.file_by_id(conn, row.file_id).errors) + [_located(e, outcome) for e in outcome.errors if e.severity == "error"]
+        repo.update_file(conn, row.file_id, status=after, errors=json.dumps(errors, ensure_ascii=False))
+        return after
+
+    def _report_retaken(self, row: Any, outcome: Outcome, file_now: str, now: datetime) -> None:
+        """A new integration report for a document taken out of parking (its status is the
+        document's); the file moves to var/rejected/ when the whole file ends up rejected."""
         ack = self.ws.plan_ack(row.name)
         errors = [e for e in outcome.errors if e.severity == "error"]
+        status = "IN_REJETE" if outcome.outcome == "REJETE" else "IN_INTEGRE"
         result = FileResult(row.name, status, [outcome], errors, [e for e in outcome.errors if e.severity != "error"], ack)
         payload = self._payload(row.name, row.sha256, datetime.fromisoformat(row.received_at.replace("Z", "+00:00")), now, result)
         write_json(ack, payload)
-        if status == "IN_REJETE":
-            archived = self.ws.root / row.stored_as
+        archived = self.ws.root / row.stored_as
+        if file_now == "IN_REJETE" and self.ws.rejected not in archived.parents and archived.exists():
             dest = self.ws.plan_rejected(row.name)
-            if archived.exists():
-                self.ws.move(archived, dest)
-                write_json(dest.with_name(dest.name + ".errors.json"), payload)
-                with self.store.begin() as conn:
-                    repo.update_file(conn, row.file_id, stored_as=self.ws.relative(dest))
+            self.ws.move(archived, dest)
+            write_json(dest.with_name(dest.name + ".errors.json"), payload)
+            with self.store.begin() as conn:
+                repo.update_file(conn, row.file_id, stored_as=self.ws.relative(dest))
         log.info("%s: %s after parking (%s)", row.name, status, outcome.number)
         self.retaken.append(result)
-        return result
 
     # -- endings --------------------------------------------------------------------------------
 
@@ -337,7 +352,7 @@ class Processor:
                 {"kind": d.kind, "number": d.number, "outcome": d.outcome, "errors": [e.as_dict() for e in d.errors if e.severity == "error"]}
                 for d in result.documents
             ],
-            "errors": [e.as_dict() for e in result.errors],
+            "errors": [_located(e, _owner(e, result.documents)) for e in result.errors],
             "warnings": [w.as_dict() for w in result.warnings],
         }
 
@@ -349,8 +364,18 @@ class Processor:
         if result.status == "IN_REJETE":
             write_json(dest.with_name(dest.name + ".errors.json"), payload)
         codes = ", ".join(sorted({e.code for e in result.errors}))
-        log.info("%s: %s %s", c.item.name, result.status, codes)
+        docs = ", ".join(f"{d.kind} {d.number or '?'} {d.outcome}" for d in result.documents)
+        log.info("%s: %s [%s] %s", c.item.name, result.status, docs, codes)
         return result
+
+
+def _owner(issue: Issue, documents: list[Outcome]) -> Outcome | None:
+    return next((d for d in documents if any(e is issue for e in d.errors)), None)
+
+
+def _located(issue: Issue, document: Outcome | None) -> dict[str, object]:
+    """An error of the report: its fields plus the document (number) it belongs to (SPEC §7)."""
+    return {**issue.as_dict(), "document": document.number if document else None}
 
 
 def _number(doc: Document | None) -> str | None:

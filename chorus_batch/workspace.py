@@ -162,6 +162,21 @@ class Workspace:
             n += 1
         return target
 
+    def retry(self, stored_as: str | None, name: str, partner: str | None) -> Path:
+        """Move a rejected file back into the inbox (its partner folder), dropping its errors file.
+
+        Raises:
+            WorkspaceError: the file is not in ``var/rejected/`` (it was integrated, or moved by hand).
+        """
+        src = self.root / stored_as if stored_as else None
+        if src is None or not src.is_file() or self.rejected not in src.parents:
+            raise WorkspaceError(f"{name} is not waiting in {self.rejected} (only rejected files can be retried)")
+        folder = self.inbox / partner if partner else self.inbox
+        dest = _free_name(folder, name)
+        self.move(src, dest)
+        src.with_name(src.name + ".errors.json").unlink(missing_ok=True)
+        return dest
+
     def move(self, src: Path, dest: Path) -> None:
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.replace(src, dest)

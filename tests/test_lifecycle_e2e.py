@@ -697,7 +697,7 @@ def test_csv_one_good_row_one_bad_row_is_partly_integrated(lab: Lab) -> None:
         lab.drop(f"commande-{k}.xml", gen.ubl_order(number, CHU, RESTAURATION, lines_for(751 + k), D0))
     lab.run()
     lab.drop("reponses.csv", gen.responses_csv([(good, "accept", ""), (other, "approve", "")]))
-    assert lab.run().exit_code == 0  # partly integrated is not a rejection
+    assert lab.run().exit_code == 1  # some documents were rejected: the operator must look (docs/operations.md)
     ack = lab.ack("reponses.csv")
     assert ack["status"] == "IN_INTEGRE_PARTIEL"
     docs = ack["documents"]

@@ -46,7 +46,7 @@ def recognise(data: bytes) -> Recognised:
         return _from_pdf(data)
     if head.startswith((b"PK\x03\x04", b"\x1f\x8b")):
         raise DocumentRejected.one("DOCUMENT_NOT_SUPPORTED", "archives (zip, tar.gz) are not integrated by this version")
-    if not _looks_like_xml(data):
+    if not looks_like_xml(data):
         kind = csv_ops.header_kind(data)
         if kind is not None:
             return Recognised(kind, "csv", None, None, None, data=data)
@@ -55,7 +55,7 @@ def recognise(data: bytes) -> Recognised:
     return _identify(root)
 
 
-def _looks_like_xml(data: bytes) -> bool:
+def looks_like_xml(data: bytes) -> bool:
     start = data.lstrip()[:4]
     if start.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff", b"<")):
         return True

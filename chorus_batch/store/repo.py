@@ -463,8 +463,10 @@ def answers_of(conn: Connection, engagement_id: int) -> list[Row[Any]]:
     return list(conn.execute(q))
 
 
-def count_answers(conn: Connection, engagement_id: int) -> int:
-    return int(conn.execute(select(func.count()).select_from(s.answers).where(s.answers.c.engagement_id == engagement_id)).scalar_one())
+def count_answers(conn: Connection, engagement_id: int, outcome: str) -> int:
+    t = s.answers
+    q = select(func.count()).select_from(t).where(t.c.engagement_id == engagement_id, t.c.outcome == outcome)
+    return int(conn.execute(q).scalar_one())
 
 
 # -- parking -----------------------------------------------------------------------------------
@@ -500,6 +502,10 @@ def expired_parked(conn: Connection, before: str) -> list[Row[Any]]:
 
 def resolve_parked(conn: Connection, parked_id: int, state: str, now: str) -> None:
     conn.execute(update(s.parked).where(s.parked.c.id == parked_id).values(state=state, resolved_at=now))
+
+
+def parked_states(conn: Connection, file_id: int) -> list[str]:
+    return list(conn.execute(select(s.parked.c.state).where(s.parked.c.file_id == file_id).order_by(s.parked.c.position)).scalars())
 
 
 def file_by_id(conn: Connection, file_id: int) -> Row[Any]:

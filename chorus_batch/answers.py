@@ -14,10 +14,10 @@ from . import engagements
 from .config import Settings
 from .domain.model import LineChange, Party, PartyId, ResponseDocument
 from .errors import Outcome
-from .ingest import iso
+from .ingest import iso, write_responses
 from .store import repo
 from .store.repo import Source, Store
-from .workspace import Workspace, write_bytes
+from .workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -59,8 +59,7 @@ def _run(store: Store, ws: Workspace, settings: Settings, response: ResponseDocu
                 raise _Preview(result)
     except _Preview as preview:
         return preview.result
-    for item in ctx.emitted:
-        write_bytes(ws.responses / item.name, item.data)
+    write_responses(ws, store, ctx.emitted)
     return result
 
 

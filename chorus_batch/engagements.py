@@ -202,7 +202,9 @@ def apply_response(ctx: Context, resp: ResponseDocument) -> Outcome:
         repo.new_version(ctx.conn, engagement, resp.kind, resp.syntax, document, new_lines, ctx.src)
     repo.record_transition(ctx.conn, engagement.id, event, ctx.src)
     emitted = _emit(ctx, engagement, document, resp, old_lines, new_lines, seq)
-    repo.record_answer(ctx.conn, outcome="APPLIED", response_file=emitted.name, **record)
+    repo.record_answer(
+        ctx.conn, outcome="APPLIED", response_file=emitted.name, response_sha256=repo.put_blob(ctx.conn, emitted.data), **record
+    )
     return Outcome(resp.kind, number, "INTEGRE")
 
 
@@ -252,7 +254,8 @@ def _emit(
         data = writer(out)
     except ValueError as exc:  # the answer lacks data its order response must carry
         raise ChorusError(f"no valid order response can be written for this answer: {exc}", code="RESPONSE_UNWRITABLE") from None
-    safe = _UNSAFE_NAME.sub("_", engagement.number)
+    # number + issuer: two issuers may use the same engagement number
+    safe = _UNSAFE_NAME.sub("_", f"{engagement.number}.{engagement.issuer_id}")
     emitted = Emitted(f"{safe}.{seq:03d}.{resp.code}.{'orderx' if first.syntax == 'order-x' else 'ubl'}.xml", data)
     ctx.emitted.append(emitted)
     return emitted

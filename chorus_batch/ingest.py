@@ -113,6 +113,7 @@ class Processor:
         """Process every file pending in the inbox once, in dependency order. The summary also
         holds the parked files this run concluded (applied, rejected or expired)."""
         summary = RunSummary()
+        self.recover_responses()
         self.expire_parked()
         for item in self.ws.ordered(self.ws.pending(), formats.sniff_rank):
             result = self.process(item)
@@ -222,9 +223,17 @@ class Processor:
         return outcome
 
     def _emit(self, emitted: list[Emitted]) -> None:
-        for item in emitted:
-            write_bytes(self.ws.responses / item.name, item.data)
-            log.info("order response %s written", item.name)
+        """Write committed order responses, then note them as written (a crash in between is
+        repaired by ``recover_responses`` at the next start)."""
+        write_responses(self.ws, self.store, emitted)
+
+    def recover_responses(self) -> None:
+        with self.store.read() as conn:
+            missing = repo.unwritten_responses(conn)
+            emitted = [Emitted(r.response_file, repo.get_blob(conn, r.response_sha256) or b"") for r in missing]
+        if emitted:
+            log.warning("writing %d order response(s) left unwritten by an interrupted run", len(emitted))
+        self._emit(emitted)
 
     # -- parked documents -------------------------------------------------------------------------
 
@@ -392,6 +401,16 @@ def _warnings_of(outcomes: list[Outcome]) -> list[Issue]:
 
 def _errors_json(errors: list[Issue]) -> str:
     return json.dumps([e.as_dict() for e in errors], ensure_ascii=False)
+
+
+def write_responses(ws: Workspace, store: Store, emitted: Sequence[Emitted]) -> None:
+    """Write order responses to outbox/responses/ and record that they are there."""
+    for item in emitted:
+        write_bytes(ws.responses / item.name, item.data)
+        log.info("order response %s written", item.name)
+    if emitted:
+        with store.begin() as conn:
+            repo.mark_responses_written(conn, [item.name for item in emitted])
 
 
 class _Refused(Exception):

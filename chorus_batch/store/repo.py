@@ -452,6 +452,18 @@ def record_answer(conn: Connection, **values: Any) -> int:
     return int(conn.execute(insert(s.answers).values(**values)).inserted_primary_key[0])  # type: ignore[index]
 
 
+def unwritten_responses(conn: Connection) -> list[Row[Any]]:
+    """Order responses committed but not yet confirmed written to outbox/responses/ (a crash in between)."""
+    t = s.answers
+    q = select(t.c.response_file, t.c.response_sha256).where(t.c.response_written == 0, t.c.response_file.is_not(None))
+    return list(conn.execute(q))
+
+
+def mark_responses_written(conn: Connection, names: Sequence[str]) -> None:
+    if names:
+        conn.execute(update(s.answers).where(s.answers.c.response_file.in_(list(names))).values(response_written=1))
+
+
 def answers_of(conn: Connection, engagement_id: int) -> list[Row[Any]]:
     t, f = s.answers, s.received_files
     q = (

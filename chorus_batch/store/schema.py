@@ -192,7 +192,9 @@ answers = Table(
     Column("partner", String(100)),
     Column("source_file_id", Integer, ForeignKey("received_files.id")),
     Column("outcome", String(30), nullable=False),  # APPLIED, NO_CHANGE, RECORDED
-    Column("response_file", String(500)),  # the order response written to outbox/responses/
+    Column("response_file", String(500)),  # the order response for outbox/responses/
+    Column("response_sha256", String(64), ForeignKey("blobs.sha256")),  # its bytes, until written
+    Column("response_written", Integer, nullable=False, default=0),  # 1 once the file is in outbox/responses/
 )
 
 parked = Table(

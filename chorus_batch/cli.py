@@ -691,7 +691,8 @@ def _write_status(ctx: Context, out_dir: Path | None) -> Path:
 @guarded
 def demo(ctx: Context) -> None:
     """Build a demo workspace from the bundled French examples and run the whole chain:
-    intake, integration reports, store, status report.
+    orders, then supplier answers, an order change and a cancellation; integration reports,
+    order responses, the store and the status report.
 
     Example:
 
@@ -702,18 +703,19 @@ def demo(ctx: Context) -> None:
     ws = ctx.ws
     ws.init()
     _setup_logging(ctx, ws.var / "log" / "chorus-batch.log")
-    dropped = []
-    for name, data in generate.demo_files():
-        target = ws.inbox / name
-        if not target.exists():
-            target.write_bytes(data)
-            dropped.append(name)
-    click.echo(f"dropped {len(dropped)} example file(s) in {ws.inbox}")
-    summary, _code = run_workspace(ctx, _progress_enabled(ctx))
-    _print_summary(summary)
+    unexpected = []
+    for wave, files in (("orders", generate.demo_files()), ("answers, changes and cancellations", generate.demo_answers())):
+        for name, data in files:
+            target = ws.inbox / name
+            if not target.exists():
+                target.write_bytes(data)
+        click.echo(f"dropped {len(files)} example file(s) ({wave}) in {ws.inbox}")
+        summary, _code = run_workspace(ctx, _progress_enabled(ctx))
+        _print_summary(summary)
+        unexpected += [r for r in summary.results if not _expected(r)]
     status_csv = _write_status(ctx, None)
-    unexpected = [r for r in summary.results if not _expected(r)]
     click.echo(f"integration reports: {ws.acks}")
+    click.echo(f"order responses:     {ws.responses}")
     click.echo(f"status report:       {status_csv}")
     click.echo("next: chorus-batch --workspace " + str(ws.root) + " orders search")
     if unexpected:

@@ -530,18 +530,22 @@ def test_demo_on_fresh_workspace(run_cli: Any, tmp_path: Path) -> None:
     for ack in reports.values():
         assert_ack_shape(ack)
     integrated = [a for a in reports.values() if a["status"] == "IN_INTEGRE"]
-    assert integrated
+    orders = [a for a in integrated if [d["kind"] for d in a["documents"]] == ["order"]]
+    assert orders
     status_csv = ws / "outbox" / "reports" / "status.csv"
     raw = status_csv.read_bytes()
     assert not raw.startswith(b"\xef\xbb\xbf") and b"\r\n" not in raw
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8"))))
     assert rows[0] == STATUS_CSV_COLUMNS
     body = [dict(zip(STATUS_CSV_COLUMNS, r)) for r in rows[1:]]
-    assert len(body) == len(integrated)
+    assert len(body) == len(orders)
     assert [r["engagement_number"] for r in body] == sorted(r["engagement_number"] for r in body)
     for r in body:
         assert MONEY.match(r["amount_ht"]) and MONEY.match(r["amount_ttc"]), r
-        assert r["status"] == "A_TRAITER" and r["days_in_status"] == "0"
+        assert r["days_in_status"] == "0"
+    # the second wave answered, changed and cancelled some of the orders
+    assert {r["status"] for r in body} == {"A_TRAITER", "PRIS_EN_COMPTE", "REFUSE", "CLOTURE"}
+    assert len(list((ws / "outbox" / "responses").iterdir())) == 4
     assert files_under(ws / "inbox") == []
 
 

@@ -1309,3 +1309,35 @@ __all__ += [
     "orderx_order_response",
     "responses_csv",
 ]
+
+
+def demo_answers() -> list[tuple[str, bytes]]:
+    """The second wave of the demo, dropped once the orders of ``demo_files()`` are integrated:
+    supplier answers (an operator CSV and a UBL OrderResponse), an issuer's order change and a
+    cancellation, plus one bad file (a refusal without a reason, named ``bad-*``)."""
+    mairie, departement, chu, _lycee = ISSUERS
+    papeteries, numerique, restauration, _mobilier = SUPPLIERS
+    rng = random.Random(20260201)
+
+    def num(i: int) -> str:
+        return engagement_number(100 + i)
+
+    return [
+        (
+            "reponses-fournisseurs.csv",
+            responses_csv(
+                [
+                    (num(1), "accept", ""),
+                    (num(5), "refuse", "Article en rupture de stock jusqu'en mars"),
+                    (num(7), "accept", ""),
+                ]
+            ),
+        ),
+        ("ubl-order-response-" + num(3) + ".xml", ubl_order_response(num(3), chu, restauration, "AP", response_id="R-" + num(3))),
+        (
+            "ubl-order-change-" + num(2) + ".xml",
+            ubl_order_change(num(2), departement, numerique, _lines_for(rng, numerique, 2), date(2026, 1, 20), note="Quantités revues"),
+        ),
+        ("ubl-order-cancellation-" + num(8) + ".xml", ubl_order_cancellation(num(8), departement, restauration)),
+        ("bad-refus-sans-motif.csv", responses_csv([(num(6), "refuse", "")])),
+    ]

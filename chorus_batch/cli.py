@@ -14,7 +14,8 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+from sqlalchemy import Connection
 
 from . import config, formats, reports, views
 from . import answers
@@ -59,6 +61,16 @@ class Context:
             return Store(self.db)
         self.ws.var.mkdir(parents=True, exist_ok=True)
         return Store(self.ws.store_url)
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A read connection on the store, closed with the store afterwards."""
+        store = self.store()
+        try:
+            with store.read() as conn:
+                yield conn
+        finally:
+            store.close()
 
 
 class _ConsoleFormatter(logging.Formatter):
@@ -371,13 +383,9 @@ def orders_search(ctx: Context, status: str | None, created_from: Any, created_t
         created_from=created_from.date().isoformat() if created_from else None,
         created_to=created_to.date().isoformat() if created_to else None,
     )
-    store = ctx.store()
-    try:
-        with store.read() as conn:
-            allowed = _readable(ctx)
-            rows = [views.engagement_summary(r) for r in repo.search(conn, criteria) if allowed is None or r.supplier_id in allowed]
-    finally:
-        store.close()
+    allowed = _readable(ctx)
+    with ctx.reading() as conn:
+        rows = [views.engagement_summary(r) for r in repo.search(conn, criteria) if allowed is None or r.supplier_id in allowed]
     columns = SEARCH_COLUMNS if fmt != "table" else ["number", "issuer_name", "supplier_name", "status", "amount_ht", "amount_ttc", "currency"]
     _emit_rows(fmt, columns, rows, f"{len(rows)} engagement(s)")
 
@@ -395,12 +403,8 @@ def orders_show(ctx: Context, number: str, issuer: str | None, fmt: str) -> None
 
         chorus-batch orders show EJ2026-000123 --format json
     """
-    store = ctx.store()
-    try:
-        with store.read() as conn:
-            detail = views.engagement_detail(conn, _visible(ctx, repo.resolve(conn, number, issuer)))
-    finally:
-        store.close()
+    with ctx.reading() as conn:
+        detail = views.engagement_detail(conn, _visible(ctx, repo.resolve(conn, number, issuer)))
     if fmt == "json":
         click.echo(json.dumps(detail, indent=2, ensure_ascii=False))
     else:
@@ -423,35 +427,13 @@ def orders_export(ctx: Context, number: str, issuer: str | None, out_dir: Path) 
 
         chorus-batch orders export EJ2026-000123 -o /tmp/ej123
     """
-    store = ctx.store()
-    written = []
-    try:
-        with store.read() as conn:
-            row = _visible(ctx, repo.resolve(conn, number, issuer))
-            out_dir.mkdir(parents=True, exist_ok=True)
-            for version in repo.versions(conn, row.id):
-                if version.document_sha256:
-                    data = repo.get_blob(conn, version.document_sha256) or b""
-                    ext = "pdf" if data.startswith(b"%PDF") else "xml" if formats.looks_like_xml(data) else "csv"
-                    target = out_dir / _safe_name(f"{row.number}.v{version.version}.{ext}")
-                    target.write_bytes(data)
-                    written.append(target)
-                for att in repo.attachments(conn, version.id):
-                    if att.blob_sha256:
-                        name = att.filename or f"{att.ident or 'attachment'}.bin"
-                        target = out_dir / _safe_name(f"v{version.version}-{name}")
-                        target.write_bytes(repo.get_blob(conn, att.blob_sha256) or b"")
-                        written.append(target)
-    finally:
-        store.close()
-    for path in written:
-        click.echo(str(path))
-
-
-def _safe_name(name: str) -> str:
-    """A file name that cannot leave the output folder."""
-    cleaned = "".join(c if c.isalnum() or c in "._-" else "_" for c in name).lstrip(".")
-    return cleaned or "file"
+    with ctx.reading() as conn:
+        files = views.export_files(conn, _visible(ctx, repo.resolve(conn, number, issuer)))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, data in files:
+        target = out_dir / name
+        target.write_bytes(data)
+        click.echo(str(target))
 
 
 def _answer(ctx: Context, code: str, number: str, issuer: str | None, reason: str | None, yes: bool, lines: tuple[LineChange, ...] = ()) -> None:
@@ -564,6 +546,15 @@ def files() -> None:
     """What happened to each input file."""
 
 
+def _received(ctx: Context, name: str) -> list[Any]:
+    """Every processing of the file ``name``, oldest first."""
+    with ctx.reading() as conn:
+        rows = repo.file_rows(conn, name)
+    if not rows:
+        raise NotFound(f"no received file named {name!r}", code="FILE_NOT_FOUND")
+    return rows
+
+
 @files.command("list")
 @click.option("--status", type=click.Choice(["IN_INTEGRE", "IN_INTEGRE_PARTIEL", "IN_REJETE", "DUPLICATE", "PARKED"]))
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
@@ -576,12 +567,8 @@ def files_list(ctx: Context, status: str | None, fmt: str) -> None:
 
         chorus-batch files list --status IN_REJETE
     """
-    store = ctx.store()
-    try:
-        with store.read() as conn:
-            rows = repo.list_files(conn, status)
-    finally:
-        store.close()
+    with ctx.reading() as conn:
+        rows = repo.list_files(conn, status)
     if fmt == "json":
         click.echo(json.dumps([views.file_summary(r) for r in rows], indent=2, ensure_ascii=False))
         return
@@ -605,14 +592,7 @@ def files_show(ctx: Context, name: str, fmt: str) -> None:
 
         chorus-batch files show commande-0042.xml
     """
-    store = ctx.store()
-    try:
-        with store.read() as conn:
-            rows = repo.file_rows(conn, name)
-    finally:
-        store.close()
-    if not rows:
-        raise NotFound(f"no received file named {name!r}", code="FILE_NOT_FOUND")
+    rows = _received(ctx, name)
     details = [views.file_detail(r) for r in rows]
     if fmt == "json":
         click.echo(json.dumps(details, indent=2, ensure_ascii=False))
@@ -640,14 +620,7 @@ def files_retry(ctx: Context, name: str) -> None:
         chorus-batch files retry reponse-acme-0042.xml && chorus-batch run
     """
     ctx.ws.ensure()
-    store = ctx.store()
-    try:
-        with store.read() as conn:
-            rows = repo.file_rows(conn, name)
-    finally:
-        store.close()
-    if not rows:
-        raise NotFound(f"no received file named {name!r}", code="FILE_NOT_FOUND")
+    rows = _received(ctx, name)
     target = ctx.ws.retry(rows[-1].stored_as, name, rows[-1].partner)
     click.echo(f"re-queued {target}")
 
@@ -675,12 +648,8 @@ def report_status(ctx: Context, out_dir: Path | None) -> None:
 
 
 def _write_status(ctx: Context, out_dir: Path | None) -> Path:
-    store = ctx.store()
-    try:
-        with store.read() as conn:
-            return reports.write_status(conn, out_dir or ctx.ws.reports, date.today())
-    finally:
-        store.close()
+    with ctx.reading() as conn:
+        return reports.write_status(conn, out_dir or ctx.ws.reports, date.today())
 
 
 # -- demo ----------------------------------------------------------------------------------------

@@ -158,3 +158,25 @@ def file_detail(row: Any) -> dict[str, Any]:
         }
     )
     return out
+
+
+def safe_name(name: str) -> str:
+    """A file name that cannot leave the folder it is written to."""
+    cleaned = "".join(c if c.isalnum() or c in "._-" else "_" for c in name).lstrip(".")
+    return cleaned or "file"
+
+
+def export_files(conn: Connection, row: Any) -> list[tuple[str, bytes]]:
+    """The portal's "Télécharger": the original document of every version (named by its
+    content: .xml, .pdf or .csv) and every embedded attachment, as (safe file name, bytes)."""
+    files = []
+    for version in repo.versions(conn, row.id):
+        if version.document_sha256:
+            data = repo.get_blob(conn, version.document_sha256) or b""
+            ext = "pdf" if data.startswith(b"%PDF") else "xml" if data.lstrip()[:1] in (b"<", b"\xef") else "csv"
+            files.append((safe_name(f"{row.number}.v{version.version}.{ext}"), data))
+        for att in repo.attachments(conn, version.id):
+            if att.blob_sha256:
+                name = att.filename or f"{att.ident or 'attachment'}.bin"
+                files.append((safe_name(f"v{version.version}-{name}"), repo.get_blob(conn, att.blob_sha256) or b""))
+    return files

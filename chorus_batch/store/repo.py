@@ -490,26 +490,22 @@ def park(conn: Connection, file_id: int, position: int, kind: str, order_number:
     )
 
 
-def waiting_for(conn: Connection, order_number: str) -> list[Row[Any]]:
+def _parked_rows(*where: Any) -> Any:
     p, f = s.parked, s.received_files
-    q = (
+    return (
         select(p, f.c.name, f.c.partner, f.c.sha256, f.c.received_at, f.c.stored_as, f.c.ack)
         .select_from(p.join(f, p.c.file_id == f.c.id))
-        .where(p.c.order_number == order_number, p.c.state == "WAITING")
+        .where(p.c.state == "WAITING", *where)
         .order_by(p.c.id)
     )
-    return list(conn.execute(q))
+
+
+def waiting_for(conn: Connection, order_number: str) -> list[Row[Any]]:
+    return list(conn.execute(_parked_rows(s.parked.c.order_number == order_number)))
 
 
 def expired_parked(conn: Connection, before: str) -> list[Row[Any]]:
-    p, f = s.parked, s.received_files
-    q = (
-        select(p, f.c.name, f.c.partner, f.c.sha256, f.c.received_at, f.c.stored_as, f.c.ack)
-        .select_from(p.join(f, p.c.file_id == f.c.id))
-        .where(p.c.state == "WAITING", p.c.parked_at <= before)
-        .order_by(p.c.id)
-    )
-    return list(conn.execute(q))
+    return list(conn.execute(_parked_rows(s.parked.c.parked_at <= before)))
 
 
 def resolve_parked(conn: Connection, parked_id: int, state: str, now: str) -> None:

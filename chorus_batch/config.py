@@ -7,6 +7,7 @@ An unknown key or a value of the wrong type is a ``ConfigError`` that names the 
 from __future__ import annotations
 
 import tomllib
+from decimal import Decimal, InvalidOperation
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from .errors import ConfigError
 
 DEFAULT_MAX_FILE_SIZE = 32 * 1024 * 1024
 DEFAULT_PARK_DAYS = 30
+DEFAULT_TOLERANCE_AMOUNT = Decimal("1.00")
+DEFAULT_TOLERANCE_PERCENT = Decimal("0")
 
 TEMPLATE = """\
 # chorus-batch configuration. Every key is optional; the values below are the defaults.
@@ -28,6 +31,19 @@ max_file_size = 33554432
 
 # Days a supplier answer (or an issuer change) waits for its order before it is rejected.
 park_days = 30
+
+# Official business rules (EN 16931, BR-FR, Order-X Schematron): findings are warnings;
+# true makes fatal findings reject the document.
+strict_rules = false
+
+# Close (CLOTURE) an accepted engagement once it is fully invoiced and fully paid.
+close_when_paid = false
+
+[reconciliation]
+# An engagement is FULLY_INVOICED when |ordered - invoiced| is within the larger of these
+# two tolerances; above it is OVER_INVOICED, below PARTIALLY_INVOICED. Amounts TTC.
+tolerance_amount = "1.00"     # euros
+tolerance_percent = "0"       # percent of the ordered amount
 
 [routing]
 # Recipient SIRETs served by this workspace. Orders to other structures go to A_RECYCLER.
@@ -48,7 +64,15 @@ class Settings:
     park_days: int = DEFAULT_PARK_DAYS
     served: frozenset[str] | None = None  # None = every recipient served
     partners: dict[str, Partner] = field(default_factory=dict)
+    strict_rules: bool = False
+    close_when_paid: bool = False
+    tolerance_amount: Decimal = DEFAULT_TOLERANCE_AMOUNT
+    tolerance_percent: Decimal = DEFAULT_TOLERANCE_PERCENT
     source: Path | None = None
+
+    def tolerance(self, ordered: Decimal) -> Decimal:
+        """The allowed gap between ordered and invoiced amounts for an engagement."""
+        return max(self.tolerance_amount, abs(ordered) * self.tolerance_percent / 100)
 
     def serves(self, supplier_id: str) -> bool:
         return self.served is None or supplier_id in self.served
@@ -64,7 +88,7 @@ class Settings:
 
 @dataclass(frozen=True)
 class _Key:
-    kind: type
+    kind: type | tuple[type, ...]
     check: Any = None
     doc: str = ""
 
@@ -74,13 +98,20 @@ _TOP = {
     "park_days": _Key(int, lambda v: v >= 0, "a number of days (0 or more)"),
     "routing": _Key(dict, None, "a table ([routing])"),
     "partners": _Key(list, None, "an array of tables ([[partners]])"),
+    "strict_rules": _Key(bool, None, "true or false"),
+    "close_when_paid": _Key(bool, None, "true or false"),
+    "reconciliation": _Key(dict, None, "a table ([reconciliation])"),
+}
+_RECONCILIATION = {
+    "tolerance_amount": _Key((str, int, float), lambda v: _is_decimal(v), "a non-negative decimal, e.g. \"1.00\""),
+    "tolerance_percent": _Key((str, int, float), lambda v: _is_decimal(v), "a non-negative decimal, e.g. \"0.5\""),
 }
 _ROUTING = {"served": _Key(list, None, "a list of 14-digit SIRETs")}
-_PARTNER = {"name": _Key(str, lambda v: bool(v.strip()) and "/" not in v, "a folder name"), "rights": _Key(list)}
+_PARTNER = {"name": _Key(str, lambda v: bool(v.strip()) and "/" not in v, "a folder name"), "rights": _Key(list, None, "an array of tables")}
 _RIGHT = {
     "structure": _Key(str, lambda v: _is_siret_shape(v), "a SIRET (14 digits)"),
     "profile": _Key(str, lambda v: v in PROFILES, "'modification' or 'consultation'"),
-    "service": _Key(str),
+    "service": _Key(str, None, "a string"),
 }
 
 
@@ -97,6 +128,8 @@ def load(path: Path | None) -> Settings:
     _check(data, _TOP, "", path)
     routing = data.get("routing", {})
     _check(routing, _ROUTING, "routing.", path)
+    recon = data.get("reconciliation", {})
+    _check(recon, _RECONCILIATION, "reconciliation.", path)
     served = None
     if "served" in routing:
         served_list = []
@@ -110,8 +143,21 @@ def load(path: Path | None) -> Settings:
         park_days=data.get("park_days", DEFAULT_PARK_DAYS),
         served=served,
         partners=_partners(data.get("partners", []), path),
+        strict_rules=data.get("strict_rules", False),
+        close_when_paid=data.get("close_when_paid", False),
+        # str() first: a TOML float like 0.1 becomes the decimal the user wrote, never a binary float
+        tolerance_amount=Decimal(str(recon.get("tolerance_amount", DEFAULT_TOLERANCE_AMOUNT))),
+        tolerance_percent=Decimal(str(recon.get("tolerance_percent", DEFAULT_TOLERANCE_PERCENT))),
         source=path,
     )
+
+
+def _is_decimal(value: str | float) -> bool:
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return False
+    return number.is_finite() and number >= 0
 
 
 def _is_siret_shape(value: str) -> bool:
@@ -153,6 +199,6 @@ def _check(data: dict[str, Any], spec: dict[str, _Key], prefix: str, path: Path)
             raise ConfigError(f"{path}: unknown key '{prefix}{key}'")
         want = spec[key]
         if not isinstance(value, want.kind) or isinstance(value, bool) and want.kind is int:
-            raise ConfigError(f"{path}: key '{prefix}{key}' must be {want.doc or want.kind.__name__}")
+            raise ConfigError(f"{path}: key '{prefix}{key}' must be {want.doc}")
         if want.check is not None and not want.check(value):
             raise ConfigError(f"{path}: key '{prefix}{key}' must be {want.doc}")

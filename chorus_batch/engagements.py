@@ -20,16 +20,19 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import Row
 
 from .config import Settings
-from .domain import amend, rules, states
+from .domain import amend, matching, rules, states
 from .domain.habilitations import Partner, may_modify
 from .domain.identifiers import party_key, siren_key
 from .domain.model import (
     CancellationDocument,
     ChangeDocument,
+    InvoiceDocument,
+    InvoiceStatusUpdate,
     OrderDocument,
     OrderLine,
     OutgoingResponse,
     Party,
+    PartyId,
     ResponseDocument,
     ResponseLine,
     Totals,
@@ -41,7 +44,7 @@ from .formats import orderx_out, ubl_out
 from .store import repo
 from .store.repo import Source
 
-Document = OrderDocument | ResponseDocument | ChangeDocument | CancellationDocument
+Document = OrderDocument | ResponseDocument | ChangeDocument | CancellationDocument | InvoiceDocument | InvoiceStatusUpdate
 ANSWER_EVENTS = {"AP": states.Event.ACCEPT, "RE": states.Event.REFUSE, "CA": states.Event.MODIFY}
 ANSWER_CODES = (*ANSWER_EVENTS, "AB")
 
@@ -77,6 +80,10 @@ def apply(ctx: Context, doc: Document) -> Outcome:
             return apply_response(ctx, doc)
         if isinstance(doc, ChangeDocument):
             return apply_change(ctx, doc)
+        if isinstance(doc, InvoiceDocument):
+            return apply_invoice(ctx, doc)
+        if isinstance(doc, InvoiceStatusUpdate):
+            return apply_status(ctx, doc)
         return apply_cancellation(ctx, doc)
     except states.TransitionNotAllowed as exc:
         return _rejected(doc, Issue("TRANSITION_NOT_ALLOWED", exc.message))
@@ -85,6 +92,12 @@ def apply(ctx: Context, doc: Document) -> Outcome:
 
 
 def number_of(doc: Document) -> str:
+    """The engagement number a document is about (for an invoice: its own number; for a
+    status: the invoice's number)."""
+    if isinstance(doc, InvoiceDocument):
+        return doc.number.strip()
+    if isinstance(doc, InvoiceStatusUpdate):
+        return doc.invoice_number.strip()
     raw = doc.number if isinstance(doc, OrderDocument) else doc.order.number if isinstance(doc, ChangeDocument) else doc.order_number
     return rules.engagement_number(raw) or ""
 
@@ -105,6 +118,7 @@ def apply_order(ctx: Context, doc: OrderDocument) -> Outcome:
         event = states.Event.RECEIVED if ctx.settings.serves(supplier_id) else states.Event.RECEIVED_UNROUTED
         repo.create_engagement(ctx.conn, doc, number, event, ctx.src)
         ctx.orders_integrated.append(number)
+        rematch_invoices(ctx.conn, number)
         return Outcome(doc.kind, number, "INTEGRE")
     existing = repo.lock_engagement(ctx.conn, existing.id)
     if existing.status == states.State.A_RECYCLER and ctx.settings.serves(supplier_id):
@@ -292,3 +306,104 @@ def apply_cancellation(ctx: Context, cancel: CancellationDocument) -> Outcome:
         return _parked(cancel, number)
     repo.record_transition(ctx.conn, engagement.id, states.Event.CANCEL, ctx.src)
     return Outcome(cancel.kind, number, "INTEGRE")
+
+
+# -- invoices ------------------------------------------------------------------------------------
+
+
+def _candidates(conn: Connection, reference: str | None) -> list[matching.Candidate]:
+    if reference is None:
+        return []
+    return [matching.Candidate(r.id, r.issuer_id, r.supplier_id, r.currency) for r in repo.by_number(conn, reference)]
+
+
+def _reference(raw: str | None) -> str | None:
+    ref = rules.engagement_number(raw)
+    return ref if ref is not None and len(ref) <= rules.MAX_NUMBER_LENGTH else None
+
+
+def apply_invoice(ctx: Context, inv: InvoiceDocument) -> Outcome:
+    """Store an invoice or credit note — always, even when it matches nothing — with its
+    engagement (if any) and the anomalies the invoice alone shows. A second invoice with the
+    same seller and number is stored as a duplicate of the first and never counted."""
+    seller_id, buyer_id = party_key(inv.seller), party_key(inv.buyer)
+    reference = _reference(inv.order_reference)
+    found = matching.match(reference, inv.seller, inv.buyer, inv.currency, _candidates(ctx.conn, reference))
+    anomalies = list(found.anomalies)
+    first = repo.first_invoice(ctx.conn, seller_id, inv.number.strip())
+    if first is not None:
+        anomalies.append(matching.Anomaly("DUPLICATE_INVOICE", f"same seller and number as the invoice received {first.created_at}"))
+    ttc, ht = inv.totals.amount_ttc, inv.totals.amount_ht
+    invoice_id = repo.insert_invoice(
+        ctx.conn,
+        file_id=ctx.src.file_id,
+        document_sha256=ctx.src.blob_sha256,
+        syntax=inv.syntax,
+        number=inv.number.strip(),
+        type=inv.kind,
+        type_code=inv.type_code,
+        issue_date=inv.issue_date.isoformat() if inv.issue_date else None,
+        currency=inv.currency,
+        seller_id=seller_id,
+        seller_name=inv.seller.name,
+        buyer_id=buyer_id,
+        buyer_name=inv.buyer.name,
+        buyer_reference=inv.buyer_reference,
+        engagement_ref=reference,
+        engagement_id=found.engagement_id,
+        amount_ht=abs(ht) if ht is not None else None,
+        amount_ttc=abs(ttc) if ttc is not None else None,
+        status="DEPOSEE",
+        status_at=ctx.src.now,
+        duplicate_of=first.id if first is not None else None,
+        anomalies=json.dumps([a.as_dict() for a in found.anomalies], ensure_ascii=False),
+        identities=json.dumps(
+            {"seller": sorted(matching.identities(inv.seller)), "buyer": sorted(matching.identities(inv.buyer))}, ensure_ascii=False
+        ),
+        created_at=ctx.src.now,
+    )
+    repo.add_invoice_status(ctx.conn, invoice_id, "DEPOSEE", ctx.src.now, None, ctx.src.file_id, ctx.src.now)
+    ctx.orders_integrated.append(inv.number.strip())  # statuses parked for this invoice may now apply
+    warnings = [Issue("INVOICE_ANOMALY", f"{a.code}: {a.reason}", severity="warning") for a in anomalies]
+    return Outcome(inv.kind, inv.number.strip(), "INTEGRE", warnings)
+
+
+def rematch_invoices(conn: Connection, reference: str) -> None:
+    """Invoices that named ``reference`` before its engagement existed are matched now."""
+    for row in repo.unmatched_invoices(conn, reference):
+        known = json.loads(row.identities or "{}")
+        seller = Party(None, tuple(PartyId("", i) for i in known.get("seller", []) if not i.startswith("SIREN:")))
+        buyer = Party(None, tuple(PartyId("", i) for i in known.get("buyer", []) if not i.startswith("SIREN:")))
+        found = matching.match(reference, seller if seller.ids else None, buyer if buyer.ids else None, row.currency, _candidates(conn, reference))
+        repo.update_invoice(conn, row.id, engagement_id=found.engagement_id, anomalies=json.dumps([a.as_dict() for a in found.anomalies], ensure_ascii=False))
+
+
+def apply_status(ctx: Context, upd: InvoiceStatusUpdate) -> Outcome:
+    """A lifecycle status for an invoice (found by number, and supplier when given); a status
+    for an invoice not received yet is parked. ``close_when_paid`` may then close the engagement."""
+    number = upd.invoice_number.strip()
+    rows = repo.invoices_by_number(ctx.conn, number)
+    if upd.supplier_id:
+        wanted = upd.supplier_id.replace(" ", "")
+        rows = [r for r in rows if matching.same_party(frozenset(json.loads(r.identities or "{}").get("seller", [])) | {r.seller_id or ""}, wanted)]
+    if not rows:
+        return Outcome(upd.kind, number, "PARKED")
+    if len(rows) > 1:
+        sellers = ", ".join(sorted(r.seller_id or "?" for r in rows))
+        return _rejected(upd, Issue("INVOICE_AMBIGUOUS", f"invoice {number} exists for several sellers ({sellers}); give supplier_id"))
+    invoice = rows[0]
+    repo.add_invoice_status(ctx.conn, invoice.id, upd.status, upd.at or ctx.src.now, upd.comment, ctx.src.file_id, ctx.src.now)
+    if ctx.settings.close_when_paid and invoice.engagement_id is not None:
+        _close_if_paid(ctx, invoice.engagement_id)
+    return Outcome(upd.kind, number, "INTEGRE")
+
+
+def _close_if_paid(ctx: Context, engagement_id: int) -> None:
+    engagement = repo.lock_engagement(ctx.conn, engagement_id)
+    if engagement.status != states.State.PRIS_EN_COMPTE or engagement.amount_ttc is None:
+        return
+    totals = repo.invoiced_totals(ctx.conn, engagement_id)
+    tolerance = ctx.settings.tolerance(engagement.amount_ttc)
+    fully_invoiced = abs(engagement.amount_ttc - totals.invoiced_ttc) <= tolerance
+    if fully_invoiced and totals.paid_ttc >= totals.invoiced_ttc:
+        repo.record_transition(ctx.conn, engagement_id, states.Event.PAID, ctx.src)

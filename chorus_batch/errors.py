@@ -147,6 +147,21 @@ CODES: dict[str, ErrorCode] = {
         "An operator CSV has no header, an unknown separator, a missing required column, or a row that cannot be read.",
         "Use UTF-8, a header row and `;` or `,` as separator (see docs/formats.md).",
     ),
+    "INVOICE_ANOMALY": ErrorCode(
+        "Warning: the invoice is integrated but does not fit its engagement (unknown or ambiguous engagement, "
+        "no engagement number, seller, buyer or currency mismatch, duplicate). The message names the anomaly; "
+        "the reconciliation report lists them all.",
+        "Check the invoice with the supplier; an invoice is never counted twice and never lost.",
+    ),
+    "INVOICE_NOT_FOUND": ErrorCode(
+        "A lifecycle status names an invoice chorus-batch has not received (yet): it is parked until the invoice "
+        "arrives, then rejected after `park_days`.",
+        "Check the invoice number and the supplier id; send the invoice first.",
+    ),
+    "INVOICE_AMBIGUOUS": ErrorCode(
+        "A lifecycle status names an invoice number that several suppliers used, without a supplier id to tell them apart.",
+        "Give the supplier id (CSV column supplier_id, CPPStatut Fournisseur).",
+    ),
     "TRANSITION_NOT_ALLOWED": ErrorCode(
         "The engagement's current state does not allow this event (see docs/state-machine.md).",
         "Nothing changed. Check the engagement's status with `orders show`.",

@@ -274,14 +274,24 @@ def engagement_number(i: int) -> str:
 
 
 # --------------------------------------------------------------------------- UBL 2.1 Order
-_UBL_HEAD = (
-    '<?xml version="1.0" encoding="UTF-8"?>\n'
-    '<Order xmlns="urn:oasis:names:specification:ubl:schema:xsd:Order-2"'
+_NS_CAC_CBC = (
     ' xmlns:cac="urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"'
     ' xmlns:cbc="urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2">\n'
-    f"  <cbc:CustomizationID>{CUSTOMIZATION_ID}</cbc:CustomizationID>\n"
-    f"  <cbc:ProfileID>{PROFILE_ID}</cbc:ProfileID>\n"
 )
+
+
+def _ubl_root(name: str, customization: str, profile: str) -> str:
+    """XML declaration, the ``name`` root element and its CustomizationID / ProfileID."""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<{name} xmlns="urn:oasis:names:specification:ubl:schema:xsd:{name}-2"'
+        f"{_NS_CAC_CBC}"
+        f"  <cbc:CustomizationID>{customization}</cbc:CustomizationID>\n"
+        f"  <cbc:ProfileID>{profile}</cbc:ProfileID>\n"
+    )
+
+
+_UBL_HEAD = _ubl_root("Order", CUSTOMIZATION_ID, PROFILE_ID)
 
 
 @lru_cache(maxsize=256)
@@ -324,6 +334,103 @@ def _ubl_party(org: Org, wrapper: str) -> str:
     )
 
 
+def _ubl_note_currency_reference(issuer: Org, note: str | None, currency: str) -> str:
+    """``cbc:Note`` (when ``note`` is not None), ``cbc:DocumentCurrencyCode`` and the issuer's
+    service code in ``cbc:CustomerReference``: the same run in Order, OrderChange and
+    OrderResponse."""
+    return (
+        (f"  <cbc:Note>{_x(note)}</cbc:Note>\n" if note is not None else "")
+        + f"  <cbc:DocumentCurrencyCode>{_x(currency)}</cbc:DocumentCurrencyCode>\n"
+        + (f"  <cbc:CustomerReference>{_x(issuer.service)}</cbc:CustomerReference>\n" if issuer.service else "")
+    )
+
+
+def _ubl_order_reference(order_number: str) -> str:
+    return f"  <cac:OrderReference><cbc:ID>{_x(order_number)}</cbc:ID></cac:OrderReference>\n"
+
+
+def _ubl_order_document(
+    root: str,
+    head: str,
+    issuer: Org,
+    supplier: Org,
+    lines: Sequence[Line],
+    *,
+    currency: str,
+    note: str | None,
+    references: str = "",
+    delivery_date: date | None = None,
+    line_status: dict[str, str] | None = None,
+) -> bytes:
+    """The body shared by the UBL ``Order`` and ``OrderChange`` (same element order): ``head``
+    is the root opening up to the document's own code (``_ubl_root`` + ID, IssueDate and
+    OrderTypeCode or SequenceNumberID), ``references`` what stands between
+    ``cbc:CustomerReference`` and the parties (attachment, order reference). ``line_status``
+    maps a line id to its ``cbc:LineStatusCode``."""
+    status = line_status or {}
+    t = _totals(lines)
+    cur = _a(currency)
+    parts = [
+        head,
+        _ubl_note_currency_reference(issuer, note or None, currency),
+        references,
+        _ubl_party(issuer, "BuyerCustomerParty"),
+        _ubl_party(supplier, "SellerSupplierParty"),
+        _ubl_party(issuer, "AccountingCustomerParty"),
+        "  <cac:Delivery>\n    <cac:DeliveryLocation>\n",
+        _ubl_address(issuer, "Address", "      "),
+        "    </cac:DeliveryLocation>\n",
+    ]
+    if delivery_date is not None:
+        parts.append(
+            "    <cac:RequestedDeliveryPeriod>"
+            f"<cbc:EndDate>{delivery_date.isoformat()}</cbc:EndDate>"
+            "</cac:RequestedDeliveryPeriod>\n"
+        )
+    parts.append("  </cac:Delivery>\n")
+    parts.append(f"  <cac:PaymentTerms><cbc:Note>{PAYMENT_TERMS}</cbc:Note></cac:PaymentTerms>\n")
+    parts.append(
+        f'  <cac:TaxTotal><cbc:TaxAmount currencyID="{cur}">{_fmt(t.vat)}</cbc:TaxAmount></cac:TaxTotal>\n'
+        "  <cac:AnticipatedMonetaryTotal>\n"
+        f'    <cbc:LineExtensionAmount currencyID="{cur}">{_fmt(t.ht)}</cbc:LineExtensionAmount>\n'
+        f'    <cbc:TaxExclusiveAmount currencyID="{cur}">{_fmt(t.ht)}</cbc:TaxExclusiveAmount>\n'
+        f'    <cbc:TaxInclusiveAmount currencyID="{cur}">{_fmt(t.ttc)}</cbc:TaxInclusiveAmount>\n'
+        f'    <cbc:PayableAmount currencyID="{cur}">{_fmt(t.ttc)}</cbc:PayableAmount>\n'
+        "  </cac:AnticipatedMonetaryTotal>\n"
+    )
+    for ln, amount in zip(lines, t.line_amounts):
+        code = status.get(ln.line_id)
+        status_xml = f"      <cbc:LineStatusCode>{_x(code)}</cbc:LineStatusCode>\n" if code else ""
+        seller_id = (
+            f"        <cac:SellersItemIdentification><cbc:ID>{_x(ln.seller_item_id)}</cbc:ID>"
+            "</cac:SellersItemIdentification>\n"
+            if ln.seller_item_id
+            else ""
+        )
+        parts.append(
+            "  <cac:OrderLine>\n"
+            "    <cac:LineItem>\n"
+            f"      <cbc:ID>{_x(ln.line_id)}</cbc:ID>\n"
+            f"{status_xml}"
+            f'      <cbc:Quantity unitCode="{_a(ln.unit)}">{_num(ln.quantity)}</cbc:Quantity>\n'
+            f'      <cbc:LineExtensionAmount currencyID="{cur}">{amount:.2f}</cbc:LineExtensionAmount>\n'
+            f'      <cac:Price><cbc:PriceAmount currencyID="{cur}">{_num(ln.unit_price)}</cbc:PriceAmount></cac:Price>\n'
+            "      <cac:Item>\n"
+            f"        <cbc:Name>{_x(ln.name)}</cbc:Name>\n"
+            f"{seller_id}"
+            "        <cac:ClassifiedTaxCategory>\n"
+            "          <cbc:ID>S</cbc:ID>\n"
+            f"          <cbc:Percent>{_rate(ln.vat_rate)}</cbc:Percent>\n"
+            "          <cac:TaxScheme><cbc:ID>VAT</cbc:ID></cac:TaxScheme>\n"
+            "        </cac:ClassifiedTaxCategory>\n"
+            "      </cac:Item>\n"
+            "    </cac:LineItem>\n"
+            "  </cac:OrderLine>\n"
+        )
+    parts.append(f"</{root}>\n")
+    return "".join(parts).encode("utf-8")
+
+
 def ubl_order(
     number: str,
     issuer: Org,
@@ -343,22 +450,10 @@ def ubl_order(
     """
     if not lines:
         raise ValueError("an order needs at least one line")
-    t = _totals(lines)
-    cur = _a(currency)
-    parts = [
-        _UBL_HEAD,
-        f"  <cbc:ID>{_x(number)}</cbc:ID>\n",
-        f"  <cbc:IssueDate>{issue_date.isoformat()}</cbc:IssueDate>\n",
-        "  <cbc:OrderTypeCode>220</cbc:OrderTypeCode>\n",
-    ]
-    if note:
-        parts.append(f"  <cbc:Note>{_x(note)}</cbc:Note>\n")
-    parts.append(f"  <cbc:DocumentCurrencyCode>{_x(currency)}</cbc:DocumentCurrencyCode>\n")
-    if issuer.service:
-        parts.append(f"  <cbc:CustomerReference>{_x(issuer.service)}</cbc:CustomerReference>\n")
+    references = ""
     if attachment is not None:
         filename, mime, content = attachment
-        parts.append(
+        references = (
             "  <cac:AdditionalDocumentReference>\n"
             f"    <cbc:ID>{_x(filename)}</cbc:ID>\n"
             "    <cbc:DocumentType>Pièce jointe</cbc:DocumentType>\n"
@@ -368,60 +463,27 @@ def ubl_order(
             "    </cac:Attachment>\n"
             "  </cac:AdditionalDocumentReference>\n"
         )
-    parts.append(_ubl_party(issuer, "BuyerCustomerParty"))
-    parts.append(_ubl_party(supplier, "SellerSupplierParty"))
-    parts.append(_ubl_party(issuer, "AccountingCustomerParty"))
-    parts.append("  <cac:Delivery>\n    <cac:DeliveryLocation>\n")
-    parts.append(_ubl_address(issuer, "Address", "      "))
-    parts.append("    </cac:DeliveryLocation>\n")
-    if delivery_date is not None:
-        parts.append(
-            "    <cac:RequestedDeliveryPeriod>"
-            f"<cbc:EndDate>{delivery_date.isoformat()}</cbc:EndDate>"
-            "</cac:RequestedDeliveryPeriod>\n"
-        )
-    parts.append("  </cac:Delivery>\n")
-    parts.append(f"  <cac:PaymentTerms><cbc:Note>{PAYMENT_TERMS}</cbc:Note></cac:PaymentTerms>\n")
-    parts.append(
-        f'  <cac:TaxTotal><cbc:TaxAmount currencyID="{cur}">{_fmt(t.vat)}</cbc:TaxAmount></cac:TaxTotal>\n'
-        "  <cac:AnticipatedMonetaryTotal>\n"
-        f'    <cbc:LineExtensionAmount currencyID="{cur}">{_fmt(t.ht)}</cbc:LineExtensionAmount>\n'
-        f'    <cbc:TaxExclusiveAmount currencyID="{cur}">{_fmt(t.ht)}</cbc:TaxExclusiveAmount>\n'
-        f'    <cbc:TaxInclusiveAmount currencyID="{cur}">{_fmt(t.ttc)}</cbc:TaxInclusiveAmount>\n'
-        f'    <cbc:PayableAmount currencyID="{cur}">{_fmt(t.ttc)}</cbc:PayableAmount>\n'
-        "  </cac:AnticipatedMonetaryTotal>\n"
+    head = (
+        f"{_UBL_HEAD}"
+        f"  <cbc:ID>{_x(number)}</cbc:ID>\n"
+        f"  <cbc:IssueDate>{issue_date.isoformat()}</cbc:IssueDate>\n"
+        "  <cbc:OrderTypeCode>220</cbc:OrderTypeCode>\n"
     )
-    for ln, amount in zip(lines, t.line_amounts):
-        seller_id = (
-            f"        <cac:SellersItemIdentification><cbc:ID>{_x(ln.seller_item_id)}</cbc:ID>"
-            "</cac:SellersItemIdentification>\n"
-            if ln.seller_item_id
-            else ""
-        )
-        parts.append(
-            "  <cac:OrderLine>\n"
-            "    <cac:LineItem>\n"
-            f"      <cbc:ID>{_x(ln.line_id)}</cbc:ID>\n"
-            f'      <cbc:Quantity unitCode="{_a(ln.unit)}">{_num(ln.quantity)}</cbc:Quantity>\n'
-            f'      <cbc:LineExtensionAmount currencyID="{cur}">{amount:.2f}</cbc:LineExtensionAmount>\n'
-            f'      <cac:Price><cbc:PriceAmount currencyID="{cur}">{_num(ln.unit_price)}</cbc:PriceAmount></cac:Price>\n'
-            "      <cac:Item>\n"
-            f"        <cbc:Name>{_x(ln.name)}</cbc:Name>\n"
-            f"{seller_id}"
-            "        <cac:ClassifiedTaxCategory>\n"
-            "          <cbc:ID>S</cbc:ID>\n"
-            f"          <cbc:Percent>{_rate(ln.vat_rate)}</cbc:Percent>\n"
-            "          <cac:TaxScheme><cbc:ID>VAT</cbc:ID></cac:TaxScheme>\n"
-            "        </cac:ClassifiedTaxCategory>\n"
-            "      </cac:Item>\n"
-            "    </cac:LineItem>\n"
-            "  </cac:OrderLine>\n"
-        )
-    parts.append("</Order>\n")
-    return "".join(parts).encode("utf-8")
+    return _ubl_order_document(
+        "Order",
+        head,
+        issuer,
+        supplier,
+        lines,
+        currency=currency,
+        note=note,
+        references=references,
+        delivery_date=delivery_date,
+    )
 
 
 # --------------------------------------------------------------------------- Order-X 220
+# ``_orderx_document`` is the template of every Order-X message: 220 here, 230 / 231 below.
 _ORDERX_ROOT_OPEN = (
     '<rsm:SCRDMCCBDACIOMessageStructure'
     ' xmlns:rsm="urn:un:unece:uncefact:data:SCRDMCCBDACIOMessageStructure:100"'
@@ -471,30 +533,33 @@ def _ox_party(org: Org, tag: str) -> str:
     )
 
 
-def orderx_order(
-    number: str,
+def _orderx_document(
+    doc_id: str,
+    order_number: str,
     issuer: Org,
     supplier: Org,
     lines: Sequence[Line],
     issue_date: date,
     *,
-    profile: str = "comfort",
+    profile: str,
+    type_code: str,
+    purpose_code: str,
+    requested_response: bool,
+    note: str | None,
+    line_status: dict[str, str],
     currency: str = "EUR",
-    note: str | None = None,
     delivery_date: date | None = None,
+    what: str = "an Order-X document",
 ) -> bytes:
-    """An Order-X order (type code 220) in the given profile (``basic``, ``comfort`` or
-    ``extended``), with an XML declaration and no BOM.
-
-    BASIC has no line VAT (``ram:ApplicableTradeTax``), no invoicee and no payment terms:
-    its XSD does not allow them. The header still carries TaxTotalAmount / GrandTotalAmount.
-    EXTENDED adds the per-rate VAT breakdown (header ``ram:ApplicableTradeTax``).
-    """
+    """The Order-X template shared by 220 (``orderx_order``), 230 and 231:
+    ``rsm:ExchangedDocument/ram:ID`` = ``doc_id``, ``ram:BuyerOrderReferencedDocument/
+    ram:IssuerAssignedID`` = ``order_number``, optional ``ram:LineStatusCode`` per line,
+    optional requested delivery date. ``what`` names the document in the empty-lines error."""
     profile = profile.lower()
     if profile not in ORDERX_PROFILES:
         raise ValueError(f"unknown Order-X profile {profile!r}; expected one of {ORDERX_PROFILES}")
     if not lines:
-        raise ValueError("an order needs at least one line")
+        raise ValueError(f"{what} needs at least one line")
     basic = profile == "basic"
     t = _totals(lines)
     parts = [
@@ -506,19 +571,22 @@ def orderx_order(
         "    </ram:GuidelineSpecifiedDocumentContextParameter>\n"
         "  </rsm:ExchangedDocumentContext>\n"
         "  <rsm:ExchangedDocument>\n"
-        f"    <ram:ID>{_x(number)}</ram:ID>\n"
-        "    <ram:TypeCode>220</ram:TypeCode>\n"
+        f"    <ram:ID>{_x(doc_id)}</ram:ID>\n"
+        f"    <ram:TypeCode>{type_code}</ram:TypeCode>\n"
         "    <ram:IssueDateTime>\n"
         f'      <udt:DateTimeString format="102">{issue_date:%Y%m%d}</udt:DateTimeString>\n'
         "    </ram:IssueDateTime>\n"
-        "    <ram:PurposeCode>9</ram:PurposeCode>\n"
-        "    <ram:RequestedResponseTypeCode>AC</ram:RequestedResponseTypeCode>\n",
+        f"    <ram:PurposeCode>{purpose_code}</ram:PurposeCode>\n",
     ]
+    if requested_response:
+        parts.append("    <ram:RequestedResponseTypeCode>AC</ram:RequestedResponseTypeCode>\n")
     if note:
         parts.append(f"    <ram:IncludedNote><ram:Content>{_x(note)}</ram:Content></ram:IncludedNote>\n")
     parts.append("  </rsm:ExchangedDocument>\n  <rsm:SupplyChainTradeTransaction>\n")
 
     for ln, amount in zip(lines, t.line_amounts):
+        code = line_status.get(ln.line_id)
+        status_xml = f"        <ram:LineStatusCode>{_x(code)}</ram:LineStatusCode>\n" if code else ""
         seller_id = (
             f"        <ram:SellerAssignedID>{_x(ln.seller_item_id)}</ram:SellerAssignedID>\n"
             if ln.seller_item_id
@@ -539,6 +607,7 @@ def orderx_order(
             "    <ram:IncludedSupplyChainTradeLineItem>\n"
             "      <ram:AssociatedDocumentLineDocument>\n"
             f"        <ram:LineID>{_x(ln.line_id)}</ram:LineID>\n"
+            f"{status_xml}"
             "      </ram:AssociatedDocumentLineDocument>\n"
             "      <ram:SpecifiedTradeProduct>\n"
             f"{seller_id}"
@@ -569,7 +638,7 @@ def orderx_order(
     parts.append(_ox_party(issuer, "BuyerTradeParty"))
     parts.append(
         "      <ram:BuyerOrderReferencedDocument>\n"
-        f"        <ram:IssuerAssignedID>{_x(number)}</ram:IssuerAssignedID>\n"
+        f"        <ram:IssuerAssignedID>{_x(order_number)}</ram:IssuerAssignedID>\n"
         "      </ram:BuyerOrderReferencedDocument>\n"
         "    </ram:ApplicableHeaderTradeAgreement>\n"
     )
@@ -629,6 +698,44 @@ def orderx_order(
         "</rsm:SCRDMCCBDACIOMessageStructure>\n"
     )
     return "".join(parts).encode("utf-8")
+
+
+def orderx_order(
+    number: str,
+    issuer: Org,
+    supplier: Org,
+    lines: Sequence[Line],
+    issue_date: date,
+    *,
+    profile: str = "comfort",
+    currency: str = "EUR",
+    note: str | None = None,
+    delivery_date: date | None = None,
+) -> bytes:
+    """An Order-X order (type code 220) in the given profile (``basic``, ``comfort`` or
+    ``extended``), with an XML declaration and no BOM.
+
+    BASIC has no line VAT (``ram:ApplicableTradeTax``), no invoicee and no payment terms:
+    its XSD does not allow them. The header still carries TaxTotalAmount / GrandTotalAmount.
+    EXTENDED adds the per-rate VAT breakdown (header ``ram:ApplicableTradeTax``).
+    """
+    return _orderx_document(
+        number,
+        number,
+        issuer,
+        supplier,
+        lines,
+        issue_date,
+        profile=profile,
+        type_code="220",
+        purpose_code="9",
+        requested_response=True,
+        note=note,
+        line_status={},
+        currency=currency,
+        delivery_date=delivery_date,
+        what="an order",
+    )
 
 
 # --------------------------------------------------------------------------- random content
@@ -895,21 +1002,6 @@ ADVANCED_ORDERING_PROFILE_ID = "urn:fdc:peppol.eu:poacc:bis:advanced_ordering:3"
 ORDERX_ANSWER_PURPOSE: dict[str, str] = {"AP": "29", "RE": "27", "CA": "30"}
 _LIFECYCLE_DATE = date(2026, 2, 2)
 
-_NS_CAC_CBC = (
-    ' xmlns:cac="urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"'
-    ' xmlns:cbc="urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2">\n'
-)
-
-
-def _ubl_root(name: str, customization: str, profile: str) -> str:
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f'<{name} xmlns="urn:oasis:names:specification:ubl:schema:xsd:{name}-2"'
-        f"{_NS_CAC_CBC}"
-        f"  <cbc:CustomizationID>{customization}</cbc:CustomizationID>\n"
-        f"  <cbc:ProfileID>{profile}</cbc:ProfileID>\n"
-    )
-
 
 def ubl_order_response(
     order_number: str,
@@ -936,15 +1028,11 @@ def ubl_order_response(
         f"  <cbc:ID>{_x(response_id or f'{order_number}-{code}')}</cbc:ID>\n",
         f"  <cbc:IssueDate>{issue_date.isoformat()}</cbc:IssueDate>\n",
         f"  <cbc:OrderResponseCode>{_x(code)}</cbc:OrderResponseCode>\n",
+        _ubl_note_currency_reference(issuer, reason, currency),
+        _ubl_order_reference(order_number),
+        _ubl_party(supplier, "SellerSupplierParty"),
+        _ubl_party(issuer, "BuyerCustomerParty"),
     ]
-    if reason is not None:
-        parts.append(f"  <cbc:Note>{_x(reason)}</cbc:Note>\n")
-    parts.append(f"  <cbc:DocumentCurrencyCode>{_x(currency)}</cbc:DocumentCurrencyCode>\n")
-    if issuer.service:
-        parts.append(f"  <cbc:CustomerReference>{_x(issuer.service)}</cbc:CustomerReference>\n")
-    parts.append(f"  <cac:OrderReference><cbc:ID>{_x(order_number)}</cbc:ID></cac:OrderReference>\n")
-    parts.append(_ubl_party(supplier, "SellerSupplierParty"))
-    parts.append(_ubl_party(issuer, "BuyerCustomerParty"))
     cur = _a(currency)
     for line_id, status, quantity, price in lines:
         body = [f"      <cbc:ID>{_x(line_id)}</cbc:ID>\n", f"      <cbc:LineStatusCode>{_x(status)}</cbc:LineStatusCode>\n"]
@@ -989,68 +1077,23 @@ def ubl_order_change(
     """
     if not lines:
         raise ValueError("an order change needs at least one line")
-    status = line_status or {}
-    t = _totals(lines)
-    cur = _a(currency)
-    parts = [
-        _ubl_root("OrderChange", ORDER_CHANGE_CUSTOMIZATION_ID, ADVANCED_ORDERING_PROFILE_ID),
-        f"  <cbc:ID>{_x(change_id or f'{order_number}-CHG{sequence}')}</cbc:ID>\n",
-        f"  <cbc:IssueDate>{issue_date.isoformat()}</cbc:IssueDate>\n",
-        f"  <cbc:SequenceNumberID>{sequence}</cbc:SequenceNumberID>\n",
-    ]
-    if note:
-        parts.append(f"  <cbc:Note>{_x(note)}</cbc:Note>\n")
-    parts.append(f"  <cbc:DocumentCurrencyCode>{_x(currency)}</cbc:DocumentCurrencyCode>\n")
-    if issuer.service:
-        parts.append(f"  <cbc:CustomerReference>{_x(issuer.service)}</cbc:CustomerReference>\n")
-    parts.append(f"  <cac:OrderReference><cbc:ID>{_x(order_number)}</cbc:ID></cac:OrderReference>\n")
-    parts.append(_ubl_party(issuer, "BuyerCustomerParty"))
-    parts.append(_ubl_party(supplier, "SellerSupplierParty"))
-    parts.append(_ubl_party(issuer, "AccountingCustomerParty"))
-    parts.append("  <cac:Delivery>\n    <cac:DeliveryLocation>\n")
-    parts.append(_ubl_address(issuer, "Address", "      "))
-    parts.append("    </cac:DeliveryLocation>\n  </cac:Delivery>\n")
-    parts.append(f"  <cac:PaymentTerms><cbc:Note>{PAYMENT_TERMS}</cbc:Note></cac:PaymentTerms>\n")
-    parts.append(
-        f'  <cac:TaxTotal><cbc:TaxAmount currencyID="{cur}">{_fmt(t.vat)}</cbc:TaxAmount></cac:TaxTotal>\n'
-        "  <cac:AnticipatedMonetaryTotal>\n"
-        f'    <cbc:LineExtensionAmount currencyID="{cur}">{_fmt(t.ht)}</cbc:LineExtensionAmount>\n'
-        f'    <cbc:TaxExclusiveAmount currencyID="{cur}">{_fmt(t.ht)}</cbc:TaxExclusiveAmount>\n'
-        f'    <cbc:TaxInclusiveAmount currencyID="{cur}">{_fmt(t.ttc)}</cbc:TaxInclusiveAmount>\n'
-        f'    <cbc:PayableAmount currencyID="{cur}">{_fmt(t.ttc)}</cbc:PayableAmount>\n'
-        "  </cac:AnticipatedMonetaryTotal>\n"
+    head = (
+        f"{_ubl_root('OrderChange', ORDER_CHANGE_CUSTOMIZATION_ID, ADVANCED_ORDERING_PROFILE_ID)}"
+        f"  <cbc:ID>{_x(change_id or f'{order_number}-CHG{sequence}')}</cbc:ID>\n"
+        f"  <cbc:IssueDate>{issue_date.isoformat()}</cbc:IssueDate>\n"
+        f"  <cbc:SequenceNumberID>{sequence}</cbc:SequenceNumberID>\n"
     )
-    for ln, amount in zip(lines, t.line_amounts):
-        code = status.get(ln.line_id)
-        status_xml = f"      <cbc:LineStatusCode>{_x(code)}</cbc:LineStatusCode>\n" if code else ""
-        seller_id = (
-            f"        <cac:SellersItemIdentification><cbc:ID>{_x(ln.seller_item_id)}</cbc:ID>"
-            "</cac:SellersItemIdentification>\n"
-            if ln.seller_item_id
-            else ""
-        )
-        parts.append(
-            "  <cac:OrderLine>\n"
-            "    <cac:LineItem>\n"
-            f"      <cbc:ID>{_x(ln.line_id)}</cbc:ID>\n"
-            f"{status_xml}"
-            f'      <cbc:Quantity unitCode="{_a(ln.unit)}">{_num(ln.quantity)}</cbc:Quantity>\n'
-            f'      <cbc:LineExtensionAmount currencyID="{cur}">{amount:.2f}</cbc:LineExtensionAmount>\n'
-            f'      <cac:Price><cbc:PriceAmount currencyID="{cur}">{_num(ln.unit_price)}</cbc:PriceAmount></cac:Price>\n'
-            "      <cac:Item>\n"
-            f"        <cbc:Name>{_x(ln.name)}</cbc:Name>\n"
-            f"{seller_id}"
-            "        <cac:ClassifiedTaxCategory>\n"
-            "          <cbc:ID>S</cbc:ID>\n"
-            f"          <cbc:Percent>{_rate(ln.vat_rate)}</cbc:Percent>\n"
-            "          <cac:TaxScheme><cbc:ID>VAT</cbc:ID></cac:TaxScheme>\n"
-            "        </cac:ClassifiedTaxCategory>\n"
-            "      </cac:Item>\n"
-            "    </cac:LineItem>\n"
-            "  </cac:OrderLine>\n"
-        )
-    parts.append("</OrderChange>\n")
-    return "".join(parts).encode("utf-8")
+    return _ubl_order_document(
+        "OrderChange",
+        head,
+        issuer,
+        supplier,
+        lines,
+        currency=currency,
+        note=note,
+        references=_ubl_order_reference(order_number),
+        line_status=line_status,
+    )
 
 
 def ubl_order_cancellation(
@@ -1068,154 +1111,11 @@ def ubl_order_cancellation(
         f"  <cbc:ID>{_x(cancellation_id or f'{order_number}-ANN')}</cbc:ID>\n",
         f"  <cbc:IssueDate>{issue_date.isoformat()}</cbc:IssueDate>\n",
         f"  <cbc:CancellationNote>{_x(reason)}</cbc:CancellationNote>\n",
-        f"  <cac:OrderReference><cbc:ID>{_x(order_number)}</cbc:ID></cac:OrderReference>\n",
+        _ubl_order_reference(order_number),
         _ubl_party(issuer, "BuyerCustomerParty"),
         _ubl_party(supplier, "SellerSupplierParty"),
         "</OrderCancellation>\n",
     ]
-    return "".join(parts).encode("utf-8")
-
-
-def _orderx_document(
-    doc_id: str,
-    order_number: str,
-    issuer: Org,
-    supplier: Org,
-    lines: Sequence[Line],
-    issue_date: date,
-    *,
-    profile: str,
-    type_code: str,
-    purpose_code: str,
-    requested_response: bool,
-    note: str | None,
-    line_status: dict[str, str],
-    currency: str = "EUR",
-) -> bytes:
-    """The Order-X skeleton shared by 230 and 231 (same element order as ``orderx_order``):
-    ``rsm:ExchangedDocument/ram:ID`` = ``doc_id``, ``ram:BuyerOrderReferencedDocument/
-    ram:IssuerAssignedID`` = ``order_number``, optional ``ram:LineStatusCode`` per line."""
-    profile = profile.lower()
-    if profile not in ORDERX_PROFILES:
-        raise ValueError(f"unknown Order-X profile {profile!r}; expected one of {ORDERX_PROFILES}")
-    if not lines:
-        raise ValueError("an Order-X document needs at least one line")
-    basic = profile == "basic"
-    t = _totals(lines)
-    parts = [
-        '<?xml version="1.0" encoding="UTF-8"?>\n',
-        _ORDERX_ROOT_OPEN,
-        "  <rsm:ExchangedDocumentContext>\n"
-        "    <ram:GuidelineSpecifiedDocumentContextParameter>\n"
-        f"      <ram:ID>urn:order-x.eu:1p0:{profile}</ram:ID>\n"
-        "    </ram:GuidelineSpecifiedDocumentContextParameter>\n"
-        "  </rsm:ExchangedDocumentContext>\n"
-        "  <rsm:ExchangedDocument>\n"
-        f"    <ram:ID>{_x(doc_id)}</ram:ID>\n"
-        f"    <ram:TypeCode>{type_code}</ram:TypeCode>\n"
-        "    <ram:IssueDateTime>\n"
-        f'      <udt:DateTimeString format="102">{issue_date:%Y%m%d}</udt:DateTimeString>\n'
-        "    </ram:IssueDateTime>\n"
-        f"    <ram:PurposeCode>{purpose_code}</ram:PurposeCode>\n",
-    ]
-    if requested_response:
-        parts.append("    <ram:RequestedResponseTypeCode>AC</ram:RequestedResponseTypeCode>\n")
-    if note:
-        parts.append(f"    <ram:IncludedNote><ram:Content>{_x(note)}</ram:Content></ram:IncludedNote>\n")
-    parts.append("  </rsm:ExchangedDocument>\n  <rsm:SupplyChainTradeTransaction>\n")
-    for ln, amount in zip(lines, t.line_amounts):
-        code = line_status.get(ln.line_id)
-        status_xml = f"        <ram:LineStatusCode>{_x(code)}</ram:LineStatusCode>\n" if code else ""
-        seller_id = f"        <ram:SellerAssignedID>{_x(ln.seller_item_id)}</ram:SellerAssignedID>\n" if ln.seller_item_id else ""
-        tax = (
-            ""
-            if basic
-            else (
-                "        <ram:ApplicableTradeTax>\n"
-                "          <ram:TypeCode>VAT</ram:TypeCode>\n"
-                "          <ram:CategoryCode>S</ram:CategoryCode>\n"
-                f"          <ram:RateApplicablePercent>{_rate(ln.vat_rate)}</ram:RateApplicablePercent>\n"
-                "        </ram:ApplicableTradeTax>\n"
-            )
-        )
-        parts.append(
-            "    <ram:IncludedSupplyChainTradeLineItem>\n"
-            "      <ram:AssociatedDocumentLineDocument>\n"
-            f"        <ram:LineID>{_x(ln.line_id)}</ram:LineID>\n"
-            f"{status_xml}"
-            "      </ram:AssociatedDocumentLineDocument>\n"
-            "      <ram:SpecifiedTradeProduct>\n"
-            f"{seller_id}"
-            f"        <ram:Name>{_x(ln.name)}</ram:Name>\n"
-            "      </ram:SpecifiedTradeProduct>\n"
-            "      <ram:SpecifiedLineTradeAgreement>\n"
-            "        <ram:NetPriceProductTradePrice>\n"
-            f"          <ram:ChargeAmount>{_num(ln.unit_price)}</ram:ChargeAmount>\n"
-            "        </ram:NetPriceProductTradePrice>\n"
-            "      </ram:SpecifiedLineTradeAgreement>\n"
-            "      <ram:SpecifiedLineTradeDelivery>\n"
-            f'        <ram:RequestedQuantity unitCode="{_a(ln.unit)}">{_num(ln.quantity)}</ram:RequestedQuantity>\n'
-            "      </ram:SpecifiedLineTradeDelivery>\n"
-            "      <ram:SpecifiedLineTradeSettlement>\n"
-            f"{tax}"
-            "        <ram:SpecifiedTradeSettlementLineMonetarySummation>\n"
-            f"          <ram:LineTotalAmount>{amount:.2f}</ram:LineTotalAmount>\n"
-            "        </ram:SpecifiedTradeSettlementLineMonetarySummation>\n"
-            "      </ram:SpecifiedLineTradeSettlement>\n"
-            "    </ram:IncludedSupplyChainTradeLineItem>\n"
-        )
-    parts.append("    <ram:ApplicableHeaderTradeAgreement>\n")
-    if issuer.service:
-        parts.append(f"      <ram:BuyerReference>{_x(issuer.service)}</ram:BuyerReference>\n")
-    parts.append(_ox_party(supplier, "SellerTradeParty"))
-    parts.append(_ox_party(issuer, "BuyerTradeParty"))
-    parts.append(
-        "      <ram:BuyerOrderReferencedDocument>\n"
-        f"        <ram:IssuerAssignedID>{_x(order_number)}</ram:IssuerAssignedID>\n"
-        "      </ram:BuyerOrderReferencedDocument>\n"
-        "    </ram:ApplicableHeaderTradeAgreement>\n"
-        "    <ram:ApplicableHeaderTradeDelivery>\n"
-        "      <ram:ShipToTradeParty>\n"
-        f"        <ram:Name>{_x(issuer.name)}</ram:Name>\n"
-        f"{_ox_address(issuer, '        ')}"
-        "      </ram:ShipToTradeParty>\n"
-        "    </ram:ApplicableHeaderTradeDelivery>\n"
-    )
-    cur = _a(currency)
-    parts.append(
-        "    <ram:ApplicableHeaderTradeSettlement>\n"
-        f"      <ram:OrderCurrencyCode>{_x(currency)}</ram:OrderCurrencyCode>\n"
-    )
-    if not basic:
-        parts.append(_ox_party(issuer, "InvoiceeTradeParty"))
-    if profile == "extended":
-        for rate, basis, vat in t.by_rate:
-            parts.append(
-                "      <ram:ApplicableTradeTax>\n"
-                f"        <ram:CalculatedAmount>{_fmt(vat)}</ram:CalculatedAmount>\n"
-                "        <ram:TypeCode>VAT</ram:TypeCode>\n"
-                f"        <ram:BasisAmount>{_fmt(basis)}</ram:BasisAmount>\n"
-                "        <ram:CategoryCode>S</ram:CategoryCode>\n"
-                f"        <ram:RateApplicablePercent>{_rate(rate)}</ram:RateApplicablePercent>\n"
-                "      </ram:ApplicableTradeTax>\n"
-            )
-    if not basic:
-        parts.append(
-            "      <ram:SpecifiedTradePaymentTerms>\n"
-            f"        <ram:Description>{PAYMENT_TERMS}</ram:Description>\n"
-            "      </ram:SpecifiedTradePaymentTerms>\n"
-        )
-    parts.append(
-        "      <ram:SpecifiedTradeSettlementHeaderMonetarySummation>\n"
-        f"        <ram:LineTotalAmount>{_fmt(t.ht)}</ram:LineTotalAmount>\n"
-        f"        <ram:TaxBasisTotalAmount>{_fmt(t.ht)}</ram:TaxBasisTotalAmount>\n"
-        f'        <ram:TaxTotalAmount currencyID="{cur}">{_fmt(t.vat)}</ram:TaxTotalAmount>\n'
-        f"        <ram:GrandTotalAmount>{_fmt(t.ttc)}</ram:GrandTotalAmount>\n"
-        "      </ram:SpecifiedTradeSettlementHeaderMonetarySummation>\n"
-        "    </ram:ApplicableHeaderTradeSettlement>\n"
-        "  </rsm:SupplyChainTradeTransaction>\n"
-        "</rsm:SCRDMCCBDACIOMessageStructure>\n"
-    )
     return "".join(parts).encode("utf-8")
 
 

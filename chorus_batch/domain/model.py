@@ -225,6 +225,79 @@ class OutgoingResponse:
     lines: tuple[ResponseLine, ...] = ()
     totals: Totals = field(default_factory=Totals)
 
+
+@dataclass(frozen=True)
+class InvoiceLine:
+    line_id: str
+    name: str | None
+    quantity: Decimal | None
+    unit: str | None
+    unit_price: Decimal | None
+    net_amount: Decimal | None
+    order_line_ref: str | None = None  # BT-132, the referenced order line
+
+
+@dataclass(frozen=True)
+class InvoiceDocument:
+    """An invoice or a credit note (UBL 2.1 Invoice / CreditNote, CII D16B, Factur-X).
+
+    ``credit`` is true for a credit note: a CreditNote root, type code 381 (or 261, 262, 396,
+    532), or an invoice type 380 whose total is negative, as French issuers often send them.
+    Amounts in ``totals`` and ``lines`` are as the document states them; the store keeps the
+    totals positive and the sign in the type.
+    """
+
+    syntax: str  # ubl, cii
+    profile: str | None
+    number: str
+    type_code: str | None
+    credit: bool
+    issue_date: date | None
+    currency: str | None
+    seller: Party
+    buyer: Party
+    order_reference: str | None  # BT-13 as written (placeholders included)
+    buyer_reference: str | None = None  # BT-10, the service code
+    totals: Totals = field(default_factory=Totals)
+    lines: tuple[InvoiceLine, ...] = ()
+    amount_currencies: tuple[str, ...] = ()
+    number_xpath: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return "credit_note" if self.credit else "invoice"
+
+
+INVOICE_STATUSES = (
+    "DEPOSEE",
+    "EN_COURS_ACHEMINEMENT",
+    "MISE_A_DISPOSITION",
+    "A_RECYCLER",
+    "REJETEE",
+    "SUSPENDUE",
+    "SERVICE_FAIT",
+    "MANDATEE",
+    "MISE_A_DISPOSITION_COMPTABLE",
+    "COMPTABILISEE",
+    "MISE_EN_PAIEMENT",
+    "COMPLETEE",
+)
+# CPPStatut codes 01-12 (AIFE lifecycle format), in the order of INVOICE_STATUSES
+CPP_STATUS_CODES = {f"{i:02d}": name for i, name in enumerate(INVOICE_STATUSES, start=1)}
+
+
+@dataclass(frozen=True)
+class InvoiceStatusUpdate:
+    """A lifecycle status for one invoice (CPPStatut XML or an operator CSV row)."""
+
+    syntax: str  # cppstatut, csv
+    invoice_number: str
+    supplier_id: str | None  # the seller's id as SPEC §10 writes it (SIRET ...), when given
+    status: str  # one of INVOICE_STATUSES
+    at: str | None  # ISO 8601 date or date-time, as given
+    comment: str | None = None
+    kind: str = "invoice_status"
+
 def to_dict(value: object) -> object:
     """A JSON-ready copy of a domain object: Decimals as strings, dates in ISO 8601,
     embedded bytes left out (they are stored as content-addressed blobs)."""

@@ -35,9 +35,14 @@ def _answers_and_parking(conn: Connection) -> None:
     s.metadata.create_all(conn, tables=[s.answers, s.parked])
 
 
+def _invoices(conn: Connection) -> None:
+    s.metadata.create_all(conn, tables=[s.invoices, s.invoice_statuses])
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial: files, blobs, parties, engagements, versions, lines, attachments, transitions", _initial),
     (2, "supplier answers and parked documents", _answers_and_parking),
+    (3, "invoices, credit notes and their lifecycle", _invoices),
 ]
 
 

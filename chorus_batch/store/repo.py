@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, insert, or_, select, update
+from sqlalchemy import BigInteger, Connection, Engine, and_, case, create_engine, event, func, insert, or_, select, type_coerce, update
 from sqlalchemy.engine import Row
 
 from ..domain import states
@@ -518,3 +518,69 @@ def parked_states(conn: Connection, file_id: int) -> list[str]:
 
 def file_by_id(conn: Connection, file_id: int) -> Row[Any]:
     return conn.execute(select(s.received_files).where(s.received_files.c.id == file_id)).one()
+
+
+# -- invoices ------------------------------------------------------------------------------------
+
+
+def insert_invoice(conn: Connection, **values: Any) -> int:
+    return int(conn.execute(insert(s.invoices).values(**values)).inserted_primary_key[0])  # type: ignore[index]
+
+
+def first_invoice(conn: Connection, seller_id: str | None, number: str) -> Row[Any] | None:
+    """The first invoice received with this seller and number (duplicates point to it)."""
+    t = s.invoices
+    seller = t.c.seller_id.is_(None) if seller_id is None else t.c.seller_id == seller_id
+    q = select(t).where(seller, t.c.number == number, t.c.duplicate_of.is_(None)).order_by(t.c.id).limit(1)
+    return conn.execute(q).first()
+
+
+def invoices_by_number(conn: Connection, number: str) -> list[Row[Any]]:
+    t = s.invoices
+    return list(conn.execute(select(t).where(t.c.number == number, t.c.duplicate_of.is_(None)).order_by(t.c.id)))
+
+
+def unmatched_invoices(conn: Connection, engagement_ref: str) -> list[Row[Any]]:
+    t = s.invoices
+    return list(conn.execute(select(t).where(t.c.engagement_ref == engagement_ref, t.c.engagement_id.is_(None)).order_by(t.c.id)))
+
+
+def update_invoice(conn: Connection, invoice_id: int, **values: Any) -> None:
+    conn.execute(update(s.invoices).where(s.invoices.c.id == invoice_id).values(**values))
+
+
+def add_invoice_status(conn: Connection, invoice_id: int, status: str, at: str, comment: str | None, file_id: int | None, now: str) -> None:
+    """Record a lifecycle status; the invoice's current status is the one with the latest date."""
+    conn.execute(
+        insert(s.invoice_statuses).values(invoice_id=invoice_id, status=status, at=at, comment=comment, source_file_id=file_id, recorded_at=now)
+    )
+    t = s.invoice_statuses
+    latest = conn.execute(select(t.c.status, t.c.at).where(t.c.invoice_id == invoice_id).order_by(t.c.at.desc(), t.c.id.desc()).limit(1)).one()
+    update_invoice(conn, invoice_id, status=latest.status, status_at=latest.at)
+
+
+def invoices_of(conn: Connection, engagement_id: int) -> list[Row[Any]]:
+    t = s.invoices
+    return list(conn.execute(select(t).where(t.c.engagement_id == engagement_id).order_by(t.c.issue_date, t.c.id)))
+
+
+@dataclass(frozen=True)
+class InvoicedTotals:
+    invoiced_ttc: Decimal  # invoices minus credit notes, REJETEE and duplicates excluded
+    credit_notes_ttc: Decimal
+    paid_ttc: Decimal  # invoices minus credit notes in MISE_EN_PAIEMENT
+
+
+def invoiced_totals(conn: Connection, engagement_id: int) -> InvoicedTotals:
+    """SPEC §8 sums for one engagement, computed in SQL."""
+    t = s.invoices
+    signed = case((t.c.type == "credit_note", -t.c.amount_ttc), else_=t.c.amount_ttc)
+    counted = and_(t.c.engagement_id == engagement_id, t.c.duplicate_of.is_(None), t.c.status != "REJETEE")
+    sums = (
+        func.sum(signed),
+        func.sum(case((t.c.type == "credit_note", t.c.amount_ttc), else_=0)),
+        func.sum(case((t.c.status == "MISE_EN_PAIEMENT", signed), else_=0)),
+    )
+    # the raw millionths, summed exactly by the database, then one conversion to Decimal
+    row = conn.execute(select(*(type_coerce(func.coalesce(x, 0), BigInteger) for x in sums)).where(counted)).one()
+    return InvoicedTotals(*(Decimal(int(v)) / s.SCALE for v in row))

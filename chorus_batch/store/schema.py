@@ -209,3 +209,50 @@ parked = Table(
     Column("state", String(10), nullable=False),  # WAITING, APPLIED, REJECTED, EXPIRED
     Column("resolved_at", String(32)),
 )
+
+# -- migration 3: invoices, credit notes and their lifecycle ---------------------------------------
+
+invoices = Table(
+    "invoices",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("file_id", Integer, ForeignKey("received_files.id")),
+    Column("document_sha256", String(64), ForeignKey("blobs.sha256")),
+    Column("syntax", String(20), nullable=False),
+    Column("number", String(100), nullable=False),
+    Column("type", String(20), nullable=False),  # invoice, credit_note
+    Column("type_code", String(10)),
+    Column("issue_date", String(10)),
+    Column("currency", String(3)),
+    Column("seller_id", String(120)),
+    Column("seller_name", String(300)),
+    Column("buyer_id", String(120)),
+    Column("buyer_name", String(300)),
+    Column("buyer_reference", String(100)),  # BT-10, the service code
+    Column("engagement_ref", String(50)),  # BT-13 after trimming; NULL for none / placeholders
+    Column("engagement_id", Integer, ForeignKey("engagements.id")),  # the matched engagement
+    Column("amount_ht", Micros),  # positive; the type carries the sign
+    Column("amount_ttc", Micros),
+    Column("status", String(40), nullable=False),  # lifecycle (DEPOSEE ... COMPLETEE)
+    Column("status_at", String(32), nullable=False),
+    Column("duplicate_of", Integer, ForeignKey("invoices.id")),  # same seller and number seen before
+    Column("anomalies", Text, nullable=False, default="[]"),  # JSON [{code, reason}] from matching
+    Column("identities", Text, nullable=False, default="{}"),  # JSON {"seller": [...], "buyer": [...]} for re-matching
+    Column("created_at", String(32), nullable=False),
+    Index("ix_invoices_seller_number", "seller_id", "number"),
+    Index("ix_invoices_engagement", "engagement_id"),
+    Index("ix_invoices_engagement_ref", "engagement_ref"),
+    Index("ix_invoices_number", "number"),
+)
+
+invoice_statuses = Table(
+    "invoice_statuses",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("invoice_id", Integer, ForeignKey("invoices.id"), nullable=False, index=True),
+    Column("status", String(40), nullable=False),
+    Column("at", String(32), nullable=False),  # the status's own date (or the receipt time)
+    Column("comment", Text),
+    Column("source_file_id", Integer, ForeignKey("received_files.id")),
+    Column("recorded_at", String(32), nullable=False),
+)

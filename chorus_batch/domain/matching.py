@@ -1,0 +1,119 @@
+"""Matching an invoice to its engagement (SPEC §5), as pure functions.
+
+An engagement is an issuer plus a number. An invoice names the number in BT-13 and usually
+its buyer and seller; parties are the same when they share an identifier, SIRET / SIREN /
+French VAT numbers being compared through their SIREN (SPEC §10).
+
+``match`` decides which engagement an invoice belongs to and the anomalies that can be told
+from the invoice alone. Anomalies that depend on what happens later — the engagement's state,
+duplicates, over-invoicing — are computed by the reports from the store, so they are always
+current (``ANOMALIES`` lists all of them, with the reason an accountant reads).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from .identifiers import party_key, siren_key, siret_of
+from .model import Party
+
+ANOMALIES: dict[str, str] = {
+    "NO_ENGAGEMENT": "the invoice gives no engagement number (BT-13 absent, blank or a placeholder such as NA)",
+    "UNKNOWN_ENGAGEMENT": "no engagement has this number",
+    "AMBIGUOUS_ENGAGEMENT": "several issuers have an engagement with this number and the invoice's buyer does not tell them apart",
+    "ENGAGEMENT_NOT_ACCEPTED": "the engagement is not in PRIS_EN_COMPTE (it is A_TRAITER, REFUSE, A_RECYCLER or CLOTURE)",
+    "SELLER_MISMATCH": "the invoice's seller is not the engagement's supplier",
+    "BUYER_MISMATCH": "the invoice's buyer is not the engagement's issuer",
+    "CURRENCY_MISMATCH": "the invoice's currency is not the engagement's",
+    "DUPLICATE_INVOICE": "an invoice with the same seller and number was received before; it is not counted twice",
+    "OVER_INVOICED": "the invoices net of credit notes exceed the ordered amount beyond the tolerance",
+}
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    code: str
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An engagement with the invoice's number, as the store knows it."""
+
+    engagement_id: int
+    issuer_id: str
+    supplier_id: str
+    currency: str | None
+
+
+@dataclass(frozen=True)
+class Match:
+    engagement_id: int | None
+    anomalies: tuple[Anomaly, ...] = ()
+
+
+def identities(party: Party | None) -> frozenset[str]:
+    """Every identifier ``party`` can be recognised by: its key, each id as ``SCHEME:VALUE``
+    (and the bare SIRET), and the SIREN behind any French id."""
+    if party is None:
+        return frozenset()
+    found: set[str] = set()
+    key = party_key(party)
+    if key:
+        found.add(key)
+    for pid in party.ids:
+        siret = siret_of(pid)
+        if siret:
+            found.add(siret)
+        value = pid.value.replace(" ", "")
+        found.add(f"{pid.scheme}:{value}" if pid.scheme else value)
+    found |= {f"SIREN:{s}" for s in (siren_key(i) for i in list(found)) if s}
+    return frozenset(found)
+
+
+def same_party(known: frozenset[str], party_id: str) -> bool:
+    """Is the stored ``party_id`` one of ``known`` (by id, or by SIREN)?"""
+    if party_id in known:
+        return True
+    siren = siren_key(party_id)
+    return siren is not None and f"SIREN:{siren}" in known
+
+
+def match(reference: str | None, seller: Party | None, buyer: Party | None, currency: str | None, candidates: Sequence[Candidate]) -> Match:
+    """The engagement an invoice belongs to, and what does not fit.
+
+    Args:
+        reference: BT-13 after trimming, ``None`` when absent or a placeholder.
+        candidates: the engagements with that number (every issuer).
+    """
+    if reference is None:
+        return Match(None, (Anomaly("NO_ENGAGEMENT", ANOMALIES["NO_ENGAGEMENT"]),))
+    if not candidates:
+        return Match(None, (Anomaly("UNKNOWN_ENGAGEMENT", f"no engagement {reference}"),))
+    buyers, sellers = identities(buyer), identities(seller)
+    chosen = list(candidates)
+    anomalies: list[Anomaly] = []
+    if buyers:
+        by_buyer = [c for c in candidates if same_party(buyers, c.issuer_id)]
+        if by_buyer:
+            chosen = by_buyer
+        elif len(candidates) == 1:
+            anomalies.append(Anomaly("BUYER_MISMATCH", f"buyer is not the issuer {candidates[0].issuer_id} of engagement {reference}"))
+    if len(chosen) > 1:
+        issuers = ", ".join(sorted(c.issuer_id for c in chosen))
+        return Match(None, (Anomaly("AMBIGUOUS_ENGAGEMENT", f"engagement {reference} exists at issuers {issuers}"),))
+    engagement = chosen[0]
+    if sellers and not same_party(sellers, engagement.supplier_id):
+        anomalies.append(Anomaly("SELLER_MISMATCH", f"seller is not the supplier {engagement.supplier_id} of engagement {reference}"))
+    if currency and engagement.currency and currency != engagement.currency:
+        anomalies.append(Anomaly("CURRENCY_MISMATCH", f"invoice in {currency}, engagement {reference} in {engagement.currency}"))
+    return Match(engagement.engagement_id, tuple(anomalies))
+
+
+def first_of(anomalies: Iterable[Anomaly]) -> str:
+    """The anomalies as one readable cell: ``CODE: reason; CODE: reason``."""
+    return "; ".join(f"{a.code}: {a.reason}" for a in anomalies)

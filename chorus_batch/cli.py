@@ -313,6 +313,7 @@ def _validate_one(path: Path) -> dict[str, Any]:
 @cli.group()
 @click.option("--as", "as_partner", metavar="PARTNER", help="Act as this partner: see only its structures, answer with its rights.")
 @click.pass_obj
+@guarded
 def orders(ctx: Context, as_partner: str | None) -> None:
     """Search, consult, download and answer engagements."""
     if as_partner is not None:
@@ -620,8 +621,10 @@ def files_retry(ctx: Context, name: str) -> None:
         chorus-batch files retry reponse-acme-0042.xml && chorus-batch run
     """
     ctx.ws.ensure()
-    rows = _received(ctx, name)
-    target = ctx.ws.retry(rows[-1].stored_as, name, rows[-1].partner)
+    rejected = [r for r in _received(ctx, name) if r.status == "IN_REJETE"]
+    if not rejected:
+        raise NotFound(f"{name!r} was never rejected; only rejected files can be retried", code="FILE_NOT_FOUND")
+    target = ctx.ws.retry(rejected[-1].stored_as, name, rejected[-1].partner)
     click.echo(f"re-queued {target}")
 
 
@@ -630,26 +633,102 @@ def files_retry(ctx: Context, name: str) -> None:
 
 @cli.group()
 def report() -> None:
-    """Reports for accountants (CSV)."""
+    """Reports for accountants, written to outbox/reports/ (or -o DIR): status, reconciliation
+    and invoices. CSV by default (UTF-8, comma, one file per report; --excel-fr for French
+    Excel); --format xlsx writes ONE workbook reports.xlsx and --format html ONE page
+    reports.html, each always holding all three reports."""
+
+
+_REPORT_OPTIONS = [
+    click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Folder (default outbox/reports)."),
+    click.option("--excel-fr", is_flag=True, help="CSV for French Excel: ';' separator, decimal comma, UTF-8 with BOM (CSV only)."),
+    click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(reports.FORMATS),
+        default="csv",
+        show_default=True,
+        help="csv: one file per report; xlsx / html: one workbook (reports.xlsx) / one page (reports.html) with ALL three reports.",
+    ),
+]
+
+
+def _report_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(_REPORT_OPTIONS):
+        fn = option(fn)
+    return fn
+
+
+def _report(ctx: Context, names: tuple[str, ...], out_dir: Path | None, fmt: str, excel_fr: bool) -> None:
+    if excel_fr and fmt != "csv":
+        click.echo(f"note: --excel-fr applies to CSV only; the {fmt} file is the same either way", err=True)
+    for path in _write_reports(ctx, names, out_dir, fmt, excel_fr):
+        click.echo(str(path))
 
 
 @report.command("status")
-@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Folder (default outbox/reports).")
+@_report_options
 @click.pass_obj
 @guarded
-def report_status(ctx: Context, out_dir: Path | None) -> None:
-    """One row per engagement with its status and amounts (status.csv).
+def report_status(ctx: Context, out_dir: Path | None, excel_fr: bool, fmt: str) -> None:
+    """One row per engagement with its status, days in that status and amounts (status.csv).
 
     Example:
 
         chorus-batch report status -o /tmp/reports
     """
-    click.echo(str(_write_status(ctx, out_dir)))
+    _report(ctx, ("status",), out_dir, fmt, excel_fr)
 
 
-def _write_status(ctx: Context, out_dir: Path | None) -> Path:
+@report.command("reconciliation")
+@_report_options
+@click.pass_obj
+@guarded
+def report_reconciliation(ctx: Context, out_dir: Path | None, excel_fr: bool, fmt: str) -> None:
+    """One row per engagement: ordered, invoiced net of credit notes, paid, remaining, match
+    status within the configured tolerance, anomalies (reconciliation.csv).
+
+    Example:
+
+        chorus-batch report reconciliation --excel-fr
+    """
+    _report(ctx, ("reconciliation",), out_dir, fmt, excel_fr)
+
+
+@report.command("invoices")
+@_report_options
+@click.pass_obj
+@guarded
+def report_invoices(ctx: Context, out_dir: Path | None, excel_fr: bool, fmt: str) -> None:
+    """One row per invoice or credit note received, with its engagement and anomalies
+    (invoices.csv).
+
+    Example:
+
+        chorus-batch report invoices -o /tmp/reports
+    """
+    _report(ctx, ("invoices",), out_dir, fmt, excel_fr)
+
+
+@report.command("all")
+@_report_options
+@click.pass_obj
+@guarded
+def report_all(ctx: Context, out_dir: Path | None, excel_fr: bool, fmt: str) -> None:
+    """All three reports: status.csv, reconciliation.csv, invoices.csv (or the one workbook /
+    page with --format xlsx / html).
+
+    Example:
+
+        chorus-batch report all --format html
+    """
+    _report(ctx, reports.REPORTS, out_dir, fmt, excel_fr)
+
+
+def _write_reports(ctx: Context, names: tuple[str, ...], out_dir: Path | None, fmt: str = "csv", excel_fr: bool = False) -> list[Path]:
+    settings = ctx.settings()
     with ctx.reading() as conn:
-        return reports.write_status(conn, out_dir or ctx.ws.reports, date.today())
+        return reports.write_reports(conn, settings, out_dir or ctx.ws.reports, date.today(), names, fmt, excel_fr)
 
 
 # -- demo ----------------------------------------------------------------------------------------
@@ -682,10 +761,10 @@ def demo(ctx: Context) -> None:
         summary, _code = run_workspace(ctx, _progress_enabled(ctx))
         _print_summary(summary)
         unexpected += [r for r in summary.results if not _expected(r)]
-    status_csv = _write_status(ctx, None)
+    written = _write_reports(ctx, reports.REPORTS, None)
     click.echo(f"integration reports: {ws.acks}")
     click.echo(f"order responses:     {ws.responses}")
-    click.echo(f"status report:       {status_csv}")
+    click.echo(f"reports:             {', '.join(str(p) for p in written)}")
     click.echo("next: chorus-batch --workspace " + str(ws.root) + " orders search")
     if unexpected:
         _fail("unexpected outcome for " + ", ".join(r.name for r in unexpected), 1)

@@ -28,14 +28,17 @@ GENERATED_NOTE = (
 
 # Codes the hand-written prose of errors.md refers to by name. Generation fails if one of
 # them leaves the catalogue, so the prose cannot point at a code that no longer exists.
-_NAMED_IN_PROSE = ("DUPLICATE_DOCUMENT", "CONFIG_INVALID", "INTERNAL_ERROR", "XSD_INVALID")
+_NAMED_IN_PROSE = ("DUPLICATE_DOCUMENT", "CONFIG_INVALID", "INTERNAL_ERROR", "XSD_INVALID", "REASON_REQUIRED")
 
 # What each event means, in the operator's words. Every event of ``states.Event`` must have
 # an entry: generation fails otherwise, so a new event cannot reach the docs undescribed.
 EVENT_TEXT: dict[states.Event, str] = {
     states.Event.RECEIVED: "a new order arrives for a recipient this workspace serves",
     states.Event.RECEIVED_UNROUTED: "a new order arrives for a recipient this workspace does not serve (routing error)",
-    states.Event.REROUTED: "the issuer sends the order again with corrected routing",
+    states.Event.REROUTED: (
+        "the issuer sends the order again (same issuer and number) and its recipient is now served: "
+        "a corrected order, or the same order once `[routing]` serves its recipient"
+    ),
     states.Event.ACCEPT: "the supplier accepts the order as it is (\"prise en compte\")",
     states.Event.MODIFY: "the supplier accepts with changes; this makes a new version",
     states.Event.REFUSE: "the supplier refuses the order; a reason is required",
@@ -86,25 +89,32 @@ def errors_markdown() -> str:
         "",
         "Every input file that chorus-batch processes gets an **integration report**: a JSON file in",
         "`outbox/acks/` named after the input file (see [operations.md](operations.md)). Its `status`",
-        "says what happened to the file (`IN_INTEGRE`, `IN_REJETE`, `DUPLICATE`), and its `errors`",
-        "and `warnings` lists hold one entry per finding:",
+        "says what happened to the file (`IN_INTEGRE`, `IN_INTEGRE_PARTIEL`, `IN_REJETE`, `DUPLICATE`,",
+        "`PARKED`), and its `errors` and `warnings` lists hold one entry per finding:",
         "",
         "```json",
         '{"code": "SIRET_INVALID", "message": "supplier SIRET \'48215367300240\' is not a valid SIRET",',
-        ' "line": 30, "xpath": "/*/cac:SellerSupplierParty/cac:Party/cac:PartyIdentification/cbc:ID"}',
+        ' "line": 30, "xpath": "/*/cac:SellerSupplierParty/cac:Party/cac:PartyIdentification/cbc:ID",',
+        ' "document": "EJ2026-000109"}',
         "```",
         "",
         "- `code` is one of the stable names below. Scripts may rely on it; the `message` is written",
         "  for people and may be reworded between versions.",
         "- `line` is the line of the input file when it is known, else `null`. For an operator CSV it",
-        "  is the line of the row.",
+        "  is the line of a row that could not be read; a row refused when it is applied",
+        "  (`REASON_REQUIRED`...) has `null` and is told apart by `document`.",
         "- `xpath` points to the element concerned, written with the document's own prefixes, when it",
         "  is known, else `null`.",
+        "- `document` (in `errors` only) is the engagement number of the document the error belongs",
+        "  to, or `null` for an error about the whole file (or a document whose number could not be",
+        "  read). Each entry of the report's `documents` also lists its own errors, without this key.",
         "",
         "## Severity",
         "",
-        "- **error**: the file is rejected (status `IN_REJETE`). It is moved to `var/rejected/` with",
-        "  a copy of its report beside it, and nothing of it is stored.",
+        "- **error**: the document is rejected and nothing of it is stored. A file whose documents are",
+        "  all rejected is `IN_REJETE`: it is moved to `var/rejected/` with a copy of its report beside",
+        "  it. A file with several documents (an operator CSV) of which only some are rejected is",
+        "  `IN_INTEGRE_PARTIEL`: the others are applied. Both make `chorus-batch run` exit with 1.",
         f"- **warning**: {warnings}. Listed under `warnings`; the document is integrated anyway.",
         f"- {_named('DUPLICATE_DOCUMENT')} is listed under `errors`, but the report's status is",
         "  `DUPLICATE`: the file is archived, nothing is applied a second time, and the run does not",

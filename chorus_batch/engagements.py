@@ -364,7 +364,7 @@ def apply_invoice(ctx: Context, inv: InvoiceDocument) -> Outcome:
     )
     repo.add_invoice_status(ctx.conn, invoice_id, "DEPOSEE", ctx.src.now, None, ctx.src.file_id, ctx.src.now)
     ctx.orders_integrated.append(inv.number.strip())  # statuses parked for this invoice may now apply
-    warnings = [Issue("INVOICE_ANOMALY", f"{a.code}: {a.reason}", severity="warning") for a in anomalies]
+    warnings = [Issue(a.code, a.reason, severity="warning") for a in anomalies]
     return Outcome(inv.kind, inv.number.strip(), "INTEGRE", warnings)
 
 

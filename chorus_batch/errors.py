@@ -51,6 +51,21 @@ CODES: dict[str, ErrorCode] = {
         "order. Nothing was applied again.",
         "Nothing to do; the first copy is in the store. Check the sender's resend logic if this repeats.",
     ),
+    "PDF_WITHOUT_XML": ErrorCode(
+        "A PDF without an embedded XML invoice or order (a plain PDF, or a PDF/A-3 whose attachments hold no "
+        "factur-x.xml, zugferd-invoice.xml, xrechnung.xml, order-x.xml or other XML file).",
+        "Send the Factur-X / Order-X PDF with its XML embedded, or the XML itself.",
+    ),
+    "PDF_AMBIGUOUS_XML": ErrorCode(
+        "A PDF embeds two or more XML documents that could each be the invoice or the order "
+        "(e.g. factur-x.xml and xrechnung.xml); chorus-batch does not guess which one counts.",
+        "Send a PDF with exactly one embedded invoice or order XML, or send the XML itself.",
+    ),
+    "PDF_UNREADABLE": ErrorCode(
+        "The file starts like a PDF but cannot be read: damaged, truncated or encrypted "
+        "(PDF/A-3 forbids encryption).",
+        "Ask the sender for an intact, unencrypted PDF/A-3 (or the XML alone).",
+    ),
     # -- XML safety and syntax
     "XML_MALFORMED": ErrorCode(
         "The file is not well-formed XML (or is truncated).", "Fix the XML at the sender; the line number points to the first fault."
@@ -88,6 +103,10 @@ CODES: dict[str, ErrorCode] = {
     "ENGAGEMENT_NUMBER_INVALID": ErrorCode(
         "The engagement number is empty, a placeholder (NA, n/a, -) or longer than 50 characters after trimming.",
         "Send the real engagement number (1 to 50 characters).",
+    ),
+    "INVOICE_NUMBER_INVALID": ErrorCode(
+        "The invoice or credit note number (BT-1) is empty or longer than 100 characters after trimming.",
+        "Send the invoice with its real number (1 to 100 characters).",
     ),
     "CURRENCY_INVALID": ErrorCode(
         "The currency is not an ISO 4217 code, or amounts use another currency than the document's.",
@@ -147,11 +166,39 @@ CODES: dict[str, ErrorCode] = {
         "An operator CSV has no header, an unknown separator, a missing required column, or a row that cannot be read.",
         "Use UTF-8, a header row and `;` or `,` as separator (see docs/formats.md).",
     ),
-    "INVOICE_ANOMALY": ErrorCode(
-        "Warning: the invoice is integrated but does not fit its engagement (unknown or ambiguous engagement, "
-        "no engagement number, seller, buyer or currency mismatch, duplicate). The message names the anomaly; "
-        "the reconciliation report lists them all.",
-        "Check the invoice with the supplier; an invoice is never counted twice and never lost.",
+    # -- reconciliation anomalies: warnings on an integrated invoice, listed by the reports
+    "NO_ENGAGEMENT": ErrorCode(
+        "Anomaly: the invoice gives no engagement number (BT-13 absent, blank or a placeholder such as NA).",
+        "Ask the supplier to quote the engagement number on its invoices.",
+    ),
+    "UNKNOWN_ENGAGEMENT": ErrorCode(
+        "Anomaly: no engagement has this number (yet). The invoice is matched automatically if the order arrives later.",
+        "Check the number with the supplier and the issuer.",
+    ),
+    "AMBIGUOUS_ENGAGEMENT": ErrorCode(
+        "Anomaly: several issuers have an engagement with this number and the invoice's buyer does not tell them apart.",
+        "Ask the supplier to name the buyer (its SIRET) on the invoice.",
+    ),
+    "ENGAGEMENT_NOT_ACCEPTED": ErrorCode(
+        "Anomaly: the invoice's engagement is not in PRIS_EN_COMPTE (it is A_TRAITER, REFUSE, A_RECYCLER or CLOTURE).",
+        "Answer the order first, or check why a refused or closed engagement is invoiced.",
+    ),
+    "SELLER_MISMATCH": ErrorCode(
+        "Anomaly: the invoice's seller is not the engagement's supplier.", "Check who invoices this engagement."
+    ),
+    "BUYER_MISMATCH": ErrorCode(
+        "Anomaly: the invoice's buyer is not the engagement's issuer.", "Check the buyer named on the invoice."
+    ),
+    "CURRENCY_MISMATCH": ErrorCode(
+        "Anomaly: the invoice's currency is not the engagement's.", "Check the currency with the supplier."
+    ),
+    "DUPLICATE_INVOICE": ErrorCode(
+        "Anomaly: an invoice with the same seller and number was received before. It is kept but never counted twice.",
+        "Check whether the supplier sent it twice by mistake.",
+    ),
+    "OVER_INVOICED": ErrorCode(
+        "Anomaly: the invoices net of credit notes exceed the ordered amount beyond the tolerance ([reconciliation]).",
+        "Check the invoices against the order; an order change may be missing.",
     ),
     "INVOICE_NOT_FOUND": ErrorCode(
         "A lifecycle status names an invoice chorus-batch has not received (yet): it is parked until the invoice "
@@ -161,6 +208,12 @@ CODES: dict[str, ErrorCode] = {
     "INVOICE_AMBIGUOUS": ErrorCode(
         "A lifecycle status names an invoice number that several suppliers used, without a supplier id to tell them apart.",
         "Give the supplier id (CSV column supplier_id, CPPStatut Fournisseur).",
+    ),
+    "STATUS_UNKNOWN": ErrorCode(
+        "A lifecycle status chorus-batch does not map: a CPPStatut code other than 01-12 (codes 13-41 exist in "
+        "the AIFE list but have no meaning here), or a CSV status that is neither one of the invoice statuses "
+        "(DEPOSEE ... COMPLETEE) nor its code 01-12. Only that status is rejected; the others of the file are applied.",
+        "Send one of the statuses listed in docs/formats.md (name or code 01-12).",
     ),
     "TRANSITION_NOT_ALLOWED": ErrorCode(
         "The engagement's current state does not allow this event (see docs/state-machine.md).",

@@ -92,6 +92,27 @@ def engagement_panel(d: dict[str, Any]) -> None:
         for a in d["attachments"]:
             att.add_row(a["id"] or "", a["filename"] or "", a["mime"] or "", a["description"] or "", "embedded" if a["embedded"] else (a["uri"] or ""))
         parts.append(att)
+    if d["invoices"]:
+        inv = Table(title="Invoices")
+        for col in ("number", "type", "date", "amount TTC", "status", "anomalies"):
+            inv.add_column(col, justify="right" if col == "amount TTC" else "left")
+        for i in d["invoices"]:
+            inv.add_row(i["number"], i["type"], i["issue_date"] or "", i["amount_ttc"] or "", i["status"], ", ".join(i["anomalies"]))
+        parts.append(inv)
+    t = d["totals"]
+    parts.append(
+        Panel(
+            _kv(
+                [
+                    ("Invoiced TTC", t["invoiced_ttc"]),
+                    ("Credit notes TTC", t["credit_notes_ttc"]),
+                    ("Paid TTC", t["paid_ttc"]),
+                    ("Remaining TTC", t["remaining_ttc"]),
+                ]
+            ),
+            title="Totals (net of credit notes)",
+        )
+    )
     hist = Table(title="History")
     for col in ("at", "from", "to", "event", "actor", "source"):
         hist.add_column(col)

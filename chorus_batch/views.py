@@ -123,16 +123,35 @@ def engagement_detail(conn: Connection, row: Any) -> dict[str, Any]:
                 for a in repo.answers_of(conn, row.id)
             ],
             "allowed_actions": [e.value for e in states.allowed_events(states.State(row.status)) if states.ACTORS[e] == "supplier"],
-            "invoices": [],
-            "totals": {
-                "invoiced_ttc": "0.00",
-                "credit_notes_ttc": "0.00",
-                "paid_ttc": "0.00",
-                "remaining_ttc": money(row.amount_ttc) if row.amount_ttc is not None else None,
-            },
+            "invoices": [
+                {
+                    "number": i.number,
+                    "type": i.type,
+                    "issue_date": i.issue_date,
+                    "seller_id": i.seller_id,
+                    "amount_ht": money(i.amount_ht),
+                    "amount_ttc": money(i.amount_ttc),
+                    "status": i.status,
+                    "status_at": i.status_at,
+                    "counted": i.duplicate_of is None and i.status != "REJETEE",
+                    "anomalies": [a["code"] for a in json.loads(i.anomalies)] + (["DUPLICATE_INVOICE"] if i.duplicate_of else []),
+                }
+                for i in repo.invoices_of(conn, row.id)
+            ],
+            "totals": _totals(conn, row),
         }
     )
     return out
+
+
+def _totals(conn: Connection, row: Any) -> dict[str, str | None]:
+    sums = repo.invoiced_totals(conn, row.id)
+    return {
+        "invoiced_ttc": money(sums.invoiced_ttc),
+        "credit_notes_ttc": money(sums.credit_notes_ttc),
+        "paid_ttc": money(sums.paid_ttc),
+        "remaining_ttc": money(row.amount_ttc - sums.invoiced_ttc) if row.amount_ttc is not None else None,
+    }
 
 
 def file_summary(row: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .config import TEMPLATE
-from .errors import WorkspaceError
+from .errors import ChorusError, WorkspaceError
 
 CONFIG_NAME = "chorus-batch.toml"
 _TEMP_SUFFIXES = (".tmp", ".part", "~")
@@ -166,11 +166,12 @@ class Workspace:
         """Move a rejected file back into the inbox (its partner folder), dropping its errors file.
 
         Raises:
-            WorkspaceError: the file is not in ``var/rejected/`` (it was integrated, or moved by hand).
+            ChorusError: FILE_NOT_FOUND when the file is no longer in ``var/rejected/`` (moved by hand,
+            or already retried).
         """
         src = self.root / stored_as if stored_as else None
         if src is None or not src.is_file() or self.rejected not in src.parents:
-            raise WorkspaceError(f"{name} is not waiting in {self.rejected} (only rejected files can be retried)")
+            raise ChorusError(f"{name} is no longer waiting in {self.rejected} (already retried?)", code="FILE_NOT_FOUND")
         folder = self.inbox / partner if partner else self.inbox
         dest = _free_name(folder, name)
         self.move(src, dest)

@@ -21,7 +21,7 @@ ALLOWED = {
     "ingest": {"errors", "domain", "formats", "store", "config", "workspace", "engagements"},
     "answers": {"errors", "domain", "store", "config", "workspace", "engagements", "ingest"},
     "views": {"errors", "domain", "store"},
-    "reports": {"errors", "domain", "store", "views"},
+    "reports": {"errors", "domain", "store", "config", "workspace", "views"},
     "render": set(),
     "docgen": {"errors", "domain", "config", "cli"},
     "demo": {"demo"},

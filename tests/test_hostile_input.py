@@ -154,7 +154,7 @@ HOSTILE: dict[str, tuple[bytes, str]] = {
     "engagement-51.xml": (order("E" * 51), "ENGAGEMENT_NUMBER_INVALID"),
     "currency-xxy.xml": (order(currency="XXY"), "CURRENCY_INVALID"),
     "currency-mixed.xml": (_replace_once(order(), b'<cbc:LineExtensionAmount currencyID="EUR">', b'<cbc:LineExtensionAmount currencyID="USD">'), "CURRENCY_INVALID"),
-    "no-xml.pdf": (_tiny_pdf(f"just a letter {MARKER}"), "UNKNOWN_DOCUMENT"),
+    "no-xml.pdf": (_tiny_pdf(f"just a letter {MARKER}"), "PDF_WITHOUT_XML"),
 }
 TEMP_NAMES = ("x.tmp", "x.part", ".hidden", "x~")
 

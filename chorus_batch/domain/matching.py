@@ -15,20 +15,23 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from ..errors import CODES
 from .identifiers import party_key, siren_key, siret_of
 from .model import Party
 
-ANOMALIES: dict[str, str] = {
-    "NO_ENGAGEMENT": "the invoice gives no engagement number (BT-13 absent, blank or a placeholder such as NA)",
-    "UNKNOWN_ENGAGEMENT": "no engagement has this number",
-    "AMBIGUOUS_ENGAGEMENT": "several issuers have an engagement with this number and the invoice's buyer does not tell them apart",
-    "ENGAGEMENT_NOT_ACCEPTED": "the engagement is not in PRIS_EN_COMPTE (it is A_TRAITER, REFUSE, A_RECYCLER or CLOTURE)",
-    "SELLER_MISMATCH": "the invoice's seller is not the engagement's supplier",
-    "BUYER_MISMATCH": "the invoice's buyer is not the engagement's issuer",
-    "CURRENCY_MISMATCH": "the invoice's currency is not the engagement's",
-    "DUPLICATE_INVOICE": "an invoice with the same seller and number was received before; it is not counted twice",
-    "OVER_INVOICED": "the invoices net of credit notes exceed the ordered amount beyond the tolerance",
-}
+ANOMALY_CODES = (
+    "NO_ENGAGEMENT",
+    "UNKNOWN_ENGAGEMENT",
+    "AMBIGUOUS_ENGAGEMENT",
+    "ENGAGEMENT_NOT_ACCEPTED",
+    "SELLER_MISMATCH",
+    "BUYER_MISMATCH",
+    "CURRENCY_MISMATCH",
+    "DUPLICATE_INVOICE",
+    "OVER_INVOICED",
+)
+# the reason an accountant reads, from the one catalogue of codes
+ANOMALIES: dict[str, str] = {code: CODES[code].meaning.removeprefix("Anomaly: ").rstrip(".") for code in ANOMALY_CODES}
 
 
 @dataclass(frozen=True)

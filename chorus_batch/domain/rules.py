@@ -4,6 +4,8 @@ stable code; the caller decides to reject. Pure: the current date is a parameter
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
@@ -11,12 +13,24 @@ from iso4217 import Currency
 
 from ..errors import Issue
 from .identifiers import check_party, party_key
-from .model import CancellationDocument, ChangeDocument, OrderDocument, ResponseDocument
+from .model import (
+    CancellationDocument,
+    ChangeDocument,
+    InvoiceDocument,
+    InvoiceStatusUpdate,
+    OrderDocument,
+    ResponseDocument,
+    Totals,
+)
 
 PLACEHOLDERS = frozenset({"NA", "N/A", "-", ""})
 MAX_NUMBER_LENGTH = 50
 EARLIEST = date(2000, 1, 1)
 CENT = Decimal("0.01")
+MAX_INVOICE_NUMBER_LENGTH = 100
+# Guidelines whose schema has no element for the prepaid amount (BT-113) or the rounding (BT-114):
+# their amount due may differ from the total with VAT without the document being able to say why.
+NO_PREPAID_PROFILES = frozenset({"urn:factur-x.eu:1p0:minimum"})
 _CURRENCIES = frozenset(c.code for c in Currency)
 
 
@@ -33,11 +47,19 @@ def engagement_number(raw: str | None) -> str | None:
     return None if value.upper() in PLACEHOLDERS else value
 
 
-def check(doc: OrderDocument | ResponseDocument | ChangeDocument | CancellationDocument, today: date) -> list[Issue]:
+def check(
+    doc: OrderDocument | ResponseDocument | ChangeDocument | CancellationDocument | InvoiceDocument | InvoiceStatusUpdate,
+    today: date,
+) -> list[Issue]:
     """The rules for any document kind (an answer or a cancellation only has its parties checked
-    here; its engagement number and reason are checked when it is applied)."""
+    here; its engagement number and reason are checked when it is applied; a lifecycle status
+    was checked by its reader)."""
+    if isinstance(doc, InvoiceStatusUpdate):
+        return []
     if isinstance(doc, OrderDocument):
         return check_order(doc, today)
+    if isinstance(doc, InvoiceDocument):
+        return check_invoice(doc, today)
     if isinstance(doc, ChangeDocument):
         issues = check_order(doc.order, today)
         if doc.line_changes:  # a partial change states totals for the whole order: checked after merging
@@ -70,12 +92,40 @@ def check_order(doc: OrderDocument, today: date) -> list[Issue]:
     if doc.invoicee is not None:
         issues.extend(check_party(doc.invoicee, "invoice recipient"))
     issues.extend(_check_currency(doc))
-    issues.extend(_check_totals(doc))
-    issues.extend(_check_dates(doc, today))
+    issues.extend(_check_totals(doc.totals, [line.net_amount for line in doc.lines]))
+    issues.extend(_check_dates((("issue date", doc.issue_date), ("delivery date", doc.delivery.end if doc.delivery else None)), today))
     return issues
 
 
-def _check_currency(doc: OrderDocument) -> list[Issue]:
+def check_invoice(doc: InvoiceDocument, today: date) -> list[Issue]:
+    """Every rule an invoice or a credit note must meet before it is stored.
+
+    The order reference (BT-13) is not checked: an invoice without one, or with a placeholder
+    (``NA``, ``n/a``), is a matching anomaly for the reconciliation, not a reason to reject it.
+    """
+    issues: list[Issue] = []
+    number = doc.number.strip()
+    if not number or len(number) > MAX_INVOICE_NUMBER_LENGTH:
+        issues.append(
+            Issue(
+                "INVOICE_NUMBER_INVALID",
+                f"invoice number {number[:60]!r} must be 1 to {MAX_INVOICE_NUMBER_LENGTH} characters",
+                xpath=doc.number_xpath,
+            )
+        )
+    for role, party in (("seller", doc.seller), ("buyer", doc.buyer)):
+        # An invoice is kept whatever its parties look like (it is reconciled, not routed):
+        # a bad SIRET is a warning here, while it rejects an order.
+        issues.extend(replace(i, severity="warning") for i in check_party(party, role))
+    issues.extend(_check_currency(doc))
+    issues.extend(
+        _check_totals(doc.totals, [line.net_amount for line in doc.lines], check_payable=doc.profile not in NO_PREPAID_PROFILES)
+    )
+    issues.extend(_check_dates((("issue date", doc.issue_date),), today))
+    return issues
+
+
+def _check_currency(doc: OrderDocument | InvoiceDocument) -> list[Issue]:
     if doc.currency is None:
         return []
     if doc.currency not in _CURRENCIES:
@@ -90,10 +140,11 @@ def _mismatch(label: str, expected: Decimal, found: Decimal) -> Issue:
     return Issue("TOTALS_MISMATCH", f"{label}: expected {expected:.2f} from the lines, found {found:.2f}")
 
 
-def _check_totals(doc: OrderDocument) -> list[Issue]:
-    t = doc.totals
+def _check_totals(t: Totals, amounts: Sequence[Decimal | None], check_payable: bool = True) -> list[Issue]:
+    """``t`` against itself and the line net ``amounts`` (to the cent). ``check_payable=False``
+    skips "amount due = total with VAT - prepaid + rounding" for documents that cannot state the
+    prepaid amount."""
     issues = []
-    amounts = [line.net_amount for line in doc.lines]
     if t.line_total is not None and amounts and all(a is not None for a in amounts):
         expected = sum(amounts, Decimal(0))  # type: ignore[arg-type]
         if abs(expected - t.line_total) >= CENT:
@@ -106,17 +157,18 @@ def _check_totals(doc: OrderDocument) -> list[Issue]:
         expected = t.tax_exclusive + t.tax_total
         if abs(expected - t.tax_inclusive) >= CENT:
             issues.append(_mismatch("total with VAT (without VAT + VAT)", expected, t.tax_inclusive))
-    if t.tax_inclusive is not None and t.payable is not None:
+    if check_payable and t.tax_inclusive is not None and t.payable is not None:
         expected = t.tax_inclusive - (t.prepaid or 0) + (t.rounding or 0)
         if abs(expected - t.payable) >= CENT:
             issues.append(_mismatch("amount due (with VAT - prepaid + rounding)", expected, t.payable))
     return issues
 
 
-def _check_dates(doc: OrderDocument, today: date) -> list[Issue]:
+def _check_dates(dates: Iterable[tuple[str, date | None]], today: date) -> list[Issue]:
+    """Each ``(label, date)`` given must lie between 2000 and ten years from ``today``."""
     latest = today.replace(year=today.year + 10) if not (today.month == 2 and today.day == 29) else date(today.year + 10, 2, 28)
     issues = []
-    for label, value in (("issue date", doc.issue_date), ("delivery date", doc.delivery.end if doc.delivery else None)):
+    for label, value in dates:
         if value is not None and not (EARLIEST <= value <= latest):
             issues.append(Issue("DATE_INVALID", f"{label} {value.isoformat()} is outside {EARLIEST.year}..{latest.year}"))
     return issues

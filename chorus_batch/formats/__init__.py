@@ -2,22 +2,40 @@
 
 ``recognise(data)`` decides what a file is from its content only (PDF wrapper, XML root,
 namespace and type code — never the file name), ``schema_issues`` validates it against its
-XSD, and ``to_order`` maps it to the domain. One module per syntax: ``ubl``, ``orderx``.
+XSD, and ``documents`` maps it to the domain. One module per syntax: ``ubl`` (orders),
+``ubl_invoice``, ``orderx``, ``cii`` (invoices). PDFs (Factur-X, Order-X) are opened here: their
+one embedded invoice or order XML is recognised like a file of its own.
 """
 
 from __future__ import annotations
 
+import io
+import logging
+import re
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from lxml import etree
 
-from ..domain.model import CancellationDocument, ChangeDocument, OrderDocument, ResponseDocument
+from ..domain.model import (
+    CancellationDocument,
+    ChangeDocument,
+    InvoiceDocument,
+    InvoiceStatusUpdate,
+    OrderDocument,
+    ResponseDocument,
+)
 from ..errors import DocumentRejected, Issue
-from . import csv_ops, orderx, ubl, xml
+from . import cii, cppstatut, csv_ops, orderx, ubl, ubl_invoice, xml
 
-Document = OrderDocument | ResponseDocument | ChangeDocument | CancellationDocument
+Document = OrderDocument | ResponseDocument | ChangeDocument | CancellationDocument | InvoiceDocument | InvoiceStatusUpdate
 
-CII_INVOICE = "{urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100}CrossIndustryInvoice"
+CII_INVOICE = cii.ROOT
+# Attachment names under which PDF/A-3 invoices and orders carry their XML (Factur-X, ZUGFeRD 2,
+# XRechnung, Order-X), compared case-insensitively.
+PDF_XML_NAMES = frozenset({"factur-x.xml", "zugferd-invoice.xml", "xrechnung.xml", "order-x.xml"})
 
 
 @dataclass(frozen=True)
@@ -66,6 +84,8 @@ def _identify(root: etree._Element, container: str | None = None) -> Recognised:
     tag = etree.QName(root)
     if tag.namespace in ubl.NAMESPACES and tag.localname in ubl.ROOTS:
         kind, schema = ubl.ROOTS[tag.localname]
+        if kind == "invoice" and ubl_invoice.credit_type(xml.text(root.find("cbc:InvoiceTypeCode", ubl.NS))):
+            kind = "credit_note"  # best guess from the type code; documents() also reads the totals' sign
         return Recognised(kind, "ubl", schema, xml.text(root.find("cbc:ID", ubl.NS)), root, container)
     if root.tag == orderx.ROOT:
         code = orderx.type_code(root)
@@ -74,20 +94,98 @@ def _identify(root: etree._Element, container: str | None = None) -> Recognised:
         number = xml.text(root.find("rsm:ExchangedDocument/ram:ID", orderx.NS))
         return Recognised(orderx.TYPE_KINDS[code], "order-x", f"orderx-{orderx.profile(root)}", number, root, container)
     if root.tag == CII_INVOICE:
-        return Recognised("invoice", "cii", None, None, root, container)
+        kind = "credit_note" if ubl_invoice.credit_type(cii.type_code(root)) else "invoice"
+        number = xml.text(root.find("rsm:ExchangedDocument/ram:ID", cii.NS))
+        return Recognised(kind, "cii", cii.schema_for(root), number, root, container)
+    if cppstatut.matches(root):
+        cppstatut.check_supported(root)  # the flow-status branch is not integrated
+        return Recognised("invoice_status", "cppstatut", cppstatut.SCHEMA, cppstatut.flow_id(root), root, container)
     raise DocumentRejected.one("UNKNOWN_DOCUMENT", f"unknown root element {tag.localname!r} in namespace {tag.namespace!r}")
 
 
 def _from_pdf(data: bytes) -> Recognised:
-    from facturx import get_xml_from_pdf  # imported lazily: PDFs are rare, pypdf is slow to import
+    """The one invoice or order XML embedded in a PDF/A-3.
+
+    Attachments named like Factur-X / ZUGFeRD / XRechnung / Order-X XML (``PDF_XML_NAMES``) are the
+    candidates; without any, every ``.xml`` attachment that is a known document is. Two or more
+    candidates are ambiguous: chorus-batch does not pick one.
+    """
+    attachments = _pdf_attachments(data)
+    named = [(name, content) for name, content in attachments if name.strip().lower() in PDF_XML_NAMES]
+    if len(named) > 1:
+        raise DocumentRejected.one(
+            "PDF_AMBIGUOUS_XML", f"the PDF embeds {len(named)} invoice or order XML files ({_names(named)}); expected one"
+        )
+    if named:
+        return _embedded(*named[0])
+    others = [(name, content) for name, content in attachments if name.strip().lower().endswith(".xml")]
+    if not others:
+        raise DocumentRejected.one("PDF_WITHOUT_XML", "a PDF without an embedded invoice or order XML (Factur-X, Order-X)")
+    found, refused = [], []
+    for name, content in others:
+        try:
+            found.append((name, _embedded(name, content)))
+        except DocumentRejected as exc:
+            refused.append(exc)
+    if len(found) > 1:
+        raise DocumentRejected.one(
+            "PDF_AMBIGUOUS_XML", f"the PDF embeds {len(found)} invoice or order XML files ({_names(found)}); expected one"
+        )
+    if found:
+        return found[0][1]
+    raise refused[0]
+
+
+def _pdf_attachments(data: bytes) -> list[tuple[str, bytes]]:
+    """Every embedded file of the PDF as (name, content); a name given twice appears twice."""
+    from pypdf import PdfReader  # imported lazily: PDFs are rare, pypdf is slow to import
 
     try:
-        _name, xml_bytes = get_xml_from_pdf(data, check_xsd=False)
-    except Exception:  # factur-x raises bare Exceptions on damaged PDFs
-        raise DocumentRejected.one("UNKNOWN_DOCUMENT", "a PDF that could not be read") from None
-    if not xml_bytes:
-        raise DocumentRejected.one("UNKNOWN_DOCUMENT", "a PDF without an embedded Order-X or Factur-X XML")
-    return _identify(xml.parse(xml_bytes), "pdf")
+        with _quiet_pdf_library():
+            reader = PdfReader(io.BytesIO(data))
+            if reader.is_encrypted:
+                raise DocumentRejected.one("PDF_UNREADABLE", "the PDF is encrypted (PDF/A-3 forbids it); it was not read")
+            return [(str(name), bytes(content)) for name, contents in reader.attachments.items() for content in contents]
+    except DocumentRejected:
+        raise
+    except Exception:  # noqa: BLE001 - pypdf raises many kinds of errors on damaged input
+        raise DocumentRejected.one("PDF_UNREADABLE", "the PDF is damaged or truncated and could not be read") from None
+
+
+@contextmanager
+def _quiet_pdf_library() -> Iterator[None]:
+    """pypdf logs and warns about every repair it attempts on a damaged PDF; the integration
+    report already says what matters (PDF_UNREADABLE), so keep its chatter off the console."""
+    logger = logging.getLogger("pypdf")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+_SAFE_NAME = re.compile(r"[\w .+()-]{1,80}")
+
+
+def _names(items: list[tuple[str, object]]) -> str:
+    return ", ".join(_shown(name) for name, _ in items)
+
+
+def _shown(name: str) -> str:
+    """An attachment name fit for a report (never arbitrary bytes from the file)."""
+    return name if _SAFE_NAME.fullmatch(name) else "an attachment with an unusual name"
+
+
+def _embedded(name: str, content: bytes) -> Recognised:
+    """Recognise one embedded XML; its parse errors say that they come from inside the PDF."""
+    try:
+        return _identify(xml.parse(content), "pdf")
+    except DocumentRejected as exc:
+        where = f"in the XML embedded in the PDF ({_shown(name)})"
+        raise DocumentRejected([replace(issue, message=f"{where}: {issue.message}") for issue in exc.issues]) from None
 
 
 def schema_issues(doc: Recognised) -> list[Issue]:
@@ -105,9 +203,12 @@ def documents(doc: Recognised) -> list[Document | DocumentRejected]:
         DocumentRejected: DOCUMENT_NOT_SUPPORTED for kinds this version does not integrate.
     """
     if doc.syntax == "csv":
-        return list(csv_ops.parse_responses(doc.data))
+        reader = csv_ops.parse_statuses if doc.kind == "invoice_status" else csv_ops.parse_responses
+        return list(reader(doc.data))
     root = doc.root
     assert root is not None
+    if doc.syntax == "cppstatut":
+        return list(cppstatut.parse(root))
     readers = {
         ("ubl", "order"): ubl.parse_order,
         ("ubl", "order_response"): ubl.parse_response,
@@ -116,6 +217,10 @@ def documents(doc: Recognised) -> list[Document | DocumentRejected]:
         ("order-x", "order"): orderx.parse_order,
         ("order-x", "order_response"): orderx.parse_response,
         ("order-x", "order_change"): orderx.parse_change,
+        ("ubl", "invoice"): ubl_invoice.parse_invoice,
+        ("ubl", "credit_note"): ubl_invoice.parse_invoice,
+        ("cii", "invoice"): cii.parse_invoice,
+        ("cii", "credit_note"): cii.parse_invoice,
     }
     reader = readers.get((doc.syntax, doc.kind))
     if reader is None:
@@ -146,8 +251,12 @@ def locate(doc: Recognised, issues: list[Issue]) -> list[Issue]:
 
 def sniff_rank(head: bytes) -> int:
     """Processing order within a run, from the first bytes only: orders, then changes,
-    answers and cancellations (SPEC §6 "dependency order"); unknown content last."""
-    if b"OrderResponse-2" in head or b"<ram:TypeCode>231<" in head or csv_ops.header_kind(head):
+    answers and cancellations (SPEC §6 "dependency order"), then invoices (4), then invoice
+    statuses (5, which refer to invoices); unknown content last (6)."""
+    csv_kind = csv_ops.header_kind(head)
+    if csv_kind == "invoice_status" or b"<CPPStatut" in head:
+        return 5
+    if b"OrderResponse-2" in head or b"<ram:TypeCode>231<" in head or csv_kind:
         return 2
     if b"OrderChange-2" in head or b"<ram:TypeCode>230<" in head:
         return 1
@@ -155,4 +264,8 @@ def sniff_rank(head: bytes) -> int:
         return 3
     if b"Order-2" in head or b"<ram:TypeCode>220<" in head:
         return 0
-    return 4
+    # Invoices and credit notes. A PDF's attachment is rarely in its first bytes: it ranks with
+    # the invoices (Factur-X is the usual PDF), still after orders and before invoice statuses.
+    if b"Invoice-2" in head or b"CreditNote-2" in head or b"CrossIndustryInvoice" in head or head.startswith(b"%PDF-"):
+        return 4
+    return 6

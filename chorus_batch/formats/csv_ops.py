@@ -4,28 +4,48 @@ detected from the header. Each data row is one document in the integration repor
 Responses: ``engagement_number, action, reason`` (+ optional ``issuer_id``), ``action`` one of
 ``accept`` / ``refuse`` / ``modify``. A ``modify`` row may name one changed line with the
 optional columns ``line_id``, ``quantity``, ``unit_price``.
+
+Invoice statuses: ``invoice_number, supplier_id, status, date`` (``invoice_number`` and ``status``
+required; ``supplier_id``, ``date`` and an optional ``comment`` may be absent or blank).
+``status`` is an invoice status name (``MISE_EN_PAIEMENT``; case, accents, spaces and hyphens
+are forgiven: ``Mise en paiement``) or its CPPStatut code ``01``-``12`` (``1``-``12`` too).
+``supplier_id`` is written as SPEC §10 writes party ids: a 14-digit SIRET (spaces removed; a
+``0009:`` or ``SIRET:`` prefix is dropped), anything else as given without spaces. ``date`` is
+``YYYY-MM-DD``, ``DD/MM/YYYY`` or an ISO date-time, normalised to ISO 8601. Rows whose every
+cell is blank are skipped. Row errors: STATUS_UNKNOWN, CSV_INVALID (no invoice number),
+DATE_INVALID; the other rows are kept.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
+import unicodedata
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
-from ..domain.model import LineChange, Party, PartyId, ResponseDocument
+from ..domain.model import CPP_STATUS_CODES, INVOICE_STATUSES, InvoiceStatusUpdate, LineChange, Party, PartyId, ResponseDocument
 from ..errors import DocumentRejected, Issue
 
 ACTIONS = {"accept": "AP", "refuse": "RE", "modify": "CA"}
 RESPONSE_COLUMNS = ("engagement_number", "action")
+STATUS_COLUMNS = ("invoice_number", "status")
 
 
 def header_kind(data: bytes) -> str | None:
-    """``order_response`` when ``data`` starts like a responses CSV, else ``None``."""
+    """What the CSV in ``data`` holds, from its header row: ``order_response`` (columns
+    ``engagement_number`` and ``action``), ``invoice_status`` (``invoice_number`` and ``status``),
+    else ``None``."""
     first = data[:4096].decode("utf-8-sig", errors="replace").splitlines()[:1]
     if not first:
         return None
-    names = {c.strip().lower() for c in first[0].replace(";", ",").split(",")}
-    return "order_response" if set(RESPONSE_COLUMNS) <= names else None
+    names = {c.strip().strip('"').strip().lower() for c in first[0].replace(";", ",").split(",")}
+    if set(RESPONSE_COLUMNS) <= names:
+        return "order_response"
+    if set(STATUS_COLUMNS) <= names:
+        return "invoice_status"
+    return None
 
 
 def read_rows(data: bytes) -> tuple[list[str], list[dict[str, str]]]:
@@ -88,3 +108,115 @@ def _decimal(value: str | None, line_no: int) -> Decimal | None:
         return Decimal(value.replace(",", ".").replace(" ", ""))
     except InvalidOperation:
         raise DocumentRejected([Issue("AMOUNT_INVALID", f"row {line_no}: {value[:30]!r} is not a number", line_no)]) from None
+
+
+# -- invoice statuses
+
+def parse_statuses(data: bytes) -> list[InvoiceStatusUpdate | DocumentRejected]:
+    """One ``InvoiceStatusUpdate`` per row, or a ``DocumentRejected`` for a row that cannot be read.
+
+    Raises:
+        DocumentRejected: CSV_INVALID for the whole file (not UTF-8, a required column missing,
+        no data row).
+    """
+    fields, rows = read_rows(data)
+    missing = [c for c in STATUS_COLUMNS if c not in fields]
+    if missing:
+        raise DocumentRejected.one("CSV_INVALID", f"missing column(s): {', '.join(missing)}")
+    result: list[InvoiceStatusUpdate | DocumentRejected] = []
+    for line_no, row in enumerate(rows, start=2):
+        if not any(row.values()):
+            continue
+        try:
+            result.append(_status_row(row, line_no))
+        except DocumentRejected as exc:
+            result.append(exc)
+    if not result:
+        raise DocumentRejected.one("CSV_INVALID", "the CSV has a header but no rows")
+    return result
+
+
+def _status_row(row: dict[str, str], line_no: int) -> InvoiceStatusUpdate:
+    number = row.get("invoice_number", "")
+    if not number:
+        raise DocumentRejected([Issue("CSV_INVALID", f"row {line_no}: invoice_number is empty", line_no)])
+    raw_status = row.get("status", "")
+    status = invoice_status(raw_status)
+    if status is None:
+        raise DocumentRejected(
+            [Issue("STATUS_UNKNOWN", f"row {line_no}: status {raw_status[:40]!r} is not an invoice status or a code 01-12", line_no)]
+        )
+    raw_date = row.get("date", "")
+    at = None
+    if raw_date:
+        at = iso_date(raw_date)
+        if at is None:
+            raise DocumentRejected(
+                [Issue("DATE_INVALID", f"row {line_no}: date {raw_date[:40]!r} is not YYYY-MM-DD, DD/MM/YYYY or an ISO date-time", line_no)]
+            )
+    return InvoiceStatusUpdate(
+        syntax="csv",
+        invoice_number=number,
+        supplier_id=supplier_id(row.get("supplier_id", "")),
+        status=status,
+        at=at,
+        comment=row.get("comment") or None,
+    )
+
+
+_CODE = re.compile(r"[0-9]{1,2}")
+
+
+def invoice_status(value: str) -> str | None:
+    """The ``INVOICE_STATUSES`` name ``value`` stands for (a name in any case, with or without
+    accents, spaces or hyphens for underscores; or a CPPStatut code 01-12, the zero optional),
+    else ``None``.
+
+    >>> invoice_status("mise en paiement"), invoice_status("7"), invoice_status("13")
+    ('MISE_EN_PAIEMENT', 'SERVICE_FAIT', None)
+    """
+    value = value.strip()
+    if _CODE.fullmatch(value):
+        return CPP_STATUS_CODES.get(value.zfill(2))
+    folded = "".join(c for c in unicodedata.normalize("NFKD", value) if not unicodedata.combining(c))
+    name = re.sub(r"[\s\-]+", "_", folded).upper()
+    return name if name in INVOICE_STATUSES else None
+
+
+_SIRET = re.compile(r"(?:0009:|SIRET:)?([0-9]{14})", re.IGNORECASE)
+
+
+def supplier_id(value: str) -> str | None:
+    """``value`` as SPEC §10 writes a party id: the bare SIRET for 14 digits, else as given
+    (spaces removed); ``None`` when blank."""
+    compact = "".join(value.split())
+    if not compact:
+        return None
+    found = _SIRET.fullmatch(compact)
+    return found.group(1) if found else compact
+
+
+_DMY = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})")
+_YMD = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_YMD_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}.*")
+
+
+def iso_date(value: str) -> str | None:
+    """``value`` (``YYYY-MM-DD``, ``DD/MM/YYYY`` or an ISO 8601 date-time) in ISO 8601, or
+    ``None`` when it is not a real date in one of those forms.
+
+    >>> iso_date("05/03/2026"), iso_date("2026-03-05T10:30:00Z"), iso_date("31/02/2026")
+    ('2026-03-05', '2026-03-05T10:30:00+00:00', None)
+    """
+    value = value.strip()
+    try:
+        dmy = _DMY.fullmatch(value)
+        if dmy:
+            return date(int(dmy.group(3)), int(dmy.group(2)), int(dmy.group(1))).isoformat()
+        if _YMD.fullmatch(value):
+            return date.fromisoformat(value).isoformat()
+        if _YMD_TIME.fullmatch(value):
+            return datetime.fromisoformat(value).isoformat()
+    except ValueError:
+        return None
+    return None

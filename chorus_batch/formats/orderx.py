@@ -43,12 +43,12 @@ _DELIVERY = f"{_T}/ram:ApplicableHeaderTradeDelivery"
 _SETTLEMENT = f"{_T}/ram:ApplicableHeaderTradeSettlement"
 
 
-def _find(node: etree._Element, path: str) -> etree._Element | None:
-    return node.find(path, NS)
+def _find(node: etree._Element, path: str, ns: dict[str, str] = NS) -> etree._Element | None:
+    return node.find(path, ns)
 
 
-def _text(node: etree._Element | None, path: str) -> str | None:
-    return None if node is None else text(node.find(path, NS))
+def _text(node: etree._Element | None, path: str, ns: dict[str, str] = NS) -> str | None:
+    return None if node is None else text(node.find(path, ns))
 
 
 def profile(root: etree._Element) -> str:
@@ -62,11 +62,12 @@ def type_code(root: etree._Element) -> str | None:
     return _text(root, "rsm:ExchangedDocument/ram:TypeCode")
 
 
-def _datetime(node: etree._Element | None) -> date | None:
-    """A ``udt:DateTimeString`` (formats 102 YYYYMMDD, 203 YYYYMMDDHHMM, 204 ...SS)."""
+def date_time(node: etree._Element | None, ns: dict[str, str] = NS) -> date | None:
+    """A ``udt:DateTimeString`` (formats 102 YYYYMMDD, 203 YYYYMMDDHHMM, 204 ...SS). ``ns`` maps
+    ``udt`` (Order-X :128 by default; the CII invoice reader passes its :100 namespaces)."""
     if node is None:
         return None
-    el = node.find("udt:DateTimeString", NS)
+    el = node.find("udt:DateTimeString", ns)
     value = text(el)
     if value is None:
         return None
@@ -80,14 +81,16 @@ def _datetime(node: etree._Element | None) -> date | None:
         ) from None
 
 
-def _address(node: etree._Element | None) -> Address | None:
+def _address(node: etree._Element | None, ns: dict[str, str] = NS) -> Address | None:
     if node is None:
         return None
-    lines = tuple(v for v in (_text(node, f"ram:Line{n}") for n in ("One", "Two", "Three")) if v)
-    return Address(lines, _text(node, "ram:CityName"), _text(node, "ram:PostcodeCode"), _text(node, "ram:CountryID"))
+    lines = tuple(v for v in (_text(node, f"ram:Line{n}", ns) for n in ("One", "Two", "Three")) if v)
+    return Address(lines, _text(node, "ram:CityName", ns), _text(node, "ram:PostcodeCode", ns), _text(node, "ram:CountryID", ns))
 
 
-def _party(node: etree._Element | None) -> Party | None:
+def trade_party(node: etree._Element | None, ns: dict[str, str] = NS) -> Party | None:
+    """A CII-style ``ram:*TradeParty``. ``ns`` maps ``ram`` (Order-X :128 by default; CII
+    invoices have the same shape under :100 and pass their own namespaces)."""
     if node is None:
         return None
     ids: list[PartyId] = []
@@ -97,24 +100,24 @@ def _party(node: etree._Element | None) -> Party | None:
         ("id", "ram:ID"),
         ("endpoint", "ram:URIUniversalCommunication/ram:URIID"),
     ):
-        for el in node.findall(path, NS):
+        for el in node.findall(path, ns):
             value = text(el)
             if value:
                 ids.append(PartyId((el.get("schemeID") or "").strip(), value, f"{where}@{path_of(el)}"))
-    for el in node.findall("ram:SpecifiedTaxRegistration/ram:ID", NS):
+    for el in node.findall("ram:SpecifiedTaxRegistration/ram:ID", ns):
         value = text(el)
         if value and (el.get("schemeID") or "").strip() == "VA":
             ids.append(PartyId("VAT", value, f"vat@{path_of(el)}"))
-    contact = _find(node, "ram:DefinedTradeContact")
+    contact = _find(node, "ram:DefinedTradeContact", ns)
     contact_text = None
     if contact is not None:
         parts = (
-            _text(contact, "ram:PersonName"),
-            _text(contact, "ram:TelephoneUniversalCommunication/ram:CompleteNumber"),
-            _text(contact, "ram:EmailURIUniversalCommunication/ram:URIID"),
+            _text(contact, "ram:PersonName", ns),
+            _text(contact, "ram:TelephoneUniversalCommunication/ram:CompleteNumber", ns),
+            _text(contact, "ram:EmailURIUniversalCommunication/ram:URIID", ns),
         )
         contact_text = ", ".join(v for v in parts if v) or None
-    return Party(_text(node, "ram:Name"), tuple(ids), _address(_find(node, "ram:PostalTradeAddress")), contact_text)
+    return Party(_text(node, "ram:Name", ns), tuple(ids), _address(_find(node, "ram:PostalTradeAddress", ns), ns), contact_text)
 
 
 def _lines(root: etree._Element) -> tuple[OrderLine, ...]:
@@ -187,9 +190,9 @@ def _delivery(root: etree._Element) -> Delivery | None:
     event = _find(node, "ram:RequestedDeliverySupplyChainEvent")
     start = end = None
     if event is not None:
-        end = _datetime(_find(event, "ram:OccurrenceDateTime"))
-        start = _datetime(_find(event, "ram:OccurrenceSpecifiedPeriod/ram:StartDateTime"))
-        end = end or _datetime(_find(event, "ram:OccurrenceSpecifiedPeriod/ram:EndDateTime"))
+        end = date_time(_find(event, "ram:OccurrenceDateTime"))
+        start = date_time(_find(event, "ram:OccurrenceSpecifiedPeriod/ram:StartDateTime"))
+        end = end or date_time(_find(event, "ram:OccurrenceSpecifiedPeriod/ram:EndDateTime"))
     if ship_to is None and event is None:
         return None
     return Delivery(
@@ -209,7 +212,7 @@ def parse_order(root: etree._Element, number_node: etree._Element | None = None)
     agreement = _find(root, _AGREEMENT)
     settlement = _find(root, _SETTLEMENT)
     service = _text(agreement, "ram:BuyerReference")
-    issuer = _party(_find(root, f"{_AGREEMENT}/ram:BuyerTradeParty")) or Party(None)
+    issuer = trade_party(_find(root, f"{_AGREEMENT}/ram:BuyerTradeParty")) or Party(None)
     if service:
         issuer = Party(issuer.name, issuer.ids, issuer.address, issuer.contact, service)
     currencies = {el.get("currencyID", "").strip() for el in root.iter() if el.get("currencyID") is not None}
@@ -218,12 +221,12 @@ def parse_order(root: etree._Element, number_node: etree._Element | None = None)
         syntax="order-x",
         profile=profile(root),
         number=(number_node.text or "") if number_node is not None else "",
-        issue_date=_datetime(_find(doc, "ram:IssueDateTime")) if doc is not None else None,
+        issue_date=date_time(_find(doc, "ram:IssueDateTime")) if doc is not None else None,
         type_code=type_code(root),
         currency=_text(settlement, "ram:OrderCurrencyCode"),
         issuer=issuer,
-        supplier=_party(_find(root, f"{_AGREEMENT}/ram:SellerTradeParty")) or Party(None),
-        invoicee=_party(_find(root, f"{_SETTLEMENT}/ram:InvoiceeTradeParty")),
+        supplier=trade_party(_find(root, f"{_AGREEMENT}/ram:SellerTradeParty")) or Party(None),
+        invoicee=trade_party(_find(root, f"{_SETTLEMENT}/ram:InvoiceeTradeParty")),
         lines=_lines(root),
         totals=_totals(root),
         notes=tuple(v for v in (text(n) for n in root.findall("rsm:ExchangedDocument/ram:IncludedNote/ram:Content", NS)) if v),
@@ -233,7 +236,7 @@ def parse_order(root: etree._Element, number_node: etree._Element | None = None)
         payment_means=_text(settlement, "ram:SpecifiedTradeSettlementPaymentMeans/ram:TypeCode"),
         delivery=_delivery(root),
         attachments=_attachments(root),
-        validity_end=_datetime(_find(doc, "ram:EffectiveSpecifiedPeriod/ram:EndDateTime")) if doc is not None else None,
+        validity_end=date_time(_find(doc, "ram:EffectiveSpecifiedPeriod/ram:EndDateTime")) if doc is not None else None,
         amount_currencies=tuple(sorted(currencies)),
         number_xpath=path_of(number_node) if number_node is not None else None,
     )
@@ -293,9 +296,9 @@ def parse_response(root: etree._Element) -> ResponseDocument:
         order_number=text(ref) or "",
         code=_answer_code(purpose(root), changes),
         reason="\n".join(notes) or None,
-        issuer=_party(_find(root, f"{_AGREEMENT}/ram:BuyerTradeParty")),
-        supplier=_party(_find(root, f"{_AGREEMENT}/ram:SellerTradeParty")),
-        issue_date=_datetime(_find(root, "rsm:ExchangedDocument/ram:IssueDateTime")),
+        issuer=trade_party(_find(root, f"{_AGREEMENT}/ram:BuyerTradeParty")),
+        supplier=trade_party(_find(root, f"{_AGREEMENT}/ram:SellerTradeParty")),
+        issue_date=date_time(_find(root, "rsm:ExchangedDocument/ram:IssueDateTime")),
         lines=changes,
     )
 

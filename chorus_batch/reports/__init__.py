@@ -1,0 +1,69 @@
+"""Accountants' reports (SPEC §8): ``status``, ``reconciliation``, ``invoices``.
+
+``build`` turns the store into pandas DataFrames with SQL aggregates (exact ``Micros`` sums);
+``write`` turns frames into CSV files, one XLSX workbook or one HTML page. pandas and openpyxl
+are imported only inside this package, and only when a report is built: importing
+``chorus_batch.reports`` (as the CLI does at start-up) stays cheap.
+
+Deterministic: the same store and the same ``today`` give the same bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection
+
+from ..config import Settings
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pandas import DataFrame
+
+REPORTS = ("status", "reconciliation", "invoices")
+FORMATS = ("csv", "xlsx", "html")
+
+
+def report_all(conn: Connection, settings: Settings, today: date) -> dict[str, DataFrame]:
+    """The three reports as frames, in ``REPORTS`` order, read on one connection."""
+    from .build import build
+
+    return build(conn, settings, today, REPORTS)
+
+
+def report(conn: Connection, settings: Settings, today: date, names: Iterable[str]) -> dict[str, DataFrame]:
+    """Only the named reports (``REPORTS`` order kept)."""
+    from .build import build
+
+    wanted = tuple(names)
+    unknown = sorted(set(wanted) - set(REPORTS))
+    if unknown:
+        raise ValueError(f"unknown report(s) {', '.join(unknown)} (one of {', '.join(REPORTS)})")
+    return build(conn, settings, today, wanted)
+
+
+def write_frames(
+    frames: Mapping[str, DataFrame], out_dir: Path, fmt: str = "csv", excel_fr: bool = False, as_of: date | None = None
+) -> list[Path]:
+    """Write frames as ``<name>.csv`` files, ``reports.xlsx`` or ``reports.html``: ``write.write``.
+    (Not named ``write``: that is the submodule's name in this package.)"""
+    from .write import write
+
+    return write(frames, out_dir, fmt, excel_fr, as_of)
+
+
+def write_reports(
+    conn: Connection,
+    settings: Settings,
+    out_dir: Path,
+    today: date,
+    names: Iterable[str] = REPORTS,
+    fmt: str = "csv",
+    excel_fr: bool = False,
+) -> list[Path]:
+    """Build and write in one go. ``xlsx`` and ``html`` always hold all three reports (one
+    workbook, one page); ``csv`` writes the named ones."""
+    frames = report_all(conn, settings, today) if fmt != "csv" else report(conn, settings, today, names)
+    return write_frames(frames, out_dir, fmt, excel_fr, as_of=today)

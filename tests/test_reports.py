@@ -1,0 +1,556 @@
+"""Accountants' reports (SPEC §8): status, reconciliation and invoices as CSV, XLSX and HTML.
+
+The store is built directly with SQLAlchemy (``store_url`` fixture): three engagements (two
+PRIS_EN_COMPTE, one REFUSE) and invoices covering every rule of the reconciliation — partial
+invoicing with a credit note, over-invoicing, a duplicate, an invoice on an unknown number, one
+without a number (NA), one on the refused engagement, one MISE_EN_PAIEMENT, one REJETEE.
+
+Golden files live in ``tests/golden/`` and are compared byte for byte; a mismatch shows a
+unified diff. After an intended change, regenerate them with::
+
+    REGEN_GOLDEN=1 /tmp/venv/bin/python -m pytest -q tests/test_reports.py
+
+and review the diff of ``tests/golden/`` before committing.
+
+The HTML page is also rendered by headless Chromium when ``/usr/bin/chromium`` exists (the test
+is skipped otherwise, or fails when ``CHORUS_REQUIRE_CHROMIUM=1``).
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import difflib
+import io
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from sqlalchemy import insert
+from sqlalchemy.dialects import postgresql
+
+import chorus_batch
+from chorus_batch import reports
+from chorus_batch.config import Settings
+from chorus_batch.domain.matching import ANOMALIES
+from chorus_batch.reports import build, write
+from chorus_batch.store import schema as s
+from chorus_batch.store.repo import Store
+
+GOLDEN = Path(__file__).parent / "golden"
+TODAY = date(2026, 12, 15)
+CHROMIUM = Path("/usr/bin/chromium")
+
+ISSUER = "22360001600172"
+OTHER_BUYER = "21750001600019"
+SUPPLIER = "51293846500311"
+OTHER_SELLER = "48215367300249"
+MONEY = re.compile(r"^-?\d+\.\d{2}$")
+
+
+# -- the scenario --------------------------------------------------------------------------------
+
+
+def _engagement(conn: Any, number: str, status: str, ht: str, ttc: str, created: str, moved: str, supplier_name: str) -> int:
+    return int(
+        conn.execute(
+            insert(s.engagements).values(
+                issuer_id=ISSUER,
+                number=number,
+                supplier_id=SUPPLIER,
+                issuer_name="Mairie de Saint-Étienne, Loire",
+                supplier_name=supplier_name,
+                status=status,
+                current_version=1,
+                currency="EUR",
+                amount_ht=Decimal(ht),
+                amount_ttc=Decimal(ttc),
+                created_at=created,
+                last_transition_at=moved,
+            )
+        ).inserted_primary_key[0]
+    )
+
+
+def _invoice(
+    conn: Any,
+    number: str,
+    ht: str,
+    ttc: str,
+    statuses: list[str],
+    engagement_id: int | None,
+    engagement_ref: str | None,
+    *,
+    type_: str = "invoice",
+    seller: str = SUPPLIER,
+    buyer: str = ISSUER,
+    duplicate_of: int | None = None,
+    anomalies: list[dict[str, str]] | None = None,
+) -> int:
+    """One invoice (amounts positive, ``type_`` carries the sign) and its status history."""
+    at = [f"2026-12-{d:02d}T10:00:00Z" for d in range(1, len(statuses) + 1)]
+    invoice_id = int(
+        conn.execute(
+            insert(s.invoices).values(
+                syntax="ubl",
+                number=number,
+                type=type_,
+                type_code="381" if type_ == "credit_note" else "380",
+                issue_date="2026-11-30",
+                currency="EUR",
+                seller_id=seller,
+                seller_name="Vendeur",
+                buyer_id=buyer,
+                buyer_name="Acheteur",
+                engagement_ref=engagement_ref,
+                engagement_id=engagement_id,
+                amount_ht=Decimal(ht),
+                amount_ttc=Decimal(ttc),
+                status=statuses[-1],
+                status_at=at[-1],
+                duplicate_of=duplicate_of,
+                anomalies=json.dumps(anomalies or [], ensure_ascii=False),
+                created_at="2026-12-01T09:00:00Z",
+            )
+        ).inserted_primary_key[0]
+    )
+    conn.execute(
+        insert(s.invoice_statuses),
+        [dict(invoice_id=invoice_id, status=st, at=a, recorded_at=a) for st, a in zip(statuses, at)],
+    )
+    return invoice_id
+
+
+def populate(store: Store) -> None:
+    with store.begin() as conn:
+        e1 = _engagement(conn, "EJ-0001", "PRIS_EN_COMPTE", "1000.00", "1200.00", "2026-11-01T08:00:00Z", "2026-11-02T09:00:00Z", "Numérique & Services, SARL")
+        e2 = _engagement(conn, "EJ-0002", "PRIS_EN_COMPTE", "500.00", "600.00", "2026-12-01T08:00:00Z", "2026-12-10T16:30:00Z", "Papeteries Réunies")
+        e3 = _engagement(conn, "EJ-0003", "REFUSE", "250.00", "300.00", "2026-07-15T08:00:00Z", "2026-08-01T12:00:00Z", "=SOMME(1;2) SARL")
+        # EJ-0001: partially invoiced — two invoices (one paid), one credit note, one REJETEE
+        _invoice(conn, "F-001", "500.00", "600.00", ["DEPOSEE", "SERVICE_FAIT", "MISE_EN_PAIEMENT"], e1, "EJ-0001")
+        _invoice(conn, "F-002", "250.00", "300.00", ["DEPOSEE", "SERVICE_FAIT"], e1, "EJ-0001")
+        _invoice(conn, "AV-001", "60.60", "72.72", ["DEPOSEE"], e1, "EJ-0001", type_="credit_note")
+        _invoice(conn, "F-009", "1000.00", "1200.00", ["DEPOSEE", "REJETEE"], e1, "EJ-0001")
+        # EJ-0002: over-invoiced, and the same invoice received twice
+        first = _invoice(conn, "F-003", "606.00", "727.20", ["DEPOSEE"], e2, "EJ-0002")
+        _invoice(conn, "F-003", "606.00", "727.20", ["DEPOSEE"], e2, "EJ-0002", duplicate_of=first)
+        # EJ-0003 (REFUSE): invoiced anyway, by a buyer that is not the issuer
+        _invoice(
+            conn, "F-004", "100.00", "120.00", ["MISE_A_DISPOSITION"], e3, "EJ-0003", buyer=OTHER_BUYER,
+            anomalies=[{"code": "BUYER_MISMATCH", "reason": f"buyer is not the issuer {ISSUER} of engagement EJ-0003"}],
+        )
+        # not matched: an unknown number, and NA (no number)
+        _invoice(
+            conn, "G-100", "50.00", "60.00", ["DEPOSEE"], None, "EJ-9999", seller=OTHER_SELLER,
+            anomalies=[{"code": "UNKNOWN_ENGAGEMENT", "reason": "no engagement EJ-9999"}],
+        )
+        _invoice(
+            conn, "G-101", "10.00", "12.00", ["DEPOSEE"], None, None, seller=OTHER_SELLER,
+            anomalies=[{"code": "NO_ENGAGEMENT", "reason": ANOMALIES["NO_ENGAGEMENT"]}],
+        )
+
+
+@pytest.fixture
+def store_url(tmp_path: Path) -> Iterator[str]:
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    store = Store(url)
+    try:
+        populate(store)
+    finally:
+        store.close()
+    yield url
+
+
+@pytest.fixture
+def frames(store_url: str) -> dict[str, Any]:
+    store = Store(store_url)
+    try:
+        with store.read() as conn:
+            return reports.report_all(conn, Settings(), TODAY)
+    finally:
+        store.close()
+
+
+def _rows(df: Any) -> dict[str, dict[str, Any]]:
+    return {r["engagement_number"]: r for r in df.to_dict("records")}
+
+
+# -- golden files ------------------------------------------------------------------------------
+
+
+def assert_golden(name: str, data: bytes) -> None:
+    """``data`` equals ``tests/golden/<name>`` byte for byte (``REGEN_GOLDEN=1`` rewrites it)."""
+    path = GOLDEN / name
+    if os.environ.get("REGEN_GOLDEN") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return
+    assert path.is_file(), f"golden file {path} is missing: run with REGEN_GOLDEN=1"
+    expected = path.read_bytes()
+    if data != expected:
+        diff = difflib.unified_diff(
+            expected.decode("utf-8", "replace").splitlines(keepends=True),
+            data.decode("utf-8", "replace").splitlines(keepends=True),
+            fromfile=f"golden/{name}",
+            tofile=f"{name} (now)",
+        )
+        pytest.fail(f"{name} differs from its golden file (REGEN_GOLDEN=1 to accept):\n{''.join(diff)}", pytrace=False)
+
+
+@pytest.mark.parametrize("name", reports.REPORTS)
+def test_csv_matches_golden(frames: dict[str, Any], tmp_path: Path, name: str) -> None:
+    [path] = write.write({name: frames[name]}, tmp_path)
+    assert path == tmp_path / f"{name}.csv"
+    data = path.read_bytes()
+    assert not data.startswith(b"\xef\xbb\xbf") and b"\r" not in data and data.endswith(b"\n")
+    header = next(csv.reader(io.StringIO(data.decode("utf-8"))))
+    assert tuple(header) == build.COLUMNS[name]
+    assert_golden(f"{name}.csv", data)
+
+
+def test_excel_fr_matches_golden(frames: dict[str, Any], tmp_path: Path) -> None:
+    paths = write.write(frames, tmp_path, excel_fr=True)
+    assert [p.name for p in paths] == ["status.csv", "reconciliation.csv", "invoices.csv"]
+    for path in paths:
+        data = path.read_bytes()
+        assert data.startswith(b"\xef\xbb\xbf"), f"{path.name}: no BOM"
+        assert b"\r" not in data
+        assert_golden(f"excel-fr/{path.name}", data)
+    text = (tmp_path / "invoices.csv").read_bytes().decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text), delimiter=";"))
+    assert rows[0] == list(build.INVOICE_COLUMNS)
+    f003 = next(r for r in rows if r[0] == "F-003")
+    assert f003[6:8] == ["606,00", "727,20"]
+    recon = list(csv.reader(io.StringIO((tmp_path / "reconciliation.csv").read_bytes().decode("utf-8-sig")), delimiter=";"))
+    assert recon[2][build.RECONCILIATION_COLUMNS.index("remaining_ttc")] == "-127,20"
+    # a name Excel would run as a formula is neutralised; ';' inside it is quoted
+    status_text = (tmp_path / "status.csv").read_bytes().decode("utf-8-sig")
+    assert "\"'=SOMME(1;2) SARL\"" in status_text
+    assert ",00" in status_text and "1200.00" not in status_text
+
+
+# -- reconciliation values, to the cent ------------------------------------------------------------
+
+
+def test_reconciliation_values(frames: dict[str, Any]) -> None:
+    rows = _rows(frames["reconciliation"])
+    assert list(rows) == ["EJ-0001", "EJ-0002", "EJ-0003"]
+
+    e1 = rows["EJ-0001"]
+    # invoices 600.00 + 300.00, credit note 72.72; F-009 (REJETEE, 1200.00) not counted
+    assert (e1["ordered_ht"], e1["ordered_ttc"]) == ("1000.00", "1200.00")
+    assert e1["invoiced_ttc"] == str(Decimal("600.00") + Decimal("300.00") - Decimal("72.72")) == "827.28"
+    assert e1["credit_notes_ttc"] == "72.72"
+    assert e1["paid_ttc"] == "600.00"  # F-001 only is MISE_EN_PAIEMENT
+    assert e1["remaining_ttc"] == str(Decimal("1200.00") - Decimal("827.28")) == "372.72"
+    assert e1["invoice_count"] == 3
+    assert e1["match_status"] == "PARTIALLY_INVOICED"
+    assert e1["anomalies"] == ""
+
+    e2 = rows["EJ-0002"]
+    # one invoice of 727.20 against 600.00 ordered; its duplicate is not counted
+    assert (e2["invoiced_ttc"], e2["credit_notes_ttc"], e2["paid_ttc"]) == ("727.20", "0.00", "0.00")
+    assert e2["remaining_ttc"] == "-127.20"
+    assert e2["invoice_count"] == 1
+    assert e2["match_status"] == "OVER_INVOICED"
+    assert e2["anomalies"] == f"DUPLICATE_INVOICE: {ANOMALIES['DUPLICATE_INVOICE']}; OVER_INVOICED: {ANOMALIES['OVER_INVOICED']}"
+
+    e3 = rows["EJ-0003"]
+    assert (e3["status"], e3["invoiced_ttc"], e3["remaining_ttc"], e3["invoice_count"]) == ("REFUSE", "120.00", "180.00", 1)
+    assert e3["match_status"] == "PARTIALLY_INVOICED"
+    assert e3["anomalies"] == f"BUYER_MISMATCH: {ANOMALIES['BUYER_MISMATCH']}; ENGAGEMENT_NOT_ACCEPTED: {ANOMALIES['ENGAGEMENT_NOT_ACCEPTED']}"
+
+
+def test_tolerance_from_settings(store_url: str) -> None:
+    store = Store(store_url)
+    try:
+        with store.read() as conn:
+            loose = reports.report(conn, replace(Settings(), tolerance_percent=Decimal("25")), TODAY, ["reconciliation"])
+            wide = reports.report(conn, replace(Settings(), tolerance_amount=Decimal("372.72")), TODAY, ["reconciliation"])
+            strict = reports.report(conn, replace(Settings(), tolerance_amount=Decimal("372.71")), TODAY, ["reconciliation"])
+    finally:
+        store.close()
+    # 727.20 - 600.00 = 127.20 <= 25 % of 600.00 = 150.00
+    assert _rows(loose["reconciliation"])["EJ-0002"]["match_status"] == "FULLY_INVOICED"
+    assert "OVER_INVOICED" not in _rows(loose["reconciliation"])["EJ-0002"]["anomalies"]
+    # |1200.00 - 827.28| = 372.72: inside a 372.72 tolerance, outside 372.71
+    assert _rows(wide["reconciliation"])["EJ-0001"]["match_status"] == "FULLY_INVOICED"
+    assert _rows(strict["reconciliation"])["EJ-0001"]["match_status"] == "PARTIALLY_INVOICED"
+
+
+def test_status_and_invoice_rows(frames: dict[str, Any]) -> None:
+    status = _rows(frames["status"])
+    assert {k: v["days_in_status"] for k, v in status.items()} == {"EJ-0001": 43, "EJ-0002": 5, "EJ-0003": 136}
+    assert status["EJ-0001"]["created_at"] == "2026-11-01T08:00:00Z"
+
+    inv = frames["invoices"]
+    keys = list(zip(inv["seller_id"], inv["invoice_number"]))
+    assert keys == sorted(keys)
+    rows = inv.to_dict("records")
+    f003 = [r for r in rows if r["invoice_number"] == "F-003"]
+    assert [r["anomaly"].split(":")[0] for r in f003] == ["OVER_INVOICED", "DUPLICATE_INVOICE"]  # original first (id order)
+    g100 = next(r for r in rows if r["invoice_number"] == "G-100")
+    assert (g100["engagement_number"], g100["matched"], g100["anomaly"]) == ("EJ-9999", "false", "UNKNOWN_ENGAGEMENT: no engagement EJ-9999")
+    g101 = next(r for r in rows if r["invoice_number"] == "G-101")
+    assert (g101["engagement_number"], g101["matched"]) == ("", "false")
+    assert g101["anomaly"].startswith("NO_ENGAGEMENT: ")
+    f004 = next(r for r in rows if r["invoice_number"] == "F-004")
+    assert f004["anomaly"] == (
+        f"BUYER_MISMATCH: buyer is not the issuer {ISSUER} of engagement EJ-0003; "
+        f"ENGAGEMENT_NOT_ACCEPTED: {ANOMALIES['ENGAGEMENT_NOT_ACCEPTED']}"
+    )
+    av = next(r for r in rows if r["invoice_number"] == "AV-001")
+    assert (av["type"], av["amount_ttc"], av["matched"], av["anomaly"]) == ("credit_note", "72.72", "true", "")
+    f009 = next(r for r in rows if r["invoice_number"] == "F-009")
+    assert f009["status"] == "REJETEE"
+
+
+# -- exact money -----------------------------------------------------------------------------------
+
+
+def test_no_float_reaches_a_csv(tmp_path: Path) -> None:
+    """Amounts with up to 6 decimals in the store round half-up to the cent, exactly, also past
+    the 2**53 limit where a float would lose the cents."""
+    url = f"sqlite:///{tmp_path / 'exact.sqlite'}"
+    store = Store(url)
+    try:
+        with store.begin() as conn:
+            e1 = _engagement(conn, "EJ-A", "PRIS_EN_COMPTE", "0.125", "2.675", "2026-12-01T00:00:00Z", "2026-12-01T00:00:00Z", "S")
+            e2 = _engagement(conn, "EJ-B", "PRIS_EN_COMPTE", "1.005", "98765432109.995", "2026-12-01T00:00:00Z", "2026-12-01T00:00:00Z", "S")
+            _invoice(conn, "X-1", "0.10", "0.105", ["DEPOSEE"], e1, "EJ-A")
+            _invoice(conn, "X-2", "0.20", "0.2", ["MISE_EN_PAIEMENT"], e1, "EJ-A")
+            _invoice(conn, "X-3", "0.000001", "3.670005", ["DEPOSEE"], e1, "EJ-A")
+            _invoice(conn, "Y-1", "1", "98765432109.985001", ["MISE_EN_PAIEMENT"], e2, "EJ-B")
+        with store.read() as conn:
+            frames = reports.report_all(conn, Settings(), TODAY)
+    finally:
+        store.close()
+    write.write(frames, tmp_path / "out")
+    recon = list(csv.DictReader(io.StringIO((tmp_path / "out" / "reconciliation.csv").read_text(encoding="utf-8"))))
+    a, b = recon
+    assert (a["ordered_ht"], a["ordered_ttc"]) == ("0.13", "2.68")  # float: 2.675 → 2.67
+    assert a["invoiced_ttc"] == "3.98"  # 0.105 + 0.2 + 3.670005 = 3.975005
+    assert a["paid_ttc"] == "0.20"
+    assert a["remaining_ttc"] == "-1.30"  # 2.675 - 3.975005 = -1.300005
+    assert (b["ordered_ht"], b["ordered_ttc"]) == ("1.01", "98765432110.00")
+    assert b["invoiced_ttc"] == "98765432109.99"  # .985001 → .99 (half-up from above .985)
+    assert b["remaining_ttc"] == "0.01"  # exactly 0.009999: a float sum would not get this
+    inv = list(csv.DictReader(io.StringIO((tmp_path / "out" / "invoices.csv").read_text(encoding="utf-8"))))
+    assert [(r["invoice_number"], r["amount_ht"], r["amount_ttc"]) for r in inv] == [
+        ("X-1", "0.10", "0.11"), ("X-2", "0.20", "0.20"), ("X-3", "0.00", "3.67"), ("Y-1", "1.00", "98765432109.99")
+    ]
+    for name in reports.REPORTS:
+        text = (tmp_path / "out" / f"{name}.csv").read_text(encoding="utf-8")
+        for row in csv.DictReader(io.StringIO(text)):
+            for col in build.MONEY_COLUMNS[name]:
+                assert row[col] == "" or MONEY.match(row[col]), (name, col, row[col])
+        assert "e+" not in text.lower() and "0000000" not in text
+
+
+def test_money_cells_refuse_floats() -> None:
+    import pandas as pd
+
+    assert list(build._money_text(pd.Series([Decimal("727.2"), None, Decimal("-0.005")], dtype=object))) == ["727.20", "", "-0.01"]
+    with pytest.raises(TypeError):
+        build._money_text(pd.Series([727.2], dtype=object))
+
+
+# -- XLSX ------------------------------------------------------------------------------------------
+
+
+def test_xlsx_one_workbook_three_sheets(frames: dict[str, Any], tmp_path: Path) -> None:
+    [path] = write.write(frames, tmp_path, fmt="xlsx", as_of=TODAY)
+    assert path.name == "reports.xlsx"
+    wb = openpyxl.load_workbook(path)
+    assert wb.sheetnames == ["status", "reconciliation", "invoices"]
+    for name in reports.REPORTS:
+        ws = wb[name]
+        assert [c.value for c in ws[1]] == list(build.COLUMNS[name])
+        assert ws.max_row == len(frames[name]) + 1
+    recon = wb["reconciliation"]
+    header = [c.value for c in recon[1]]
+    values = {row[0]: dict(zip(header, row)) for row in recon.iter_rows(min_row=2, values_only=True)}
+    e1 = values["EJ-0001"]
+    assert e1["invoiced_ttc"] == pytest.approx(827.28) and isinstance(e1["invoiced_ttc"], float)
+    assert e1["remaining_ttc"] == pytest.approx(372.72) and e1["invoice_count"] == 3
+    assert values["EJ-0002"]["remaining_ttc"] == pytest.approx(-127.20)
+    money_cell = recon.cell(row=2, column=header.index("ordered_ttc") + 1)
+    assert money_cell.data_type == "n" and money_cell.number_format == "#,##0.00"
+    # identifiers stay text (no 2.236E+13), a formula-looking name stays text
+    status = wb["status"]
+    assert status["B2"].value == ISSUER and status["B2"].data_type == "s"
+    names = [r[4] for r in status.iter_rows(min_row=2, values_only=True)]
+    assert "=SOMME(1;2) SARL" in names
+    cell = next(c for c in status["E"] if c.value == "=SOMME(1;2) SARL")
+    assert cell.data_type == "s"
+    inv = wb["invoices"]
+    assert [r[0] for r in inv.iter_rows(min_row=2, values_only=True)] == list(frames["invoices"]["invoice_number"])
+
+
+def test_xlsx_bytes_are_deterministic(frames: dict[str, Any], tmp_path: Path) -> None:
+    first = write.to_xlsx(frames, TODAY)
+    second = write.to_xlsx(frames, TODAY)
+    assert first == second
+    with zipfile.ZipFile(io.BytesIO(first)) as z:
+        # no trace of the wall clock: fixed entry times and fixed document dates
+        assert {i.date_time for i in z.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+        core = z.read("docProps/core.xml").decode()
+    assert "2026-12-15T00:00:00Z" in core
+    assert re.findall(r"<dcterms:(?:created|modified)[^>]*>([^<]*)<", core) == ["2026-12-15T00:00:00Z"] * 2
+
+
+# -- HTML ------------------------------------------------------------------------------------------
+
+
+def test_html_page(frames: dict[str, Any], tmp_path: Path) -> None:
+    [path] = write.write(frames, tmp_path, fmt="html", as_of=TODAY)
+    assert path.name == "reports.html"
+    page = path.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>\n<html lang=\"fr\">")
+    assert page.count("<table>") == 3 and page.count("<svg ") == 2
+    assert page.count('<th scope="col">') == sum(len(c) for c in build.COLUMNS.values())
+    for heading in ("Statut des engagements", "Rapprochement commandes / factures", "Factures et avoirs"):
+        assert f">{heading}</h2>" in page
+    assert "Engagements par statut" in page and "Ancienneté dans le statut" in page
+    assert "<title>" in page and 'role="img"' in page
+    # self-contained: no URL, no script, no external resource
+    for banned in ("http:", "https:", "//", "<script", "<link", "<img", "src=", "@import", "url("):
+        assert banned not in page.replace("<!DOCTYPE", ""), banned
+    assert "727,20" in page and "−" not in page  # decimal comma in the page
+    assert "1\u202f200,00" in page  # thousands separator
+    # chart data: status counts (A traiter 0, Pris en compte 2, Refusé 1) and ageing buckets
+    assert "Pris en compte : 2" in page and "Refusé : 1" in page
+    assert "0 à 7 j : 1, 8 à 30 j : 0, 31 à 90 j : 1, plus de 90 j : 1" in page
+    assert_golden("reports.html", path.read_bytes())
+
+
+def test_html_bytes_are_deterministic(frames: dict[str, Any]) -> None:
+    assert write.to_html(frames, TODAY) == write.to_html(frames, TODAY)
+
+
+def test_empty_store_reports(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'empty.sqlite'}")
+    try:
+        with store.read() as conn:
+            frames = reports.report_all(conn, Settings(), TODAY)
+    finally:
+        store.close()
+    for fmt in ("csv", "xlsx", "html"):
+        write.write(frames, tmp_path / fmt, fmt=fmt, as_of=TODAY)
+    assert (tmp_path / "csv" / "invoices.csv").read_text() == ",".join(build.INVOICE_COLUMNS) + "\n"
+    assert "Aucune ligne." in (tmp_path / "html" / "reports.html").read_text(encoding="utf-8")
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_html_renders_in_headless_chromium(frames: dict[str, Any], tmp_path: Path) -> None:
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} not found: install it (apt-get install chromium) to render reports.html"
+        if os.environ.get("CHORUS_REQUIRE_CHROMIUM") == "1":
+            pytest.fail(f"CHORUS_REQUIRE_CHROMIUM=1 but {reason}", pytrace=False)
+        pytest.skip(reason)
+    [page] = write.write(frames, tmp_path / "out", fmt="html", as_of=TODAY)
+    png = tmp_path / "reports.png"
+    profile = tmp_path / "profile"
+    cmd = [
+        str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
+        f"--user-data-dir={profile}", "--window-size=1400,2200", f"--screenshot={png}", page.resolve().as_uri(),
+    ]
+    done = subprocess.run(cmd, capture_output=True, timeout=180, env={**os.environ, "HOME": str(tmp_path)})
+    assert png.is_file(), f"no screenshot (exit {done.returncode}): {done.stderr.decode(errors='replace')[-2000:]}"
+    data = png.read_bytes()
+    assert _png_size(data) == (1400, 2200)
+    assert len(data) > 30_000, f"screenshot suspiciously small ({len(data)} bytes): blank page?"
+    keep = os.environ.get("CHORUS_SCREENSHOT")
+    if keep:
+        shutil.copyfile(png, keep)
+
+
+# -- CLI -------------------------------------------------------------------------------------------
+
+
+def test_cli_report_commands(run_cli: Any, store_url: str, tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    base = ("--workspace", ws, "--db", store_url, "report")
+    out = tmp_path / "out"
+    result = run_cli(*base, "all", "-o", out)
+    assert result.exit_code == 0, result.output + result.stderr
+    assert result.output.splitlines() == [str(out / f"{n}.csv") for n in reports.REPORTS]
+    header = (out / "reconciliation.csv").read_text(encoding="utf-8").splitlines()[0]
+    assert header == ",".join(build.RECONCILIATION_COLUMNS)
+
+    result = run_cli(*base, "reconciliation")  # default folder: the workspace's outbox/reports
+    assert result.output.splitlines() == [str(ws / "outbox" / "reports" / "reconciliation.csv")]
+    result = run_cli(*base, "invoices", "-o", out, "--excel-fr")
+    assert result.exit_code == 0 and (out / "invoices.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    for fmt, name in (("xlsx", "reports.xlsx"), ("html", "reports.html")):
+        result = run_cli(*base, "status", "-o", out, "--format", fmt)  # always the three reports
+        assert result.exit_code == 0 and result.output.splitlines() == [str(out / name)]
+    assert openpyxl.load_workbook(out / "reports.xlsx").sheetnames == list(reports.REPORTS)
+    result = run_cli(*base, "all", "-o", out, "--format", "pdf")
+    assert result.exit_code == 2
+
+
+def test_same_store_same_bytes(run_cli: Any, store_url: str, tmp_path: Path) -> None:
+    """Two runs of every format on the same store give identical files (no temp files left)."""
+    outputs = []
+    for run in ("a", "b"):
+        folder = tmp_path / run
+        for args in ((), ("--excel-fr",), ("--format", "xlsx"), ("--format", "html")):
+            sub = folder / ("-".join(args) or "csv")
+            result = run_cli("--workspace", tmp_path / "ws", "--db", store_url, "report", "all", "-o", sub, *args)
+            assert result.exit_code == 0, result.output + result.stderr
+        outputs.append({p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()})
+    assert outputs[0] == outputs[1]
+    assert len(outputs[0]) == 8 and not [p for p in outputs[0] if p.name.startswith(".")]
+
+
+# -- architecture ------------------------------------------------------------------------------------
+
+
+def test_pandas_only_under_reports() -> None:
+    package = Path(chorus_batch.__file__).parent
+    offenders = []
+    for path in package.rglob("*.py"):
+        if "reports" in path.relative_to(package).parts[:1]:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            if any(n.split(".")[0] in ("pandas", "openpyxl") for n in names):
+                offenders.append(str(path.relative_to(package)))
+    assert not offenders, offenders
+
+
+def test_cli_start_up_does_not_load_pandas() -> None:
+    code = "import sys, chorus_batch.cli; print('pandas' in sys.modules, 'openpyxl' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False False"
+
+
+def test_queries_compile_for_postgresql() -> None:
+    """The JSON explode and the aggregates have a PostgreSQL form (run for real on PostgreSQL)."""
+
+    class _Conn:
+        dialect = postgresql.dialect()
+
+    stored = str(build._stored_anomalies(_Conn()).compile(dialect=postgresql.dialect()))  # type: ignore[arg-type]
+    assert "jsonb_array_elements(CAST(invoices.anomalies AS JSONB))" in stored
+    totals = str(build._totals_query().compile(dialect=postgresql.dialect()))
+    assert "sum(CASE WHEN" in totals and "GROUP BY invoices.engagement_id" in totals

@@ -739,20 +739,26 @@ def _write_reports(ctx: Context, names: tuple[str, ...], out_dir: Path | None, f
 @guarded
 def demo(ctx: Context) -> None:
     """Build a demo workspace from the bundled French examples and run the whole chain:
-    orders, then supplier answers, an order change and a cancellation; integration reports,
-    order responses, the store and the status report.
+    orders, then supplier answers, an order change and a cancellation, then invoices, credit
+    notes (UBL and Factur-X PDF) and invoice statuses (CPPStatut, CSV); integration reports,
+    order responses, the store and every report (CSV, reports.html, reports.xlsx).
 
     Example:
 
         chorus-batch --workspace /tmp/demo demo
     """
-    from .demo import generate
+    from .demo import generate, invoices
 
     ws = ctx.ws
     ws.init()
     _setup_logging(ctx, ws.var / "log" / "chorus-batch.log")
     unexpected = []
-    for wave, files in (("orders", generate.demo_files()), ("answers, changes and cancellations", generate.demo_answers())):
+    waves = (
+        ("orders", generate.demo_files()),
+        ("answers, changes and cancellations", generate.demo_answers()),
+        ("invoices, credit notes and invoice statuses", invoices.demo_invoices()),
+    )
+    for wave, files in waves:
         for name, data in files:
             target = ws.inbox / name
             if not target.exists():
@@ -760,8 +766,13 @@ def demo(ctx: Context) -> None:
         click.echo(f"dropped {len(files)} example file(s) ({wave}) in {ws.inbox}")
         summary, _code = run_workspace(ctx, _progress_enabled(ctx))
         _print_summary(summary)
+        for result in summary.results:  # invoice anomalies are warnings on integrated files
+            if result.status != "IN_REJETE" and result.warnings:
+                click.echo(f"  warning {result.name}: {', '.join(sorted({w.code for w in result.warnings}))}")
         unexpected += [r for r in summary.results if not _expected(r)]
     written = _write_reports(ctx, reports.REPORTS, None)
+    written += _write_reports(ctx, reports.REPORTS, None, "html")
+    written += _write_reports(ctx, reports.REPORTS, None, "xlsx")
     click.echo(f"integration reports: {ws.acks}")
     click.echo(f"order responses:     {ws.responses}")
     click.echo(f"reports:             {', '.join(str(p) for p in written)}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -362,7 +362,10 @@ def apply_invoice(ctx: Context, inv: InvoiceDocument) -> Outcome:
         ),
         created_at=ctx.src.now,
     )
-    repo.add_invoice_status(ctx.conn, invoice_id, "DEPOSEE", ctx.src.now, None, ctx.src.file_id, ctx.src.now)
+    # DEPOSEE dates from the invoice's own date when it has one: later statuses dated before
+    # chorus-batch received the invoice must still become current.
+    deposited = instant(inv.issue_date.isoformat()) if inv.issue_date and inv.issue_date <= ctx.today else ctx.src.now
+    repo.add_invoice_status(ctx.conn, invoice_id, "DEPOSEE", deposited, None, ctx.src.file_id, ctx.src.now)
     ctx.orders_integrated.append(inv.number.strip())  # statuses parked for this invoice may now apply
     warnings = [Issue(a.code, a.reason, severity="warning") for a in anomalies]
     return Outcome(inv.kind, inv.number.strip(), "INTEGRE", warnings)
@@ -392,10 +395,23 @@ def apply_status(ctx: Context, upd: InvoiceStatusUpdate) -> Outcome:
         sellers = ", ".join(sorted(r.seller_id or "?" for r in rows))
         return _rejected(upd, Issue("INVOICE_AMBIGUOUS", f"invoice {number} exists for several sellers ({sellers}); give supplier_id"))
     invoice = rows[0]
-    repo.add_invoice_status(ctx.conn, invoice.id, upd.status, upd.at or ctx.src.now, upd.comment, ctx.src.file_id, ctx.src.now)
+    at = instant(upd.at) if upd.at else ctx.src.now
+    repo.add_invoice_status(ctx.conn, invoice.id, upd.status, at, upd.comment, ctx.src.file_id, ctx.src.now)
     if ctx.settings.close_when_paid and invoice.engagement_id is not None:
         _close_if_paid(ctx, invoice.engagement_id)
     return Outcome(upd.kind, number, "INTEGRE")
+
+
+def instant(value: str) -> str:
+    """A date or date-time as the store compares them: UTC ``YYYY-MM-DDTHH:MM:SSZ`` (a bare
+    date is its midnight UTC; a date-time without offset is taken as UTC)."""
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ChorusError(f"{value[:40]!r} is not an ISO 8601 date", code="DATE_INVALID") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _close_if_paid(ctx: Context, engagement_id: int) -> None:

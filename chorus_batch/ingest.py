@@ -174,11 +174,12 @@ class Processor:
             raise DocumentRejected(issues)
         prepared = []
         today = self.clock().date()
+        official = formats.rule_issues(rec, self.settings.strict_rules)
         for doc in formats.documents(rec):
             if isinstance(doc, DocumentRejected):
                 prepared.append(Prepared(None, rec.kind, doc.issues, []))
                 continue
-            found = formats.locate(rec, rules.check(doc, today))
+            found = formats.locate(rec, rules.check(doc, today) + official)
             prepared.append(
                 Prepared(doc, doc.kind, [i for i in found if i.severity == "error"], [i for i in found if i.severity != "error"])
             )

@@ -230,6 +230,18 @@ def documents(doc: Recognised) -> list[Document | DocumentRejected]:
     return [reader(root)]  # type: ignore[operator]
 
 
+def rule_issues(doc: Recognised, strict: bool) -> list[Issue]:
+    """The official business rules (EN 16931, BR-FR, Order-X Schematron) that apply to ``doc``:
+    warnings, except fatal findings when ``strict`` (``strict_rules = true``), which reject."""
+    from . import schematron  # Saxon starts only for documents that have rules
+
+    names = schematron.for_document(doc)
+    if not names:
+        return []
+    found = schematron.check(b"", names, root=doc.root)
+    return [replace(i, severity="error") if strict and i.code == "RULE_FATAL" else i for i in found]
+
+
 def locate(doc: Recognised, issues: list[Issue]) -> list[Issue]:
     """Fill in the line number of issues that name an XPath but no line (rule findings)."""
     if doc.root is None:

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, NoReturn
@@ -30,7 +30,7 @@ from . import answers
 from .domain import rules
 from .domain.habilitations import readable_structures
 from .domain.model import LineChange
-from .errors import ChorusError, ConfigError, DocumentRejected, Issue, NotFound, WorkspaceError
+from .errors import ChorusError, ConfigError, DocumentRejected, Issue, NotFound, WorkspaceError, WorkspaceLocked
 from .ingest import FileResult, Processor
 from .store import repo
 from .store.repo import Store
@@ -61,6 +61,16 @@ class Context:
             return Store(self.db)
         self.ws.var.mkdir(parents=True, exist_ok=True)
         return Store(self.ws.store_url)
+
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        """The workspace lock for run / watch on SQLite (exit 3 when held). On PostgreSQL several
+        workers share a workspace: the database arbitrates, no folder lock is taken."""
+        if self.db and not self.db.startswith("sqlite"):
+            yield
+            return
+        with self.ws.locked(datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")):
+            yield
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
@@ -106,6 +116,8 @@ def _fail(message: str, code: int) -> NoReturn:
 
 
 def _exit_code(exc: ChorusError) -> int:
+    if isinstance(exc, WorkspaceLocked):
+        return 3
     return 2 if isinstance(exc, (ConfigError, WorkspaceError)) else 1
 
 
@@ -200,21 +212,24 @@ def run_workspace(ctx: Context, show_progress: bool) -> tuple[Any, int]:
     _setup_logging(ctx, ws.var / "log" / "chorus-batch.log")
     store = ctx.store()
     try:
-        processor = Processor(ws, store, settings)
-        if not show_progress:
-            summary = processor.run()
-        else:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            total = sum(1 for _ in ws.pending())
-            with Progress(
-                TextColumn("[bold]processing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True
-            ) as bar:
-                task = bar.add_task("files", total=total)
-                summary = processor.run(on_file=lambda _r: bar.advance(task))
+        with ctx.holding():
+            processor = Processor(ws, store, settings)
+            processor.recover()
+            summary = _process_inbox(processor, show_progress)
     finally:
         store.close()
     return summary, summary.exit_code
+
+
+def _process_inbox(processor: Processor, show_progress: bool) -> Any:
+    if not show_progress:
+        return processor.run()
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    total = sum(1 for _ in processor.ws.pending())
+    with Progress(TextColumn("[bold]processing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True) as bar:
+        task = bar.add_task("files", total=total)
+        return processor.run(on_file=lambda _r: bar.advance(task))
 
 
 def _print_summary(summary: Any) -> None:

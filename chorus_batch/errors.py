@@ -11,7 +11,8 @@ Two shapes, one catalogue:
       ├─ DocumentRejected     a file or document cannot be integrated (carries issues)
       ├─ ConfigError          bad configuration file or option (exit 2)
       ├─ NotFound             no such engagement / file (exit 1 at the CLI)
-      └─ WorkspaceError       the workspace cannot be used (exit 2)
+      ├─ WorkspaceError       the workspace cannot be used (exit 2)
+      └─ WorkspaceLocked      another run or watch holds the workspace (exit 3)
 
 ``CODES`` maps every code to its meaning and the fix an operator can apply; ``docs/errors.md``
 is generated from it and a test keeps the two equal.
@@ -238,6 +239,11 @@ CODES: dict[str, ErrorCode] = {
         "The workspace folder cannot be used (not writable, or a file where a folder is expected).",
         "Fix the path or its permissions, then run `chorus-batch init`.",
     ),
+    "WORKSPACE_LOCKED": ErrorCode(
+        "Another `run` or `watch` holds this workspace (SQLite store); the message names it (PID, host, since). "
+        "Exit code 3.",
+        "Wait for it to finish, or stop it. A lock left by a killed process is released by the system.",
+    ),
     "FILE_NOT_FOUND": ErrorCode("No received file has that name.", "`files list` shows the names."),
     "INTERNAL_ERROR": ErrorCode(
         "An unexpected error inside chorus-batch while processing this file. The file is kept in var/rejected/.",
@@ -301,6 +307,10 @@ class ConfigError(ChorusError):
 
 class WorkspaceError(ChorusError):
     code = "WORKSPACE_INVALID"
+
+
+class WorkspaceLocked(ChorusError):
+    code = "WORKSPACE_LOCKED"
 
 
 class NotFound(ChorusError):

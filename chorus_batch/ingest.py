@@ -191,19 +191,20 @@ class Processor:
         kinds = ",".join(p.kind for p in prepared)
         try:
             with self.store.begin() as conn:
-                file_id = self._record(conn, c, "IN_INTEGRE", kinds, [], dest, ack, now)
+                file_id = self._record(conn, c, FileResult(c.item.name, "IN_INTEGRE", ack=ack), kinds, dest, now)
                 ctx = self._context(conn, Source(file_id, repo.put_blob(conn, data), iso(now)), c.item.partner)
                 outcomes = [self._apply_one(ctx, file_id, i, p) for i, p in enumerate(prepared)]
                 status = file_status(outcomes)
                 if status == "IN_REJETE":
                     raise _Refused(outcomes)  # rolls the whole transaction back
                 errors = [e for o in outcomes for e in o.errors if e.severity == "error" or o.outcome == "DUPLICATE"]
-                repo.update_file(conn, file_id, status=status, errors=_errors_json(errors))
+                result = FileResult(c.item.name, status, outcomes, errors, _warnings(prepared) + _warnings_of(outcomes), ack)
+                payload = self._payload(c, now, result)
+                repo.update_file(conn, file_id, status=status, errors=_json(payload["errors"]), report=_json(payload))
         except _Refused as refused:
             return self._reject(c, [e for o in refused.outcomes for e in o.errors], _warnings(prepared), refused.outcomes)
         self._emit(ctx.emitted)
-        result = FileResult(c.item.name, status, outcomes, errors, _warnings(prepared) + _warnings_of(outcomes), ack)
-        self._conclude(c, result, dest, now)
+        self._conclude(c, result, dest, payload)
         self._unpark(ctx.orders_integrated)
         return result
 
@@ -293,7 +294,7 @@ class Processor:
         else:
             after = before if state == "APPLIED" else "IN_INTEGRE_PARTIEL"
         errors = json.loads(repo.file_by_id(conn, row.file_id).errors) + [_located(e, outcome) for e in outcome.errors if e.severity == "error"]
-        repo.update_file(conn, row.file_id, status=after, errors=json.dumps(errors, ensure_ascii=False))
+        repo.update_file(conn, row.file_id, status=after, errors=_json(errors))
         return after
 
     def _report_retaken(self, row: Any, outcome: Outcome, file_now: str, now: datetime) -> None:
@@ -303,7 +304,7 @@ class Processor:
         errors = [e for e in outcome.errors if e.severity == "error"]
         status = "IN_REJETE" if outcome.outcome == "REJETE" else "IN_INTEGRE"
         result = FileResult(row.name, status, [outcome], errors, [e for e in outcome.errors if e.severity != "error"], ack)
-        payload = self._payload(row.name, row.sha256, datetime.fromisoformat(row.received_at.replace("Z", "+00:00")), now, result)
+        payload = report_payload(row.name, row.sha256, datetime.fromisoformat(row.received_at.replace("Z", "+00:00")), now, result)
         write_json(ack, payload)
         archived = self.ws.root / row.stored_as
         if file_now == "IN_REJETE" and self.ws.rejected not in archived.parents and archived.exists():
@@ -322,20 +323,24 @@ class Processor:
         dest, ack = self.ws.plan_archive(c.item.name, now), self.ws.plan_ack(c.item.name)
         issue = Issue("DUPLICATE_DOCUMENT", f"same content as {first.name!r} received at {first.processed_at}; nothing applied again")
         docs = [Outcome(kind, None, "DUPLICATE") for kind in first.kinds.split(",") if kind]
-        with self.store.begin() as conn:
-            self._record(conn, c, "DUPLICATE", first.kinds, [issue], dest, ack, now)
-        return self._conclude(c, FileResult(c.item.name, "DUPLICATE", docs, [issue], [], ack), dest, now)
+        return self._finish(c, FileResult(c.item.name, "DUPLICATE", docs, [issue], [], ack), first.kinds, dest, now)
 
     def _reject(self, c: Claimed, errors: list[Issue], warnings: list[Issue] | None = None, docs: list[Outcome] | None = None) -> FileResult:
         now = self.clock()
         docs = docs or []
         dest, ack = self.ws.plan_rejected(c.item.name), self.ws.plan_ack(c.item.name)
         c.size = c.size or c.item.path.stat().st_size
-        with self.store.begin() as conn:
-            self._record(conn, c, "IN_REJETE", ",".join(d.kind for d in docs), errors, dest, ack, now)
-        return self._conclude(c, FileResult(c.item.name, "IN_REJETE", docs, errors, warnings or [], ack), dest, now)
+        result = FileResult(c.item.name, "IN_REJETE", docs, errors, warnings or [], ack)
+        return self._finish(c, result, ",".join(d.kind for d in docs), dest, now)
 
-    def _record(self, conn: repo.Connection, c: Claimed, status: str, kinds: str, errors: list[Issue], dest: Path, ack: Path, now: datetime) -> int:
+    def _finish(self, c: Claimed, result: FileResult, kinds: str, dest: Path, now: datetime) -> FileResult:
+        """Record a file that applied nothing (rejected or duplicate), then conclude it."""
+        with self.store.begin() as conn:
+            self._record(conn, c, result, kinds, dest, now)
+        return self._conclude(c, result, dest, self._payload(c, now, result))
+
+    def _record(self, conn: repo.Connection, c: Claimed, result: FileResult, kinds: str, dest: Path, now: datetime) -> int:
+        payload = self._payload(c, now, result)
         return repo.insert_file(
             conn,
             name=c.item.name,
@@ -344,39 +349,76 @@ class Processor:
             size=c.size,
             received_at=iso(c.received),
             processed_at=iso(now),
-            status=status,
+            status=result.status,
             kinds=kinds,
-            errors=_errors_json(errors),
+            errors=_json(payload["errors"]),
             stored_as=self.ws.relative(dest),
-            ack=self.ws.relative(ack),
+            ack=self.ws.relative(result.ack),  # type: ignore[arg-type]
+            claimed_as=self.ws.relative(c.item.path),
+            report=_json(payload),
         )
 
-    def _payload(self, name: str, sha: str, received: datetime, now: datetime, result: FileResult) -> dict[str, object]:
-        return {
-            "file": name,
-            "sha256": sha,
-            "status": result.status,
-            "received_at": iso(received),
-            "processed_at": iso(now),
-            "documents": [
-                {"kind": d.kind, "number": d.number, "outcome": d.outcome, "errors": [e.as_dict() for e in d.errors if e.severity == "error"]}
-                for d in result.documents
-            ],
-            "errors": [_located(e, _owner(e, result.documents)) for e in result.errors],
-            "warnings": [w.as_dict() for w in result.warnings],
-        }
+    def _payload(self, c: Claimed, now: datetime, result: FileResult) -> dict[str, Any]:
+        return report_payload(c.item.name, c.sha, c.received, now, result)
 
-    def _conclude(self, c: Claimed, result: FileResult, dest: Path, now: datetime) -> FileResult:
-        """After the commit: move the file where the store says it is, then write its report."""
-        self.ws.move(c.item.path, dest)
-        payload = self._payload(c.item.name, c.sha, c.received, now, result)
+    def _conclude(self, c: Claimed, result: FileResult, dest: Path, payload: dict[str, Any]) -> FileResult:
+        """After the commit: the report first, then the file moves where the store says it is
+        (a crash in between is finished by ``recover``, which finds the file still claimed)."""
         write_json(result.ack, payload)  # type: ignore[arg-type]
         if result.status == "IN_REJETE":
             write_json(dest.with_name(dest.name + ".errors.json"), payload)
+        self.ws.move(c.item.path, dest)
         codes = ", ".join(sorted({e.code for e in result.errors}))
         docs = ", ".join(f"{d.kind} {d.number or '?'} {d.outcome}" for d in result.documents)
         log.info("%s: %s [%s] %s", c.item.name, result.status, docs, codes)
         return result
+
+    # -- start-up -------------------------------------------------------------------------------
+
+    def recover(self) -> int:
+        """Finish what a killed worker left in ``var/processing/``: a file whose processing was
+        committed is moved where the store says (its report rewritten if missing); any other
+        claimed file goes back to the inbox and is processed again. Returns the files handled.
+        Call only while holding the workspace (SQLite lock, or alone on the folder)."""
+        handled = 0
+        for item in self.ws.claimed():
+            with self.store.read() as conn:
+                row = repo.file_by_claim(conn, self.ws.relative(item.path))
+            if row is None:
+                self.ws.unclaim(item)
+                log.warning("%s: put back in the inbox (its processing was interrupted)", item.name)
+            else:
+                dest = self.ws.root / row.stored_as
+                ack = self.ws.root / row.ack
+                if row.report and not ack.exists():
+                    write_json(ack, json.loads(row.report))
+                if row.status == "IN_REJETE" and row.report:
+                    write_json(dest.with_name(dest.name + ".errors.json"), json.loads(row.report))
+                self.ws.move(item.path, dest)
+                log.warning("%s: %s, finished after an interruption", item.name, row.status)
+            handled += 1
+        return handled
+
+
+def report_payload(name: str, sha: str, received: datetime, now: datetime, result: FileResult) -> dict[str, Any]:
+    """The integration report of SPEC §10 (plus ``warnings``) for one file."""
+    return {
+        "file": name,
+        "sha256": sha,
+        "status": result.status,
+        "received_at": iso(received),
+        "processed_at": iso(now),
+        "documents": [
+            {"kind": d.kind, "number": d.number, "outcome": d.outcome, "errors": [e.as_dict() for e in d.errors if e.severity == "error"]}
+            for d in result.documents
+        ],
+        "errors": [_located(e, _owner(e, result.documents)) for e in result.errors],
+        "warnings": [w.as_dict() for w in result.warnings],
+    }
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _owner(issue: Issue, documents: list[Outcome]) -> Outcome | None:
@@ -398,10 +440,6 @@ def _warnings(prepared: list[Prepared]) -> list[Issue]:
 
 def _warnings_of(outcomes: list[Outcome]) -> list[Issue]:
     return [e for o in outcomes for e in o.errors if e.severity != "error"]
-
-
-def _errors_json(errors: list[Issue]) -> str:
-    return json.dumps([e.as_dict() for e in errors], ensure_ascii=False)
 
 
 def write_responses(ws: Workspace, store: Store, emitted: Sequence[Emitted]) -> None:

@@ -8,15 +8,18 @@ of a report goes through a temporary name and a rename, so a reader never sees h
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import socket
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from .config import TEMPLATE
-from .errors import ChorusError, WorkspaceError
+from .errors import ChorusError, WorkspaceError, WorkspaceLocked
 
 CONFIG_NAME = "chorus-batch.toml"
 _TEMP_SUFFIXES = (".tmp", ".part", "~")
@@ -77,6 +80,30 @@ class Workspace:
     @property
     def store_url(self) -> str:
         return f"sqlite:///{self.var / 'store.sqlite'}"
+
+    @contextmanager
+    def locked(self, now: str) -> Iterator[None]:
+        """Hold the workspace for one ``run`` or ``watch`` (SQLite). The lock is an ``flock`` on
+        ``var/chorus-batch.lock``: the kernel releases it when its holder dies, so a lock left by a
+        killed process never blocks the next run. The file names the holder (PID, host, since).
+
+        Raises:
+            WorkspaceLocked: another live process holds it (exit 3).
+        """
+        self.var.mkdir(parents=True, exist_ok=True)
+        path = self.var / "chorus-batch.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 1024, 0).decode("utf-8", "replace").strip() or "unknown process"
+                raise WorkspaceLocked(f"workspace {self.root} is held by {holder}") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"PID {os.getpid()} on {socket.gethostname()} since {now}\n".encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # releases the flock
 
     def folders(self) -> tuple[Path, ...]:
         return (self.inbox, self.acks, self.responses, self.reports, self.processing, self.rejected, self.archive)
@@ -145,6 +172,24 @@ class Workspace:
         except FileNotFoundError:
             return None
         return Pending(target, item.name, item.partner)
+
+    def claimed(self) -> list[Pending]:
+        """Files left in ``var/processing/`` (claimed by a worker that stopped), sorted."""
+        if not self.processing.is_dir():
+            return []
+        found = []
+        for folder in sorted(p for p in self.processing.iterdir() if p.is_dir()):
+            for path in sorted(p for p in folder.iterdir() if p.is_file() and not is_temporary(p.name)):
+                found.append(Pending(path, path.name, None if folder.name == "_" else folder.name))
+        return found
+
+    def unclaim(self, item: Pending) -> Path:
+        """Put a claimed file back into the inbox (its partner folder) under a free name."""
+        folder = self.inbox / item.partner if item.partner else self.inbox
+        folder.mkdir(parents=True, exist_ok=True)
+        target = _free_name(folder, item.name)
+        os.rename(item.path, target)
+        return target
 
     # -- outcome --------------------------------------------------------------------------------
 

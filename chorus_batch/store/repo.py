@@ -106,6 +106,12 @@ def list_files(conn: Connection, status: str | None = None) -> list[Row[Any]]:
     return list(conn.execute(q))
 
 
+def file_by_claim(conn: Connection, claimed_as: str) -> Row[Any] | None:
+    """The latest file record of a claim path in var/processing/ (its processing committed)."""
+    t = s.received_files
+    return conn.execute(select(t).where(t.c.claimed_as == claimed_as).order_by(t.c.id.desc()).limit(1)).first()
+
+
 def file_rows(conn: Connection, name: str) -> list[Row[Any]]:
     """Every processing of a file with this name (a name can be received several times)."""
     q = select(s.received_files).where(s.received_files.c.name == name).order_by(s.received_files.c.id)

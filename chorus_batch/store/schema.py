@@ -82,6 +82,8 @@ received_files = Table(
     Column("errors", Text, nullable=False, default="[]"),  # JSON list of {code, message, line, xpath}
     Column("stored_as", String(500)),  # archive or rejected path, relative to the workspace
     Column("ack", String(500)),
+    Column("claimed_as", String(500)),  # its path in var/processing/ while being processed
+    Column("report", Text),  # the integration report (JSON), rewritten by recovery if a crash lost it
     Index("ix_received_files_sha256", "sha256"),
     Index("ix_received_files_name", "name"),
 )

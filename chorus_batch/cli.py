@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -262,6 +263,42 @@ def run(ctx: Context) -> None:
     if ctx.verbosity >= 0:
         _print_summary(summary)
     sys.exit(code)
+
+
+@cli.command()
+@click.option("--polling/--no-polling", default=None, help="Poll the inbox instead of inotify (default: automatic, polling on network shares).")
+@click.pass_obj
+@guarded
+def watch(ctx: Context, polling: bool | None) -> None:
+    """Stay up: process files as they arrive, rescan at start-up and every `rescan_seconds`,
+    stop cleanly on SIGINT / SIGTERM (the current file is finished, exit 0).
+
+    Example:
+
+        chorus-batch --workspace /srv/edi watch -v
+    """
+    from .watch import Watcher
+
+    ws = ctx.ws
+    settings = ctx.settings()
+    ws.ensure()
+    _setup_logging(ctx, ws.var / "log" / "chorus-batch.log")
+    store = ctx.store()
+    watcher = Watcher(Processor(ws, store, settings), settings.stable_seconds, settings.rescan_seconds, polling=polling)
+
+    def stop(signum: int, _frame: object) -> None:
+        log.info("signal %d: stopping after the current file", signum)
+        watcher.stop.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        with ctx.holding():
+            count = watcher.run()
+    finally:
+        store.close()
+    if ctx.verbosity >= 0:
+        click.echo(f"stopped; {count} file(s) processed")
 
 
 # -- validate ------------------------------------------------------------------------------------

@@ -45,6 +45,13 @@ close_when_paid = false
 tolerance_amount = "1.00"     # euros
 tolerance_percent = "0"       # percent of the ordered amount
 
+[watch]
+# A file written in place is processed once closed (inotify) or, where the platform gives no
+# close event (network shares, polling), once its size and time are unchanged this long.
+stable_seconds = 2
+# The inbox is also scanned this often (events can be lost; network shares give none).
+rescan_seconds = 60
+
 [routing]
 # Recipient SIRETs served by this workspace. Orders to other structures go to A_RECYCLER.
 # Absent (or commented out) = every recipient is served.
@@ -68,6 +75,8 @@ class Settings:
     close_when_paid: bool = False
     tolerance_amount: Decimal = DEFAULT_TOLERANCE_AMOUNT
     tolerance_percent: Decimal = DEFAULT_TOLERANCE_PERCENT
+    stable_seconds: float = 2.0
+    rescan_seconds: float = 60.0
     source: Path | None = None
 
     def tolerance(self, ordered: Decimal) -> Decimal:
@@ -101,6 +110,11 @@ _TOP = {
     "strict_rules": _Key(bool, None, "true or false"),
     "close_when_paid": _Key(bool, None, "true or false"),
     "reconciliation": _Key(dict, None, "a table ([reconciliation])"),
+    "watch": _Key(dict, None, "a table ([watch])"),
+}
+_WATCH = {
+    "stable_seconds": _Key((int, float), lambda v: 0 <= v <= 3600, "a number of seconds (0 to 3600)"),
+    "rescan_seconds": _Key((int, float), lambda v: 1 <= v <= 86400, "a number of seconds (1 to 86400)"),
 }
 _RECONCILIATION = {
     "tolerance_amount": _Key((str, int, float), lambda v: _is_decimal(v), "a non-negative decimal, e.g. \"1.00\""),
@@ -130,6 +144,8 @@ def load(path: Path | None) -> Settings:
     _check(routing, _ROUTING, "routing.", path)
     recon = data.get("reconciliation", {})
     _check(recon, _RECONCILIATION, "reconciliation.", path)
+    watch = data.get("watch", {})
+    _check(watch, _WATCH, "watch.", path)
     served = None
     if "served" in routing:
         served_list = []
@@ -148,6 +164,8 @@ def load(path: Path | None) -> Settings:
         # str() first: a TOML float like 0.1 becomes the decimal the user wrote, never a binary float
         tolerance_amount=Decimal(str(recon.get("tolerance_amount", DEFAULT_TOLERANCE_AMOUNT))),
         tolerance_percent=Decimal(str(recon.get("tolerance_percent", DEFAULT_TOLERANCE_PERCENT))),
+        stable_seconds=float(watch.get("stable_seconds", 2.0)),
+        rescan_seconds=float(watch.get("rescan_seconds", 60.0)),
         source=path,
     )
 

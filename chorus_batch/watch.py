@@ -1,0 +1,176 @@
+"""``watch``: stay up and process files as they arrive. This module only turns file-system
+events into ``Processor.process`` calls; every rule lives elsewhere.
+
+How a file becomes ready (peers.md §2.6 lists what goes wrong otherwise):
+
+* a file written under a temporary name (``*.tmp``, ``*.part``, dot-files, ``*~``) is ignored
+  until it is renamed — the rename makes it ready at once;
+* a file written in place under its final name is ready when the writer closes it (inotify's
+  close-write, where the platform gives it), or else when its size and modification time have
+  not changed for ``stable_seconds``;
+* the inbox is scanned at start-up and every ``rescan_seconds`` (events can be lost, and a
+  network share gives none); files found that way get the stability wait.
+
+SIGINT / SIGTERM: the file being processed is finished, then the watcher exits 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.polling import PollingObserver
+
+from . import formats
+from .ingest import Processor
+from .workspace import Pending, is_temporary
+
+log = logging.getLogger("chorus_batch")
+
+NETWORK_FILESYSTEMS = frozenset({"nfs", "nfs4", "cifs", "smbfs", "smb3", "fuse.sshfs", "9p", "afs", "glusterfs", "ceph", "fuse.s3fs"})
+
+
+def is_network_path(path: Path) -> bool:
+    """Whether ``path`` lives on a network file system (no inotify events there)."""
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return False
+    best, kind = "", ""
+    target = str(path.resolve())
+    for line in mounts:
+        parts = line.split()
+        if len(parts) >= 3 and (target == parts[1] or target.startswith(parts[1].rstrip("/") + "/")) and len(parts[1]) >= len(best):
+            best, kind = parts[1], parts[2]
+    return kind in NETWORK_FILESYSTEMS
+
+
+@dataclass
+class _Seen:
+    size: int = -1
+    mtime: float = -1.0
+    since: float = 0.0  # when size and mtime were last seen to change
+    closed: bool = False  # a close-after-write arrived since the last change
+    open_events: bool = False  # events arrive for this file: wait for its close
+
+
+@dataclass
+class Candidates:
+    """Files that may be ready, fed by the observer thread and by scans."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    files: dict[Path, _Seen] = field(default_factory=dict)
+    wake: threading.Event = field(default_factory=threading.Event)
+
+    def touch(self, path: Path, *, closed: bool = False, event: bool = False) -> None:
+        with self.lock:
+            seen = self.files.setdefault(path, _Seen(since=time.monotonic()))
+            if closed:
+                seen.closed = True
+            elif event:
+                seen.open_events, seen.closed = True, False
+        self.wake.set()
+
+    def ready(self, stable_seconds: float, close_timeout: float) -> list[Path]:
+        """Files ready now; forgets the ones that vanished."""
+        now = time.monotonic()
+        out = []
+        with self.lock:
+            for path, seen in list(self.files.items()):
+                try:
+                    st = path.stat()
+                except FileNotFoundError:
+                    del self.files[path]
+                    continue
+                if (st.st_size, st.st_mtime) != (seen.size, seen.mtime):
+                    seen.size, seen.mtime, seen.since = st.st_size, st.st_mtime, now
+                    if not seen.closed:
+                        continue
+                quiet = now - seen.since
+                if seen.closed or (not seen.open_events and quiet >= stable_seconds) or quiet >= close_timeout:
+                    out.append(path)
+                    del self.files[path]
+        return out
+
+
+class _Handler(FileSystemEventHandler):
+    def __init__(self, candidates: Candidates) -> None:
+        self.candidates = candidates
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.is_directory:
+            return
+        if event.event_type == "moved":
+            path = Path(os.fsdecode(event.dest_path))
+            if not is_temporary(path.name):
+                self.candidates.touch(path, closed=True)  # renamed into place: complete
+            return
+        path = Path(os.fsdecode(event.src_path))
+        if is_temporary(path.name) or event.event_type in ("deleted", "opened", "closed_no_write"):
+            return
+        self.candidates.touch(path, closed=event.event_type == "closed", event=True)
+
+
+@dataclass
+class Watcher:
+    processor: Processor
+    stable_seconds: float = 2.0
+    rescan_seconds: float = 60.0
+    close_timeout: float = 600.0  # a file still open after this long is taken on stability alone
+    polling: bool | None = None  # None: polling when the inbox is on a network file system
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> int:
+        """Watch until ``stop`` is set; return the number of files processed."""
+        ws = self.processor.ws
+        polling = is_network_path(ws.inbox) if self.polling is None else self.polling
+        observer = PollingObserver(timeout=max(1.0, self.stable_seconds / 2)) if polling else Observer()
+        candidates = Candidates()
+        observer.schedule(_Handler(candidates), str(ws.inbox), recursive=True)
+        observer.start()
+        log.info("watching %s (%s)", ws.inbox, "polling" if polling else "inotify")
+        processed = 0
+        next_scan = 0.0
+        try:
+            self.processor.recover()
+            while not self.stop.is_set():
+                if time.monotonic() >= next_scan:
+                    for item in ws.pending():
+                        candidates.touch(item.path)
+                    self.processor.expire_parked()
+                    next_scan = time.monotonic() + self.rescan_seconds
+                ready = candidates.ready(self.stable_seconds, self.close_timeout)
+                items = [self._pending(p) for p in ready if p.exists() and self._in_inbox(p)]
+                for item in ws.ordered(items, formats.sniff_rank):
+                    if self.stop.is_set():
+                        candidates.touch(item.path)
+                        break
+                    result = self.processor.process(item)
+                    if result is not None:
+                        processed += 1
+                        log.info("%s: %s", result.name, result.status)
+                    for later in self.processor.retaken:
+                        log.info("%s: %s (after parking)", later.name, later.status)
+                    self.processor.retaken = []
+                candidates.wake.wait(0.2)
+                candidates.wake.clear()
+        finally:
+            observer.stop()
+            observer.join(timeout=5)
+        return processed
+
+    def _in_inbox(self, path: Path) -> bool:
+        """Files in ``inbox/`` or one partner folder below it, as ``run`` sees them."""
+        inbox = self.processor.ws.inbox
+        return path.parent == inbox or path.parent.parent == inbox
+
+    def _pending(self, path: Path) -> Pending:
+        inbox = self.processor.ws.inbox
+        partner = path.parent.name if path.parent != inbox else None
+        return Pending(path, path.name, partner)

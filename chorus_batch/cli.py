@@ -308,7 +308,7 @@ def watch(ctx: Context, polling: bool | None) -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--rules", "with_rules", is_flag=True, help="Also run the official business rules (EN 16931, BR-FR, Order-X Schematron).")
-@click.option("--strict", is_flag=True, help="With --rules: fatal rule findings are errors (as strict_rules = true).")
+@click.option("--strict", is_flag=True, help="Run the rules and count fatal findings as errors (as strict_rules = true).")
 @guarded
 def validate(files: tuple[Path, ...], fmt: str, with_rules: bool, strict: bool) -> None:
     """Validate documents without storing them and without a workspace: content detection,
@@ -320,7 +320,7 @@ def validate(files: tuple[Path, ...], fmt: str, with_rules: bool, strict: bool) 
 
         chorus-batch validate --rules inbox/*.xml
     """
-    results = [_validate_one(path, with_rules, strict) for path in files]
+    results = [_validate_one(path, with_rules or strict, strict) for path in files]
     if fmt == "json":
         click.echo(json.dumps(results, indent=2, ensure_ascii=False))
     else:

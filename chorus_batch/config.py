@@ -29,7 +29,8 @@ TEMPLATE = """\
 # Largest input file accepted, in bytes (bigger files are rejected with FILE_TOO_LARGE).
 max_file_size = 33554432
 
-# Days a supplier answer (or an issuer change) waits for its order before it is rejected.
+# Days an answer or an issuer change waits for its order (an invoice status for its invoice)
+# before it is rejected.
 park_days = 30
 
 # Official business rules (EN 16931, BR-FR, Order-X Schematron): findings are warnings;

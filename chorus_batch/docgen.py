@@ -28,7 +28,24 @@ GENERATED_NOTE = (
 
 # Codes the hand-written prose of errors.md refers to by name. Generation fails if one of
 # them leaves the catalogue, so the prose cannot point at a code that no longer exists.
-_NAMED_IN_PROSE = ("DUPLICATE_DOCUMENT", "CONFIG_INVALID", "INTERNAL_ERROR", "XSD_INVALID", "REASON_REQUIRED")
+_NAMED_IN_PROSE = (
+    "DUPLICATE_DOCUMENT",
+    "CONFIG_INVALID",
+    "INTERNAL_ERROR",
+    "XSD_INVALID",
+    "REASON_REQUIRED",
+    "SIRET_INVALID",
+    "RULE_FATAL",
+    "RULE_WARNING",
+)
+
+# Codes whose severity depends on the document or the configuration: the severity column says so.
+# (``is_warning`` stays the catalogue's "Warning:" rule, which a test ties to the source.)
+_SEVERITY_NOTES = {
+    "SIRET_INVALID": "error; warning on an invoice or a credit note",
+    "RULE_FATAL": "warning; error with `strict_rules = true`",
+}
+ANOMALY_PREFIX = "Anomaly:"
 
 # What each event means, in the operator's words. Every event of ``states.Event`` must have
 # an entry: generation fails otherwise, so a new event cannot reach the docs undescribed.
@@ -68,8 +85,17 @@ def is_warning(code: str) -> bool:
     return CODES[code].meaning.startswith("Warning:")
 
 
+def is_anomaly(code: str) -> bool:
+    """A reconciliation anomaly: a warning on an integrated invoice, listed by the reports."""
+    return CODES[code].meaning.startswith(ANOMALY_PREFIX)
+
+
 def severity(code: str) -> str:
     """The severity column of ``docs/errors.md`` for ``code``."""
+    if code in _SEVERITY_NOTES:
+        return _SEVERITY_NOTES[code]
+    if is_anomaly(code):
+        return "warning (anomaly)"
     if is_warning(code):
         return "warning"
     if code == "DUPLICATE_DOCUMENT":
@@ -82,6 +108,7 @@ def errors_markdown() -> str:
     for code in _NAMED_IN_PROSE:
         _named(code)
     warnings = ", ".join(_named(code) for code in CODES if is_warning(code))
+    anomalies = ", ".join(_named(code) for code in CODES if is_anomaly(code))
     out = [
         GENERATED_NOTE.format(source="`chorus_batch/errors.py` (`CODES`)"),
         "",
@@ -105,9 +132,11 @@ def errors_markdown() -> str:
         "  (`REASON_REQUIRED`...) has `null` and is told apart by `document`.",
         "- `xpath` points to the element concerned, written with the document's own prefixes, when it",
         "  is known, else `null`.",
-        "- `document` (in `errors` only) is the engagement number of the document the error belongs",
-        "  to, or `null` for an error about the whole file (or a document whose number could not be",
-        "  read). Each entry of the report's `documents` also lists its own errors, without this key.",
+        "- `document` (in `errors` only) is the number of the document the error belongs to: the",
+        "  engagement number, for an invoice or a credit note its own number, for an invoice status",
+        "  the number of its invoice; `null` for an error about the whole file (or a document whose",
+        "  number could not be read). Each entry of the report's `documents` also lists its own",
+        "  errors, without this key.",
         "",
         "## Severity",
         "",
@@ -116,6 +145,14 @@ def errors_markdown() -> str:
         "  it. A file with several documents (an operator CSV) of which only some are rejected is",
         "  `IN_INTEGRE_PARTIEL`: the others are applied. Both make `chorus-batch run` exit with 1.",
         f"- **warning**: {warnings}. Listed under `warnings`; the document is integrated anyway.",
+        f"  {_named('RULE_FATAL')} becomes an error, and rejects the document, when the configuration",
+        "  says `strict_rules = true`; "
+        + f"{_named('RULE_WARNING')} stays a warning. On an invoice or a credit note,",
+        f"  {_named('SIRET_INVALID')} is a warning too: an invoice is kept and reconciled, not routed.",
+        f"- **anomaly**: {anomalies}. What does not fit between an integrated",
+        "  invoice and its engagement: a warning in the invoice's integration report (for the",
+        "  anomalies found when it arrives) and a column of `reconciliation.csv` and `invoices.csv`,",
+        "  never a rejection. See [operations.md](operations.md#anomalies).",
         f"- {_named('DUPLICATE_DOCUMENT')} is listed under `errors`, but the report's status is",
         "  `DUPLICATE`: the file is archived, nothing is applied a second time, and the run does not",
         "  count it as a rejection. It is given both for a file whose bytes were already integrated",
@@ -126,11 +163,12 @@ def errors_markdown() -> str:
         "brackets at the end of the command's one-line error message, for example",
         "`error: chorus-batch.toml: unknown key 'foo' [CONFIG_INVALID]`.",
         "",
-        "Checks run in stages: reading the file, XML syntax and safety, document type, XML schema,",
-        "reading the values (amounts, dates), business rules, then the store. A file stops at the",
-        f"first stage that fails. The schema stage lists every violation (one {_named('XSD_INVALID')}",
-        "each) and the business-rule stage lists every failed rule; the other stages report the",
-        "first problem only.",
+        "Checks run in stages: reading the file (and the XML inside a PDF), XML syntax and safety,",
+        "document type, XML schema, reading the values (amounts, dates), business rules, the",
+        "official business rules (Schematron), then the store. A file stops at the first stage that",
+        f"fails. The schema stage lists every violation (one {_named('XSD_INVALID')} each) and the",
+        "two business-rule stages list every failed rule; the other stages report the first",
+        "problem only.",
         "",
         f"{_named('INTERNAL_ERROR')} is never the sender's fault: report it together with the file",
         "and `var/log/chorus-batch.log`, which holds the details.",

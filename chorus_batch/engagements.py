@@ -367,6 +367,8 @@ def apply_invoice(ctx: Context, inv: InvoiceDocument) -> Outcome:
     deposited = instant(inv.issue_date.isoformat()) if inv.issue_date and inv.issue_date <= ctx.today else ctx.src.now
     repo.add_invoice_status(ctx.conn, invoice_id, "DEPOSEE", deposited, None, ctx.src.file_id, ctx.src.now)
     ctx.orders_integrated.append(inv.number.strip())  # statuses parked for this invoice may now apply
+    if ctx.settings.close_when_paid and found.engagement_id is not None:
+        _close_if_paid(ctx, found.engagement_id)  # a credit note can settle an engagement too
     warnings = [Issue(a.code, a.reason, severity="warning") for a in anomalies]
     return Outcome(inv.kind, inv.number.strip(), "INTEGRE", warnings)
 

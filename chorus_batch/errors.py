@@ -67,6 +67,30 @@ CODES: dict[str, ErrorCode] = {
         "(PDF/A-3 forbids encryption).",
         "Ask the sender for an intact, unencrypted PDF/A-3 (or the XML alone).",
     ),
+    # -- bundles (.zip, .tar, .tar.gz, .gz): the whole bundle is rejected, none of its members is integrated
+    "ARCHIVE_UNSAFE_PATH": ErrorCode(
+        "A bundle member's name could point outside a folder: absolute path, `..` component, drive letter "
+        "(`C:`), backslash trick (`..\\x`), NUL or control character. Nothing was extracted.",
+        "Ask the sender to rebuild the archive with plain relative names (e.g. `orders/EJ-1.xml`).",
+    ),
+    "ARCHIVE_LINK": ErrorCode(
+        "A bundle member is a symbolic or hard link, a device or a fifo; bundles may only hold regular files.",
+        "Ask the sender to archive the documents themselves, not links to them.",
+    ),
+    "ARCHIVE_TOO_LARGE": ErrorCode(
+        "A bundle exceeds a safety limit (possible zip bomb): too many members (1000), a member larger than "
+        "`max_file_size`, more than 256 MiB in all, or a compression ratio above 200. It was not unpacked further.",
+        "Split the bundle into smaller ones, or send the documents one by one.",
+    ),
+    "ARCHIVE_NESTED": ErrorCode(
+        "A bundle holds an archive that holds another archive: only one level of nesting is read.",
+        "Flatten the bundle: put the documents (or one level of archives) directly in it.",
+    ),
+    "ARCHIVE_MALFORMED": ErrorCode(
+        "A bundle is corrupt or truncated (bad header, CRC error), has an encrypted member, a compression "
+        "other than deflate, or a member type other than file or folder.",
+        "Ask the sender for an intact, unencrypted .zip or .tar.gz (deflate / gzip compression).",
+    ),
     # -- XML safety and syntax
     "XML_MALFORMED": ErrorCode(
         "The file is not well-formed XML (or is truncated).", "Fix the XML at the sender; the line number points to the first fault."
@@ -213,8 +237,8 @@ CODES: dict[str, ErrorCode] = {
         "Check the invoices against the order; an order change may be missing.",
     ),
     "INVOICE_NOT_FOUND": ErrorCode(
-        "A lifecycle status names an invoice chorus-batch has not received (yet): it is parked until the invoice "
-        "arrives, then rejected after `park_days`.",
+        "A lifecycle status named an invoice chorus-batch never received: it was parked until the invoice "
+        "arrived, and rejected after `park_days`.",
         "Check the invoice number and the supplier id; send the invoice first.",
     ),
     "INVOICE_AMBIGUOUS": ErrorCode(
@@ -325,3 +349,4 @@ class Outcome:
     number: str | None
     outcome: str
     errors: list[Issue] = field(default_factory=list)
+    member: str | None = None  # the member of a bundle (zip / tar.gz) the document came from

@@ -18,7 +18,7 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from . import engagements, formats
 from .config import Settings
 from .domain import rules
 from .engagements import Document, Emitted
+from .formats import bundles
 from .errors import ChorusError, DocumentRejected, Issue, Outcome
 from .store import repo
 from .store.repo import Source, Store
@@ -35,6 +36,7 @@ from .workspace import Pending, Workspace, write_bytes, write_json
 log = logging.getLogger("chorus_batch")
 
 Clock = Callable[[], datetime]
+BUNDLE_HEAD = 1 << 20  # bundles.kind_of looks at most this far
 
 
 def utc_now() -> datetime:
@@ -86,6 +88,7 @@ class Prepared:
     kind: str
     errors: list[Issue]
     warnings: list[Issue]
+    member: str | None = None  # its member name when the file is a bundle
 
 
 def file_status(outcomes: Sequence[Outcome]) -> str:
@@ -168,6 +171,22 @@ class Processor:
         return self._integrate(c, data, prepared)
 
     def _prepare(self, data: bytes) -> list[Prepared]:
+        """The documents of a file after XSD and rules. A bundle (zip, tar.gz) is opened safely
+        and each member is prepared on its own, orders first; a member that cannot be read
+        becomes one rejected document and the others go on."""
+        if bundles.kind_of(data[:BUNDLE_HEAD]) is None:
+            return self._prepare_document(data)
+        found = bundles.members(data, bundles.Limits(max_member_size=self.settings.max_file_size))
+        prepared = []
+        for name, content in sorted(found, key=lambda m: formats.sniff_rank(m[1][:4096])):
+            try:
+                parts = self._prepare_document(content)
+            except DocumentRejected as exc:
+                parts = [Prepared(None, _kind_of(content) or "unknown", exc.issues, [])]
+            prepared += [replace(p, member=name) for p in parts]
+        return prepared
+
+    def _prepare_document(self, data: bytes) -> list[Prepared]:
         rec = formats.recognise(data)
         issues = formats.schema_issues(rec)
         if issues:
@@ -213,9 +232,9 @@ class Processor:
 
     def _apply_one(self, ctx: engagements.Context, file_id: int, position: int, p: Prepared) -> Outcome:
         if p.doc is None or p.errors:
-            return Outcome(p.kind, _number(p.doc), "REJETE", p.errors)
+            return Outcome(p.kind, _number(p.doc), "REJETE", p.errors, p.member)
         savepoint = ctx.conn.begin_nested()
-        outcome = engagements.apply(ctx, p.doc)
+        outcome = replace(engagements.apply(ctx, p.doc), member=p.member)
         if outcome.outcome == "REJETE":
             savepoint.rollback()
         else:
@@ -274,7 +293,10 @@ class Processor:
         with self.store.read() as conn:
             rows = repo.expired_parked(conn, limit)
         for row in rows:
-            issue = Issue("PARK_EXPIRED", f"no order {row.order_number} arrived within {self.settings.park_days} days")
+            if row.kind == "invoice_status":
+                issue = Issue("INVOICE_NOT_FOUND", f"no invoice {row.order_number} arrived within {self.settings.park_days} days")
+            else:
+                issue = Issue("PARK_EXPIRED", f"no order {row.order_number} arrived within {self.settings.park_days} days")
             outcome = Outcome(row.kind, row.order_number, "REJETE", [issue])
             with self.store.begin() as conn:
                 status = self._resolve(conn, row, "EXPIRED", outcome, now)
@@ -410,6 +432,7 @@ def report_payload(name: str, sha: str, received: datetime, now: datetime, resul
         "processed_at": iso(now),
         "documents": [
             {"kind": d.kind, "number": d.number, "outcome": d.outcome, "errors": [e.as_dict() for e in d.errors if e.severity == "error"]}
+            | ({"member": d.member} if d.member else {})
             for d in result.documents
         ],
         "errors": [_located(e, _owner(e, result.documents)) for e in result.errors],

@@ -241,8 +241,9 @@ class InvoiceLine:
 class InvoiceDocument:
     """An invoice or a credit note (UBL 2.1 Invoice / CreditNote, CII D16B, Factur-X).
 
-    ``credit`` is true for a credit note: a CreditNote root, type code 381 (or 261, 262, 396,
-    532), or an invoice type 380 whose total is negative, as French issuers often send them.
+    ``credit`` is true for a credit note: a CreditNote root, a credit type code (381 and the
+    other UNTDID 1001 credit codes the readers list), or an invoice type 380 whose total is
+    negative, as French issuers often send them.
     Amounts in ``totals`` and ``lines`` are as the document states them; the store keeps the
     totals positive and the sign in the type.
     """

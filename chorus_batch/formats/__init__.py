@@ -62,8 +62,8 @@ def recognise(data: bytes) -> Recognised:
     head = data[:8]
     if head.startswith(b"%PDF-"):
         return _from_pdf(data)
-    if head.startswith((b"PK\x03\x04", b"\x1f\x8b")):
-        raise DocumentRejected.one("DOCUMENT_NOT_SUPPORTED", "archives (zip, tar.gz) are not integrated by this version")
+    if head.startswith((b"PK\x03\x04", b"\x1f\x8b")):  # an archive where a document is expected (nested too deep)
+        raise DocumentRejected.one("ARCHIVE_NESTED", "an archive inside an archive is not opened")
     if not looks_like_xml(data):
         kind = csv_ops.header_kind(data)
         if kind is not None:

@@ -1,0 +1,283 @@
+"""``watch`` with real processes (the "always on, never losing a file" issue): files dropped by
+temporary name + rename and files written in place in two chunks with a pause are all
+integrated, none is read half-written; ``run`` on the same workspace meanwhile exits 3 naming
+the holder; SIGTERM / SIGINT stop the watcher with exit 0; files present before the start are
+processed; ``--polling`` works; temporary names are left alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from chorus_batch.demo.generate import ISSUERS, SUPPLIERS, engagement_number, random_lines, ubl_order
+
+CLI = [sys.executable, "-m", "chorus_batch"]
+TEMP_NAMES = ("later.xml.tmp", "upload.xml.part", ".hidden.xml", "backup.xml~")
+
+
+def _order(i: int, rng: random.Random) -> bytes:
+    return ubl_order(engagement_number(50_000 + i), ISSUERS[i % 4], SUPPLIERS[i % 4], random_lines(rng, 3), date(2026, 3, 1))
+
+
+def _acks(ws: Path) -> dict[str, dict]:
+    folder = ws / "outbox" / "acks"
+    if not folder.is_dir():
+        return {}
+    out = {}
+    for path in folder.iterdir():
+        if path.name.endswith(".json") and not path.name.startswith("."):
+            try:
+                out[path.name] = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):  # being replaced right now: read it next time
+                continue
+    return out
+
+
+def _wait_for(predicate, timeout: float, step: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
+class Watch:
+    """A real ``chorus-batch watch`` process; stderr goes to a file (no pipe to fill up)."""
+
+    def __init__(self, ws: Path, *extra: str) -> None:
+        self.ws = ws
+        self.err_path = ws.parent / f"watch-{os.getpid()}-{time.monotonic_ns()}.stderr"
+        self.out_path = self.err_path.with_suffix(".stdout")
+        self._err = open(self.err_path, "wb")
+        self._out = open(self.out_path, "wb")
+        self.proc = subprocess.Popen([*CLI, "--workspace", str(ws), "-v", "watch", *extra], stdout=self._out, stderr=self._err)
+
+    @property
+    def stderr(self) -> str:
+        return self.err_path.read_text(encoding="utf-8", errors="replace")
+
+    @property
+    def stdout(self) -> str:
+        return self.out_path.read_text(encoding="utf-8", errors="replace")
+
+    def wait_watching(self, timeout: float = 15) -> None:
+        """Until the observer runs (the ``watching ...`` line is logged after it started)."""
+        ok = _wait_for(lambda: "watching " in self.stderr or self.proc.poll() is not None, timeout)
+        assert ok and self.proc.poll() is None, f"watch did not start: rc={self.proc.poll()} {self.stderr[-2000:]}"
+
+    def stop(self, sig: int, timeout: float = 15) -> tuple[int, float]:
+        t0 = time.monotonic()
+        self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            pytest.fail(f"watch did not stop within {timeout} s of signal {sig}: {self.stderr[-2000:]}")
+        return rc, time.monotonic() - t0
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._err.close()
+        self._out.close()
+
+
+@pytest.fixture
+def watch_factory() -> Iterator:
+    started: list[Watch] = []
+
+    def start(ws: Path, *extra: str) -> Watch:
+        w = Watch(ws, *extra)
+        started.append(w)
+        return w
+
+    yield start
+    for w in started:
+        w.close()
+
+
+def _init(root: Path, config: str | None = None) -> Path:
+    r = subprocess.run([*CLI, "--workspace", str(root), "init"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    if config is not None:
+        (root / "chorus-batch.toml").write_text(config, encoding="utf-8")
+    return root
+
+
+def _drop_temp_names(inbox: Path) -> dict[str, bytes]:
+    dropped = {}
+    for k, name in enumerate(TEMP_NAMES):
+        data = f"still being written {k}\n".encode()
+        (inbox / name).write_bytes(data)
+        dropped[name] = data
+    return dropped
+
+
+def _assert_temp_names_untouched(ws: Path, dropped: dict[str, bytes], acks: dict[str, dict]) -> None:
+    for name, data in dropped.items():
+        assert (ws / "inbox" / name).read_bytes() == data, f"{name} was touched"
+        assert f"{name}.json" not in acks
+
+
+def test_watch_rename_and_chunked_writes_lock_and_sigterm(tmp_path: Path, watch_factory) -> None:
+    """The issue's scenario: 100 orders by temp name + rename, 3 written in place in two chunks
+    with a pause of several seconds (file kept open) -> all 103 IN_INTEGRE within 40 s, none
+    read half-written; ``run`` meanwhile exits 3 naming the holder; SIGTERM -> exit 0 in 15 s."""
+    ws = _init(tmp_path / "ws")
+    inbox = ws / "inbox"
+    rng = random.Random(1)
+    watcher = watch_factory(ws)
+    watcher.wait_watching()
+    temp = _drop_temp_names(inbox)
+
+    t0 = time.monotonic()
+    expected: dict[str, bytes] = {}
+    for i in range(100):
+        data = _order(i, rng)
+        tmp = inbox / f"o{i:03d}.xml.tmp"
+        tmp.write_bytes(data)
+        os.rename(tmp, inbox / f"o{i:03d}.xml")
+        expected[f"o{i:03d}.xml"] = data
+    handles = []
+    for i in range(3):
+        data = _order(100 + i, rng)
+        name = f"chunk{i}.xml"
+        fh = open(inbox / name, "wb")
+        fh.write(data[: len(data) // 2])
+        fh.flush()
+        handles.append((fh, data))
+        expected[name] = data
+    try:
+        # a one-shot run while watch holds the workspace: exit 3 at once, the holder named
+        t_run = time.monotonic()
+        r = subprocess.run([*CLI, "--workspace", str(ws), "run"], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 3, (r.returncode, r.stdout, r.stderr)
+        assert time.monotonic() - t_run < 10
+        assert f"PID {watcher.proc.pid}" in r.stderr and socket.gethostname() in r.stderr and "since" in r.stderr, r.stderr
+
+        time.sleep(6)  # the writers pause with their files open: much longer than stable_seconds
+        acks = _acks(ws)
+        for i in range(3):
+            assert f"chunk{i}.xml.json" not in acks, f"chunk{i}.xml processed while still open: {acks.get(f'chunk{i}.xml.json')}"
+            assert (inbox / f"chunk{i}.xml").exists(), f"chunk{i}.xml claimed while still open"
+    finally:
+        for fh, data in handles:
+            if not fh.closed:
+                fh.write(data[len(data) // 2 :])
+                fh.close()
+
+    assert _wait_for(lambda: len(_acks(ws)) >= 103, max(1.0, t0 + 40 - time.monotonic()), 0.25), (
+        f"{len(_acks(ws))} acks after 40 s; {watcher.stderr[-3000:]}"
+    )
+    elapsed = time.monotonic() - t0
+    acks = _acks(ws)
+    assert sorted(acks) == sorted(f"{name}.json" for name in expected), sorted(set(acks) ^ {f"{n}.json" for n in expected})
+    bad = {name: (a["status"], [e["code"] for e in a["errors"]]) for name, a in acks.items() if a["status"] != "IN_INTEGRE"}
+    assert not bad, bad
+    assert elapsed < 40
+
+    # none read half-written: the archived bytes are the whole documents
+    archived = {p.name: p.read_bytes() for p in (ws / "var" / "archive").rglob("*") if p.is_file()}
+    assert archived == expected
+    assert not any((ws / "var" / "rejected").iterdir())
+    _assert_temp_names_untouched(ws, temp, acks)
+
+    rc, took = watcher.stop(signal.SIGTERM)
+    assert rc == 0, watcher.stderr[-2000:]
+    assert took < 15
+    assert "Traceback" not in watcher.stderr
+    assert "103 file(s) processed" in watcher.stdout
+    # the lock went with the watcher: a run now works
+    r = subprocess.run([*CLI, "--workspace", str(ws), "run"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in inbox.iterdir()) == sorted(TEMP_NAMES)
+
+
+def test_watch_startup_scan_and_sigint(tmp_path: Path, watch_factory) -> None:
+    """Files present before watch starts are processed (start-up scan), files dropped in place
+    afterwards too; SIGINT stops it with exit 0; temporary names stay in the inbox."""
+    ws = _init(tmp_path / "ws")
+    inbox = ws / "inbox"
+    rng = random.Random(2)
+    before = {f"before{i}.xml": _order(200 + i, rng) for i in range(3)}
+    for name, data in before.items():
+        (inbox / name).write_bytes(data)
+    temp = _drop_temp_names(inbox)
+
+    watcher = watch_factory(ws)
+    watcher.wait_watching()
+    after = {"after-inplace.xml": _order(210, rng)}
+    (inbox / "after-inplace.xml").write_bytes(after["after-inplace.xml"])
+
+    want = {f"{n}.json" for n in (*before, *after)}
+    assert _wait_for(lambda: want <= set(_acks(ws)), 20, 0.2), (sorted(_acks(ws)), watcher.stderr[-2000:])
+    acks = _acks(ws)
+    assert set(acks) == want
+    assert {a["status"] for a in acks.values()} == {"IN_INTEGRE"}
+    time.sleep(0.5)
+    _assert_temp_names_untouched(ws, temp, _acks(ws))
+
+    rc, took = watcher.stop(signal.SIGINT)
+    assert rc == 0, watcher.stderr[-2000:]
+    assert took < 15
+    assert "Traceback" not in watcher.stderr
+    assert sorted(p.name for p in inbox.iterdir()) == sorted(TEMP_NAMES)
+
+
+POLLING_CONFIG = "[watch]\nstable_seconds = 1\n"
+
+
+def test_watch_polling_startup_scan(tmp_path: Path, watch_factory) -> None:
+    """``--polling`` (stable_seconds = 1): the files found by the start-up scan are processed."""
+    ws = _init(tmp_path / "ws", POLLING_CONFIG)
+    rng = random.Random(3)
+    names = [f"pre{i}.xml" for i in range(3)]
+    for i, name in enumerate(names):
+        (ws / "inbox" / name).write_bytes(_order(300 + i, rng))
+    watcher = watch_factory(ws, "--polling")
+    watcher.wait_watching()
+    assert "(polling)" in watcher.stderr
+    want = {f"{n}.json" for n in names}
+    assert _wait_for(lambda: want <= set(_acks(ws)), 15, 0.2), (sorted(_acks(ws)), watcher.stderr[-2000:])
+    assert {a["status"] for a in _acks(ws).values()} == {"IN_INTEGRE"}
+    rc, _took = watcher.stop(signal.SIGTERM)
+    assert rc == 0
+
+
+def test_watch_polling_processes_files_dropped_while_running(tmp_path: Path, watch_factory) -> None:
+    """``--polling`` (stable_seconds = 1): files dropped AFTER the start — in place, and by temp
+    name + rename — are processed within a few seconds; the temp names are left alone."""
+    ws = _init(tmp_path / "ws", POLLING_CONFIG)
+    inbox = ws / "inbox"
+    rng = random.Random(4)
+    watcher = watch_factory(ws, "--polling")
+    watcher.wait_watching()
+    time.sleep(1.2)  # let the poller take its first snapshot
+    temp = _drop_temp_names(inbox)
+    (inbox / "inplace.xml").write_bytes(_order(400, rng))
+    (inbox / "renamed.xml.tmp").write_bytes(_order(401, rng))
+    os.rename(inbox / "renamed.xml.tmp", inbox / "renamed.xml")
+
+    want = {"inplace.xml.json", "renamed.xml.json"}
+    ok = _wait_for(lambda: want <= set(_acks(ws)), 8, 0.2)
+    left = sorted(p.name for p in inbox.iterdir())
+    rc, _took = watcher.stop(signal.SIGTERM)
+    assert ok, f"with --polling, files dropped while watching stay in the inbox: acks={sorted(_acks(ws))}, inbox={left}"
+    assert {a["status"] for a in _acks(ws).values()} == {"IN_INTEGRE"}
+    _assert_temp_names_untouched(ws, temp, _acks(ws))
+    assert rc == 0

@@ -177,9 +177,13 @@ def _delivery(root: etree._Element) -> Delivery | None:
 
 
 def _totals(root: etree._Element) -> Totals:
-    total = _find(root, "cac:AnticipatedMonetaryTotal")
     taxes = [amount(n) for n in root.findall("cac:TaxTotal/cbc:TaxAmount", NS)]
     tax_total = sum((t for t in taxes if t is not None), Decimal(0)) if taxes else None
+    return monetary_totals(_find(root, "cac:AnticipatedMonetaryTotal"), tax_total)
+
+
+def monetary_totals(total: etree._Element | None, tax_total: Decimal | None) -> Totals:
+    """A UBL MonetaryTotal (AnticipatedMonetaryTotal of orders, LegalMonetaryTotal of invoices)."""
     if total is None:
         return Totals(tax_total=tax_total)
 

@@ -14,6 +14,7 @@ from decimal import Decimal
 from lxml import etree
 
 from ..domain.model import InvoiceDocument, InvoiceLine, Party, Totals
+from . import ubl
 from .ubl import NS, _date, _find, _text, amount, party
 from .xml import path_of
 
@@ -87,24 +88,7 @@ def _lines(root: etree._Element, line_path: str, qty_path: str) -> tuple[Invoice
 
 
 def _totals(root: etree._Element, tax_total: Decimal | None) -> Totals:
-    total = _find(root, "cac:LegalMonetaryTotal")
-    if total is None:
-        return Totals(tax_total=tax_total)
-
-    def get(name: str) -> Decimal | None:
-        return amount(_find(total, f"cbc:{name}"))
-
-    return Totals(
-        line_total=get("LineExtensionAmount"),
-        allowances=get("AllowanceTotalAmount"),
-        charges=get("ChargeTotalAmount"),
-        tax_exclusive=get("TaxExclusiveAmount"),
-        tax_total=tax_total,
-        tax_inclusive=get("TaxInclusiveAmount"),
-        prepaid=get("PrepaidAmount"),
-        rounding=get("PayableRoundingAmount"),
-        payable=get("PayableAmount"),
-    )
+    return ubl.monetary_totals(_find(root, "cac:LegalMonetaryTotal"), tax_total)
 
 
 def parse_invoice(root: etree._Element) -> InvoiceDocument:

@@ -421,15 +421,20 @@ def attachments(conn: Connection, version_id: int) -> list[Row[Any]]:
     return list(conn.execute(select(t).where(t.c.version_id == version_id).order_by(t.c.id)))
 
 
-def history(conn: Connection, engagement_id: int) -> list[Row[Any]]:
-    t, f = s.transitions, s.received_files
+def _with_source(conn: Connection, table: Any, engagement_id: int) -> list[Row[Any]]:
+    """Rows of ``table`` for an engagement, with the name of the file each came from."""
+    f = s.received_files
     q = (
-        select(t, f.c.name.label("source_name"))
-        .select_from(t.outerjoin(f, t.c.source_file_id == f.c.id))
-        .where(t.c.engagement_id == engagement_id)
-        .order_by(t.c.id)
+        select(table, f.c.name.label("source_name"))
+        .select_from(table.outerjoin(f, table.c.source_file_id == f.c.id))
+        .where(table.c.engagement_id == engagement_id)
+        .order_by(table.c.id)
     )
     return list(conn.execute(q))
+
+
+def history(conn: Connection, engagement_id: int) -> list[Row[Any]]:
+    return _with_source(conn, s.transitions, engagement_id)
 
 
 def by_number(conn: Connection, number: str) -> list[Row[Any]]:
@@ -471,14 +476,7 @@ def mark_responses_written(conn: Connection, names: Sequence[str]) -> None:
 
 
 def answers_of(conn: Connection, engagement_id: int) -> list[Row[Any]]:
-    t, f = s.answers, s.received_files
-    q = (
-        select(t, f.c.name.label("source_name"))
-        .select_from(t.outerjoin(f, t.c.source_file_id == f.c.id))
-        .where(t.c.engagement_id == engagement_id)
-        .order_by(t.c.id)
-    )
-    return list(conn.execute(q))
+    return _with_source(conn, s.answers, engagement_id)
 
 
 def count_answers(conn: Connection, engagement_id: int, outcome: str) -> int:

@@ -406,6 +406,8 @@ class Processor:
         for item in self.ws.claimed():
             with self.store.read() as conn:
                 row = repo.file_by_claim(conn, self.ws.relative(item.path))
+            if row is not None and (row.sha256 != _sha256_of(item.path) or (self.ws.root / row.stored_as).exists()):
+                row = None  # an earlier file of the same name claimed under the same path, long done
             if row is None:
                 self.ws.unclaim(item)
                 log.warning("%s: put back in the inbox (its processing was interrupted)", item.name)

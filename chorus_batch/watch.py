@@ -100,8 +100,9 @@ class Candidates:
 
 
 class _Handler(FileSystemEventHandler):
-    def __init__(self, candidates: Candidates) -> None:
+    def __init__(self, candidates: Candidates, close_events: bool) -> None:
         self.candidates = candidates
+        self.close_events = close_events  # polling never sees a close: rely on stability there
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.is_directory:
@@ -114,7 +115,7 @@ class _Handler(FileSystemEventHandler):
         path = Path(os.fsdecode(event.src_path))
         if is_temporary(path.name) or event.event_type in ("deleted", "opened", "closed_no_write"):
             return
-        self.candidates.touch(path, closed=event.event_type == "closed", event=True)
+        self.candidates.touch(path, closed=event.event_type == "closed", event=self.close_events)
 
 
 @dataclass
@@ -132,13 +133,14 @@ class Watcher:
         polling = is_network_path(ws.inbox) if self.polling is None else self.polling
         observer = PollingObserver(timeout=max(1.0, self.stable_seconds / 2)) if polling else Observer()
         candidates = Candidates()
-        observer.schedule(_Handler(candidates), str(ws.inbox), recursive=True)
+        observer.schedule(_Handler(candidates, close_events=not polling), str(ws.inbox), recursive=True)
         observer.start()
         log.info("watching %s (%s)", ws.inbox, "polling" if polling else "inotify")
         processed = 0
         next_scan = 0.0
         try:
             self.processor.recover()
+            self.processor.recover_responses()
             while not self.stop.is_set():
                 if time.monotonic() >= next_scan:
                     for item in ws.pending():

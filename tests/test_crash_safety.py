@@ -27,7 +27,7 @@ from chorus_batch.demo.generate import ISSUERS, SUPPLIERS, engagement_number, ra
 CLI = [sys.executable, "-m", "chorus_batch"]
 
 
-def _fill_inbox(ws: Path, count: int, *, start: int, seed: int) -> dict[str, str]:
+def _fill_inbox(ws: Path, count: int, *, start: int, seed: int, prefix: str = "order-") -> dict[str, str]:
     """``count`` distinct UBL orders in ``ws/inbox``; returns file name -> engagement number."""
     inbox = ws / "inbox"
     inbox.mkdir(parents=True, exist_ok=True)
@@ -36,7 +36,7 @@ def _fill_inbox(ws: Path, count: int, *, start: int, seed: int) -> dict[str, str
     names = {}
     for k in range(count):
         number = engagement_number(start + k)
-        name = f"order-{k:05d}.xml"
+        name = f"{prefix}{k:05d}.xml"
         data = ubl_order(number, ISSUERS[k % len(ISSUERS)], SUPPLIERS[k % len(SUPPLIERS)], pool[k % len(pool)], date(2026, 3, 1))
         (inbox / name).write_bytes(data)
         names[name] = number
@@ -111,14 +111,16 @@ def test_sigkill_after_first_ack_then_rerun(tmp_path: Path) -> None:
 
 
 def test_random_sigkills_then_restart(tmp_path: Path) -> None:
-    """Kill a real ``run`` at 15 random (seeded) instants, restarting it each time, then let one
-    finish: every input accounted for exactly once (engagements, ``received`` transitions,
-    acks, archive), nothing in processing or the inbox."""
+    """Kill a real ``run`` at 15 random (seeded) instants between 0.05 s and 2 s, restarting it
+    each time, while new orders keep arriving (before each restart the inbox is topped up to
+    300 waiting files, so that every kill lands on a working run); then let one run finish:
+    every input accounted for exactly once (engagements, ``received`` transitions, acks,
+    archive), nothing left in processing or the inbox."""
     ws = tmp_path / "ws"
-    names = _fill_inbox(ws, 600, start=200_000, seed=11)
+    names = _fill_inbox(ws, 300, start=200_000, seed=11)
     rng = random.Random(20260301)
-    killed_mid_run = 0
-    for _ in range(15):
+    killed = 0
+    for round_ in range(15):
         proc = subprocess.Popen([*CLI, "--workspace", str(ws), "run"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             proc.wait(timeout=rng.uniform(0.05, 2.0))
@@ -126,11 +128,13 @@ def test_random_sigkills_then_restart(tmp_path: Path) -> None:
             proc.send_signal(signal.SIGKILL)
         _out, err = proc.communicate(timeout=30)
         if proc.returncode == -signal.SIGKILL:
-            killed_mid_run += 1
+            killed += 1
         else:
             assert proc.returncode == 0, err.decode(errors="replace")
             assert b"Traceback" not in err
-    assert killed_mid_run >= 5, killed_mid_run  # the kills did land while runs were working
+        waiting = len(_files_under(ws / "inbox")) + len(_files_under(ws / "var" / "processing"))
+        names.update(_fill_inbox(ws, max(0, 300 - waiting), start=300_000 + 1000 * round_, seed=round_, prefix=f"late{round_:02d}-"))
+    assert killed >= 10, killed  # the kills landed on working runs (each restart had ~300 files waiting)
     final = _run(ws)
     assert final.returncode == 0, final.stdout + final.stderr
     assert "Traceback" not in final.stdout + final.stderr

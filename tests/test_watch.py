@@ -170,7 +170,7 @@ def test_watch_rename_and_chunked_writes_lock_and_sigterm(tmp_path: Path, watch_
         assert time.monotonic() - t_run < 10
         assert f"PID {watcher.proc.pid}" in r.stderr and socket.gethostname() in r.stderr and "since" in r.stderr, r.stderr
 
-        time.sleep(6)  # the writers pause with their files open: much longer than stable_seconds
+        time.sleep(5)  # the writers pause with their files open: well past stable_seconds (2)
         acks = _acks(ws)
         for i in range(3):
             assert f"chunk{i}.xml.json" not in acks, f"chunk{i}.xml processed while still open: {acks.get(f'chunk{i}.xml.json')}"
@@ -274,7 +274,7 @@ def test_watch_polling_processes_files_dropped_while_running(tmp_path: Path, wat
     os.rename(inbox / "renamed.xml.tmp", inbox / "renamed.xml")
 
     want = {"inplace.xml.json", "renamed.xml.json"}
-    ok = _wait_for(lambda: want <= set(_acks(ws)), 8, 0.2)
+    ok = _wait_for(lambda: want <= set(_acks(ws)), 6, 0.2)
     left = sorted(p.name for p in inbox.iterdir())
     rc, _took = watcher.stop(signal.SIGTERM)
     assert ok, f"with --polling, files dropped while watching stay in the inbox: acks={sorted(_acks(ws))}, inbox={left}"

@@ -166,7 +166,7 @@ class Processor:
             kind = _kind_of(data)
             return self._reject(c, exc.issues, docs=[Outcome(kind, None, "REJETE", exc.issues)] if kind else [])
         if all(p.errors for p in prepared):
-            docs = [Outcome(p.kind, _number(p.doc), "REJETE", p.errors) for p in prepared]
+            docs = [Outcome(p.kind, _number(p.doc), "REJETE", p.errors, p.member) for p in prepared]
             return self._reject(c, [e for p in prepared for e in p.errors], [w for p in prepared for w in p.warnings], docs)
         return self._integrate(c, data, prepared)
 

@@ -667,3 +667,17 @@ def test_demo_ubl_invoices_valid_against_the_official_oasis_xsd(demo_invoice_fil
             official[etree.QName(root).localname].assertValid(root)
             checked += 1
     assert checked >= 8
+
+
+def test_demo_invoices_have_no_fatal_rule_finding(demo_invoice_files) -> None:
+    """Every demo invoice and credit note passes the official rules (EN 16931 and BR-FR): legal
+    notes PMT/PMD/AAB, billing framework BT-23, seller SIREN BT-30, BT-26 on the credit note."""
+    checked = 0
+    for name, data in demo_invoice_files:
+        if not name.startswith(("facture-", "avoir-")):
+            continue
+        rec = _formats.recognise(data)
+        fatal = [i.message for i in _formats.rule_issues(rec, strict=True) if i.code == "RULE_FATAL"]
+        assert fatal == [], (name, fatal)
+        checked += 1
+    assert checked == 9

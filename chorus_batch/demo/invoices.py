@@ -15,6 +15,12 @@ deterministic except ``facturx_pdf`` (factur-x stamps the PDF's XMP metadata wit
   ``ram:BuyerOrderReferencedDocument/ram:IssuerAssignedID``; parties are the Order-X ones
   (``generate._ox_party``: the template is prefix-based and the ``ram`` prefix here names the
   CII :100 namespace).
+Both carry the BR-FR mentions: the billing framework BT-23 (``billing_mode``, ``BILLING_MODE``
+by default), the legal notes ``LEGAL_NOTES`` (UBL ``cbc:Note`` as ``#CODE#text``, CII
+``ram:IncludedNote`` with ``ram:SubjectCode``) and, on a credit note, the corrected invoice's
+date (BT-26, ``billing_reference_date``). The CII seller and buyer carry their SIREN under
+scheme 0002 in ``ram:SpecifiedLegalOrganization`` (BR-FR-10) and their SIRET under 0009 in
+``ram:GlobalID`` and ``ram:URIUniversalCommunication``.
 * ``facturx_pdf``: a PDF/A-3 embedding a CII invoice as ``factur-x.xml`` (factur-x library).
 * ``demo_invoices``: the third demo wave (see its docstring).
 
@@ -52,7 +58,8 @@ from .generate import (
 
 __all__ = [
     "UBL_CUSTOMIZATION_ID",
-    "UBL_PROFILE_ID",
+    "BILLING_MODE",
+    "LEGAL_NOTES",
     "CII_GUIDELINE",
     "NO_SERVICE",
     "iban",
@@ -64,7 +71,16 @@ __all__ = [
 ]
 
 UBL_CUSTOMIZATION_ID = "urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0"
-UBL_PROFILE_ID = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
+# BT-23, the French billing framework ("cadre de facturation", BR-FR-08): B1 = goods, S1 =
+# services, M1 = both, invoice deposited by the seller. UBL ``cbc:ProfileID``, CII
+# ``ram:BusinessProcessSpecifiedDocumentContextParameter/ram:ID``.
+BILLING_MODE = "B1"
+# The mentions French law requires on every invoice (BR-FR-05, BT-21 subject code / BT-22 text).
+LEGAL_NOTES = (
+    ("PMT", "Indemnité forfaitaire pour frais de recouvrement en cas de retard de paiement : 40 €."),
+    ("PMD", "Pénalités de retard : trois fois le taux d'intérêt légal, exigibles dès le lendemain de l'échéance."),
+    ("AAB", "Pas d'escompte pour paiement anticipé."),
+)
 CII_GUIDELINE = "urn:cen.eu:en16931:2017"
 # BT-10 when the public structure has no service code (Chorus Pro accepts any value then).
 NO_SERVICE = "SERVICE"
@@ -113,12 +129,15 @@ def ubl_invoice(
     negative_380: bool = False,
     currency: str = "EUR",
     billing_reference: str | None = None,
+    billing_reference_date: date | None = None,
     note: str | None = None,
+    billing_mode: str = BILLING_MODE,
 ) -> bytes:
     """A UBL 2.1 Invoice (380) from ``supplier`` to ``issuer``, or a CreditNote (381) when
     ``credit``. ``engagement`` is BT-13 (``cac:OrderReference/cbc:ID``, written as given, so
     ``"NA"`` works); ``None`` writes no order reference and no line references.
-    ``billing_reference`` (BT-25) is the invoice a credit note corrects.
+    ``billing_reference`` (BT-25) is the invoice a credit note corrects, issued on
+    ``billing_reference_date`` (BT-26).
     """
     _check(lines, credit, negative_380)
     root = "CreditNote" if credit else "Invoice"
@@ -132,17 +151,20 @@ def ubl_invoice(
         ' xmlns:cac="urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"'
         ' xmlns:cbc="urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2">\n'
         f"  <cbc:CustomizationID>{UBL_CUSTOMIZATION_ID}</cbc:CustomizationID>\n"
-        f"  <cbc:ProfileID>{UBL_PROFILE_ID}</cbc:ProfileID>\n"
+        f"  <cbc:ProfileID>{_x(billing_mode)}</cbc:ProfileID>\n"
         f"  <cbc:ID>{_x(number)}</cbc:ID>\n"
         f"  <cbc:IssueDate>{issue_date.isoformat()}</cbc:IssueDate>\n",
         f"  <cbc:{root}TypeCode>{'381' if credit else '380'}</cbc:{root}TypeCode>\n",
         f"  <cbc:Note>{_x(note)}</cbc:Note>\n" if note else "",
+        "".join(f"  <cbc:Note>#{code}#{_x(text)}</cbc:Note>\n" for code, text in LEGAL_NOTES),
         f"  <cbc:DocumentCurrencyCode>{_x(currency)}</cbc:DocumentCurrencyCode>\n",
         f"  <cbc:BuyerReference>{_x(issuer.service or NO_SERVICE)}</cbc:BuyerReference>\n",
         f"  <cac:OrderReference><cbc:ID>{_x(engagement)}</cbc:ID></cac:OrderReference>\n" if engagement is not None else "",
         (
             "  <cac:BillingReference><cac:InvoiceDocumentReference>"
-            f"<cbc:ID>{_x(billing_reference)}</cbc:ID></cac:InvoiceDocumentReference></cac:BillingReference>\n"
+            f"<cbc:ID>{_x(billing_reference)}</cbc:ID>"
+            + (f"<cbc:IssueDate>{billing_reference_date.isoformat()}</cbc:IssueDate>" if billing_reference_date else "")
+            + "</cac:InvoiceDocumentReference></cac:BillingReference>\n"
         )
         if billing_reference
         else "",
@@ -224,7 +246,9 @@ def cii_invoice(
     negative_380: bool = False,
     currency: str = "EUR",
     billing_reference: str | None = None,
+    billing_reference_date: date | None = None,
     note: str | None = None,
+    billing_mode: str = BILLING_MODE,
 ) -> bytes:
     """The same invoice as ``ubl_invoice`` in CII D16B, Factur-X EN16931 profile (type code 381
     when ``credit``: CII has one root for both)."""
@@ -235,6 +259,9 @@ def cii_invoice(
         '<?xml version="1.0" encoding="UTF-8"?>\n',
         _CII_ROOT_OPEN,
         "  <rsm:ExchangedDocumentContext>\n"
+        "    <ram:BusinessProcessSpecifiedDocumentContextParameter>\n"
+        f"      <ram:ID>{_x(billing_mode)}</ram:ID>\n"
+        "    </ram:BusinessProcessSpecifiedDocumentContextParameter>\n"
         "    <ram:GuidelineSpecifiedDocumentContextParameter>\n"
         f"      <ram:ID>{CII_GUIDELINE}</ram:ID>\n"
         "    </ram:GuidelineSpecifiedDocumentContextParameter>\n"
@@ -246,6 +273,10 @@ def cii_invoice(
         f'      <udt:DateTimeString format="102">{issue_date:%Y%m%d}</udt:DateTimeString>\n'
         "    </ram:IssueDateTime>\n",
         f"    <ram:IncludedNote><ram:Content>{_x(note)}</ram:Content></ram:IncludedNote>\n" if note else "",
+        "".join(
+            f"    <ram:IncludedNote><ram:Content>{_x(text)}</ram:Content><ram:SubjectCode>{code}</ram:SubjectCode></ram:IncludedNote>\n"
+            for code, text in LEGAL_NOTES
+        ),
         "  </rsm:ExchangedDocument>\n  <rsm:SupplyChainTradeTransaction>\n",
     ]
     for ln, amount in zip(signed, t.line_amounts):
@@ -287,8 +318,8 @@ def cii_invoice(
         )
     parts.append("    <ram:ApplicableHeaderTradeAgreement>\n")
     parts.append(f"      <ram:BuyerReference>{_x(issuer.service or NO_SERVICE)}</ram:BuyerReference>\n")
-    parts.append(_ox_party(supplier, "SellerTradeParty"))
-    parts.append(_ox_party(issuer, "BuyerTradeParty"))
+    parts.append(_cii_party(supplier, "SellerTradeParty"))
+    parts.append(_cii_party(issuer, "BuyerTradeParty"))
     if engagement is not None:
         parts.append(
             "      <ram:BuyerOrderReferencedDocument>\n"
@@ -340,10 +371,31 @@ def cii_invoice(
         parts.append(
             "      <ram:InvoiceReferencedDocument>\n"
             f"        <ram:IssuerAssignedID>{_x(billing_reference)}</ram:IssuerAssignedID>\n"
-            "      </ram:InvoiceReferencedDocument>\n"
+            + (
+                "        <ram:FormattedIssueDateTime>\n"
+                f'          <qdt:DateTimeString format="102">{billing_reference_date:%Y%m%d}</qdt:DateTimeString>\n'
+                "        </ram:FormattedIssueDateTime>\n"
+                if billing_reference_date
+                else ""
+            )
+            + "      </ram:InvoiceReferencedDocument>\n"
         )
     parts.append("    </ram:ApplicableHeaderTradeSettlement>\n  </rsm:SupplyChainTradeTransaction>\n</rsm:CrossIndustryInvoice>\n")
     return "".join(parts).encode("utf-8")
+
+
+def _cii_party(org: Org, tag: str) -> str:
+    """A CII TradePartyType as an invoice wants it: the order generator's (``_ox_party``) with
+    the SIRET also in ``ram:GlobalID`` (scheme 0009) and the SIREN, not the SIRET, under scheme
+    0002 in ``ram:SpecifiedLegalOrganization`` (BT-30 / BT-47, BR-FR-10)."""
+    block = _ox_party(org, tag)
+    siret = _x(org.siret)
+    old = f'        <ram:SpecifiedLegalOrganization>\n          <ram:ID schemeID="0009">{siret}</ram:ID>\n'
+    new = f'        <ram:SpecifiedLegalOrganization>\n          <ram:ID schemeID="0002">{_x(org.siret[:9])}</ram:ID>\n'
+    name = f"        <ram:Name>{_x(org.name)}</ram:Name>\n"
+    if old not in block or name not in block:
+        raise AssertionError("generate._ox_party changed shape")
+    return block.replace(old, new).replace(name, f'        <ram:GlobalID schemeID="0009">{siret}</ram:GlobalID>\n{name}')
 
 
 def facturx_pdf(xml: bytes, *, title: str | None = None) -> bytes:
@@ -451,6 +503,7 @@ class _Planned:
     credit: bool = False
     billing_reference: str | None = None
     note: str | None = None
+    billing_mode: str = BILLING_MODE  # BT-23: B1 goods, S1 services
 
 
 def _eng(i: int) -> str:
@@ -481,8 +534,9 @@ def _plan() -> list[_Planned]:
         # 107: the whole order, as a Factur-X PDF
         _Planned("facture-NSP-2026-000318.pdf", "NSP-2026-000318", numerique, mairie, _eng(7), tuple(e107)),
         # an engagement number nobody issued; no engagement at all (BT-13 "NA"); the refused 105
-        _Planned("facture-RCAV-2026-1190.xml", "RCAV-2026-1190", restauration, chu, generate.engagement_number(199), (meals,)),
-        _Planned("facture-MBO-F-2026-077.xml", "MBO-F-2026-077", mobilier, lycee, "NA", (room,)),
+        _Planned("facture-RCAV-2026-1190.xml", "RCAV-2026-1190", restauration, chu, generate.engagement_number(199), (meals,),
+                 billing_mode="S1"),
+        _Planned("facture-MBO-F-2026-077.xml", "MBO-F-2026-077", mobilier, lycee, "NA", (room,), billing_mode="S1"),
         _Planned("facture-FA-PRC-2026-0043.xml", "FA-PRC-2026-0043", papeteries, departement, _eng(5), tuple(e105)),
         # the first invoice sent again: same seller and number, other bytes (named to sort after it)
         _Planned(f"facture-renvoi-{first}.xml", first, papeteries, mairie, _eng(1), tuple(e101[:2]),
@@ -505,15 +559,21 @@ def demo_invoices() -> list[tuple[str, bytes]]:
     * a CPPStatut flow (MISE_EN_PAIEMENT, SERVICE_FAIT) and an operator statuses CSV (REJETEE).
     """
     files: list[tuple[str, bytes]] = []
+    issued_on: dict[str, date] = {}
     for k, inv in enumerate(_plan()):
         issued = INVOICE_DATE + timedelta(days=k)
+        issued_on.setdefault(inv.number, issued)
         if inv.file.endswith(".pdf"):
-            xml = cii_invoice(inv.number, inv.supplier, inv.issuer, inv.lines, issued, engagement=inv.engagement)
+            xml = cii_invoice(
+                inv.number, inv.supplier, inv.issuer, inv.lines, issued, engagement=inv.engagement, billing_mode=inv.billing_mode
+            )
             files.append((inv.file, facturx_pdf(xml)))
             continue
         data = ubl_invoice(
             inv.number, inv.supplier, inv.issuer, inv.lines, issued, engagement=inv.engagement, credit=inv.credit,
             billing_reference=inv.billing_reference, note=inv.note,
+            billing_reference_date=issued_on.get(inv.billing_reference) if inv.billing_reference else None,
+            billing_mode=inv.billing_mode,
         )
         files.append((inv.file, data))
     papeteries, numerique, restauration, _mobilier = SUPPLIERS

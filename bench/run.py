@@ -1,0 +1,167 @@
+"""Benchmark of `chorus-batch run` against the floor loop (see bench/README.md).
+
+python bench/run.py --orders 2000 [--mix] [--profile] [--scale-check] [--skip-floor] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import pstats
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import replace
+from datetime import date, timedelta
+from pathlib import Path
+
+from chorus_batch.demo import generate as gen
+from chorus_batch.demo.invoices import ubl_invoice
+
+BENCH = Path(__file__).resolve().parent
+KINDS = ("ubl-order-response", "ubl-order", "orderx", "facture", "reponses")
+INVOICE_UNITS = {"BX": "XBX", "PK": "XPK"}  # Rec 21 package codes take an X on an invoice
+
+
+def documents(orders: int, mix: bool, seed: int = 2026):
+    """(name, bytes): `orders` UBL orders; with `mix`, per 10 orders one accepted (UBL
+    OrderResponse AP + a UBL invoice of the whole order), one refused (OrderResponse RE), two
+    accepted through an operator CSV (50 rows a file), plus orders/5 more orders of
+    generate_batch (half UBL, half Order-X BASIC / COMFORT / EXTENDED)."""
+    rng = random.Random(seed)
+    csv_rows: list[tuple[str, str, str]] = []
+    for i in range(orders):
+        number = gen.engagement_number(i)
+        issuer, supplier = rng.choice(gen.ISSUERS), rng.choice(gen.SUPPLIERS)
+        lines = gen._lines_for(rng, supplier)
+        issued = date(2026, 1, 5) + timedelta(days=i % 300)
+        yield f"ubl-order-{number}.xml", gen.ubl_order(number, issuer, supplier, lines, issued,
+                                                       delivery_date=issued + timedelta(days=15))
+        if not mix:
+            continue
+        if i % 10 == 0:
+            yield f"ubl-order-response-{number}.xml", gen.ubl_order_response(number, issuer, supplier, "AP")
+            billed = [replace(ln, unit=INVOICE_UNITS.get(ln.unit, ln.unit)) for ln in lines]
+            yield f"facture-F{i:07d}.xml", ubl_invoice(f"F{i:07d}", supplier, issuer, billed,
+                                                       issued + timedelta(days=30), engagement=number)
+        elif i % 10 == 1:
+            yield f"ubl-order-response-{number}.xml", gen.ubl_order_response(
+                number, issuer, supplier, "RE", reason="Article en rupture de stock")
+        elif i % 10 in (2, 3):
+            csv_rows.append((number, "accept", ""))
+    if mix:
+        for k in range(0, len(csv_rows), 50):
+            yield f"reponses-{k // 50:05d}.csv", gen.responses_csv(csv_rows[k:k + 50])
+        yield from gen.generate_batch(orders // 5, seed=seed, start=orders)
+
+
+def measure(argv: list[str]) -> dict:
+    """Run argv; wall time from spawn to exit (start-up included) and the child's own peak RSS
+    (os.wait4 gives the rusage of that child alone, unlike RUSAGE_CHILDREN's running max)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: keep Popen from waiting
+        out.seek(0), err.seek(0)
+        return {"seconds": seconds, "peak_mb": usage.ru_maxrss / 1024, "rc": proc.returncode,
+                "cpu": usage.ru_utime + usage.ru_stime, "out": out.read().decode(), "err": err.read().decode()}
+
+
+def cli(workspace: Path, profile_to: Path | None = None) -> list[str]:
+    prof = ["-m", "cProfile", "-o", str(profile_to)] if profile_to else []
+    return [sys.executable, *prof, "-m", "chorus_batch", "--workspace", str(workspace), "-q", "run"]
+
+
+def ack_statuses(workspace: Path) -> Counter:
+    return Counter(json.loads(p.read_bytes())["status"] for p in (workspace / "outbox" / "acks").glob("*.json"))
+
+
+def machine() -> str:
+    model = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                  if ln.startswith("model name")), platform.processor() or "?")
+    return f"{len(os.sched_getaffinity(0))} CPU(s), {model}, Python {platform.python_version()}, {platform.platform()}"
+
+
+def bench(root: Path, orders: int, mix: bool, skip_floor: bool, profile: bool) -> dict:
+    """Generate into fresh workspaces, run the floor then the real CLI, print the table."""
+    names = ["real", *([] if skip_floor else ["floor"]), *(["profiled"] if profile else [])]
+    spaces = {n: root / f"{n}-{orders}{'-mix' if mix else ''}" for n in names}
+    for ws in spaces.values():
+        shutil.rmtree(ws, ignore_errors=True)
+        (ws / "inbox").mkdir(parents=True)
+    t0, files, kinds = time.perf_counter(), 0, Counter()
+    for name, data in documents(orders, mix):
+        for ws in spaces.values():
+            (ws / "inbox" / name).write_bytes(data)
+        files += 1
+        kinds[next((k for k in KINDS if name.startswith(k)), "other")] += 1
+    os.sync()  # flush the generated files now, not during the timed runs
+    print(f"\n{files} files generated in {time.perf_counter() - t0:.1f}s ({dict(kinds)}) under {root}")
+    rows = {}
+    if not skip_floor:
+        rows["floor"] = measure([sys.executable, str(BENCH / "floor.py"), str(spaces["floor"])])
+        if rows["floor"]["rc"]:
+            sys.exit(f"floor failed:\n{rows['floor']['err']}")
+        rows["floor"].update(json.loads(rows["floor"]["out"]))
+    rows["real"] = measure(cli(spaces["real"]))
+    print(f"{'run':<8}{'files':>7}{'seconds':>9}{'files/s':>9}{'CPU s':>8}{'peak MB':>9}{'ratio':>7}")
+    for name, r in rows.items():
+        ratio = f"{r['seconds'] / rows['floor']['seconds']:.2f}" if "floor" in rows else "-"
+        print(f"{name:<8}{files:>7}{r['seconds']:>9.2f}{files / r['seconds']:>9.0f}{r['cpu']:>8.2f}"
+              f"{r['peak_mb']:>9.0f}{ratio:>7}")
+    if "floor" in rows:
+        print(f"floor: {rows['floor']['valid']} XSD-valid; seconds per step: {rows['floor']['steps']}")
+    statuses = ack_statuses(spaces["real"])
+    left = sum(1 for _ in (spaces["real"] / "inbox").iterdir())
+    ok = rows["real"]["rc"] == 0 and statuses.get("IN_INTEGRE") == files and left == 0
+    print(f"real run: exit {rows['real']['rc']}, acks {dict(statuses)}, {left} left in inbox -> "
+          f"{'OK, everything integrated' if ok else 'NOT OK'}")
+    if not ok and rows["real"]["err"]:
+        print(rows["real"]["err"][-2000:])
+    if profile:
+        out = root / f"profile-{orders}.pstats"
+        p = measure(cli(spaces["profiled"], out))
+        print(f"\nprofiled run (cProfile, {p['seconds']:.1f}s wall, not comparable): {out}")
+        stats = pstats.Stats(str(out))
+        stats.sort_stats("cumulative").print_stats(25)
+        stats.sort_stats("tottime").print_stats(15)
+    return {"files": files, **{k: {"files_s": files / v["seconds"], "peak_mb": v["peak_mb"]} for k, v in rows.items()}}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--orders", type=int, default=2000, help="UBL orders to generate (default 2000)")
+    ap.add_argument("--mix", action="store_true", help="add order responses, operator CSVs, invoices, Order-X")
+    ap.add_argument("--keep", type=Path, metavar="DIR", help="build the workspaces in DIR and keep them")
+    ap.add_argument("--skip-floor", action="store_true", help="do not run the floor loop")
+    ap.add_argument("--scale-check", action="store_true", help="run N then 10 x N: files/s and peak RSS")
+    ap.add_argument("--profile", action="store_true", help="also run the CLI under cProfile, print the top")
+    args = ap.parse_args()
+    print("machine:", machine())
+    root = args.keep.resolve() if args.keep else Path(tempfile.mkdtemp(prefix="chorus-bench-"))
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        sizes = [args.orders, 10 * args.orders] if args.scale_check else [args.orders]
+        results = [bench(root, n, args.mix, args.skip_floor, args.profile) for n in sizes]
+        if args.scale_check:
+            small, big = results
+            print("\nscale check (real run):")
+            for r in results:
+                print(f"  {r['files']:>7} files: {r['real']['files_s']:>6.0f} files/s, peak {r['real']['peak_mb']:.0f} MB")
+            print(f"  x{big['files'] / small['files']:.0f} files -> peak RSS x{big['real']['peak_mb'] / small['real']['peak_mb']:.2f}, "
+                  f"files/s x{big['real']['files_s'] / small['real']['files_s']:.2f}")
+    finally:
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -23,6 +23,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from . import engagements, formats
 from .config import Settings
 from .domain import rules
@@ -126,8 +128,17 @@ class Processor:
             if on_file:
                 for done in results:
                     on_file(done)
+        self.retry_parked()
         summary.results[:0], self.retaken = self.retaken, []
         return summary
+
+    def retry_parked(self) -> None:
+        """Take up parked documents whose order or invoice now exists. Within one process the
+        integration of an order does it at once; this catches the order committed by another
+        worker while the document was being parked."""
+        with self.store.read() as conn:
+            numbers = repo.parked_now_resolvable(conn)
+        self._unpark(numbers)
 
     def process(self, item: Pending) -> FileResult | None:
         """Claim and process one inbox file; ``None`` if another worker took it first."""
@@ -140,7 +151,13 @@ class Processor:
             return None
         c = Claimed(claimed, received)
         try:
-            return self._process(c)
+            try:
+                return self._process(c)
+            except IntegrityError:
+                # another worker (PostgreSQL) committed the same engagement or file first:
+                # the second attempt sees its work and answers DUPLICATE / ORDER_ALREADY_EXISTS
+                log.info("%s: concurrent update, processed again", item.name)
+                return self._process(c)
         except Exception:  # the per-file boundary: a bug must not lose the file or stop the run
             log.exception("internal error while processing %s", item.name)
             c.sha = c.sha or _sha256_of(claimed.path)

@@ -146,6 +146,7 @@ class Watcher:
                     for item in ws.pending():
                         candidates.touch(item.path)
                     self.processor.expire_parked()
+                    self.processor.retry_parked()
                     next_scan = time.monotonic() + self.rescan_seconds
                 ready = candidates.ready(self.stable_seconds, self.close_timeout)
                 items = [self._pending(p) for p in ready if p.exists() and self._in_inbox(p)]

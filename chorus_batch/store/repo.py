@@ -512,6 +512,16 @@ def expired_parked(conn: Connection, before: str) -> list[Row[Any]]:
     return list(conn.execute(_parked_rows(s.parked.c.parked_at <= before)))
 
 
+def parked_now_resolvable(conn: Connection) -> list[str]:
+    """References of waiting parked documents that an engagement or an invoice now carries."""
+    p = s.parked
+    known = or_(
+        select(s.engagements.c.id).where(s.engagements.c.number == p.c.order_number).exists(),
+        select(s.invoices.c.id).where(s.invoices.c.number == p.c.order_number).exists(),
+    )
+    return list(conn.execute(select(p.c.order_number).where(p.c.state == "WAITING", known).distinct()).scalars())
+
+
 def resolve_parked(conn: Connection, parked_id: int, state: str, now: str) -> None:
     conn.execute(update(s.parked).where(s.parked.c.id == parked_id).values(state=state, resolved_at=now))
 

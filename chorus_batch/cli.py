@@ -63,11 +63,16 @@ class Context:
         self.ws.var.mkdir(parents=True, exist_ok=True)
         return Store(self.ws.store_url)
 
+    @property
+    def exclusive(self) -> bool:
+        """SQLite: one run or watch at a time holds the workspace (the lock); PostgreSQL: shared."""
+        return not self.db or self.db.startswith("sqlite")
+
     @contextmanager
     def holding(self) -> Iterator[None]:
         """The workspace lock for run / watch on SQLite (exit 3 when held). On PostgreSQL several
         workers share a workspace: the database arbitrates, no folder lock is taken."""
-        if self.db and not self.db.startswith("sqlite"):
+        if not self.exclusive:
             yield
             return
         with self.ws.locked(datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")):
@@ -215,7 +220,7 @@ def run_workspace(ctx: Context, show_progress: bool) -> tuple[Any, int]:
     try:
         with ctx.holding():
             processor = Processor(ws, store, settings)
-            processor.recover()
+            processor.recover(exclusive=ctx.exclusive)
             summary = _process_inbox(processor, show_progress)
     finally:
         store.close()
@@ -284,7 +289,9 @@ def watch(ctx: Context, polling: bool | None) -> None:
     ws.ensure()
     _setup_logging(ctx, ws.var / "log" / "chorus-batch.log")
     store = ctx.store()
-    watcher = Watcher(Processor(ws, store, settings), settings.stable_seconds, settings.rescan_seconds, polling=polling)
+    watcher = Watcher(
+        Processor(ws, store, settings), settings.stable_seconds, settings.rescan_seconds, polling=polling, exclusive=ctx.exclusive
+    )
 
     def stop(signum: int, _frame: object) -> None:
         log.info("signal %d: stopping after the current file", signum)

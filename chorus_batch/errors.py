@@ -88,7 +88,7 @@ CODES: dict[str, ErrorCode] = {
     ),
     "ARCHIVE_MALFORMED": ErrorCode(
         "A bundle is corrupt or truncated (bad header, CRC error), has an encrypted member, a compression "
-        "other than deflate, or a member type other than file or folder.",
+        "other than stored or deflate, or a member type other than file or folder.",
         "Ask the sender for an intact, unencrypted .zip or .tar.gz (deflate / gzip compression).",
     ),
     # -- XML safety and syntax

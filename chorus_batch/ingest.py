@@ -1,14 +1,15 @@
 """One input file, start to finish: claim → read once → hash → duplicate check → recognise →
-XSD → map → rules → store (one transaction, one savepoint per document) → move → reports.
+XSD → map → rules → store (one transaction, one savepoint per document) → reports → move.
 
 This is the per-file boundary: a ``ChorusError`` becomes a rejection with its code, and any
 other exception is a bug — logged with its traceback, reported as ``INTERNAL_ERROR``, the file
 kept in ``var/rejected/``. Nothing escapes to the caller, so one bad file never stops a run.
 
-Order of effects: the store commits first; then the order responses are written to
-``outbox/responses/``, the file is moved to where the store says it is, and its integration
-report is written. Answers that arrived before their order are parked and applied by the run
-that integrates the order; after ``park_days`` they are rejected.
+Order of effects: the store commits first (with the planned paths and the report itself); then
+the order responses are written to ``outbox/responses/``, the integration report is written,
+and the file is moved to where the store says it is — so ``recover`` can finish any of these
+after a kill. Answers that arrived before their order are parked and applied by the run that
+integrates the order; after ``park_days`` they are rejected.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import socket
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -120,6 +123,7 @@ class Processor:
         summary = RunSummary()
         self.recover_responses()
         self.expire_parked()
+        self.retry_parked()  # documents a killed run parked before their order's commit
         for item in self.ws.ordered(self.ws.pending(), formats.sniff_rank):
             result = self.process(item)
             results = ([result] if result is not None else []) + self.retaken
@@ -414,13 +418,16 @@ class Processor:
 
     # -- start-up -------------------------------------------------------------------------------
 
-    def recover(self) -> int:
+    def recover(self, exclusive: bool = True) -> int:
         """Finish what a killed worker left in ``var/processing/``: a file whose processing was
         committed is moved where the store says (its report rewritten if missing); any other
         claimed file goes back to the inbox and is processed again. Returns the files handled.
-        Call only while holding the workspace (SQLite lock, or alone on the folder)."""
+        ``exclusive`` (the SQLite workspace lock is held): every claim is a dead worker's; else
+        only the claims of workers of this host that are no longer running are taken up."""
         handled = 0
-        for item in self.ws.claimed():
+        for worker, item in self.ws.claimed():
+            if not (exclusive or _is_dead(worker)):
+                continue  # a live worker's claim (PostgreSQL, several workers): not ours to touch
             with self.store.read() as conn:
                 row = repo.file_by_claim(conn, self.ws.relative(item.path))
             if row is not None and (row.sha256 != _sha256_of(item.path) or (self.ws.root / row.stored_as).exists()):
@@ -439,6 +446,21 @@ class Processor:
                 log.warning("%s: %s, finished after an interruption", item.name, row.status)
             handled += 1
         return handled
+
+
+def _is_dead(worker: str) -> bool:
+    """Whether the worker named ``host.pid`` (a folder of var/processing/) has stopped; a
+    worker of another host is never declared dead from here."""
+    host, _, pid = worker.rpartition(".")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return int(pid) == os.getpid()  # our own claims from an earlier life of this PID: impossible while we run
 
 
 def report_payload(name: str, sha: str, received: datetime, now: datetime, result: FileResult) -> dict[str, Any]:

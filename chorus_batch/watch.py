@@ -93,7 +93,8 @@ class Candidates:
                     if not seen.closed:
                         continue
                 quiet = now - seen.since
-                if seen.closed or (not seen.open_events and quiet >= stable_seconds) or quiet >= close_timeout:
+                settled = not seen.open_events and st.st_size > 0 and quiet >= stable_seconds  # an empty file may be one being created
+                if seen.closed or settled or quiet >= close_timeout:
                     out.append(path)
                     del self.files[path]
         return out
@@ -115,7 +116,9 @@ class _Handler(FileSystemEventHandler):
         path = Path(os.fsdecode(event.src_path))
         if is_temporary(path.name) or event.event_type in ("deleted", "opened", "closed_no_write"):
             return
-        self.candidates.touch(path, closed=event.event_type == "closed", event=self.close_events)
+        # only a write tells that a writer has the file open: a file moved in (seen as created) is whole
+        writing = self.close_events and event.event_type == "modified"
+        self.candidates.touch(path, closed=event.event_type == "closed", event=writing)
 
 
 @dataclass
@@ -125,6 +128,7 @@ class Watcher:
     rescan_seconds: float = 60.0
     close_timeout: float = 600.0  # a file still open after this long is taken on stability alone
     polling: bool | None = None  # None: polling when the inbox is on a network file system
+    exclusive: bool = True  # this watcher holds the workspace (SQLite lock)
     stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> int:
@@ -139,7 +143,7 @@ class Watcher:
         processed = 0
         next_scan = 0.0
         try:
-            self.processor.recover()
+            self.processor.recover(self.exclusive)
             self.processor.recover_responses()
             while not self.stop.is_set():
                 if time.monotonic() >= next_scan:

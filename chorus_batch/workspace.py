@@ -22,6 +22,7 @@ from .config import TEMPLATE
 from .errors import ChorusError, WorkspaceError, WorkspaceLocked
 
 CONFIG_NAME = "chorus-batch.toml"
+WORKER = f"{socket.gethostname()}.{os.getpid()}"  # this process, as named in var/processing/
 _TEMP_SUFFIXES = (".tmp", ".part", "~")
 
 
@@ -163,8 +164,9 @@ class Workspace:
         return sorted(items, key=key)
 
     def claim(self, item: Pending) -> Pending | None:
-        """Take the file out of the inbox by an atomic rename; ``None`` if another worker was first."""
-        folder = self.processing / (item.partner or "_")
+        """Take the file out of the inbox by an atomic rename into this worker's folder
+        ``var/processing/<host>.<pid>/<partner or _>/``; ``None`` if another worker was first."""
+        folder = self.processing / WORKER / (item.partner or "_")
         folder.mkdir(parents=True, exist_ok=True)
         target = _free_name(folder, item.name)
         try:
@@ -173,14 +175,15 @@ class Workspace:
             return None
         return Pending(target, item.name, item.partner)
 
-    def claimed(self) -> list[Pending]:
-        """Files left in ``var/processing/`` (claimed by a worker that stopped), sorted."""
+    def claimed(self) -> list[tuple[str, Pending]]:
+        """Files in ``var/processing/`` with the worker (``host.pid``) that claimed them, sorted."""
         if not self.processing.is_dir():
             return []
         found = []
-        for folder in sorted(p for p in self.processing.iterdir() if p.is_dir()):
-            for path in sorted(p for p in folder.iterdir() if p.is_file() and not is_temporary(p.name)):
-                found.append(Pending(path, path.name, None if folder.name == "_" else folder.name))
+        for worker in sorted(p for p in self.processing.iterdir() if p.is_dir()):
+            for folder in sorted(p for p in worker.iterdir() if p.is_dir()):
+                for path in sorted(p for p in folder.iterdir() if p.is_file() and not is_temporary(p.name)):
+                    found.append((worker.name, Pending(path, path.name, None if folder.name == "_" else folder.name)))
         return found
 
     def unclaim(self, item: Pending) -> Path:

@@ -1,0 +1,263 @@
+"""Several ``run`` processes at once on one workspace (real processes, ``python -m chorus_batch``).
+
+On PostgreSQL the database arbitrates and no workspace lock is taken: two, then three workers
+started together on one inbox of 600 UBL orders must all exit 0 and leave exactly 600
+engagements (each ``(issuer_id, number)`` once, each with one ``received`` transition), one
+integration report per file and nothing in ``inbox/`` or ``var/processing/``. A mixed inbox of
+orders and their UBL AP answers, taken by three workers, must end with every engagement
+PRIS_EN_COMPTE (an answer parked while its order was being committed by another worker is taken
+up by ``retry_parked`` at the end of a run). On SQLite a second concurrent ``run`` exits 3.
+
+The PostgreSQL database comes from ``_postgres.pg_url`` (skipped without a server, failed when
+``CHORUS_REQUIRE_POSTGRES=1``).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+import time
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from _postgres import pg_url  # noqa: F401  (fixture)
+from chorus_batch.demo.generate import ISSUERS, SUPPLIERS, engagement_number, random_lines, ubl_order, ubl_order_response
+
+CLI = [sys.executable, "-m", "chorus_batch"]
+ORDERS = 600
+TIMEOUT = 120  # seconds a worker may take before the test gives up on it
+
+
+# -- helpers ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Exit:
+    code: int
+    stdout: str
+    stderr: str
+
+    def __str__(self) -> str:
+        return f"exit {self.code}: {(self.stdout + self.stderr).strip()[-1500:]}"
+
+
+def cli(ws: Path, db: str | None, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    store = ["--db", db] if db else []
+    return subprocess.run([*CLI, "--workspace", str(ws), *store, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def init(ws: Path, db: str | None) -> None:
+    result = cli(ws, db, "init")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def workers(ws: Path, db: str | None, count: int) -> list[Exit]:
+    """Start ``count`` ``run -q`` processes at once on ``ws`` and wait for all of them."""
+    store = ["--db", db] if db else []
+    procs = [
+        subprocess.Popen([*CLI, "--workspace", str(ws), *store, "-q", "run"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(count)
+    ]
+    exits = []
+    for proc in procs:
+        try:
+            out, err = proc.communicate(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+            err += f"\n(killed after {TIMEOUT} s)"
+        exits.append(Exit(proc.returncode, out, err))
+    return exits
+
+
+@dataclass(frozen=True)
+class Order:
+    issuer: Any
+    supplier: Any
+    number: str
+    data: bytes
+
+
+def orders(first: int, count: int) -> dict[str, Order]:
+    """``count`` UBL orders with distinct numbers, by file name."""
+    rng = random.Random(first)
+    out = {}
+    for i in range(first, first + count):
+        number = engagement_number(i)
+        issuer, supplier = ISSUERS[i % len(ISSUERS)], SUPPLIERS[(i // 4) % len(SUPPLIERS)]
+        data = ubl_order(number, issuer, supplier, random_lines(rng, rng.randint(1, 3)), date(2026, 3, 2))
+        out[f"commande-{number}.xml"] = Order(issuer, supplier, number, data)
+    return out
+
+
+def search(ws: Path, db: str | None, *criteria: str) -> list[dict[str, Any]]:
+    result = cli(ws, db, "orders", "search", "--format", "json", *criteria)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(result.stdout)
+
+
+def files_in(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+def ack_names(ws: Path) -> list[str]:
+    return sorted(p.name for p in (ws / "outbox" / "acks").iterdir())
+
+
+def sql(url: str, query: str) -> list[Any]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(text(query)).all())
+    finally:
+        engine.dispose()
+
+
+def log_excerpt(ws: Path) -> str:
+    """The warnings and errors of the workers' shared log (for the failure message)."""
+    path = ws / "var" / "log" / "chorus-batch.log"
+    if not path.exists():
+        return ""
+    lines = [ln for ln in path.read_text(encoding="utf-8", errors="replace").splitlines() if " WARNING " in ln or " ERROR " in ln]
+    return "\n".join(lines[:20])
+
+
+def check_intake(ws: Path, db: str, files: dict[str, Order], exits: list[Exit]) -> list[str]:
+    """Everything that must hold after concurrent workers took ``files``: the problems found."""
+    problems = [f"worker {i}: {e}" for i, e in enumerate(exits) if e.code != 0]
+    rows = search(ws, db)
+    keys = Counter((r["issuer_id"], r["number"]) for r in rows)
+    expected = {(o.issuer.siret, o.number) for o in files.values()}
+    if len(rows) != len(files):
+        problems.append(f"{len(rows)} engagements, expected {len(files)}")
+    if [k for k, n in keys.items() if n > 1]:
+        problems.append(f"engagements more than once: {[k for k, n in keys.items() if n > 1][:5]}")
+    if set(keys) != expected:
+        problems.append(f"missing {sorted(expected - set(keys))[:5]}, unexpected {sorted(set(keys) - expected)[:5]}")
+    acks = ack_names(ws)
+    if acks != sorted(f"{name}.json" for name in files):
+        extra = sorted(set(acks) - {f"{name}.json" for name in files})
+        problems.append(f"{len(acks)} integration reports for {len(files)} files; extra: {extra[:6]}")
+    statuses = Counter(json.loads((ws / "outbox" / "acks" / f"{name}.json").read_text())["status"] for name in files
+                       if (ws / "outbox" / "acks" / f"{name}.json").exists())
+    if statuses != Counter({"IN_INTEGRE": len(files)}):
+        problems.append(f"report statuses {dict(statuses)}")
+    for folder in ("inbox", "var/processing", "var/rejected"):
+        left = files_in(ws / folder)
+        if left:
+            problems.append(f"{len(left)} file(s) left in {folder}/: {left[:6]}")
+    archived = [Path(p).name for p in files_in(ws / "var" / "archive")]
+    if sorted(archived) != sorted(files):
+        problems.append(f"{len(archived)} archived files for {len(files)} (e.g. extra {sorted(set(archived) - set(files))[:4]})")
+    received = sql(db, "SELECT e.issuer_id, e.number, count(t.id) FROM engagements e "
+                       "LEFT JOIN transitions t ON t.engagement_id = e.id AND t.event = 'received' GROUP BY e.issuer_id, e.number")
+    not_once = [(r[0], r[1], r[2]) for r in received if r[2] != 1]
+    if not_once:
+        problems.append(f"'received' transitions not exactly once: {not_once[:5]}")
+    files_rows = sql(db, "SELECT status, count(*) FROM received_files GROUP BY status")
+    if dict((r[0], r[1]) for r in files_rows) != {"IN_INTEGRE": len(files)}:
+        problems.append(f"received_files by status: {dict((r[0], r[1]) for r in files_rows)}")
+    if problems:
+        problems.append("log:\n" + log_excerpt(ws))
+    return problems
+
+
+# -- PostgreSQL: 2 and 3 workers on 600 orders -----------------------------------------------------
+
+
+@pytest.mark.parametrize("count", [2, 3])
+def test_concurrent_workers_take_each_order_once(pg_url: str, tmp_path: Path, count: int) -> None:
+    ws = tmp_path / "ws"
+    init(ws, pg_url)
+    files = orders(10_000 * count, ORDERS)
+    for name, order in files.items():
+        (ws / "inbox" / name).write_bytes(order.data)
+    t0 = time.monotonic()
+    exits = workers(ws, pg_url, count)
+    took = time.monotonic() - t0
+    problems = check_intake(ws, pg_url, files, exits)
+    assert not problems, f"{count} workers, {took:.1f} s:\n" + "\n".join(problems)
+
+
+# -- PostgreSQL: orders and their answers, 3 workers -----------------------------------------------
+
+
+def test_orders_and_answers_split_across_three_workers(pg_url: str, tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    init(ws, pg_url)
+    files = orders(50_000, ORDERS // 2)
+    answers = {f"reponse-{o.number}.xml": ubl_order_response(o.number, o.issuer, o.supplier, "AP") for o in files.values()}
+    for name, order in files.items():
+        (ws / "inbox" / name).write_bytes(order.data)
+    for name, data in answers.items():
+        (ws / "inbox" / name).write_bytes(data)
+
+    exits = workers(ws, pg_url, 3)
+    problems = [f"worker {i}: {e}" for i, e in enumerate(exits) if e.code != 0]
+    statuses = Counter(r["status"] for r in search(ws, pg_url))
+    still_parked = sql(pg_url, "SELECT order_number FROM parked WHERE state = 'WAITING'")
+    if still_parked or statuses != Counter({"PRIS_EN_COMPTE": len(files)}):
+        # what retry_parked should have taken up: one more run, then check again
+        extra = cli(ws, pg_url, "-q", "run", timeout=TIMEOUT)
+        message = (
+            f"{len(still_parked)} answer(s) still PARKED and engagements {dict(statuses)} after the 3 workers; "
+            f"one more run (exit {extra.returncode}) was needed"
+        )
+        print(message)
+        warnings.warn(message, stacklevel=1)
+        statuses = Counter(r["status"] for r in search(ws, pg_url))
+    if statuses != Counter({"PRIS_EN_COMPTE": len(files)}):
+        problems.append(f"engagement statuses {dict(statuses)}")
+    applied = sql(pg_url, "SELECT e.number, count(a.id) FROM engagements e LEFT JOIN answers a "
+                          "ON a.engagement_id = e.id AND a.outcome = 'APPLIED' GROUP BY e.number")
+    if [r for r in applied if r[1] != 1]:
+        problems.append(f"answers not applied exactly once: {[tuple(r) for r in applied if r[1] != 1][:5]}")
+    responses = [p for p in (ws / "outbox" / "responses").iterdir() if p.is_file() and not p.name.startswith(".")]
+    if len(responses) != len(files):
+        problems.append(f"{len(responses)} order responses for {len(files)} accepted engagements")
+    # orders: one report each; answers: one, or two when parked first (PARKED, then IN_INTEGRE)
+    reports = Counter(n.split(".xml")[0] + ".xml" for n in ack_names(ws))
+    wrong = {n: reports[n] for n in files if reports[n] != 1} | {n: reports[n] for n in answers if reports[n] not in (1, 2)}
+    if wrong:
+        problems.append(f"integration reports per file: {dict(list(wrong.items())[:6])}")
+    last = {}
+    for name in answers:
+        versions = sorted((ws / "outbox" / "acks").glob(f"{name}*.json"), key=lambda p: (len(p.name), p.name))
+        last[name] = json.loads(versions[-1].read_text())["status"] if versions else None
+    if Counter(last.values()) != Counter({"IN_INTEGRE": len(answers)}):
+        problems.append(f"last report of the answers: {dict(Counter(last.values()))}")
+    for folder in ("inbox", "var/processing", "var/rejected"):
+        left = files_in(ws / folder)
+        if left:
+            problems.append(f"{len(left)} file(s) left in {folder}/: {left[:6]}")
+    if problems:
+        problems.append("log:\n" + log_excerpt(ws))
+    assert not problems, "\n".join(problems)
+
+
+# -- SQLite: the workspace lock ----------------------------------------------------------------------
+
+
+def test_two_runs_on_sqlite_one_exits_3(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    init(ws, None)
+    files = orders(90_000, 200)  # enough for the first run to hold the lock while the second starts
+    for name, order in files.items():
+        (ws / "inbox" / name).write_bytes(order.data)
+    exits = workers(ws, None, 2)
+    assert sorted(e.code for e in exits) == [0, 3], [str(e) for e in exits]
+    (locked,) = [e for e in exits if e.code == 3]
+    assert "WORKSPACE_LOCKED" in locked.stderr and "Traceback" not in locked.stderr, locked.stderr
+    rows = search(ws, None)
+    assert len(rows) == len({(r["issuer_id"], r["number"]) for r in rows}) == len(files)
+    assert ack_names(ws) == sorted(f"{name}.json" for name in files)
+    assert files_in(ws / "inbox") == files_in(ws / "var" / "processing") == []

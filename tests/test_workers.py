@@ -1,12 +1,17 @@
 """Several ``run`` processes at once on one workspace (real processes, ``python -m chorus_batch``).
 
-On PostgreSQL the database arbitrates and no workspace lock is taken: two, then three workers
-started together on one inbox of 600 UBL orders must all exit 0 and leave exactly 600
-engagements (each ``(issuer_id, number)`` once, each with one ``received`` transition), one
-integration report per file and nothing in ``inbox/`` or ``var/processing/``. A mixed inbox of
-orders and their UBL AP answers, taken by three workers, must end with every engagement
-PRIS_EN_COMPTE (an answer parked while its order was being committed by another worker is taken
-up by ``retry_parked`` at the end of a run). On SQLite a second concurrent ``run`` exits 3.
+On PostgreSQL the database arbitrates and no workspace lock is taken: two workers started
+together, then three (one alone, the two others joining as soon as it has concluded its first
+file) on one inbox of 600 UBL orders must all exit 0 and leave exactly 600 engagements (each
+``(issuer_id, number)`` once, each with one ``received`` transition), one integration report
+per file, nothing in ``inbox/``, ``var/processing/`` or ``var/rejected/``, and no traceback on
+the console. Three workers started together on an empty database (no ``init``) must create the
+tables once between them. A mixed inbox of orders and their UBL AP answers, taken by three
+workers, must end with every engagement PRIS_EN_COMPTE and each answer applied once: the answers
+are named so that the first ones a worker takes answer the last orders, the very last of which
+is large (slow to commit), so an answer is usually parked while its order is being committed by
+another worker, and taken up before the workers exit (``_unpark`` after the order's commit or
+``retry_parked`` at the end of a run). On SQLite a second concurrent ``run`` exits 3.
 
 The PostgreSQL database comes from ``_postgres.pg_url`` (skipped without a server, failed when
 ``CHORUS_REQUIRE_POSTGRES=1``).
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import subprocess
 import sys
 import time
@@ -60,13 +66,21 @@ def init(ws: Path, db: str | None) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def workers(ws: Path, db: str | None, count: int) -> list[Exit]:
-    """Start ``count`` ``run -q`` processes at once on ``ws`` and wait for all of them."""
+def workers(ws: Path, db: str | None, count: int, *, join_late: bool = False) -> list[Exit]:
+    """Start ``count`` ``chorus-batch -q run`` processes on ``ws`` and wait for all of them: all
+    at once, or with ``join_late`` the first alone and the others as soon as it has concluded a
+    file (workers joining a busy workspace, as a restarted service or a cron ``run`` does)."""
     store = ["--db", db] if db else []
-    procs = [
-        subprocess.Popen([*CLI, "--workspace", str(ws), *store, "-q", "run"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for _ in range(count)
-    ]
+
+    def start() -> subprocess.Popen[str]:
+        return subprocess.Popen([*CLI, "--workspace", str(ws), *store, "-q", "run"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    procs = [start()]
+    if join_late:
+        deadline = time.monotonic() + 30
+        while not any((ws / "outbox" / "acks").iterdir()) and procs[0].poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+    procs += [start() for _ in range(count - 1)]
     exits = []
     for proc in procs:
         try:
@@ -87,15 +101,17 @@ class Order:
     data: bytes
 
 
-def orders(first: int, count: int) -> dict[str, Order]:
-    """``count`` UBL orders with distinct numbers, by file name."""
+def orders(first: int, count: int, *, big: int = 0, big_lines: int = 300) -> dict[str, Order]:
+    """``count`` UBL orders with distinct numbers, by file name; the ``big`` last ones by name
+    (the last a worker takes) have ``big_lines`` lines, so they take long to commit."""
     rng = random.Random(first)
+    numbers = sorted((f"commande-{engagement_number(i)}.xml", i) for i in range(first, first + count))
     out = {}
-    for i in range(first, first + count):
+    for k, (name, i) in enumerate(numbers):
         number = engagement_number(i)
         issuer, supplier = ISSUERS[i % len(ISSUERS)], SUPPLIERS[(i // 4) % len(SUPPLIERS)]
-        data = ubl_order(number, issuer, supplier, random_lines(rng, rng.randint(1, 3)), date(2026, 3, 2))
-        out[f"commande-{number}.xml"] = Order(issuer, supplier, number, data)
+        lines = random_lines(rng, big_lines if k >= count - big else rng.randint(1, 3))
+        out[name] = Order(issuer, supplier, number, ubl_order(number, issuer, supplier, lines, date(2026, 3, 2)))
     return out
 
 
@@ -127,13 +143,17 @@ def log_excerpt(ws: Path) -> str:
     path = ws / "var" / "log" / "chorus-batch.log"
     if not path.exists():
         return ""
-    lines = [ln for ln in path.read_text(encoding="utf-8", errors="replace").splitlines() if " WARNING " in ln or " ERROR " in ln]
+    lines = [
+        ln for ln in path.read_text(encoding="utf-8", errors="replace").splitlines()
+        if " WARNING " in ln or " ERROR " in ln or re.match(r"[\w.]+(Error|Exception|Violation): ", ln)
+    ]
     return "\n".join(lines[:20])
 
 
 def check_intake(ws: Path, db: str, files: dict[str, Order], exits: list[Exit]) -> list[str]:
     """Everything that must hold after concurrent workers took ``files``: the problems found."""
     problems = [f"worker {i}: {e}" for i, e in enumerate(exits) if e.code != 0]
+    problems += [f"worker {i} showed a traceback: {e.stderr[:300]!r}" for i, e in enumerate(exits) if "Traceback" in e.stderr]
     rows = search(ws, db)
     keys = Counter((r["issuer_id"], r["number"]) for r in rows)
     expected = {(o.issuer.siret, o.number) for o in files.values()}
@@ -174,18 +194,31 @@ def check_intake(ws: Path, db: str, files: dict[str, Order], exits: list[Exit]) 
 # -- PostgreSQL: 2 and 3 workers on 600 orders -----------------------------------------------------
 
 
-@pytest.mark.parametrize("count", [2, 3])
-def test_concurrent_workers_take_each_order_once(pg_url: str, tmp_path: Path, count: int) -> None:
+@pytest.mark.parametrize(("count", "join_late"), [(2, False), (3, True)], ids=["2-together", "3-two-join-a-busy-one"])
+def test_concurrent_workers_take_each_order_once(pg_url: str, tmp_path: Path, count: int, join_late: bool) -> None:
     ws = tmp_path / "ws"
     init(ws, pg_url)
     files = orders(10_000 * count, ORDERS)
     for name, order in files.items():
         (ws / "inbox" / name).write_bytes(order.data)
     t0 = time.monotonic()
-    exits = workers(ws, pg_url, count)
+    exits = workers(ws, pg_url, count, join_late=join_late)
     took = time.monotonic() - t0
     problems = check_intake(ws, pg_url, files, exits)
     assert not problems, f"{count} workers, {took:.1f} s:\n" + "\n".join(problems)
+
+
+def test_workers_started_together_on_an_empty_database(pg_url: str, tmp_path: Path) -> None:
+    """No ``init`` first: three services started at once on a new database (and a bare folder
+    with an inbox) create the tables once between them and all exit 0."""
+    ws = tmp_path / "ws"
+    (ws / "inbox").mkdir(parents=True)
+    files = orders(70_000, 60)
+    for name, order in files.items():
+        (ws / "inbox" / name).write_bytes(order.data)
+    exits = workers(ws, pg_url, 3)
+    problems = check_intake(ws, pg_url, files, exits)
+    assert not problems, "\n".join(problems)
 
 
 # -- PostgreSQL: orders and their answers, 3 workers -----------------------------------------------
@@ -194,15 +227,20 @@ def test_concurrent_workers_take_each_order_once(pg_url: str, tmp_path: Path, co
 def test_orders_and_answers_split_across_three_workers(pg_url: str, tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     init(ws, pg_url)
-    files = orders(50_000, ORDERS // 2)
-    answers = {f"reponse-{o.number}.xml": ubl_order_response(o.number, o.issuer, o.supplier, "AP") for o in files.values()}
+    files = orders(50_000, ORDERS // 2, big=1, big_lines=2000)
+    # every worker takes orders first, then answers by name: the answers are named so that the
+    # answers to the last orders come first, and meet orders still being committed elsewhere
+    last_first = [files[name] for name in sorted(files, reverse=True)]  # workers take orders by name
+    answers = {
+        f"reponse-{i:04d}-{o.number}.xml": ubl_order_response(o.number, o.issuer, o.supplier, "AP") for i, o in enumerate(last_first)
+    }
     for name, order in files.items():
         (ws / "inbox" / name).write_bytes(order.data)
     for name, data in answers.items():
         (ws / "inbox" / name).write_bytes(data)
 
     exits = workers(ws, pg_url, 3)
-    problems = [f"worker {i}: {e}" for i, e in enumerate(exits) if e.code != 0]
+    problems = [f"worker {i}: {e}" for i, e in enumerate(exits) if e.code != 0 or "Traceback" in e.stderr]
     statuses = Counter(r["status"] for r in search(ws, pg_url))
     still_parked = sql(pg_url, "SELECT order_number FROM parked WHERE state = 'WAITING'")
     if still_parked or statuses != Counter({"PRIS_EN_COMPTE": len(files)}):
@@ -226,6 +264,8 @@ def test_orders_and_answers_split_across_three_workers(pg_url: str, tmp_path: Pa
         problems.append(f"{len(responses)} order responses for {len(files)} accepted engagements")
     # orders: one report each; answers: one, or two when parked first (PARKED, then IN_INTEGRE)
     reports = Counter(n.split(".xml")[0] + ".xml" for n in ack_names(ws))
+    parked_first = sum(1 for name in answers if reports[name] == 2)
+    print(f"{parked_first} answer(s) parked first, then applied by a worker")
     wrong = {n: reports[n] for n in files if reports[n] != 1} | {n: reports[n] for n in answers if reports[n] not in (1, 2)}
     if wrong:
         problems.append(f"integration reports per file: {dict(list(wrong.items())[:6])}")

@@ -105,6 +105,8 @@ def _setup_logging(ctx: Context, log_file: Path | None) -> None:
     console.setFormatter(_ConsoleFormatter())
     console.setLevel({-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(ctx.verbosity, logging.DEBUG))
     logger.addHandler(console)
+    crash = logging.getLogger("chorus_batch.crash")  # tracebacks of internal errors: the log file only
+    crash.handlers, crash.propagate = [logging.NullHandler()], False
     if log_file is not None:
         try:
             log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -114,6 +116,7 @@ def _setup_logging(ctx: Context, log_file: Path | None) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(message)s"))
         handler.setLevel(logging.INFO)
         logger.addHandler(handler)
+        crash.handlers = [handler]
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -176,9 +179,6 @@ def cli(click_ctx: click.Context, workspace: Path, config_path: Path | None, db:
     click_ctx.obj = ctx
     log_file = ctx.ws.var / "log" / "chorus-batch.log" if ctx.ws.var.is_dir() else None
     _setup_logging(ctx, log_file)
-    crash = logging.getLogger("chorus_batch.crash")
-    crash.handlers = [h for h in logging.getLogger("chorus_batch").handlers if isinstance(h, logging.FileHandler)]
-    crash.propagate = False
 
 
 def main() -> None:

@@ -293,6 +293,8 @@ class Processor:
         doc = self._prepare(data)[row.position]
         now = self.clock()
         with self.store.begin() as conn:
+            if not repo.take_parked(conn, row.id):
+                return  # already taken up (by another worker)
             ctx = self._context(conn, Source(row.file_id, row.sha256, iso(now)), row.partner)
             if doc.doc is None or doc.errors:
                 outcome = Outcome(doc.kind, row.order_number, "REJETE", doc.errors)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, inspect, select
+from sqlalchemy import Connection, Engine, inspect, select, text
 
 from . import schema as s
 
@@ -54,19 +54,25 @@ def applied(engine: Engine) -> list[int]:
 
 
 def migrate(engine: Engine) -> list[int]:
-    """Apply every pending migration; return the versions applied now."""
-    s.metadata.create_all(engine, tables=[s.schema_migrations])
-    done = set(applied(engine))
+    """Apply every pending migration; return the versions applied now.
+
+    One transaction for the lot: on PostgreSQL, where DDL is transactional and several workers
+    may start together, an advisory lock makes the others wait and then find nothing to do.
+    """
     now = []
-    for version, name, step in MIGRATIONS:
-        if version in done:
-            continue
-        with engine.begin() as conn:
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(726350142)"))
+        s.metadata.create_all(conn, tables=[s.schema_migrations])
+        done = set(conn.execute(select(s.schema_migrations.c.version)).scalars())
+        for version, name, step in MIGRATIONS:
+            if version in done:
+                continue
             step(conn)
             conn.execute(
                 s.schema_migrations.insert().values(
                     version=version, name=name, applied_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
                 )
             )
-        now.append(version)
+            now.append(version)
     return now

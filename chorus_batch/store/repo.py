@@ -522,6 +522,15 @@ def parked_now_resolvable(conn: Connection) -> list[str]:
     return list(conn.execute(select(p.c.order_number).where(p.c.state == "WAITING", known).distinct()).scalars())
 
 
+def take_parked(conn: Connection, parked_id: int) -> bool:
+    """Lock a parked document for this transaction if it is still waiting (another worker may
+    be taking it up at the same moment on PostgreSQL: it skips it then)."""
+    q = select(s.parked.c.id).where(s.parked.c.id == parked_id, s.parked.c.state == "WAITING")
+    if conn.dialect.name == "postgresql":
+        q = q.with_for_update(skip_locked=True)
+    return conn.execute(q).first() is not None
+
+
 def resolve_parked(conn: Connection, parked_id: int, state: str, now: str) -> None:
     conn.execute(update(s.parked).where(s.parked.c.id == parked_id).values(state=state, resolved_at=now))
 

@@ -1,6 +1,6 @@
 """Benchmark of `chorus-batch run` against the floor loop (see bench/README.md).
 
-python bench/run.py --orders 2000 [--mix] [--profile] [--scale-check] [--skip-floor] [--keep DIR]
+python bench/run.py --orders 2000 [--mix] [--profile] [--scale-check] [--skip-floor] [--keep DIR] [--repeat K]
 """
 
 from __future__ import annotations

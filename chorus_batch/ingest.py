@@ -33,7 +33,7 @@ from .config import Settings
 from .domain import rules
 from .engagements import Document, Emitted
 from .formats import bundles
-from .errors import ChorusError, DocumentRejected, Issue, Outcome
+from .errors import DocumentRejected, Issue, Outcome
 from .store import repo
 from .store.repo import Source, Store
 from .workspace import Pending, Workspace, write_bytes, write_json
@@ -183,9 +183,8 @@ class Processor:
             return self._duplicate(c, first)
         try:
             prepared = self._prepare(data)
-        except DocumentRejected as exc:
-            kind = _kind_of(data)
-            return self._reject(c, exc.issues, docs=[Outcome(kind, None, "REJETE", exc.issues)] if kind else [])
+        except DocumentRejected as exc:  # not even recognised: no document to report
+            return self._reject(c, exc.issues)
         if all(p.errors for p in prepared):
             docs = [Outcome(p.kind, _number(p.doc), "REJETE", p.errors, p.member) for p in prepared]
             return self._reject(c, [e for p in prepared for e in p.errors], [w for p in prepared for w in p.warnings], docs)
@@ -203,19 +202,25 @@ class Processor:
             try:
                 parts = self._prepare_document(content)
             except DocumentRejected as exc:
-                parts = [Prepared(None, _kind_of(content) or "unknown", exc.issues, [])]
+                parts = [Prepared(None, "unknown", exc.issues, [])]
             prepared += [replace(p, member=name) for p in parts]
         return prepared
 
     def _prepare_document(self, data: bytes) -> list[Prepared]:
+        """The documents of one recognised document file; raises ``DocumentRejected`` only when
+        the content is not recognised (once it is, its kind is reported with its errors)."""
         rec = formats.recognise(data)
         issues = formats.schema_issues(rec)
         if issues:
-            raise DocumentRejected(issues)
+            return [Prepared(None, rec.kind, issues, [])]
         prepared = []
         today = self.clock().date()
         official = formats.rule_issues(rec, self.settings.strict_rules)
-        for doc in formats.documents(rec):
+        try:
+            docs = formats.documents(rec)
+        except DocumentRejected as exc:  # a whole-file problem of a recognised document (e.g. a CSV without its columns)
+            return [Prepared(None, rec.kind, exc.issues, [])]
+        for doc in docs:
             if isinstance(doc, DocumentRejected):
                 prepared.append(Prepared(None, rec.kind, doc.issues, []))
                 continue
@@ -532,11 +537,3 @@ def _sha256_of(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _kind_of(data: bytes) -> str | None:
-    """The document kind when the content says it, even if the document is otherwise unusable."""
-    try:
-        return formats.recognise(data).kind
-    except ChorusError:
-        return None

@@ -187,12 +187,14 @@ def safe_name(name: str) -> str:
 
 def export_files(conn: Connection, row: Any) -> list[tuple[str, bytes]]:
     """The portal's "Télécharger": the original document of every version (named by its
-    content: .xml, .pdf or .csv) and every embedded attachment, as (safe file name, bytes)."""
+    syntax: .xml, .pdf or .csv) and every embedded attachment, as (safe file name, bytes)."""
     files = []
     for version in repo.versions(conn, row.id):
         if version.document_sha256:
             data = repo.get_blob(conn, version.document_sha256) or b""
-            ext = "pdf" if data.startswith(b"%PDF") else "xml" if data.lstrip()[:1] in (b"<", b"\xef") else "csv"
+            # the received file: a PDF, a bundle the document came in, or the document itself
+            magic = {b"%PDF": "pdf", b"PK\x03\x04": "zip", b"\x1f\x8b": "gz"}
+            ext = next((e for m, e in magic.items() if data.startswith(m)), "csv" if version.syntax == "csv" else "xml")
             files.append((safe_name(f"{row.number}.v{version.version}.{ext}"), data))
         for att in repo.attachments(conn, version.id):
             if att.blob_sha256:

@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from . import engagements, formats
 from .config import Settings
@@ -64,15 +64,25 @@ class FileResult:
 
 @dataclass
 class RunSummary:
-    results: list[FileResult] = field(default_factory=list)
+    """What a run did: counts by status, and the files an operator should look at (rejected,
+    partly integrated, parked or with warnings). Cleanly integrated files are only counted, so
+    memory stays flat however many files a run takes."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    notable: list[FileResult] = field(default_factory=list)
+
+    def add(self, result: FileResult) -> None:
+        self.counts[result.status] += 1
+        if result.status not in ("IN_INTEGRE", "DUPLICATE") or result.warnings:
+            self.notable.append(result)
 
     @property
-    def counts(self) -> Counter[str]:
-        return Counter(r.status for r in self.results)
+    def total(self) -> int:
+        return sum(self.counts.values())
 
     @property
     def exit_code(self) -> int:
-        return 1 if any(r.status in ("IN_REJETE", "IN_INTEGRE_PARTIEL") for r in self.results) else 0
+        return 1 if self.counts["IN_REJETE"] or self.counts["IN_INTEGRE_PARTIEL"] else 0
 
 
 @dataclass
@@ -96,6 +106,19 @@ class Prepared:
     member: str | None = None  # its member name when the file is a bundle
 
 
+@dataclass
+class Done:
+    """A file whose processing is written in the batch's transaction; once that commits, its
+    responses are written, then its report, then it moves to ``dest``."""
+
+    claimed: Claimed
+    result: FileResult
+    dest: Path
+    payload: dict[str, Any]
+    emitted: list[Emitted] = field(default_factory=list)
+    orders: list[str] = field(default_factory=list)  # engagements created: parked answers may now apply
+
+
 def file_status(outcomes: Sequence[Outcome]) -> str:
     """The integration report status of a file from the outcomes of its documents."""
     kinds = {o.outcome for o in outcomes}
@@ -110,30 +133,43 @@ def file_status(outcomes: Sequence[Outcome]) -> str:
     return "IN_INTEGRE"
 
 
+# Files per transaction (their reports are written and their moves made after its commit). On
+# PostgreSQL, where several workers share the store, each file commits on its own: a long
+# transaction would hold the rows other workers need (parties, engagements) and deadlock them.
+BATCH_FILES = {"sqlite": 200, "postgresql": 1}
+RETRIES = 3  # attempts for a file that meets a concurrent worker's update (PostgreSQL) or a lock
+
+
 class Processor:
     """Processes the files of one workspace against one store."""
 
     def __init__(self, ws: Workspace, store: Store, settings: Settings, clock: Clock = utc_now) -> None:
         self.ws, self.store, self.settings, self.clock = ws, store, settings, clock
+        self.batch_files = BATCH_FILES.get(store.engine.dialect.name, 1)
         self.retaken: list[FileResult] = []  # parked files concluded since the last drain
 
     def run(self, on_file: Callable[[FileResult], None] | None = None) -> RunSummary:
-        """Process every file pending in the inbox once, in dependency order. The summary also
-        holds the parked files this run concluded (applied, rejected or expired)."""
+        """Process every file pending in the inbox once, in dependency order, ``batch_files``
+        files per transaction. The summary also counts the parked files this run concluded
+        (applied, rejected or expired)."""
         summary = RunSummary()
+
+        def drain(results: list[FileResult]) -> None:
+            for result in self.retaken + results:
+                summary.add(result)
+                if on_file:
+                    on_file(result)
+            self.retaken = []
+
         self.recover_responses()
         self.expire_parked()
         self.retry_parked()  # documents a killed run parked before their order's commit
-        for item in self.ws.ordered(self.ws.pending(), formats.sniff_rank):
-            result = self.process(item)
-            results = ([result] if result is not None else []) + self.retaken
-            self.retaken = []
-            summary.results.extend(results)
-            if on_file:
-                for done in results:
-                    on_file(done)
+        drain([])
+        pending = self.ws.ordered(self.ws.pending(), formats.sniff_rank)
+        for start in range(0, len(pending), self.batch_files):
+            drain(self.process_batch(pending[start : start + self.batch_files]))
         self.retry_parked()
-        summary.results[:0], self.retaken = self.retaken, []
+        drain([])
         return summary
 
     def retry_parked(self) -> None:
@@ -146,49 +182,94 @@ class Processor:
 
     def process(self, item: Pending) -> FileResult | None:
         """Claim and process one inbox file; ``None`` if another worker took it first."""
+        results = self.process_batch([item])
+        return results[0] if results else None
+
+    def process_batch(self, items: Sequence[Pending]) -> list[FileResult]:
+        """Claim and process ``items`` in one transaction (a savepoint per file), then, once it
+        has committed, write their responses and reports and move each file where the store
+        says. Files another worker claimed first are skipped. If the transaction fails as a
+        whole, nothing of the batch is applied: its claimed files are put back by ``recover``."""
+        batch: list[Done] = []
+        with self.store.begin() as conn:
+            for item in items:
+                c = self._claim(item)
+                if c is not None:
+                    batch.append(self._in_savepoint(conn, c))
+        write_responses(self.ws, self.store, [e for done in batch for e in done.emitted])
+        for done in batch:
+            self._conclude(done)
+        self.ws.release()
+        self._unpark([number for done in batch for number in done.orders])
+        return [done.result for done in batch]
+
+    def _claim(self, item: Pending) -> Claimed | None:
         try:
             received = datetime.fromtimestamp(item.path.stat().st_mtime, UTC)
         except FileNotFoundError:
             return None
         claimed = self.ws.claim(item)
-        if claimed is None:
-            return None
-        c = Claimed(claimed, received)
-        try:
+        return None if claimed is None else Claimed(claimed, received)
+
+    def _in_savepoint(self, conn: repo.Connection, c: Claimed) -> Done:
+        """One file inside the batch's transaction. A file whose documents are all refused, or
+        that meets a bug, has its writes rolled back and is recorded as rejected; nothing
+        escapes, so one bad file never stops a run."""
+        planned = len(self.ws.planned)
+        for attempt in range(1, RETRIES + 1):
+            savepoint = conn.begin_nested()
             try:
-                return self._process(c)
-            except IntegrityError:
-                # another worker (PostgreSQL) committed the same engagement or file first:
-                # the second attempt sees its work and answers DUPLICATE / ORDER_ALREADY_EXISTS
-                log.info("%s: concurrent update, processed again", item.name)
-                return self._process(c)
-        except Exception:  # the per-file boundary: a bug must not lose the file or stop the run
-            log.exception("internal error while processing %s", item.name)
-            c.sha = c.sha or _sha256_of(claimed.path)
-            issue = Issue("INTERNAL_ERROR", "unexpected error inside chorus-batch; the file is kept for a retry")
-            return self._reject(c, [issue])
+                done = self._process(conn, c)
+            except _Refused as refused:
+                self._roll_back(savepoint, planned)
+                return self._reject(conn, c, refused.errors, refused.warnings, refused.outcomes)
+            except (IntegrityError, OperationalError) as exc:
+                self._roll_back(savepoint, planned)
+                if attempt < RETRIES:
+                    # another worker (PostgreSQL) committed the same engagement or file first, or
+                    # held a lock: the next attempt sees its work (DUPLICATE, ORDER_ALREADY_EXISTS)
+                    log.info("%s: concurrent update, processed again (%s)", c.item.name, type(exc).__name__)
+                    continue
+                log.exception("database error while processing %s", c.item.name)
+                return self._internal_error(conn, c)
+            except Exception:  # the per-file boundary: a bug must not lose the file or stop the run
+                self._roll_back(savepoint, planned)
+                log.exception("internal error while processing %s", c.item.name)
+                return self._internal_error(conn, c)
+            savepoint.commit()
+            return done
+        raise AssertionError("unreachable")
+
+    def _roll_back(self, savepoint: Any, planned: int) -> None:
+        """Undo a file's writes and free the names planned for it."""
+        savepoint.rollback()
+        self.ws.release(keep=planned)
+
+    def _internal_error(self, conn: repo.Connection, c: Claimed) -> Done:
+        c.sha = c.sha or _sha256_of(c.item.path)
+        issue = Issue("INTERNAL_ERROR", "unexpected error inside chorus-batch; the file is kept for a retry")
+        return self._reject(conn, c, [issue])
 
     # -- the steps ------------------------------------------------------------------------------
 
-    def _process(self, c: Claimed) -> FileResult:
+    def _process(self, conn: repo.Connection, c: Claimed) -> Done:
         c.size = c.item.path.stat().st_size
         if c.size > self.settings.max_file_size:
             c.sha = _sha256_of(c.item.path)
-            return self._reject(c, [Issue("FILE_TOO_LARGE", f"{c.size} bytes; the limit is {self.settings.max_file_size} (max_file_size)")])
+            return self._reject(conn, c, [Issue("FILE_TOO_LARGE", f"{c.size} bytes; the limit is {self.settings.max_file_size} (max_file_size)")])
         data = c.item.path.read_bytes()
         c.sha = hashlib.sha256(data).hexdigest()
-        with self.store.read() as conn:
-            first = repo.integrated_file(conn, c.sha)
+        first = repo.integrated_file(conn, c.sha)
         if first is not None:
-            return self._duplicate(c, first)
+            return self._duplicate(conn, c, first)
         try:
             prepared = self._prepare(data)
         except DocumentRejected as exc:  # not even recognised: no document to report
-            return self._reject(c, exc.issues)
+            return self._reject(conn, c, exc.issues)
         if all(p.errors for p in prepared):
             docs = [Outcome(p.kind, _number(p.doc), "REJETE", p.errors, p.member) for p in prepared]
-            return self._reject(c, [e for p in prepared for e in p.errors], [w for p in prepared for w in p.warnings], docs)
-        return self._integrate(c, data, prepared)
+            return self._reject(conn, c, [e for p in prepared for e in p.errors], _warnings(prepared), docs)
+        return self._integrate(conn, c, data, prepared)
 
     def _prepare(self, data: bytes) -> list[Prepared]:
         """The documents of a file after XSD and rules. A bundle (zip, tar.gz) is opened safely
@@ -230,49 +311,36 @@ class Processor:
             )
         return prepared
 
-    def _integrate(self, c: Claimed, data: bytes, prepared: list[Prepared]) -> FileResult:
+    def _integrate(self, conn: repo.Connection, c: Claimed, data: bytes, prepared: list[Prepared]) -> Done:
         now = self.clock()
         dest, ack = self.ws.plan_archive(c.item.name, now), self.ws.plan_ack(c.item.name)
         kinds = ",".join(p.kind for p in prepared)
-        try:
-            with self.store.begin() as conn:
-                file_id = self._record(conn, c, FileResult(c.item.name, "IN_INTEGRE", ack=ack), kinds, dest, now)
-                ctx = self._context(conn, Source(file_id, repo.put_blob(conn, data), iso(now)), c.item.partner)
-                outcomes = [self._apply_one(ctx, file_id, i, p) for i, p in enumerate(prepared)]
-                status = file_status(outcomes)
-                if status == "IN_REJETE":
-                    raise _Refused(outcomes)  # rolls the whole transaction back
-                errors = [e for o in outcomes for e in o.errors if e.severity == "error" or o.outcome == "DUPLICATE"]
-                result = FileResult(c.item.name, status, outcomes, errors, _warnings(prepared) + _warnings_of(outcomes), ack)
-                payload = self._payload(c, now, result)
-                repo.update_file(conn, file_id, status=status, errors=_json(payload["errors"]), report=_json(payload))
-        except _Refused as refused:
-            return self._reject(c, [e for o in refused.outcomes for e in o.errors], _warnings(prepared), refused.outcomes)
-        self._emit(ctx.emitted)
-        self._conclude(c, result, dest, payload)
-        self._unpark(ctx.orders_integrated)
-        return result
+        file_id = self._record(conn, c, FileResult(c.item.name, "IN_INTEGRE", ack=ack), kinds, dest, now)
+        ctx = self._context(conn, Source(file_id, repo.put_blob(conn, data), iso(now)), c.item.partner)
+        alone = len(prepared) == 1  # a refused lone document is rolled back with its file's savepoint
+        outcomes = [self._apply_one(ctx, file_id, i, p, alone) for i, p in enumerate(prepared)]
+        status = file_status(outcomes)
+        if status == "IN_REJETE":
+            raise _Refused(outcomes, _warnings(prepared))
+        errors = [e for o in outcomes for e in o.errors if e.severity == "error" or o.outcome == "DUPLICATE"]
+        result = FileResult(c.item.name, status, outcomes, errors, _warnings(prepared) + _warnings_of(outcomes), ack)
+        payload = self._payload(c, now, result)
+        repo.update_file(conn, file_id, status=status, errors=_json(payload["errors"]), report=_json(payload))
+        return Done(c, result, dest, payload, ctx.emitted, ctx.orders_integrated)
 
     def _context(self, conn: repo.Connection, src: Source, partner: str | None) -> engagements.Context:
         return engagements.Context(conn, self.settings, src, self.clock().date(), self.settings.partner(partner))
 
-    def _apply_one(self, ctx: engagements.Context, file_id: int, position: int, p: Prepared) -> Outcome:
+    def _apply_one(self, ctx: engagements.Context, file_id: int, position: int, p: Prepared, alone: bool = False) -> Outcome:
         if p.doc is None or p.errors:
             return Outcome(p.kind, _number(p.doc), "REJETE", p.errors, p.member)
-        savepoint = ctx.conn.begin_nested()
+        savepoint = None if alone else ctx.conn.begin_nested()
         outcome = replace(engagements.apply(ctx, p.doc), member=p.member)
-        if outcome.outcome == "REJETE":
-            savepoint.rollback()
-        else:
-            savepoint.commit()
+        if savepoint is not None:
+            (savepoint.rollback if outcome.outcome == "REJETE" else savepoint.commit)()
         if outcome.outcome == "PARKED":
             repo.park(ctx.conn, file_id, position, p.kind, outcome.number or "", ctx.src.now)
         return outcome
-
-    def _emit(self, emitted: list[Emitted]) -> None:
-        """Write committed order responses, then note them as written (a crash in between is
-        repaired by ``recover_responses`` at the next start)."""
-        write_responses(self.ws, self.store, emitted)
 
     def recover_responses(self) -> None:
         with self.store.read() as conn:
@@ -280,17 +348,18 @@ class Processor:
             emitted = [Emitted(r.response_file, repo.get_blob(conn, r.response_sha256) or b"") for r in missing]
         if emitted:
             log.warning("writing %d order response(s) left unwritten by an interrupted run", len(emitted))
-        self._emit(emitted)
+        write_responses(self.ws, self.store, emitted)
 
     # -- parked documents -------------------------------------------------------------------------
 
     def _unpark(self, numbers: list[str]) -> None:
         """Apply the documents that waited for the orders just integrated."""
-        for number in numbers:
-            with self.store.read() as conn:
-                waiting = repo.waiting_for(conn, number)
-            for row in waiting:
-                self._retake(row)
+        if not numbers:
+            return
+        with self.store.read() as conn:
+            waiting = repo.waiting_for(conn, numbers)
+        for row in waiting:
+            self._retake(row)
 
     def _retake(self, row: Any) -> None:
         with self.store.read() as conn:
@@ -310,7 +379,7 @@ class Processor:
             if outcome.outcome == "PARKED":
                 return  # still waiting (e.g. another issuer's engagement with that number)
             file_status_now = self._resolve(conn, row, "REJECTED" if outcome.outcome == "REJETE" else "APPLIED", outcome, now)
-        self._emit(ctx.emitted)
+        write_responses(self.ws, self.store, ctx.emitted)
         self._report_retaken(row, outcome, file_status_now, now)
         self._unpark(ctx.orders_integrated)
 
@@ -368,26 +437,27 @@ class Processor:
 
     # -- endings --------------------------------------------------------------------------------
 
-    def _duplicate(self, c: Claimed, first: Any) -> FileResult:
-        now = self.clock()
-        dest, ack = self.ws.plan_archive(c.item.name, now), self.ws.plan_ack(c.item.name)
+    def _duplicate(self, conn: repo.Connection, c: Claimed, first: Any) -> Done:
         issue = Issue("DUPLICATE_DOCUMENT", f"same content as {first.name!r} received at {first.processed_at}; nothing applied again")
         docs = [Outcome(kind, None, "DUPLICATE") for kind in first.kinds.split(",") if kind]
-        return self._finish(c, FileResult(c.item.name, "DUPLICATE", docs, [issue], [], ack), first.kinds, dest, now)
+        return self._finish(conn, c, "DUPLICATE", docs, [issue], [], first.kinds)
 
-    def _reject(self, c: Claimed, errors: list[Issue], warnings: list[Issue] | None = None, docs: list[Outcome] | None = None) -> FileResult:
-        now = self.clock()
+    def _reject(
+        self, conn: repo.Connection, c: Claimed, errors: list[Issue], warnings: list[Issue] | None = None, docs: list[Outcome] | None = None
+    ) -> Done:
         docs = docs or []
-        dest, ack = self.ws.plan_rejected(c.item.name), self.ws.plan_ack(c.item.name)
         c.size = c.size or c.item.path.stat().st_size
-        result = FileResult(c.item.name, "IN_REJETE", docs, errors, warnings or [], ack)
-        return self._finish(c, result, ",".join(d.kind for d in docs), dest, now)
+        return self._finish(conn, c, "IN_REJETE", docs, errors, warnings or [], ",".join(d.kind for d in docs))
 
-    def _finish(self, c: Claimed, result: FileResult, kinds: str, dest: Path, now: datetime) -> FileResult:
-        """Record a file that applied nothing (rejected or duplicate), then conclude it."""
-        with self.store.begin() as conn:
-            self._record(conn, c, result, kinds, dest, now)
-        return self._conclude(c, result, dest, self._payload(c, now, result))
+    def _finish(
+        self, conn: repo.Connection, c: Claimed, status: str, docs: list[Outcome], errors: list[Issue], warnings: list[Issue], kinds: str
+    ) -> Done:
+        """Record a file that applied nothing (rejected or duplicate)."""
+        now = self.clock()
+        dest = self.ws.plan_rejected(c.item.name) if status == "IN_REJETE" else self.ws.plan_archive(c.item.name, now)
+        result = FileResult(c.item.name, status, docs, errors, warnings, self.ws.plan_ack(c.item.name))
+        self._record(conn, c, result, kinds, dest, now)
+        return Done(c, result, dest, self._payload(c, now, result))
 
     def _record(self, conn: repo.Connection, c: Claimed, result: FileResult, kinds: str, dest: Path, now: datetime) -> int:
         payload = self._payload(c, now, result)
@@ -411,17 +481,18 @@ class Processor:
     def _payload(self, c: Claimed, now: datetime, result: FileResult) -> dict[str, Any]:
         return report_payload(c.item.name, c.sha, c.received, now, result)
 
-    def _conclude(self, c: Claimed, result: FileResult, dest: Path, payload: dict[str, Any]) -> FileResult:
+    def _conclude(self, done: Done) -> None:
         """After the commit: the report first, then the file moves where the store says it is
         (a crash in between is finished by ``recover``, which finds the file still claimed)."""
-        write_json(result.ack, payload)  # type: ignore[arg-type]
+        result = done.result
+        write_json(result.ack, done.payload)  # type: ignore[arg-type]
         if result.status == "IN_REJETE":
-            write_json(dest.with_name(dest.name + ".errors.json"), payload)
-        self.ws.move(c.item.path, dest)
-        codes = ", ".join(sorted({e.code for e in result.errors}))
-        docs = ", ".join(f"{d.kind} {d.number or '?'} {d.outcome}" for d in result.documents)
-        log.info("%s: %s [%s] %s", c.item.name, result.status, docs, codes)
-        return result
+            write_json(done.dest.with_name(done.dest.name + ".errors.json"), done.payload)
+        self.ws.move(done.claimed.item.path, done.dest)
+        if log.isEnabledFor(logging.INFO):
+            codes = ", ".join(sorted({e.code for e in result.errors}))
+            docs = ", ".join(f"{d.kind} {d.number or '?'} {d.outcome}" for d in result.documents)
+            log.info("%s: %s [%s] %s", result.name, result.status, docs, codes)
 
     # -- start-up -------------------------------------------------------------------------------
 
@@ -524,11 +595,12 @@ def write_responses(ws: Workspace, store: Store, emitted: Sequence[Emitted]) -> 
 
 
 class _Refused(Exception):
-    """Internal: every document of a file was refused; carries the outcomes out of the transaction."""
+    """Internal: every document of a file was refused; carries the outcomes out of its savepoint."""
 
-    def __init__(self, outcomes: list[Outcome]) -> None:
+    def __init__(self, outcomes: list[Outcome], warnings: list[Issue]) -> None:
         super().__init__("refused")
-        self.outcomes = outcomes
+        self.outcomes, self.warnings = outcomes, warnings
+        self.errors = [e for o in outcomes for e in o.errors]
 
 
 def _sha256_of(path: Path) -> str:

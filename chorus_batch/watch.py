@@ -154,12 +154,14 @@ class Watcher:
                     next_scan = time.monotonic() + self.rescan_seconds
                 ready = candidates.ready(self.stable_seconds, self.close_timeout)
                 items = [self._pending(p) for p in ready if p.exists() and self._in_inbox(p)]
-                for item in ws.ordered(items, formats.sniff_rank):
+                ordered = ws.ordered(items, formats.sniff_rank)
+                size = self.processor.batch_files
+                for start in range(0, len(ordered), size):
                     if self.stop.is_set():
-                        candidates.touch(item.path)
+                        for item in ordered[start:]:
+                            candidates.touch(item.path)
                         break
-                    result = self.processor.process(item)
-                    if result is not None:
+                    for result in self.processor.process_batch(ordered[start : start + size]):
                         processed += 1
                         log.info("%s: %s", result.name, result.status)
                     for later in self.processor.retaken:

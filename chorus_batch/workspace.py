@@ -12,9 +12,9 @@ import fcntl
 import json
 import os
 import socket
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -41,6 +41,8 @@ class Pending:
 @dataclass(frozen=True)
 class Workspace:
     root: Path
+    # destinations planned for files whose moves wait for their batch's commit: not free either
+    planned: dict[Path, None] = field(default_factory=dict, compare=False, repr=False)  # an ordered set
 
     @property
     def inbox(self) -> Path:
@@ -197,18 +199,28 @@ class Workspace:
     # -- outcome --------------------------------------------------------------------------------
 
     def plan_archive(self, name: str, when: datetime) -> Path:
-        return _free_name(self.archive / when.strftime("%Y/%m/%d"), name)
+        return self._plan(_free_name(self.archive / when.strftime("%Y/%m/%d"), name, taken=self.planned))
 
     def plan_rejected(self, name: str) -> Path:
-        return _free_name(self.rejected, name, also=".errors.json")
+        return self._plan(_free_name(self.rejected, name, also=".errors.json", taken=self.planned))
 
     def plan_ack(self, name: str) -> Path:
         target = self.acks / f"{name}.json"
         n = 1
-        while target.exists():
+        while target in self.planned or target.exists():
             target = self.acks / f"{name}.{n}.json"
             n += 1
-        return target
+        return self._plan(target)
+
+    def _plan(self, path: Path) -> Path:
+        self.planned[path] = None
+        return path
+
+    def release(self, keep: int = 0) -> None:
+        """Forget the destinations planned after the first ``keep``: all of them once the batch's
+        files and reports are in place, or those of a file whose processing was rolled back."""
+        for path in list(self.planned)[keep:]:
+            del self.planned[path]
 
     def retry(self, stored_as: str | None, name: str, partner: str | None) -> Path:
         """Move a rejected file back into the inbox (its partner folder), dropping its errors file.
@@ -234,11 +246,11 @@ class Workspace:
         return path.relative_to(self.root).as_posix()
 
 
-def _free_name(folder: Path, name: str, also: str = "") -> Path:
-    """``folder/name``, or ``folder/name.N`` when that (or its companion) is taken."""
+def _free_name(folder: Path, name: str, also: str = "", taken: Container[Path] = ()) -> Path:
+    """``folder/name``, or ``folder/name.N`` when that (or its companion) is taken or planned."""
     target = folder / name
     n = 1
-    while target.exists() or (also and target.with_name(target.name + also).exists()):
+    while target in taken or target.exists() or (also and target.with_name(target.name + also).exists()):
         target = folder / f"{name}.{n}"
         n += 1
     return target

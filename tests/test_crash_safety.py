@@ -111,20 +111,23 @@ def test_sigkill_after_first_ack_then_rerun(tmp_path: Path) -> None:
     _assert_each_once(ws, names)
 
 
+WAITING = 1500  # files before each restart: more than a run clears in the kill window
+
+
 def test_random_sigkills_then_restart(tmp_path: Path) -> None:
-    """Kill a real ``run`` at 15 random (seeded) instants between 0.05 s and 2 s, restarting it
+    """Kill a real ``run`` at 15 random (seeded) instants between 0.05 s and 1 s, restarting it
     each time, while new orders keep arriving (before each restart the inbox is topped up to
-    300 waiting files, so that every kill lands on a working run); then let one run finish:
+    1,500 waiting files, so that every kill lands on a working run); then let one run finish:
     every input accounted for exactly once (engagements, ``received`` transitions, acks,
     archive), nothing left in processing or the inbox."""
     ws = tmp_path / "ws"
-    names = _fill_inbox(ws, 300, start=200_000, seed=11)
+    names = _fill_inbox(ws, WAITING, start=200_000, seed=11)
     rng = random.Random(20260301)
     killed = 0
     for round_ in range(15):
         proc = subprocess.Popen([*CLI, "--workspace", str(ws), "run"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
-            proc.wait(timeout=rng.uniform(0.05, 2.0))
+            proc.wait(timeout=rng.uniform(0.05, 1.0))
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGKILL)
         _out, err = proc.communicate(timeout=30)
@@ -134,8 +137,8 @@ def test_random_sigkills_then_restart(tmp_path: Path) -> None:
             assert proc.returncode == 0, err.decode(errors="replace")
             assert b"Traceback" not in err
         waiting = len(_files_under(ws / "inbox")) + len(_files_under(ws / "var" / "processing"))
-        names.update(_fill_inbox(ws, max(0, 300 - waiting), start=300_000 + 1000 * round_, seed=round_, prefix=f"late{round_:02d}-"))
-    assert killed >= 10, killed  # the kills landed on working runs (each restart had ~300 files waiting)
+        names.update(_fill_inbox(ws, max(0, WAITING - waiting), start=300_000 + 10_000 * round_, seed=round_, prefix=f"late{round_:02d}-"))
+    assert killed >= 10, killed  # the kills landed on working runs (each restart had ~1,500 files waiting)
     final = _run(ws)
     assert final.returncode == 0, final.stdout + final.stderr
     assert "Traceback" not in final.stdout + final.stderr

@@ -7,6 +7,8 @@ through their SIREN. Checks use python-stdnum (Luhn, with the La Poste exception
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from stdnum.fr import siren, siret, tva
 
 from ..errors import Issue
@@ -19,8 +21,9 @@ VAT_SCHEME = "VAT"
 _SOURCE_RANK = {"id": 0, "legal": 1, "global": 2, "endpoint": 3, "vat": 4}
 
 
-def _digits(value: str) -> str:
-    return siret.compact(value)
+# The same few parties come back in every file: their checks are cached (pure functions of a string).
+_digits = lru_cache(maxsize=4096)(siret.compact)
+_valid_siret = lru_cache(maxsize=4096)(siret.is_valid)
 
 
 def siret_of(pid: PartyId) -> str | None:
@@ -72,7 +75,7 @@ def check_party(party: Party, role: str) -> list[Issue]:
         where = pid.source.split("@", 1)[1] if "@" in pid.source else None
         value = siret_of(pid)
         if value is not None:
-            if not siret.is_valid(value):
+            if not _valid_siret(value):
                 issues.append(Issue("SIRET_INVALID", f"{role} SIRET {value!r} is not a valid SIRET", xpath=where))
             continue
         if pid.scheme == SIREN_SCHEME and not siren.is_valid(pid.value):

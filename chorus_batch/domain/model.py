@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 
 
 @dataclass(frozen=True)
@@ -302,8 +303,11 @@ class InvoiceStatusUpdate:
 def to_dict(value: object) -> object:
     """A JSON-ready copy of a domain object: Decimals as strings, dates in ISO 8601,
     embedded bytes left out (they are stored as content-addressed blobs)."""
-    if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_dict(getattr(value, f.name)) for f in fields(value) if f.name != "content"}
+    if value is None or isinstance(value, str):
+        return value
+    names = _field_names(type(value))
+    if names is not None:
+        return {name: to_dict(getattr(value, name)) for name in names}
     if isinstance(value, (tuple, list)):
         return [to_dict(v) for v in value]
     if isinstance(value, Decimal):
@@ -311,6 +315,14 @@ def to_dict(value: object) -> object:
     if isinstance(value, date):
         return value.isoformat()
     return value
+
+
+@lru_cache(maxsize=None)
+def _field_names(cls: type) -> tuple[str, ...] | None:
+    """The fields ``to_dict`` copies from a dataclass, or ``None`` for any other type."""
+    if not is_dataclass(cls):
+        return None
+    return tuple(f.name for f in fields(cls) if f.name != "content")
 
 
 def party_from_dict(data: dict[str, object] | None) -> Party | None:

@@ -28,7 +28,7 @@ from ..domain.model import (
 )
 from ..errors import DocumentRejected
 from .ubl import amount
-from .xml import embedded_bytes, path_of, text
+from .xml import currency_ids, embedded_bytes, path_of, text
 
 RSM = "urn:un:unece:uncefact:data:SCRDMCCBDACIOMessageStructure:100"
 RAM = "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:128"
@@ -215,7 +215,7 @@ def parse_order(root: etree._Element, number_node: etree._Element | None = None)
     issuer = trade_party(_find(root, f"{_AGREEMENT}/ram:BuyerTradeParty")) or Party(None)
     if service:
         issuer = Party(issuer.name, issuer.ids, issuer.address, issuer.contact, service)
-    currencies = {el.get("currencyID", "").strip() for el in root.iter() if el.get("currencyID") is not None}
+    currencies = {value.strip() for value in currency_ids(root)}
     terms = [v for v in (text(n) for n in root.findall(f"{_SETTLEMENT}/ram:SpecifiedTradePaymentTerms/ram:Description", NS)) if v]
     return OrderDocument(
         syntax="order-x",

@@ -220,7 +220,7 @@ def is_french(root: etree._Element, syntax: str) -> bool:
 
 def for_document(doc: Recognised) -> list[str]:
     """``rule_sets`` for a recognised document (guideline and ``french`` read from its XML)."""
-    if doc.root is None:
+    if doc.root is None or (doc.syntax == "ubl" and doc.kind not in _UBL_KINDS):
         return []
     if doc.syntax == "order-x":
         return rule_sets(doc.syntax, doc.kind, doc.schema or guideline(doc.root, doc.syntax), False)

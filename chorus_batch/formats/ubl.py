@@ -27,7 +27,7 @@ from ..domain.model import (
     Totals,
 )
 from ..errors import DocumentRejected
-from .xml import embedded_bytes, path_of, text
+from .xml import currency_ids, Paths, embedded_bytes, path_of, text
 
 CAC = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
 CBC = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
@@ -45,14 +45,8 @@ ROOTS = {
     "CreditNote": ("credit_note", "ubl-creditnote"),
 }
 NAMESPACES = {_MAINDOC.format(name): name for name in ROOTS}
-
-
-def _find(node: etree._Element, path: str) -> etree._Element | None:
-    return node.find(path, NS)
-
-
-def _text(node: etree._Element, path: str) -> str | None:
-    return text(node.find(path, NS))
+PATHS = Paths(NS)
+_find, _text, _all = PATHS.first, PATHS.text, PATHS.all
 
 
 def amount(node: etree._Element | None) -> Decimal | None:
@@ -85,7 +79,7 @@ def _address(node: etree._Element | None) -> Address | None:
     if node is None:
         return None
     lines = [v for v in (_text(node, "cbc:StreetName"), _text(node, "cbc:AdditionalStreetName")) if v]
-    lines += [v for v in (text(n) for n in node.findall("cac:AddressLine/cbc:Line", NS)) if v]
+    lines += [v for v in (text(n) for n in _all(node, "cac:AddressLine/cbc:Line")) if v]
     return Address(
         tuple(lines), _text(node, "cbc:CityName"), _text(node, "cbc:PostalZone"), _text(node, "cac:Country/cbc:IdentificationCode")
     )
@@ -102,7 +96,7 @@ def party(node: etree._Element | None) -> Party | None:
     ids: list[PartyId] = []
 
     def add(where: str, path: str, scheme: str | None = None) -> None:
-        for el in node.findall(path, NS):  # type: ignore[union-attr]
+        for el in _all(node, path):  # type: ignore[union-attr]
             value = text(el)
             if value:
                 ids.append(PartyId(scheme if scheme is not None else (el.get("schemeID") or "").strip(), value, f"{where}@{path_of(el)}"))
@@ -123,7 +117,7 @@ def party(node: etree._Element | None) -> Party | None:
 
 def _attachments(root: etree._Element) -> tuple[Attachment, ...]:
     result = []
-    for ref in root.findall("cac:AdditionalDocumentReference", NS):
+    for ref in _all(root, "cac:AdditionalDocumentReference"):
         blob = _find(ref, "cac:Attachment/cbc:EmbeddedDocumentBinaryObject")
         result.append(
             Attachment(
@@ -140,7 +134,7 @@ def _attachments(root: etree._Element) -> tuple[Attachment, ...]:
 
 def _lines(root: etree._Element) -> tuple[OrderLine, ...]:
     lines = []
-    for item in root.findall("cac:OrderLine/cac:LineItem", NS):
+    for item in _all(root, "cac:OrderLine/cac:LineItem"):
         qty = _find(item, "cbc:Quantity")
         lines.append(
             OrderLine(
@@ -177,7 +171,7 @@ def _delivery(root: etree._Element) -> Delivery | None:
 
 
 def _totals(root: etree._Element) -> Totals:
-    taxes = [amount(n) for n in root.findall("cac:TaxTotal/cbc:TaxAmount", NS)]
+    taxes = [amount(n) for n in _all(root, "cac:TaxTotal/cbc:TaxAmount")]
     tax_total = sum((t for t in taxes if t is not None), Decimal(0)) if taxes else None
     return monetary_totals(_find(root, "cac:AnticipatedMonetaryTotal"), tax_total)
 
@@ -210,9 +204,9 @@ def parse_order(root: etree._Element, number_path: str = "cbc:ID") -> OrderDocum
     service = _text(root, "cbc:CustomerReference")
     if service:
         issuer = Party(issuer.name, issuer.ids, issuer.address, issuer.contact, service)
-    terms = [v for v in (text(n) for n in root.findall("cac:PaymentTerms/cbc:Note", NS)) if v]
+    terms = [v for v in (text(n) for n in _all(root, "cac:PaymentTerms/cbc:Note")) if v]
     means = _text(root, "cac:PaymentMeans/cbc:PaymentMeansCode")
-    currencies = {el.get("currencyID", "").strip() for el in root.iter() if el.get("currencyID") is not None}
+    currencies = {value.strip() for value in currency_ids(root)}
     return OrderDocument(
         syntax="ubl",
         profile=_text(root, "cbc:CustomizationID"),
@@ -225,7 +219,7 @@ def parse_order(root: etree._Element, number_path: str = "cbc:ID") -> OrderDocum
         invoicee=party(_find(root, "cac:AccountingCustomerParty")),
         lines=_lines(root),
         totals=_totals(root),
-        notes=tuple(v for v in (text(n) for n in root.findall("cbc:Note", NS)) if v),
+        notes=tuple(v for v in (text(n) for n in _all(root, "cbc:Note")) if v),
         buyer_reference=service,
         contract_reference=_text(root, "cac:Contract/cbc:ID"),
         payment_terms="; ".join(terms) or None,
@@ -241,7 +235,7 @@ def parse_order(root: etree._Element, number_path: str = "cbc:ID") -> OrderDocum
 def _line_changes(root: etree._Element) -> tuple[LineChange, ...]:
     """Order lines of a response or a change, keyed by the order line they refer to."""
     result = []
-    for order_line in root.findall("cac:OrderLine", NS):
+    for order_line in _all(root, "cac:OrderLine"):
         item = _find(order_line, "cac:LineItem")
         if item is None:
             continue
@@ -262,7 +256,7 @@ def _line_changes(root: etree._Element) -> tuple[LineChange, ...]:
 
 
 def _notes(root: etree._Element, path: str = "cbc:Note") -> str | None:
-    return "\n".join(v for v in (text(n) for n in root.findall(path, NS)) if v) or None
+    return "\n".join(v for v in (text(n) for n in _all(root, path)) if v) or None
 
 
 def parse_response(root: etree._Element) -> ResponseDocument:

@@ -15,7 +15,7 @@ from lxml import etree
 
 from ..domain.model import InvoiceDocument, InvoiceLine, Party, Totals
 from . import ubl
-from .ubl import NS, _date, _find, _text, amount, party
+from .ubl import NS, _all, _date, _find, _text, amount, party
 from .xml import path_of
 
 # UNTDID 1001 document types that are credits (credit note, its self-billed, factored, ... forms;
@@ -71,7 +71,7 @@ def amount_currencies(root: etree._Element, excluded: set[etree._Element]) -> tu
 
 def _lines(root: etree._Element, line_path: str, qty_path: str) -> tuple[InvoiceLine, ...]:
     lines = []
-    for line in root.findall(line_path, NS):
+    for line in _all(root, line_path):
         qty = _find(line, qty_path)
         lines.append(
             InvoiceLine(
@@ -98,7 +98,7 @@ def parse_invoice(root: etree._Element) -> InvoiceDocument:
     line_path, qty_path = _LINES["CreditNote" if credit_root else "Invoice"]
     number_node = _find(root, "cbc:ID")
     currency = _text(root, "cbc:DocumentCurrencyCode")
-    tax_amounts = root.findall("cac:TaxTotal/cbc:TaxAmount", NS)
+    tax_amounts = _all(root, "cac:TaxTotal/cbc:TaxAmount")
     tax_total, accounting = tax_total_in(tax_amounts, currency, _text(root, "cbc:TaxCurrencyCode"))
     totals = _totals(root, tax_total)
     type_code = _text(root, "cbc:CreditNoteTypeCode" if credit_root else "cbc:InvoiceTypeCode")

@@ -116,6 +116,34 @@ def _prefixed_path(root: etree._Element, path: str | None) -> str | None:
     return _NS_IN_MSG.sub(repl, path)
 
 
+class Paths:
+    """Relative paths (``cac:Party/cbc:Name``) under one namespace map, each compiled once into an
+    XPath: three to four times faster than ``find`` with a namespace map, which mapping a
+    document does some hundred times."""
+
+    def __init__(self, namespaces: dict[str, str]) -> None:
+        self.namespaces = namespaces
+        self._compiled: dict[str, etree.XPath] = {}
+
+    def all(self, node: etree._Element, path: str) -> list[etree._Element]:
+        xpath = self._compiled.get(path)
+        if xpath is None:
+            xpath = self._compiled[path] = etree.XPath(path, namespaces=self.namespaces, smart_strings=False)
+        return xpath(node)  # type: ignore[return-value]
+
+    def first(self, node: etree._Element | None, path: str) -> etree._Element | None:
+        if node is None:
+            return None
+        found = self.all(node, path)
+        return found[0] if found else None
+
+    def text(self, node: etree._Element | None, path: str) -> str | None:
+        return text(self.first(node, path))
+
+
+currency_ids = etree.XPath("//@currencyID", smart_strings=False)  # every amount's currency, in one pass
+
+
 def text(node: etree._Element | None) -> str | None:
     """Stripped text of ``node``; ``None`` when absent or blank."""
     if node is None or node.text is None:

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import namedtuple
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, Engine, and_, case, create_engine, event, func, insert, or_, select, type_coerce, update
-from sqlalchemy.engine import Row
+from sqlalchemy import BigInteger, Connection, Engine, and_, bindparam, case, create_engine, event, func, insert, or_, select, type_coerce, update
+from sqlalchemy.engine import Row, make_url
+from sqlalchemy.exc import DBAPIError
 
 from ..domain import states
 from ..domain.identifiers import party_key
@@ -31,10 +34,15 @@ class Store:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine: Engine = create_engine(url, future=True)
+        # SQLite takes named parameters (``:name``) so that the intake path's statements (``_Hot``)
+        # pass the same dictionaries to both databases (psycopg takes ``%(name)s``).
+        named = {"paramstyle": "named"} if make_url(url).get_backend_name() == "sqlite" else {}
+        self.engine: Engine = create_engine(url, future=True, **named)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        for rolled_back in ("rollback", "rollback_savepoint"):
+            event.listen(self.engine, rolled_back, _forget_parties)
         migrations.migrate(self.engine)
 
     @contextmanager
@@ -63,35 +71,124 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-# -- files and blobs ---------------------------------------------------------------------------
+# -- statements of the intake path ---------------------------------------------------------------
+
+
+class _Hot:
+    """A statement of the intake path (run for every file), compiled once per dialect and set of
+    columns, then run straight on the DBAPI cursor of the caller's connection, inside its
+    transaction. SQLAlchemy still writes the SQL and gives each column's bind processor (money
+    as millionths); what is skipped is its per-execution work (cache keys, parameter and result
+    processing), which cost more than SQLite itself. Rows come back as plain named tuples, so
+    only columns that need no result processing are selected this way."""
+
+    def __init__(self, statement: Any, table: Any = None) -> None:
+        self.statement, self.table = statement, table
+        self._compiled: dict[tuple[str, tuple[str, ...]], tuple[str, dict[str, Any], dict[str, Any]]] = {}
+
+    def _prepare(self, conn: Connection, keys: tuple[str, ...]) -> tuple[str, dict[str, Any], dict[str, Any]]:
+        found = self._compiled.get((conn.dialect.name, keys))
+        if found is None:
+            statement = self.statement
+            if statement.is_insert and "id" in self.table.c and conn.dialect.name != "sqlite":
+                statement = statement.returning(self.table.c.id)  # SQLite gives cursor.lastrowid
+            compiled = statement.compile(dialect=conn.dialect, column_keys=list(keys))
+            columns = self.table.c if self.table is not None else ()
+            processors = {c.key: p for c in columns if c.key in keys and (p := c.type.bind_processor(conn.dialect)) is not None}
+            found = self._compiled[(conn.dialect.name, keys)] = (compiled.string, dict(compiled.params), processors)
+        return found
+
+    def _params(self, conn: Connection, values: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        sql, defaults, processors = self._prepare(conn, tuple(values))
+        params = {**defaults, **values}
+        for key, process in processors.items():
+            params[key] = process(params[key])
+        return sql, params
+
+    def run(self, conn: Connection, values: dict[str, Any]) -> Any:
+        sql, params = self._params(conn, values)
+        return _on_cursor(conn, sql, params, many=False)
+
+    def many(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        sql, _ = self._params(conn, rows[0])
+        _on_cursor(conn, sql, [self._params(conn, row)[1] for row in rows], many=True)
+
+    def insert(self, conn: Connection, values: dict[str, Any]) -> int:
+        """Insert one row and return its id."""
+        cursor = self.run(conn, values)
+        return int(cursor.lastrowid if conn.dialect.name == "sqlite" else cursor.fetchone()[0])
+
+    def first(self, conn: Connection, values: dict[str, Any]) -> Any:
+        cursor = self.run(conn, values)
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        return _row_type(tuple(d[0] for d in cursor.description))(*row)
+
+
+def _on_cursor(conn: Connection, sql: str, params: Any, many: bool) -> Any:
+    """Run on the DBAPI cursor; a driver error becomes SQLAlchemy's (IntegrityError, ...) as if
+    SQLAlchemy had run the statement."""
+    cursor = conn.connection.cursor()
+    dbapi = conn.dialect.loaded_dbapi
+    try:
+        (cursor.executemany if many else cursor.execute)(sql, params)
+    except dbapi.Error as exc:
+        raise DBAPIError.instance(sql, params, exc, dbapi.Error, dialect=conn.dialect) from exc
+    return cursor
+
+
+@lru_cache(maxsize=64)
+def _row_type(names: tuple[str, ...]) -> Any:
+    return namedtuple("HotRow", names)  # type: ignore[misc]
+
 
 INTEGRATED = ("IN_INTEGRE", "IN_INTEGRE_PARTIEL", "PARKED")
+_f, _e, _p = s.received_files, s.engagements, s.parties
+_INTEGRATED_FILE = _Hot(
+    select(_f.c.id, _f.c.name, _f.c.processed_at, _f.c.kinds)
+    .where(_f.c.sha256 == bindparam("sha"), or_(*(_f.c.status == v for v in INTEGRATED)))
+    .order_by(_f.c.id)
+    .limit(1)
+)
+_INSERT_FILE = _Hot(insert(_f), _f)
+_UPDATE_FILE = _Hot(update(_f).where(_f.c.id == bindparam("_file_id")), _f)
+_BLOB_EXISTS = _Hot(select(s.blobs.c.sha256).where(s.blobs.c.sha256 == bindparam("sha")))
+_INSERT_BLOB = _Hot(insert(s.blobs), s.blobs)
+_PARTY = _Hot(select(_p.c.id, _p.c.details).where(_p.c.party_id == bindparam("key")))
+_INSERT_PARTY = _Hot(insert(_p), _p)
+_UPDATE_PARTY = _Hot(update(_p).where(_p.c.id == bindparam("_party_id")), _p)
+_FIND_ENGAGEMENT = _Hot(select(_e.c.id).where(_e.c.issuer_id == bindparam("issuer"), _e.c.number == bindparam("number")))
+_INSERT_ENGAGEMENT = _Hot(insert(_e), _e)
+_INSERT_VERSION = _Hot(insert(s.engagement_versions), s.engagement_versions)
+_INSERT_LINE = _Hot(insert(s.engagement_lines), s.engagement_lines)
+_INSERT_TRANSITION = _Hot(insert(s.transitions), s.transitions)
+_UNMATCHED_INVOICE = _Hot(
+    select(s.invoices.c.id).where(s.invoices.c.engagement_ref == bindparam("ref"), s.invoices.c.engagement_id.is_(None)).limit(1)
+)
+
+
+# -- files and blobs ---------------------------------------------------------------------------
 
 
 def integrated_file(conn: Connection, sha256: str) -> Row[Any] | None:
     """The first integrated (or parked) file with these bytes, if any (content-hash idempotency)."""
-    q = (
-        select(s.received_files)
-        .where(s.received_files.c.sha256 == sha256, s.received_files.c.status.in_(INTEGRATED))
-        .order_by(s.received_files.c.id)
-        .limit(1)
-    )
-    return conn.execute(q).first()
+    return _INTEGRATED_FILE.first(conn, {"sha": sha256})
 
 
 def insert_file(conn: Connection, **values: Any) -> int:
-    return int(conn.execute(insert(s.received_files).values(**values)).inserted_primary_key[0])  # type: ignore[index]
+    return _INSERT_FILE.insert(conn, values)
 
 
 def update_file(conn: Connection, file_id: int, **values: Any) -> None:
-    conn.execute(update(s.received_files).where(s.received_files.c.id == file_id).values(**values))
+    _UPDATE_FILE.run(conn, {"_file_id": file_id, **values})
 
 
 def put_blob(conn: Connection, data: bytes) -> str:
     """Store ``data`` once under its SHA-256 and return the hash."""
     sha = hashlib.sha256(data).hexdigest()
-    if conn.execute(select(s.blobs.c.sha256).where(s.blobs.c.sha256 == sha)).first() is None:
-        conn.execute(insert(s.blobs).values(sha256=sha, size=len(data), content=data))
+    if _BLOB_EXISTS.first(conn, {"sha": sha}) is None:
+        _INSERT_BLOB.run(conn, {"sha256": sha, "size": len(data), "content": data})
     return sha
 
 
@@ -122,24 +219,43 @@ def file_rows(conn: Connection, name: str) -> list[Row[Any]]:
 
 
 def upsert_party(conn: Connection, party: Party, now: str) -> str | None:
+    """Keep the latest details of a party under its key. The same parties come back in file
+    after file: what this transaction already wrote is remembered in ``conn.info`` (forgotten on
+    any rollback), and a row is only rewritten when its details changed."""
     key = party_key(party)
     if key is None:
         return None
-    details = json.dumps(to_dict(party), ensure_ascii=False, sort_keys=True)
-    row = conn.execute(select(s.parties.c.id).where(s.parties.c.party_id == key)).first()
+    details = _party_json(party)
+    written = conn.info.setdefault(_PARTIES, {})
+    if written.get(key) == details:
+        return key
+    row = _PARTY.first(conn, {"key": key})
     if row is None:
-        conn.execute(insert(s.parties).values(party_id=key, name=party.name, details=details, updated_at=now))
-    else:
-        conn.execute(update(s.parties).where(s.parties.c.id == row.id).values(name=party.name, details=details, updated_at=now))
+        _INSERT_PARTY.run(conn, {"party_id": key, "name": party.name, "details": details, "updated_at": now})
+    elif row.details != details:
+        _UPDATE_PARTY.run(conn, {"_party_id": row.id, "name": party.name, "details": details, "updated_at": now})
+    written[key] = details
     return key
+
+
+_PARTIES = "chorus_batch.parties"
+
+
+@lru_cache(maxsize=1024)
+def _party_json(party: Party) -> str:
+    return json.dumps(to_dict(party), ensure_ascii=False, sort_keys=True)
+
+
+def _forget_parties(conn: Connection, *_args: Any) -> None:
+    conn.info.pop(_PARTIES, None)
 
 
 # -- engagements -------------------------------------------------------------------------------
 
 
 def find_engagement(conn: Connection, issuer_id: str, number: str) -> Row[Any] | None:
-    q = select(s.engagements).where(s.engagements.c.issuer_id == issuer_id, s.engagements.c.number == number)
-    return conn.execute(q).first()
+    found = _FIND_ENGAGEMENT.first(conn, {"issuer": issuer_id, "number": number})
+    return None if found is None else conn.execute(select(_e).where(_e.c.id == found.id)).one()
 
 
 def current_document(conn: Connection, engagement_id: int, version: int) -> dict[str, Any]:
@@ -171,23 +287,22 @@ def create_engagement(conn: Connection, doc: OrderDocument, number: str, event_:
     if issuer_id is None or supplier_id is None:
         raise ChorusError("order without party identifiers reached the store", code="PARTY_MISSING")
     status = states.apply(None, event_)
-    engagement_id = int(
-        conn.execute(
-            insert(s.engagements).values(
-                issuer_id=issuer_id,
-                number=number,
-                supplier_id=supplier_id,
-                issuer_name=doc.issuer.name,
-                supplier_name=doc.supplier.name,
-                status=status.value,
-                current_version=1,
-                currency=doc.currency,
-                amount_ht=doc.totals.amount_ht,
-                amount_ttc=doc.totals.amount_ttc,
-                created_at=src.now,
-                last_transition_at=src.now,
-            )
-        ).inserted_primary_key[0]  # type: ignore[index]
+    engagement_id = _INSERT_ENGAGEMENT.insert(
+        conn,
+        dict(
+            issuer_id=issuer_id,
+            number=number,
+            supplier_id=supplier_id,
+            issuer_name=doc.issuer.name,
+            supplier_name=doc.supplier.name,
+            status=status.value,
+            current_version=1,
+            currency=doc.currency,
+            amount_ht=doc.totals.amount_ht,
+            amount_ttc=doc.totals.amount_ttc,
+            created_at=src.now,
+            last_transition_at=src.now,
+        ),
     )
     _add_version(conn, engagement_id, 1, doc, src)
     _history(conn, engagement_id, None, status, event_, src, 1)
@@ -213,26 +328,25 @@ def add_version(
     totals = document.get("totals") or {}
     amount_ht = totals.get("tax_exclusive") or totals.get("line_total")
     amount_ttc = _ttc(totals)
-    version_id = int(
-        conn.execute(
-            insert(s.engagement_versions).values(
-                engagement_id=engagement_id,
-                version=version,
-                kind=kind,
-                syntax=syntax,
-                source_file_id=src.file_id,
-                document_sha256=src.blob_sha256,
-                document=json.dumps(document, ensure_ascii=False, sort_keys=True),
-                issue_date=document.get("issue_date"),
-                amount_ht=amount_ht,
-                amount_ttc=amount_ttc,
-                created_at=src.now,
-            )
-        ).inserted_primary_key[0]  # type: ignore[index]
+    version_id = _INSERT_VERSION.insert(
+        conn,
+        dict(
+            engagement_id=engagement_id,
+            version=version,
+            kind=kind,
+            syntax=syntax,
+            source_file_id=src.file_id,
+            document_sha256=src.blob_sha256,
+            document=json.dumps(document, ensure_ascii=False, sort_keys=True),
+            issue_date=document.get("issue_date"),
+            amount_ht=amount_ht,
+            amount_ttc=amount_ttc,
+            created_at=src.now,
+        ),
     )
     if lines_:
-        conn.execute(
-            insert(s.engagement_lines),
+        _INSERT_LINE.many(
+            conn,
             [
                 dict(
                     version_id=version_id,
@@ -316,8 +430,9 @@ def _history(
     src: Source,
     version: int,
 ) -> None:
-    conn.execute(
-        insert(s.transitions).values(
+    _INSERT_TRANSITION.run(
+        conn,
+        dict(
             engagement_id=engagement_id,
             at=src.now,
             from_status=before.value if before else None,
@@ -326,7 +441,7 @@ def _history(
             actor=states.ACTORS[event_],
             source_file_id=src.file_id,
             version=version,
-        )
+        ),
     )
 
 
@@ -504,8 +619,13 @@ def _parked_rows(*where: Any) -> Any:
     )
 
 
-def waiting_for(conn: Connection, order_number: str) -> list[Row[Any]]:
-    return list(conn.execute(_parked_rows(s.parked.c.order_number == order_number)))
+def waiting_for(conn: Connection, order_numbers: Sequence[str]) -> list[Row[Any]]:
+    """The documents parked for any of these numbers, oldest first."""
+    found: list[Row[Any]] = []
+    wanted = sorted(set(order_numbers))
+    for start in range(0, len(wanted), 500):  # a bounded IN list per query
+        found += conn.execute(_parked_rows(s.parked.c.order_number.in_(wanted[start : start + 500])))
+    return sorted(found, key=lambda row: row.id)
 
 
 def expired_parked(conn: Connection, before: str) -> list[Row[Any]]:
@@ -564,6 +684,8 @@ def invoices_by_number(conn: Connection, number: str) -> list[Row[Any]]:
 
 
 def unmatched_invoices(conn: Connection, engagement_ref: str) -> list[Row[Any]]:
+    if _UNMATCHED_INVOICE.first(conn, {"ref": engagement_ref}) is None:  # the usual answer, cheaply
+        return []
     t = s.invoices
     return list(conn.execute(select(t).where(t.c.engagement_ref == engagement_ref, t.c.engagement_id.is_(None)).order_by(t.c.id)))
 

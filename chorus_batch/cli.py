@@ -12,9 +12,9 @@ import csv
 import io
 import json
 import logging
-import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -233,9 +233,20 @@ def _process_inbox(processor: Processor, show_progress: bool) -> Any:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     total = sum(1 for _ in processor.ws.pending())
-    with Progress(TextColumn("[bold]processing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True) as bar:
+    # refreshed from the run's own thread: rich's refresh thread would be running when the run
+    # forks its helper processes
+    columns = (TextColumn("[bold]processing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, transient=True, auto_refresh=False) as bar:
         task = bar.add_task("files", total=total)
-        return processor.run(on_file=lambda _r: bar.advance(task))
+        last = [0.0]
+
+        def advance(_result: FileResult) -> None:
+            bar.advance(task)
+            if time.monotonic() - last[0] > 0.1:
+                bar.refresh()
+                last[0] = time.monotonic()
+
+        return processor.run(on_file=advance)
 
 
 def _print_summary(summary: Any) -> None:

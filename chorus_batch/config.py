@@ -40,6 +40,10 @@ strict_rules = false
 # Close (CLOTURE) an accepted engagement once it is fully invoiced and fully paid.
 close_when_paid = false
 
+# Helper processes that read and check files ahead of the store during a big run.
+# Absent = one less than the CPUs (at most 4); 0 = everything in the run's own process.
+# helpers = 1
+
 [reconciliation]
 # An engagement is FULLY_INVOICED when |ordered - invoiced| is within the larger of these
 # two tolerances; above it is OVER_INVOICED, below PARTIALLY_INVOICED. Amounts TTC.
@@ -78,6 +82,7 @@ class Settings:
     tolerance_percent: Decimal = DEFAULT_TOLERANCE_PERCENT
     stable_seconds: float = 2.0
     rescan_seconds: float = 60.0
+    helpers: int | None = None  # None = one less than the CPUs, at most 4
     source: Path | None = None
 
     def tolerance(self, ordered: Decimal) -> Decimal:
@@ -112,6 +117,7 @@ _TOP = {
     "close_when_paid": _Key(bool, None, "true or false"),
     "reconciliation": _Key(dict, None, "a table ([reconciliation])"),
     "watch": _Key(dict, None, "a table ([watch])"),
+    "helpers": _Key(int, lambda v: 0 <= v <= 16, "a number of processes (0 to 16)"),
 }
 _WATCH = {
     "stable_seconds": _Key((int, float), lambda v: 0 <= v <= 3600, "a number of seconds (0 to 3600)"),
@@ -167,6 +173,7 @@ def load(path: Path | None) -> Settings:
         tolerance_percent=Decimal(str(recon.get("tolerance_percent", DEFAULT_TOLERANCE_PERCENT))),
         stable_seconds=float(watch.get("stable_seconds", 2.0)),
         rescan_seconds=float(watch.get("rescan_seconds", 60.0)),
+        helpers=data.get("helpers"),
         source=path,
     )
 

@@ -128,7 +128,7 @@ def apply_order(ctx: Context, doc: OrderDocument) -> Outcome:
         repo.record_transition(ctx.conn, existing.id, states.Event.REROUTED, ctx.src)
         ctx.orders_integrated.append(number)
         return Outcome(doc.kind, number, "INTEGRE")
-    if repo.current_document(ctx.conn, existing.id, existing.current_version) == json.loads(repo.document_json(doc)):
+    if repo.current_document(ctx.conn, existing.id, existing.current_version) == json.loads(doc.as_json):
         return Outcome(doc.kind, number, "DUPLICATE", [Issue("DUPLICATE_DOCUMENT", f"engagement {number} already holds this exact order; nothing applied")])
     issue = Issue(
         "ORDER_ALREADY_EXISTS",

@@ -14,13 +14,15 @@ integrates the order; after ``park_days`` they are rejected.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
+import multiprocessing
 import os
 import socket
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,12 +30,11 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from . import engagements, formats
+from . import engagements, formats, preparation
 from .config import Settings
-from .domain import rules
 from .engagements import Document, Emitted
-from .formats import bundles
-from .errors import DocumentRejected, Issue, Outcome
+from .errors import Issue, Outcome
+from .preparation import Prepared, Ready, sha256_of
 from .store import repo
 from .store.repo import Source, Store
 from .workspace import Pending, Workspace, write_bytes, write_json
@@ -41,7 +42,6 @@ from .workspace import Pending, Workspace, write_bytes, write_json
 log = logging.getLogger("chorus_batch")
 
 Clock = Callable[[], datetime]
-BUNDLE_HEAD = 1 << 20  # bundles.kind_of looks at most this far
 
 
 def utc_now() -> datetime:
@@ -96,17 +96,6 @@ class Claimed:
 
 
 @dataclass
-class Prepared:
-    """One document of a file after its rules: ``doc`` is ``None`` when it could not be read."""
-
-    doc: Document | None
-    kind: str
-    errors: list[Issue]
-    warnings: list[Issue]
-    member: str | None = None  # its member name when the file is a bundle
-
-
-@dataclass
 class Done:
     """A file whose processing is written in the batch's transaction; once that commits, its
     responses are written, then its report, then it moves to ``dest``."""
@@ -146,11 +135,14 @@ class Processor:
     def __init__(self, ws: Workspace, store: Store, settings: Settings, clock: Clock = utc_now) -> None:
         self.ws, self.store, self.settings, self.clock = ws, store, settings, clock
         self.batch_files = BATCH_FILES.get(store.engine.dialect.name, 1)
+        self._finisher: ThreadPoolExecutor | None = None
+        self._finishing: list[Future[None]] = []
         self.retaken: list[FileResult] = []  # parked files concluded since the last drain
 
     def run(self, on_file: Callable[[FileResult], None] | None = None) -> RunSummary:
         """Process every file pending in the inbox once, in dependency order, ``batch_files``
-        files per transaction. The summary also counts the parked files this run concluded
+        files per transaction; on a big inbox, helper processes read and check the next batch
+        while this one is stored. The summary also counts the parked files this run concluded
         (applied, rejected or expired)."""
         summary = RunSummary()
 
@@ -166,12 +158,15 @@ class Processor:
         self.retry_parked()  # documents a killed run parked before their order's commit
         drain([])
         pending = self.ws.ordered(self.ws.pending(), formats.sniff_rank)
-        for start in range(0, len(pending), self.batch_files):
-            drain(self.process_batch(pending[start : start + self.batch_files]))
+        chunks = [pending[start : start + self.batch_files] for start in range(0, len(pending), self.batch_files)]
+        with Helpers.start(self.settings, len(pending)) as helpers, self._finishing_in_background(len(pending) >= PIPELINE_MIN_FILES):
+            ahead = helpers.submit(self, chunks[0]) if chunks else None
+            for k in range(len(chunks)):
+                current, ahead = ahead, helpers.submit(self, chunks[k + 1]) if k + 1 < len(chunks) else None
+                drain(self._store_batch(*current.result()))  # type: ignore[union-attr]
         self.retry_parked()
         drain([])
         return summary
-
     def retry_parked(self) -> None:
         """Take up parked documents whose order or invoice now exists. Within one process the
         integration of an order does it at once; this catches the order committed by another
@@ -186,40 +181,76 @@ class Processor:
         return results[0] if results else None
 
     def process_batch(self, items: Sequence[Pending]) -> list[FileResult]:
-        """Claim and process ``items`` in one transaction (a savepoint per file), then, once it
-        has committed, write their responses and reports and move each file where the store
-        says. Files another worker claimed first are skipped. If the transaction fails as a
-        whole, nothing of the batch is applied: its claimed files are put back by ``recover``."""
-        batch: list[Done] = []
+        """Claim ``items``, read and check them here, then store them (see ``_store_batch``)."""
+        claimed = self.claim(items)
+        return self._store_batch(claimed, preparation.read_and_prepare_all([c.item.path for c in claimed], self.settings, self.clock().date()))
+
+    def claim(self, items: Sequence[Pending]) -> list[Claimed]:
+        """Take ``items`` out of the inbox; those another worker took first are left out."""
+        claimed = []
+        for item in items:
+            try:
+                received = datetime.fromtimestamp(item.path.stat().st_mtime, UTC)
+            except FileNotFoundError:
+                continue
+            taken = self.ws.claim(item)
+            if taken is not None:
+                claimed.append(Claimed(taken, received))
+        return claimed
+
+    def _store_batch(self, claimed: list[Claimed], ready: list[Ready]) -> list[FileResult]:
+        """Store claimed files in one transaction (a savepoint per file), then, once it has
+        committed, write their responses and reports and move each file where the store says.
+        If the transaction fails as a whole, nothing of the batch is applied: its claimed
+        files are put back in the inbox by ``recover`` at the next start."""
         with self.store.begin() as conn:
-            for item in items:
-                c = self._claim(item)
-                if c is not None:
-                    batch.append(self._in_savepoint(conn, c))
+            batch = [self._in_savepoint(conn, c, r) for c, r in zip(claimed, ready, strict=True)]
         write_responses(self.ws, self.store, [e for done in batch for e in done.emitted])
-        for done in batch:
-            self._conclude(done)
-        self.ws.release()
+        if self._finisher is None:
+            self._conclude_all(batch)
+        else:
+            self._finishing.append(self._finisher.submit(self._conclude_all, batch))
+            while len(self._finishing) > 2:  # the finisher may lag a batch behind, not more
+                self._finishing.pop(0).result()
         self._unpark([number for done in batch for number in done.orders])
         return [done.result for done in batch]
 
-    def _claim(self, item: Pending) -> Claimed | None:
-        try:
-            received = datetime.fromtimestamp(item.path.stat().st_mtime, UTC)
-        except FileNotFoundError:
-            return None
-        claimed = self.ws.claim(item)
-        return None if claimed is None else Claimed(claimed, received)
+    def _conclude_all(self, batch: list[Done]) -> None:
+        """The reports and moves of a committed batch (on the finisher thread during ``run``)."""
+        for done in batch:
+            self._conclude(done)
+        self.ws.release([path for done in batch for path in (done.dest, done.result.ack) if path is not None])
 
-    def _in_savepoint(self, conn: repo.Connection, c: Claimed) -> Done:
+    @contextmanager
+    def _finishing_in_background(self, enabled: bool) -> Iterator[None]:
+        """During a big run, a thread writes the reports and moves the files of committed
+        batches (mostly system calls, which let the run go on storing the next batch)."""
+        if not enabled:
+            yield
+            return
+        self._finisher = ThreadPoolExecutor(1, thread_name_prefix="chorus-finish")
+        try:
+            yield
+        finally:
+            self._finisher.shutdown(wait=True)
+            self._finisher = None
+            self._finished()
+
+    def _finished(self) -> None:
+        """Wait for the batches given to the finisher (its errors are raised here)."""
+        futures, self._finishing = self._finishing, []
+        for future in futures:
+            future.result()
+
+    def _in_savepoint(self, conn: repo.Connection, c: Claimed, ready: Ready) -> Done:
         """One file inside the batch's transaction. A file whose documents are all refused, or
         that meets a bug, has its writes rolled back and is recorded as rejected; nothing
         escapes, so one bad file never stops a run."""
-        planned = len(self.ws.planned)
+        planned = self.ws.plans_made()
         for attempt in range(1, RETRIES + 1):
-            savepoint = conn.begin_nested()
+            savepoint = repo.Savepoint(conn)
             try:
-                done = self._process(conn, c)
+                done = self._process(conn, c, ready)
             except _Refused as refused:
                 self._roll_back(savepoint, planned)
                 return self._reject(conn, c, refused.errors, refused.warnings, refused.outcomes)
@@ -240,83 +271,42 @@ class Processor:
             return done
         raise AssertionError("unreachable")
 
-    def _roll_back(self, savepoint: Any, planned: int) -> None:
+    def _roll_back(self, savepoint: repo.Savepoint, planned: int) -> None:
         """Undo a file's writes and free the names planned for it."""
         savepoint.rollback()
-        self.ws.release(keep=planned)
+        self.ws.release(after=planned)
 
     def _internal_error(self, conn: repo.Connection, c: Claimed) -> Done:
-        c.sha = c.sha or _sha256_of(c.item.path)
+        c.sha = c.sha or sha256_of(c.item.path)
         issue = Issue("INTERNAL_ERROR", "unexpected error inside chorus-batch; the file is kept for a retry")
         return self._reject(conn, c, [issue])
 
     # -- the steps ------------------------------------------------------------------------------
 
-    def _process(self, conn: repo.Connection, c: Claimed) -> Done:
-        c.size = c.item.path.stat().st_size
-        if c.size > self.settings.max_file_size:
-            c.sha = _sha256_of(c.item.path)
+    def _process(self, conn: repo.Connection, c: Claimed, ready: Ready) -> Done:
+        c.size, c.sha = ready.size, ready.sha
+        if ready.failure is not None:
+            log.error("internal error while reading %s:\n%s", c.item.name, ready.failure)
+            return self._internal_error(conn, c)
+        if ready.data is None:
             return self._reject(conn, c, [Issue("FILE_TOO_LARGE", f"{c.size} bytes; the limit is {self.settings.max_file_size} (max_file_size)")])
-        data = c.item.path.read_bytes()
-        c.sha = hashlib.sha256(data).hexdigest()
         first = repo.integrated_file(conn, c.sha)
         if first is not None:
             return self._duplicate(conn, c, first)
-        try:
-            prepared = self._prepare(data)
-        except DocumentRejected as exc:  # not even recognised: no document to report
-            return self._reject(conn, c, exc.issues)
+        if ready.rejected is not None:  # not even recognised: no document to report
+            return self._reject(conn, c, ready.rejected)
+        prepared = ready.prepared or []
         if all(p.errors for p in prepared):
             docs = [Outcome(p.kind, _number(p.doc), "REJETE", p.errors, p.member) for p in prepared]
             return self._reject(conn, c, [e for p in prepared for e in p.errors], _warnings(prepared), docs)
-        return self._integrate(conn, c, data, prepared)
-
-    def _prepare(self, data: bytes) -> list[Prepared]:
-        """The documents of a file after XSD and rules. A bundle (zip, tar.gz) is opened safely
-        and each member is prepared on its own, orders first; a member that cannot be read
-        becomes one rejected document and the others go on."""
-        if bundles.kind_of(data[:BUNDLE_HEAD]) is None:
-            return self._prepare_document(data)
-        found = bundles.members(data, bundles.Limits(max_member_size=self.settings.max_file_size))
-        prepared = []
-        for name, content in sorted(found, key=lambda m: formats.sniff_rank(m[1][:4096])):
-            try:
-                parts = self._prepare_document(content)
-            except DocumentRejected as exc:
-                parts = [Prepared(None, "unknown", exc.issues, [])]
-            prepared += [replace(p, member=name) for p in parts]
-        return prepared
-
-    def _prepare_document(self, data: bytes) -> list[Prepared]:
-        """The documents of one recognised document file; raises ``DocumentRejected`` only when
-        the content is not recognised (once it is, its kind is reported with its errors)."""
-        rec = formats.recognise(data)
-        issues = formats.schema_issues(rec)
-        if issues:
-            return [Prepared(None, rec.kind, issues, [])]
-        prepared = []
-        today = self.clock().date()
-        official = formats.rule_issues(rec, self.settings.strict_rules)
-        try:
-            docs = formats.documents(rec)
-        except DocumentRejected as exc:  # a whole-file problem of a recognised document (e.g. a CSV without its columns)
-            return [Prepared(None, rec.kind, exc.issues, [])]
-        for doc in docs:
-            if isinstance(doc, DocumentRejected):
-                prepared.append(Prepared(None, rec.kind, doc.issues, []))
-                continue
-            found = formats.locate(rec, rules.check(doc, today) + official)
-            prepared.append(
-                Prepared(doc, doc.kind, [i for i in found if i.severity == "error"], [i for i in found if i.severity != "error"])
-            )
-        return prepared
+        return self._integrate(conn, c, ready.data, prepared)
 
     def _integrate(self, conn: repo.Connection, c: Claimed, data: bytes, prepared: list[Prepared]) -> Done:
         now = self.clock()
         dest, ack = self.ws.plan_archive(c.item.name, now), self.ws.plan_ack(c.item.name)
         kinds = ",".join(p.kind for p in prepared)
         file_id = self._record(conn, c, FileResult(c.item.name, "IN_INTEGRE", ack=ack), kinds, dest, now)
-        ctx = self._context(conn, Source(file_id, repo.put_blob(conn, data), iso(now)), c.item.partner)
+        ctx = self._context(conn, Source(file_id, repo.put_blob(conn, data, c.sha), iso(now)), c.item.partner)
         alone = len(prepared) == 1  # a refused lone document is rolled back with its file's savepoint
         outcomes = [self._apply_one(ctx, file_id, i, p, alone) for i, p in enumerate(prepared)]
         status = file_status(outcomes)
@@ -358,13 +348,15 @@ class Processor:
             return
         with self.store.read() as conn:
             waiting = repo.waiting_for(conn, numbers)
+        if waiting:
+            self._finished()  # a parked file may have to move from where its batch put it
         for row in waiting:
             self._retake(row)
 
     def _retake(self, row: Any) -> None:
         with self.store.read() as conn:
             data = repo.get_blob(conn, row.sha256) or b""
-        doc = self._prepare(data)[row.position]
+        doc = preparation.prepare(data, self.settings, self.clock().date())[row.position]
         now = self.clock()
         with self.store.begin() as conn:
             if not repo.take_parked(conn, row.id):
@@ -508,7 +500,7 @@ class Processor:
                 continue  # a live worker's claim (PostgreSQL, several workers): not ours to touch
             with self.store.read() as conn:
                 row = repo.file_by_claim(conn, self.ws.relative(item.path))
-            if row is not None and (row.sha256 != _sha256_of(item.path) or (self.ws.root / row.stored_as).exists()):
+            if row is not None and (row.sha256 != sha256_of(item.path) or (self.ws.root / row.stored_as).exists()):
                 row = None  # an earlier file of the same name claimed under the same path, long done
             if row is None:
                 self.ws.unclaim(item)
@@ -524,6 +516,60 @@ class Processor:
                 log.warning("%s: %s, finished after an interruption", item.name, row.status)
             handled += 1
         return handled
+
+
+PIPELINE_MIN_FILES = 32  # below this, helper processes would cost more than they save
+
+
+class Helpers:
+    """Helper processes that read and check the files of the next batch while the run stores
+    the current one (a batch is split between them). They come from a fork server that has
+    imported only ``preparation``: nothing of the run's process (its lock, its database
+    connection, a Saxon instance) is shared. With no helpers, the same work is done in the
+    run's process."""
+
+    def __init__(self, settings: Settings, count: int) -> None:
+        self.settings, self.count = settings, count
+        self.pool = None
+        if count:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["chorus_batch.preparation"])
+            self.pool = ProcessPoolExecutor(count, mp_context=context, initializer=preparation.helper_start, initargs=(os.getpid(),))
+
+    @classmethod
+    @contextmanager
+    def start(cls, settings: Settings, files: int) -> Iterator[Helpers]:
+        wanted = settings.helpers if settings.helpers is not None else min(4, len(os.sched_getaffinity(0)) - 1)
+        available = "forkserver" in multiprocessing.get_all_start_methods()
+        helpers = cls(settings, wanted if available and files >= PIPELINE_MIN_FILES else 0)
+        try:
+            yield helpers
+        finally:
+            if helpers.pool is not None:
+                helpers.pool.shutdown(cancel_futures=True)
+
+    def submit(self, processor: Processor, items: Sequence[Pending]) -> _Batch:
+        """Claim ``items`` now and have them read and checked (in the helpers when there are)."""
+        claimed = processor.claim(items)
+        today = processor.clock().date()
+        if self.pool is None:
+            return _Batch(claimed, preparation.read_and_prepare_all([c.item.path for c in claimed], self.settings, today))
+        size = -(-len(claimed) // self.count) or 1
+        parts = [claimed[i : i + size] for i in range(0, len(claimed), size)]
+        paths = [[c.item.path for c in part] for part in parts]
+        return _Batch(claimed, futures=[self.pool.submit(preparation.read_and_prepare_all, part, self.settings, today) for part in paths])
+
+
+@dataclass
+class _Batch:
+    claimed: list[Claimed]
+    ready: list[Ready] | None = None
+    futures: list[Future[list[Ready]]] | None = None
+
+    def result(self) -> tuple[list[Claimed], list[Ready]]:
+        if self.ready is None:
+            self.ready = [r for future in self.futures or [] for r in future.result()]
+        return self.claimed, self.ready
 
 
 def _is_dead(worker: str) -> bool:
@@ -603,9 +649,3 @@ class _Refused(Exception):
         self.errors = [e for o in outcomes for e in o.errors]
 
 
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -41,8 +41,10 @@ class Pending:
 @dataclass(frozen=True)
 class Workspace:
     root: Path
-    # destinations planned for files whose moves wait for their batch's commit: not free either
-    planned: dict[Path, None] = field(default_factory=dict, compare=False, repr=False)  # an ordered set
+    # destinations planned for files whose moves wait for their batch's commit: not free either.
+    # Each has a sequence number, so that a file's own plans can be dropped when it rolls back.
+    planned: dict[Path, int] = field(default_factory=dict, compare=False, repr=False)
+    _plans: list[int] = field(default_factory=lambda: [0], compare=False, repr=False)  # the last number given
 
     @property
     def inbox(self) -> Path:
@@ -213,14 +215,24 @@ class Workspace:
         return self._plan(target)
 
     def _plan(self, path: Path) -> Path:
-        self.planned[path] = None
+        self._plans[0] += 1
+        self.planned[path] = self._plans[0]
         return path
 
-    def release(self, keep: int = 0) -> None:
-        """Forget the destinations planned after the first ``keep``: all of them once the batch's
-        files and reports are in place, or those of a file whose processing was rolled back."""
-        for path in list(self.planned)[keep:]:
-            del self.planned[path]
+    def plans_made(self) -> int:
+        """A mark: ``release(after=mark)`` forgets what is planned from now on."""
+        return self._plans[0]
+
+    def release(self, paths: Iterable[Path] = (), after: int | None = None) -> None:
+        """Forget planned destinations: ``paths`` once they are in place (reports written, files
+        moved), or those planned ``after`` a mark, for a file whose processing rolled back.
+        Safe while another thread plans (the batch finisher releases, the run plans)."""
+        for path in paths:
+            self.planned.pop(path, None)
+        if after is not None:
+            for path, number in list(self.planned.items()):
+                if number > after:
+                    self.planned.pop(path, None)
 
     def retry(self, stored_as: str | None, name: str, partner: str | None) -> Path:
         """Move a rejected file back into the inbox (its partner folder), dropping its errors file.

@@ -24,6 +24,8 @@ _SOURCE_RANK = {"id": 0, "legal": 1, "global": 2, "endpoint": 3, "vat": 4}
 # The same few parties come back in every file: their checks are cached (pure functions of a string).
 _digits = lru_cache(maxsize=4096)(siret.compact)
 _valid_siret = lru_cache(maxsize=4096)(siret.is_valid)
+_valid_siren = lru_cache(maxsize=4096)(siren.is_valid)
+_valid_vat = lru_cache(maxsize=4096)(tva.is_valid)
 
 
 def siret_of(pid: PartyId) -> str | None:
@@ -78,11 +80,11 @@ def check_party(party: Party, role: str) -> list[Issue]:
             if not _valid_siret(value):
                 issues.append(Issue("SIRET_INVALID", f"{role} SIRET {value!r} is not a valid SIRET", xpath=where))
             continue
-        if pid.scheme == SIREN_SCHEME and not siren.is_valid(pid.value):
+        if pid.scheme == SIREN_SCHEME and not _valid_siren(pid.value):
             issues.append(
                 Issue("SIREN_INVALID", f"{role} SIREN {pid.value.strip()!r} is not a valid SIREN", xpath=where, severity="warning")
             )
-        elif pid.scheme == VAT_SCHEME and pid.value.strip().upper().startswith("FR") and not tva.is_valid(pid.value):
+        elif pid.scheme == VAT_SCHEME and pid.value.strip().upper().startswith("FR") and not _valid_vat(pid.value):
             issues.append(
                 Issue("VAT_INVALID", f"{role} VAT number {pid.value.strip()!r} is not valid", xpath=where, severity="warning")
             )

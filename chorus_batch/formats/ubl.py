@@ -27,7 +27,7 @@ from ..domain.model import (
     Totals,
 )
 from ..errors import DocumentRejected
-from .xml import currency_ids, Paths, embedded_bytes, path_of, text
+from .xml import Fields, Paths, currency_ids, embedded_bytes, path_of, text
 
 CAC = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
 CBC = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
@@ -85,14 +85,30 @@ def _address(node: etree._Element | None) -> Address | None:
     )
 
 
+_PARTIES: dict[tuple[bytes, str, tuple[tuple[str | None, str], ...]], Party] = {}
+
+
 def party(node: etree._Element | None) -> Party | None:
-    """A ``cac:Party`` (or its parent role element) as a domain ``Party``."""
+    """A ``cac:Party`` (or its parent role element) as a domain ``Party``. The same few parties
+    come in file after file: a party already mapped at the same place (its identifiers carry
+    their XPath) with the same bytes and prefixes is given again from a cache."""
     if node is None:
         return None
     if node.tag != f"{{{CAC}}}Party":
         node = _find(node, "cac:Party")
         if node is None:
             return None
+    tree = node.getroottree()
+    key = (etree.tostring(node), tree.getpath(node), tuple(tree.getroot().nsmap.items()))
+    found = _PARTIES.get(key)
+    if found is None:
+        if len(_PARTIES) >= 4096:
+            _PARTIES.clear()
+        found = _PARTIES[key] = _party(node)
+    return found
+
+
+def _party(node: etree._Element) -> Party:
     ids: list[PartyId] = []
 
     def add(where: str, path: str, scheme: str | None = None) -> None:
@@ -132,22 +148,38 @@ def _attachments(root: etree._Element) -> tuple[Attachment, ...]:
     return tuple(result)
 
 
+_LINE = Fields(
+    NS,
+    line_id="cbc:ID",
+    quantity="cbc:Quantity",
+    net_amount="cbc:LineExtensionAmount",
+    unit_price="cac:Price/cbc:PriceAmount",
+    name="cac:Item/cbc:Name",
+    description="cac:Item/cbc:Description",
+    seller_item_id="cac:Item/cac:SellersItemIdentification/cbc:ID",
+    buyer_item_id="cac:Item/cac:BuyersItemIdentification/cbc:ID",
+    standard_item_id="cac:Item/cac:StandardItemIdentification/cbc:ID",
+    tax_rate="cac:Item/cac:ClassifiedTaxCategory/cbc:Percent",
+)
+
+
 def _lines(root: etree._Element) -> tuple[OrderLine, ...]:
     lines = []
     for item in _all(root, "cac:OrderLine/cac:LineItem"):
-        qty = _find(item, "cbc:Quantity")
+        f = _LINE.read(item)
+        qty = f.get("quantity")
         lines.append(
             OrderLine(
-                line_id=_text(item, "cbc:ID") or "",
-                name=_text(item, "cac:Item/cbc:Name") or _text(item, "cac:Item/cbc:Description"),
+                line_id=text(f.get("line_id")) or "",
+                name=text(f.get("name")) or text(f.get("description")),
                 quantity=amount(qty),
                 unit=qty.get("unitCode") if qty is not None else None,
-                unit_price=amount(_find(item, "cac:Price/cbc:PriceAmount")),
-                net_amount=amount(_find(item, "cbc:LineExtensionAmount")),
-                seller_item_id=_text(item, "cac:Item/cac:SellersItemIdentification/cbc:ID"),
-                buyer_item_id=_text(item, "cac:Item/cac:BuyersItemIdentification/cbc:ID"),
-                standard_item_id=_text(item, "cac:Item/cac:StandardItemIdentification/cbc:ID"),
-                tax_rate=amount(_find(item, "cac:Item/cac:ClassifiedTaxCategory/cbc:Percent")),
+                unit_price=amount(f.get("unit_price")),
+                net_amount=amount(f.get("net_amount")),
+                seller_item_id=text(f.get("seller_item_id")),
+                buyer_item_id=text(f.get("buyer_item_id")),
+                standard_item_id=text(f.get("standard_item_id")),
+                tax_rate=amount(f.get("tax_rate")),
                 note=_text(item.getparent(), "cbc:Note"),  # type: ignore[arg-type]
                 xpath=path_of(item),
             )
@@ -176,13 +208,22 @@ def _totals(root: etree._Element) -> Totals:
     return monetary_totals(_find(root, "cac:AnticipatedMonetaryTotal"), tax_total)
 
 
+_TOTAL_NAMES = (
+    "LineExtensionAmount", "AllowanceTotalAmount", "ChargeTotalAmount", "TaxExclusiveAmount",
+    "TaxInclusiveAmount", "PrepaidAmount", "PayableRoundingAmount", "PayableAmount",
+)  # fmt: skip
+_TOTALS = Fields(NS, **{name: f"cbc:{name}" for name in _TOTAL_NAMES})
+
+
 def monetary_totals(total: etree._Element | None, tax_total: Decimal | None) -> Totals:
     """A UBL MonetaryTotal (AnticipatedMonetaryTotal of orders, LegalMonetaryTotal of invoices)."""
     if total is None:
         return Totals(tax_total=tax_total)
 
+    found = _TOTALS.read(total)
+
     def get(name: str) -> Decimal | None:
-        return amount(_find(total, f"cbc:{name}"))
+        return amount(found.get(name))
 
     return Totals(
         line_total=get("LineExtensionAmount"),

@@ -15,7 +15,7 @@ from lxml import etree
 
 from ..domain.model import InvoiceDocument, InvoiceLine, Party, Totals
 from . import ubl
-from .ubl import NS, _all, _date, _find, _text, amount, party
+from .ubl import NS, _all, _date, _find, _text, amount, party  # noqa: F401 -- NS: this module's namespaces too
 from .xml import path_of
 
 # UNTDID 1001 document types that are credits (credit note, its self-billed, factored, ... forms;

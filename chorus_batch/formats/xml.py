@@ -141,6 +141,37 @@ class Paths:
         return text(self.first(node, path))
 
 
+class Fields:
+    """Several relative paths of one node read in a single XPath evaluation (their union):
+    ``Fields(NS, number="cbc:ID", name="cac:Item/cbc:Name").read(node)`` gives the first element
+    of each path that is present. A result is told apart by its own tag and its parent's, so
+    no two paths may end in the same two steps."""
+
+    def __init__(self, namespaces: dict[str, str], **paths: str) -> None:
+        self._xpath = etree.XPath(" | ".join(paths.values()), namespaces=namespaces)
+        self._names: dict[tuple[str | None, str], str] = {}
+
+        def clark(step: str) -> str:
+            prefix, local = step.split(":")
+            return f"{{{namespaces[prefix]}}}{local}"
+
+        for name, path in paths.items():
+            steps = [clark(step) for step in path.split("/")]
+            key = (steps[-2] if len(steps) > 1 else None, steps[-1])
+            if key in self._names:
+                raise ValueError(f"{path} ends like {paths[self._names[key]]}")
+            self._names[key] = name
+
+    def read(self, node: etree._Element) -> dict[str, etree._Element]:
+        found: dict[str, etree._Element] = {}
+        for element in self._xpath(node):  # type: ignore[union-attr]
+            parent = element.getparent()
+            name = self._names.get((None if parent is node else parent.tag, element.tag))
+            if name is not None and name not in found:
+                found[name] = element
+        return found
+
+
 currency_ids = etree.XPath("//@currencyID", smart_strings=False)  # every amount's currency, in one pass
 
 

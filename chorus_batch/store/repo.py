@@ -8,6 +8,7 @@ against the domain table and appends the history row in the same transaction.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections import namedtuple
 from collections.abc import Iterator, Sequence
@@ -18,6 +19,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import BigInteger, Connection, Engine, and_, bindparam, case, create_engine, event, func, insert, or_, select, type_coerce, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row, make_url
 from sqlalchemy.exc import DBAPIError
 
@@ -89,7 +91,7 @@ class _Hot:
     def _prepare(self, conn: Connection, keys: tuple[str, ...]) -> tuple[str, dict[str, Any], dict[str, Any]]:
         found = self._compiled.get((conn.dialect.name, keys))
         if found is None:
-            statement = self.statement
+            statement = self.statement(conn.dialect.name) if callable(self.statement) else self.statement
             if statement.is_insert and "id" in self.table.c and conn.dialect.name != "sqlite":
                 statement = statement.returning(self.table.c.id)  # SQLite gives cursor.lastrowid
             compiled = statement.compile(dialect=conn.dialect, column_keys=list(keys))
@@ -138,11 +140,31 @@ def _on_cursor(conn: Connection, sql: str, params: Any, many: bool) -> Any:
     return cursor
 
 
+class Savepoint:
+    """A SAVEPOINT taken on the DBAPI cursor: the intake path takes one per file, and
+    SQLAlchemy's nested transaction costs more than the two statements themselves."""
+
+    _names = itertools.count()
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn, self.name = conn, f"chorus_{next(self._names)}"
+        _on_cursor(conn, f"SAVEPOINT {self.name}", {}, many=False)
+
+    def commit(self) -> None:
+        _on_cursor(self.conn, f"RELEASE SAVEPOINT {self.name}", {}, many=False)
+
+    def rollback(self) -> None:
+        _on_cursor(self.conn, f"ROLLBACK TO SAVEPOINT {self.name}", {}, many=False)
+        _on_cursor(self.conn, f"RELEASE SAVEPOINT {self.name}", {}, many=False)
+        _forget_parties(self.conn)
+
+
 @lru_cache(maxsize=64)
 def _row_type(names: tuple[str, ...]) -> Any:
     return namedtuple("HotRow", names)  # type: ignore[misc]
 
 
+_DIALECTS: dict[str, Any] = {"sqlite": sqlite, "postgresql": postgresql}
 INTEGRATED = ("IN_INTEGRE", "IN_INTEGRE_PARTIEL", "PARKED")
 _f, _e, _p = s.received_files, s.engagements, s.parties
 _INTEGRATED_FILE = _Hot(
@@ -153,8 +175,8 @@ _INTEGRATED_FILE = _Hot(
 )
 _INSERT_FILE = _Hot(insert(_f), _f)
 _UPDATE_FILE = _Hot(update(_f).where(_f.c.id == bindparam("_file_id")), _f)
-_BLOB_EXISTS = _Hot(select(s.blobs.c.sha256).where(s.blobs.c.sha256 == bindparam("sha")))
-_INSERT_BLOB = _Hot(insert(s.blobs), s.blobs)
+# INSERT ... ON CONFLICT DO NOTHING: written the same way by both dialects, built per dialect
+_INSERT_BLOB = _Hot(lambda dialect: _DIALECTS[dialect].insert(s.blobs).on_conflict_do_nothing(index_elements=["sha256"]), s.blobs)
 _PARTY = _Hot(select(_p.c.id, _p.c.details).where(_p.c.party_id == bindparam("key")))
 _INSERT_PARTY = _Hot(insert(_p), _p)
 _UPDATE_PARTY = _Hot(update(_p).where(_p.c.id == bindparam("_party_id")), _p)
@@ -184,11 +206,10 @@ def update_file(conn: Connection, file_id: int, **values: Any) -> None:
     _UPDATE_FILE.run(conn, {"_file_id": file_id, **values})
 
 
-def put_blob(conn: Connection, data: bytes) -> str:
-    """Store ``data`` once under its SHA-256 and return the hash."""
-    sha = hashlib.sha256(data).hexdigest()
-    if _BLOB_EXISTS.first(conn, {"sha": sha}) is None:
-        _INSERT_BLOB.run(conn, {"sha256": sha, "size": len(data), "content": data})
+def put_blob(conn: Connection, data: bytes, sha: str | None = None) -> str:
+    """Store ``data`` once under its SHA-256 (``sha`` when the caller has it) and return the hash."""
+    sha = sha or hashlib.sha256(data).hexdigest()
+    _INSERT_BLOB.run(conn, {"sha256": sha, "size": len(data), "content": data})
     return sha
 
 
@@ -265,10 +286,6 @@ def current_document(conn: Connection, engagement_id: int, version: int) -> dict
     return json.loads(conn.execute(q).scalar_one())
 
 
-def document_json(doc: OrderDocument) -> str:
-    return json.dumps(to_dict(doc), ensure_ascii=False, sort_keys=True)
-
-
 @dataclass(frozen=True)
 class Source:
     """Where a change comes from: the received file, its stored bytes, and when."""
@@ -310,7 +327,9 @@ def create_engagement(conn: Connection, doc: OrderDocument, number: str, event_:
 
 
 def _add_version(conn: Connection, engagement_id: int, version: int, doc: OrderDocument, src: Source) -> int:
-    return add_version(conn, engagement_id, version, doc.kind, doc.syntax, to_dict(doc), doc.lines, doc.attachments, src)  # type: ignore[arg-type]
+    issued = doc.issue_date.isoformat() if doc.issue_date else None
+    amounts = (doc.totals.amount_ht, doc.totals.amount_ttc)
+    return add_version(conn, engagement_id, version, doc.kind, doc.syntax, (doc.as_json, issued, *amounts), doc.lines, doc.attachments, src)
 
 
 def add_version(
@@ -319,15 +338,14 @@ def add_version(
     version: int,
     kind: str,
     syntax: str,
-    document: dict[str, Any],
+    document: tuple[str, str | None, Decimal | str | None, Decimal | str | None],
     lines_: Sequence[OrderLine],
     attachments_: Sequence[Attachment],
     src: Source,
 ) -> int:
-    """Store one version: its document (as JSON), its lines and its attachments."""
-    totals = document.get("totals") or {}
-    amount_ht = totals.get("tax_exclusive") or totals.get("line_total")
-    amount_ttc = _ttc(totals)
+    """Store one version: its ``document`` (its JSON, issue date, amounts HT and TTC), its lines
+    and its attachments."""
+    document_json, issue_date, amount_ht, amount_ttc = document
     version_id = _INSERT_VERSION.insert(
         conn,
         dict(
@@ -337,8 +355,8 @@ def add_version(
             syntax=syntax,
             source_file_id=src.file_id,
             document_sha256=src.blob_sha256,
-            document=json.dumps(document, ensure_ascii=False, sort_keys=True),
-            issue_date=document.get("issue_date"),
+            document=document_json,
+            issue_date=issue_date,
             amount_ht=amount_ht,
             amount_ttc=amount_ttc,
             created_at=src.now,
@@ -395,12 +413,12 @@ def new_version(
 ) -> int:
     """Add the next version of ``engagement`` and make it current (amounts included)."""
     version = engagement.current_version + 1
-    add_version(conn, engagement.id, version, kind, syntax, document, lines_, (), src)
     totals = document.get("totals") or {}
+    amount_ht, amount_ttc = totals.get("tax_exclusive") or totals.get("line_total"), _ttc(totals)
+    stored = (json.dumps(document, ensure_ascii=False, sort_keys=True), document.get("issue_date"), amount_ht, amount_ttc)
+    add_version(conn, engagement.id, version, kind, syntax, stored, lines_, (), src)
     conn.execute(
-        update(s.engagements)
-        .where(s.engagements.c.id == engagement.id)
-        .values(current_version=version, amount_ht=totals.get("tax_exclusive") or totals.get("line_total"), amount_ttc=_ttc(totals))
+        update(s.engagements).where(s.engagements.c.id == engagement.id).values(current_version=version, amount_ht=amount_ht, amount_ttc=amount_ttc)
     )
     return version
 

@@ -19,12 +19,13 @@ import logging
 import multiprocessing
 import os
 import socket
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -135,8 +136,6 @@ class Processor:
     def __init__(self, ws: Workspace, store: Store, settings: Settings, clock: Clock = utc_now) -> None:
         self.ws, self.store, self.settings, self.clock = ws, store, settings, clock
         self.batch_files = BATCH_FILES.get(store.engine.dialect.name, 1)
-        self._finisher: ThreadPoolExecutor | None = None
-        self._finishing: list[Future[None]] = []
         self.retaken: list[FileResult] = []  # parked files concluded since the last drain
 
     def run(self, on_file: Callable[[FileResult], None] | None = None) -> RunSummary:
@@ -159,11 +158,14 @@ class Processor:
         drain([])
         pending = self.ws.ordered(self.ws.pending(), formats.sniff_rank)
         chunks = [pending[start : start + self.batch_files] for start in range(0, len(pending), self.batch_files)]
-        with Helpers.start(self.settings, len(pending)) as helpers, self._finishing_in_background(len(pending) >= PIPELINE_MIN_FILES):
-            ahead = helpers.submit(self, chunks[0]) if chunks else None
+        with Helpers.start(self.settings, len(pending)) as helpers:
+            # the first batch is read here while the helpers start, then each batch is read by
+            # them while the one before is stored
+            submitted = [helpers.submit(self, chunks[0], here=True)] if chunks else []
             for k in range(len(chunks)):
-                current, ahead = ahead, helpers.submit(self, chunks[k + 1]) if k + 1 < len(chunks) else None
-                drain(self._store_batch(*current.result()))  # type: ignore[union-attr]
+                if k + 1 < len(chunks):
+                    submitted.append(helpers.submit(self, chunks[k + 1]))
+                drain(self._store_batch(*helpers.result(submitted.pop(0))))
         self.retry_parked()
         drain([])
         return summary
@@ -206,41 +208,11 @@ class Processor:
         with self.store.begin() as conn:
             batch = [self._in_savepoint(conn, c, r) for c, r in zip(claimed, ready, strict=True)]
         write_responses(self.ws, self.store, [e for done in batch for e in done.emitted])
-        if self._finisher is None:
-            self._conclude_all(batch)
-        else:
-            self._finishing.append(self._finisher.submit(self._conclude_all, batch))
-            while len(self._finishing) > 2:  # the finisher may lag a batch behind, not more
-                self._finishing.pop(0).result()
-        self._unpark([number for done in batch for number in done.orders])
-        return [done.result for done in batch]
-
-    def _conclude_all(self, batch: list[Done]) -> None:
-        """The reports and moves of a committed batch (on the finisher thread during ``run``)."""
         for done in batch:
             self._conclude(done)
-        self.ws.release([path for done in batch for path in (done.dest, done.result.ack) if path is not None])
-
-    @contextmanager
-    def _finishing_in_background(self, enabled: bool) -> Iterator[None]:
-        """During a big run, a thread writes the reports and moves the files of committed
-        batches (mostly system calls, which let the run go on storing the next batch)."""
-        if not enabled:
-            yield
-            return
-        self._finisher = ThreadPoolExecutor(1, thread_name_prefix="chorus-finish")
-        try:
-            yield
-        finally:
-            self._finisher.shutdown(wait=True)
-            self._finisher = None
-            self._finished()
-
-    def _finished(self) -> None:
-        """Wait for the batches given to the finisher (its errors are raised here)."""
-        futures, self._finishing = self._finishing, []
-        for future in futures:
-            future.result()
+        self.ws.release()
+        self._unpark([number for done in batch for number in done.orders])
+        return [done.result for done in batch]
 
     def _in_savepoint(self, conn: repo.Connection, c: Claimed, ready: Ready) -> Done:
         """One file inside the batch's transaction. A file whose documents are all refused, or
@@ -274,7 +246,7 @@ class Processor:
     def _roll_back(self, savepoint: repo.Savepoint, planned: int) -> None:
         """Undo a file's writes and free the names planned for it."""
         savepoint.rollback()
-        self.ws.release(after=planned)
+        self.ws.release(planned)
 
     def _internal_error(self, conn: repo.Connection, c: Claimed) -> Done:
         c.sha = c.sha or sha256_of(c.item.path)
@@ -305,7 +277,7 @@ class Processor:
         now = self.clock()
         dest, ack = self.ws.plan_archive(c.item.name, now), self.ws.plan_ack(c.item.name)
         kinds = ",".join(p.kind for p in prepared)
-        file_id = self._record(conn, c, FileResult(c.item.name, "IN_INTEGRE", ack=ack), kinds, dest, now)
+        file_id = self._record(conn, c, FileResult(c.item.name, "IN_INTEGRE", ack=ack), kinds, dest, now, final=False)
         ctx = self._context(conn, Source(file_id, repo.put_blob(conn, data, c.sha), iso(now)), c.item.partner)
         alone = len(prepared) == 1  # a refused lone document is rolled back with its file's savepoint
         outcomes = [self._apply_one(ctx, file_id, i, p, alone) for i, p in enumerate(prepared)]
@@ -348,8 +320,6 @@ class Processor:
             return
         with self.store.read() as conn:
             waiting = repo.waiting_for(conn, numbers)
-        if waiting:
-            self._finished()  # a parked file may have to move from where its batch put it
         for row in waiting:
             self._retake(row)
 
@@ -451,8 +421,10 @@ class Processor:
         self._record(conn, c, result, kinds, dest, now)
         return Done(c, result, dest, self._payload(c, now, result))
 
-    def _record(self, conn: repo.Connection, c: Claimed, result: FileResult, kinds: str, dest: Path, now: datetime) -> int:
-        payload = self._payload(c, now, result)
+    def _record(self, conn: repo.Connection, c: Claimed, result: FileResult, kinds: str, dest: Path, now: datetime, final: bool = True) -> int:
+        """Insert the file's record; ``final=False``: its status and report are written at the
+        end of its processing, in the same transaction."""
+        payload = self._payload(c, now, result) if final else {"errors": []}
         return repo.insert_file(
             conn,
             name=c.item.name,
@@ -467,7 +439,7 @@ class Processor:
             stored_as=self.ws.relative(dest),
             ack=self.ws.relative(result.ack),  # type: ignore[arg-type]
             claimed_as=self.ws.relative(c.item.path),
-            report=_json(payload),
+            report=_json(payload) if final else None,
         )
 
     def _payload(self, c: Claimed, now: datetime, result: FileResult) -> dict[str, Any]:
@@ -540,7 +512,9 @@ class Helpers:
     @contextmanager
     def start(cls, settings: Settings, files: int) -> Iterator[Helpers]:
         wanted = settings.helpers if settings.helpers is not None else min(4, len(os.sched_getaffinity(0)) - 1)
-        available = "forkserver" in multiprocessing.get_all_start_methods()
+        # a helper imports the run's main module again: not possible for a script read from stdin
+        main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+        available = "forkserver" in multiprocessing.get_all_start_methods() and (main_file is None or os.path.isfile(main_file))
         helpers = cls(settings, wanted if available and files >= PIPELINE_MIN_FILES else 0)
         try:
             yield helpers
@@ -548,28 +522,44 @@ class Helpers:
             if helpers.pool is not None:
                 helpers.pool.shutdown(cancel_futures=True)
 
-    def submit(self, processor: Processor, items: Sequence[Pending]) -> _Batch:
-        """Claim ``items`` now and have them read and checked (in the helpers when there are)."""
+    def submit(self, processor: Processor, items: Sequence[Pending], here: bool = False) -> _Batch:
+        """Claim ``items`` now and have them read and checked: by the helpers when there are
+        (and not ``here``), else by this process when their result is asked for."""
         claimed = processor.claim(items)
-        today = processor.clock().date()
-        if self.pool is None:
-            return _Batch(claimed, preparation.read_and_prepare_all([c.item.path for c in claimed], self.settings, today))
-        size = -(-len(claimed) // self.count) or 1
-        parts = [claimed[i : i + size] for i in range(0, len(claimed), size)]
-        paths = [[c.item.path for c in part] for part in parts]
-        return _Batch(claimed, futures=[self.pool.submit(preparation.read_and_prepare_all, part, self.settings, today) for part in paths])
+        batch = _Batch(claimed, processor.clock().date())
+        if self.pool is not None and not here:
+            size = -(-len(claimed) // self.count) or 1
+            parts = [[c.item.path for c in claimed[i : i + size]] for i in range(0, len(claimed), size)]
+            try:
+                batch.futures = [self.pool.submit(preparation.read_and_prepare_all, part, self.settings, batch.today) for part in parts]
+            except Exception as exc:  # the pool broke with an earlier batch
+                self._give_up(exc)
+        return batch
+
+    def result(self, batch: _Batch) -> tuple[list[Claimed], list[Ready]]:
+        """The batch, read and checked. Should the helpers fail (one killed, or a process that
+        cannot start them, such as a script read from standard input), the run reads the files
+        itself from then on: a slower run, never a failed one."""
+        if batch.futures is not None:
+            try:
+                return batch.claimed, [r for future in batch.futures for r in future.result()]
+            except Exception as exc:  # BrokenProcessPool and the like: not the files' fault
+                self._give_up(exc)
+        return batch.claimed, preparation.read_and_prepare_all([c.item.path for c in batch.claimed], self.settings, batch.today)
+
+
+    def _give_up(self, exc: Exception) -> None:
+        if self.pool is not None:
+            log.warning("helper processes failed (%s); the run reads the files itself", type(exc).__name__)
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = None
 
 
 @dataclass
 class _Batch:
     claimed: list[Claimed]
-    ready: list[Ready] | None = None
+    today: date
     futures: list[Future[list[Ready]]] | None = None
-
-    def result(self) -> tuple[list[Claimed], list[Ready]]:
-        if self.ready is None:
-            self.ready = [r for future in self.futures or [] for r in future.result()]
-        return self.claimed, self.ready
 
 
 def _is_dead(worker: str) -> bool:

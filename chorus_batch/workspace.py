@@ -223,16 +223,12 @@ class Workspace:
         """A mark: ``release(after=mark)`` forgets what is planned from now on."""
         return self._plans[0]
 
-    def release(self, paths: Iterable[Path] = (), after: int | None = None) -> None:
-        """Forget planned destinations: ``paths`` once they are in place (reports written, files
-        moved), or those planned ``after`` a mark, for a file whose processing rolled back.
-        Safe while another thread plans (the batch finisher releases, the run plans)."""
-        for path in paths:
-            self.planned.pop(path, None)
-        if after is not None:
-            for path, number in list(self.planned.items()):
-                if number > after:
-                    self.planned.pop(path, None)
+    def release(self, after: int = 0) -> None:
+        """Forget the destinations planned after the mark ``after``: all of them once the
+        batch's files and reports are in place, or those of a file whose processing rolled back."""
+        for path, number in list(self.planned.items()):
+            if number > after:
+                del self.planned[path]
 
     def retry(self, stored_as: str | None, name: str, partner: str | None) -> Path:
         """Move a rejected file back into the inbox (its partner folder), dropping its errors file.
@@ -255,6 +251,10 @@ class Workspace:
         os.replace(src, dest)
 
     def relative(self, path: Path) -> str:
+        root = str(self.root)
+        text = str(path)
+        if text.startswith(root + os.sep):  # the usual case, without pathlib's cost (per file)
+            return text[len(root) + 1 :].replace(os.sep, "/")
         return path.relative_to(self.root).as_posix()
 
 

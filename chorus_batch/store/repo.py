@@ -299,8 +299,8 @@ def create_engagement(conn: Connection, doc: OrderDocument, number: str, event_:
     """Store a new engagement from an order document, version 1, and its first transition."""
     issuer_id = upsert_party(conn, doc.issuer, src.now)
     supplier_id = upsert_party(conn, doc.supplier, src.now)
-    if doc.invoicee is not None:
-        upsert_party(conn, doc.invoicee, src.now)
+    if doc.invoicee is not None and party_key(doc.invoicee) not in (issuer_id, supplier_id):
+        upsert_party(conn, doc.invoicee, src.now)  # the same party as the issuer keeps the issuer's details
     if issuer_id is None or supplier_id is None:
         raise ChorusError("order without party identifiers reached the store", code="PARTY_MISSING")
     status = states.apply(None, event_)

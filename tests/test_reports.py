@@ -47,6 +47,7 @@ from chorus_batch import reports
 from chorus_batch.config import Settings
 from chorus_batch.domain.matching import ANOMALIES
 from chorus_batch.reports import build, write
+from chorus_batch.views import money
 from chorus_batch.store import schema as s
 from chorus_batch.store.repo import Store
 
@@ -360,12 +361,16 @@ def test_no_float_reaches_a_csv(tmp_path: Path) -> None:
         assert "e+" not in text.lower() and "0000000" not in text
 
 
-def test_money_cells_refuse_floats() -> None:
-    import pandas as pd
+def test_money_cells_are_computed_exactly_by_the_database() -> None:
+    from sqlalchemy import BigInteger, create_engine, literal, select
 
-    assert list(build._money_text(pd.Series([Decimal("727.2"), None, Decimal("-0.005")], dtype=object))) == ["727.20", "", "-0.01"]
-    with pytest.raises(TypeError):
-        build._money_text(pd.Series([727.2], dtype=object))
+    engine = create_engine("sqlite://")
+    values = [727_200_000, None, -5_000, -4_000, 0, 5_000, 4_999, 999_999_999_999_995_000]
+    with engine.connect() as conn:
+        cells = [conn.execute(select(build._money_sql(conn, literal(v, BigInteger)))).scalar() for v in values]
+    # half-up to the cent away from zero, like views.money; exact far beyond a float's 2**53
+    assert cells == ["727.20", "", "-0.01", "-0.00", "0.00", "0.01", "0.00", "1000000000000.00"]
+    assert [money(Decimal(v) / 10**6) if v is not None else "" for v in values] == cells
 
 
 # -- XLSX ------------------------------------------------------------------------------------------
@@ -552,5 +557,6 @@ def test_queries_compile_for_postgresql() -> None:
 
     stored = str(build._stored_anomalies(_Conn()).compile(dialect=postgresql.dialect()))  # type: ignore[arg-type]
     assert "jsonb_array_elements(CAST(invoices.anomalies AS JSONB))" in stored
-    totals = str(build._totals_query().compile(dialect=postgresql.dialect()))
+    totals = str(build._totals_query(_Conn()).compile(dialect=postgresql.dialect()))  # type: ignore[arg-type]
     assert "sum(CASE WHEN" in totals and "GROUP BY invoices.engagement_id" in totals
+    assert 'engagements.number COLLATE "C"' in totals  # rows leave the database in code-point order

@@ -64,6 +64,18 @@ def write_reports(
     excel_fr: bool = False,
 ) -> list[Path]:
     """Build and write in one go. ``xlsx`` and ``html`` always hold all three reports (one
-    workbook, one page); ``csv`` writes the named ones."""
-    frames = report_all(conn, settings, today) if fmt != "csv" else report(conn, settings, today, names)
-    return write_frames(frames, out_dir, fmt, excel_fr, as_of=today)
+    workbook, one page, built in memory); ``csv`` writes the named ones, streamed: rows are read,
+    computed and written a chunk at a time, so a store of millions of rows needs little memory."""
+    if fmt != "csv":
+        return write_frames(report_all(conn, settings, today), out_dir, fmt, excel_fr, as_of=today)
+    from itertools import groupby
+
+    from .build import stream
+    from .write import write_csv
+
+    wanted = tuple(names)
+    unknown = sorted(set(wanted) - set(REPORTS))
+    if unknown:
+        raise ValueError(f"unknown report(s) {', '.join(unknown)} (one of {', '.join(REPORTS)})")
+    chunks = stream(conn, settings, today, wanted)
+    return [write_csv(name, (chunk for _name, chunk in group), out_dir / f"{name}.csv", excel_fr) for name, group in groupby(chunks, key=lambda item: item[0])]

@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import logging
+import logging.handlers
 import signal
 import sys
 import time
@@ -96,7 +97,10 @@ class _ConsoleFormatter(logging.Formatter):
         return f"{record.levelname.lower()}: {record.getMessage()}"
 
 
-def _setup_logging(ctx: Context, log_file: Path | None) -> None:
+def _setup_logging(ctx: Context, log_file: Path | None, buffered: bool = False) -> None:
+    """Console (by verbosity) and ``var/log/chorus-batch.log`` (INFO and above). ``buffered``
+    (``run``): the file gets its lines 1,000 at a time, and at once from a warning on; a line a
+    file (its outcome, also in its report) is not worth a write of its own."""
     logger = logging.getLogger("chorus_batch")
     logger.handlers.clear()
     logger.setLevel(logging.DEBUG)
@@ -115,7 +119,12 @@ def _setup_logging(ctx: Context, log_file: Path | None) -> None:
             return
         handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(message)s"))
         handler.setLevel(logging.INFO)
-        logger.addHandler(handler)
+        if buffered:
+            memory = logging.handlers.MemoryHandler(1000, flushLevel=logging.WARNING, target=handler)
+            memory.setLevel(logging.INFO)
+            logger.addHandler(memory)
+        else:
+            logger.addHandler(handler)
         crash.handlers = [handler]
 
 
@@ -215,7 +224,7 @@ def run_workspace(ctx: Context, show_progress: bool) -> tuple[Any, int]:
     ws = ctx.ws
     settings = ctx.settings()
     ws.ensure()
-    _setup_logging(ctx, ws.var / "log" / "chorus-batch.log")
+    _setup_logging(ctx, ws.var / "log" / "chorus-batch.log", buffered=True)
     store = ctx.store()
     try:
         with ctx.holding():
@@ -224,6 +233,8 @@ def run_workspace(ctx: Context, show_progress: bool) -> tuple[Any, int]:
             summary = _process_inbox(processor, show_progress)
     finally:
         store.close()
+        for handler in logging.getLogger("chorus_batch").handlers:
+            handler.flush()  # the buffered log lines are in the file when run returns
     return summary, summary.exit_code
 
 

@@ -58,7 +58,8 @@ def amount(node: etree._Element | None) -> Decimal | None:
         result = Decimal(value)
     except InvalidOperation:
         raise DocumentRejected.one("AMOUNT_INVALID", f"{value[:40]!r} is not a decimal number", xpath=path_of(node)) from None  # type: ignore[arg-type]
-    if not result.is_finite() or abs(result) >= MAX_AMOUNT or result.normalize().as_tuple().exponent < -6:  # type: ignore[operator]
+    plain = len(value.partition(".")[2]) <= 6 and "e" not in value and "E" not in value  # at most 6 decimals, as written
+    if not result.is_finite() or abs(result) >= MAX_AMOUNT or (not plain and result.normalize().as_tuple().exponent < -6):  # type: ignore[operator]
         raise DocumentRejected.one(
             "AMOUNT_INVALID", f"{value[:40]!r} is out of range or has more than 6 decimals", xpath=path_of(node)  # type: ignore[arg-type]
         )
@@ -238,36 +239,52 @@ def monetary_totals(total: etree._Element | None, tax_total: Decimal | None) -> 
     )
 
 
+_HEADER = Fields(
+    NS,
+    profile="cbc:CustomizationID",
+    issue_date="cbc:IssueDate",
+    type_code="cbc:OrderTypeCode",
+    currency="cbc:DocumentCurrencyCode",
+    service="cbc:CustomerReference",
+    issuer="cac:BuyerCustomerParty",
+    supplier="cac:SellerSupplierParty",
+    invoicee="cac:AccountingCustomerParty",
+    contract="cac:Contract/cbc:ID",
+    means="cac:PaymentMeans/cbc:PaymentMeansCode",
+    validity_end="cac:ValidityPeriod/cbc:EndDate",
+)
+
+
 def parse_order(root: etree._Element, number_path: str = "cbc:ID") -> OrderDocument:
     """Map a schema-valid UBL 2.1 Order (or the order content of an OrderChange) to the domain."""
+    h = _HEADER.read(root)
     number_node = _find(root, number_path)
-    issuer = party(_find(root, "cac:BuyerCustomerParty")) or Party(None)
-    service = _text(root, "cbc:CustomerReference")
+    issuer = party(h.get("issuer")) or Party(None)
+    service = text(h.get("service"))
     if service:
         issuer = Party(issuer.name, issuer.ids, issuer.address, issuer.contact, service)
     terms = [v for v in (text(n) for n in _all(root, "cac:PaymentTerms/cbc:Note")) if v]
-    means = _text(root, "cac:PaymentMeans/cbc:PaymentMeansCode")
     currencies = {value.strip() for value in currency_ids(root)}
     return OrderDocument(
         syntax="ubl",
-        profile=_text(root, "cbc:CustomizationID"),
+        profile=text(h.get("profile")),
         number=(number_node.text or "") if number_node is not None else "",
-        issue_date=_date(_find(root, "cbc:IssueDate")),
-        type_code=_text(root, "cbc:OrderTypeCode"),
-        currency=_text(root, "cbc:DocumentCurrencyCode"),
+        issue_date=_date(h.get("issue_date")),
+        type_code=text(h.get("type_code")),
+        currency=text(h.get("currency")),
         issuer=issuer,
-        supplier=party(_find(root, "cac:SellerSupplierParty")) or Party(None),
-        invoicee=party(_find(root, "cac:AccountingCustomerParty")),
+        supplier=party(h.get("supplier")) or Party(None),
+        invoicee=party(h.get("invoicee")),
         lines=_lines(root),
         totals=_totals(root),
         notes=tuple(v for v in (text(n) for n in _all(root, "cbc:Note")) if v),
         buyer_reference=service,
-        contract_reference=_text(root, "cac:Contract/cbc:ID"),
+        contract_reference=text(h.get("contract")),
         payment_terms="; ".join(terms) or None,
-        payment_means=means,
+        payment_means=text(h.get("means")),
         delivery=_delivery(root),
         attachments=_attachments(root),
-        validity_end=_date(_find(root, "cac:ValidityPeriod/cbc:EndDate")),
+        validity_end=_date(h.get("validity_end")),
         amount_currencies=tuple(sorted(currencies)),
         number_xpath=path_of(number_node) if number_node is not None else None,
     )

@@ -159,12 +159,13 @@ class Processor:
         pending = self.ws.ordered(self.ws.pending(), formats.sniff_rank)
         chunks = [pending[start : start + self.batch_files] for start in range(0, len(pending), self.batch_files)]
         with Helpers.start(self.settings, len(pending)) as helpers:
-            # the first batch is read here while the helpers start, then each batch is read by
-            # them while the one before is stored
-            submitted = [helpers.submit(self, chunks[0], here=True)] if chunks else []
-            for k in range(len(chunks)):
-                if k + 1 < len(chunks):
-                    submitted.append(helpers.submit(self, chunks[k + 1]))
+            # the first batch is read here while the helpers start; then the helpers keep
+            # AHEAD batches read in advance while this process stores
+            waiting = list(chunks)
+            submitted = [helpers.submit(self, waiting.pop(0), here=True)] if waiting else []
+            while submitted:
+                while waiting and len(submitted) <= AHEAD:
+                    submitted.append(helpers.submit(self, waiting.pop(0)))
                 drain(self._store_batch(*helpers.result(submitted.pop(0))))
         self.retry_parked()
         drain([])
@@ -491,6 +492,7 @@ class Processor:
 
 
 PIPELINE_MIN_FILES = 32  # below this, helper processes would cost more than they save
+AHEAD = 2  # batches the helpers read in advance (claimed, not yet stored)
 
 
 class Helpers:

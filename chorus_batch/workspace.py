@@ -159,8 +159,11 @@ class Workspace:
 
         def key(item: Pending) -> tuple[int, str, str]:
             try:
-                with open(item.path, "rb") as fh:
-                    head = fh.read(4096)
+                fd = os.open(item.path, os.O_RDONLY)  # plain system calls: this runs for every file
+                try:
+                    head = os.read(fd, 4096)
+                finally:
+                    os.close(fd)
             except OSError:
                 head = b""
             return (rank(head), item.partner or "", item.name)
@@ -171,11 +174,14 @@ class Workspace:
         """Take the file out of the inbox by an atomic rename into this worker's folder
         ``var/processing/<host>.<pid>/<partner or _>/``; ``None`` if another worker was first."""
         folder = self.processing / WORKER / (item.partner or "_")
-        folder.mkdir(parents=True, exist_ok=True)
+        _folder(folder)
         target = _free_name(folder, item.name)
         try:
             os.rename(item.path, target)
         except FileNotFoundError:
+            if item.path.exists():  # our folder went away (removed by hand): made again, once
+                _folder(folder, again=True)
+                return self.claim(item)
             return None
         return Pending(target, item.name, item.partner)
 
@@ -247,8 +253,14 @@ class Workspace:
         return dest
 
     def move(self, src: Path, dest: Path) -> None:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(src, dest)
+        _folder(dest.parent)
+        try:
+            os.replace(src, dest)
+        except FileNotFoundError:
+            if not src.exists():
+                raise
+            _folder(dest.parent, again=True)
+            os.replace(src, dest)
 
     def relative(self, path: Path) -> str:
         root = str(self.root)
@@ -268,12 +280,30 @@ def _free_name(folder: Path, name: str, also: str = "", taken: Container[Path] =
     return target
 
 
+_MADE: set[Path] = set()  # folders this process made or found: not asked for again on every file
+
+
+def _folder(path: Path, again: bool = False) -> None:
+    if again or path not in _MADE:
+        path.mkdir(parents=True, exist_ok=True)
+        _MADE.add(path)
+
+
 def write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` through a temporary name and an atomic rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _folder(path.parent)
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    except FileNotFoundError:  # the folder went away (removed by hand): made again
+        _folder(path.parent, again=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
     os.replace(tmp, path)
 
 

@@ -1,5 +1,6 @@
-"""One input file, start to finish: claim → read once → hash → duplicate check → recognise →
-XSD → map → rules → store (one transaction, one savepoint per document) → reports → move.
+"""Input files, start to finish: claim → read once, hash, recognise, XSD, map, rules
+(``preparation``, in helper processes on a big inbox) → duplicate check and store (a batch of
+files per transaction, a savepoint per file and per document) → responses, reports → move.
 
 This is the per-file boundary: a ``ChorusError`` becomes a rejection with its code, and any
 other exception is a bug — logged with its traceback, reported as ``INTERNAL_ERROR``, the file

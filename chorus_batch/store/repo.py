@@ -82,7 +82,8 @@ class _Hot:
     transaction. SQLAlchemy still writes the SQL and gives each column's bind processor (money
     as millionths); what is skipped is its per-execution work (cache keys, parameter and result
     processing), which cost more than SQLite itself. Rows come back as plain named tuples, so
-    only columns that need no result processing are selected this way."""
+    only columns that need no result processing are selected this way. ``statement`` may be a
+    function of the dialect's name, for the statements each dialect writes its own way."""
 
     def __init__(self, statement: Any, table: Any = None) -> None:
         self.statement, self.table = statement, table

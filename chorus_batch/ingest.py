@@ -519,6 +519,8 @@ class Helpers:
         main_file = getattr(sys.modules.get("__main__"), "__file__", None)
         available = "forkserver" in multiprocessing.get_all_start_methods() and (main_file is None or os.path.isfile(main_file))
         helpers = cls(settings, wanted if available and files >= PIPELINE_MIN_FILES else 0)
+        if helpers.count:
+            log.info("%d files: %d helper process(es) read and check the next batches", files, helpers.count)
         try:
             yield helpers
         finally:

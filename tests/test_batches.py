@@ -53,6 +53,8 @@ def test_helpers_decide_exactly_what_the_run_alone_decides(run_cli: Any, tmp_pat
     assert len(files) > ingest.PIPELINE_MIN_FILES  # big enough for helpers
     alone = _outcome(run_cli, tmp_path / "alone", files, helpers=0)
     helped = _outcome(run_cli, tmp_path / "helped", files, helpers=2)
+    assert "2 helper process(es)" in (tmp_path / "helped" / "var" / "log" / "chorus-batch.log").read_text(encoding="utf-8")
+    assert "helper process" not in (tmp_path / "alone" / "var" / "log" / "chorus-batch.log").read_text(encoding="utf-8")
     assert helped[0] == alone[0]
     assert helped[1] == alone[1]
     assert helped[2] == alone[2]

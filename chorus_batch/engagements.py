@@ -26,6 +26,7 @@ from .domain.identifiers import party_key, siren_key
 from .domain.model import (
     CancellationDocument,
     ChangeDocument,
+    Document,
     InvoiceDocument,
     InvoiceStatusUpdate,
     OrderDocument,
@@ -44,7 +45,6 @@ from .formats import orderx_out, ubl_out
 from .store import repo
 from .store.repo import Source
 
-Document = OrderDocument | ResponseDocument | ChangeDocument | CancellationDocument | InvoiceDocument | InvoiceStatusUpdate
 ANSWER_EVENTS = {"AP": states.Event.ACCEPT, "RE": states.Event.REFUSE, "CA": states.Event.MODIFY}
 ANSWER_CODES = (*ANSWER_EVENTS, "AB")
 

@@ -34,7 +34,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from . import engagements, formats, preparation
 from .config import Settings
-from .engagements import Document, Emitted
+from .domain.model import Document
+from .engagements import Emitted
 from .errors import Issue, Outcome
 from .preparation import Prepared, Ready, sha256_of
 from .store import repo

@@ -21,18 +21,10 @@ from pathlib import Path
 from . import formats
 from .config import Settings
 from .domain import rules
-from .domain.model import (
-    CancellationDocument,
-    ChangeDocument,
-    InvoiceDocument,
-    InvoiceStatusUpdate,
-    OrderDocument,
-    ResponseDocument,
-)
+from .domain.model import Document, OrderDocument
 from .errors import DocumentRejected, Issue
 from .formats import bundles
 
-Document = OrderDocument | ResponseDocument | ChangeDocument | CancellationDocument | InvoiceDocument | InvoiceStatusUpdate
 BUNDLE_HEAD = 1 << 20  # bundles.kind_of looks at most this far
 
 

@@ -307,6 +307,10 @@ class InvoiceStatusUpdate:
     comment: str | None = None
     kind: str = "invoice_status"
 
+
+# Any document a file can bring (what the syntax readers give, the rules check and the store applies).
+Document = OrderDocument | ResponseDocument | ChangeDocument | CancellationDocument | InvoiceDocument | InvoiceStatusUpdate
+
 def to_dict(value: object) -> object:
     """A JSON-ready copy of a domain object: Decimals as strings, dates in ISO 8601,
     embedded bytes left out (they are stored as content-addressed blobs)."""

@@ -13,15 +13,7 @@ from iso4217 import Currency
 
 from ..errors import Issue
 from .identifiers import check_party, party_key
-from .model import (
-    CancellationDocument,
-    ChangeDocument,
-    InvoiceDocument,
-    InvoiceStatusUpdate,
-    OrderDocument,
-    ResponseDocument,
-    Totals,
-)
+from .model import ChangeDocument, Document, InvoiceDocument, InvoiceStatusUpdate, OrderDocument, Totals
 
 PLACEHOLDERS = frozenset({"NA", "N/A", "-", ""})
 MAX_NUMBER_LENGTH = 50
@@ -48,7 +40,7 @@ def engagement_number(raw: str | None) -> str | None:
 
 
 def check(
-    doc: OrderDocument | ResponseDocument | ChangeDocument | CancellationDocument | InvoiceDocument | InvoiceStatusUpdate,
+    doc: Document,
     today: date,
 ) -> list[Issue]:
     """The rules for any document kind (an answer or a cancellation only has its parties checked

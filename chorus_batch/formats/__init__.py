@@ -19,18 +19,10 @@ from dataclasses import dataclass, replace
 
 from lxml import etree
 
-from ..domain.model import (
-    CancellationDocument,
-    ChangeDocument,
-    InvoiceDocument,
-    InvoiceStatusUpdate,
-    OrderDocument,
-    ResponseDocument,
-)
+from ..domain.model import Document
 from ..errors import DocumentRejected, Issue
 from . import cii, cppstatut, csv_ops, orderx, ubl, ubl_invoice, xml
 
-Document = OrderDocument | ResponseDocument | ChangeDocument | CancellationDocument | InvoiceDocument | InvoiceStatusUpdate
 
 CII_INVOICE = cii.ROOT
 # Attachment names under which PDF/A-3 invoices and orders carry their XML (Factur-X, ZUGFeRD 2,

@@ -291,6 +291,12 @@ def _folder(path: Path, again: bool = False) -> None:
 
 def write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` through a temporary name and an atomic rename: readers never see half a file."""
+    write_chunks(path, (data,))
+
+
+def write_chunks(path: Path, chunks: Iterable[bytes]) -> None:
+    """``write_bytes`` for content made piece by piece (a big report): the pieces go to the
+    temporary name as they come; the temporary file is removed if making them fails."""
     _folder(path.parent)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
@@ -299,12 +305,16 @@ def write_bytes(path: Path, data: bytes) -> None:
         _folder(path.parent, again=True)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        try:
+            for data in chunks:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
     finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        tmp.unlink(missing_ok=True)
 
 
 def write_json(path: Path, payload: object) -> None:

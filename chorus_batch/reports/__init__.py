@@ -37,11 +37,15 @@ def report(conn: Connection, settings: Settings, today: date, names: Iterable[st
     """Only the named reports (``REPORTS`` order kept)."""
     from .build import build
 
+    return build(conn, settings, today, _known(names))
+
+
+def _known(names: Iterable[str]) -> tuple[str, ...]:
     wanted = tuple(names)
     unknown = sorted(set(wanted) - set(REPORTS))
     if unknown:
         raise ValueError(f"unknown report(s) {', '.join(unknown)} (one of {', '.join(REPORTS)})")
-    return build(conn, settings, today, wanted)
+    return wanted
 
 
 def write_frames(
@@ -73,9 +77,5 @@ def write_reports(
     from .build import stream
     from .write import write_csv
 
-    wanted = tuple(names)
-    unknown = sorted(set(wanted) - set(REPORTS))
-    if unknown:
-        raise ValueError(f"unknown report(s) {', '.join(unknown)} (one of {', '.join(REPORTS)})")
-    chunks = stream(conn, settings, today, wanted)
+    chunks = stream(conn, settings, today, _known(names))
     return [write_csv(name, (chunk for _name, chunk in group), out_dir / f"{name}.csv", excel_fr) for name, group in groupby(chunks, key=lambda item: item[0])]

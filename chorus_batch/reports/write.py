@@ -23,7 +23,6 @@ import csv
 import html
 import io
 import math
-import os
 import re
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
@@ -37,7 +36,7 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from ..domain.states import LABELS, State
-from ..workspace import write_bytes
+from ..workspace import write_bytes, write_chunks
 from .build import INTEGER_COLUMNS, MONEY_COLUMNS
 
 FORMATS = ("csv", "xlsx", "html")
@@ -61,17 +60,10 @@ def write(
     if fmt not in FORMATS:
         raise ValueError(f"unknown report format {fmt!r} (one of {', '.join(FORMATS)})")
     if fmt == "csv":
-        outputs = [(f"{name}.csv", to_csv(name, df, excel_fr)) for name, df in frames.items()]
-    elif fmt == "xlsx":
-        outputs = [(WORKBOOK, to_xlsx(frames, as_of))]
-    else:
-        outputs = [(PAGE, to_html(frames, as_of))]
-    written = []
-    for filename, data in outputs:
-        target = out_dir / filename
-        write_bytes(target, data)  # temporary dot-name, then atomic rename
-        written.append(target)
-    return written
+        return [write_csv(name, [df], out_dir / f"{name}.csv", excel_fr) for name, df in frames.items()]
+    target, data = (out_dir / WORKBOOK, to_xlsx(frames, as_of)) if fmt == "xlsx" else (out_dir / PAGE, to_html(frames, as_of))
+    write_bytes(target, data)  # temporary dot-name, then atomic rename
+    return [target]
 
 
 # -- CSV -----------------------------------------------------------------------------------------
@@ -80,15 +72,7 @@ def write(
 def write_csv(name: str, chunks: Iterable[pd.DataFrame], target: Path, excel_fr: bool = False) -> Path:
     """One report as a CSV file written chunk by chunk (memory stays flat however many rows),
     through a temporary dot-name renamed at the end: the same bytes as ``to_csv`` of them all."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            for i, chunk in enumerate(chunks):
-                fh.write(to_csv(name, chunk, excel_fr, first=i == 0))
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_chunks(target, (to_csv(name, chunk, excel_fr, first=i == 0) for i, chunk in enumerate(chunks)))
     return target
 
 

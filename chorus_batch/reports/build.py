@@ -1,22 +1,23 @@
-"""Store → pandas DataFrames for the accountants' reports (SPEC §8).
+"""Store → pandas DataFrames for the accountants' reports (SPEC §8), streamed in chunks.
 
-Every amount is added up by the database: money columns are ``Micros`` (BIGINT millionths), so
-``SUM`` over them is exact on SQLite and PostgreSQL, and SQLAlchemy hands the totals back as
-``Decimal``. ``pd.read_sql(..., coerce_float=False)`` keeps them ``Decimal`` (never float) until
-they become two-decimal strings, rounded half-up (``views.money``). There is no Python loop over
-store rows: one aggregate query per report, then column-wise pandas operations.
+Every amount is added up by the database on the raw BIGINT millionths of ``Micros``, so ``SUM``
+is exact on SQLite and PostgreSQL, and the database also writes it as two-decimal text, rounded
+half-up (``_money_sql``, as ``views.money``): no amount is ever a float or a per-cell
+``Decimal``. One aggregate query per report, read ``CHUNK_ROWS`` rows at a time from a DBAPI
+cursor, then column-wise pandas operations on each chunk.
 
 Frames hold the values exactly as the CSV shows them: money as ``"727.20"`` strings (empty when
 unknown), dates as the store's ISO 8601 strings, ``days_in_status`` / ``invoice_count`` as
-integers, ``matched`` as ``"true"`` / ``"false"``. Rows are sorted in Python code-point order
-(``engagement_number, issuer_id`` / ``seller_id, invoice_number, id``) so that SQLite and
-PostgreSQL (whose collation may differ) give the same bytes.
+integers, ``matched`` as ``"true"`` / ``"false"``. Rows leave the database in code-point order
+(``engagement_number, issuer_id`` / ``seller_id, invoice_number, id``; ``COLLATE "C"`` on
+PostgreSQL), so SQLite and PostgreSQL give the same bytes.
 """
 
 from __future__ import annotations
 
-from datetime import date
+import itertools
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -88,11 +89,6 @@ _e, _i = s.engagements, s.invoices
 
 
 # -- helpers -------------------------------------------------------------------------------------
-
-
-def _read(conn: Connection, query: Select[Any]) -> pd.DataFrame:
-    """Run ``query``; ``Micros`` columns arrive as ``Decimal`` and stay so (no float coercion)."""
-    return pd.read_sql(query, conn, coerce_float=False)
 
 
 def _micros(column: Any) -> Any:
@@ -307,13 +303,13 @@ class _Shared:
     def engagement_anomalies(self, ids: pd.Series) -> pd.DataFrame:
         """The stored anomalies of these engagements (``engagement_id, code, reason``)."""
         if self._by_engagement is None:
-            self._by_engagement = _grouped(_read(self.conn, _engagement_anomalies_query(self.conn)), "engagement_id")
+            self._by_engagement = _grouped(self.conn, _engagement_anomalies_query(self.conn), "engagement_id")
         return _rows_of(self._by_engagement, ids, "engagement_id")
 
     def invoice_anomalies(self, ids: pd.Series) -> pd.DataFrame:
         """The anomalies stored on these invoices (``invoice_id, code, reason``)."""
         if self._by_invoice is None:
-            self._by_invoice = _grouped(_read(self.conn, _stored_anomalies(self.conn)), "invoice_id")
+            self._by_invoice = _grouped(self.conn, _stored_anomalies(self.conn), "invoice_id")
         return _rows_of(self._by_invoice, ids, "invoice_id")
 
     def over_invoiced(self) -> set[int]:
@@ -323,11 +319,12 @@ class _Shared:
         return self.over or set()
 
 
-def _grouped(frame: pd.DataFrame, key: str) -> dict[Any, list[tuple[Any, Any]]]:
+def _grouped(conn: Connection, query: Select[Any], key: str) -> dict[Any, list[tuple[Any, Any]]]:
     """Anomaly rows by their key, in their order (read once; a chunk then takes its own)."""
     grouped: dict[Any, list[tuple[Any, Any]]] = {}
-    for k, code, reason in zip(frame[key].tolist(), frame["code"].tolist(), frame["reason"].tolist(), strict=True):
-        grouped.setdefault(k, []).append((code, reason))
+    for frame in _chunks(conn, query):
+        for k, code, reason in zip(frame[key].tolist(), frame["code"].tolist(), frame["reason"].tolist(), strict=True):
+            grouped.setdefault(k, []).append((code, reason))
     return grouped
 
 
@@ -442,6 +439,7 @@ def _invoice_chunks(shared: _Shared) -> Iterator[pd.DataFrame]:
 
 # -- all -----------------------------------------------------------------------------------------
 
+_CURSORS = itertools.count()
 CHUNK_ROWS = 50_000  # rows read, computed and written at a time: memory stays flat with the store's size
 
 
@@ -453,7 +451,8 @@ def _chunks(conn: Connection, query: Select[Any]) -> Iterator[pd.DataFrame]:
     which needs no conversion, and skipping SQLAlchemy's row handling halves the time."""
     compiled = query.compile(dialect=conn.dialect)
     raw = conn.connection.dbapi_connection
-    cursor = raw.cursor(name="chorus_report") if conn.dialect.name == "postgresql" else raw.cursor()  # type: ignore[union-attr]
+    named = conn.dialect.name == "postgresql"  # a server-side cursor, named apart from one still open
+    cursor = raw.cursor(name=f"chorus_report_{next(_CURSORS)}") if named else raw.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(compiled.string, dict(compiled.params))
         columns = [d[0] for d in cursor.description]

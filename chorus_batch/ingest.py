@@ -159,11 +159,10 @@ class Processor:
         self.retry_parked()  # documents a killed run parked before their order's commit
         drain([])
         pending = self.ws.ordered(self.ws.pending(), formats.sniff_rank)
-        chunks = [pending[start : start + self.batch_files] for start in range(0, len(pending), self.batch_files)]
+        waiting = [pending[start : start + self.batch_files] for start in range(0, len(pending), self.batch_files)]
         with Helpers.start(self.settings, len(pending)) as helpers:
             # the first batch is read here while the helpers start; then the helpers keep
             # AHEAD batches read in advance while this process stores
-            waiting = list(chunks)
             submitted = [helpers.submit(self, waiting.pop(0), here=True)] if waiting else []
             while submitted:
                 while waiting and len(submitted) <= AHEAD:
@@ -299,7 +298,7 @@ class Processor:
     def _apply_one(self, ctx: engagements.Context, file_id: int, position: int, p: Prepared, alone: bool = False) -> Outcome:
         if p.doc is None or p.errors:
             return Outcome(p.kind, _number(p.doc), "REJETE", p.errors, p.member)
-        savepoint = None if alone else ctx.conn.begin_nested()
+        savepoint = None if alone else repo.Savepoint(ctx.conn)
         outcome = replace(engagements.apply(ctx, p.doc), member=p.member)
         if savepoint is not None:
             (savepoint.rollback if outcome.outcome == "REJETE" else savepoint.commit)()
@@ -338,7 +337,7 @@ class Processor:
             if doc.doc is None or doc.errors:
                 outcome = Outcome(doc.kind, row.order_number, "REJETE", doc.errors)
             else:
-                savepoint = conn.begin_nested()
+                savepoint = repo.Savepoint(conn)
                 outcome = engagements.apply(ctx, doc.doc)
                 (savepoint.rollback if outcome.outcome == "REJETE" else savepoint.commit)()
             if outcome.outcome == "PARKED":

@@ -43,8 +43,7 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
-        for rolled_back in ("rollback", "rollback_savepoint"):
-            event.listen(self.engine, rolled_back, _forget_parties)
+        event.listen(self.engine, "rollback", _forget_parties)  # a savepoint's rollback: Savepoint.rollback
         migrations.migrate(self.engine)
 
     @contextmanager
@@ -142,8 +141,9 @@ def _on_cursor(conn: Connection, sql: str, params: Any, many: bool) -> Any:
 
 
 class Savepoint:
-    """A SAVEPOINT taken on the DBAPI cursor: the intake path takes one per file, and
-    SQLAlchemy's nested transaction costs more than the two statements themselves."""
+    """A SAVEPOINT taken on the DBAPI cursor, the only kind the intake takes (a file, a document
+    of a file): SQLAlchemy's nested transaction costs more than the two statements themselves.
+    Its rollback forgets the parties remembered in the transaction."""
 
     _names = itertools.count()
 

@@ -573,13 +573,8 @@ def _is_dead(worker: str) -> bool:
     host, _, pid = worker.rpartition(".")
     if host != socket.gethostname() or not pid.isdigit():
         return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return int(pid) == os.getpid()  # our own claims from an earlier life of this PID: impossible while we run
+    # our own PID: claims from an earlier life of this PID, impossible while we run
+    return int(pid) == os.getpid() or not preparation.alive(int(pid))
 
 
 def report_payload(name: str, sha: str, received: datetime, now: datetime, result: FileResult) -> dict[str, Any]:

@@ -123,14 +123,15 @@ def helper_start(run_pid: int) -> None:
     not yet reaped by its parent counts as gone."""
 
     def orphaned() -> None:
-        while _alive(run_pid):
+        while alive(run_pid):
             time.sleep(0.2)
         os._exit(1)
 
     threading.Thread(target=orphaned, name="chorus-orphan-watch", daemon=True).start()
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host still runs (one of another user counts as running)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

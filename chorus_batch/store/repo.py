@@ -112,8 +112,8 @@ class _Hot:
         return _on_cursor(conn, sql, params, many=False)
 
     def many(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
-        sql, _ = self._params(conn, rows[0])
-        _on_cursor(conn, sql, [self._params(conn, row)[1] for row in rows], many=True)
+        prepared = [self._params(conn, row) for row in rows]  # the rows have the same keys: one SQL
+        _on_cursor(conn, prepared[0][0], [params for _sql, params in prepared], many=True)
 
     def insert(self, conn: Connection, values: dict[str, Any]) -> int:
         """Insert one row and return its id."""

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 from .config import TEMPLATE
 from .errors import ChorusError, WorkspaceError, WorkspaceLocked
@@ -174,14 +175,10 @@ class Workspace:
         """Take the file out of the inbox by an atomic rename into this worker's folder
         ``var/processing/<host>.<pid>/<partner or _>/``; ``None`` if another worker was first."""
         folder = self.processing / WORKER / (item.partner or "_")
-        _folder(folder)
         target = _free_name(folder, item.name)
         try:
-            os.rename(item.path, target)
-        except FileNotFoundError:
-            if item.path.exists():  # our folder went away (removed by hand): made again, once
-                _folder(folder, again=True)
-                return self.claim(item)
+            _in_folder(folder, lambda: os.rename(item.path, target), source=item.path)
+        except FileNotFoundError:  # another worker took it
             return None
         return Pending(target, item.name, item.partner)
 
@@ -253,14 +250,7 @@ class Workspace:
         return dest
 
     def move(self, src: Path, dest: Path) -> None:
-        _folder(dest.parent)
-        try:
-            os.replace(src, dest)
-        except FileNotFoundError:
-            if not src.exists():
-                raise
-            _folder(dest.parent, again=True)
-            os.replace(src, dest)
+        _in_folder(dest.parent, lambda: os.replace(src, dest), source=src)
 
     def relative(self, path: Path) -> str:
         root = str(self.root)
@@ -280,6 +270,7 @@ def _free_name(folder: Path, name: str, also: str = "", taken: Container[Path] =
     return target
 
 
+T = TypeVar("T")
 _MADE: set[Path] = set()  # folders this process made or found: not asked for again on every file
 
 
@@ -287,6 +278,20 @@ def _folder(path: Path, again: bool = False) -> None:
     if again or path not in _MADE:
         path.mkdir(parents=True, exist_ok=True)
         _MADE.add(path)
+
+
+def _in_folder(folder: Path, action: Callable[[], T], source: Path | None = None) -> T:
+    """``action`` (a rename or a creation in ``folder``), the folder made first if this process
+    has not seen it yet. Should the folder have gone away since (removed by hand), it is made
+    again and the action tried once more, unless it is ``source`` that is gone."""
+    _folder(folder)
+    try:
+        return action()
+    except FileNotFoundError:
+        if source is not None and not source.exists():
+            raise
+        _folder(folder, again=True)
+        return action()
 
 
 def write_bytes(path: Path, data: bytes) -> None:
@@ -297,13 +302,8 @@ def write_bytes(path: Path, data: bytes) -> None:
 def write_chunks(path: Path, chunks: Iterable[bytes]) -> None:
     """``write_bytes`` for content made piece by piece (a big report): the pieces go to the
     temporary name as they come; the temporary file is removed if making them fails."""
-    _folder(path.parent)
     tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
-    except FileNotFoundError:  # the folder went away (removed by hand): made again
-        _folder(path.parent, again=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    fd = _in_folder(path.parent, lambda: os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666))
     try:
         try:
             for data in chunks:

@@ -117,12 +117,14 @@ def machine() -> str:
     return f"{len(os.sched_getaffinity(0))} CPU(s), {model}, Python {platform.python_version()}, {platform.platform()}"
 
 
-def bench(root: Path, orders: int, mix: bool, skip_floor: bool, profile: bool) -> dict:
-    """Generate into fresh workspaces, run the floor then the real CLI, print the table."""
+def bench(root: Path, orders: int, mix: bool, skip_floor: bool, profile: bool, rep: int = 0) -> dict:
+    """Generate into new workspaces, run the floor then the real CLI, print the table. Nothing
+    is deleted before the timings (see "Deleted files" in bench/README.md)."""
     names = ["real", *([] if skip_floor else ["floor"]), *(["profiled"] if profile else [])]
-    spaces = {n: root / f"{n}-{orders}{'-mix' if mix else ''}" for n in names}
+    spaces = {n: root / f"{n}-{orders}{'-mix' if mix else ''}-{rep}" for n in names}
     for ws in spaces.values():
-        shutil.rmtree(ws, ignore_errors=True)
+        if ws.exists():
+            sys.exit(f"{ws} exists: give --keep a folder without an earlier run")
         (ws / "inbox").mkdir(parents=True)
     t0, files, kinds = time.perf_counter(), 0, Counter()
     for name, data in documents(orders, mix):
@@ -193,7 +195,7 @@ def main() -> None:
         sizes = [args.orders, 10 * args.orders] if args.scale_check else [args.orders]
         results = []
         for n in sizes:
-            runs = [bench(root, n, args.mix, args.skip_floor, args.profile and k == 0) for k in range(args.repeat)]
+            runs = [bench(root, n, args.mix, args.skip_floor, args.profile and k == 0, k) for k in range(args.repeat)]
             results.append(best(runs))
             if args.repeat > 1:
                 b = results[-1]

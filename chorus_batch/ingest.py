@@ -15,6 +15,7 @@ integrates the order; after ``park_days`` they are rejected.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import multiprocessing
@@ -52,7 +53,8 @@ def utc_now() -> datetime:
 
 
 def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """``2026-11-26T21:43:03Z`` (isoformat is several times cheaper than strftime: per file)."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
 @dataclass
@@ -146,6 +148,7 @@ class Processor:
         while this one is stored. The summary also counts the parked files this run concluded
         (applied, rejected or expired)."""
         summary = RunSummary()
+        gc.freeze()  # modules, schemas, compiled statements: out of the collector's way for the run
 
         def drain(results: list[FileResult]) -> None:
             for result in self.retaken + results:

@@ -9,6 +9,7 @@ ends as soon as the run that asked for it is gone.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import threading
@@ -128,6 +129,7 @@ def helper_start(run_pid: int) -> None:
         os._exit(1)
 
     threading.Thread(target=orphaned, name="chorus-orphan-watch", daemon=True).start()
+    gc.freeze()  # the preloaded modules live as long as the helper: out of the collector's way
 
 
 def alive(pid: int) -> bool:

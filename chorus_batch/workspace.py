@@ -204,7 +204,7 @@ class Workspace:
     # -- outcome --------------------------------------------------------------------------------
 
     def plan_archive(self, name: str, when: datetime) -> Path:
-        return self._plan(_free_name(self.archive / when.strftime("%Y/%m/%d"), name, taken=self.planned))
+        return self._plan(_free_name(self.archive / f"{when.year:04d}/{when.month:02d}/{when.day:02d}", name, taken=self.planned))
 
     def plan_rejected(self, name: str) -> Path:
         return self._plan(_free_name(self.rejected, name, also=".errors.json", taken=self.planned))
@@ -313,10 +313,28 @@ def write_chunks(path: Path, chunks: Iterable[bytes]) -> None:
         finally:
             os.close(fd)
         os.replace(tmp, path)
-    finally:
+    except BaseException:
         tmp.unlink(missing_ok=True)
+        raise
 
 
 def write_json(path: Path, payload: object) -> None:
-    """Write ``payload`` as indented UTF-8 JSON, atomically."""
-    write_bytes(path, (json.dumps(payload, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
+    """Write ``payload`` as UTF-8 JSON, atomically, one key of the object per line and one
+    element per line for a list of objects (``json.dumps(indent=...)`` is several times
+    slower: it leaves the C encoder, and every file gets such a report)."""
+    write_bytes(path, readable_json(payload).encode("utf-8"))
+
+
+def readable_json(payload: object) -> str:
+    if not isinstance(payload, dict) or not payload:
+        return _dumps(payload) + "\n"
+    return "{\n" + ",\n".join(f"  {_dumps(k)}: {_member(v)}" for k, v in payload.items()) + "\n}\n"
+
+
+def _member(value: object) -> str:
+    if isinstance(value, list) and value and all(isinstance(x, dict) for x in value):
+        return "[\n" + ",\n".join("    " + _dumps(x) for x in value) + "\n  ]"
+    return _dumps(value)
+
+
+_dumps = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps with options makes an encoder per call

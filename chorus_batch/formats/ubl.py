@@ -149,25 +149,27 @@ def _attachments(root: etree._Element) -> tuple[Attachment, ...]:
     return tuple(result)
 
 
-_LINE = Fields(
+_LINE = Fields(  # under cac:OrderLine
     NS,
-    line_id="cbc:ID",
-    quantity="cbc:Quantity",
-    net_amount="cbc:LineExtensionAmount",
-    unit_price="cac:Price/cbc:PriceAmount",
-    name="cac:Item/cbc:Name",
-    description="cac:Item/cbc:Description",
-    seller_item_id="cac:Item/cac:SellersItemIdentification/cbc:ID",
-    buyer_item_id="cac:Item/cac:BuyersItemIdentification/cbc:ID",
-    standard_item_id="cac:Item/cac:StandardItemIdentification/cbc:ID",
-    tax_rate="cac:Item/cac:ClassifiedTaxCategory/cbc:Percent",
+    note="cbc:Note",
+    item="cac:LineItem",
+    line_id="cac:LineItem/cbc:ID",
+    quantity="cac:LineItem/cbc:Quantity",
+    net_amount="cac:LineItem/cbc:LineExtensionAmount",
+    unit_price="cac:LineItem/cac:Price/cbc:PriceAmount",
+    name="cac:LineItem/cac:Item/cbc:Name",
+    description="cac:LineItem/cac:Item/cbc:Description",
+    seller_item_id="cac:LineItem/cac:Item/cac:SellersItemIdentification/cbc:ID",
+    buyer_item_id="cac:LineItem/cac:Item/cac:BuyersItemIdentification/cbc:ID",
+    standard_item_id="cac:LineItem/cac:Item/cac:StandardItemIdentification/cbc:ID",
+    tax_rate="cac:LineItem/cac:Item/cac:ClassifiedTaxCategory/cbc:Percent",
 )
 
 
 def _lines(root: etree._Element) -> tuple[OrderLine, ...]:
     lines = []
-    for item in _all(root, "cac:OrderLine/cac:LineItem"):
-        f = _LINE.read(item)
+    for order_line in _all(root, "cac:OrderLine"):
+        f = _LINE.read(order_line)
         qty = f.get("quantity")
         lines.append(
             OrderLine(
@@ -181,25 +183,34 @@ def _lines(root: etree._Element) -> tuple[OrderLine, ...]:
                 buyer_item_id=text(f.get("buyer_item_id")),
                 standard_item_id=text(f.get("standard_item_id")),
                 tax_rate=amount(f.get("tax_rate")),
-                note=_text(item.getparent(), "cbc:Note"),  # type: ignore[arg-type]
-                xpath=path_of(item),
+                note=text(f.get("note")),
+                xpath=path_of(f["item"]),  # the schema requires one LineItem
             )
         )
     return tuple(lines)
+
+
+_DELIVERY = Fields(  # under cac:Delivery; DeliveryLocation and RequestedDeliveryPeriod occur once at most
+    NS,
+    party_name="cac:DeliveryParty/cac:PartyName/cbc:Name",
+    location_id="cac:DeliveryLocation/cbc:ID",
+    address="cac:DeliveryLocation/cac:Address",
+    start="cac:RequestedDeliveryPeriod/cbc:StartDate",
+    end="cac:RequestedDeliveryPeriod/cbc:EndDate",
+)
 
 
 def _delivery(root: etree._Element) -> Delivery | None:
     node = _find(root, "cac:Delivery")
     if node is None:
         return None
-    location = _find(node, "cac:DeliveryLocation")
-    period = _find(node, "cac:RequestedDeliveryPeriod")
+    f = _DELIVERY.read(node)
     return Delivery(
-        party_name=_text(node, "cac:DeliveryParty/cac:PartyName/cbc:Name"),
-        location_id=_text(location, "cbc:ID") if location is not None else None,
-        address=_address(_find(location, "cac:Address")) if location is not None else None,
-        start=_date(_find(period, "cbc:StartDate")) if period is not None else None,
-        end=_date(_find(period, "cbc:EndDate")) if period is not None else None,
+        party_name=text(f.get("party_name")),
+        location_id=text(f.get("location_id")),
+        address=_address(f.get("address")),
+        start=_date(f.get("start")),
+        end=_date(f.get("end")),
     )
 
 

@@ -186,7 +186,8 @@ def text(node: etree._Element | None) -> str | None:
 def path_of(node: etree._Element) -> str:
     """The document's own XPath to ``node`` with its prefixes (for error reports)."""
     tree = node.getroottree()
-    return _prefixed_path(tree.getroot(), tree.getpath(node)) or ""
+    path = tree.getpath(node)
+    return (_prefixed_path(tree.getroot(), path) or "") if "{" in path else path
 
 
 def embedded_bytes(node: etree._Element | None) -> bytes | None:

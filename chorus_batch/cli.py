@@ -101,6 +101,7 @@ def _setup_logging(ctx: Context, log_file: Path | None, buffered: bool = False) 
     """Console (by verbosity) and ``var/log/chorus-batch.log`` (INFO and above). ``buffered``
     (``run``): the file gets its lines 1,000 at a time, and at once from a warning on; a line a
     file (its outcome, also in its report) is not worth a write of its own."""
+    logging.logThreads = logging.logMultiprocessing = False  # not in the formats: a record a file is made cheaper
     logger = logging.getLogger("chorus_batch")
     logger.handlers.clear()
     logger.setLevel(logging.DEBUG)

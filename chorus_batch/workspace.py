@@ -15,6 +15,7 @@ import socket
 from collections.abc import Callable, Container, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
@@ -47,35 +48,37 @@ class Workspace:
     planned: dict[Path, int] = field(default_factory=dict, compare=False, repr=False)
     _plans: list[int] = field(default_factory=lambda: [0], compare=False, repr=False)  # the last number given
 
-    @property
+    # the folders are computed once (cached_property writes past the frozen dataclass): the
+    # intake asks for them for every file
+    @cached_property
     def inbox(self) -> Path:
         return self.root / "inbox"
 
-    @property
+    @cached_property
     def acks(self) -> Path:
         return self.root / "outbox" / "acks"
 
-    @property
+    @cached_property
     def responses(self) -> Path:
         return self.root / "outbox" / "responses"
 
-    @property
+    @cached_property
     def reports(self) -> Path:
         return self.root / "outbox" / "reports"
 
-    @property
+    @cached_property
     def var(self) -> Path:
         return self.root / "var"
 
-    @property
+    @cached_property
     def processing(self) -> Path:
         return self.var / "processing"
 
-    @property
+    @cached_property
     def rejected(self) -> Path:
         return self.var / "rejected"
 
-    @property
+    @cached_property
     def archive(self) -> Path:
         return self.var / "archive"
 
@@ -319,22 +322,23 @@ def write_chunks(path: Path, chunks: Iterable[bytes]) -> None:
 
 
 def write_json(path: Path, payload: object) -> None:
-    """Write ``payload`` as UTF-8 JSON, atomically, one key of the object per line and one
-    element per line for a list of objects (``json.dumps(indent=...)`` is several times
-    slower: it leaves the C encoder, and every file gets such a report)."""
-    write_bytes(path, readable_json(payload).encode("utf-8"))
+    """Write ``payload`` as UTF-8 JSON, atomically, laid out by ``readable_json``."""
+    write_bytes(path, (readable_json(payload) + "\n").encode("utf-8"))
 
 
-def readable_json(payload: object) -> str:
-    if not isinstance(payload, dict) or not payload:
-        return _dumps(payload) + "\n"
-    return "{\n" + ",\n".join(f"  {_dumps(k)}: {_member(v)}" for k, v in payload.items()) + "\n}\n"
-
-
-def _member(value: object) -> str:
-    if isinstance(value, list) and value and all(isinstance(x, dict) for x in value):
-        return "[\n" + ",\n".join("    " + _dumps(x) for x in value) + "\n  ]"
-    return _dumps(value)
+def readable_json(value: object, indent: str = "") -> str:
+    """JSON for people: a list or object that holds no non-empty list or object is written on
+    one line, any other is opened over several lines, two spaces deeper. The one-line parts
+    come from the C encoder (``json.dumps(indent=...)`` leaves it and is several times slower;
+    every file gets such a report)."""
+    members = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    if not any(isinstance(m, dict | list) and m for m in members):
+        return _dumps(value)
+    inner = indent + "  "
+    if isinstance(value, dict):
+        lines = [f"{inner}{_dumps(k)}: {readable_json(v, inner)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(lines) + f"\n{indent}}}"
+    return "[\n" + ",\n".join(inner + readable_json(v, inner) for v in value) + f"\n{indent}]"
 
 
 _dumps = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps with options makes an encoder per call

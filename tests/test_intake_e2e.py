@@ -25,10 +25,13 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 from lxml import etree
 
 from chorus_batch.cli import cli
 from chorus_batch.demo.generate import ISSUERS, SUPPLIERS, engagement_number, orderx_order, random_lines, ubl_order
+from chorus_batch.workspace import readable_json
 
 NS = {
     "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
@@ -502,6 +505,11 @@ def test_same_number_other_content_is_rejected(wcli: Any, workspace: Path) -> No
     assert [(d["number"], d["outcome"]) for d in ack["documents"]] == [("EJ2026-777777", "REJETE")]
     assert (workspace / "var" / "rejected" / "second.xml").read_bytes() == other
     assert (workspace / "var" / "rejected" / "second.xml.errors.json").is_file()
+    # the report's layout (docs/operations.md): a key per line, each finding on one line of its own
+    text = (workspace / "outbox" / "acks" / "second.xml.json").read_text(encoding="utf-8")
+    finding = next(line for line in text.splitlines() if "ORDER_ALREADY_EXISTS" in line and '"document"' in line)
+    assert json.loads(finding.strip().rstrip(",")) == ack["errors"][0]
+    assert '\n  "status": "IN_REJETE",\n' in text and text.endswith("}\n")
     assert search(workspace) == before
     assert json.loads(wcli("orders", "show", "EJ2026-777777", "--format", "json").stdout) == show_before
     assert {t: count_rows(workspace, t) for t in counts} == counts
@@ -650,3 +658,29 @@ def test_name_search_treats_percent_and_underscore_literally(intake: dict[str, A
     for option in ("--issuer", "--supplier"):
         for text in ("%", "_", "Saint_Aubin", "Conseil%Indre"):
             assert search(ws, option, text) == [], (option, text)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(JSON_VALUES)
+def test_report_layout_reads_back_as_the_same_json(value: Any) -> None:
+    text = readable_json(value)
+    assert json.loads(text) == value
+    for line in text.split("\n"):  # a line opens or closes a container, or is a whole member
+        member = line.strip().rstrip(",")
+        if member in ("}", "]") or member.endswith(("{", "[")) and not member.endswith(('"{', '"[')):
+            continue
+        assert _parses(member) or _parses("{" + member + "}"), line
+
+
+def _parses(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import tarfile
 import zipfile
-import zlib
 from datetime import date
 from pathlib import Path
 

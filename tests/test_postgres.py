@@ -39,8 +39,7 @@ from sqlalchemy import create_engine, text
 from _postgres import drop_database, pg_url, postgres_url  # noqa: F401  (pg_url: fixture)
 from chorus_batch.demo import generate as gen
 from chorus_batch.demo.generate import ISSUERS, SUPPLIERS, Line, engagement_number, random_lines, responses_csv, ubl_order
-from chorus_batch.demo.invoices import cii_invoice, ubl_invoice
-from chorus_batch.demo.lifecycle import statuses_csv
+from test_invoices_e2e import ANSWERS, E1, E2, E3, INVOICES, ORDERS, STATUSES
 
 MAIRIE, DEPARTEMENT, CHU, LYCEE = ISSUERS
 PAPETERIES, NUMERIQUE, RESTAURATION, MOBILIER = SUPPLIERS
@@ -471,50 +470,12 @@ def test_lifecycle_postgresql_and_sqlite_agree(life: dict[str, Any]) -> None:
 # =====================================================================================================
 
 
-def L(line_id: str, name: str, qty: str, unit: str, price: str, rate: str) -> Line:
-    return Line(line_id, name, D(qty), unit, D(price), D(rate), f"REF-{line_id}")
-
-
-def _with(line: Line, qty: str) -> Line:
-    return Line(line.line_id, line.name, D(qty), line.unit, line.unit_price, line.vat_rate, line.seller_item_id)
-
-
-E1, E2, E3 = "EJ2026-900001", "EJ2026-900002", "1300900003"
-E1_LINES = [
-    L("1", "Ramette papier A4 80 g/m² blanc (500 feuilles)", "10", "C62", "45.50", "20"),
-    L("2", "Manuels scolaires (mathématiques, seconde)", "4", "C62", "27.90", "5.5"),
-    L("3", "Armoire de rangement", "2", "C62", "389.00", "20"),
-]
-E2_LINES = [L("1", "Repas self : menu complet", "100", "C62", "6.20", "10"), L("2", "Fruits de saison", "50", "KGM", "3.15", "5.5")]
-E3_LINES = [L("1", 'Ordinateur portable 14" 16 Go RAM', "1", "C62", "899.00", "20")]
-
-
 def invoice_scenario() -> dict[str, bytes]:
-    """The invoice scenario of ``test_invoices_e2e``: three engagements (two accepted, one refused),
-    invoices in UBL and CII, a credit note, over-invoicing, unknown / no engagement, a re-sent
-    invoice, and a statuses CSV."""
-    return {
-        f"commande-{E1}.xml": ubl_order(E1, MAIRIE, PAPETERIES, E1_LINES, date(2026, 1, 12)),
-        f"commande-{E2}.xml": ubl_order(E2, CHU, RESTAURATION, E2_LINES, date(2026, 1, 13)),
-        f"commande-{E3}.xml": ubl_order(E3, DEPARTEMENT, NUMERIQUE, E3_LINES, date(2026, 1, 14)),
-        "reponses.csv": responses_csv([(E1, "accept", ""), (E2, "accept", ""), (E3, "refuse", "Matériel hors du marché")]),
-        "f1-FA-E1-1.xml": ubl_invoice("FA-E1-1", PAPETERIES, MAIRIE, E1_LINES[:2], date(2026, 2, 2), engagement=E1),
-        "f2-FA-E1-2.xml": cii_invoice("FA-E1-2", PAPETERIES, MAIRIE, [_with(E1_LINES[2], "1")], date(2026, 2, 9), engagement=E1),
-        "f3-AV-E1-1.xml": ubl_invoice(
-            "AV-E1-1", PAPETERIES, MAIRIE, [_with(E1_LINES[0], "2")], date(2026, 2, 10), engagement=E1, credit=True,
-            billing_reference="FA-E1-1",
-        ),
-        "f4-FA-E2-1.xml": ubl_invoice("FA-E2-1", RESTAURATION, CHU, [_with(E2_LINES[0], "120"), E2_LINES[1]], date(2026, 2, 3), engagement=E2),
-        "f5-FA-E3-1.xml": ubl_invoice("FA-E3-1", NUMERIQUE, DEPARTEMENT, E3_LINES, date(2026, 2, 4), engagement=E3),
-        "f6-FA-X-1.xml": ubl_invoice("FA-X-1", RESTAURATION, CHU, E2_LINES[1:], date(2026, 2, 5), engagement="EJ2026-999999"),
-        "f7-FA-NA-1.xml": ubl_invoice(
-            "FA-NA-1", MOBILIER, LYCEE, [L("1", "Chaise de bureau ergonomique", "3", "C62", "129.00", "20")], date(2026, 2, 6), engagement="NA"
-        ),
-        "f9-FA-E1-1-renvoi.xml": ubl_invoice(
-            "FA-E1-1", PAPETERIES, MAIRIE, E1_LINES[:2], date(2026, 2, 2), engagement=E1, note="Renvoi de la facture FA-E1-1"
-        ),
-        "statuts-factures.csv": statuses_csv([("FA-E1-1", PAPETERIES.siret, "MISE_EN_PAIEMENT", "2026-03-16")]),
-    }
+    """The invoice scenario of ``test_invoices_e2e`` (its documents, dropped at once): three
+    engagements (two accepted, one refused), invoices in UBL and CII, a credit note,
+    over-invoicing, unknown / no engagement, a re-sent invoice, and a statuses CSV."""
+    orders = {f"commande-{number}.xml": data for number, data in ORDERS.items()}
+    return {**orders, "reponses.csv": ANSWERS, **INVOICES, "statuts-factures.csv": STATUSES}
 
 
 @pytest.fixture(scope="module")

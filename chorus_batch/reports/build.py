@@ -111,12 +111,13 @@ def _code_points(conn: Connection, *columns: Any) -> list[Any]:
     return [column.collate("C") for column in columns] if conn.dialect.name == "postgresql" else list(columns)
 
 
-def _money_sql(conn: Connection, micros: Any) -> Any:
-    """Raw BIGINT millionths → the report's text, computed by the database in integer
-    arithmetic: ``"727.20"``, half-up to the cent away from zero as ``views.money`` does
-    (``-0.004`` gives ``"-0.00"``), ``""`` when unknown. No float ever, no ``Decimal`` per cell,
-    and millions of cells cost the database little."""
-    cents = (func.abs(type_coerce(micros, BigInteger)) + 5_000) // 10_000  # floor division of integers
+def _money_sql(conn: Connection, column: Any) -> Any:
+    """A money column or expression (raw millionths) → the report's text, computed by the
+    database in integer arithmetic: ``"727.20"``, half-up to the cent away from zero as
+    ``views.money`` does (``-0.004`` gives ``"-0.00"``), ``""`` when unknown. No float ever, no
+    ``Decimal`` per cell, and millions of cells cost the database little."""
+    micros = _micros(column)
+    cents = (func.abs(micros) + 5_000) // 10_000  # floor division of integers
     units, rest = cents // 100, cents % 100
     sign = case((micros < 0, "-"), else_="")
     if conn.dialect.name == "postgresql":
@@ -200,8 +201,8 @@ def _status_chunks(conn: Connection, today: date) -> Iterator[pd.DataFrame]:
         _e.c.status,
         _e.c.created_at,
         _e.c.last_transition_at,
-        _money_sql(conn, _micros(_e.c.amount_ht)).label("amount_ht"),
-        _money_sql(conn, _micros(_e.c.amount_ttc)).label("amount_ttc"),
+        _money_sql(conn, _e.c.amount_ht).label("amount_ht"),
+        _money_sql(conn, _e.c.amount_ttc).label("amount_ttc"),
         _e.c.currency,
     ).order_by(*_code_points(conn, _e.c.number, _e.c.issuer_id))
     for df in _chunks(conn, q):
@@ -246,7 +247,7 @@ def _totals_query(conn: Connection) -> Select[Any]:
             _e.c.status,
             ordered_ttc.label("ordered_micros"),  # the raw millionths the match status is computed on
             invoiced.label("invoiced_micros"),
-            _money_sql(conn, _micros(_e.c.amount_ht)).label("ordered_ht"),
+            _money_sql(conn, _e.c.amount_ht).label("ordered_ht"),
             _money_sql(conn, ordered_ttc).label("ordered_ttc"),
             _money_sql(conn, invoiced).label("invoiced_ttc"),
             _money_sql(conn, cast(func.coalesce(per_engagement.c.credit_notes, 0), BigInteger)).label("credit_notes_ttc"),
@@ -351,8 +352,9 @@ def _totals_chunks(shared: _Shared) -> Iterator[pd.DataFrame]:
         ordered = df["ordered_micros"].where(df["ordered_micros"].notna(), 0).map(int)  # unknown ordered amount: 0
         gap = df["invoiced_micros"].map(int) - ordered
         invoiced = df["invoice_count"] > 0
-        over = invoiced & (gap > 0) & ~_within(gap, ordered, shared.settings)
-        full = invoiced & _within(gap, ordered, shared.settings)
+        within = _within(gap, ordered, shared.settings)
+        over = invoiced & (gap > 0) & ~within
+        full = invoiced & within
         df["match_status"] = np.select(
             [~invoiced, over, full], ["NOT_INVOICED", "OVER_INVOICED", "FULLY_INVOICED"], "PARTIALLY_INVOICED"
         )
@@ -405,8 +407,8 @@ def _invoice_chunks(shared: _Shared) -> Iterator[pd.DataFrame]:
             case((matched, "true"), else_="false").label("matched"),
             func.coalesce(_i.c.engagement_id, 0).label("engagement_id"),
             func.coalesce(_e.c.status, "").label("engagement_status"),
-            _money_sql(conn, _micros(_i.c.amount_ht)).label("amount_ht"),
-            _money_sql(conn, _micros(_i.c.amount_ttc)).label("amount_ttc"),
+            _money_sql(conn, _i.c.amount_ht).label("amount_ht"),
+            _money_sql(conn, _i.c.amount_ttc).label("amount_ttc"),
             _i.c.status,
             case((_i.c.duplicate_of.is_not(None), 1), else_=0).label("is_duplicate"),
         )

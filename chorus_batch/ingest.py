@@ -174,6 +174,7 @@ class Processor:
         self.retry_parked()
         drain([])
         return summary
+
     def retry_parked(self) -> None:
         """Take up parked documents whose order or invoice now exists. Within one process the
         integration of an order does it at once; this catches the order committed by another
@@ -554,7 +555,6 @@ class Helpers:
             except Exception as exc:  # BrokenProcessPool and the like: not the files' fault
                 self._give_up(exc)
         return batch.claimed, preparation.read_and_prepare_all([c.item.path for c in batch.claimed], self.settings, batch.today)
-
 
     def _give_up(self, exc: Exception) -> None:
         if self.pool is not None:

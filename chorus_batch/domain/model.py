@@ -145,7 +145,6 @@ class OrderDocument:
         return json.dumps(self, ensure_ascii=False, sort_keys=True, default=_json_default)
 
 
-
 @dataclass(frozen=True)
 class LineChange:
     """One line of an answer or a change, keyed by the order line it refers to.
@@ -310,6 +309,7 @@ class InvoiceStatusUpdate:
 
 # Any document a file can bring (what the syntax readers give, the rules check and the store applies).
 Document = OrderDocument | ResponseDocument | ChangeDocument | CancellationDocument | InvoiceDocument | InvoiceStatusUpdate
+
 
 def to_dict(value: object) -> object:
     """A JSON-ready copy of a domain object: Decimals as strings, dates in ISO 8601,

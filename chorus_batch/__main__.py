@@ -1,4 +1,4 @@
 from .cli import main
 
-if __name__ == "__main__":  # not when a helper process imports it (multiprocessing)
+if __name__ == "__main__":  # not when a peer process imports it (multiprocessing)
     main()

@@ -246,7 +246,7 @@ def _process_inbox(processor: Processor, show_progress: bool) -> Any:
 
     total = sum(1 for _ in processor.ws.pending())
     # refreshed from the run's own thread: rich's refresh thread would be running when the run
-    # forks its helper processes
+    # starts its peer processes
     columns = (TextColumn("[bold]processing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, transient=True, auto_refresh=False) as bar:
         task = bar.add_task("files", total=total)

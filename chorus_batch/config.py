@@ -40,8 +40,8 @@ strict_rules = false
 # Close (CLOTURE) an accepted engagement once it is fully invoiced and fully paid.
 close_when_paid = false
 
-# Helper processes that read and check files ahead of the store during a big run.
-# Absent = one less than the CPUs (at most 4); 0 = everything in the run's own process.
+# Peer processes that share a big run's lots: each reads and checks a lot, then stores it
+# in its turn. Absent = one less than the CPUs (at most 4); 0 = the run's own process alone.
 # helpers = 1
 
 [reconciliation]

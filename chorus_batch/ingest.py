@@ -1,6 +1,7 @@
 """Input files, start to finish: claim → read once, hash, recognise, XSD, map, rules
-(``preparation``, in helper processes on a big inbox) → duplicate check and store (a batch of
-files per transaction, a savepoint per file and per document) → responses, reports → move.
+(``preparation``; on a big inbox, peer processes take lots too) → duplicate check and store (a
+batch of files per transaction, a savepoint per file and per document) → responses, reports →
+move.
 
 This is the per-file boundary: a ``ChorusError`` becomes a rejection with its code, and any
 other exception is a bug — logged with its traceback, reported as ``INTERNAL_ERROR``, the file
@@ -20,14 +21,16 @@ import json
 import logging
 import multiprocessing
 import os
+import queue
 import socket
 import sys
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from multiprocessing import forkserver
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +44,7 @@ from .errors import Issue, Outcome
 from .preparation import Prepared, Ready, sha256_of
 from .store import repo
 from .store.repo import Source, Store
-from .workspace import Pending, Workspace, write_bytes, write_json
+from .workspace import Pending, Workspace, worker, write_bytes, write_json
 
 log = logging.getLogger("chorus_batch")
 
@@ -143,10 +146,10 @@ class Processor:
         self.retaken: list[FileResult] = []  # parked files concluded since the last drain
 
     def run(self, on_file: Callable[[FileResult], None] | None = None) -> RunSummary:
-        """Process every file pending in the inbox once, in dependency order, ``batch_files``
-        files per transaction; on a big inbox, helper processes read and check the next batch
-        while this one is stored. The summary also counts the parked files this run concluded
-        (applied, rejected or expired)."""
+        """Process every file pending in the inbox once, in dependency order, cut into lots of
+        up to ``LOT_FILES`` files; on a big inbox, peer processes take lots too (``Peers``).
+        The summary also counts the parked files this run concluded (applied, rejected or
+        expired)."""
         summary = RunSummary()
         gc.freeze()  # modules, schemas, compiled statements: out of the collector's way for the run
 
@@ -161,19 +164,28 @@ class Processor:
         self.expire_parked()
         self.retry_parked()  # documents a killed run parked before their order's commit
         drain([])
-        pending = self.ws.ordered(self.ws.pending(), formats.sniff_rank)
-        waiting = [pending[start : start + self.batch_files] for start in range(0, len(pending), self.batch_files)]
-        with Helpers.start(self.settings, len(pending)) as helpers:
-            # the first batch is read here while the helpers start; then the helpers keep
-            # AHEAD batches read in advance while this process stores
-            submitted = [helpers.submit(self, waiting.pop(0), here=True)] if waiting else []
-            while submitted:
-                while waiting and len(submitted) <= AHEAD:
-                    submitted.append(helpers.submit(self, waiting.pop(0)))
-                drain(self._store_batch(*helpers.result(submitted.pop(0))))
+        waiting = list(self.ws.pending())
+        with Peers.start(self, len(waiting)) as peers:  # their fork server starts while the inbox is sorted
+            for results in peers.share(self.ws.ordered(waiting, formats.sniff_rank)):
+                drain(results)
         self.retry_parked()
         drain([])
         return summary
+
+    def store_lot(self, items: Sequence[Pending], turns: Turns, lot: int, check: Callable[[], None] = lambda: None) -> list[FileResult]:
+        """Claim ``items``, read and check them, then, once every earlier lot is stored
+        (``turns``), store them ``batch_files`` files per transaction; the files this process
+        took out of parking meanwhile are returned with them."""
+        claimed = self.claim(items)
+        ready = preparation.read_and_prepare_all([c.item.path for c in claimed], self.settings, self.clock().date())
+        turns.wait(lot, check)
+        results = []
+        for start in range(0, len(claimed), self.batch_files):
+            end = start + self.batch_files
+            results += self._store_batch(claimed[start:end], ready[start:end])
+        turns.done(lot)
+        results, self.retaken = self.retaken + results, []
+        return results
 
     def retry_parked(self) -> None:
         """Take up parked documents whose order or invoice now exists. Within one process the
@@ -466,15 +478,16 @@ class Processor:
 
     # -- start-up -------------------------------------------------------------------------------
 
-    def recover(self, exclusive: bool = True) -> int:
+    def recover(self, exclusive: bool = True, only: str | None = None) -> int:
         """Finish what a killed worker left in ``var/processing/``: a file whose processing was
         committed is moved where the store says (its report rewritten if missing); any other
         claimed file goes back to the inbox and is processed again. Returns the files handled.
         ``exclusive`` (the SQLite workspace lock is held): every claim is a dead worker's; else
-        only the claims of workers of this host that are no longer running are taken up."""
+        only the claims of workers of this host that are no longer running are taken up.
+        ``only``: the claims of that worker (``host.pid``, a peer that stopped) and no other."""
         handled = 0
-        for worker, item in self.ws.claimed():
-            if not (exclusive or _is_dead(worker)):
+        for owner, item in self.ws.claimed():
+            if owner != only if only else not (exclusive or _is_dead(owner)):
                 continue  # a live worker's claim (PostgreSQL, several workers): not ours to touch
             with self.store.read() as conn:
                 row = repo.file_by_claim(conn, self.ws.relative(item.path))
@@ -496,78 +509,213 @@ class Processor:
         return handled
 
 
-PIPELINE_MIN_FILES = 32  # below this, helper processes would cost more than they save
-AHEAD = 2  # batches the helpers read in advance (claimed, not yet stored)
+LOT_FILES = 200  # files a process reads and checks before its turn to store them
+PEERS_MIN_FILES = 32  # below this, peer processes would cost more than they save
 
 
-class Helpers:
-    """Helper processes that read and check the files of the next batch while the run stores
-    the current one (a batch is split between them). They come from a fork server that has
-    imported only ``preparation``: nothing of the run's process (its lock, its database
-    connection, a Saxon instance) is shared. With no helpers, the same work is done in the
-    run's process."""
+class Turns:
+    """Which lot comes next, and whose turn it is to store: shared by a run and its peers.
+    Lots are taken in their order (``take``); lot k is stored once lot k-1 is (``wait`` until
+    the turn is k, ``done`` passes it on), so the store sees them one after the other, as if
+    one process had done them all."""
 
-    def __init__(self, settings: Settings, count: int) -> None:
-        self.settings, self.count = settings, count
-        self.pool = None
-        if count:
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["chorus_batch.preparation"])
-            self.pool = ProcessPoolExecutor(count, mp_context=context, initializer=preparation.helper_start, initargs=(os.getpid(),))
+    def __init__(self, context: Any, lots: int) -> None:
+        self.lots = lots
+        self.next, self.turn = context.RawValue("i", 0), context.RawValue("i", 0)
+        self.owners = context.RawArray("i", max(lots, 1))  # the process that took each lot
+        self.changed = context.Condition()
+
+    def take(self) -> int | None:
+        with self.changed:
+            lot = self.next.value
+            if lot >= self.lots:
+                return None
+            self.next.value, self.owners[lot] = lot + 1, os.getpid()
+            return lot
+
+    def wait(self, lot: int, check: Callable[[], None]) -> None:
+        """Until it is ``lot``'s turn; ``check`` runs between short waits (out of the lock)."""
+        while True:
+            with self.changed:
+                if self.turn.value == lot or self.changed.wait_for(lambda: self.turn.value == lot, 0.2):
+                    return
+            check()
+
+    def done(self, lot: int) -> None:
+        with self.changed:
+            self.turn.value = lot + 1
+            self.changed.notify_all()
+
+
+class Peers:
+    """Processes that share a big run's lots with it: each reads and checks the lot it took
+    while another process stores the one before, then stores its own in turn (``Turns``). They
+    come from a fork server that has imported ``ingest``, open the store themselves, and send
+    their results and log records back. Should one stop, the run finishes what it left
+    (``recover``) and stores its lot itself: a slower run, never a failed one."""
+
+    def __init__(self, processor: Processor, count: int) -> None:
+        self.processor, self.count = processor, count
+        self.running: dict[int, Any] = {}  # pid -> process
+        self.results: dict[int, list[FileResult]] = {}
+        self.lots: list[Sequence[Pending]] = []
+        self.queue: Any = None
+        self.context = multiprocessing.get_context("forkserver")
+        self.go = threading.Event()  # set once the lots are known (or the run ends)
+        self.spawner = threading.Thread(target=self._spawn, name="chorus-batch-peers", daemon=True)
+        if count:  # the fork server imports ``ingest`` while this process lists the inbox
+            self.spawner.start()
 
     @classmethod
     @contextmanager
-    def start(cls, settings: Settings, files: int) -> Iterator[Helpers]:
-        wanted = settings.helpers if settings.helpers is not None else min(4, len(os.sched_getaffinity(0)) - 1)
-        # a helper imports the run's main module again: not possible for a script read from stdin
+    def start(cls, processor: Processor, files: int) -> Iterator[Peers]:
+        wanted = processor.settings.helpers
+        if wanted is None:
+            wanted = min(4, len(os.sched_getaffinity(0)) - 1)
+        # a peer imports the run's main module again: not possible for a script read from stdin
         main_file = getattr(sys.modules.get("__main__"), "__file__", None)
         available = "forkserver" in multiprocessing.get_all_start_methods() and (main_file is None or os.path.isfile(main_file))
-        helpers = cls(settings, wanted if available and files >= PIPELINE_MIN_FILES else 0)
-        if helpers.count:
-            log.info("%d files: %d helper process(es) read and check the next batches", files, helpers.count)
+        peers = cls(processor, wanted if available and files >= PEERS_MIN_FILES else 0)
         try:
-            yield helpers
+            yield peers
         finally:
-            if helpers.pool is not None:
-                helpers.pool.shutdown(cancel_futures=True)
+            peers.stop()
 
-    def submit(self, processor: Processor, items: Sequence[Pending], here: bool = False) -> _Batch:
-        """Claim ``items`` now and have them read and checked: by the helpers when there are
-        (and not ``here``), else by this process when their result is asked for."""
-        claimed = processor.claim(items)
-        batch = _Batch(claimed, processor.clock().date())
-        if self.pool is not None and not here:
-            size = -(-len(claimed) // self.count) or 1
-            parts = [[c.item.path for c in claimed[i : i + size]] for i in range(0, len(claimed), size)]
-            try:
-                batch.futures = [self.pool.submit(preparation.read_and_prepare_all, part, self.settings, batch.today) for part in parts]
-            except Exception as exc:  # the pool broke with an earlier batch
-                self._give_up(exc)
-        return batch
+    def share(self, pending: Sequence[Pending]) -> Iterator[list[FileResult]]:
+        """Store ``pending`` lot by lot with the peers; yield each lot's results in lot order."""
+        size = LOT_FILES if not self.count else max(16, min(LOT_FILES, -(-len(pending) // (2 * (self.count + 1)))))
+        self.lots = [pending[i : i + size] for i in range(0, len(pending), size)]
+        self.turns = Turns(self.context, len(self.lots))
+        self.queue = self.context.Queue()
+        self.go.set()
+        for lot in range(len(self.lots)):
+            while lot not in self.results:
+                self._receive(0)
+                if lot in self.results:
+                    break
+                if (mine := self.turns.take()) is not None:
+                    self.results[mine] = self.processor.store_lot(self.lots[mine], self.turns, mine, self.check)
+                else:  # every lot is taken: wait for the peers'
+                    self._receive(0.2)
+                    self.check()
+                    self._lost(lot)
+            yield self.results.pop(lot)
 
-    def result(self, batch: _Batch) -> tuple[list[Claimed], list[Ready]]:
-        """The batch, read and checked. Should the helpers fail (one killed, or a process that
-        cannot start them, such as a script read from standard input), the run reads the files
-        itself from then on: a slower run, never a failed one."""
-        if batch.futures is not None:
-            try:
-                return batch.claimed, [r for future in batch.futures for r in future.result()]
-            except Exception as exc:  # BrokenProcessPool and the like: not the files' fault
-                self._give_up(exc)
-        return batch.claimed, preparation.read_and_prepare_all([c.item.path for c in batch.claimed], self.settings, batch.today)
+    def _spawn(self) -> None:
+        """In a thread: the fork server starts now, the peers once the lots are known (starting
+        a process waits for the server's imports; the run lists and stores meanwhile)."""
+        self.context.set_forkserver_preload(["chorus_batch.ingest"])
+        forkserver.ensure_running()
+        self.go.wait()
+        if len(self.lots) < 2:
+            return
+        run = self.processor
+        lots = [[(str(item.path), item.name, item.partner) for item in lot] for lot in self.lots]  # Paths pickle slowly
+        args = (self.turns, lots, self.queue, run.ws.root, run.store.url, run.settings, run.clock, log.getEffectiveLevel(), os.getpid())
+        try:
+            for _ in range(self.count):
+                process = self.context.Process(target=_peer, args=args, name="chorus-batch-peer", daemon=True)
+                process.start()
+                self.running[process.pid] = process
+        except Exception as exc:  # no (more) peers (a clock that cannot be pickled...): the run does their lots
+            log.warning("peer processes could not start (%s); the run goes on with %d", type(exc).__name__, len(self.running))
+        log.info("%d lots of up to %d files: %d peer process(es) share them", len(self.lots), len(self.lots[0]), len(self.running))
 
-    def _give_up(self, exc: Exception) -> None:
-        if self.pool is not None:
-            log.warning("helper processes failed (%s); the run reads the files itself", type(exc).__name__)
-            self.pool.shutdown(wait=False, cancel_futures=True)
-            self.pool = None
+    def _receive(self, timeout: float) -> None:
+        """Take what the peers sent: each lot's results with its log records."""
+        if self.queue is None:
+            return
+        try:
+            message = self.queue.get(timeout=timeout) if timeout else self.queue.get_nowait()
+            while True:
+                lot, results, records = message
+                for record in records:
+                    logging.getLogger(record.name).handle(record)
+                if lot is not None:
+                    self.results[lot] = results
+                message = self.queue.get_nowait()
+        except queue.Empty:
+            pass
+
+    def check(self) -> None:
+        """Between waits for a turn: take the peers' results, and if the lot whose turn it is
+        was taken by a peer that has stopped, finish that lot here."""
+        self._receive(0)
+        turn = self.turns.turn.value
+        owner = self.turns.owners[turn] if turn < self.turns.lots else 0
+        if owner in (0, os.getpid()) or self._alive(owner) or self.turns.turn.value != turn:
+            return  # (a peer that has stopped no longer passes the turn on: read again after)
+        log.warning("peer process %d stopped during lot %d; the run finishes that lot itself", owner, turn)
+        self.processor.recover(only=worker(owner))  # what it committed is finished, the rest put back
+        self.turns.owners[turn] = os.getpid()
+        again = [item for item in self.lots[turn] if item.path.exists()]
+        self.results[turn] = self.processor.store_lot(again, self.turns, turn)
+
+    def _alive(self, pid: int) -> bool:
+        process = self.running.get(pid)
+        return process.is_alive() if process is not None else self.spawner.is_alive()  # (or being started)
+
+    def _lost(self, lot: int) -> None:
+        """A lot stored by a peer that stopped before its results reached the run: its files are
+        done (reports written, files moved), only their count is missing from the summary."""
+        owner = self.turns.owners[lot]
+        if lot < self.turns.turn.value and not self._alive(owner):
+            self._receive(0)  # what it sent before it stopped
+            if lot not in self.results:
+                log.error("the results of lot %d were lost with peer process %d: its reports are in outbox/acks", lot, owner)
+                self.results[lot] = []
+
+    def stop(self) -> None:
+        self.go.set()
+        if self.spawner.is_alive():
+            self.spawner.join()
+        for process in self.running.values():
+            if process.is_alive():
+                process.terminate()
+            process.join(5)
+        self.running.clear()
 
 
-@dataclass
-class _Batch:
-    claimed: list[Claimed]
-    today: date
-    futures: list[Future[list[Ready]]] | None = None
+def _peer(
+    turns: Turns, lots: list[list[tuple[str, str, str | None]]], results: Any, root: Path, url: str, settings: Settings, clock: Clock, level: int, run_pid: int
+) -> None:
+    """A peer process: take lots until none is left, store each in its turn, send the results
+    (the queue's own thread sends them while the next lot is read)."""
+    preparation.helper_start(run_pid)
+    records = _Records()
+    log.handlers, log.propagate = [records], False
+    log.setLevel(level)
+    store = Store(url)
+    try:
+        processor = Processor(Workspace(root), store, settings, clock)
+        while (lot := turns.take()) is not None:
+            done = processor.store_lot([Pending(Path(path), name, partner) for path, name, partner in lots[lot]], turns, lot)
+            results.put((lot, done, records.take()))
+    except BaseException:
+        log.exception("peer process %d failed", os.getpid())
+        raise
+    finally:
+        results.put((None, [], records.take()))
+        store.close()
+
+
+class _Records(logging.Handler):
+    """A peer's log records, kept for the run's own log (their text made here: the arguments
+    of a message need not cross to the run)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        record.msg, record.args = record.getMessage(), None
+        if record.exc_info:
+            record.exc_text, record.exc_info = logging.Formatter().formatException(record.exc_info), None
+        self.records.append(record)
+
+    def take(self) -> list[logging.LogRecord]:
+        taken, self.records = self.records, []
+        return taken
 
 
 def _is_dead(worker: str) -> bool:

@@ -1,10 +1,7 @@
 """Reading and checking one claimed file, before the store: read once, hash, recognise, XSD,
-map, rules. No database and no clock here (the caller gives the date), so that ``run`` can do
-it in helper processes, ahead of the transaction that stores the previous batch.
-
-The helpers are started by a fork server that has imported only this module: they share
-nothing with the run's process (no lock, no database connection, no Saxon instance), and each
-ends as soon as the run that asked for it is gone.
+map, rules. No database and no clock here (the caller gives the date), so that each process
+of a run can do it for its lot while another process stores the lot before (``ingest.Peers``).
+A peer ends as soon as the run that started it is gone (``helper_start``).
 """
 
 from __future__ import annotations
@@ -113,15 +110,15 @@ def prepare_document(data: bytes, settings: Settings, today: date) -> list[Prepa
             continue
         found = formats.locate(rec, rules.check(doc, today) + official)
         if isinstance(doc, OrderDocument):
-            doc.as_json  # noqa: B018 -- computed here, in a helper process when there is one
+            doc.as_json  # noqa: B018 -- computed here, before the process's turn to store
         prepared.append(Prepared(doc, doc.kind, [i for i in found if i.severity == "error"], [i for i in found if i.severity != "error"]))
     return prepared
 
 
 def helper_start(run_pid: int) -> None:
-    """In a new helper: end as soon as the run that started it is gone (killed, its helpers would
-    otherwise wait forever on a queue whose pipe they hold both ends of). A run that is dead but
-    not yet reaped by its parent counts as gone."""
+    """In a new peer: end as soon as the run that started it is gone (killed, its peers would
+    otherwise wait forever for a turn that never comes). A run that is dead but not yet reaped
+    by its parent counts as gone."""
 
     def orphaned() -> None:
         while alive(run_pid):
@@ -129,7 +126,7 @@ def helper_start(run_pid: int) -> None:
         os._exit(1)
 
     threading.Thread(target=orphaned, name="chorus-orphan-watch", daemon=True).start()
-    gc.freeze()  # the preloaded modules live as long as the helper: out of the collector's way
+    gc.freeze()  # the preloaded modules live as long as the peer: out of the collector's way
 
 
 def alive(pid: int) -> bool:

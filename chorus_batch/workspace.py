@@ -24,7 +24,14 @@ from .config import TEMPLATE
 from .errors import ChorusError, WorkspaceError, WorkspaceLocked
 
 CONFIG_NAME = "chorus-batch.toml"
-WORKER = f"{socket.gethostname()}.{os.getpid()}"  # this process, as named in var/processing/
+HOST = socket.gethostname()
+
+
+def worker(pid: int | None = None) -> str:
+    """A process (this one by default) as named in var/processing/: ``host.pid``."""
+    return f"{HOST}.{pid or os.getpid()}"
+
+
 _TEMP_SUFFIXES = (".tmp", ".part", "~")
 
 
@@ -177,7 +184,7 @@ class Workspace:
     def claim(self, item: Pending) -> Pending | None:
         """Take the file out of the inbox by an atomic rename into this worker's folder
         ``var/processing/<host>.<pid>/<partner or _>/``; ``None`` if another worker was first."""
-        folder = self.processing / WORKER / (item.partner or "_")
+        folder = self.processing / worker() / (item.partner or "_")
         target = _free_name(folder, item.name)
         try:
             _in_folder(folder, lambda: os.rename(item.path, target), source=item.path)

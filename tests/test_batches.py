@@ -1,27 +1,32 @@
 """``run`` stores files in batches (one transaction, a savepoint per file) and, on a big inbox,
-has helper processes read and check the next batch: none of it may change what a run decides.
+shares its lots with peer processes, each storing the lot it read in turn: none of it may
+change what a run decides.
 
-- the same inbox gives the same reports and engagements with helpers and without;
+- the same inbox gives the same reports and engagements with peers and without;
 - a bug met by one file of a batch rejects that file only (``INTERNAL_ERROR``), the rest of
   the batch is stored;
-- helpers that cannot work leave the run reading the files itself.
+- a peer killed in the middle of its lot: the run finishes that lot, nothing lost or doubled.
 """
 
 from __future__ import annotations
 
 import json
-import logging
+import os
+import signal
+import socket
 import sqlite3
+import subprocess
+import sys
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from chorus_batch import engagements, ingest
-from chorus_batch.config import Settings
-from chorus_batch.demo.generate import demo_answers, demo_files, generate_batch
+from chorus_batch.demo.generate import ISSUERS, SUPPLIERS, Line, demo_answers, demo_files, engagement_number, generate_batch, ubl_order
 from chorus_batch.demo.invoices import demo_invoices
-from chorus_batch.workspace import Pending
 
 
 def _inbox() -> dict[str, bytes]:
@@ -48,13 +53,16 @@ def _outcome(run_cli: Any, root: Path, files: dict[str, bytes], helpers: int) ->
     return acks, rows, result.output
 
 
-def test_helpers_decide_exactly_what_the_run_alone_decides(run_cli: Any, tmp_path: Path) -> None:
+def test_peers_decide_exactly_what_the_run_alone_decides(run_cli: Any, tmp_path: Path) -> None:
     files = _inbox()
-    assert len(files) > ingest.PIPELINE_MIN_FILES  # big enough for helpers
+    assert len(files) > ingest.PEERS_MIN_FILES  # big enough for peers
     alone = _outcome(run_cli, tmp_path / "alone", files, helpers=0)
     helped = _outcome(run_cli, tmp_path / "helped", files, helpers=2)
-    assert "2 helper process(es)" in (tmp_path / "helped" / "var" / "log" / "chorus-batch.log").read_text(encoding="utf-8")
-    assert "helper process" not in (tmp_path / "alone" / "var" / "log" / "chorus-batch.log").read_text(encoding="utf-8")
+    log_text = (tmp_path / "helped" / "var" / "log" / "chorus-batch.log").read_text(encoding="utf-8")
+    assert "2 peer process(es) share them" in log_text
+    assert "peer process" not in (tmp_path / "alone" / "var" / "log" / "chorus-batch.log").read_text(encoding="utf-8")
+    pids = {line.split()[2] for line in log_text.splitlines() if ": IN_" in line}
+    assert len(pids) > 1  # the files' log lines came from several processes, into the run's log
     assert helped[0] == alone[0]
     assert helped[1] == alone[1]
     assert helped[2] == alone[2]
@@ -88,27 +96,53 @@ def test_a_bug_in_one_file_rejects_that_file_only(run_cli: Any, tmp_path: Path, 
     assert "RuntimeError: a bug" in (root / "var" / "log" / "chorus-batch.log").read_text(encoding="utf-8")
 
 
-def test_helpers_that_fail_leave_the_run_reading_files_itself(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    for name, data in generate_batch(3, seed=3, start=300):
-        (inbox / name).write_bytes(data)
-    items = [Pending(p, p.name, None) for p in sorted(inbox.iterdir())]
+LINE = Line("1", "Ramette papier A4", Decimal("10"), "C62", Decimal("4.50"), Decimal("20"))
 
-    class Claiming:  # the part of a Processor that Helpers uses
-        def claim(self, pending: list[Pending]) -> list[ingest.Claimed]:
-            return [ingest.Claimed(item, ingest.utc_now()) for item in pending]
 
-        def clock(self) -> Any:
-            return ingest.utc_now()
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
 
-    settings = Settings()
-    helpers = ingest.Helpers(settings, 1)
-    assert helpers.pool is not None
-    helpers.pool.shutdown()  # as if the pool had broken
-    with caplog.at_level(logging.WARNING, logger="chorus_batch"):
-        claimed, ready = helpers.result(helpers.submit(Claiming(), items))  # type: ignore[arg-type]
-    assert helpers.pool is None
-    assert "helper processes failed" in caplog.text
-    assert [c.item.name for c in claimed] == [i.name for i in items]
-    assert all(r.prepared and r.prepared[0].doc is not None and not r.prepared[0].errors for r in ready)
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the peer process through /proc (Linux)")
+def test_a_peer_killed_during_its_lot_is_taken_over_by_the_run(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    (root / "inbox").mkdir(parents=True)
+    (root / "chorus-batch.toml").write_text("helpers = 1\n", encoding="utf-8")
+    names = []
+    for i in range(1200):
+        number = engagement_number(i)
+        names.append(f"o-{number}.xml")
+        (root / "inbox" / names[-1]).write_bytes(ubl_order(number, ISSUERS[i % 3], SUPPLIERS[i % 4], [LINE], date(2026, 1, 5)))
+    run = subprocess.Popen([sys.executable, "-m", "chorus_batch", "--workspace", str(root), "-q", "run"], stderr=subprocess.PIPE, text=True)
+    try:
+        killed = None
+        while killed is None and run.poll() is None:  # the peer is the fork server's child
+            for peer in (p for server in _children(run.pid) for p in _children(server)):
+                folder = root / "var" / "processing" / f"{socket.gethostname()}.{peer}"
+                if any(folder.rglob("*.xml")):  # it holds a lot: claimed, not yet finished
+                    os.kill(peer, signal.SIGKILL)
+                    killed = peer
+                    break
+        _out, err = run.communicate(timeout=600)
+    finally:
+        run.kill()
+    assert killed is not None, "the run ended before its peer took a lot"
+    assert run.returncode == 0, err
+    assert "Traceback" not in err
+    log_text = (root / "var" / "log" / "chorus-batch.log").read_text(encoding="utf-8")
+    assert f"peer process {killed} stopped during lot" in log_text
+    acks = {p.name: json.loads(p.read_text(encoding="utf-8"))["status"] for p in (root / "outbox" / "acks").iterdir()}
+    assert sorted(acks) == sorted(f"{name}.json" for name in names)  # one report each, none twice
+    assert set(acks.values()) == {"IN_INTEGRE"}
+    assert not any((root / "inbox").iterdir()) and not list((root / "var" / "processing").rglob("*.xml"))
+    with sqlite3.connect(root / "var" / "store.sqlite") as conn:
+        assert conn.execute("select count(*), count(distinct number) from engagements").fetchone() == (1200, 1200)
+        assert conn.execute("select count(*) from received_files").fetchone() == (1200,)

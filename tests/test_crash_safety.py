@@ -23,7 +23,7 @@ from datetime import date
 from pathlib import Path
 
 from chorus_batch.demo.generate import ISSUERS, SUPPLIERS, engagement_number, random_lines, ubl_order
-from chorus_batch.workspace import WORKER  # claims live in var/processing/<host>.<pid>/
+from chorus_batch.workspace import worker  # claims live in var/processing/<host>.<pid>/
 
 CLI = [sys.executable, "-m", "chorus_batch"]
 
@@ -165,7 +165,7 @@ def _received_rows(ws: Path) -> list[tuple]:
 def test_claimed_file_without_record_is_put_back_and_processed(workspace: Path, wcli) -> None:
     """A file left in ``var/processing/<worker>/_/`` with no store record (killed between claim and
     commit) goes back to the inbox and is processed by the next run."""
-    claimed = workspace / "var" / "processing" / WORKER / "_"
+    claimed = workspace / "var" / "processing" / worker() / "_"
     claimed.mkdir(parents=True, exist_ok=True)
     data = _order("EJ2026-700001")
     (claimed / "interrupted.xml").write_bytes(data)
@@ -183,7 +183,7 @@ def test_claimed_file_without_record_is_put_back_and_processed(workspace: Path, 
 
 def test_claimed_file_in_partner_folder_goes_back_to_that_folder(workspace: Path, wcli) -> None:
     """A claim from ``inbox/acme/`` left in ``var/processing/<worker>/acme/`` is processed as acme's."""
-    claimed = workspace / "var" / "processing" / WORKER / "acme"
+    claimed = workspace / "var" / "processing" / worker() / "acme"
     claimed.mkdir(parents=True, exist_ok=True)
     (claimed / "from-acme.xml").write_bytes(_order("EJ2026-700002"))
     result = wcli("run")
@@ -205,7 +205,7 @@ def test_committed_claim_is_moved_to_its_archive_and_ack_rewritten(workspace: Pa
     archived = workspace / stored_as
     assert archived.read_bytes() == data and workspace / ack == ack_path
 
-    claimed = workspace / "var" / "processing" / WORKER / "_" / "committed.xml"
+    claimed = workspace / "var" / "processing" / worker() / "_" / "committed.xml"
     claimed.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(archived, claimed)  # as if killed between the commit and the move
     ack_path.unlink()
@@ -232,7 +232,7 @@ def test_committed_rejection_is_moved_back_with_its_errors_file(workspace: Path,
     ack_path = workspace / "outbox" / "acks" / "broken.xml.json"
     original_ack, original_errors, data = ack_path.read_bytes(), errors_file.read_bytes(), rejected.read_bytes()
 
-    claimed = workspace / "var" / "processing" / WORKER / "_" / "broken.xml"
+    claimed = workspace / "var" / "processing" / worker() / "_" / "broken.xml"
     claimed.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(rejected, claimed)
     ack_path.unlink()
@@ -257,7 +257,7 @@ def test_interrupted_claim_of_a_reused_file_name_is_processed(workspace: Path, w
     assert wcli("run").exit_code == 0
     [(_name, _status, first_stored_as, _ack, _p)] = _received_rows(workspace)
 
-    claimed = workspace / "var" / "processing" / WORKER / "_" / "commande.xml"
+    claimed = workspace / "var" / "processing" / worker() / "_" / "commande.xml"
     claimed.parent.mkdir(parents=True, exist_ok=True)
     claimed.write_bytes(second)  # today's file, claimed, then the worker was killed
 

@@ -141,7 +141,7 @@ class OrderDocument:
     @cached_property
     def as_json(self) -> str:
         """The document as its engagement version stores it (``to_dict``, keys sorted). Computed
-        once, and kept when the document is pickled: ``run`` computes it in a helper process."""
+        once: ``run`` computes it while reading a lot, before its turn to store."""
         return json.dumps(self, ensure_ascii=False, sort_keys=True, default=_json_default)
 
 

@@ -43,7 +43,10 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
-        event.listen(self.engine, "rollback", _forget_parties)  # a savepoint's rollback: Savepoint.rollback
+        # what a transaction remembers of the parties it wrote is forgotten when it ends or rolls back
+        # (a savepoint's rollback: Savepoint.rollback): another process may change them in between
+        event.listen(self.engine, "begin", _forget_parties)
+        event.listen(self.engine, "rollback", _forget_parties)
         migrations.migrate(self.engine)
 
     @contextmanager

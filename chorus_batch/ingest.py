@@ -22,6 +22,7 @@ import logging
 import multiprocessing
 import os
 import queue
+import re
 import socket
 import sys
 import threading
@@ -173,17 +174,32 @@ class Processor:
         return summary
 
     def store_lot(self, items: Sequence[Pending], turns: Turns, lot: int, check: Callable[[], None] = lambda: None) -> list[FileResult]:
-        """Claim ``items``, read and check them, then, once every earlier lot is stored
-        (``turns``), store them ``batch_files`` files per transaction; the files this process
-        took out of parking meanwhile are returned with them."""
+        """Claim ``items``, read and check them, then, in the lot's turn (``Turns``), store them
+        ``batch_files`` files per transaction. Once the last transaction has committed, the turn
+        passes on while this lot's reports are written and its files moved, unless those could
+        meet the next lots' (order responses, parked documents to take up): then they are done
+        in the turn, after the earlier lots' own. A lot holding a name an earlier lot also has
+        is stored once the earlier lots are finished (its report and archive names are
+        planned in its transaction). The files this process took out of parking meanwhile are
+        returned with the lot's."""
         claimed = self.claim(items)
         ready = preparation.read_and_prepare_all([c.item.path for c in claimed], self.settings, self.clock().date())
         turns.wait(lot, check)
-        results = []
+        if turns.clash[lot]:  # its names are planned once the earlier lots' files are in place
+            turns.wait_finished(lot, check)
+        results: list[FileResult] = []
         for start in range(0, len(claimed), self.batch_files):
             end = start + self.batch_files
-            results += self._store_batch(claimed[start:end], ready[start:end])
-        turns.done(lot)
+            batch = self._commit(claimed[start:end], ready[start:end])
+            if end >= len(claimed) and self._finishes_alone(batch):
+                turns.done(lot)
+                results += self._after_commit(batch, unpark=False)
+            else:
+                turns.wait_finished(lot, check)
+                results += self._after_commit(batch)
+        if turns.turn.value == lot:
+            turns.done(lot)
+        turns.finished(lot)
         results, self.retaken = self.retaken + results, []
         return results
 
@@ -219,18 +235,36 @@ class Processor:
         return claimed
 
     def _store_batch(self, claimed: list[Claimed], ready: list[Ready]) -> list[FileResult]:
-        """Store claimed files in one transaction (a savepoint per file), then, once it has
-        committed, write their responses and reports and move each file where the store says.
-        If the transaction fails as a whole, nothing of the batch is applied: its claimed
-        files are put back in the inbox by ``recover`` at the next start."""
+        return self._after_commit(self._commit(claimed, ready))
+
+    def _commit(self, claimed: list[Claimed], ready: list[Ready]) -> list[Done]:
+        """Store claimed files in one transaction (a savepoint per file). If the transaction
+        fails as a whole, nothing of the batch is applied: its claimed files are put back in
+        the inbox by ``recover`` at the next start."""
         with self.store.begin() as conn:
-            batch = [self._in_savepoint(conn, c, r) for c, r in zip(claimed, ready, strict=True)]
+            return [self._in_savepoint(conn, c, r) for c, r in zip(claimed, ready, strict=True)]
+
+    def _after_commit(self, batch: list[Done], unpark: bool = True) -> list[FileResult]:
+        """After a batch's commit: its order responses, its reports, the moves of its files
+        where the store says, then the parked documents its orders release."""
         write_responses(self.ws, self.store, [e for done in batch for e in done.emitted])
         for done in batch:
             self._conclude(done)
         self.ws.release()
-        self._unpark([number for done in batch for number in done.orders])
+        if unpark:
+            self._unpark([number for done in batch for number in done.orders])
         return [done.result for done in batch]
+
+    def _finishes_alone(self, batch: list[Done]) -> bool:
+        """Whether a committed batch needs nothing more of the store: no order response to
+        write and mark, no parked document waiting for its orders."""
+        if any(done.emitted for done in batch):
+            return False
+        numbers = [number for done in batch for number in done.orders]
+        if not numbers:
+            return True
+        with self.store.read() as conn:
+            return not repo.waiting_for(conn, numbers)
 
     def _in_savepoint(self, conn: repo.Connection, c: Claimed, ready: Ready) -> Done:
         """One file inside the batch's transaction. A file whose documents are all refused, or
@@ -523,6 +557,9 @@ class Turns:
         self.lots = lots
         self.next, self.turn = context.RawValue("i", 0), context.RawValue("i", 0)
         self.owners = context.RawArray("i", max(lots, 1))  # the process that took each lot
+        self.clash = context.RawArray("b", max(lots, 1))  # a name of the lot is in an earlier lot
+        self.done_flags = context.RawArray("b", max(lots, 1))  # reports written, files moved
+        self.finished_below = context.RawValue("i", 0)  # every lot before this one is finished
         self.changed = context.Condition()
 
     def take(self) -> int | None:
@@ -534,16 +571,32 @@ class Turns:
             return lot
 
     def wait(self, lot: int, check: Callable[[], None]) -> None:
-        """Until it is ``lot``'s turn; ``check`` runs between short waits (out of the lock)."""
+        """Until it is ``lot``'s turn to store."""
+        self._until(lambda: self.turn.value == lot, check)
+
+    def wait_finished(self, lot: int, check: Callable[[], None]) -> None:
+        """Until every lot before ``lot`` is finished (its reports written, its files moved)."""
+        self._until(lambda: self.finished_below.value >= lot, check)
+
+    def _until(self, ready: Callable[[], bool], check: Callable[[], None]) -> None:
+        """``check`` runs between short waits, out of the lock."""
         while True:
             with self.changed:
-                if self.turn.value == lot or self.changed.wait_for(lambda: self.turn.value == lot, 0.2):
+                if ready() or self.changed.wait_for(ready, 0.2):
                     return
             check()
 
     def done(self, lot: int) -> None:
+        """``lot`` is stored: the next may be."""
         with self.changed:
             self.turn.value = lot + 1
+            self.changed.notify_all()
+
+    def finished(self, lot: int) -> None:
+        with self.changed:
+            self.done_flags[lot] = 1
+            while self.finished_below.value < self.lots and self.done_flags[self.finished_below.value]:
+                self.finished_below.value += 1
             self.changed.notify_all()
 
 
@@ -586,6 +639,11 @@ class Peers:
         size = LOT_FILES if not self.count else max(16, min(LOT_FILES, -(-len(pending) // (2 * (self.count + 1)))))
         self.lots = [pending[i : i + size] for i in range(0, len(pending), size)]
         self.turns = Turns(self.context, len(self.lots))
+        seen: set[str] = set()
+        for lot, items in enumerate(self.lots):
+            keys = {_name_key(item.name) for item in items}
+            self.turns.clash[lot] = not seen.isdisjoint(keys)
+            seen |= keys
         self.queue = self.context.Queue()
         self.go.set()
         for lot in range(len(self.lots)):
@@ -598,7 +656,9 @@ class Peers:
                 else:  # every lot is taken: wait for the peers'
                     self._receive(0.2)
                     self.check()
-                    self._lost(lot)
+                    owner = self.turns.owners[lot]
+                    if self.turns.done_flags[lot] and owner != os.getpid() and not self._alive(owner):
+                        self._lost(lot, owner)
             yield self.results.pop(lot)
 
     def _spawn(self) -> None:
@@ -638,32 +698,37 @@ class Peers:
             pass
 
     def check(self) -> None:
-        """Between waits for a turn: take the peers' results, and if the lot whose turn it is
-        was taken by a peer that has stopped, finish that lot here."""
+        """Between waits: take the peers' results; if a peer has stopped with a lot in hand,
+        finish that lot here. Its turn not yet passed: what it committed is finished, the rest
+        put back and stored by the run; passed: its committed files are finished."""
         self._receive(0)
-        turn = self.turns.turn.value
-        owner = self.turns.owners[turn] if turn < self.turns.lots else 0
-        if owner in (0, os.getpid()) or self._alive(owner) or self.turns.turn.value != turn:
-            return  # (a peer that has stopped no longer passes the turn on: read again after)
-        log.warning("peer process %d stopped during lot %d; the run finishes that lot itself", owner, turn)
-        self.processor.recover(only=worker(owner))  # what it committed is finished, the rest put back
-        self.turns.owners[turn] = os.getpid()
-        again = [item for item in self.lots[turn] if item.path.exists()]
-        self.results[turn] = self.processor.store_lot(again, self.turns, turn)
+        turns = self.turns
+        for lot in range(turns.finished_below.value, min(turns.turn.value + 1, turns.lots)):
+            owner = turns.owners[lot]
+            if owner in (0, os.getpid()) or turns.done_flags[lot] or self._alive(owner):
+                continue
+            if turns.done_flags[lot] or lot > turns.turn.value:  # read again: a stopped peer changes nothing more
+                continue
+            log.warning("peer process %d stopped during lot %d; the run finishes that lot itself", owner, lot)
+            self.processor.recover(only=worker(owner))
+            turns.owners[lot] = os.getpid()
+            if lot == turns.turn.value:
+                self.results[lot] = self.processor.store_lot([item for item in self.lots[lot] if item.path.exists()], turns, lot)
+            else:
+                turns.finished(lot)
+                self._lost(lot, owner)
 
     def _alive(self, pid: int) -> bool:
         process = self.running.get(pid)
         return process.is_alive() if process is not None else self.spawner.is_alive()  # (or being started)
 
-    def _lost(self, lot: int) -> None:
-        """A lot stored by a peer that stopped before its results reached the run: its files are
-        done (reports written, files moved), only their count is missing from the summary."""
-        owner = self.turns.owners[lot]
-        if lot < self.turns.turn.value and not self._alive(owner):
-            self._receive(0)  # what it sent before it stopped
-            if lot not in self.results:
-                log.error("the results of lot %d were lost with peer process %d: its reports are in outbox/acks", lot, owner)
-                self.results[lot] = []
+    def _lost(self, lot: int, owner: int) -> None:
+        """A lot finished by a peer that stopped before its results reached the run: its files
+        are done (reports written, files moved), only their count is missing from the summary."""
+        self._receive(0)  # what it sent before it stopped
+        if lot not in self.results:
+            log.error("the results of lot %d were lost with peer process %d: its reports are in outbox/acks", lot, owner)
+            self.results[lot] = []
 
     def stop(self) -> None:
         self.go.set()
@@ -697,6 +762,13 @@ def _peer(
     finally:
         results.put((None, [], records.take()))
         store.close()
+
+
+def _name_key(name: str) -> str:
+    """What a file's report, archive and rejected names are made from: files whose keys differ
+    never compete for a name (``a.xml`` may become ``a.xml.1``, ``a.xml.1.json``, and
+    ``a.xml.errors.json`` sits beside a rejected ``a.xml``)."""
+    return re.sub(r"(\.\d+)+$", "", name.removesuffix(".errors.json"))
 
 
 class _Records(logging.Handler):

@@ -5,11 +5,13 @@ change what a run decides.
 - the same inbox gives the same reports and engagements with peers and without;
 - a bug met by one file of a batch rejects that file only (``INTERNAL_ERROR``), the rest of
   the batch is stored;
+- files of the same name in two lots get the report and archive names the run alone gives;
 - a peer killed in the middle of its lot: the run finishes that lot, nothing lost or doubled.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -70,6 +72,45 @@ def test_peers_decide_exactly_what_the_run_alone_decides(run_cli: Any, tmp_path:
     assert len(alone[0]) == len(files)  # one report per file
     assert {"IN_INTEGRE", "IN_REJETE", "DUPLICATE"} <= set(statuses)
     assert not any("INTERNAL_ERROR" in codes for _s, codes, _d in alone[0].values())
+
+
+def _names_by_content(root: Path) -> dict[str, list[str]]:
+    """Each report and archived file by the SHA-256 of the file it is about."""
+    found: dict[str, list[str]] = {}
+    for ack in (root / "outbox" / "acks").iterdir():
+        found.setdefault(json.loads(ack.read_text(encoding="utf-8"))["sha256"], []).append("acks/" + ack.name)
+    for kept in (root / "var" / "archive").rglob("*.xml*"):
+        found.setdefault(hashlib.sha256(kept.read_bytes()).hexdigest(), []).append("archive/" + kept.name)
+    return {sha: sorted(names) for sha, names in found.items()}
+
+
+def test_same_names_in_adjacent_lots_get_the_names_the_run_alone_gives(run_cli: Any, tmp_path: Path) -> None:
+    """The last lot of partner folder p1 and the first of p2 hold the same 200 names, and
+    may be stored by different processes: the later lot plans its report and archive names
+    once the earlier lot's files are in place, as the run alone would."""
+    names = {}
+    for root, helpers in ((tmp_path / "alone", 0), (tmp_path / "peers", 1)):
+        assert run_cli("--workspace", root, "init").exit_code == 0
+        (root / "chorus-batch.toml").write_text(f"helpers = {helpers}\n", encoding="utf-8")
+        for partner, first in (("p1", 0), ("p2", 800)):  # p1: o0000-o0999, p2: o0800-o1799
+            (root / "inbox" / partner).mkdir()
+            for i in range(first, first + 1000):
+                number = engagement_number(i + (5000 if partner == "p2" else 0))
+                (root / "inbox" / partner / f"o{i:04d}.xml").write_bytes(ubl_order(number, ISSUERS[0], SUPPLIERS[0], [LINE], date(2026, 1, 5)))
+        assert run_cli("--workspace", root, "-q", "run").exit_code == 0
+        names[helpers] = _names_by_content(root)
+    assert "peer process(es) share them" in (tmp_path / "peers" / "var" / "log" / "chorus-batch.log").read_text(encoding="utf-8")
+    assert len(names[0]) == 2000 and all(len(kept) == 2 for kept in names[0].values())
+    assert names[1] == names[0]
+    assert "acks/o0800.xml.1.json" in {n for kept in names[0].values() for n in kept}
+
+
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [("a.xml", "a.xml"), ("a.xml.1", "a.xml"), ("a.xml.12.3", "a.xml"), ("a.xml.errors.json", "a.xml"), ("a.xml.2.errors.json", "a.xml"), ("v1.2.xml", "v1.2.xml")],
+)
+def test_names_that_may_compete_for_a_report_or_archive_name_share_a_key(name: str, key: str) -> None:
+    assert ingest._name_key(name) == key
 
 
 def test_a_bug_in_one_file_rejects_that_file_only(run_cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -37,7 +37,8 @@ def header_kind(data: bytes) -> str | None:
     """What the CSV in ``data`` holds, from its header row: ``order_response`` (columns
     ``engagement_number`` and ``action``), ``invoice_status`` (``invoice_number`` and ``status``),
     else ``None``."""
-    first = data[:4096].decode("utf-8-sig", errors="replace").splitlines()[:1]
+    # the first line only is decoded (this runs on the head of every file a run sorts)
+    first = data[:4096].split(b"\n", 1)[0].decode("utf-8-sig", errors="replace").splitlines()[:1]
     if not first:
         return None
     names = {c.strip().strip('"').strip().lower() for c in first[0].replace(";", ",").split(",")}

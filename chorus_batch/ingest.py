@@ -45,7 +45,7 @@ from .errors import Issue, Outcome
 from .preparation import Prepared, Ready, sha256_of
 from .store import repo
 from .store.repo import Source, Store
-from .workspace import Pending, Workspace, worker, write_bytes, write_json
+from .workspace import Pending, Workspace, readable_json, worker, write_bytes, write_json
 
 log = logging.getLogger("chorus_batch")
 
@@ -99,7 +99,7 @@ class Claimed:
     """A file taken out of the inbox (or a parked file taken up again), with what is known of it."""
 
     item: Pending
-    received: datetime
+    received: datetime | None = None  # when it was last written (read with it)
     size: int = 0
     sha: str = ""
 
@@ -112,7 +112,7 @@ class Done:
     claimed: Claimed
     result: FileResult
     dest: Path
-    payload: dict[str, Any]
+    report: str  # the integration report, as its file and the file's record hold it
     emitted: list[Emitted] = field(default_factory=list)
     orders: list[str] = field(default_factory=list)  # engagements created: parked answers may now apply
 
@@ -225,13 +225,9 @@ class Processor:
         """Take ``items`` out of the inbox; those another worker took first are left out."""
         claimed = []
         for item in items:
-            try:
-                received = datetime.fromtimestamp(item.path.stat().st_mtime, UTC)
-            except FileNotFoundError:
-                continue
             taken = self.ws.claim(item)
             if taken is not None:
-                claimed.append(Claimed(taken, received))
+                claimed.append(Claimed(taken))
         return claimed
 
     def _store_batch(self, claimed: list[Claimed], ready: list[Ready]) -> list[FileResult]:
@@ -309,6 +305,7 @@ class Processor:
 
     def _process(self, conn: repo.Connection, c: Claimed, ready: Ready) -> Done:
         c.size, c.sha = ready.size, ready.sha
+        c.received = datetime.fromtimestamp(ready.mtime, UTC) if ready.mtime is not None else _mtime(c.item.path, self.clock())
         if ready.failure is not None:
             log.error("internal error while reading %s:\n%s", c.item.name, ready.failure)
             return self._internal_error(conn, c)
@@ -329,7 +326,7 @@ class Processor:
         now = self.clock()
         dest, ack = self.ws.plan_archive(c.item.name, now), self.ws.plan_ack(c.item.name)
         kinds = ",".join(p.kind for p in prepared)
-        file_id = self._record(conn, c, FileResult(c.item.name, "IN_INTEGRE", ack=ack), kinds, dest, now, final=False)
+        file_id = self._record(conn, c, FileResult(c.item.name, "IN_INTEGRE", ack=ack), kinds, dest, now)
         ctx = self._context(conn, Source(file_id, repo.put_blob(conn, data, c.sha), iso(now)), c.item.partner)
         alone = len(prepared) == 1  # a refused lone document is rolled back with its file's savepoint
         outcomes = [self._apply_one(ctx, file_id, i, p, alone) for i, p in enumerate(prepared)]
@@ -339,8 +336,9 @@ class Processor:
         errors = [e for o in outcomes for e in o.errors if e.severity == "error" or o.outcome == "DUPLICATE"]
         result = FileResult(c.item.name, status, outcomes, errors, _warnings(prepared) + _warnings_of(outcomes), ack)
         payload = self._payload(c, now, result)
-        repo.update_file(conn, file_id, status=status, errors=_json(payload["errors"]), report=_json(payload))
-        return Done(c, result, dest, payload, ctx.emitted, ctx.orders_integrated)
+        report = readable_json(payload)
+        repo.update_file(conn, file_id, status=status, errors=_json(payload["errors"]), report=report)
+        return Done(c, result, dest, report, ctx.emitted, ctx.orders_integrated)
 
     def _context(self, conn: repo.Connection, src: Source, partner: str | None) -> engagements.Context:
         return engagements.Context(conn, self.settings, src, self.clock().date(), self.settings.partner(partner))
@@ -470,13 +468,16 @@ class Processor:
         now = self.clock()
         dest = self.ws.plan_rejected(c.item.name) if status == "IN_REJETE" else self.ws.plan_archive(c.item.name, now)
         result = FileResult(c.item.name, status, docs, errors, warnings, self.ws.plan_ack(c.item.name))
-        self._record(conn, c, result, kinds, dest, now)
-        return Done(c, result, dest, self._payload(c, now, result))
+        payload = self._payload(c, now, result)
+        report = readable_json(payload)
+        self._record(conn, c, result, kinds, dest, now, payload, report)
+        return Done(c, result, dest, report)
 
-    def _record(self, conn: repo.Connection, c: Claimed, result: FileResult, kinds: str, dest: Path, now: datetime, final: bool = True) -> int:
-        """Insert the file's record; ``final=False``: its status and report are written at the
-        end of its processing, in the same transaction."""
-        payload = self._payload(c, now, result) if final else {"errors": []}
+    def _record(
+        self, conn: repo.Connection, c: Claimed, result: FileResult, kinds: str, dest: Path, now: datetime, payload: dict[str, Any] | None = None, report: str | None = None
+    ) -> int:
+        """Insert the file's record; without ``payload`` and ``report``, its status and report
+        are written at the end of its processing, in the same transaction."""
         return repo.insert_file(
             conn,
             name=c.item.name,
@@ -487,11 +488,11 @@ class Processor:
             processed_at=iso(now),
             status=result.status,
             kinds=kinds,
-            errors=_json(payload["errors"]),
+            errors=_json(payload["errors"]) if payload else "[]",
             stored_as=self.ws.relative(dest),
             ack=self.ws.relative(result.ack),  # type: ignore[arg-type]
             claimed_as=self.ws.relative(c.item.path),
-            report=_json(payload) if final else None,
+            report=report,
         )
 
     def _payload(self, c: Claimed, now: datetime, result: FileResult) -> dict[str, Any]:
@@ -501,9 +502,10 @@ class Processor:
         """After the commit: the report first, then the file moves where the store says it is
         (a crash in between is finished by ``recover``, which finds the file still claimed)."""
         result = done.result
-        write_json(result.ack, done.payload)  # type: ignore[arg-type]
+        report = (done.report + "\n").encode("utf-8")
+        write_bytes(result.ack, report)  # type: ignore[arg-type]
         if result.status == "IN_REJETE":
-            write_json(done.dest.with_name(done.dest.name + ".errors.json"), done.payload)
+            write_bytes(done.dest.with_name(done.dest.name + ".errors.json"), report)
         self.ws.move(done.claimed.item.path, done.dest)
         if log.isEnabledFor(logging.INFO):
             codes = ", ".join(sorted({e.code for e in result.errors}))
@@ -788,6 +790,14 @@ class _Records(logging.Handler):
     def take(self) -> list[logging.LogRecord]:
         taken, self.records = self.records, []
         return taken
+
+
+def _mtime(path: Path, otherwise: datetime) -> datetime:
+    """When ``path`` was last written (a file its reading could not tell it of)."""
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    except OSError:
+        return otherwise
 
 
 def _is_dead(worker: str) -> bool:

@@ -45,6 +45,7 @@ class Ready:
 
     size: int
     sha: str
+    mtime: float | None = None  # the file's last write, from the same ``fstat`` as its size
     data: bytes | None = None
     prepared: list[Prepared] | None = None
     rejected: list[Issue] | None = None
@@ -55,11 +56,13 @@ def read_and_prepare(path: Path, settings: Settings, today: date) -> Ready:
     """Read the file once, hash it, and prepare its documents (never raises)."""
     ready = Ready(0, "")
     try:
-        ready.size = path.stat().st_size
-        if ready.size > settings.max_file_size:
-            ready.sha = sha256_of(path)
-            return ready
-        ready.data = path.read_bytes()
+        with open(path, "rb") as fh:
+            info = os.fstat(fh.fileno())
+            ready.size, ready.mtime = info.st_size, info.st_mtime
+            if ready.size > settings.max_file_size:
+                ready.sha = sha256_of(path)
+                return ready
+            ready.data = fh.read()
         ready.sha = hashlib.sha256(ready.data).hexdigest()
         ready.prepared = prepare(ready.data, settings, today)
     except DocumentRejected as exc:

@@ -25,7 +25,7 @@ from sqlalchemy.exc import DBAPIError
 
 from ..domain import states
 from ..domain.identifiers import party_key
-from ..domain.model import Attachment, OrderDocument, OrderLine, Party, to_dict
+from ..domain.model import Attachment, OrderDocument, OrderLine, Party, party_json
 from ..errors import ChorusError, NotFound
 from . import migrations
 from . import schema as s
@@ -254,7 +254,7 @@ def upsert_party(conn: Connection, party: Party, now: str) -> str | None:
     key = party_key(party)
     if key is None:
         return None
-    details = _party_json(party)
+    details = party_json(party)
     written = conn.info.setdefault(_PARTIES, {})
     if written.get(key) == details:
         return key
@@ -268,11 +268,6 @@ def upsert_party(conn: Connection, party: Party, now: str) -> str | None:
 
 
 _PARTIES = "chorus_batch.parties"
-
-
-@lru_cache(maxsize=1024)
-def _party_json(party: Party) -> str:
-    return json.dumps(to_dict(party), ensure_ascii=False, sort_keys=True)
 
 
 def _forget_parties(conn: Connection, *_args: Any) -> None:

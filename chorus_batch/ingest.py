@@ -523,7 +523,8 @@ class Processor:
         ``only``: the claims of that worker (``host.pid``, a peer that stopped) and no other."""
         handled = 0
         for owner, item in self.ws.claimed():
-            if owner != only if only else not (exclusive or _is_dead(owner)):
+            ours = owner == only if only else exclusive or _is_dead(owner)
+            if not ours:
                 continue  # a live worker's claim (PostgreSQL, several workers): not ours to touch
             with self.store.read() as conn:
                 row = repo.file_by_claim(conn, self.ws.relative(item.path))
@@ -560,7 +561,7 @@ class Turns:
         self.next, self.turn = context.RawValue("i", 0), context.RawValue("i", 0)
         self.owners = context.RawArray("i", max(lots, 1))  # the process that took each lot
         self.clash = context.RawArray("b", max(lots, 1))  # a name of the lot is in an earlier lot
-        self.done_flags = context.RawArray("b", max(lots, 1))  # reports written, files moved
+        self.finished_lots = context.RawArray("b", max(lots, 1))  # reports written, files moved
         self.finished_below = context.RawValue("i", 0)  # every lot before this one is finished
         self.changed = context.Condition()
 
@@ -596,8 +597,8 @@ class Turns:
 
     def finished(self, lot: int) -> None:
         with self.changed:
-            self.done_flags[lot] = 1
-            while self.finished_below.value < self.lots and self.done_flags[self.finished_below.value]:
+            self.finished_lots[lot] = 1
+            while self.finished_below.value < self.lots and self.finished_lots[self.finished_below.value]:
                 self.finished_below.value += 1
             self.changed.notify_all()
 
@@ -659,7 +660,7 @@ class Peers:
                     self._receive(0.2)
                     self.check()
                     owner = self.turns.owners[lot]
-                    if self.turns.done_flags[lot] and owner != os.getpid() and not self._alive(owner):
+                    if self.turns.finished_lots[lot] and owner != os.getpid() and not self._alive(owner):
                         self._lost(lot, owner)
             yield self.results.pop(lot)
 
@@ -707,9 +708,9 @@ class Peers:
         turns = self.turns
         for lot in range(turns.finished_below.value, min(turns.turn.value + 1, turns.lots)):
             owner = turns.owners[lot]
-            if owner in (0, os.getpid()) or turns.done_flags[lot] or self._alive(owner):
+            if owner in (0, os.getpid()) or turns.finished_lots[lot] or self._alive(owner):
                 continue
-            if turns.done_flags[lot] or lot > turns.turn.value:  # read again: a stopped peer changes nothing more
+            if turns.finished_lots[lot] or lot > turns.turn.value:  # read again: a stopped peer changes nothing more
                 continue
             log.warning("peer process %d stopped during lot %d; the run finishes that lot itself", owner, lot)
             self.processor.recover(only=worker(owner))

@@ -66,7 +66,7 @@ def documents(orders: int, mix: bool, seed: int = 2026):
 def measure(argv: list[str]) -> dict:
     """Run argv; wall time from spawn to exit (start-up included), the peak RSS of that process
     (os.wait4 gives its own rusage, unlike RUSAGE_CHILDREN's running max) and the CPU time of it
-    and of every process it started: this script is a child subreaper, so the run's helper
+    and of every process it started: this script is a child subreaper, so the run's peer
     processes (children of its fork server, orphaned when it ends) come back here and are
     counted."""
     _subreaper()

@@ -152,8 +152,14 @@ class Processor:
         The summary also counts the parked files this run concluded (applied, rejected or
         expired)."""
         summary = RunSummary()
-        gc.freeze()  # modules, schemas, compiled statements: out of the collector's way for the run
+        thresholds = preparation.calm_collector()
+        try:
+            self._run(summary, on_file)
+        finally:
+            gc.set_threshold(*thresholds)
+        return summary
 
+    def _run(self, summary: RunSummary, on_file: Callable[[FileResult], None] | None) -> None:
         def drain(results: list[FileResult]) -> None:
             for result in self.retaken + results:
                 summary.add(result)
@@ -171,7 +177,6 @@ class Processor:
                 drain(results)
         self.retry_parked()
         drain([])
-        return summary
 
     def store_lot(self, items: Sequence[Pending], turns: Turns, lot: int, check: Callable[[], None] = lambda: None) -> list[FileResult]:
         """Claim ``items``, read and check them, then, in the lot's turn (``Turns``), store them

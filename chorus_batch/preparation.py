@@ -129,7 +129,18 @@ def helper_start(run_pid: int) -> None:
         os._exit(1)
 
     threading.Thread(target=orphaned, name="chorus-orphan-watch", daemon=True).start()
-    gc.freeze()  # the preloaded modules live as long as the peer: out of the collector's way
+    calm_collector()
+
+
+def calm_collector() -> tuple[int, ...]:
+    """For a run: what is loaded so far (modules, schemas, compiled statements) is moved out
+    of the cyclic garbage collector's way, and its young generation is collected every
+    50,000 new objects instead of 700 (a file's objects die with it, by their reference
+    counts; collecting them young cost 2 % of a run). Returns the thresholds it replaced."""
+    gc.freeze()
+    before = gc.get_threshold()
+    gc.set_threshold(50_000, *before[1:])
+    return before
 
 
 def alive(pid: int) -> bool:

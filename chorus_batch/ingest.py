@@ -134,7 +134,7 @@ def file_status(outcomes: Sequence[Outcome]) -> str:
 # Files per transaction (their reports are written and their moves made after its commit). On
 # PostgreSQL, where several workers share the store, each file commits on its own: a long
 # transaction would hold the rows other workers need (parties, engagements) and deadlock them.
-BATCH_FILES = {"sqlite": 200, "postgresql": 1}
+BATCH_FILES = {"sqlite": 400, "postgresql": 1}
 RETRIES = 3  # attempts for a file that meets a concurrent worker's update (PostgreSQL) or a lock
 
 
@@ -551,7 +551,7 @@ class Processor:
         return handled
 
 
-LOT_FILES = 200  # files a process reads and checks before its turn to store them
+LOT_FILES = 400  # files a process reads and checks before its turn to store them
 PEERS_MIN_FILES = 32  # below this, peer processes would cost more than they save
 
 

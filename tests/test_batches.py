@@ -85,24 +85,26 @@ def _names_by_content(root: Path) -> dict[str, list[str]]:
 
 
 def test_same_names_in_adjacent_lots_get_the_names_the_run_alone_gives(run_cli: Any, tmp_path: Path) -> None:
-    """The last lot of partner folder p1 and the first of p2 hold the same 200 names, and
-    may be stored by different processes: the later lot plans its report and archive names
-    once the earlier lot's files are in place, as the run alone would."""
+    """The first names of partner folder p2's first lot are the last names of p1's last lot,
+    the two lots may be stored by different processes, and the earlier writes those reports
+    last: the later lot plans its report and archive names once the earlier lot's files are
+    in place, as the run alone would."""
+    size = ingest.LOT_FILES  # p1: names 0 to 3 lots, p2: from 2.5 lots on; 6 lots in all
     names = {}
     for root, helpers in ((tmp_path / "alone", 0), (tmp_path / "peers", 1)):
         assert run_cli("--workspace", root, "init").exit_code == 0
         (root / "chorus-batch.toml").write_text(f"helpers = {helpers}\n", encoding="utf-8")
-        for partner, first in (("p1", 0), ("p2", 800)):  # p1: o0000-o0999, p2: o0800-o1799
+        for partner, first in (("p1", 0), ("p2", 5 * size // 2)):
             (root / "inbox" / partner).mkdir()
-            for i in range(first, first + 1000):
+            for i in range(first, first + 3 * size):
                 number = engagement_number(i + (5000 if partner == "p2" else 0))
                 (root / "inbox" / partner / f"o{i:04d}.xml").write_bytes(ubl_order(number, ISSUERS[0], SUPPLIERS[0], [LINE], date(2026, 1, 5)))
         assert run_cli("--workspace", root, "-q", "run").exit_code == 0
         names[helpers] = _names_by_content(root)
     assert "peer process(es) share them" in (tmp_path / "peers" / "var" / "log" / "chorus-batch.log").read_text(encoding="utf-8")
-    assert len(names[0]) == 2000 and all(len(kept) == 2 for kept in names[0].values())
+    assert len(names[0]) == 6 * size and all(len(kept) == 2 for kept in names[0].values())
     assert names[1] == names[0]
-    assert "acks/o0800.xml.1.json" in {n for kept in names[0].values() for n in kept}
+    assert f"acks/o{3 * size - 1:04d}.xml.1.json" in {n for kept in names[0].values() for n in kept}
 
 
 @pytest.mark.parametrize(
@@ -158,7 +160,7 @@ def test_a_peer_killed_during_its_lot_is_taken_over_by_the_run(tmp_path: Path) -
     (root / "inbox").mkdir(parents=True)
     (root / "chorus-batch.toml").write_text("helpers = 1\n", encoding="utf-8")
     names = []
-    for i in range(1200):
+    for i in range(2000):
         number = engagement_number(i)
         names.append(f"o-{number}.xml")
         (root / "inbox" / names[-1]).write_bytes(ubl_order(number, ISSUERS[i % 3], SUPPLIERS[i % 4], [LINE], date(2026, 1, 5)))
@@ -185,5 +187,5 @@ def test_a_peer_killed_during_its_lot_is_taken_over_by_the_run(tmp_path: Path) -
     assert set(acks.values()) == {"IN_INTEGRE"}
     assert not any((root / "inbox").iterdir()) and not list((root / "var" / "processing").rglob("*.xml"))
     with sqlite3.connect(root / "var" / "store.sqlite") as conn:
-        assert conn.execute("select count(*), count(distinct number) from engagements").fetchone() == (1200, 1200)
-        assert conn.execute("select count(*) from received_files").fetchone() == (1200,)
+        assert conn.execute("select count(*), count(distinct number) from engagements").fetchone() == (2000, 2000)
+        assert conn.execute("select count(*) from received_files").fetchone() == (2000,)

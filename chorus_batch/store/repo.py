@@ -43,8 +43,9 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
-        # what a transaction remembers of the parties it wrote is forgotten when it ends or rolls back
-        # (a savepoint's rollback: Savepoint.rollback): another process may change them in between
+        # what a transaction remembers of the parties it wrote is forgotten when the next one begins
+        # (another process may change them in between) and on any rollback (a savepoint's too:
+        # Savepoint.rollback)
         event.listen(self.engine, "begin", _forget_parties)
         event.listen(self.engine, "rollback", _forget_parties)
         migrations.migrate(self.engine)
@@ -249,8 +250,9 @@ def file_rows(conn: Connection, name: str) -> list[Row[Any]]:
 
 def upsert_party(conn: Connection, party: Party, now: str) -> str | None:
     """Keep the latest details of a party under its key. The same parties come back in file
-    after file: what this transaction already wrote is remembered in ``conn.info`` (forgotten on
-    any rollback), and a row is only rewritten when its details changed."""
+    after file: what this transaction already wrote is remembered in ``conn.info`` (forgotten
+    when the next transaction begins and on any rollback), and a row is only rewritten when its
+    details changed."""
     key = party_key(party)
     if key is None:
         return None

@@ -23,7 +23,6 @@ import multiprocessing
 import os
 import queue
 import re
-import socket
 import sys
 import threading
 from collections import Counter
@@ -45,7 +44,7 @@ from .errors import Issue, Outcome
 from .preparation import Prepared, Ready, sha256_of
 from .store import repo
 from .store.repo import Source, Store
-from .workspace import Pending, Workspace, readable_json, worker, write_bytes, write_json
+from .workspace import HOST, Pending, Workspace, readable_json, worker, write_bytes, write_json
 
 log = logging.getLogger("chorus_batch")
 
@@ -810,7 +809,7 @@ def _is_dead(worker: str) -> bool:
     """Whether the worker named ``host.pid`` (a folder of var/processing/) has stopped; a
     worker of another host is never declared dead from here."""
     host, _, pid = worker.rpartition(".")
-    if host != socket.gethostname() or not pid.isdigit():
+    if host != HOST or not pid.isdigit():
         return False
     # our own PID: claims from an earlier life of this PID, impossible while we run
     return int(pid) == os.getpid() or not preparation.alive(int(pid))

@@ -221,9 +221,10 @@ class Processor:
         return results[0] if results else None
 
     def process_batch(self, items: Sequence[Pending]) -> list[FileResult]:
-        """Claim ``items``, read and check them here, then store them (see ``_store_batch``)."""
+        """Claim ``items``, read and check them here, then store them in one transaction."""
         claimed = self.claim(items)
-        return self._store_batch(claimed, preparation.read_and_prepare_all([c.item.path for c in claimed], self.settings, self.clock().date()))
+        ready = preparation.read_and_prepare_all([c.item.path for c in claimed], self.settings, self.clock().date())
+        return self._after_commit(self._commit(claimed, ready))
 
     def claim(self, items: Sequence[Pending]) -> list[Claimed]:
         """Take ``items`` out of the inbox; those another worker took first are left out."""
@@ -233,9 +234,6 @@ class Processor:
             if taken is not None:
                 claimed.append(Claimed(taken))
         return claimed
-
-    def _store_batch(self, claimed: list[Claimed], ready: list[Ready]) -> list[FileResult]:
-        return self._after_commit(self._commit(claimed, ready))
 
     def _commit(self, claimed: list[Claimed], ready: list[Ready]) -> list[Done]:
         """Store claimed files in one transaction (a savepoint per file). If the transaction
@@ -714,7 +712,7 @@ class Peers:
             owner = turns.owners[lot]
             if owner in (0, os.getpid()) or turns.finished_lots[lot] or self._alive(owner):
                 continue
-            if turns.finished_lots[lot] or lot > turns.turn.value:  # read again: a stopped peer changes nothing more
+            if turns.finished_lots[lot]:  # read again: a stopped peer changes nothing more
                 continue
             log.warning("peer process %d stopped during lot %d; the run finishes that lot itself", owner, lot)
             self.processor.recover(only=worker(owner))

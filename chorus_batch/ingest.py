@@ -751,7 +751,7 @@ def _peer(
 ) -> None:
     """A peer process: take lots until none is left, store each in its turn, send the results
     (the queue's own thread sends them while the next lot is read)."""
-    preparation.helper_start(run_pid)
+    preparation.peer_start(run_pid)
     records = _Records()
     log.handlers, log.propagate = [records], False
     log.setLevel(level)

@@ -1,7 +1,7 @@
 """Reading and checking one claimed file, before the store: read once, hash, recognise, XSD,
 map, rules. No database and no clock here (the caller gives the date), so that each process
 of a run can do it for its lot while another process stores the lot before (``ingest.Peers``).
-A peer ends as soon as the run that started it is gone (``helper_start``).
+A peer ends as soon as the run that started it is gone (``peer_start``).
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def prepare_document(data: bytes, settings: Settings, today: date) -> list[Prepa
     return prepared
 
 
-def helper_start(run_pid: int) -> None:
+def peer_start(run_pid: int) -> None:
     """In a new peer: end as soon as the run that started it is gone (killed, its peers would
     otherwise wait forever for a turn that never comes). A run that is dead but not yet reaped
     by its parent counts as gone."""

@@ -15,8 +15,7 @@ from .config import Settings
 from .domain.model import LineChange, Party, PartyId, ResponseDocument
 from .errors import Outcome
 from .ingest import iso, write_responses
-from .store import repo
-from .store.repo import Source, Store
+from . import store as db
 from .workspace import Workspace
 
 
@@ -46,14 +45,14 @@ class _Preview(Exception):
         self.result = result
 
 
-def _run(store: Store, ws: Workspace, settings: Settings, response: ResponseDocument, partner: str | None, commit: bool) -> Result:
+def _run(store: db.Store, ws: Workspace, settings: Settings, response: ResponseDocument, partner: str | None, commit: bool) -> Result:
     now = datetime.now(UTC)
     try:
         with store.begin() as conn:
-            row = repo.resolve(conn, response.order_number, party_id(response))
-            ctx = engagements.Context(conn, settings, Source(None, None, iso(now)), now.date(), settings.partner(partner), "cli")
+            row = db.engagements.resolve(conn, response.order_number, party_id(response))
+            ctx = engagements.Context(conn, settings, db.Source(None, None, iso(now)), now.date(), settings.partner(partner), "cli")
             outcome = engagements.apply(ctx, response)
-            after = repo.lock_engagement(conn, row.id).status
+            after = db.engagements.lock(conn, row.id).status
             result = Result(outcome, row.status, after, [e.name for e in ctx.emitted])
             if not commit or outcome.outcome == "REJETE":
                 raise _Preview(result)
@@ -67,11 +66,11 @@ def party_id(response: ResponseDocument) -> str | None:
     return response.issuer.ids[0].value if response.issuer and response.issuer.ids else None
 
 
-def preview(store: Store, ws: Workspace, settings: Settings, response: ResponseDocument, partner: str | None = None) -> Result:
+def preview(store: db.Store, ws: Workspace, settings: Settings, response: ResponseDocument, partner: str | None = None) -> Result:
     """What ``apply`` would do; nothing is written."""
     return _run(store, ws, settings, response, partner, commit=False)
 
 
-def apply(store: Store, ws: Workspace, settings: Settings, response: ResponseDocument, partner: str | None = None) -> Result:
+def apply(store: db.Store, ws: Workspace, settings: Settings, response: ResponseDocument, partner: str | None = None) -> Result:
     """Apply the answer; the emitted order response is written after the commit."""
     return _run(store, ws, settings, response, partner, commit=True)

@@ -35,8 +35,7 @@ from .domain.habilitations import readable_structures
 from .domain.model import LineChange
 from .errors import ChorusError, ConfigError, DocumentRejected, Issue, NotFound, WorkspaceError, WorkspaceLocked
 from .ingest import FileResult, Processor
-from .store import repo
-from .store.repo import Store
+from . import store as db
 from .workspace import Workspace
 
 log = logging.getLogger("chorus_batch")
@@ -59,11 +58,11 @@ class Context:
             raise ConfigError(f"configuration file {self.config_path} does not exist")
         return config.load(self.config_path or self.ws.config_path)
 
-    def store(self) -> Store:
+    def store(self) -> db.Store:
         if self.db:
-            return Store(self.db)
+            return db.Store(self.db)
         self.ws.var.mkdir(parents=True, exist_ok=True)
-        return Store(self.ws.store_url)
+        return db.Store(self.ws.store_url)
 
     @property
     def exclusive(self) -> bool:
@@ -475,7 +474,7 @@ def orders_search(ctx: Context, status: str | None, created_from: Any, created_t
 
         chorus-batch orders search --status A_TRAITER --issuer 21750001600019 --format csv
     """
-    criteria = repo.Criteria(
+    criteria = db.engagements.Criteria(
         status=status,
         number=number,
         issuer=issuer,
@@ -485,7 +484,7 @@ def orders_search(ctx: Context, status: str | None, created_from: Any, created_t
     )
     allowed = _readable(ctx)
     with ctx.reading() as conn:
-        rows = [views.engagement_summary(r) for r in repo.search(conn, criteria) if allowed is None or r.supplier_id in allowed]
+        rows = [views.engagement_summary(r) for r in db.engagements.search(conn, criteria) if allowed is None or r.supplier_id in allowed]
     columns = SEARCH_COLUMNS if fmt != "table" else ["number", "issuer_name", "supplier_name", "status", "amount_ht", "amount_ttc", "currency"]
     _emit_rows(fmt, columns, rows, f"{len(rows)} engagement(s)")
 
@@ -504,7 +503,7 @@ def orders_show(ctx: Context, number: str, issuer: str | None, fmt: str) -> None
         chorus-batch orders show EJ2026-000123 --format json
     """
     with ctx.reading() as conn:
-        detail = views.engagement_detail(conn, _visible(ctx, repo.resolve(conn, number, issuer)))
+        detail = views.engagement_detail(conn, _visible(ctx, db.engagements.resolve(conn, number, issuer)), ctx.settings().tolerance)
     if fmt == "json":
         click.echo(json.dumps(detail, indent=2, ensure_ascii=False))
     else:
@@ -528,7 +527,7 @@ def orders_export(ctx: Context, number: str, issuer: str | None, out_dir: Path) 
         chorus-batch orders export EJ2026-000123 -o /tmp/ej123
     """
     with ctx.reading() as conn:
-        files = views.export_files(conn, _visible(ctx, repo.resolve(conn, number, issuer)))
+        files = views.export_files(conn, _visible(ctx, db.engagements.resolve(conn, number, issuer)))
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, data in files:
         target = out_dir / name
@@ -542,7 +541,7 @@ def _answer(ctx: Context, code: str, number: str, issuer: str | None, reason: st
     store = ctx.store()
     try:
         with store.read() as conn:
-            row = _visible(ctx, repo.resolve(conn, number, issuer))
+            row = _visible(ctx, db.engagements.resolve(conn, number, issuer))
         response = answers.build(code, row.number, row.issuer_id, reason, lines)
         plan = answers.preview(store, ctx.ws, settings, response, ctx.partner)
         if plan.outcome.outcome == "REJETE":
@@ -649,7 +648,7 @@ def files() -> None:
 def _received(ctx: Context, name: str) -> list[Any]:
     """Every processing of the file ``name``, oldest first."""
     with ctx.reading() as conn:
-        rows = repo.file_rows(conn, name)
+        rows = db.files.by_name(conn, name)
     if not rows:
         raise NotFound(f"no received file named {name!r}", code="FILE_NOT_FOUND")
     return rows
@@ -668,7 +667,7 @@ def files_list(ctx: Context, status: str | None, fmt: str) -> None:
         chorus-batch files list --status IN_REJETE
     """
     with ctx.reading() as conn:
-        rows = repo.list_files(conn, status)
+        rows = db.files.listed(conn, status)
     if fmt == "json":
         click.echo(json.dumps([views.file_summary(r) for r in rows], indent=2, ensure_ascii=False))
         return

@@ -15,6 +15,7 @@ from typing import Any
 from stdnum.fr import siret
 
 from .domain.habilitations import PROFILES, Partner, Right
+from .domain.reconciliation import Tolerance
 from .errors import ConfigError
 
 DEFAULT_MAX_FILE_SIZE = 32 * 1024 * 1024
@@ -85,9 +86,10 @@ class Settings:
     helpers: int | None = None  # None = one less than the CPUs, at most 4
     source: Path | None = None
 
-    def tolerance(self, ordered: Decimal) -> Decimal:
+    @property
+    def tolerance(self) -> Tolerance:
         """The allowed gap between ordered and invoiced amounts for an engagement."""
-        return max(self.tolerance_amount, abs(ordered) * self.tolerance_percent / 100)
+        return Tolerance(self.tolerance_amount, self.tolerance_percent)
 
     def serves(self, supplier_id: str) -> bool:
         return self.served is None or supplier_id in self.served

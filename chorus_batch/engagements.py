@@ -37,13 +37,10 @@ from .domain.model import (
     ResponseDocument,
     ResponseLine,
     Totals,
-    party_from_dict,
-    to_dict,
 )
 from .errors import ChorusError, Issue, Outcome
 from .formats import orderx_out, ubl_out
-from .store import repo
-from .store.repo import Source
+from . import store as db
 
 ANSWER_EVENTS = {"AP": states.Event.ACCEPT, "RE": states.Event.REFUSE, "CA": states.Event.MODIFY}
 ANSWER_CODES = (*ANSWER_EVENTS, "AB")
@@ -61,7 +58,7 @@ class Emitted:
 class Context:
     conn: Connection
     settings: Settings
-    src: Source
+    src: db.Source
     today: date
     partner: Partner | None = None
     channel: str = "file"
@@ -69,13 +66,14 @@ class Context:
     orders_integrated: list[str] = field(default_factory=list)  # numbers whose parked documents may now apply
 
 
-def apply(ctx: Context, doc: Document) -> Outcome:
+def apply(ctx: Context, doc: Document, encoded: str | None = None) -> Outcome:
     """Apply one document; the outcome says INTEGRE, REJETE (with errors), PARKED or DUPLICATE.
     Errors found before anything is written leave the store untouched; a REJETE outcome after
-    writes must be rolled back by the caller (``ingest`` uses one savepoint per document)."""
+    writes must be rolled back by the caller (``ingest`` uses one savepoint per document).
+    ``encoded``: an order's ``codec.order_json``, when the caller made it already."""
     try:
         if isinstance(doc, OrderDocument):
-            return apply_order(ctx, doc)
+            return apply_order(ctx, doc, encoded or db.codec.order_json(doc))
         if isinstance(doc, ResponseDocument):
             return apply_response(ctx, doc)
         if isinstance(doc, ChangeDocument):
@@ -109,26 +107,26 @@ def _rejected(doc: Document, *issues: Issue) -> Outcome:
 # -- orders --------------------------------------------------------------------------------------
 
 
-def apply_order(ctx: Context, doc: OrderDocument) -> Outcome:
+def apply_order(ctx: Context, doc: OrderDocument, encoded: str) -> Outcome:
     number = number_of(doc)
     issuer_id = party_key(doc.issuer) or ""
     supplier_id = party_key(doc.supplier) or ""
-    existing = repo.find_engagement(ctx.conn, issuer_id, number)
+    existing = db.engagements.find(ctx.conn, issuer_id, number)
     if existing is None:
         event = states.Event.RECEIVED if ctx.settings.serves(supplier_id) else states.Event.RECEIVED_UNROUTED
-        repo.create_engagement(ctx.conn, doc, number, event, ctx.src)
+        db.engagements.create(ctx.conn, doc, encoded, number, event, ctx.src)
         ctx.orders_integrated.append(number)
         rematch_invoices(ctx.conn, number)
         return Outcome(doc.kind, number, "INTEGRE")
-    existing = repo.lock_engagement(ctx.conn, existing.id)
+    existing = db.engagements.lock(ctx.conn, existing.id)
     if existing.status == states.State.A_RECYCLER and ctx.settings.serves(supplier_id):
-        repo.new_version(ctx.conn, existing, doc.kind, doc.syntax, to_dict(doc), doc.lines, ctx.src)  # type: ignore[arg-type]
-        repo.reroute(ctx.conn, existing.id, supplier_id, doc.supplier.name)
-        repo.upsert_party(ctx.conn, doc.supplier, ctx.src.now)
-        repo.record_transition(ctx.conn, existing.id, states.Event.REROUTED, ctx.src)
+        db.engagements.new_version(ctx.conn, existing, doc.kind, doc.syntax, db.codec.to_dict(doc), doc.lines, ctx.src)  # type: ignore[arg-type]
+        db.engagements.reroute(ctx.conn, existing.id, supplier_id, doc.supplier.name)
+        db.parties.upsert(ctx.conn, doc.supplier, ctx.src.now)
+        db.engagements.record_transition(ctx.conn, existing.id, states.Event.REROUTED, ctx.src)
         ctx.orders_integrated.append(number)
         return Outcome(doc.kind, number, "INTEGRE")
-    if repo.current_document(ctx.conn, existing.id, existing.current_version) == json.loads(doc.as_json):
+    if db.engagements.current_document(ctx.conn, existing.id, existing.current_version) == json.loads(encoded):
         return Outcome(doc.kind, number, "DUPLICATE", [Issue("DUPLICATE_DOCUMENT", f"engagement {number} already holds this exact order; nothing applied")])
     issue = Issue(
         "ORDER_ALREADY_EXISTS",
@@ -146,7 +144,7 @@ def _target(conn: Connection, number: str, issuer: Party | None, strict_issuer: 
     """The engagement ``number`` refers to. Several issuers may use one number: the document's
     issuer (compared by id, or by SIREN) tells them apart. With ``strict_issuer`` (issuer
     documents) the issuer must match; a supplier's answer naming one engagement is taken as is."""
-    rows = repo.by_number(conn, number)
+    rows = db.engagements.by_number(conn, number)
     key = party_key(issuer) if issuer is not None else None
     if key and (strict_issuer or len(rows) > 1):
         siren = siren_key(key)
@@ -156,7 +154,7 @@ def _target(conn: Connection, number: str, issuer: Party | None, strict_issuer: 
             f"engagement {number!r} exists at several issuers ({', '.join(r.issuer_id for r in rows)}); the document must name its issuer",
             code="ORDER_AMBIGUOUS",
         )
-    return repo.lock_engagement(conn, rows[0].id) if rows else None
+    return db.engagements.lock(conn, rows[0].id) if rows else None
 
 
 def _parked(doc: Document, number: str) -> Outcome:
@@ -186,7 +184,7 @@ def apply_response(ctx: Context, resp: ResponseDocument) -> Outcome:
                 f"partner {name!r} has no modification right on structure {engagement.supplier_id}; nothing changed",
             ),
         )
-    seq = repo.count_answers(ctx.conn, engagement.id, outcome="APPLIED") + 1
+    seq = db.answers.count(ctx.conn, engagement.id, outcome="APPLIED") + 1
     record = dict(
         engagement_id=engagement.id,
         at=ctx.src.now,
@@ -197,34 +195,29 @@ def apply_response(ctx: Context, resp: ResponseDocument) -> Outcome:
         source_file_id=ctx.src.file_id,
     )
     if resp.code == "AB":
-        repo.record_answer(ctx.conn, outcome="RECORDED", **record)
+        db.answers.record(ctx.conn, outcome="RECORDED", **record)
         return Outcome(resp.kind, number, "INTEGRE")
     before = states.State(engagement.status)
     if resp.code == "AP" and before == states.State.PRIS_EN_COMPTE:
-        repo.record_answer(ctx.conn, outcome="NO_CHANGE", **record)
+        db.answers.record(ctx.conn, outcome="NO_CHANGE", **record)
         warning = Issue("ALREADY_IN_STATE", f"engagement {number} is already PRIS_EN_COMPTE; nothing changed", severity="warning")
         return Outcome(resp.kind, number, "INTEGRE", [warning])
     event = ANSWER_EVENTS[resp.code]
     states.apply(before, event)  # refuse early, before any write
-    old_lines = repo.current_lines(ctx.conn, engagement)
-    document = repo.current_document(ctx.conn, engagement.id, engagement.current_version)
+    old_lines = db.engagements.current_lines(ctx.conn, engagement)
+    document = db.engagements.current_document(ctx.conn, engagement.id, engagement.current_version)
     new_lines = old_lines
     if resp.code == "CA":
         new_lines = list(amend.apply_line_changes(old_lines, resp.lines))
-        totals = amend.recompute(_totals(document), old_lines, new_lines)
-        document = {**document, "kind": resp.kind, "lines": to_dict(tuple(new_lines)), "totals": to_dict(totals)}
-        repo.new_version(ctx.conn, engagement, resp.kind, resp.syntax, document, new_lines, ctx.src)
-    repo.record_transition(ctx.conn, engagement.id, event, ctx.src)
+        totals = amend.recompute(db.codec.totals_from_dict(document.get("totals")), old_lines, new_lines)
+        document = {**document, "kind": resp.kind, "lines": db.codec.to_dict(tuple(new_lines)), "totals": db.codec.to_dict(totals)}
+        db.engagements.new_version(ctx.conn, engagement, resp.kind, resp.syntax, document, new_lines, ctx.src)
+    db.engagements.record_transition(ctx.conn, engagement.id, event, ctx.src)
     emitted = _emit(ctx, engagement, document, resp, old_lines, new_lines, seq)
-    repo.record_answer(
-        ctx.conn, outcome="APPLIED", response_file=emitted.name, response_sha256=repo.put_blob(ctx.conn, emitted.data), **record
+    db.answers.record(
+        ctx.conn, outcome="APPLIED", response_file=emitted.name, response_sha256=db.files.put_blob(ctx.conn, emitted.data), **record
     )
     return Outcome(resp.kind, number, "INTEGRE")
-
-
-def _totals(document: dict[str, Any]) -> Totals:
-    raw = document.get("totals") or {}
-    return Totals(**{k: (Decimal(v) if v is not None else None) for k, v in raw.items()})
 
 
 def _response_lines(code: str, old: list[OrderLine], new: list[OrderLine]) -> tuple[ResponseLine, ...]:
@@ -246,10 +239,10 @@ def _emit(
     ctx: Context, engagement: Row[Any], document: dict[str, Any], resp: ResponseDocument, old: list[OrderLine], new: list[OrderLine], seq: int
 ) -> Emitted:
     """Build the order response toward the issuer, in the syntax of the original order."""
-    first = repo.first_version(ctx.conn, engagement.id)
+    first = db.engagements.first_version(ctx.conn, engagement.id)
     original = json.loads(first.document)
-    issuer = party_from_dict(repo.party_details(ctx.conn, engagement.issuer_id)) or Party(engagement.issuer_name)
-    supplier = party_from_dict(repo.party_details(ctx.conn, engagement.supplier_id)) or Party(engagement.supplier_name)
+    issuer = db.codec.party_from_dict(db.parties.details(ctx.conn, engagement.issuer_id)) or Party(engagement.issuer_name)
+    supplier = db.codec.party_from_dict(db.parties.details(ctx.conn, engagement.supplier_id)) or Party(engagement.supplier_name)
     out = OutgoingResponse(
         response_id=f"{engagement.number}-R{seq}",
         order_number=engagement.number,
@@ -261,7 +254,7 @@ def _emit(
         reason=resp.reason,
         profile=original.get("profile") if first.syntax == "order-x" else None,
         lines=_response_lines(resp.code, old, new),
-        totals=_totals(document),
+        totals=db.codec.totals_from_dict(document.get("totals")),
     )
     writer = orderx_out.write_order_response if first.syntax == "order-x" else ubl_out.write_order_response
     try:
@@ -288,12 +281,12 @@ def apply_change(ctx: Context, change: ChangeDocument) -> Outcome:
     states.apply(states.State(engagement.status), states.Event.CHANGE)
     order = change.order
     if change.line_changes:
-        old_lines = repo.current_lines(ctx.conn, engagement)
+        old_lines = db.engagements.current_lines(ctx.conn, engagement)
         lines = list(amend.apply_line_changes(old_lines, change.line_changes))
         order = replace(order, lines=tuple(lines), totals=amend.recompute(order.totals, old_lines, lines))
-    document = {**to_dict(order), "kind": change.kind}  # type: ignore[dict-item]
-    repo.new_version(ctx.conn, engagement, change.kind, order.syntax, document, order.lines, ctx.src)
-    repo.record_transition(ctx.conn, engagement.id, states.Event.CHANGE, ctx.src)
+    document = {**db.codec.to_dict(order), "kind": change.kind}  # type: ignore[dict-item]
+    db.engagements.new_version(ctx.conn, engagement, change.kind, order.syntax, document, order.lines, ctx.src)
+    db.engagements.record_transition(ctx.conn, engagement.id, states.Event.CHANGE, ctx.src)
     return Outcome(change.kind, number, "INTEGRE")
 
 
@@ -304,7 +297,7 @@ def apply_cancellation(ctx: Context, cancel: CancellationDocument) -> Outcome:
     engagement = _target(ctx.conn, number, cancel.issuer, strict_issuer=True)
     if engagement is None:
         return _parked(cancel, number)
-    repo.record_transition(ctx.conn, engagement.id, states.Event.CANCEL, ctx.src)
+    db.engagements.record_transition(ctx.conn, engagement.id, states.Event.CANCEL, ctx.src)
     return Outcome(cancel.kind, number, "INTEGRE")
 
 
@@ -314,7 +307,7 @@ def apply_cancellation(ctx: Context, cancel: CancellationDocument) -> Outcome:
 def _candidates(conn: Connection, reference: str | None) -> list[matching.Candidate]:
     if reference is None:
         return []
-    return [matching.Candidate(r.id, r.issuer_id, r.supplier_id, r.currency) for r in repo.by_number(conn, reference)]
+    return [matching.Candidate(r.id, r.issuer_id, r.supplier_id, r.currency) for r in db.engagements.by_number(conn, reference)]
 
 
 def _reference(raw: str | None) -> str | None:
@@ -330,11 +323,11 @@ def apply_invoice(ctx: Context, inv: InvoiceDocument) -> Outcome:
     reference = _reference(inv.order_reference)
     found = matching.match(reference, inv.seller, inv.buyer, inv.currency, _candidates(ctx.conn, reference))
     anomalies = list(found.anomalies)
-    first = repo.first_invoice(ctx.conn, seller_id, inv.number.strip())
+    first = db.invoices.first_with(ctx.conn, seller_id, inv.number.strip())
     if first is not None:
         anomalies.append(matching.Anomaly("DUPLICATE_INVOICE", f"same seller and number as the invoice received {first.created_at}"))
     ttc, ht = inv.totals.amount_ttc, inv.totals.amount_ht
-    invoice_id = repo.insert_invoice(
+    invoice_id = db.invoices.add(
         ctx.conn,
         file_id=ctx.src.file_id,
         document_sha256=ctx.src.blob_sha256,
@@ -365,7 +358,7 @@ def apply_invoice(ctx: Context, inv: InvoiceDocument) -> Outcome:
     # DEPOSEE dates from the invoice's own date when it has one: later statuses dated before
     # chorus-batch received the invoice must still become current.
     deposited = instant(inv.issue_date.isoformat()) if inv.issue_date and inv.issue_date <= ctx.today else ctx.src.now
-    repo.add_invoice_status(ctx.conn, invoice_id, "DEPOSEE", deposited, None, ctx.src.file_id, ctx.src.now)
+    db.invoices.add_status(ctx.conn, invoice_id, "DEPOSEE", deposited, None, ctx.src.file_id, ctx.src.now)
     ctx.orders_integrated.append(inv.number.strip())  # statuses parked for this invoice may now apply
     if ctx.settings.close_when_paid and found.engagement_id is not None:
         _close_if_paid(ctx, found.engagement_id)  # a credit note can settle an engagement too
@@ -375,19 +368,19 @@ def apply_invoice(ctx: Context, inv: InvoiceDocument) -> Outcome:
 
 def rematch_invoices(conn: Connection, reference: str) -> None:
     """Invoices that named ``reference`` before its engagement existed are matched now."""
-    for row in repo.unmatched_invoices(conn, reference):
+    for row in db.invoices.unmatched(conn, reference):
         known = json.loads(row.identities or "{}")
         seller = Party(None, tuple(PartyId("", i) for i in known.get("seller", []) if not i.startswith("SIREN:")))
         buyer = Party(None, tuple(PartyId("", i) for i in known.get("buyer", []) if not i.startswith("SIREN:")))
         found = matching.match(reference, seller if seller.ids else None, buyer if buyer.ids else None, row.currency, _candidates(conn, reference))
-        repo.update_invoice(conn, row.id, engagement_id=found.engagement_id, anomalies=json.dumps([a.as_dict() for a in found.anomalies], ensure_ascii=False))
+        db.invoices.change(conn, row.id, engagement_id=found.engagement_id, anomalies=json.dumps([a.as_dict() for a in found.anomalies], ensure_ascii=False))
 
 
 def apply_status(ctx: Context, upd: InvoiceStatusUpdate) -> Outcome:
     """A lifecycle status for an invoice (found by number, and supplier when given); a status
     for an invoice not received yet is parked. ``close_when_paid`` may then close the engagement."""
     number = upd.invoice_number.strip()
-    rows = repo.invoices_by_number(ctx.conn, number)
+    rows = db.invoices.by_number(ctx.conn, number)
     if upd.supplier_id:
         wanted = upd.supplier_id.replace(" ", "")
         rows = [r for r in rows if matching.same_party(frozenset(json.loads(r.identities or "{}").get("seller", [])) | {r.seller_id or ""}, wanted)]
@@ -398,7 +391,7 @@ def apply_status(ctx: Context, upd: InvoiceStatusUpdate) -> Outcome:
         return _rejected(upd, Issue("INVOICE_AMBIGUOUS", f"invoice {number} exists for several sellers ({sellers}); give supplier_id"))
     invoice = rows[0]
     at = instant(upd.at) if upd.at else ctx.src.now
-    repo.add_invoice_status(ctx.conn, invoice.id, upd.status, at, upd.comment, ctx.src.file_id, ctx.src.now)
+    db.invoices.add_status(ctx.conn, invoice.id, upd.status, at, upd.comment, ctx.src.file_id, ctx.src.now)
     if ctx.settings.close_when_paid and invoice.engagement_id is not None:
         _close_if_paid(ctx, invoice.engagement_id)
     return Outcome(upd.kind, number, "INTEGRE")
@@ -417,11 +410,10 @@ def instant(value: str) -> str:
 
 
 def _close_if_paid(ctx: Context, engagement_id: int) -> None:
-    engagement = repo.lock_engagement(ctx.conn, engagement_id)
+    engagement = db.engagements.lock(ctx.conn, engagement_id)
     if engagement.status != states.State.PRIS_EN_COMPTE or engagement.amount_ttc is None:
         return
-    totals = repo.invoiced_totals(ctx.conn, engagement_id)
-    tolerance = ctx.settings.tolerance(engagement.amount_ttc)
-    fully_invoiced = abs(engagement.amount_ttc - totals.invoiced_ttc) <= tolerance
+    totals = db.invoices.invoiced_totals(ctx.conn, engagement_id)
+    fully_invoiced = ctx.settings.tolerance.within(totals.invoiced_ttc - engagement.amount_ttc, engagement.amount_ttc)
     if fully_invoiced and totals.paid_ttc >= totals.invoiced_ttc:
-        repo.record_transition(ctx.conn, engagement_id, states.Event.PAID, ctx.src)
+        db.engagements.record_transition(ctx.conn, engagement_id, states.Event.PAID, ctx.src)

@@ -42,8 +42,7 @@ from .domain.model import Document
 from .engagements import Emitted
 from .errors import Issue, Outcome
 from .preparation import Prepared, Ready, sha256_of
-from .store import repo
-from .store.repo import Source, Store
+from . import store as db
 from .workspace import HOST, Pending, Workspace, readable_json, worker, write_bytes, write_json
 
 log = logging.getLogger("chorus_batch")
@@ -140,7 +139,7 @@ RETRIES = 3  # attempts for a file that meets a concurrent worker's update (Post
 class Processor:
     """Processes the files of one workspace against one store."""
 
-    def __init__(self, ws: Workspace, store: Store, settings: Settings, clock: Clock = utc_now) -> None:
+    def __init__(self, ws: Workspace, store: db.Store, settings: Settings, clock: Clock = utc_now) -> None:
         self.ws, self.store, self.settings, self.clock = ws, store, settings, clock
         self.batch_files = BATCH_FILES.get(store.engine.dialect.name, 1)
         self.retaken: list[FileResult] = []  # parked files concluded since the last drain
@@ -212,7 +211,7 @@ class Processor:
         integration of an order does it at once; this catches the order committed by another
         worker while the document was being parked."""
         with self.store.read() as conn:
-            numbers = repo.parked_now_resolvable(conn)
+            numbers = db.parking.now_resolvable(conn)
         self._unpark(numbers)
 
     def process(self, item: Pending) -> FileResult | None:
@@ -262,15 +261,15 @@ class Processor:
         if not numbers:
             return True
         with self.store.read() as conn:
-            return not repo.waiting_for(conn, numbers)
+            return not db.parking.waiting_for(conn, numbers)
 
-    def _in_savepoint(self, conn: repo.Connection, c: Claimed, ready: Ready) -> Done:
+    def _in_savepoint(self, conn: db.Connection, c: Claimed, ready: Ready) -> Done:
         """One file inside the batch's transaction. A file whose documents are all refused, or
         that meets a bug, has its writes rolled back and is recorded as rejected; nothing
         escapes, so one bad file never stops a run."""
         planned = self.ws.plans_made()
         for attempt in range(1, RETRIES + 1):
-            savepoint = repo.Savepoint(conn)
+            savepoint = db.savepoint(conn)
             try:
                 done = self._process(conn, c, ready)
             except _Refused as refused:
@@ -293,19 +292,19 @@ class Processor:
             return done
         raise AssertionError("unreachable")
 
-    def _roll_back(self, savepoint: repo.Savepoint, planned: int) -> None:
+    def _roll_back(self, savepoint: db.savepoint, planned: int) -> None:
         """Undo a file's writes and free the names planned for it."""
         savepoint.rollback()
         self.ws.release(planned)
 
-    def _internal_error(self, conn: repo.Connection, c: Claimed) -> Done:
+    def _internal_error(self, conn: db.Connection, c: Claimed) -> Done:
         c.sha = c.sha or sha256_of(c.item.path)
         issue = Issue("INTERNAL_ERROR", "unexpected error inside chorus-batch; the file is kept for a retry")
         return self._reject(conn, c, [issue])
 
     # -- the steps ------------------------------------------------------------------------------
 
-    def _process(self, conn: repo.Connection, c: Claimed, ready: Ready) -> Done:
+    def _process(self, conn: db.Connection, c: Claimed, ready: Ready) -> Done:
         c.size, c.sha = ready.size, ready.sha
         c.received = datetime.fromtimestamp(ready.mtime, UTC) if ready.mtime is not None else _mtime(c.item.path, self.clock())
         if ready.failure is not None:
@@ -313,7 +312,7 @@ class Processor:
             return self._internal_error(conn, c)
         if ready.data is None:
             return self._reject(conn, c, [Issue("FILE_TOO_LARGE", f"{c.size} bytes; the limit is {self.settings.max_file_size} (max_file_size)")])
-        first = repo.integrated_file(conn, c.sha)
+        first = db.files.stored_file(conn, c.sha)
         if first is not None:
             return self._duplicate(conn, c, first)
         if ready.rejected is not None:  # not even recognised: no document to report
@@ -324,12 +323,12 @@ class Processor:
             return self._reject(conn, c, [e for p in prepared for e in p.errors], _warnings(prepared), docs)
         return self._integrate(conn, c, ready.data, prepared)
 
-    def _integrate(self, conn: repo.Connection, c: Claimed, data: bytes, prepared: list[Prepared]) -> Done:
+    def _integrate(self, conn: db.Connection, c: Claimed, data: bytes, prepared: list[Prepared]) -> Done:
         now = self.clock()
         dest, ack = self.ws.plan_archive(c.item.name, now), self.ws.plan_ack(c.item.name)
         kinds = ",".join(p.kind for p in prepared)
         file_id = self._record(conn, c, FileResult(c.item.name, "IN_INTEGRE", ack=ack), kinds, dest, now)
-        ctx = self._context(conn, Source(file_id, repo.put_blob(conn, data, c.sha), iso(now)), c.item.partner)
+        ctx = self._context(conn, db.Source(file_id, db.files.put_blob(conn, data, c.sha), iso(now)), c.item.partner)
         alone = len(prepared) == 1  # a refused lone document is rolled back with its file's savepoint
         outcomes = [self._apply_one(ctx, file_id, i, p, alone) for i, p in enumerate(prepared)]
         status = file_status(outcomes)
@@ -339,27 +338,27 @@ class Processor:
         result = FileResult(c.item.name, status, outcomes, errors, _warnings(prepared) + _warnings_of(outcomes), ack)
         payload = self._payload(c, now, result)
         report = readable_json(payload)
-        repo.update_file(conn, file_id, status=status, errors=_json(payload["errors"]), report=report)
+        db.files.change(conn, file_id, status=status, errors=_json(payload["errors"]), report=report)
         return Done(c, result, dest, report, ctx.emitted, ctx.orders_integrated)
 
-    def _context(self, conn: repo.Connection, src: Source, partner: str | None) -> engagements.Context:
+    def _context(self, conn: db.Connection, src: db.Source, partner: str | None) -> engagements.Context:
         return engagements.Context(conn, self.settings, src, self.clock().date(), self.settings.partner(partner))
 
     def _apply_one(self, ctx: engagements.Context, file_id: int, position: int, p: Prepared, alone: bool = False) -> Outcome:
         if p.doc is None or p.errors:
             return Outcome(p.kind, _number(p.doc), "REJETE", p.errors, p.member)
-        savepoint = None if alone else repo.Savepoint(ctx.conn)
-        outcome = replace(engagements.apply(ctx, p.doc), member=p.member)
+        savepoint = None if alone else db.savepoint(ctx.conn)
+        outcome = replace(engagements.apply(ctx, p.doc, p.encoded), member=p.member)
         if savepoint is not None:
             (savepoint.rollback if outcome.outcome == "REJETE" else savepoint.commit)()
         if outcome.outcome == "PARKED":
-            repo.park(ctx.conn, file_id, position, p.kind, outcome.number or "", ctx.src.now)
+            db.parking.park(ctx.conn, file_id, position, p.kind, outcome.number or "", ctx.src.now)
         return outcome
 
     def recover_responses(self) -> None:
         with self.store.read() as conn:
-            missing = repo.unwritten_responses(conn)
-            emitted = [Emitted(r.response_file, repo.get_blob(conn, r.response_sha256) or b"") for r in missing]
+            missing = db.answers.unwritten_responses(conn)
+            emitted = [Emitted(r.response_file, db.files.get_blob(conn, r.response_sha256) or b"") for r in missing]
         if emitted:
             log.warning("writing %d order response(s) left unwritten by an interrupted run", len(emitted))
         write_responses(self.ws, self.store, emitted)
@@ -371,24 +370,24 @@ class Processor:
         if not numbers:
             return
         with self.store.read() as conn:
-            waiting = repo.waiting_for(conn, numbers)
+            waiting = db.parking.waiting_for(conn, numbers)
         for row in waiting:
             self._retake(row)
 
     def _retake(self, row: Any) -> None:
         with self.store.read() as conn:
-            data = repo.get_blob(conn, row.sha256) or b""
+            data = db.files.get_blob(conn, row.sha256) or b""
         doc = preparation.prepare(data, self.settings, self.clock().date())[row.position]
         now = self.clock()
         with self.store.begin() as conn:
-            if not repo.take_parked(conn, row.id):
+            if not db.parking.take(conn, row.id):
                 return  # already taken up (by another worker)
-            ctx = self._context(conn, Source(row.file_id, row.sha256, iso(now)), row.partner)
+            ctx = self._context(conn, db.Source(row.file_id, row.sha256, iso(now)), row.partner)
             if doc.doc is None or doc.errors:
                 outcome = Outcome(doc.kind, row.order_number, "REJETE", doc.errors)
             else:
-                savepoint = repo.Savepoint(conn)
-                outcome = engagements.apply(ctx, doc.doc)
+                savepoint = db.savepoint(conn)
+                outcome = engagements.apply(ctx, doc.doc, doc.encoded)
                 (savepoint.rollback if outcome.outcome == "REJETE" else savepoint.commit)()
             if outcome.outcome == "PARKED":
                 return  # still waiting (e.g. another issuer's engagement with that number)
@@ -402,7 +401,7 @@ class Processor:
         now = self.clock()
         limit = iso(now - timedelta(days=self.settings.park_days))
         with self.store.read() as conn:
-            rows = repo.expired_parked(conn, limit)
+            rows = db.parking.expired(conn, limit)
         for row in rows:
             if row.kind == "invoice_status":
                 issue = Issue("INVOICE_NOT_FOUND", f"no invoice {row.order_number} arrived within {self.settings.park_days} days")
@@ -413,12 +412,12 @@ class Processor:
                 status = self._resolve(conn, row, "EXPIRED", outcome, now)
             self._report_retaken(row, outcome, status, now)
 
-    def _resolve(self, conn: repo.Connection, row: Any, state: str, outcome: Outcome, now: datetime) -> str:
+    def _resolve(self, conn: db.Connection, row: Any, state: str, outcome: Outcome, now: datetime) -> str:
         """Close one parked document and return its file's status, which only changes for what
         is known: a fully parked file gets its final status once none of its documents waits."""
-        repo.resolve_parked(conn, row.id, state, iso(now))
-        before = repo.file_by_id(conn, row.file_id).status
-        states = repo.parked_states(conn, row.file_id)
+        db.parking.conclude(conn, row.id, state, iso(now))
+        before = db.files.by_id(conn, row.file_id).status
+        states = db.parking.states_of_file(conn, row.file_id)
         if before == "PARKED":
             if "WAITING" in states:
                 return before
@@ -426,8 +425,8 @@ class Processor:
             after = "IN_INTEGRE" if applied == len(states) else "IN_REJETE" if applied == 0 else "IN_INTEGRE_PARTIEL"
         else:
             after = before if state == "APPLIED" else "IN_INTEGRE_PARTIEL"
-        errors = json.loads(repo.file_by_id(conn, row.file_id).errors) + [_located(e, outcome) for e in outcome.errors if e.severity == "error"]
-        repo.update_file(conn, row.file_id, status=after, errors=_json(errors))
+        errors = json.loads(db.files.by_id(conn, row.file_id).errors) + [_located(e, outcome) for e in outcome.errors if e.severity == "error"]
+        db.files.change(conn, row.file_id, status=after, errors=_json(errors))
         return after
 
     def _report_retaken(self, row: Any, outcome: Outcome, file_now: str, now: datetime) -> None:
@@ -445,26 +444,26 @@ class Processor:
             self.ws.move(archived, dest)
             write_json(dest.with_name(dest.name + ".errors.json"), payload)
             with self.store.begin() as conn:
-                repo.update_file(conn, row.file_id, stored_as=self.ws.relative(dest))
+                db.files.change(conn, row.file_id, stored_as=self.ws.relative(dest))
         log.info("%s: %s after parking (%s)", row.name, status, outcome.number)
         self.retaken.append(result)
 
     # -- endings --------------------------------------------------------------------------------
 
-    def _duplicate(self, conn: repo.Connection, c: Claimed, first: Any) -> Done:
+    def _duplicate(self, conn: db.Connection, c: Claimed, first: Any) -> Done:
         issue = Issue("DUPLICATE_DOCUMENT", f"same content as {first.name!r} received at {first.processed_at}; nothing applied again")
         docs = [Outcome(kind, None, "DUPLICATE") for kind in first.kinds.split(",") if kind]
         return self._finish(conn, c, "DUPLICATE", docs, [issue], [], first.kinds)
 
     def _reject(
-        self, conn: repo.Connection, c: Claimed, errors: list[Issue], warnings: list[Issue] | None = None, docs: list[Outcome] | None = None
+        self, conn: db.Connection, c: Claimed, errors: list[Issue], warnings: list[Issue] | None = None, docs: list[Outcome] | None = None
     ) -> Done:
         docs = docs or []
         c.size = c.size or c.item.path.stat().st_size
         return self._finish(conn, c, "IN_REJETE", docs, errors, warnings or [], ",".join(d.kind for d in docs))
 
     def _finish(
-        self, conn: repo.Connection, c: Claimed, status: str, docs: list[Outcome], errors: list[Issue], warnings: list[Issue], kinds: str
+        self, conn: db.Connection, c: Claimed, status: str, docs: list[Outcome], errors: list[Issue], warnings: list[Issue], kinds: str
     ) -> Done:
         """Record a file that applied nothing (rejected or duplicate)."""
         now = self.clock()
@@ -476,11 +475,11 @@ class Processor:
         return Done(c, result, dest, report)
 
     def _record(
-        self, conn: repo.Connection, c: Claimed, result: FileResult, kinds: str, dest: Path, now: datetime, payload: dict[str, Any] | None = None, report: str | None = None
+        self, conn: db.Connection, c: Claimed, result: FileResult, kinds: str, dest: Path, now: datetime, payload: dict[str, Any] | None = None, report: str | None = None
     ) -> int:
         """Insert the file's record; without ``payload`` and ``report``, its status and report
         are written at the end of its processing, in the same transaction."""
-        return repo.insert_file(
+        return db.files.add(
             conn,
             name=c.item.name,
             partner=c.item.partner,
@@ -529,7 +528,7 @@ class Processor:
             if not ours:
                 continue  # a live worker's claim (PostgreSQL, several workers): not ours to touch
             with self.store.read() as conn:
-                row = repo.file_by_claim(conn, self.ws.relative(item.path))
+                row = db.files.by_claim(conn, self.ws.relative(item.path))
             if row is not None and (row.sha256 != sha256_of(item.path) or (self.ws.root / row.stored_as).exists()):
                 row = None  # an earlier file of the same name claimed under the same path, long done
             if row is None:
@@ -755,7 +754,7 @@ def _peer(
     records = _Records()
     log.handlers, log.propagate = [records], False
     log.setLevel(level)
-    store = Store(url)
+    store = db.Store(url)
     try:
         processor = Processor(Workspace(root), store, settings, clock)
         while (lot := turns.take()) is not None:
@@ -856,14 +855,14 @@ def _warnings_of(outcomes: list[Outcome]) -> list[Issue]:
     return [e for o in outcomes for e in o.errors if e.severity != "error"]
 
 
-def write_responses(ws: Workspace, store: Store, emitted: Sequence[Emitted]) -> None:
+def write_responses(ws: Workspace, store: db.Store, emitted: Sequence[Emitted]) -> None:
     """Write order responses to outbox/responses/ and record that they are there."""
     for item in emitted:
         write_bytes(ws.responses / item.name, item.data)
         log.info("order response %s written", item.name)
     if emitted:
         with store.begin() as conn:
-            repo.mark_responses_written(conn, [item.name for item in emitted])
+            db.answers.mark_responses_written(conn, [item.name for item in emitted])
 
 
 class _Refused(Exception):

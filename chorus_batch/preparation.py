@@ -22,6 +22,7 @@ from .domain import rules
 from .domain.model import Document, OrderDocument
 from .errors import DocumentRejected, Issue
 from .formats import bundles
+from .store import codec
 
 BUNDLE_HEAD = 1 << 20  # bundles.kind_of looks at most this far
 
@@ -35,6 +36,7 @@ class Prepared:
     errors: list[Issue]
     warnings: list[Issue]
     member: str | None = None  # its member name when the file is a bundle
+    encoded: str | None = None  # an order as its version stores it, made before the process's turn to store
 
 
 @dataclass
@@ -112,9 +114,9 @@ def prepare_document(data: bytes, settings: Settings, today: date) -> list[Prepa
             prepared.append(Prepared(None, rec.kind, doc.issues, []))
             continue
         found = formats.locate(rec, rules.check(doc, today) + official)
-        if isinstance(doc, OrderDocument):
-            doc.as_json  # noqa: B018 -- computed here, before the process's turn to store
-        prepared.append(Prepared(doc, doc.kind, [i for i in found if i.severity == "error"], [i for i in found if i.severity != "error"]))
+        errors, warnings = [i for i in found if i.severity == "error"], [i for i in found if i.severity != "error"]
+        encoded = codec.order_json(doc) if isinstance(doc, OrderDocument) and not errors else None
+        prepared.append(Prepared(doc, doc.kind, errors, warnings, encoded=encoded))
     return prepared
 
 

@@ -108,6 +108,7 @@ def engagement_panel(d: dict[str, Any]) -> None:
                     ("Credit notes TTC", t["credit_notes_ttc"]),
                     ("Paid TTC", t["paid_ttc"]),
                     ("Remaining TTC", t["remaining_ttc"]),
+                    ("Match", t["match_status"]),
                 ]
             ),
             title="Totals (net of credit notes)",

@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import Connection
 
 from .domain import states
-from .store import repo
+from .domain.reconciliation import Tolerance, match_status
+from . import store as db
 
 CENTS = Decimal("0.01")
 
@@ -48,10 +49,10 @@ def engagement_summary(row: Any) -> dict[str, Any]:
     }
 
 
-def engagement_detail(conn: Connection, row: Any) -> dict[str, Any]:
+def engagement_detail(conn: Connection, row: Any, tolerance: Tolerance) -> dict[str, Any]:
     """Everything the portal's "Consulter" shows about one engagement."""
     out = engagement_summary(row)
-    all_versions = repo.versions(conn, row.id)
+    all_versions = db.engagements.versions(conn, row.id)
     current = next(v for v in all_versions if v.version == row.current_version)
     doc = json.loads(current.document)
     out.update(
@@ -86,12 +87,12 @@ def engagement_detail(conn: Connection, row: Any) -> dict[str, Any]:
                     "net_amount": money(ln.net_amount),
                     "tax_rate": number(ln.tax_rate),
                 }
-                for ln in repo.lines(conn, current.id)
+                for ln in db.engagements.lines(conn, current.id)
             ],
             "attachments": [
                 {"id": a.ident, "filename": a.filename, "mime": a.mime, "description": a.description, "uri": a.uri,
                  "embedded": a.blob_sha256 is not None}
-                for a in repo.attachments(conn, current.id)
+                for a in db.engagements.attachments(conn, current.id)
             ],
             "versions": [
                 {
@@ -115,12 +116,12 @@ def engagement_detail(conn: Connection, row: Any) -> dict[str, Any]:
                     "source": h.source_name or "cli",
                     "version": h.version,
                 }
-                for h in repo.history(conn, row.id)
+                for h in db.engagements.history(conn, row.id)
             ],
             "answers": [
                 {"at": a.at, "code": a.code, "reason": a.reason, "channel": a.channel, "partner": a.partner,
                  "outcome": a.outcome, "source": a.source_name or "cli", "response_file": a.response_file}
-                for a in repo.answers_of(conn, row.id)
+                for a in db.answers.of_engagement(conn, row.id)
             ],
             "allowed_actions": [e.value for e in states.allowed_events(states.State(row.status)) if states.ACTORS[e] == "supplier"],
             "invoices": [
@@ -136,21 +137,24 @@ def engagement_detail(conn: Connection, row: Any) -> dict[str, Any]:
                     "counted": i.duplicate_of is None and i.status != "REJETEE",
                     "anomalies": [a["code"] for a in json.loads(i.anomalies)] + (["DUPLICATE_INVOICE"] if i.duplicate_of else []),
                 }
-                for i in repo.invoices_of(conn, row.id)
+                for i in db.invoices.of_engagement(conn, row.id)
             ],
-            "totals": _totals(conn, row),
+            "totals": _totals(conn, row, tolerance),
         }
     )
     return out
 
 
-def _totals(conn: Connection, row: Any) -> dict[str, str | None]:
-    sums = repo.invoiced_totals(conn, row.id)
+def _totals(conn: Connection, row: Any, tolerance: Tolerance) -> dict[str, str | None]:
+    sums = db.invoices.invoiced_totals(conn, row.id)
+    ordered = row.amount_ttc if row.amount_ttc is not None else Decimal(0)  # unknown: as the reports do
+    gap = sums.invoiced_ttc - ordered
     return {
         "invoiced_ttc": money(sums.invoiced_ttc),
         "credit_notes_ttc": money(sums.credit_notes_ttc),
         "paid_ttc": money(sums.paid_ttc),
         "remaining_ttc": money(row.amount_ttc - sums.invoiced_ttc) if row.amount_ttc is not None else None,
+        "match_status": match_status(sums.invoice_count, gap, tolerance.within(gap, ordered)),
     }
 
 
@@ -189,15 +193,15 @@ def export_files(conn: Connection, row: Any) -> list[tuple[str, bytes]]:
     """The portal's "Télécharger": the original document of every version (named by its
     syntax: .xml, .pdf or .csv) and every embedded attachment, as (safe file name, bytes)."""
     files = []
-    for version in repo.versions(conn, row.id):
+    for version in db.engagements.versions(conn, row.id):
         if version.document_sha256:
-            data = repo.get_blob(conn, version.document_sha256) or b""
+            data = db.files.get_blob(conn, version.document_sha256) or b""
             # the received file: a PDF, a bundle the document came in, or the document itself
             magic = {b"%PDF": "pdf", b"PK\x03\x04": "zip", b"\x1f\x8b": "gz"}
             ext = next((e for m, e in magic.items() if data.startswith(m)), "csv" if version.syntax == "csv" else "xml")
             files.append((safe_name(f"{row.number}.v{version.version}.{ext}"), data))
-        for att in repo.attachments(conn, version.id):
+        for att in db.engagements.attachments(conn, version.id):
             if att.blob_sha256:
                 name = att.filename or f"{att.ident or 'attachment'}.bin"
-                files.append((safe_name(f"v{version.version}-{name}"), repo.get_blob(conn, att.blob_sha256) or b""))
+                files.append((safe_name(f"v{version.version}-{name}"), db.files.get_blob(conn, att.blob_sha256) or b""))
     return files

@@ -18,7 +18,7 @@ ALLOWED = {
     "config": {"errors", "domain"},
     "workspace": {"errors", "config", "domain"},
     "engagements": {"errors", "domain", "formats", "store", "config"},
-    "preparation": {"errors", "domain", "formats", "config"},
+    "preparation": {"errors", "domain", "formats", "config", "store"},
     "ingest": {"errors", "domain", "formats", "store", "config", "workspace", "engagements", "preparation"},
     "watch": {"errors", "formats", "ingest", "workspace"},
     "answers": {"errors", "domain", "store", "config", "workspace", "engagements", "ingest"},

@@ -120,10 +120,10 @@ def test_a_bug_in_one_file_rejects_that_file_only(run_cli: Any, tmp_path: Path, 
     victim = sorted(files)[2]
     real = engagements.apply_order
 
-    def apply_order(ctx: Any, doc: Any) -> Any:
+    def apply_order(ctx: Any, doc: Any, *rest: Any) -> Any:
         if ctx.src.file_id is not None and doc.number in victim:
             raise RuntimeError("a bug")
-        return real(ctx, doc)
+        return real(ctx, doc, *rest)
 
     monkeypatch.setattr(engagements, "apply_order", apply_order)
     root = tmp_path / "ws"

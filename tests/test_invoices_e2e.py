@@ -364,7 +364,7 @@ def test_orders_show_lists_invoices_and_totals_like_the_reconciliation(scenario:
     for number in (E1, E2, E3):
         detail = scenario.show(number)
         row = recon[number]
-        keys = ("invoiced_ttc", "credit_notes_ttc", "paid_ttc", "remaining_ttc")
+        keys = ("invoiced_ttc", "credit_notes_ttc", "paid_ttc", "remaining_ttc", "match_status")
         assert detail["totals"] == {k: row[k] for k in keys}, number
     e1 = scenario.show(E1)
     for invoice in e1["invoices"]:

@@ -6,7 +6,7 @@ truncation, insertion, deletion, digit edits at random positions of generated UB
 orders, and of real samples when ../shared is present). Only ``DocumentRejected`` (or success)
 may come out — never another exception — and every issue code is registered in ``CODES``.
 
-A document's stored JSON (``as_json``) is the plain encoding of the document, whatever its
+A document's stored JSON (``codec.order_json``) is the plain encoding of the document, whatever its
 parties hold.
 
 ``Micros`` keeps money as integer millionths: any Decimal with at most 6 decimals survives
@@ -31,8 +31,8 @@ from _shared import shared_dir, shared_location
 from chorus_batch import formats
 from chorus_batch.demo.generate import ISSUERS, SUPPLIERS, orderx_order, random_lines, ubl_order
 from chorus_batch.domain import rules
-from chorus_batch.domain import model
-from chorus_batch.domain.model import Address, OrderDocument, Party, PartyId, party_json, to_dict
+from chorus_batch.domain.model import Address, OrderDocument, Party, PartyId
+from chorus_batch.store import codec
 from chorus_batch.errors import CODES, DocumentRejected, Issue
 from chorus_batch.store.schema import Micros
 
@@ -248,8 +248,9 @@ _PARTIES = st.builds(
 
 @given(_PARTIES, _PARTIES, st.none() | _PARTIES, _TEXT, st.lists(_TEXT, max_size=2).map(tuple))
 def test_a_document_is_stored_as_its_plain_encoding(issuer: Party, supplier: Party, invoicee: Party | None, number: str, notes: tuple[str, ...]) -> None:
-    """``as_json`` encodes each party once and puts it in place: the text is the one a plain
+    """``codec.order_json`` encodes each party once and puts it in place: the text is the one a plain
     encoding of the whole document gives, and each party's is the parties table's."""
     doc = OrderDocument("ubl", None, number, TODAY, None, "EUR", issuer, supplier, invoicee, notes=notes, buyer_reference=number)
-    assert doc.as_json == json.dumps(doc, ensure_ascii=False, sort_keys=True, default=model._json_default)
-    assert json.loads(party_json(issuer)) == json.loads(doc.as_json)["issuer"] == to_dict(issuer)
+    stored = codec.order_json(doc)
+    assert stored == json.dumps(codec.to_dict(doc), ensure_ascii=False, sort_keys=True)
+    assert json.loads(codec.party_json(issuer)) == json.loads(stored)["issuer"] == codec.to_dict(issuer)

@@ -48,8 +48,9 @@ from chorus_batch.config import Settings
 from chorus_batch.domain.matching import ANOMALIES
 from chorus_batch.reports import build, write
 from chorus_batch.views import money
+from chorus_batch.store import reports as queries
 from chorus_batch.store import schema as s
-from chorus_batch.store.repo import Store
+from chorus_batch.store import Store
 
 GOLDEN = Path(__file__).parent / "golden"
 TODAY = date(2026, 12, 15)
@@ -367,7 +368,7 @@ def test_money_cells_are_computed_exactly_by_the_database() -> None:
     engine = create_engine("sqlite://")
     values = [727_200_000, None, -5_000, -4_000, 0, 5_000, 4_999, 999_999_999_999_995_000]
     with engine.connect() as conn:
-        cells = [conn.execute(select(build._money_sql(conn, literal(v, BigInteger)))).scalar() for v in values]
+        cells = [conn.execute(select(queries.money_text(conn, literal(v, BigInteger)))).scalar() for v in values]
     # half-up to the cent away from zero, like views.money; exact far beyond a float's 2**53
     assert cells == ["727.20", "", "-0.01", "-0.00", "0.00", "0.01", "0.00", "1000000000000.00"]
     assert [money(Decimal(v) / 10**6) if v is not None else "" for v in values] == cells
@@ -555,8 +556,8 @@ def test_queries_compile_for_postgresql() -> None:
     class _Conn:
         dialect = postgresql.dialect()
 
-    stored = str(build._stored_anomalies(_Conn()).compile(dialect=postgresql.dialect()))  # type: ignore[arg-type]
+    stored = str(queries.invoice_anomalies(_Conn()).compile(dialect=postgresql.dialect()))  # type: ignore[arg-type]
     assert "jsonb_array_elements(CAST(invoices.anomalies AS JSONB))" in stored
-    totals = str(build._totals_query(_Conn()).compile(dialect=postgresql.dialect()))  # type: ignore[arg-type]
+    totals = str(queries.totals(_Conn()).compile(dialect=postgresql.dialect()))  # type: ignore[arg-type]
     assert "sum(CASE WHEN" in totals and "GROUP BY invoices.engagement_id" in totals
     assert 'engagements.number COLLATE "C"' in totals  # rows leave the database in code-point order

@@ -38,7 +38,7 @@ from chorus_batch.domain import states
 from chorus_batch.domain.model import LineChange
 from chorus_batch.domain.states import ACTORS, FINAL, INITIAL, TRANSITIONS, Event, State
 from chorus_batch.ingest import Processor
-from chorus_batch.store.repo import Store
+from chorus_batch.store import Store
 from chorus_batch.workspace import Workspace
 
 A, P, R, Y, C = State.A_TRAITER, State.PRIS_EN_COMPTE, State.REFUSE, State.A_RECYCLER, State.CLOTURE

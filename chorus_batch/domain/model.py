@@ -7,11 +7,11 @@ the store keeps one engagement per (issuer id, number) with one version per docu
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from functools import cached_property, lru_cache
+
+from .invoices import CPP_STATUS_CODES, InvoiceStatus  # noqa: F401 -- CPP_STATUS_CODES re-exported for the readers
 
 
 @dataclass(frozen=True)
@@ -137,26 +137,6 @@ class OrderDocument:
     amount_currencies: tuple[str, ...] = ()  # every currencyID seen on an amount
     number_xpath: str | None = None
     kind: str = "order"
-
-    @cached_property
-    def as_json(self) -> str:
-        """The document as its engagement version stores it (``to_dict``, keys sorted). Computed
-        once: ``run`` computes it while reading a lot, before its turn to store. The parties,
-        which come back in document after document, are encoded once each (``party_json``)
-        and put in place of markers (a NUL character, which XML never holds)."""
-        values: dict[str, object] = {}
-        parties: list[Party] = []
-        for name in _field_names(OrderDocument) or ():
-            value = getattr(self, name)
-            if type(value) is Party:
-                values[name] = f"\0{len(parties)}\0"
-                parties.append(value)
-            else:
-                values[name] = value
-        text = _encode(values)
-        for i, party in enumerate(parties):
-            text = text.replace(f'"\\u0000{i}\\u0000"', party_json(party), 1)
-        return text
 
 
 @dataclass(frozen=True)
@@ -290,22 +270,8 @@ class InvoiceDocument:
         return "credit_note" if self.credit else "invoice"
 
 
-INVOICE_STATUSES = (
-    "DEPOSEE",
-    "EN_COURS_ACHEMINEMENT",
-    "MISE_A_DISPOSITION",
-    "A_RECYCLER",
-    "REJETEE",
-    "SUSPENDUE",
-    "SERVICE_FAIT",
-    "MANDATEE",
-    "MISE_A_DISPOSITION_COMPTABLE",
-    "COMPTABILISEE",
-    "MISE_EN_PAIEMENT",
-    "COMPLETEE",
-)
-# CPPStatut codes 01-12 (AIFE lifecycle format), in the order of INVOICE_STATUSES
-CPP_STATUS_CODES = {f"{i:02d}": name for i, name in enumerate(INVOICE_STATUSES, start=1)}
+# kept here for the readers of statuses (``domain.invoices`` holds the lifecycle)
+INVOICE_STATUSES = tuple(status.value for status in InvoiceStatus)
 
 
 @dataclass(frozen=True)
@@ -315,7 +281,7 @@ class InvoiceStatusUpdate:
     syntax: str  # cppstatut, csv
     invoice_number: str
     supplier_id: str | None  # the seller's id as SPEC §10 writes it (SIRET ...), when given
-    status: str  # one of INVOICE_STATUSES
+    status: str  # one of InvoiceStatus
     at: str | None  # ISO 8601 date or date-time, as given
     comment: str | None = None
     kind: str = "invoice_status"
@@ -323,62 +289,3 @@ class InvoiceStatusUpdate:
 
 # Any document a file can bring (what the syntax readers give, the rules check and the store applies).
 Document = OrderDocument | ResponseDocument | ChangeDocument | CancellationDocument | InvoiceDocument | InvoiceStatusUpdate
-
-
-def to_dict(value: object) -> object:
-    """A JSON-ready copy of a domain object: Decimals as strings, dates in ISO 8601,
-    embedded bytes left out (they are stored as content-addressed blobs)."""
-    if value is None or isinstance(value, str):
-        return value
-    names = _field_names(type(value))
-    if names is not None:
-        return {name: to_dict(getattr(value, name)) for name in names}
-    if isinstance(value, (tuple, list)):
-        return [to_dict(v) for v in value]
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
-
-
-def _json_default(value: object) -> object:
-    """``to_dict`` one level at a time, for ``json.dumps``: its C encoder does the rest (tuples,
-    strings, numbers), which is several times faster than building the whole dict first."""
-    names = _field_names(type(value))
-    if names is not None:
-        return {name: getattr(value, name) for name in names}
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-_encode = json.JSONEncoder(ensure_ascii=False, sort_keys=True, default=_json_default).encode
-
-
-@lru_cache(maxsize=4096)
-def party_json(party: Party) -> str:
-    """A party as documents and the parties table store it (``to_dict``, keys sorted)."""
-    return _encode(party)
-
-
-@lru_cache(maxsize=None)
-def _field_names(cls: type) -> tuple[str, ...] | None:
-    """The fields ``to_dict`` copies from a dataclass, or ``None`` for any other type."""
-    if not is_dataclass(cls):
-        return None
-    return tuple(f.name for f in fields(cls) if f.name != "content")
-
-
-def party_from_dict(data: dict[str, object] | None) -> Party | None:
-    """Inverse of ``to_dict`` for a ``Party`` (as stored with an engagement version)."""
-    if not data:
-        return None
-    addr = data.get("address")
-    address = None
-    if isinstance(addr, dict):
-        address = Address(tuple(addr.get("lines") or ()), addr.get("city"), addr.get("postcode"), addr.get("country"))
-    ids = tuple(PartyId(i["scheme"], i["value"], i.get("source", "")) for i in data.get("ids") or ())  # type: ignore[union-attr]
-    return Party(data.get("name"), ids, address, data.get("contact"), data.get("service"))  # type: ignore[arg-type]

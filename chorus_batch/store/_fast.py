@@ -1,0 +1,112 @@
+"""The intake's fast path to the database: statements compiled once and run on the DBAPI
+cursor, and the savepoints the intake takes per file and per document.
+
+SQLAlchemy writes the SQL and gives each column's bind processor (money as millionths); what a
+``Statement`` skips is its per-execution work (cache keys, parameter and result processing),
+which cost more than SQLite itself on a batch of small files. Private to ``store``: the other
+store modules build their statements with it; nothing outside ``store`` sees a cursor.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import namedtuple
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Connection, Table
+from sqlalchemy.exc import DBAPIError
+
+Compiled = tuple[str, dict[str, Any], dict[str, Callable[[Any], Any]]]
+
+
+class Statement:
+    """A statement compiled once per dialect and set of columns, then run straight on the DBAPI
+    cursor of the caller's connection, inside its transaction. Rows come back as plain named
+    tuples, so only columns that need no result processing are selected this way.
+    ``statement`` may be a function of the dialect's name, for the statements each dialect
+    writes its own way."""
+
+    def __init__(self, statement: Any, table: Table | None = None) -> None:
+        self.statement, self.table = statement, table
+        self._compiled: dict[tuple[str, tuple[str, ...]], Compiled] = {}
+
+    def _prepare(self, conn: Connection, keys: tuple[str, ...]) -> Compiled:
+        found = self._compiled.get((conn.dialect.name, keys))
+        if found is None:
+            statement = self.statement(conn.dialect.name) if callable(self.statement) else self.statement
+            if statement.is_insert and self.table is not None and "id" in self.table.c and conn.dialect.name != "sqlite":
+                statement = statement.returning(self.table.c.id)  # SQLite gives cursor.lastrowid
+            compiled = statement.compile(dialect=conn.dialect, column_keys=list(keys))
+            columns = self.table.c if self.table is not None else ()
+            processors = {
+                c.key: p for c in columns if c.key in keys and (p := c.type.bind_processor(conn.dialect)) is not None
+            }
+            found = self._compiled[(conn.dialect.name, keys)] = (compiled.string, dict(compiled.params), processors)
+        return found
+
+    def _params(self, conn: Connection, values: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        sql, defaults, processors = self._prepare(conn, tuple(values))
+        params = {**defaults, **values}
+        for key, process in processors.items():
+            params[key] = process(params[key])
+        return sql, params
+
+    def run(self, conn: Connection, values: dict[str, Any]) -> Any:
+        sql, params = self._params(conn, values)
+        return _on_cursor(conn, sql, params, many=False)
+
+    def many(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        prepared = [self._params(conn, row) for row in rows]  # the rows have the same keys: one SQL
+        _on_cursor(conn, prepared[0][0], [params for _sql, params in prepared], many=True)
+
+    def insert(self, conn: Connection, values: dict[str, Any]) -> int:
+        """Insert one row and return its id."""
+        cursor = self.run(conn, values)
+        return int(cursor.lastrowid if conn.dialect.name == "sqlite" else cursor.fetchone()[0])
+
+    def first(self, conn: Connection, values: dict[str, Any]) -> Any:
+        cursor = self.run(conn, values)
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        return _row_type(tuple(d[0] for d in cursor.description))(*row)
+
+
+def _on_cursor(conn: Connection, sql: str, params: Any, many: bool) -> Any:
+    """Run on the DBAPI cursor; a driver error becomes SQLAlchemy's (IntegrityError, ...) as if
+    SQLAlchemy had run the statement."""
+    cursor = conn.connection.cursor()
+    dbapi = conn.dialect.loaded_dbapi
+    try:
+        (cursor.executemany if many else cursor.execute)(sql, params)
+    except dbapi.Error as exc:
+        raise DBAPIError.instance(sql, params, exc, dbapi.Error, dialect=conn.dialect) from exc
+    return cursor
+
+
+class Savepoint:
+    """A SAVEPOINT taken on the DBAPI cursor, the only kind the intake takes (a file, a document
+    of a file): SQLAlchemy's nested transaction costs more than the two statements themselves.
+    ``on_rollback`` runs after a rollback (the store forgets what the transaction remembered)."""
+
+    _names = itertools.count()
+
+    def __init__(self, conn: Connection, on_rollback: Callable[[Connection], None] | None = None) -> None:
+        self.conn, self.name, self.on_rollback = conn, f"chorus_{next(self._names)}", on_rollback
+        _on_cursor(conn, f"SAVEPOINT {self.name}", {}, many=False)
+
+    def commit(self) -> None:
+        _on_cursor(self.conn, f"RELEASE SAVEPOINT {self.name}", {}, many=False)
+
+    def rollback(self) -> None:
+        _on_cursor(self.conn, f"ROLLBACK TO SAVEPOINT {self.name}", {}, many=False)
+        _on_cursor(self.conn, f"RELEASE SAVEPOINT {self.name}", {}, many=False)
+        if self.on_rollback is not None:
+            self.on_rollback(self.conn)
+
+
+@lru_cache(maxsize=64)
+def _row_type(names: tuple[str, ...]) -> Any:
+    return namedtuple("FastRow", names)  # type: ignore[misc]  # field names known only at run time

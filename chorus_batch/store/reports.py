@@ -1,0 +1,214 @@
+"""The queries of the accountants' reports (SPEC §8), streamed in chunks of rows.
+
+Every amount is added up by the database on the raw BIGINT millionths of ``Micros`` and
+written by it as two-decimal text, rounded half-up (``money_text``): no amount is ever a float
+or a per-cell ``Decimal``. Rows leave the database in Unicode code-point order (SQLite compares
+UTF-8 bytes; PostgreSQL is given ``COLLATE "C"`` and ``NULLS FIRST``), so each report's chunks
+come in their final order and SQLite and PostgreSQL give the same bytes. Rows are read straight
+from a DBAPI cursor (a server-side one on PostgreSQL, so they stream): every column selected
+here is text or a whole number, which needs no conversion.
+
+Each query is built for the connection's database (``status``, ``totals``, ``invoices``,
+``invoice_anomalies``, ``engagement_anomalies``); ``rows`` streams one.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import BigInteger, Connection, String, case, cast, func, literal, select, true, type_coerce, union
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.sql import Select
+
+from ..domain.states import Event
+from . import schema as s
+from .invoices import counted_sums, micros
+
+CHUNK_ROWS = 50_000  # rows read at a time: memory stays flat with the store's size
+Chunk = tuple[list[str], list[tuple[Any, ...]]]  # column names, rows
+
+_e, _i = s.engagements, s.invoices
+_CURSORS = itertools.count()
+
+
+def money_text(conn: Connection, column: Any) -> Any:
+    """A money column or expression (raw millionths) as the reports write it, computed by the
+    database in integer arithmetic: ``"727.20"``, half-up to the cent away from zero (``-0.004``
+    gives ``"-0.00"``), ``""`` when unknown."""
+    raw = micros(column)
+    cents = (func.abs(raw) + 5_000) // 10_000  # floor division of integers
+    units, rest = cents // 100, cents % 100
+    sign = case((raw < 0, "-"), else_="")
+    if conn.dialect.name == "postgresql":
+        text = sign + cast(units, String) + "." + func.lpad(cast(rest, String), 2, "0")
+    else:
+        text = func.printf("%s%d.%02d", sign, units, rest)
+    return type_coerce(case((raw.is_(None), ""), else_=text), String)
+
+
+def _code_points(conn: Connection, *columns: Any) -> list[Any]:
+    """ORDER BY in Unicode code-point order on both databases."""
+    return [column.collate("C") for column in columns] if conn.dialect.name == "postgresql" else list(columns)
+
+
+def _invoice_order(conn: Connection) -> list[Any]:
+    """seller (none first), number, id. SQLite puts NULL first and can then walk the
+    (seller_id, number) index instead of sorting millions of rows; PostgreSQL is told."""
+    if conn.dialect.name == "postgresql":
+        return [_i.c.seller_id.collate("C").nulls_first(), _i.c.number.collate("C"), _i.c.id]
+    return [_i.c.seller_id, _i.c.number, _i.c.id]
+
+
+def status(conn: Connection) -> Select[Any]:
+    """One row per engagement: parties, status, dates, ordered amounts as text."""
+    q = select(
+        _e.c.number.label("engagement_number"),
+        _e.c.issuer_id,
+        _e.c.issuer_name,
+        _e.c.supplier_id,
+        _e.c.supplier_name,
+        _e.c.status,
+        _e.c.created_at,
+        _e.c.last_transition_at,
+        money_text(conn, _e.c.amount_ht).label("amount_ht"),
+        money_text(conn, _e.c.amount_ttc).label("amount_ttc"),
+        _e.c.currency,
+    ).order_by(*_code_points(conn, _e.c.number, _e.c.issuer_id))
+    return q
+
+
+def totals(conn: Connection) -> Select[Any]:
+    """Per engagement, summed by the database (``invoices.counted_sums``): invoiced (net of
+    credit notes), credit notes, paid, remaining as text, the number of counted documents, and
+    the raw millionths ordered and invoiced that the match status is computed on."""
+    sums = counted_sums()
+    per_engagement = (
+        select(_i.c.engagement_id, *(value.label(name) for name, value in sums.items()))
+        .where(_i.c.engagement_id.is_not(None))
+        .group_by(_i.c.engagement_id)
+        .subquery("per_engagement")
+    )
+    # CAST: PostgreSQL's SUM of BIGINT is a NUMERIC
+    invoiced = cast(func.coalesce(per_engagement.c.invoiced, 0), BigInteger)
+    ordered_ttc = micros(_e.c.amount_ttc)
+    q = (
+        select(
+            _e.c.id.label("engagement_id"),
+            _e.c.number.label("engagement_number"),
+            _e.c.issuer_id,
+            _e.c.supplier_id,
+            _e.c.status,
+            ordered_ttc.label("ordered_micros"),
+            invoiced.label("invoiced_micros"),
+            money_text(conn, _e.c.amount_ht).label("ordered_ht"),
+            money_text(conn, ordered_ttc).label("ordered_ttc"),
+            money_text(conn, invoiced).label("invoiced_ttc"),
+            money_text(conn, cast(func.coalesce(per_engagement.c.credit_notes, 0), BigInteger)).label("credit_notes_ttc"),
+            money_text(conn, cast(func.coalesce(per_engagement.c.paid, 0), BigInteger)).label("paid_ttc"),
+            # "" when the ordered amount is unknown
+            money_text(conn, cast(ordered_ttc - invoiced, BigInteger)).label("remaining_ttc"),
+            func.coalesce(per_engagement.c.invoice_count, 0).label("invoice_count"),
+        )
+        .select_from(_e.outerjoin(per_engagement, per_engagement.c.engagement_id == _e.c.id))
+        .order_by(*_code_points(conn, _e.c.number, _e.c.issuer_id))
+    )
+    return q
+
+
+def invoice_anomalies(conn: Connection) -> Select[Any]:
+    """One row per anomaly stored in ``invoices.anomalies`` (a JSON list of ``{code, reason}``),
+    exploded by the database itself: ``json_each`` on SQLite, ``jsonb_array_elements`` on
+    PostgreSQL. Columns: ``invoice_id, engagement_id, code, reason``."""
+    if conn.dialect.name == "postgresql":
+        items = func.jsonb_array_elements(cast(_i.c.anomalies, JSONB)).table_valued("value", joins_implicitly=True).alias("item")
+        code, reason = items.c.value.op("->>")("code"), items.c.value.op("->>")("reason")
+    else:  # SQLite (the embedded default)
+        # a cell that is not valid JSON is read as no anomaly rather than failing the report
+        checked = case((func.json_valid(_i.c.anomalies) == 1, _i.c.anomalies), else_="[]")
+        items = func.json_each(checked).table_valued("value", joins_implicitly=True).alias("item")
+        code, reason = func.json_extract(items.c.value, "$.code"), func.json_extract(items.c.value, "$.reason")
+    return (
+        select(
+            _i.c.id.label("invoice_id"),
+            func.coalesce(_i.c.engagement_id, 0).label("engagement_id"),
+            type_coerce(code, String).label("code"),
+            type_coerce(func.coalesce(reason, ""), String).label("reason"),
+        )
+        .select_from(_i)
+        .join(items, true())
+        .where(_i.c.anomalies != "[]", code.is_not(None))
+    )
+
+
+def engagement_anomalies(conn: Connection) -> Select[Any]:
+    """``(engagement_id, code, reason)``, distinct: the anomalies stored on the engagement's
+    invoices, and DUPLICATE_INVOICE for each duplicate that belongs to it (its own
+    engagement, else its original's)."""
+    stored = invoice_anomalies(conn).subquery("stored")
+    original = _i.alias("original")
+    duplicates = select(
+        func.coalesce(_i.c.engagement_id, original.c.engagement_id).label("engagement_id"),
+        literal("DUPLICATE_INVOICE", String).label("code"),
+        literal("", String).label("reason"),
+    ).select_from(_i.join(original, _i.c.duplicate_of == original.c.id))
+    on_engagements = select(stored.c.engagement_id, stored.c.code, stored.c.reason).where(stored.c.engagement_id != 0)
+    both = union(on_engagements, duplicates).subquery("found")
+    q = (
+        select(both.c.engagement_id, both.c.code, func.min(both.c.reason).label("reason"))
+        .where(both.c.engagement_id.is_not(None))
+        .group_by(both.c.engagement_id, both.c.code)
+    )
+    return q
+
+
+def closed_by_payment(conn: Connection) -> set[int]:
+    """The engagements ``close_when_paid`` closed (a ``paid`` transition)."""
+    paid = select(s.transitions.c.engagement_id).where(s.transitions.c.event == Event.PAID.value).distinct()
+    return set(conn.execute(paid).scalars())
+
+
+def invoices(conn: Connection) -> Select[Any]:
+    """One row per invoice or credit note (duplicates and REJETEE included), with its
+    engagement's number and status; amounts as stored (positive), as text."""
+    matched = _i.c.engagement_id.is_not(None)
+    q = (
+        select(
+            _i.c.id.label("invoice_id"),
+            _i.c.number.label("invoice_number"),
+            _i.c.type,
+            _i.c.seller_id,
+            _i.c.buyer_id,
+            func.coalesce(_e.c.number, _i.c.engagement_ref).label("engagement_number"),
+            case((matched, "true"), else_="false").label("matched"),
+            func.coalesce(_i.c.engagement_id, 0).label("engagement_id"),
+            func.coalesce(_e.c.status, "").label("engagement_status"),
+            money_text(conn, _i.c.amount_ht).label("amount_ht"),
+            money_text(conn, _i.c.amount_ttc).label("amount_ttc"),
+            _i.c.status,
+            case((_i.c.duplicate_of.is_not(None), 1), else_=0).label("is_duplicate"),
+        )
+        .select_from(_i.outerjoin(_e, _e.c.id == _i.c.engagement_id))
+        .order_by(*_invoice_order(conn))
+    )
+    return q
+
+
+def rows(conn: Connection, query: Select[Any]) -> Iterator[Chunk]:
+    """``query``'s rows, ``CHUNK_ROWS`` at a time; always at least one (maybe empty) chunk."""
+    compiled = query.compile(dialect=conn.dialect)
+    raw = conn.connection.dbapi_connection
+    named = conn.dialect.name == "postgresql"  # a server-side cursor, named apart from one still open
+    cursor = raw.cursor(name=f"chorus_report_{next(_CURSORS)}") if named else raw.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(compiled.string, dict(compiled.params))
+        columns = [d[0] for d in cursor.description]
+        empty = True
+        while rows := cursor.fetchmany(CHUNK_ROWS):
+            empty = False
+            yield columns, rows
+        if empty:
+            yield list(query.selected_columns.keys()), []
+    finally:
+        cursor.close()

@@ -1,17 +1,60 @@
 """chorus-batch: batch EDI processing of Chorus Pro orders ("engagements").
 
-Layers, each importing only from the ones above it:
+The public API: everything a command needs, so that no command reaches past it. A
+``Session`` is one workspace (folders, configuration, store, acting partner); its methods set
+it up, run the inbox once, watch it, validate files, search / show / export / answer
+engagements, follow and retry files, write the reports and build the demo::
 
-* ``errors``                    the error catalogue (codes, meanings, fixes)
-* ``domain``                    pure core: models, identifiers, rules, the state machine table
-* ``formats``                   one module per document syntax (bytes → domain)
-* ``store``                     the only SQL: tables, migrations, queries
-* ``workspace``, ``config``     folders, file lifecycle, configuration
-* ``engagements``               documents applied to engagements (the rules over the store)
-* ``ingest``                    one file from inbox to archive, through the store
-* ``answers``, ``watch``        operator answers; the watcher (events → ``ingest``)
-* ``views``, ``reports``        store → JSON shapes and CSV reports
-* ``cli``, ``render``, ``demo`` the thin command line
+    from chorus_batch import Session
+    summary = Session(Path("/srv/edi")).run()
+
+The rooms behind it, each importing only what ``tests/test_architecture.py`` allows:
+
+* ``domain``     the pure core: models, identifiers, rules, the state machine table, outcomes,
+                 matching and reconciliation
+* ``formats``    one module per document syntax behind one interface and a registry
+* ``store``      every SQL statement and every difference between the databases
+* ``apply``      a document applied to engagements, inside the caller's transaction
+* ``intake``     files from the inbox to the archive (read, processor, parking, lots, watch...)
+* ``reports``    the accountants' reports
+* ``shapes``     store rows as the JSON shapes of the command line
+* ``session``    the service behind this API
+* ``cli``        the command line, over this API only
 """
 
+from .domain.invoices import InvoiceStatus
+from .domain.model import LineChange
+from .domain.outcomes import DocumentOutcome, FileStatus
+from .domain.reconciliation import MatchStatus
+from .domain.states import State
+from .errors import ChorusError, ConfigError, NotFound, WorkspaceError, WorkspaceLocked
+from .intake import FileResult, RunSummary, Verdict
+from .reports import FORMATS as REPORT_FORMATS
+from .reports import REPORTS
+from .session import Answer, Demo, OrderQuery, Session
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "REPORTS",
+    "REPORT_FORMATS",
+    "Answer",
+    "ChorusError",
+    "ConfigError",
+    "Demo",
+    "DocumentOutcome",
+    "FileResult",
+    "FileStatus",
+    "InvoiceStatus",
+    "LineChange",
+    "MatchStatus",
+    "NotFound",
+    "OrderQuery",
+    "RunSummary",
+    "Session",
+    "State",
+    "Verdict",
+    "WorkspaceError",
+    "WorkspaceLocked",
+    "__version__",
+]

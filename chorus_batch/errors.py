@@ -20,7 +20,7 @@ is generated from it and a test keeps the two equal.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 
@@ -339,14 +339,3 @@ class WorkspaceLocked(ChorusError):
 
 class NotFound(ChorusError):
     code = "ORDER_NOT_FOUND"
-
-
-@dataclass
-class Outcome:
-    """What processing did with one document inside a file (mirrors the ack's ``documents``)."""
-
-    kind: str
-    number: str | None
-    outcome: str
-    errors: list[Issue] = field(default_factory=list)
-    member: str | None = None  # the member of a bundle (zip / tar.gz) the document came from

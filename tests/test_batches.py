@@ -26,9 +26,11 @@ from typing import Any
 
 import pytest
 
-from chorus_batch import engagements, ingest
+from chorus_batch import apply
+from chorus_batch.intake import lots
 from chorus_batch.demo.generate import ISSUERS, SUPPLIERS, Line, demo_answers, demo_files, engagement_number, generate_batch, ubl_order
 from chorus_batch.demo.invoices import demo_invoices
+from chorus_batch.domain.model import OrderDocument
 
 
 def _inbox() -> dict[str, bytes]:
@@ -57,7 +59,7 @@ def _outcome(run_cli: Any, root: Path, files: dict[str, bytes], helpers: int) ->
 
 def test_peers_decide_exactly_what_the_run_alone_decides(run_cli: Any, tmp_path: Path) -> None:
     files = _inbox()
-    assert len(files) > ingest.PEERS_MIN_FILES  # big enough for peers
+    assert len(files) > lots.PEERS_MIN_FILES  # big enough for peers
     alone = _outcome(run_cli, tmp_path / "alone", files, helpers=0)
     helped = _outcome(run_cli, tmp_path / "helped", files, helpers=2)
     log_text = (tmp_path / "helped" / "var" / "log" / "chorus-batch.log").read_text(encoding="utf-8")
@@ -89,7 +91,7 @@ def test_same_names_in_adjacent_lots_get_the_names_the_run_alone_gives(run_cli: 
     the two lots may be stored by different processes, and the earlier writes those reports
     last: the later lot plans its report and archive names once the earlier lot's files are
     in place, as the run alone would."""
-    size = ingest.LOT_FILES  # p1: names 0 to 3 lots, p2: from 2.5 lots on; 6 lots in all
+    size = lots.LOT_FILES  # p1: names 0 to 3 lots, p2: from 2.5 lots on; 6 lots in all
     names = {}
     for root, helpers in ((tmp_path / "alone", 0), (tmp_path / "peers", 1)):
         assert run_cli("--workspace", root, "init").exit_code == 0
@@ -112,20 +114,20 @@ def test_same_names_in_adjacent_lots_get_the_names_the_run_alone_gives(run_cli: 
     [("a.xml", "a.xml"), ("a.xml.1", "a.xml"), ("a.xml.12.3", "a.xml"), ("a.xml.errors.json", "a.xml"), ("a.xml.2.errors.json", "a.xml"), ("v1.2.xml", "v1.2.xml")],
 )
 def test_names_that_may_compete_for_a_report_or_archive_name_share_a_key(name: str, key: str) -> None:
-    assert ingest._name_key(name) == key
+    assert lots._name_key(name) == key
 
 
 def test_a_bug_in_one_file_rejects_that_file_only(run_cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     files = dict(generate_batch(6, seed=9, start=900))
     victim = sorted(files)[2]
-    real = engagements.apply_order
+    real = apply.HANDLERS[OrderDocument]
 
-    def apply_order(ctx: Any, doc: Any, *rest: Any) -> Any:
+    def apply_order(ctx: Any, doc: Any) -> Any:
         if ctx.src.file_id is not None and doc.number in victim:
             raise RuntimeError("a bug")
-        return real(ctx, doc, *rest)
+        return real(ctx, doc)
 
-    monkeypatch.setattr(engagements, "apply_order", apply_order)
+    monkeypatch.setitem(apply.HANDLERS, OrderDocument, apply_order)
     root = tmp_path / "ws"
     acks, rows, _output = _outcome(run_cli, root, files, helpers=0)
     assert acks[victim + ".json"][:2] == ("IN_REJETE", ["INTERNAL_ERROR"])

@@ -18,14 +18,15 @@ from pathlib import Path
 import click
 import pytest
 
-from chorus_batch import config, docgen
+import docgen
+from chorus_batch import config
 from chorus_batch.cli import cli
 from chorus_batch.errors import CODES
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
 PACKAGE = REPO / "chorus_batch"
-REGENERATE = "run python -m chorus_batch.docgen"
+REGENERATE = "run python tools/docgen.py"
 
 
 # -- (a) generated documents ---------------------------------------------------------------------

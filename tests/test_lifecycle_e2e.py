@@ -822,10 +822,11 @@ def test_parked_answer_rejected_when_its_order_arrives_counts_as_a_rejection(lab
 
 
 class _FrozenClock:
-    """Replaces ``chorus_batch.ingest.datetime`` so that ``now()`` is a chosen instant."""
+    """Replaces ``chorus_batch.intake.report.datetime`` (the intake's clock) so that ``now()``
+    is a chosen instant."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, start: datetime) -> None:
-        import chorus_batch.ingest as ingest
+        import chorus_batch.intake.report as report
 
         clock = self
 
@@ -835,7 +836,7 @@ class _FrozenClock:
                 return clock.instant if tz is None else clock.instant.astimezone(tz)
 
         self.instant = start
-        monkeypatch.setattr(ingest, "datetime", Frozen)
+        monkeypatch.setattr(report, "datetime", Frozen)
 
     def advance(self, seconds: float) -> None:
         self.instant += timedelta(seconds=seconds)

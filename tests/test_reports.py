@@ -47,7 +47,7 @@ from chorus_batch import reports
 from chorus_batch.config import Settings
 from chorus_batch.domain.matching import ANOMALIES
 from chorus_batch.reports import build, write
-from chorus_batch.views import money
+from chorus_batch.shapes import money
 from chorus_batch.store import reports as queries
 from chorus_batch.store import schema as s
 from chorus_batch.store import Store

@@ -8,9 +8,9 @@ store that follows it.
   or raises ``TransitionNotAllowed``, and the state only ever changes along a row of the table.
 * A stateful test over the real store: a tmp workspace with a few generated orders (one to a
   structure the workspace does not serve), then random supplier answers (UBL OrderResponse AP /
-  RE with or without a reason / CA / AB, operator CSV rows, ``answers.apply`` as the CLI does),
+  RE with or without a reason / CA / AB, operator CSV rows, ``Session.answer`` as the CLI does),
   issuer changes, cancellations and re-routed orders, each through the real intake
-  (``ingest.Processor``) or the operator path. After every step ``var/store.sqlite`` is read
+  (``intake.run``) or the operator path. After every step ``var/store.sqlite`` is read
   with ``sqlite3``: each engagement's ``status`` is the ``to_status`` of its last
   ``transitions`` row, each row's ``from_status`` is the previous row's ``to_status``, every row
   is a row of the table, and the status is what the SPEC rules predict.
@@ -31,13 +31,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, multiple, rule
 
-from chorus_batch import answers
+from chorus_batch import Session
 from chorus_batch.config import Settings
 from chorus_batch.demo import generate as gen
 from chorus_batch.domain import states
 from chorus_batch.domain.model import LineChange
 from chorus_batch.domain.states import ACTORS, FINAL, INITIAL, TRANSITIONS, Event, State
-from chorus_batch.ingest import Processor
+from chorus_batch.intake import Processor, run
 from chorus_batch.store import Store
 from chorus_batch.workspace import Workspace
 
@@ -191,7 +191,7 @@ class EngagementLifecycle(RuleBasedStateMachine):
 
     def _process(self, name: str, data: bytes) -> None:
         (self.ws.inbox / name).write_bytes(data)
-        self.processor.run()
+        run(self.processor, exclusive=True)
 
     # -- orders
     @initialize(target=engagements)
@@ -227,8 +227,7 @@ class EngagementLifecycle(RuleBasedStateMachine):
     @rule(number=engagements, code=st.sampled_from(["AP", "RE", "CA"]), reason=REASONS)
     def answer_operator(self, number: str, code: str, reason: str | None) -> None:
         lines = (LineChange("1", "3", quantity=Decimal(3), unit_price=Decimal("2.50")),) if code == "CA" else ()
-        response = answers.build(code, number, ISSUER.siret, reason, lines)
-        answers.apply(self.store, self.ws, self.settings, response)
+        Session(self.ws.root, settings=self.settings).answer(code, number, ISSUER.siret, reason, lines)
         self.model[number] = expected_after_answer(self.model[number], code, reason)
 
     # -- issuer documents

@@ -44,8 +44,9 @@ def counts(status: str, duplicate: bool) -> bool:
     return not duplicate and status != NOT_COUNTED
 
 
-def is_paid(status: str) -> bool:
-    return status == PAID
+def is_paid_in_full(paid: Decimal, invoiced: Decimal) -> bool:
+    """Whether what was paid covers what was invoiced (both net of credit notes)."""
+    return paid >= invoiced
 
 
 def signed(kind: str, amount: Decimal) -> Decimal:

@@ -39,6 +39,22 @@ def engagement_number(raw: str | None) -> str | None:
     return None if value.upper() in PLACEHOLDERS else value
 
 
+def number_of(doc: Document) -> str:
+    """The engagement number a document is about (for an invoice: its own number; for a
+    status: the invoice's number); ``""`` when it names none."""
+    if isinstance(doc, InvoiceDocument):
+        return doc.number.strip()
+    if isinstance(doc, InvoiceStatusUpdate):
+        return doc.invoice_number.strip()
+    if isinstance(doc, OrderDocument):
+        raw = doc.number
+    elif isinstance(doc, ChangeDocument):
+        raw = doc.order.number
+    else:
+        raw = doc.order_number
+    return engagement_number(raw) or ""
+
+
 def check(
     doc: Document,
     today: date,

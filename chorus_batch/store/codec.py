@@ -57,10 +57,23 @@ def party_json(party: Party) -> str:
     return _encode(party)
 
 
+_MEMO = "_chorus_order_json"
+
+
 def order_json(doc: OrderDocument) -> str:
     """The order as its engagement version stores it (``to_dict``, keys sorted). Each party is
     encoded by ``party_json`` and put in place of a marker (a NUL character, which XML never
-    holds), so a party met in many orders is encoded once."""
+    holds), so a party met in many orders is encoded once. The text is kept on the document (an
+    attribute outside its fields: equality, hashing and ``replace`` ignore it), so that the
+    intake makes it while reading a lot, before its turn to store, and the store reuses it."""
+    memo: str | None = doc.__dict__.get(_MEMO)
+    if memo is None:
+        memo = _order_json(doc)
+        object.__setattr__(doc, _MEMO, memo)  # a frozen dataclass: its fields stay as they are
+    return memo
+
+
+def _order_json(doc: OrderDocument) -> str:
     values: dict[str, object] = {}
     parties: list[Party] = []
     for name in _field_names(OrderDocument) or ():

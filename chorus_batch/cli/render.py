@@ -1,5 +1,5 @@
 """Terminal rendering of one engagement (``orders show``) with rich. Reads the JSON shape
-built by ``views.engagement_detail``; holds no logic of its own."""
+that ``Session.show_order`` returns; holds no logic of its own."""
 
 from __future__ import annotations
 

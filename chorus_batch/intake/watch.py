@@ -1,5 +1,6 @@
 """``watch``: stay up and process files as they arrive. This module only turns file-system
-events into ``Processor.process`` calls; every rule lives elsewhere.
+events into calls of the intake (``run.resume``, ``run.tidy``, ``Processor.process``); every
+rule lives elsewhere.
 
 How a file becomes ready (peers.md §2.6 lists what goes wrong otherwise):
 
@@ -27,9 +28,10 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
-from . import formats
-from .ingest import Processor
-from .workspace import Pending, is_temporary
+from .. import formats
+from ..workspace import Pending, is_temporary
+from .processor import Processor
+from .run import resume, tidy
 
 log = logging.getLogger("chorus_batch")
 
@@ -143,14 +145,12 @@ class Watcher:
         processed = 0
         next_scan = 0.0
         try:
-            self.processor.recover(self.exclusive)
-            self.processor.recover_responses()
+            resume(self.processor, self.exclusive)
             while not self.stop.is_set():
                 if time.monotonic() >= next_scan:
                     for item in ws.pending():
                         candidates.touch(item.path)
-                    self.processor.expire_parked()
-                    self.processor.retry_parked()
+                    tidy(self.processor)
                     next_scan = time.monotonic() + self.rescan_seconds
                 ready = candidates.ready(self.stable_seconds, self.close_timeout)
                 items = [self._pending(p) for p in ready if p.exists() and self._in_inbox(p)]
@@ -161,12 +161,11 @@ class Watcher:
                         for item in ordered[start:]:
                             candidates.touch(item.path)
                         break
-                    for result in self.processor.process_batch(ordered[start : start + size]):
+                    for result in self.processor.process(ordered[start : start + size]):
                         processed += 1
                         log.info("%s: %s", result.name, result.status)
-                    for later in self.processor.retaken:
-                        log.info("%s: %s (after parking)", later.name, later.status)
-                    self.processor.retaken = []
+                for later in self.processor.parking.drain():
+                    log.info("%s: %s (after parking)", later.name, later.status)
                 candidates.wake.wait(0.2)
                 candidates.wake.clear()
         finally:

@@ -1,0 +1,81 @@
+"""``files``: what happened to each input file, and putting a rejected one back."""
+
+from __future__ import annotations
+
+import click
+
+from chorus_batch import FileStatus
+
+from .output import emit_json, emit_rows
+from .root import Context, cli, guarded
+
+_SUMMARY = ("file", "status", "kinds", "errors")  # what ``files list --format json`` gives of each file
+
+
+@cli.group()
+def files() -> None:
+    """What happened to each input file."""
+
+
+@files.command("list")
+@click.option("--status", type=click.Choice([s.value for s in FileStatus]))
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_obj
+@guarded
+def files_list(ctx: Context, status: str | None, fmt: str) -> None:
+    """List received files with their outcome.
+
+    Example:
+
+        chorus-batch files list --status IN_REJETE
+    """
+    found = ctx.session.list_files(status)
+    if fmt == "json":
+        emit_json([{key: d[key] for key in _SUMMARY} for d in found])
+        return
+    rows = [
+        {**d, "kinds": ",".join(d["kinds"]), "errors": ",".join(sorted({e["code"] for e in d["errors"]}))}
+        for d in found
+    ]
+    emit_rows("table", ["file", "status", "kinds", "errors", "processed_at"], rows, f"{len(rows)} file(s)")
+
+
+@files.command("show")
+@click.argument("name")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_obj
+@guarded
+def files_show(ctx: Context, name: str, fmt: str) -> None:
+    """Every processing of the file NAME, with its errors.
+
+    Example:
+
+        chorus-batch files show commande-0042.xml
+    """
+    details = ctx.session.file_history(name)
+    if fmt == "json":
+        emit_json(details)
+        return
+    for d in details:
+        click.echo(f"{d['file']}  {d['status']}  {','.join(d['kinds'])}")
+        for key in ("partner", "sha256", "size", "received_at", "processed_at", "stored_as", "ack"):
+            if d[key] is not None:
+                click.echo(f"  {key}: {d[key]}")
+        for err in d["errors"]:
+            where = f" [line {err['line']}]" if err.get("line") else ""
+            click.echo(f"  {err['code']}: {err['message']}{where}" + (f" at {err['xpath']}" if err.get("xpath") else ""))
+
+
+@files.command("retry")
+@click.argument("name")
+@click.pass_obj
+@guarded
+def files_retry(ctx: Context, name: str) -> None:
+    """Put the rejected file NAME back into the inbox (e.g. after the configuration was fixed);
+    the next run processes it again. Its earlier reports are kept.
+
+    Example:
+
+        chorus-batch files retry reponse-acme-0042.xml && chorus-batch run
+    """
+    click.echo(f"re-queued {ctx.session.retry_file(name)}")

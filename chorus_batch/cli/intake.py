@@ -1,0 +1,176 @@
+"""``init``, ``run``, ``watch`` and ``validate``: the workspace and its inbox."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+
+from chorus_batch import FileResult, FileStatus, RunSummary
+
+from .root import Context, cli, flush_logs, guarded, log, setup_logging
+
+_COUNTED = (
+    FileStatus.IN_INTEGRE,
+    FileStatus.IN_INTEGRE_PARTIEL,
+    FileStatus.DUPLICATE,
+    FileStatus.PARKED,
+    FileStatus.IN_REJETE,
+)
+
+
+@cli.command()
+@click.pass_obj
+@guarded
+def init(ctx: Context) -> None:
+    """Create the workspace folders, a commented configuration and the store (idempotent).
+
+    Example:
+
+        chorus-batch --workspace /srv/edi init
+    """
+    session = ctx.session
+    for path in session.init():
+        click.echo(f"created {path}")
+    click.echo(f"workspace ready: {session.ws.root}")
+
+
+def run_inbox(ctx: Context) -> RunSummary:
+    """Process the inbox once (with a progress bar on a terminal), the log buffered."""
+    session = ctx.session
+    session.ensure()
+    setup_logging(ctx.verbosity, session.log_file, buffered=True)
+    try:
+        if not ctx.progress:
+            return session.run()
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        columns = (TextColumn("[bold]processing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, transient=True) as bar:
+            task = bar.add_task("files", total=None)
+
+            def advance(_result: FileResult) -> None:
+                bar.advance(task)
+
+            return session.run(on_file=advance, on_total=lambda total: bar.update(task, total=total))
+    finally:
+        flush_logs()
+
+
+def print_summary(summary: RunSummary) -> None:
+    counts = summary.counts
+    if not summary.total:
+        click.echo("nothing to process")
+        return
+    parts = ", ".join(f"{counts[k]} {k}" for k in _COUNTED if counts[k])
+    click.echo(f"{summary.total} file(s): {parts}")
+    for result in summary.notable:
+        if result.status == FileStatus.IN_REJETE:
+            codes = ", ".join(sorted({e.code for e in result.errors}))
+            click.echo(f"  rejected {result.name}: {codes}")
+
+
+@cli.command()
+@click.pass_obj
+@guarded
+def run(ctx: Context) -> None:
+    """Process every pending file in inbox/ once, then print a summary.
+
+    Exit code 0 when every file was integrated (or was a duplicate), 1 when at least one file
+    was rejected, 2 on a configuration error.
+
+    Example:
+
+        chorus-batch --workspace /srv/edi run
+    """
+    summary = run_inbox(ctx)
+    if ctx.verbosity >= 0:
+        print_summary(summary)
+    sys.exit(summary.exit_code)
+
+
+@cli.command()
+@click.option(
+    "--polling/--no-polling",
+    default=None,
+    help="Poll the inbox instead of inotify (default: automatic, polling on network shares).",
+)
+@click.pass_obj
+@guarded
+def watch(ctx: Context, polling: bool | None) -> None:
+    """Stay up: process files as they arrive, rescan at start-up and every `rescan_seconds`,
+    stop cleanly on SIGINT / SIGTERM (the current file is finished, exit 0).
+
+    Example:
+
+        chorus-batch --workspace /srv/edi watch -v
+    """
+    session = ctx.session
+    session.ensure()
+    setup_logging(ctx.verbosity, session.log_file)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("signal %d: stopping after the current file", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    count = session.watch(stop, polling)
+    if ctx.verbosity >= 0:
+        click.echo(f"stopped; {count} file(s) processed")
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--rules", "with_rules", is_flag=True, hidden=True, help="Accepted for compatibility: the rules always run.")
+@click.option("--strict", is_flag=True, help="Count fatal findings of the official rules as errors (as strict_rules = true).")
+@click.pass_obj
+@guarded
+def validate(ctx: Context, files: tuple[Path, ...], fmt: str, with_rules: bool, strict: bool) -> None:
+    """Tell what the intake would make of files, without storing or moving anything:
+    content detection, bundles member by member, PDF extraction, XSD, business rules and the
+    official rules, under the workspace's configuration (--config). Every error is printed
+    with its code, line and XPath.
+
+    Exit code 0 when every file would be integrated whole, 1 otherwise.
+
+    Example:
+
+        chorus-batch validate inbox/*.xml
+    """
+    verdicts = ctx.session.validate(list(files), strict)
+    if fmt == "json":
+        click.echo(json.dumps([v.as_dict() for v in verdicts], indent=2, ensure_ascii=False))
+    else:
+        for found in verdicts:
+            _print_verdict(found.as_dict())
+    sys.exit(0 if all(v.valid for v in verdicts) else 1)
+
+
+def _print_verdict(found: dict[str, Any]) -> None:
+    head = f"{found['file']}: {'valid' if found['valid'] else 'INVALID'}"
+    if found["kind"]:
+        head += f" ({found['syntax']} {found['kind']}{', ' + found['number'] if found['number'] else ''})"
+    click.echo(head)
+    members = [d for d in found["documents"] if d.get("member")]
+    if not members:
+        _print_issues(found["errors"], found["warnings"], "  ")
+        return
+    for doc in members:
+        what = f"{doc['syntax'] or '?'} {doc['kind']}{', ' + doc['number'] if doc['number'] else ''}"
+        click.echo(f"  {doc['member']}: {'valid' if doc['valid'] else 'INVALID'} ({what})")
+        _print_issues(doc["errors"], doc["warnings"], "    ")
+
+
+def _print_issues(errors: list[dict[str, Any]], warnings: list[dict[str, Any]], indent: str) -> None:
+    for label, found in (("", errors), ("warning ", warnings)):
+        for err in found:
+            where = ", ".join(p for p in (f"line {err['line']}" if err["line"] else "", err["xpath"] or "") if p)
+            click.echo(f"{indent}{label}{err['code']}: {err['message']}" + (f" [{where}]" if where else ""))

@@ -1,0 +1,203 @@
+"""``orders``: search, consult, download and answer engagements (``--as`` a partner)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import click
+
+from chorus_batch import Answer, LineChange, OrderQuery, State
+
+from .output import emit_json, emit_rows
+from .root import Context, cli, fail, guarded
+
+SEARCH_COLUMNS = ["number", "issuer_id", "issuer_name", "supplier_id", "supplier_name", "status", "amount_ht", "amount_ttc", "currency", "created_at"]
+TABLE_COLUMNS = ["number", "issuer_name", "supplier_name", "status", "amount_ht", "amount_ttc", "currency"]
+
+
+@cli.group()
+@click.option("--as", "as_partner", metavar="PARTNER", help="Act as this partner: see only its structures, answer with its rights.")
+@click.pass_obj
+@guarded
+def orders(ctx: Context, as_partner: str | None) -> None:
+    """Search, consult, download and answer engagements."""
+    ctx.session.partner = as_partner
+    ctx.session.check_partner()
+
+
+@orders.command("search")
+@click.option("--status", type=click.Choice([s.value for s in State]))
+@click.option("--created-from", type=click.DateTime(["%Y-%m-%d"]), help="Created on or after (YYYY-MM-DD).")
+@click.option("--created-to", type=click.DateTime(["%Y-%m-%d"]), help="Created on or before (YYYY-MM-DD).")
+@click.option("--number", help="Engagement number (* as wildcard).")
+@click.option("--issuer", help="Issuer SIRET / id, or part of its name.")
+@click.option("--supplier", help="Supplier SIRET / id, or part of its name.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.pass_obj
+@guarded
+def orders_search(
+    ctx: Context,
+    status: str | None,
+    created_from: datetime | None,
+    created_to: datetime | None,
+    number: str | None,
+    issuer: str | None,
+    supplier: str | None,
+    fmt: str,
+) -> None:
+    """Search engagements.
+
+    Example:
+
+        chorus-batch orders search --status A_TRAITER --issuer 21750001600019 --format csv
+    """
+    query = OrderQuery(
+        status=status,
+        number=number,
+        issuer=issuer,
+        supplier=supplier,
+        created_from=created_from.date() if created_from else None,
+        created_to=created_to.date() if created_to else None,
+    )
+    rows = ctx.session.search_orders(query)
+    emit_rows(fmt, SEARCH_COLUMNS if fmt != "table" else TABLE_COLUMNS, rows, f"{len(rows)} engagement(s)")
+
+
+@orders.command("show")
+@click.argument("number")
+@click.option("--issuer", help="Issuer id, when several issuers used the number.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_obj
+@guarded
+def orders_show(ctx: Context, number: str, issuer: str | None, fmt: str) -> None:
+    """Everything about one engagement (the portal's "Consulter").
+
+    Example:
+
+        chorus-batch orders show EJ2026-000123 --format json
+    """
+    detail = ctx.session.show_order(number, issuer)
+    if fmt == "json":
+        emit_json(detail)
+    else:
+        from .render import engagement_panel
+
+        engagement_panel(detail)
+
+
+@orders.command("export")
+@click.argument("number")
+@click.option("--issuer", help="Issuer id, when several issuers used the number.")
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to write into.")
+@click.pass_obj
+@guarded
+def orders_export(ctx: Context, number: str, issuer: str | None, out_dir: Path) -> None:
+    """Download the original document of every version and the embedded attachments
+    (the portal's "Télécharger").
+
+    Example:
+
+        chorus-batch orders export EJ2026-000123 -o /tmp/ej123
+    """
+    for target in ctx.session.export_order(number, issuer, out_dir):
+        click.echo(str(target))
+
+
+def _answer(ctx: Context, code: str, number: str, issuer: str | None, reason: str | None, yes: bool, lines: tuple[LineChange, ...] = ()) -> None:
+    session = ctx.session
+
+    def confirm(plan: Answer) -> bool:
+        click.echo(f"engagement {plan.number} ({plan.issuer_id}): {plan.before} -> {plan.after}")
+        for warning in plan.outcome.errors:
+            click.echo(f"  {warning.code}: {warning.message}")
+        for name in plan.responses:
+            click.echo(f"  order response {name} will be written to {session.ws.responses}")
+        if not yes and sys.stdin.isatty() and sys.stdout.isatty():
+            click.confirm("Confirm?", abort=True)
+        return True
+
+    done = session.answer(code, number, issuer, reason, lines, confirm)
+    if done.refused:
+        fail(f"{done.refused.message} [{done.refused.code}]", 1)
+    click.echo(f"done: {done.before} -> {done.after}" + (f"; wrote {', '.join(done.responses)}" if done.responses else ""))
+
+
+_ANSWER_OPTIONS = [
+    click.argument("number"),
+    click.option("--issuer", help="Issuer id, when several issuers used the number."),
+    click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (scripts)."),
+]
+
+
+def _answer_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(_ANSWER_OPTIONS):
+        fn = option(fn)
+    return fn
+
+
+@orders.command("accept")
+@_answer_options
+@click.pass_obj
+@guarded
+def orders_accept(ctx: Context, number: str, issuer: str | None, yes: bool) -> None:
+    """Accept (prendre en compte) an engagement: A_TRAITER -> PRIS_EN_COMPTE, and an order
+    response AP is written to outbox/responses/. Accepting an accepted order changes nothing.
+
+    Example:
+
+        chorus-batch orders accept EJ2026-000101 --yes
+    """
+    _answer(ctx, "AP", number, issuer, None, yes)
+
+
+@orders.command("refuse")
+@_answer_options
+@click.option("--reason", help="Why the order is refused (mandatory).")
+@click.pass_obj
+@guarded
+def orders_refuse(ctx: Context, number: str, issuer: str | None, yes: bool, reason: str | None) -> None:
+    """Refuse an engagement with a reason: A_TRAITER -> REFUSE, order response RE.
+    Without --reason nothing changes (REASON_REQUIRED).
+
+    Example:
+
+        chorus-batch orders refuse EJ2026-000101 --reason "Article discontinued" --yes
+    """
+    _answer(ctx, "RE", number, issuer, reason, yes)
+
+
+def _line_change(value: str) -> LineChange:
+    line_id, _, rest = value.partition("=")
+    qty, _, price = rest.partition("@")
+    try:
+        return LineChange(line_id.strip(), "3", quantity=Decimal(qty) if qty else None, unit_price=Decimal(price) if price else None)
+    except InvalidOperation:
+        raise click.BadParameter(f"{value!r}: expected LINE=QUANTITY[@UNIT_PRICE], e.g. 2=5@12.50") from None
+
+
+@orders.command("modify")
+@_answer_options
+@click.option("--line", "changed", multiple=True, metavar="LINE=QTY[@PRICE]", help="Change a line's quantity (and unit price). Repeatable.")
+@click.option("--drop", multiple=True, metavar="LINE", help="Remove a line (not accepted). Repeatable.")
+@click.option("--reason", help="A note for the issuer.")
+@click.pass_obj
+@guarded
+def orders_modify(
+    ctx: Context, number: str, issuer: str | None, yes: bool, changed: tuple[str, ...], drop: tuple[str, ...], reason: str | None
+) -> None:
+    """Accept an engagement with changes (order response CA): a new version with the changed
+    lines; amounts are recomputed exactly. Works in A_TRAITER and PRIS_EN_COMPTE.
+
+    Example:
+
+        chorus-batch orders modify EJ2026-000101 --line 2=5@12.50 --drop 3 --yes
+    """
+    lines = tuple(_line_change(v) for v in changed) + tuple(LineChange(d.strip(), "7") for d in drop)
+    if not lines:
+        raise click.UsageError("give at least one --line or --drop")
+    _answer(ctx, "CA", number, issuer, reason, yes, lines)

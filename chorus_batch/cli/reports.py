@@ -1,0 +1,107 @@
+"""``report``: the accountants' reports (status, reconciliation, invoices)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from chorus_batch import REPORT_FORMATS, REPORTS
+
+from .root import Context, cli, guarded
+
+
+@cli.group()
+def report() -> None:
+    """Reports for accountants, written to outbox/reports/ (or -o DIR): status, reconciliation
+    and invoices. CSV by default (UTF-8, comma, one file per report; --excel-fr for French
+    Excel); --format xlsx writes ONE workbook reports.xlsx and --format html ONE page
+    reports.html, each always holding all three reports."""
+
+
+_REPORT_OPTIONS = [
+    click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Folder (default outbox/reports)."),
+    click.option("--excel-fr", is_flag=True, help="CSV for French Excel: ';' separator, decimal comma, UTF-8 with BOM (CSV only)."),
+    click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(REPORT_FORMATS),
+        default="csv",
+        show_default=True,
+        help="csv: one file per report; xlsx / html: one workbook (reports.xlsx) / one page (reports.html) with ALL three reports.",
+    ),
+]
+
+
+def _report_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(_REPORT_OPTIONS):
+        fn = option(fn)
+    return fn
+
+
+def _report(ctx: Context, names: tuple[str, ...], out_dir: Path | None, fmt: str, excel_fr: bool) -> None:
+    if excel_fr and fmt != "csv":
+        click.echo(f"note: --excel-fr applies to CSV only; the {fmt} file is the same either way", err=True)
+    for path in ctx.session.write_reports(names, out_dir, fmt, excel_fr):
+        click.echo(str(path))
+
+
+@report.command("status")
+@_report_options
+@click.pass_obj
+@guarded
+def report_status(ctx: Context, out_dir: Path | None, excel_fr: bool, fmt: str) -> None:
+    """One row per engagement with its status, days in that status and amounts (status.csv).
+
+    Example:
+
+        chorus-batch report status -o /tmp/reports
+    """
+    _report(ctx, ("status",), out_dir, fmt, excel_fr)
+
+
+@report.command("reconciliation")
+@_report_options
+@click.pass_obj
+@guarded
+def report_reconciliation(ctx: Context, out_dir: Path | None, excel_fr: bool, fmt: str) -> None:
+    """One row per engagement: ordered, invoiced net of credit notes, paid, remaining, match
+    status within the configured tolerance, anomalies (reconciliation.csv).
+
+    Example:
+
+        chorus-batch report reconciliation --excel-fr
+    """
+    _report(ctx, ("reconciliation",), out_dir, fmt, excel_fr)
+
+
+@report.command("invoices")
+@_report_options
+@click.pass_obj
+@guarded
+def report_invoices(ctx: Context, out_dir: Path | None, excel_fr: bool, fmt: str) -> None:
+    """One row per invoice or credit note received, with its engagement and anomalies
+    (invoices.csv).
+
+    Example:
+
+        chorus-batch report invoices -o /tmp/reports
+    """
+    _report(ctx, ("invoices",), out_dir, fmt, excel_fr)
+
+
+@report.command("all")
+@_report_options
+@click.pass_obj
+@guarded
+def report_all(ctx: Context, out_dir: Path | None, excel_fr: bool, fmt: str) -> None:
+    """All three reports: status.csv, reconciliation.csv, invoices.csv (or the one workbook /
+    page with --format xlsx / html).
+
+    Example:
+
+        chorus-batch report all --format html
+    """
+    _report(ctx, REPORTS, out_dir, fmt, excel_fr)

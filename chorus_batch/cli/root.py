@@ -1,0 +1,157 @@
+"""The ``chorus-batch`` command group: its global options, the ``Session`` they make, logging,
+and how errors reach the user.
+
+No business logic lives in ``cli``: every command calls the public API (``chorus_batch``) and
+renders what it returns. Every ``ChorusError`` becomes a one-line message and an exit code
+(SPEC §6: 0 good, 1 a file was rejected / a thing was not found, 2 usage or configuration, 3
+the workspace is held); any other exception is logged with its traceback to
+``var/log/chorus-batch.log`` and shown as one line — a user never sees a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import logging.handlers
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from chorus_batch import ChorusError, ConfigError, Session, WorkspaceError, WorkspaceLocked
+
+log = logging.getLogger("chorus_batch")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class Context:
+    """What the global options say: the workspace session and how much to print."""
+
+    session: Session
+    verbosity: int
+
+    @property
+    def progress(self) -> bool:
+        """A progress bar on a terminal (never with ``-q``)."""
+        return self.verbosity >= 0 and sys.stderr.isatty()
+
+
+class _ConsoleFormatter(logging.Formatter):
+    """One line per record; tracebacks go to the log file only."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
+def setup_logging(verbosity: int, log_file: Path | None, buffered: bool = False) -> None:
+    """Console (by verbosity) and ``var/log/chorus-batch.log`` (INFO and above). ``buffered``
+    (``run``): the file gets its lines 1,000 at a time, and at once from a warning on; a line a
+    file (its outcome, also in its report) is not worth a write of its own."""
+    logging.logThreads = logging.logMultiprocessing = False  # not in the formats: a record a file is made cheaper
+    logger = logging.getLogger("chorus_batch")
+    logger.handlers.clear()
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    console = logging.StreamHandler(sys.stderr)
+    console.setFormatter(_ConsoleFormatter())
+    console.setLevel({-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG))
+    logger.addHandler(console)
+    crash = logging.getLogger("chorus_batch.crash")  # tracebacks of internal errors: the log file only
+    crash.handlers, crash.propagate = [logging.NullHandler()], False
+    if log_file is not None:
+        try:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            handler = logging.FileHandler(log_file, encoding="utf-8")
+        except OSError:
+            return
+        handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(message)s"))
+        handler.setLevel(logging.INFO)
+        if buffered:
+            memory = logging.handlers.MemoryHandler(1000, flushLevel=logging.WARNING, target=handler)
+            memory.setLevel(logging.INFO)
+            logger.addHandler(memory)
+        else:
+            logger.addHandler(handler)
+        crash.handlers = [handler]
+
+
+def flush_logs() -> None:
+    """The buffered log lines into their file (``run`` returns with its log written)."""
+    for handler in logging.getLogger("chorus_batch").handlers:
+        handler.flush()
+
+
+def fail(message: str, code: int) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _exit_code(exc: ChorusError) -> int:
+    if isinstance(exc, WorkspaceLocked):
+        return 3
+    return 2 if isinstance(exc, ConfigError | WorkspaceError) else 1
+
+
+def guarded(fn: F) -> F:
+    """Turn library errors into messages and exit codes; never let a traceback through."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ChorusError as exc:
+            fail(f"{exc.message} [{exc.code}]", _exit_code(exc))
+        except OSError as exc:
+            fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), 2)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as exc:  # a bug: keep the traceback for the log, show one line
+            log.debug("internal error", exc_info=True)
+            logging.getLogger("chorus_batch.crash").error("internal error", exc_info=True)
+            fail(f"internal error ({type(exc).__name__}); details in var/log/chorus-batch.log", 1)
+
+    return wrapper  # type: ignore[return-value]  # same signature as fn
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--workspace",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="CHORUS_BATCH_WORKSPACE",
+    default=".",
+    show_default=True,
+    help="Workspace folder (env CHORUS_BATCH_WORKSPACE).",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Configuration file (default WORKSPACE/chorus-batch.toml).",
+)
+@click.option("--db", envvar="CHORUS_BATCH_DB", help="Store URL (env CHORUS_BATCH_DB; default the workspace's var/store.sqlite).")
+@click.option("-v", "--verbose", count=True, help="More output (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors.")
+@click.version_option(package_name="chorus-batch")
+@click.pass_context
+def cli(click_ctx: click.Context, workspace: Path, config_path: Path | None, db: str | None, verbose: int, quiet: bool) -> None:
+    """Batch EDI processor for Chorus Pro orders ("engagements"): intake of order files,
+    integration reports, and a searchable store.
+
+    Example:
+
+        chorus-batch --workspace /srv/edi run
+    """
+    ctx = Context(Session(workspace.resolve(), config_path, db), -1 if quiet else verbose)
+    click_ctx.obj = ctx
+    session = ctx.session
+    setup_logging(ctx.verbosity, session.log_file if session.ws.var.is_dir() else None)
+
+
+def main() -> None:
+    """The console script."""
+    cli(prog_name="chorus-batch")

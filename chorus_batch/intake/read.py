@@ -1,0 +1,218 @@
+"""One file to ready documents, before the store: read once, hash, recognise, open bundles and
+PDFs, XSD, map, rules. No database and no clock here (the caller gives the date), so that each
+process of a run can do it for its lot while another stores the lot before (``lots``), and so
+that ``validate`` gives, under the same settings, the verdict the intake gives (``verdict``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import traceback
+from dataclasses import dataclass, field, replace
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from .. import formats
+from ..config import Settings
+from ..domain import rules
+from ..domain.model import Document, OrderDocument
+from ..domain.outcomes import DocumentOutcome, FileStatus, file_status
+from ..errors import DocumentRejected, Issue
+from ..formats import bundles
+from ..store import codec
+
+BUNDLE_HEAD = 1 << 20  # bundles.kind_of looks at most this far
+
+
+@dataclass
+class Prepared:
+    """One document of a file after its rules: ``doc`` is ``None`` when it could not be read.
+    ``syntax`` and ``reference`` are what recognition found (the document's own number)."""
+
+    doc: Document | None
+    kind: str
+    errors: list[Issue]
+    warnings: list[Issue]
+    member: str | None = None  # its member name when the file is a bundle
+    syntax: str | None = None
+    reference: str | None = None
+
+    @property
+    def number(self) -> str | None:
+        """The number its integration report gives (the engagement's, the invoice's)."""
+        return rules.number_of(self.doc) or None if self.doc is not None else None
+
+
+@dataclass
+class Ready:
+    """A file read and checked, before the store: its bytes (``None`` when larger than
+    ``max_file_size``), and its documents, or the issues that refuse it unrecognised, or the
+    traceback of a bug met on the way."""
+
+    size: int
+    sha: str
+    mtime: float | None = None  # the file's last write, from the same ``fstat`` as its size
+    data: bytes | None = None
+    prepared: list[Prepared] | None = None
+    rejected: list[Issue] | None = None
+    failure: str | None = None
+    bundle: str | None = None  # zip, tar, tar.gz, gz when the file is a bundle
+
+
+def read(path: Path, settings: Settings, today: date) -> Ready:
+    """Read the file once, hash it, and prepare its documents (never raises)."""
+    ready = Ready(0, "")
+    try:
+        with open(path, "rb") as fh:
+            info = os.fstat(fh.fileno())
+            ready.size, ready.mtime = info.st_size, info.st_mtime
+            if ready.size > settings.max_file_size:
+                ready.sha = sha256_of(path)
+                return ready
+            ready.data = fh.read()
+        ready.sha = hashlib.sha256(ready.data).hexdigest()
+        ready.bundle, ready.prepared = prepare(ready.data, settings, today)
+    except DocumentRejected as exc:
+        ready.rejected = exc.issues
+    except Exception:  # a bug: reported by the store side as INTERNAL_ERROR, the file kept
+        ready.failure = traceback.format_exc()
+        ready.sha = ready.sha or sha256_of(path)
+    return ready
+
+
+def read_all(paths: list[Path], settings: Settings, today: date) -> list[Ready]:
+    return [read(path, settings, today) for path in paths]
+
+
+def prepare(data: bytes, settings: Settings, today: date) -> tuple[str | None, list[Prepared]]:
+    """The kind of bundle the file is (``None`` for a document) and its documents after XSD and
+    rules. A bundle (zip, tar.gz) is opened safely and each member is prepared on its own,
+    orders first; a member that cannot be read becomes one rejected document and the others go on.
+
+    Raises:
+        DocumentRejected: the file itself is not recognised (or is an unsafe bundle).
+    """
+    bundle = bundles.kind_of(data[:BUNDLE_HEAD])
+    if bundle is None:
+        return None, prepare_document(data, settings, today)
+    found = bundles.members(data, bundles.Limits(max_member_size=settings.max_file_size))
+    prepared = []
+    for name, content in sorted(found, key=lambda m: formats.sniff_rank(m[1][:4096])):
+        try:
+            parts = prepare_document(content, settings, today)
+        except DocumentRejected as exc:
+            parts = [Prepared(None, "unknown", exc.issues, [])]
+        prepared += [replace(p, member=name) for p in parts]
+    return bundle, prepared
+
+
+def prepare_document(data: bytes, settings: Settings, today: date) -> list[Prepared]:
+    """The documents of one recognised document file; raises ``DocumentRejected`` only when the
+    content is not recognised (once it is, its kind is reported with its errors)."""
+    rec = formats.recognise(data)
+    known = {"syntax": rec.syntax, "reference": rec.number}
+    issues = formats.schema_issues(rec)
+    if issues:
+        return [Prepared(None, rec.kind, issues, [], **known)]
+    official = formats.rule_issues(rec, settings.strict_rules)
+    try:
+        docs = formats.documents(rec)
+    except DocumentRejected as exc:  # a whole-file problem of a recognised document (e.g. a CSV without its columns)
+        return [Prepared(None, rec.kind, exc.issues, [], **known)]
+    prepared = []
+    for doc in docs:
+        if isinstance(doc, DocumentRejected):
+            prepared.append(Prepared(None, rec.kind, doc.issues, [], **known))
+            continue
+        found = formats.locate(rec, rules.check(doc, today) + official)
+        errors, warnings = [i for i in found if i.severity == "error"], [i for i in found if i.severity != "error"]
+        if isinstance(doc, OrderDocument) and not errors:
+            codec.order_json(doc)  # made now, before the process's turn to store, and kept with the document
+        prepared.append(Prepared(doc, doc.kind, errors, warnings, **known))
+    return prepared
+
+
+def sha256_of(path: Path) -> str:
+    """SHA-256 of a file read in 1 MiB pieces (for files too large to load)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# -- the verdict of ``validate`` -------------------------------------------------------------------
+
+
+@dataclass
+class Verdict:
+    """What the intake would make of a file from its content alone: the status it would get
+    before the store has its say (duplicates, engagements that exist or not, their states,
+    habilitations, matching), and each document's errors and warnings."""
+
+    file: str
+    status: FileStatus
+    kind: str | None = None
+    syntax: str | None = None
+    number: str | None = None
+    errors: list[Issue] = field(default_factory=list)
+    warnings: list[Issue] = field(default_factory=list)
+    documents: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return self.status == FileStatus.IN_INTEGRE
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "valid": self.valid,
+            "status": self.status.value,
+            "kind": self.kind,
+            "syntax": self.syntax,
+            "number": self.number,
+            "errors": [i.as_dict() for i in self.errors],
+            "warnings": [i.as_dict() for i in self.warnings],
+            "documents": self.documents,
+        }
+
+
+def verdict(name: str, ready: Ready, settings: Settings) -> Verdict:
+    """The verdict the intake gives ``ready`` (read by ``read`` under ``settings``)."""
+    if ready.failure is not None:
+        issue = Issue("INTERNAL_ERROR", "unexpected error inside chorus-batch; see var/log/chorus-batch.log")
+        return Verdict(name, FileStatus.IN_REJETE, errors=[issue])
+    if ready.data is None:
+        message = f"{ready.size} bytes; the limit is {settings.max_file_size} (max_file_size)"
+        return Verdict(name, FileStatus.IN_REJETE, errors=[Issue("FILE_TOO_LARGE", message)])
+    if ready.rejected is not None:
+        return Verdict(name, FileStatus.IN_REJETE, errors=ready.rejected)
+    prepared = ready.prepared or []
+    outcomes = [DocumentOutcome.REJETE if p.errors else DocumentOutcome.INTEGRE for p in prepared]
+    found = Verdict(
+        name,
+        file_status(outcomes),
+        errors=[e for p in prepared for e in p.errors],
+        warnings=[w for p in prepared for w in p.warnings],
+        documents=[
+            {
+                "kind": p.kind,
+                "syntax": p.syntax,
+                "number": p.number or p.reference,
+                "valid": not p.errors,
+                "errors": [e.as_dict() for e in p.errors],
+                "warnings": [w.as_dict() for w in p.warnings],
+            }
+            | ({"member": p.member} if p.member else {})
+            for p in prepared
+        ],
+    )
+    if ready.bundle is not None:
+        found.kind, found.syntax = "bundle", ready.bundle
+    elif prepared:
+        first = prepared[0]
+        found.kind, found.syntax = first.kind, first.syntax
+        found.number = first.reference if len(prepared) > 1 else first.number or first.reference
+    return found

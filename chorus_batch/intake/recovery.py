@@ -1,0 +1,75 @@
+"""At start-up, before any new file: finish what a killed worker left in ``var/processing/``.
+
+A file whose claim has a committed record with the same SHA-256 (and whose destination is
+still free) is finished from the record: its report rewritten if missing, the file moved where
+the store says. Any other claimed file goes back to the inbox and is processed again, nothing
+of it having been committed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+from .. import store as db
+from ..domain.outcomes import FileStatus
+from ..workspace import HOST, Workspace, write_json
+from .read import sha256_of
+
+log = logging.getLogger("chorus_batch")
+
+
+def recover(ws: Workspace, store: db.Store, exclusive: bool = True, only: str | None = None) -> int:
+    """Finish or put back the files claimed in ``var/processing/``; return how many.
+    ``exclusive`` (the SQLite workspace lock is held): every claim is a dead worker's; else
+    only the claims of workers of this host that are no longer running are taken up.
+    ``only``: the claims of that worker (``host.pid``, a peer that stopped) and no other."""
+    handled = 0
+    for owner, item in ws.claimed():
+        ours = owner == only if only else exclusive or _is_dead(owner)
+        if not ours:
+            continue  # a live worker's claim (PostgreSQL, several workers): not ours to touch
+        with store.read() as conn:
+            row = db.files.by_claim(conn, ws.relative(item.path))
+        if row is not None and (row.sha256 != sha256_of(item.path) or (ws.root / row.stored_as).exists()):
+            row = None  # an earlier file of the same name claimed under the same path, long done
+        if row is None:
+            ws.unclaim(item)
+            log.warning("%s: put back in the inbox (its processing was interrupted)", item.name)
+        else:
+            dest = ws.root / row.stored_as
+            ack = ws.root / row.ack
+            if row.report and not ack.exists():
+                write_json(ack, json.loads(row.report))
+            if row.status == FileStatus.IN_REJETE and row.report:
+                write_json(dest.with_name(dest.name + ".errors.json"), json.loads(row.report))
+            ws.move(item.path, dest)
+            log.warning("%s: %s, finished after an interruption", item.name, row.status)
+        handled += 1
+    return handled
+
+
+def _is_dead(worker: str) -> bool:
+    """Whether the worker named ``host.pid`` (a folder of var/processing/) has stopped; a
+    worker of another host is never declared dead from here."""
+    host, _, pid = worker.rpartition(".")
+    if host != HOST or not pid.isdigit():
+        return False
+    # our own PID: claims from an earlier life of this PID, impossible while we run
+    return int(pid) == os.getpid() or not alive(int(pid))
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host still runs (one of another user counts as running)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (Linux): dead, waiting for its parent to read its exit status
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return True

@@ -1,0 +1,366 @@
+"""One workspace as every command uses it: its folders, its configuration, its store, and the
+partner acting on it (``orders --as``). Each method is one thing an operator or an accountant
+does: set up, run the inbox once, watch it, validate files, search / show / export / answer
+engagements, follow and retry files, write reports, build the demo.
+
+The store is opened for the time of one call and closed after it. ``run``, ``watch`` and the
+demo hold the workspace lock when the store is SQLite (``exclusive``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from . import apply, reports, shapes
+from . import config as configuration
+from . import store as db
+from .domain.habilitations import readable_structures
+from .domain.model import LineChange, Party, PartyId, ResponseDocument
+from .domain.outcomes import DocumentOutcome, FileStatus, Outcome
+from .errors import ConfigError, Issue, NotFound
+from .intake import Processor, Verdict, read, verdict
+from .intake import run as run_intake
+from .intake.outbox import write_responses
+from .intake.report import FileResult, RunSummary, iso
+from .workspace import Workspace
+
+
+@dataclass(frozen=True)
+class OrderQuery:
+    """What ``orders search`` looks for (every field optional)."""
+
+    status: str | None = None
+    number: str | None = None  # ``*`` as a wildcard
+    issuer: str | None = None  # SIRET / party id, or a part of the name
+    supplier: str | None = None
+    created_from: date | None = None  # inclusive
+    created_to: date | None = None  # inclusive
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What an operator's answer did, or would do (``preview``)."""
+
+    number: str
+    issuer_id: str
+    outcome: Outcome
+    before: str
+    after: str
+    responses: list[str]  # order responses written (or that would be written) to outbox/responses/
+    applied: bool = False
+
+    @property
+    def refused(self) -> Issue | None:
+        """The first error when the answer was refused (nothing changed)."""
+        return self.outcome.errors[0] if self.outcome.outcome == DocumentOutcome.REJETE else None
+
+
+@dataclass
+class Demo:
+    """What the demo made: the files that did not end as expected, the reports written."""
+
+    unexpected: list[str] = field(default_factory=list)
+    reports: list[Path] = field(default_factory=list)
+
+
+class _Preview(Exception):
+    def __init__(self, answer: Answer) -> None:
+        super().__init__("preview")
+        self.answer = answer
+
+
+class Session:
+    """A workspace folder (``workspace``), its configuration (``config``, default
+    ``WORKSPACE/chorus-batch.toml``), its store (``db``, a SQLAlchemy URL; default the
+    workspace's ``var/store.sqlite``) and the acting partner (``partner``). ``settings`` given
+    here take the place of the configuration file."""
+
+    def __init__(
+        self,
+        workspace: Path,
+        config: Path | None = None,
+        db_url: str | None = None,
+        partner: str | None = None,
+        settings: configuration.Settings | None = None,
+    ) -> None:
+        self.ws = Workspace(workspace)
+        self.config_path, self.db_url, self.partner = config, db_url, partner
+        if settings is not None:
+            self.__dict__["settings"] = settings  # what the cached property would have read
+
+    @property
+    def log_file(self) -> Path:
+        return self.ws.var / "log" / "chorus-batch.log"
+
+    @cached_property
+    def settings(self) -> configuration.Settings:
+        """The configuration, checked (``ConfigError`` names the key)."""
+        if self.config_path is not None and not self.config_path.exists():
+            raise ConfigError(f"configuration file {self.config_path} does not exist")
+        return configuration.load(self.config_path or self.ws.config_path)
+
+    @property
+    def exclusive(self) -> bool:
+        """SQLite: one run or watch at a time holds the workspace (the lock); PostgreSQL: shared."""
+        return not self.db_url or self.db_url.startswith("sqlite")
+
+    @contextmanager
+    def store(self) -> Iterator[db.Store]:
+        """The store, open for the time of the block."""
+        if self.db_url:
+            store = db.Store(self.db_url)
+        else:
+            self.ws.var.mkdir(parents=True, exist_ok=True)
+            store = db.Store(self.ws.store_url)
+        try:
+            yield store
+        finally:
+            store.close()
+
+    @contextmanager
+    def reading(self) -> Iterator[db.Connection]:
+        with self.store() as store, store.read() as conn:
+            yield conn
+
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        """The workspace lock for run / watch / demo on SQLite (``WorkspaceLocked``, exit 3, when
+        held). On PostgreSQL several workers share a workspace: the database arbitrates."""
+        if not self.exclusive:
+            yield
+            return
+        with self.ws.locked(iso(datetime.now(UTC))):
+            yield
+
+    # -- set up, run, watch ---------------------------------------------------------------------
+
+    def init(self) -> list[Path]:
+        """Create the folders, a commented configuration and the store (idempotent); return
+        what was created."""
+        created = self.ws.init()
+        self.settings  # noqa: B018 -- checked now: a broken configuration fails init
+        with self.store():
+            pass
+        return created
+
+    def ensure(self) -> None:
+        """Check the configuration and create the missing folders (before ``run`` or ``watch``)."""
+        self.settings  # noqa: B018 -- checked first: nothing is created for a broken configuration
+        self.ws.ensure()
+
+    def run(
+        self, on_file: Callable[[FileResult], None] | None = None, on_total: Callable[[int], None] | None = None
+    ) -> RunSummary:
+        """Process every pending file of the inbox once (``intake.run``)."""
+        self.ensure()
+        with self.store() as store, self.holding():
+            return run_intake(Processor(self.ws, store, self.settings), self.exclusive, on_file, on_total)
+
+    def watch(self, stop: threading.Event, polling: bool | None = None) -> int:
+        """Process files as they arrive until ``stop`` is set; return how many were processed."""
+        from .intake.watch import Watcher
+
+        self.ensure()
+        settings = self.settings
+        with self.store() as store, self.holding():
+            processor = Processor(self.ws, store, settings)
+            watcher = Watcher(processor, settings.stable_seconds, settings.rescan_seconds, polling=polling, exclusive=self.exclusive, stop=stop)
+            return watcher.run()
+
+    def validate(self, paths: list[Path], strict: bool = False) -> list[Verdict]:
+        """What the intake would make of each file from its content, under this workspace's
+        settings (``strict``: as ``strict_rules = true``); nothing is stored or moved."""
+        settings = dataclasses.replace(self.settings, strict_rules=True) if strict else self.settings
+        today = datetime.now(UTC).date()
+        found = []
+        for path in paths:
+            try:
+                path.open("rb").close()
+            except OSError as exc:
+                issue = Issue("FILE_UNREADABLE", f"cannot read: {exc.strerror}")
+                found.append(Verdict(str(path), FileStatus.IN_REJETE, errors=[issue]))
+                continue
+            found.append(verdict(str(path), read(path, settings, today), settings))
+        return found
+
+    # -- engagements ----------------------------------------------------------------------------
+
+    def check_partner(self) -> None:
+        """The acting partner must be declared in the configuration."""
+        if self.partner is not None and self.partner not in self.settings.partners:
+            declared = ", ".join(sorted(self.settings.partners)) or "none"
+            raise ConfigError(f"unknown partner {self.partner!r} (declared in the configuration: {declared})")
+
+    def _readable(self) -> frozenset[str] | None:
+        return readable_structures(self.settings.partner(self.partner)) if self.partner else None
+
+    def _visible(self, conn: db.Connection, number: str, issuer: str | None) -> Any:
+        row = db.engagements.resolve(conn, number, issuer)
+        allowed = self._readable()
+        if allowed is not None and row.supplier_id not in allowed:
+            raise NotFound(f"no engagement {row.number!r} visible to partner {self.partner!r}")
+        return row
+
+    def search_orders(self, query: OrderQuery) -> list[dict[str, Any]]:
+        """The engagements that match, as ``orders search`` shows them."""
+        criteria = db.engagements.Criteria(
+            status=query.status,
+            number=query.number,
+            issuer=query.issuer,
+            supplier=query.supplier,
+            created_from=query.created_from.isoformat() if query.created_from else None,
+            created_to=query.created_to.isoformat() if query.created_to else None,
+        )
+        allowed = self._readable()
+        with self.reading() as conn:
+            rows = db.engagements.search(conn, criteria)
+            return [shapes.engagement_summary(r) for r in rows if allowed is None or r.supplier_id in allowed]
+
+    def show_order(self, number: str, issuer: str | None = None) -> dict[str, Any]:
+        """Everything about one engagement (the portal's "Consulter")."""
+        with self.reading() as conn:
+            return shapes.engagement_detail(conn, self._visible(conn, number, issuer), self.settings.tolerance)
+
+    def export_order(self, number: str, issuer: str | None, out_dir: Path) -> list[Path]:
+        """Write the original document of every version and the embedded attachments into
+        ``out_dir`` (the portal's "Télécharger"); return the files written."""
+        with self.reading() as conn:
+            files = shapes.export_files(conn, self._visible(conn, number, issuer))
+        out_dir.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, data in files:
+            target = out_dir / name
+            target.write_bytes(data)
+            written.append(target)
+        return written
+
+    def answer(
+        self,
+        code: str,
+        number: str,
+        issuer: str | None = None,
+        reason: str | None = None,
+        lines: tuple[LineChange, ...] = (),
+        confirm: Callable[[Answer], bool] = lambda _plan: True,
+    ) -> Answer:
+        """Answer an engagement as its supplier: ``AP`` accept, ``RE`` refuse (with a reason),
+        ``CA`` accept with changes (``lines``). The answer is first run in a transaction that
+        is rolled back; ``confirm`` sees what it would do and may stop there (the plan is
+        returned unapplied); then it is applied and its order response written. Files and
+        commands go through the same rules (``apply``)."""
+        self.ensure()
+        with self.store() as store:
+            with store.read() as conn:
+                row = self._visible(conn, number, issuer)
+            response = ResponseDocument(
+                syntax="cli",
+                number=None,
+                order_number=row.number,
+                code=code,
+                reason=reason,
+                issuer=Party(None, (PartyId("", row.issuer_id, "id@cli"),)),
+                lines=lines,
+            )
+            plan = self._answer(store, response, row.issuer_id, commit=False)
+            if plan.refused or not confirm(plan):
+                return plan
+            return self._answer(store, response, row.issuer_id, commit=True)
+
+    def _answer(self, store: db.Store, response: ResponseDocument, issuer_id: str, commit: bool) -> Answer:
+        now = datetime.now(UTC)
+        try:
+            with store.begin() as conn:
+                row = db.engagements.resolve(conn, response.order_number, issuer_id)
+                src = db.Source(None, None, iso(now))
+                ctx = apply.Context(conn, self.settings, src, now.date(), self.settings.partner(self.partner), "cli")
+                outcome = apply.apply(ctx, response)
+                after = db.engagements.lock(conn, row.id).status
+                names = [e.name for e in ctx.emitted]
+                found = Answer(row.number, row.issuer_id, outcome, row.status, after, names, applied=commit)
+                if not commit or found.refused:
+                    raise _Preview(found)
+        except _Preview as preview:
+            return preview.answer
+        write_responses(self.ws, store, ctx.emitted)
+        return found
+
+    # -- files ------------------------------------------------------------------------------------
+
+    def list_files(self, status: str | None = None) -> list[dict[str, Any]]:
+        """Every received file (with this status), oldest first."""
+        with self.reading() as conn:
+            return [shapes.file_detail(r) for r in db.files.listed(conn, status)]
+
+    def file_history(self, name: str) -> list[dict[str, Any]]:
+        """Every processing of the file ``name``, oldest first (``FILE_NOT_FOUND``: none)."""
+        with self.reading() as conn:
+            rows = db.files.by_name(conn, name)
+        if not rows:
+            raise NotFound(f"no received file named {name!r}", code="FILE_NOT_FOUND")
+        return [shapes.file_detail(r) for r in rows]
+
+    def retry_file(self, name: str) -> Path:
+        """Put the rejected file ``name`` back into the inbox; return where it is now."""
+        self.ws.ensure()
+        rejected = [r for r in self.file_history(name) if r["status"] == FileStatus.IN_REJETE]
+        if not rejected:
+            raise NotFound(f"{name!r} was never rejected; only rejected files can be retried", code="FILE_NOT_FOUND")
+        return self.ws.retry(rejected[-1]["stored_as"], name, rejected[-1]["partner"])
+
+    # -- reports ----------------------------------------------------------------------------------
+
+    def write_reports(
+        self,
+        names: tuple[str, ...] = reports.REPORTS,
+        out_dir: Path | None = None,
+        fmt: str = "csv",
+        excel_fr: bool = False,
+        today: date | None = None,
+    ) -> list[Path]:
+        """The accountants' reports into ``out_dir`` (default ``outbox/reports``)."""
+        settings = self.settings
+        with self.reading() as conn:
+            day = today or date.today()
+            return reports.write_reports(conn, settings, out_dir or self.ws.reports, day, names, fmt, excel_fr)
+
+    # -- demo -------------------------------------------------------------------------------------
+
+    def demo(self, run_wave: Callable[[str, int], RunSummary] | None = None) -> Demo:
+        """Build a demo workspace from the bundled examples and run the whole chain: three
+        waves of files (orders; answers, changes and cancellations; invoices, credit notes and
+        statuses), each dropped in the inbox then run (``run_wave(name, count)``, default
+        ``run``), then every report. Files named ``bad-*`` are meant to be rejected, every
+        other one to be integrated: ``Demo.unexpected`` names those that were not."""
+        from .demo import waves
+
+        self.ws.init()
+        outcome = Demo()
+        for wave, files in waves():
+            for name, data in files:
+                target = self.ws.inbox / name
+                if not target.exists():
+                    target.write_bytes(data)
+            summary = run_wave(wave, len(files)) if run_wave else self.run()
+            outcome.unexpected += [r.name for r in summary.notable if not _expected(r)]
+            rejected = {r.name for r in summary.notable if r.status == FileStatus.IN_REJETE}
+            outcome.unexpected += sorted(name for name, _data in files if name.startswith("bad-") and name not in rejected)
+        for fmt in ("csv", "html", "xlsx"):
+            outcome.reports += self.write_reports(reports.REPORTS, fmt=fmt)
+        return outcome
+
+
+def _expected(result: FileResult) -> bool:
+    """Demo files named ``bad-*`` are meant to be rejected; every other one to be integrated
+    (``run`` keeps the files to look at: a ``bad-*`` file missing from them is checked apart)."""
+    if result.name.startswith("bad-"):
+        return result.status == FileStatus.IN_REJETE and all(e.code != "INTERNAL_ERROR" for e in result.errors)
+    return result.status in (FileStatus.IN_INTEGRE, FileStatus.DUPLICATE)
+

@@ -23,12 +23,12 @@ from ..domain.model import (
 )
 from ..domain.outcomes import Outcome
 from ..errors import ChorusError, Issue
-from .answers import ANSWER_CODES, apply_response
+from .answers import apply_response
 from .context import Context, Emitted, rejected
 from .invoices import apply_invoice, apply_status
 from .orders import apply_cancellation, apply_change, apply_order
 
-__all__ = ["ANSWER_CODES", "HANDLERS", "Context", "Emitted", "apply"]
+__all__ = ["HANDLERS", "Context", "Emitted", "apply"]
 
 # the handler of each kind of document; a document of another type is a programming error
 HANDLERS: dict[type, Callable[[Context, Any], Outcome]] = {

@@ -17,23 +17,19 @@ from ..domain import amend, states
 from ..domain.habilitations import may_modify
 from ..domain.model import OrderLine, OutgoingResponse, Party, ResponseDocument, ResponseLine
 from ..domain.outcomes import AnswerOutcome, DocumentOutcome, Outcome
-from ..domain.rules import number_of
+from ..domain.rules import check_reference, number_of
 from ..errors import ChorusError, Issue
 from ..formats import orderx_out, ubl_out
 from .context import Context, Emitted, parked, rejected, target
 
 ANSWER_EVENTS = {"AP": states.Event.ACCEPT, "RE": states.Event.REFUSE, "CA": states.Event.MODIFY}
-ANSWER_CODES = (*ANSWER_EVENTS, "AB")
 
 
 def apply_response(ctx: Context, resp: ResponseDocument) -> Outcome:
+    refused = check_reference(resp)  # already checked on a file's answers; not on the operator's
+    if refused:
+        return rejected(resp, *refused)
     number = number_of(resp)
-    if not number:
-        return rejected(resp, Issue("ENGAGEMENT_NUMBER_INVALID", "the answer does not name a usable engagement number"))
-    if resp.code not in ANSWER_CODES:
-        return rejected(resp, Issue("RESPONSE_CODE_INVALID", f"answer code {resp.code!r} is not AP, RE, CA or AB"))
-    if resp.code == "RE" and not (resp.reason or "").strip():
-        return rejected(resp, Issue("REASON_REQUIRED", f"refusal of engagement {number} without a reason; nothing changed"))
     engagement = target(ctx.conn, number, resp.issuer, strict_issuer=False)
     if engagement is None:
         return parked(resp, number)

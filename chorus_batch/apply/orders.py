@@ -12,7 +12,7 @@ from ..domain import amend, states
 from ..domain.identifiers import party_key
 from ..domain.model import CancellationDocument, ChangeDocument, OrderDocument
 from ..domain.outcomes import DocumentOutcome, Outcome
-from ..domain.rules import number_of
+from ..domain.rules import check_reference, number_of
 from ..errors import Issue
 from .context import Context, parked, rejected, target
 from .invoices import rematch
@@ -70,10 +70,10 @@ def apply_change(ctx: Context, change: ChangeDocument) -> Outcome:
 
 
 def apply_cancellation(ctx: Context, cancel: CancellationDocument) -> Outcome:
+    refused = check_reference(cancel)  # checked on reading: a safety net
+    if refused:
+        return rejected(cancel, *refused)
     number = number_of(cancel)
-    if not number:
-        issue = Issue("ENGAGEMENT_NUMBER_INVALID", "the cancellation does not name a usable engagement number")
-        return rejected(cancel, issue)
     engagement = target(ctx.conn, number, cancel.issuer, strict_issuer=True)
     if engagement is None:
         return parked(cancel, number)

@@ -13,7 +13,16 @@ from iso4217 import Currency
 
 from ..errors import Issue
 from .identifiers import check_party, party_key
-from .model import ChangeDocument, Document, InvoiceDocument, InvoiceStatusUpdate, OrderDocument, Totals
+from .model import (
+    CancellationDocument,
+    ChangeDocument,
+    Document,
+    InvoiceDocument,
+    InvoiceStatusUpdate,
+    OrderDocument,
+    ResponseDocument,
+    Totals,
+)
 
 PLACEHOLDERS = frozenset({"NA", "N/A", "-", ""})
 MAX_NUMBER_LENGTH = 50
@@ -59,9 +68,9 @@ def check(
     doc: Document,
     today: date,
 ) -> list[Issue]:
-    """The rules for any document kind (an answer or a cancellation only has its parties checked
-    here; its engagement number and reason are checked when it is applied; a lifecycle status
-    was checked by its reader)."""
+    """The rules for any document kind, those that need nothing but the document (whether its
+    engagement exists, and in which state, is for the store to say; a lifecycle status was
+    checked by its reader)."""
     if isinstance(doc, InvoiceStatusUpdate):
         return []
     if isinstance(doc, OrderDocument):
@@ -77,7 +86,27 @@ def check(
     for role, party in (("issuer", doc.issuer), ("supplier", doc.supplier)):
         if party is not None:
             issues.extend(check_party(party, role))
-    return issues
+    return issues + check_reference(doc)
+
+
+ANSWER_CODES = ("AP", "RE", "CA", "AB")
+
+
+def check_reference(doc: ResponseDocument | CancellationDocument) -> list[Issue]:
+    """What an answer or a cancellation must say before its engagement is looked for: a usable
+    engagement number; for an answer, a known code and, for a refusal, a reason. The first
+    failing rule only (one issue at most): the others depend on it."""
+    what = "answer" if isinstance(doc, ResponseDocument) else "cancellation"
+    number = number_of(doc)
+    if not number:
+        return [Issue("ENGAGEMENT_NUMBER_INVALID", f"the {what} does not name a usable engagement number")]
+    if not isinstance(doc, ResponseDocument):
+        return []
+    if doc.code not in ANSWER_CODES:
+        return [Issue("RESPONSE_CODE_INVALID", f"answer code {doc.code!r} is not AP, RE, CA or AB")]
+    if doc.code == "RE" and not (doc.reason or "").strip():
+        return [Issue("REASON_REQUIRED", f"refusal of engagement {number} without a reason; nothing changed")]
+    return []
 
 
 def check_order(doc: OrderDocument, today: date) -> list[Issue]:

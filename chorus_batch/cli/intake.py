@@ -154,8 +154,11 @@ def validate(ctx: Context, files: tuple[Path, ...], fmt: str, with_rules: bool, 
     sys.exit(0 if all(v.valid for v in verdicts) else 1)
 
 
+_VERDICTS = {FileStatus.IN_INTEGRE: "valid", FileStatus.IN_INTEGRE_PARTIEL: "partly valid", FileStatus.IN_REJETE: "INVALID"}
+
+
 def _print_verdict(found: dict[str, Any]) -> None:
-    head = f"{found['file']}: {'valid' if found['valid'] else 'INVALID'}"
+    head = f"{found['file']}: {_VERDICTS[found['status']]}"
     if found["kind"]:
         head += f" ({found['syntax']} {found['kind']}{', ' + found['number'] if found['number'] else ''})"
     click.echo(head)

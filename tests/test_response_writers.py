@@ -26,7 +26,7 @@ from _shared import shared_dir
 from chorus_batch import formats
 from chorus_batch.demo.generate import ISSUERS, SUPPLIERS, Org, random_lines
 from chorus_batch.domain.model import Address, OrderLine, OutgoingResponse, Party, PartyId, ResponseLine, Totals
-from chorus_batch.formats import orderx_out, schemas, ubl, ubl_out
+from chorus_batch.formats import common, orderx_out, schemas, ubl_out
 
 CAC = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
 CBC = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
@@ -237,7 +237,7 @@ def test_ubl_parties_read_back() -> None:
     assert buyer_party.find("cbc:EndpointID", UBL_NS) is None
     # The project's own reader gets the same parties back (name, scheme, value).
     for node, expected in ((seller_party, SUPPLIER), (buyer_party, ISSUER)):
-        back = ubl.party(node)
+        back = common.ubl_party(node)
         assert back is not None and back.name == expected.name
         assert {(i.scheme, i.value) for i in back.ids} == {(i.scheme, i.value) for i in expected.ids}
 

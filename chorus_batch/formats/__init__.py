@@ -21,7 +21,7 @@ from lxml import etree
 
 from ..domain.model import Document
 from ..errors import DocumentRejected, Issue
-from . import cii, cppstatut, csv_ops, orderx, ubl, ubl_invoice, xml
+from . import cii, common, cppstatut, csv_ops, orderx, ubl, ubl_invoice, xml
 
 
 CII_INVOICE = cii.ROOT
@@ -76,7 +76,7 @@ def _identify(root: etree._Element, container: str | None = None) -> Recognised:
     tag = etree.QName(root)
     if tag.namespace in ubl.NAMESPACES and tag.localname in ubl.ROOTS:
         kind, schema = ubl.ROOTS[tag.localname]
-        if kind == "invoice" and ubl_invoice.credit_type(xml.text(root.find("cbc:InvoiceTypeCode", ubl.NS))):
+        if kind == "invoice" and common.credit_type(xml.text(root.find("cbc:InvoiceTypeCode", ubl.NS))):
             kind = "credit_note"  # best guess from the type code; documents() also reads the totals' sign
         return Recognised(kind, "ubl", schema, xml.text(root.find("cbc:ID", ubl.NS)), root, container)
     if root.tag == orderx.ROOT:
@@ -86,7 +86,7 @@ def _identify(root: etree._Element, container: str | None = None) -> Recognised:
         number = xml.text(root.find("rsm:ExchangedDocument/ram:ID", orderx.NS))
         return Recognised(orderx.TYPE_KINDS[code], "order-x", f"orderx-{orderx.profile(root)}", number, root, container)
     if root.tag == CII_INVOICE:
-        kind = "credit_note" if ubl_invoice.credit_type(cii.type_code(root)) else "invoice"
+        kind = "credit_note" if common.credit_type(cii.type_code(root)) else "invoice"
         number = xml.text(root.find("rsm:ExchangedDocument/ram:ID", cii.NS))
         return Recognised(kind, "cii", cii.schema_for(root), number, root, container)
     if cppstatut.matches(root):

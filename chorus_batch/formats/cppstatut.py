@@ -36,8 +36,9 @@ from datetime import date, datetime
 
 from lxml import etree
 
-from ..domain.model import CPP_STATUS_CODES, InvoiceStatusUpdate
+from ..domain.model import InvoiceStatusUpdate
 from ..errors import DocumentRejected, Issue
+from .common import compact, cpp_status, each
 from .xml import path_of, text
 
 ROOT = "CPPStatut"  # no namespace: the Clark name is the bare local name
@@ -107,13 +108,7 @@ def parse(root: etree._Element) -> list[InvoiceStatusUpdate | DocumentRejected]:
     records = root.findall(f"{INVOICE_BRANCH}/{RECORD}")
     if not records:
         raise DocumentRejected.one("XSD_INVALID", f"no {INVOICE_BRANCH}/{RECORD} in the document", line=root.sourceline)
-    result: list[InvoiceStatusUpdate | DocumentRejected] = []
-    for record in records:
-        try:
-            result.append(_record(record))
-        except DocumentRejected as exc:
-            result.append(exc)
-    return result
+    return each(records, _record)
 
 
 def _record(record: etree._Element) -> InvoiceStatusUpdate:
@@ -140,15 +135,15 @@ def _status(data: etree._Element, number: str) -> str:
     value = _integer(raw)
     if value is None or not 1 <= value <= MAX_CODE:
         raise _reject("STATUS_UNKNOWN", f"invoice {number!r}: IdStatut {(raw or '')[:10]!r} is not a CPPStatut code 01-41", node, data)
-    code = f"{value:02d}"
-    if code not in CPP_STATUS_CODES:
+    status = cpp_status(value)
+    if status is None:
         raise _reject(
             "STATUS_UNKNOWN",
-            f"invoice {number!r}: status code {code} has no meaning in chorus-batch (it maps codes 01-12)",
+            f"invoice {number!r}: status code {value:02d} has no meaning in chorus-batch (it maps codes 01-12)",
             node,
             data,
         )
-    return CPP_STATUS_CODES[code]
+    return status
 
 
 def _supplier_id(party: etree._Element | None, number: str, record: etree._Element) -> str | None:
@@ -160,20 +155,20 @@ def _supplier_id(party: etree._Element | None, number: str, record: etree._Eleme
     kind_value = _integer(text(party.find("TypeIdentifiant")))
     kind = str(kind_value) if kind_value is not None else None
     if kind == SIRET_KIND:
-        compact = "".join(value.split()).replace(".", "")
-        if len(compact) != 14 or not compact.isdigit():
+        siret = compact(value).replace(".", "")
+        if len(siret) != 14 or not siret.isdigit():
             raise _reject(
                 "SIRET_INVALID",
                 f"invoice {number!r}: supplier SIRET {value[:20]!r} is not 14 digits",
                 party.find("Identifiant"),
                 record,
             )
-        return compact
+        return siret
     scheme = SUPPLIER_SCHEMES.get(kind or "")
-    compact = "".join(value.split())
+    written = compact(value)
     if scheme == "VAT":
-        compact = compact.upper()
-    return f"{scheme}:{compact}" if scheme else compact
+        written = written.upper()
+    return f"{scheme}:{written}" if scheme else written
 
 
 def _at(data: etree._Element, number: str) -> str | None:

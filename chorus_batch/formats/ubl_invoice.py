@@ -1,8 +1,10 @@
 """UBL 2.1 Invoice and CreditNote (EN 16931, Peppol BIS Billing 3) → ``InvoiceDocument``.
 
-Owns: the UBL invoice XPaths (reference/standards.md §3). Parties, amounts, dates, the
-credit-note rule and the tax total in the document currency are read with the helpers every
-reader shares (``common``), so that orders and both invoice syntaxes judge them alike.
+Owns: the UBL invoice XPaths (reference/standards.md §3) and the recognition of both roots
+(an Invoice with a credit type code is a credit note). Parties, amounts, dates, the credit-note
+rule and the tax total in the document currency are read with the helpers every reader shares
+(``common``), so that orders and both invoice syntaxes judge them alike. Registers ``Invoices``
+(syntax ``ubl``, like the orders).
 """
 
 from __future__ import annotations
@@ -11,11 +13,28 @@ from decimal import Decimal
 
 from lxml import etree
 
-from ..domain.model import InvoiceDocument, InvoiceLine, Party, Totals
+from ..domain.model import Document, InvoiceDocument, InvoiceLine, Party, Totals
+from ..errors import DocumentRejected
 from . import ubl
-from .common import UBL, UBL_NS, amount, amount_currencies, is_credit, number, tax_total_in, ubl_date, ubl_party, unit
+from .common import (
+    UBL,
+    UBL_NS,
+    amount,
+    amount_currencies,
+    credit_type,
+    is_credit,
+    number,
+    tax_total_in,
+    ubl_date,
+    ubl_party,
+    ubl_roots,
+    unit,
+)
+from .registry import REGISTRY, Recognised, read_root
 
 NS = UBL_NS
+SCHEMAS = {"Invoice": "ubl-invoice", "CreditNote": "ubl-creditnote"}
+_MARKERS = ((b"Invoice-2", "invoice"), (b"CreditNote-2", "credit_note"))
 _find, _text, _all = UBL.first, UBL.text, UBL.all
 
 _LINES = {"Invoice": ("cac:InvoiceLine", "cbc:InvoicedQuantity"), "CreditNote": ("cac:CreditNoteLine", "cbc:CreditedQuantity")}
@@ -71,3 +90,26 @@ def parse_invoice(root: etree._Element) -> InvoiceDocument:
         amount_currencies=amount_currencies(root, accounting),
         number_xpath=number_xpath,
     )
+
+
+class Invoices:
+    """UBL invoices and credit notes (``ubl``)."""
+
+    name = "ubl"
+    markers = _MARKERS
+    roots = ubl_roots(SCHEMAS)
+
+    def schema(self, root: etree._Element) -> str:
+        return SCHEMAS[etree.QName(root).localname]
+
+    def identify(self, root: etree._Element) -> Recognised:
+        credit = etree.QName(root).localname == "CreditNote" or credit_type(_text(root, "cbc:InvoiceTypeCode"))
+        # a best guess from the type code; parse_invoice also reads the totals' sign
+        kind = "credit_note" if credit else "invoice"
+        return Recognised(kind, self.name, self.schema(root), _text(root, "cbc:ID"), root)
+
+    def read(self, doc: Recognised) -> list[Document | DocumentRejected]:
+        return read_root({"invoice": parse_invoice, "credit_note": parse_invoice}, doc)
+
+
+REGISTRY.register(Invoices())

@@ -5,7 +5,8 @@
 * content that is not XML and that two syntaxes claim is rejected with DOCUMENT_AMBIGUOUS by
   ``formats.recognise``;
 * ``formats.sniff_rank`` gives the processing order from the first bytes, the first kind found
-  winning when a head shows several.
+  winning when a head shows several;
+* the order response writer is looked up by the order's syntax, one writer per syntax.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pytest
 from lxml import etree
 
 from chorus_batch import formats
-from chorus_batch.domain.model import Document, OrderDocument
+from chorus_batch.domain.model import Document, OrderDocument, OutgoingResponse
 from chorus_batch.errors import CODES, DocumentRejected
 from chorus_batch.formats import registry
 from chorus_batch.formats.registry import REGISTRY, Recognised, Registry
@@ -124,3 +125,20 @@ def test_documents_go_to_the_syntax_that_recognised_them() -> None:
 )
 def test_sniff_rank(head: bytes, rank: int) -> None:
     assert formats.sniff_rank(head) == rank
+
+
+class OtherUblWriter:
+    syntax = "ubl"
+    tag = "other"
+
+    def write(self, response: OutgoingResponse) -> bytes:
+        return b""
+
+
+def test_response_writers_by_the_order_syntax() -> None:
+    assert (formats.response_writer("ubl").tag, formats.response_writer("order-x").tag) == ("ubl", "orderx")
+    with pytest.raises(KeyError):
+        formats.response_writer("cii")
+    with pytest.raises(ValueError, match="ubl orders already have a response writer"):
+        REGISTRY.register_writer(OtherUblWriter())
+    assert formats.response_writer("ubl").tag == "ubl"

@@ -242,7 +242,7 @@ class OutgoingResponse:
     supplier: Party  # the answering supplier (seller)
     currency: str | None
     reason: str | None = None
-    profile: str | None = None  # Order-X profile of the order (basic / comfort / extended)
+    profile: str | None = None  # the order's profile (Order-X: basic / comfort / extended, kept by its 231)
     lines: tuple[ResponseLine, ...] = ()
     totals: Totals = field(default_factory=Totals)
 

@@ -22,9 +22,9 @@ from lxml import etree
 
 from ..domain.model import Document
 from ..errors import DocumentRejected, Issue
-from . import cii, cppstatut, csv_ops, orderx, ubl, ubl_invoice  # noqa: F401 -- each registers its syntax
+from . import cii, cppstatut, csv_ops, orderx, responses, ubl, ubl_invoice  # noqa: F401 -- each registers itself
 from . import pdf, xml
-from .registry import RANKS, REGISTRY, UNKNOWN_RANK, Recognised
+from .registry import RANKS, REGISTRY, UNKNOWN_RANK, Recognised, ResponseWriter
 
 __all__ = [
     "Recognised",
@@ -32,6 +32,7 @@ __all__ = [
     "locate",
     "looks_like_xml",
     "recognise",
+    "response_writer",
     "rule_issues",
     "schema_issues",
     "sniff_rank",
@@ -128,3 +129,12 @@ def sniff_rank(head: bytes) -> int:
         # is the usual PDF), still after orders and before invoice statuses.
         kind = "invoice"
     return UNKNOWN_RANK if kind is None else RANKS.get(kind, UNKNOWN_RANK)
+
+
+def response_writer(syntax: str) -> ResponseWriter:
+    """The writer of the order responses to orders of ``syntax`` (``Recognised.syntax``).
+
+    Raises:
+        KeyError: no writer answers orders of that syntax.
+    """
+    return REGISTRY.writer(syntax)

@@ -15,10 +15,10 @@ import pytest
 from lxml import etree
 
 from chorus_batch import formats
-from chorus_batch.domain.model import Document, OrderDocument, OutgoingResponse
+from chorus_batch.domain.model import Document, OrderDocument
 from chorus_batch.errors import CODES, DocumentRejected
 from chorus_batch.formats import registry
-from chorus_batch.formats.registry import REGISTRY, Recognised, Registry
+from chorus_batch.formats.registry import REGISTRY, Recognised, Registry, Writer
 
 UBL_ORDER = "{urn:oasis:names:specification:ubl:schema:xsd:Order-2}Order"
 ORDER = b"""<Order xmlns="urn:oasis:names:specification:ubl:schema:xsd:Order-2"
@@ -127,18 +127,10 @@ def test_sniff_rank(head: bytes, rank: int) -> None:
     assert formats.sniff_rank(head) == rank
 
 
-class OtherUblWriter:
-    syntax = "ubl"
-    tag = "other"
-
-    def write(self, response: OutgoingResponse) -> bytes:
-        return b""
-
-
 def test_response_writers_by_the_order_syntax() -> None:
     assert (formats.response_writer("ubl").tag, formats.response_writer("order-x").tag) == ("ubl", "orderx")
     with pytest.raises(KeyError):
         formats.response_writer("cii")
     with pytest.raises(ValueError, match="ubl orders already have a response writer"):
-        REGISTRY.register_writer(OtherUblWriter())
+        REGISTRY.register_writer(Writer(syntax="ubl", tag="other", write=lambda response: b""))
     assert formats.response_writer("ubl").tag == "ubl"

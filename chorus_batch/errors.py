@@ -47,6 +47,12 @@ CODES: dict[str, ErrorCode] = {
         "The document was recognised, but this version of chorus-batch does not integrate that kind yet.",
         "Keep the file; retry it with `files retry` after upgrading.",
     ),
+    "DOCUMENT_AMBIGUOUS": ErrorCode(
+        "Two document syntaxes chorus-batch knows both claim the content; chorus-batch does not guess which "
+        "one is meant.",
+        "Send the document in a form only one syntax claims (see docs/formats.md); if the sender's format is "
+        "standard, report it: chorus-batch must recognise it one way only.",
+    ),
     "DUPLICATE_DOCUMENT": ErrorCode(
         "The same bytes were already integrated (same SHA-256), or the engagement already holds exactly this "
         "order. Nothing was applied again.",

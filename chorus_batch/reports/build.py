@@ -18,9 +18,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection
-from sqlalchemy.sql import Select
 
+from .. import store as db
 from ..config import Settings
 from ..domain.matching import ANOMALIES
 from ..domain.reconciliation import ACCEPTED, MatchStatus, match_conditions
@@ -80,7 +79,7 @@ INTEGER_COLUMNS: dict[str, tuple[str, ...]] = {"status": ("days_in_status",), "r
 # -- helpers -------------------------------------------------------------------------------------
 
 
-def _frames(conn: Connection, query: Select[Any]) -> Iterator[pd.DataFrame]:
+def _frames(conn: db.Connection, query: db.Query[Any]) -> Iterator[pd.DataFrame]:
     """A report query's rows, a chunk at a time, as frames of plain Python values."""
     for columns, rows in queries.rows(conn, query):
         yield pd.DataFrame(rows, columns=columns, dtype=object)
@@ -121,7 +120,7 @@ def _reason(codes: pd.Series, stored: pd.Series | None = None) -> pd.Series:
 # -- status.csv ----------------------------------------------------------------------------------
 
 
-def _status_chunks(conn: Connection, today: date) -> Iterator[pd.DataFrame]:
+def _status_chunks(conn: db.Connection, today: date) -> Iterator[pd.DataFrame]:
     """One row per engagement: parties, status, dates, ``days_in_status`` (whole days from the
     day of the last transition to ``today``, never negative), ordered amounts."""
     for df in _frames(conn, queries.status(conn)):
@@ -140,7 +139,7 @@ class _Shared:
     ``close_when_paid``, the anomalies stored on invoices, and, once the reconciliation has
     run, the engagements that are over-invoiced."""
 
-    def __init__(self, conn: Connection, settings: Settings) -> None:
+    def __init__(self, conn: db.Connection, settings: Settings) -> None:
         self.conn = conn
         self.tolerance = settings.tolerance
         self.closed_paid = queries.closed_by_payment(conn)
@@ -172,7 +171,7 @@ class _Shared:
         return self.over or set()
 
 
-def _grouped(conn: Connection, query: Select[Any], key: str) -> dict[Any, list[tuple[Any, Any]]]:
+def _grouped(conn: db.Connection, query: db.Query[Any], key: str) -> dict[Any, list[tuple[Any, Any]]]:
     """Anomaly rows by their key, in their order (read once; a chunk then takes its own)."""
     grouped: dict[Any, list[tuple[Any, Any]]] = {}
     for frame in _frames(conn, query):
@@ -277,7 +276,7 @@ def _finish(df: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
     return out
 
 
-def stream(conn: Connection, settings: Settings, today: date, names: tuple[str, ...] = tuple(COLUMNS)) -> Iterator[tuple[str, pd.DataFrame]]:
+def stream(conn: db.Connection, settings: Settings, today: date, names: tuple[str, ...] = tuple(COLUMNS)) -> Iterator[tuple[str, pd.DataFrame]]:
     """The requested reports (``status``, ``reconciliation``, ``invoices``, in that order) as
     ``(name, chunk)``, each report's chunks in row order; read on one connection (one
     transaction: the three agree with each other)."""
@@ -293,7 +292,7 @@ def stream(conn: Connection, settings: Settings, today: date, names: tuple[str, 
                 yield name, chunk
 
 
-def build(conn: Connection, settings: Settings, today: date, names: tuple[str, ...] = tuple(COLUMNS)) -> dict[str, pd.DataFrame]:
+def build(conn: db.Connection, settings: Settings, today: date, names: tuple[str, ...] = tuple(COLUMNS)) -> dict[str, pd.DataFrame]:
     """The requested reports as whole frames (for the workbook and the page, and for tests)."""
     parts: dict[str, list[pd.DataFrame]] = {}
     for name, chunk in stream(conn, settings, today, names):

@@ -13,16 +13,27 @@
 * ``_fast``       statements compiled once and run on the DBAPI cursor (private)
 
 Callers import the package (``from .. import store as db``) and call ``db.files.add(conn,
-...)``: functions take a SQLAlchemy ``Connection`` inside the caller's transaction.
+...)``: functions take a ``Connection`` inside the caller's transaction. No other room imports
+SQLAlchemy: the types it needs (``Connection``, ``Row``, ``Query``) and the errors that mean
+another worker got there first (``CONFLICTS``) are named here.
 """
 
 from sqlalchemy import Connection
+from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.sql import Select as Query
 
 from . import answers, codec, engagements, files, invoices, parking, parties, reports
 from .engine import Source, Store, savepoint
 
+# a concurrent worker's row or lock (PostgreSQL), or a busy database: the file is tried again
+CONFLICTS = (IntegrityError, OperationalError)
+
 __all__ = [
+    "CONFLICTS",
     "Connection",
+    "Query",
+    "Row",
     "Source",
     "Store",
     "answers",

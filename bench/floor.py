@@ -35,8 +35,14 @@ def _schemas():
 
 SCHEMAS = _schemas()
 PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
-BY_ROOT = {"Order": "ubl-order", "OrderResponse": "ubl-order-response", "OrderChange": "ubl-order-change",
-           "OrderCancellation": "ubl-order-cancellation", "Invoice": "ubl-invoice", "CreditNote": "ubl-creditnote"}
+BY_ROOT = {
+    "Order": "ubl-order",
+    "OrderResponse": "ubl-order-response",
+    "OrderChange": "ubl-order-change",
+    "OrderCancellation": "ubl-order-cancellation",
+    "Invoice": "ubl-invoice",
+    "CreditNote": "ubl-creditnote",
+}
 GUIDELINE = "{*}ExchangedDocumentContext/{*}GuidelineSpecifiedDocumentContextParameter/{*}ID"
 
 
@@ -75,15 +81,19 @@ def main(workspace: Path) -> None:
             if not schema.validate(root):
                 errors = [f"{e.line}: {e.message}" for e in schema.error_log]
             t4 = clock()
-        report = {"file": entry.name, "sha256": sha, "status": "IN_REJETE" if errors else "IN_INTEGRE",
-                  "errors": errors}
+        report = {
+            "file": entry.name,
+            "sha256": sha,
+            "status": "IN_REJETE" if errors else "IN_INTEGRE",
+            "errors": errors,
+        }
         target, tmp = acks / f"{entry.name}.json", acks / f".{entry.name}.json.tmp"
         tmp.write_bytes(json.dumps(report, indent=2).encode("utf-8"))
         os.replace(tmp, target)
         t5 = clock()
         os.rename(entry.path, archive / entry.name)
         t6 = clock()
-        for key, dt in zip(steps, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5)):
+        for key, dt in zip(steps, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5), strict=True):
             steps[key] += dt
         counts["files"] += 1
         counts["valid"] += not errors

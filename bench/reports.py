@@ -44,11 +44,29 @@ def load(store: Path, engagements: int, seed: int = 2026) -> None:
             issuer, supplier = rng.choice(ISSUERS), rng.choice(SUPPLIERS)
             ht = rng.randrange(10_00, 500_000_00) * 10_000  # cents -> millionths
             day = f"2026-{1 + i % 12:02d}-{1 + i % 28:02d}"
-            rows.append((i, issuer[0], f"EJ{i:010d}", supplier[0], issuer[1], supplier[1], rng.choice(STATUSES), 1, "EUR",
-                         ht, ht * 6 // 5, f"{day}T08:00:00Z", f"{day}T09:00:00Z"))
+            rows.append(
+                (
+                    i,
+                    issuer[0],
+                    f"EJ{i:010d}",
+                    supplier[0],
+                    issuer[1],
+                    supplier[1],
+                    rng.choice(STATUSES),
+                    1,
+                    "EUR",
+                    ht,
+                    ht * 6 // 5,
+                    f"{day}T08:00:00Z",
+                    f"{day}T09:00:00Z",
+                )
+            )
         conn.executemany(
-            "insert into engagements (id, issuer_id, number, supplier_id, issuer_name, supplier_name, status, current_version,"
-            " currency, amount_ht, amount_ttc, created_at, last_transition_at) values (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            "insert into engagements (id, issuer_id, number, supplier_id, issuer_name, supplier_name, status,"
+            " current_version, currency, amount_ht, amount_ttc, created_at, last_transition_at)"
+            " values (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            rows,
+        )
         rows = []
         anomaly = json.dumps([{"code": "AMOUNT_MISMATCH", "reason": "invoiced above the order"}])
         for j in range(1, 2 * engagements + 1):
@@ -56,15 +74,39 @@ def load(store: Path, engagements: int, seed: int = 2026) -> None:
             matched = j % 25 != 0
             supplier = SUPPLIERS[engagement % len(SUPPLIERS)]
             ttc = rng.randrange(10_00, 300_000_00) * 10_000
-            rows.append((j, "ubl", f"F{j:09d}", "credit_note" if j % 20 == 0 else "invoice", "380", "2026-06-01", "EUR",
-                         supplier[0], supplier[1], ISSUERS[engagement % len(ISSUERS)][0], "Acheteur", None,
-                         f"EJ{engagement:010d}", engagement if matched else None, ttc * 5 // 6, ttc,
-                         rng.choice(INVOICE_STATUSES), "2026-06-02T10:00:00Z", j - 1 if j % 50 == 0 else None,
-                         anomaly if j % 5 == 0 else "[]", "{}", "2026-06-01T10:00:00Z"))
+            rows.append(
+                (
+                    j,
+                    "ubl",
+                    f"F{j:09d}",
+                    "credit_note" if j % 20 == 0 else "invoice",
+                    "380",
+                    "2026-06-01",
+                    "EUR",
+                    supplier[0],
+                    supplier[1],
+                    ISSUERS[engagement % len(ISSUERS)][0],
+                    "Acheteur",
+                    None,
+                    f"EJ{engagement:010d}",
+                    engagement if matched else None,
+                    ttc * 5 // 6,
+                    ttc,
+                    rng.choice(INVOICE_STATUSES),
+                    "2026-06-02T10:00:00Z",
+                    j - 1 if j % 50 == 0 else None,
+                    anomaly if j % 5 == 0 else "[]",
+                    "{}",
+                    "2026-06-01T10:00:00Z",
+                )
+            )
         conn.executemany(
-            "insert into invoices (id, syntax, number, type, type_code, issue_date, currency, seller_id, seller_name, buyer_id,"
-            " buyer_name, buyer_reference, engagement_ref, engagement_id, amount_ht, amount_ttc, status, status_at, duplicate_of,"
-            " anomalies, identities, created_at) values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            "insert into invoices (id, syntax, number, type, type_code, issue_date, currency, seller_id, seller_name,"
+            " buyer_id, buyer_name, buyer_reference, engagement_ref, engagement_id, amount_ht, amount_ttc, status,"
+            " status_at, duplicate_of, anomalies, identities, created_at)"
+            " values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            rows,
+        )
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
 
@@ -86,13 +128,18 @@ def main() -> None:
         t0 = time.perf_counter()
         load(ws / "var" / "store.sqlite", args.engagements)
         size = (ws / "var" / "store.sqlite").stat().st_size
-        print(f"store: {args.engagements:,} engagements, {2 * args.engagements:,} invoices, "
-              f"{size / 2**20:,.0f} MiB, loaded in {time.perf_counter() - t0:.1f}s")
+        print(
+            f"store: {args.engagements:,} engagements, {2 * args.engagements:,} invoices, "
+            f"{size / 2**20:,.0f} MiB, loaded in {time.perf_counter() - t0:.1f}s"
+        )
         os.sync()
         out = ws / "out"
         r = measure([*cli, "-q", "report", "all", "-o", str(out)])
         lines = {p.name: sum(1 for _ in p.open("rb")) - 1 for p in sorted(out.glob("*.csv"))} if out.exists() else {}
-        print(f"report all (CSV): {r['seconds']:.1f}s wall, {r['cpu']:.1f}s CPU, peak {r['peak_mb']:,.0f} MB, exit {r['rc']}; rows {lines}")
+        print(
+            f"report all (CSV): {r['seconds']:.1f}s wall, {r['cpu']:.1f}s CPU, peak {r['peak_mb']:,.0f} MB, "
+            f"exit {r['rc']}; rows {lines}"
+        )
         print("target (issue Scale): < 30 s and < 1.5 GB")
         if r["rc"]:
             print(r["err"][-2000:])

@@ -43,23 +43,29 @@ def documents(orders: int, mix: bool, seed: int = 2026):
         issuer, supplier = rng.choice(gen.ISSUERS), rng.choice(gen.SUPPLIERS)
         lines = gen._lines_for(rng, supplier)
         issued = date(2026, 1, 5) + timedelta(days=i % 300)
-        yield f"ubl-order-{number}.xml", gen.ubl_order(number, issuer, supplier, lines, issued,
-                                                       delivery_date=issued + timedelta(days=15))
+        yield (
+            f"ubl-order-{number}.xml",
+            gen.ubl_order(number, issuer, supplier, lines, issued, delivery_date=issued + timedelta(days=15)),
+        )
         if not mix:
             continue
         if i % 10 == 0:
             yield f"ubl-order-response-{number}.xml", gen.ubl_order_response(number, issuer, supplier, "AP")
             billed = [replace(ln, unit=INVOICE_UNITS.get(ln.unit, ln.unit)) for ln in lines]
-            yield f"facture-F{i:07d}.xml", ubl_invoice(f"F{i:07d}", supplier, issuer, billed,
-                                                       issued + timedelta(days=30), engagement=number)
+            yield (
+                f"facture-F{i:07d}.xml",
+                ubl_invoice(f"F{i:07d}", supplier, issuer, billed, issued + timedelta(days=30), engagement=number),
+            )
         elif i % 10 == 1:
-            yield f"ubl-order-response-{number}.xml", gen.ubl_order_response(
-                number, issuer, supplier, "RE", reason="Article en rupture de stock")
+            yield (
+                f"ubl-order-response-{number}.xml",
+                gen.ubl_order_response(number, issuer, supplier, "RE", reason="Article en rupture de stock"),
+            )
         elif i % 10 in (2, 3):
             csv_rows.append((number, "accept", ""))
     if mix:
         for k in range(0, len(csv_rows), 50):
-            yield f"reponses-{k // 50:05d}.csv", gen.responses_csv(csv_rows[k:k + 50])
+            yield f"reponses-{k // 50:05d}.csv", gen.responses_csv(csv_rows[k : k + 50])
         yield from gen.generate_batch(orders // 5, seed=seed, start=orders)
 
 
@@ -81,8 +87,14 @@ def measure(argv: list[str]) -> dict:
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         out.seek(0), err.seek(0)
         cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-        return {"seconds": seconds, "peak_mb": usage.ru_maxrss / 1024, "rc": proc.returncode,
-                "cpu": cpu, "out": out.read().decode(), "err": err.read().decode()}
+        return {
+            "seconds": seconds,
+            "peak_mb": usage.ru_maxrss / 1024,
+            "rc": proc.returncode,
+            "cpu": cpu,
+            "out": out.read().decode(),
+            "err": err.read().decode(),
+        }
 
 
 def _subreaper() -> None:
@@ -112,8 +124,14 @@ def ack_statuses(workspace: Path) -> Counter:
 
 
 def machine() -> str:
-    model = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                  if ln.startswith("model name")), platform.processor() or "?")
+    model = next(
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        ),
+        platform.processor() or "?",
+    )
     return f"{len(os.sched_getaffinity(0))} CPU(s), {model}, Python {platform.python_version()}, {platform.platform()}"
 
 
@@ -141,19 +159,26 @@ def bench(root: Path, orders: int, mix: bool, skip_floor: bool, profile: bool, r
             sys.exit(f"floor failed:\n{rows['floor']['err']}")
         rows["floor"].update(json.loads(rows["floor"]["out"]))
     rows["real"] = measure(cli(spaces["real"]))
-    print(f"{'run':<8}{'files':>7}{'seconds':>9}{'files/s':>9}{'CPU s':>8}{'peak MB':>9}{'ratio':>7}   (CPU: all its processes)")
+    print(
+        f"{'run':<8}{'files':>7}{'seconds':>9}{'files/s':>9}{'CPU s':>8}{'peak MB':>9}{'ratio':>7}"
+        "   (CPU: all its processes)"
+    )
     for name, r in rows.items():
         ratio = f"{r['seconds'] / rows['floor']['seconds']:.2f}" if "floor" in rows else "-"
-        print(f"{name:<8}{files:>7}{r['seconds']:>9.2f}{files / r['seconds']:>9.0f}{r['cpu']:>8.2f}"
-              f"{r['peak_mb']:>9.0f}{ratio:>7}")
+        print(
+            f"{name:<8}{files:>7}{r['seconds']:>9.2f}{files / r['seconds']:>9.0f}{r['cpu']:>8.2f}"
+            f"{r['peak_mb']:>9.0f}{ratio:>7}"
+        )
     if "floor" in rows:
         print("target (issue Scale): ratio <= 2.5, start-up included")
         print(f"floor: {rows['floor']['valid']} XSD-valid; seconds per step: {rows['floor']['steps']}")
     statuses = ack_statuses(spaces["real"])
     left = sum(1 for _ in (spaces["real"] / "inbox").iterdir())
     ok = rows["real"]["rc"] == 0 and statuses.get("IN_INTEGRE") == files and left == 0
-    print(f"real run: exit {rows['real']['rc']}, acks {dict(statuses)}, {left} left in inbox -> "
-          f"{'OK, everything integrated' if ok else 'NOT OK'}")
+    print(
+        f"real run: exit {rows['real']['rc']}, acks {dict(statuses)}, {left} left in inbox -> "
+        f"{'OK, everything integrated' if ok else 'NOT OK'}"
+    )
     if not ok and rows["real"]["err"]:
         print(rows["real"]["err"][-2000:])
     if profile:
@@ -173,8 +198,11 @@ def best(runs: list[dict]) -> dict:
     for kind in ("floor", "real"):
         if kind in runs[0]:
             seconds = min(x[kind]["seconds"] for x in runs)
-            out[kind] = {"seconds": seconds, "files_s": out["files"] / seconds,
-                         "peak_mb": max(x[kind]["peak_mb"] for x in runs)}
+            out[kind] = {
+                "seconds": seconds,
+                "files_s": out["files"] / seconds,
+                "peak_mb": max(x[kind]["peak_mb"] for x in runs),
+            }
     return out
 
 
@@ -200,15 +228,27 @@ def main() -> None:
             if args.repeat > 1:
                 b = results[-1]
                 ratio = f", ratio {b['real']['seconds'] / b['floor']['seconds']:.2f}" if "floor" in b else ""
-                print(f"\nbest of {args.repeat}: " + ", ".join(f"{k} {b[k]['seconds']:.2f}s ({b[k]['files_s']:.0f} files/s)"
-                                                      for k in ("floor", "real") if k in b) + ratio)
+                print(
+                    f"\nbest of {args.repeat}: "
+                    + ", ".join(
+                        f"{k} {b[k]['seconds']:.2f}s ({b[k]['files_s']:.0f} files/s)"
+                        for k in ("floor", "real")
+                        if k in b
+                    )
+                    + ratio
+                )
         if args.scale_check:
             small, big = results
             print("\nscale check (real run):")
             for r in results:
-                print(f"  {r['files']:>7} files: {r['real']['files_s']:>6.0f} files/s, peak {r['real']['peak_mb']:.0f} MB")
-            print(f"  x{big['files'] / small['files']:.0f} files -> peak RSS x{big['real']['peak_mb'] / small['real']['peak_mb']:.2f}, "
-                  f"files/s x{big['real']['files_s'] / small['real']['files_s']:.2f}")
+                print(
+                    f"  {r['files']:>7} files: {r['real']['files_s']:>6.0f} files/s, peak {r['real']['peak_mb']:.0f} MB"
+                )
+            print(
+                f"  x{big['files'] / small['files']:.0f} files -> "
+                f"peak RSS x{big['real']['peak_mb'] / small['real']['peak_mb']:.2f}, "
+                f"files/s x{big['real']['files_s'] / small['real']['files_s']:.2f}"
+            )
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)

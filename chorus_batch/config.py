@@ -7,8 +7,8 @@ An unknown key or a value of the wrong type is a ``ConfigError`` that names the 
 from __future__ import annotations
 
 import tomllib
-from decimal import Decimal, InvalidOperation
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -126,11 +126,14 @@ _WATCH = {
     "rescan_seconds": _Key((int, float), lambda v: 1 <= v <= 86400, "a number of seconds (1 to 86400)"),
 }
 _RECONCILIATION = {
-    "tolerance_amount": _Key((str, int, float), lambda v: _is_decimal(v), "a non-negative decimal, e.g. \"1.00\""),
-    "tolerance_percent": _Key((str, int, float), lambda v: _is_decimal(v), "a non-negative decimal, e.g. \"0.5\""),
+    "tolerance_amount": _Key((str, int, float), lambda v: _is_decimal(v), 'a non-negative decimal, e.g. "1.00"'),
+    "tolerance_percent": _Key((str, int, float), lambda v: _is_decimal(v), 'a non-negative decimal, e.g. "0.5"'),
 }
 _ROUTING = {"served": _Key(list, None, "a list of 14-digit SIRETs")}
-_PARTNER = {"name": _Key(str, lambda v: bool(v.strip()) and "/" not in v, "a folder name"), "rights": _Key(list, None, "an array of tables")}
+_PARTNER = {
+    "name": _Key(str, lambda v: bool(v.strip()) and "/" not in v, "a folder name"),
+    "rights": _Key(list, None, "an array of tables"),
+}
 _RIGHT = {
     "structure": _Key(str, lambda v: _is_siret_shape(v), "a SIRET (14 digits)"),
     "profile": _Key(str, lambda v: v in PROFILES, "'modification' or 'consultation'"),
@@ -226,7 +229,7 @@ def _check(data: dict[str, Any], spec: dict[str, _Key], prefix: str, path: Path)
         if key not in spec:
             raise ConfigError(f"{path}: unknown key '{prefix}{key}'")
         want = spec[key]
-        if not isinstance(value, want.kind) or isinstance(value, bool) and want.kind is int:
+        if not isinstance(value, want.kind) or (isinstance(value, bool) and want.kind is int):
             raise ConfigError(f"{path}: key '{prefix}{key}' must be {want.doc}")
         if want.check is not None and not want.check(value):
             raise ConfigError(f"{path}: key '{prefix}{key}' must be {want.doc}")

@@ -32,12 +32,16 @@ class ErrorCode:
 
 CODES: dict[str, ErrorCode] = {
     # -- the file itself
-    "FILE_EMPTY": ErrorCode("The file has no content.", "Send the document again; the sender's transfer probably failed."),
+    "FILE_EMPTY": ErrorCode(
+        "The file has no content.", "Send the document again; the sender's transfer probably failed."
+    ),
     "FILE_TOO_LARGE": ErrorCode(
         "The file is larger than `max_file_size` allows.",
         "Split the flow, or raise `max_file_size` in chorus-batch.toml if the file is legitimate.",
     ),
-    "FILE_UNREADABLE": ErrorCode("The file could not be read from disk.", "Check permissions and the disk; then run again."),
+    "FILE_UNREADABLE": ErrorCode(
+        "The file could not be read from disk.", "Check permissions and the disk; then run again."
+    ),
     "UNKNOWN_DOCUMENT": ErrorCode(
         "The content is not a document chorus-batch knows (binary data, unknown root element or namespace, "
         "unsupported type code).",
@@ -69,8 +73,7 @@ CODES: dict[str, ErrorCode] = {
         "Send a PDF with exactly one embedded invoice or order XML, or send the XML itself.",
     ),
     "PDF_UNREADABLE": ErrorCode(
-        "The file starts like a PDF but cannot be read: damaged, truncated or encrypted "
-        "(PDF/A-3 forbids encryption).",
+        "The file starts like a PDF but cannot be read: damaged, truncated or encrypted (PDF/A-3 forbids encryption).",
         "Ask the sender for an intact, unencrypted PDF/A-3 (or the XML alone).",
     ),
     # -- bundles (.zip, .tar, .tar.gz, .gz): the whole bundle is rejected, none of its members is integrated
@@ -99,7 +102,8 @@ CODES: dict[str, ErrorCode] = {
     ),
     # -- XML safety and syntax
     "XML_MALFORMED": ErrorCode(
-        "The file is not well-formed XML (or is truncated).", "Fix the XML at the sender; the line number points to the first fault."
+        "The file is not well-formed XML (or is truncated).",
+        "Fix the XML at the sender; the line number points to the first fault.",
     ),
     "XML_ENCODING": ErrorCode(
         "The bytes do not match the encoding the XML declares (or UTF-8 when it declares none).",
@@ -172,7 +176,9 @@ CODES: dict[str, ErrorCode] = {
         "a new order cannot replace it.",
         "To change an engagement the issuer sends an order change (UBL OrderChange, Order-X 230).",
     ),
-    "ORDER_NOT_FOUND": ErrorCode("No engagement has that number (and issuer).", "Check the number; `orders search` lists them."),
+    "ORDER_NOT_FOUND": ErrorCode(
+        "No engagement has that number (and issuer).", "Check the number; `orders search` lists them."
+    ),
     "ORDER_AMBIGUOUS": ErrorCode(
         "Several issuers have an engagement with that number.", "Add `--issuer SIRET` to say which one."
     ),
@@ -182,7 +188,8 @@ CODES: dict[str, ErrorCode] = {
         "Nothing to do.",
     ),
     "REASON_REQUIRED": ErrorCode(
-        "A refusal must give its reason (UBL cbc:Note, Order-X IncludedNote, CSV column reason, CLI --reason). Nothing changed.",
+        "A refusal must give its reason (UBL cbc:Note, Order-X IncludedNote, CSV column reason, CLI --reason). "
+        "Nothing changed.",
         "Send the refusal again with a reason.",
     ),
     "RESPONSE_CODE_INVALID": ErrorCode(
@@ -214,11 +221,13 @@ CODES: dict[str, ErrorCode] = {
         "Ask the supplier to quote the engagement number on its invoices.",
     ),
     "UNKNOWN_ENGAGEMENT": ErrorCode(
-        "Anomaly: no engagement has this number (yet). The invoice is matched automatically if the order arrives later.",
+        "Anomaly: no engagement has this number (yet). The invoice is matched automatically if the order arrives "
+        "later.",
         "Check the number with the supplier and the issuer.",
     ),
     "AMBIGUOUS_ENGAGEMENT": ErrorCode(
-        "Anomaly: several issuers have an engagement with this number and the invoice's buyer does not tell them apart.",
+        "Anomaly: several issuers have an engagement with this number and the invoice's buyer does not tell them "
+        "apart.",
         "Ask the supplier to name the buyer (its SIRET) on the invoice.",
     ),
     "ENGAGEMENT_NOT_ACCEPTED": ErrorCode(
@@ -248,7 +257,8 @@ CODES: dict[str, ErrorCode] = {
         "Check the invoice number and the supplier id; send the invoice first.",
     ),
     "INVOICE_AMBIGUOUS": ErrorCode(
-        "A lifecycle status names an invoice number that several suppliers used, without a supplier id to tell them apart.",
+        "A lifecycle status names an invoice number that several suppliers used, without a supplier id to tell "
+        "them apart.",
         "Give the supplier id (CSV column supplier_id, CPPStatut Fournisseur).",
     ),
     "STATUS_UNKNOWN": ErrorCode(
@@ -263,7 +273,8 @@ CODES: dict[str, ErrorCode] = {
     ),
     # -- operator side
     "CONFIG_INVALID": ErrorCode(
-        "chorus-batch.toml has an unknown key or a bad value.", "Fix the key named in the message (see docs/configuration.md)."
+        "chorus-batch.toml has an unknown key or a bad value.",
+        "Fix the key named in the message (see docs/configuration.md).",
     ),
     "WORKSPACE_INVALID": ErrorCode(
         "The workspace folder cannot be used (not writable, or a file where a folder is expected).",

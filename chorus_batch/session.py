@@ -172,7 +172,14 @@ class Session:
         settings = self.settings
         with self.store() as store, self.holding():
             processor = Processor(self.ws, store, settings)
-            watcher = Watcher(processor, settings.stable_seconds, settings.rescan_seconds, polling=polling, exclusive=self.exclusive, stop=stop)
+            watcher = Watcher(
+                processor,
+                settings.stable_seconds,
+                settings.rescan_seconds,
+                polling=polling,
+                exclusive=self.exclusive,
+                stop=stop,
+            )
             return watcher.run()
 
     def validate(self, paths: list[Path], strict: bool = False) -> list[Verdict]:
@@ -351,7 +358,9 @@ class Session:
             summary = run_wave(wave, len(files)) if run_wave else self.run()
             outcome.unexpected += [r.name for r in summary.notable if not _expected(r)]
             rejected = {r.name for r in summary.notable if r.status == FileStatus.IN_REJETE}
-            outcome.unexpected += sorted(name for name, _data in files if name.startswith("bad-") and name not in rejected)
+            outcome.unexpected += sorted(
+                name for name, _data in files if name.startswith("bad-") and name not in rejected
+            )
         for fmt in ("csv", "html", "xlsx"):
             outcome.reports += self.write_reports(reports.REPORTS, fmt=fmt)
         return outcome
@@ -363,4 +372,3 @@ def _expected(result: FileResult) -> bool:
     if result.name.startswith("bad-"):
         return result.status == FileStatus.IN_REJETE and all(e.code != "INTERNAL_ERROR" for e in result.errors)
     return result.status in (FileStatus.IN_INTEGRE, FileStatus.DUPLICATE)
-

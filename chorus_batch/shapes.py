@@ -10,9 +10,9 @@ import json
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from . import store as db
 from .domain import states
 from .domain.reconciliation import Tolerance, match_status
-from . import store as db
 
 CENTS = Decimal("0.01")
 
@@ -88,8 +88,14 @@ def engagement_detail(conn: db.Connection, row: Any, tolerance: Tolerance) -> di
                 for ln in db.engagements.lines(conn, current.id)
             ],
             "attachments": [
-                {"id": a.ident, "filename": a.filename, "mime": a.mime, "description": a.description, "uri": a.uri,
-                 "embedded": a.blob_sha256 is not None}
+                {
+                    "id": a.ident,
+                    "filename": a.filename,
+                    "mime": a.mime,
+                    "description": a.description,
+                    "uri": a.uri,
+                    "embedded": a.blob_sha256 is not None,
+                }
                 for a in db.engagements.attachments(conn, current.id)
             ],
             "versions": [
@@ -117,11 +123,21 @@ def engagement_detail(conn: db.Connection, row: Any, tolerance: Tolerance) -> di
                 for h in db.engagements.history(conn, row.id)
             ],
             "answers": [
-                {"at": a.at, "code": a.code, "reason": a.reason, "channel": a.channel, "partner": a.partner,
-                 "outcome": a.outcome, "source": a.source_name or "cli", "response_file": a.response_file}
+                {
+                    "at": a.at,
+                    "code": a.code,
+                    "reason": a.reason,
+                    "channel": a.channel,
+                    "partner": a.partner,
+                    "outcome": a.outcome,
+                    "source": a.source_name or "cli",
+                    "response_file": a.response_file,
+                }
                 for a in db.answers.of_engagement(conn, row.id)
             ],
-            "allowed_actions": [e.value for e in states.allowed_events(states.State(row.status)) if states.ACTORS[e] == "supplier"],
+            "allowed_actions": [
+                e.value for e in states.allowed_events(states.State(row.status)) if states.ACTORS[e] == "supplier"
+            ],
             "invoices": [
                 {
                     "number": i.number,
@@ -133,7 +149,8 @@ def engagement_detail(conn: db.Connection, row: Any, tolerance: Tolerance) -> di
                     "status": i.status,
                     "status_at": i.status_at,
                     "counted": i.duplicate_of is None and i.status != "REJETEE",
-                    "anomalies": [a["code"] for a in json.loads(i.anomalies)] + (["DUPLICATE_INVOICE"] if i.duplicate_of else []),
+                    "anomalies": [a["code"] for a in json.loads(i.anomalies)]
+                    + (["DUPLICATE_INVOICE"] if i.duplicate_of else []),
                 }
                 for i in db.invoices.of_engagement(conn, row.id)
             ],

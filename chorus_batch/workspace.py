@@ -214,7 +214,9 @@ class Workspace:
     # -- outcome --------------------------------------------------------------------------------
 
     def plan_archive(self, name: str, when: datetime) -> Path:
-        return self._plan(_free_name(self.archive / f"{when.year:04d}/{when.month:02d}/{when.day:02d}", name, taken=self.planned))
+        return self._plan(
+            _free_name(self.archive / f"{when.year:04d}/{when.month:02d}/{when.day:02d}", name, taken=self.planned)
+        )
 
     def plan_rejected(self, name: str) -> Path:
         return self._plan(_free_name(self.rejected, name, also=".errors.json", taken=self.planned))
@@ -252,7 +254,9 @@ class Workspace:
         """
         src = self.root / stored_as if stored_as else None
         if src is None or not src.is_file() or self.rejected not in src.parents:
-            raise ChorusError(f"{name} is no longer waiting in {self.rejected} (already retried?)", code="FILE_NOT_FOUND")
+            raise ChorusError(
+                f"{name} is no longer waiting in {self.rejected} (already retried?)", code="FILE_NOT_FOUND"
+            )
         folder = self.inbox / partner if partner else self.inbox
         dest = _free_name(folder, name)
         self.move(src, dest)

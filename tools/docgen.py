@@ -59,10 +59,12 @@ EVENT_TEXT: dict[states.Event, str] = {
         "the issuer sends the order again (same issuer and number) and its recipient is now served: "
         "a corrected order, or the same order once `[routing]` serves its recipient"
     ),
-    states.Event.ACCEPT: "the supplier accepts the order as it is (\"prise en compte\")",
+    states.Event.ACCEPT: 'the supplier accepts the order as it is ("prise en compte")',
     states.Event.MODIFY: "the supplier accepts with changes; this makes a new version",
     states.Event.REFUSE: "the supplier refuses the order; a reason is required",
-    states.Event.CHANGE: "the issuer changes the order (UBL OrderChange, Order-X 230); a new version that must be answered again",
+    states.Event.CHANGE: (
+        "the issuer changes the order (UBL OrderChange, Order-X 230); a new version that must be answered again"
+    ),
     states.Event.CANCEL: "the issuer cancels or closes the engagement",
     states.Event.PAID: "automatic: the engagement is fully invoiced and paid",
 }
@@ -150,8 +152,7 @@ def errors_markdown() -> str:
         "  `IN_INTEGRE_PARTIEL`: the others are applied. Both make `chorus-batch run` exit with 1.",
         f"- **warning**: {warnings}. Listed under `warnings`; the document is integrated anyway.",
         f"  {_named('RULE_FATAL')} becomes an error, and rejects the document, when the configuration",
-        "  says `strict_rules = true`; "
-        + f"{_named('RULE_WARNING')} stays a warning. On an invoice or a credit note,",
+        "  says `strict_rules = true`; " + f"{_named('RULE_WARNING')} stays a warning. On an invoice or a credit note,",
         f"  {_named('SIRET_INVALID')} is a warning too: an invoice is kept and reconciled, not routed.",
         f"- **anomaly**: {anomalies}. What does not fit between an integrated",
         "  invoice and its engagement: a warning in the invoice's integration report (for the",
@@ -212,7 +213,9 @@ def _mermaid(rows: Iterable[tuple[states.State | None, states.Event, states.Stat
     for state in states.State:
         lines.append(f'    state "{state.value} ({states.LABELS[state]})" as {state.value}')
     for src, event, dst in rows:
-        lines.append(f"    {'[*]' if src is None else src.value} --> {dst.value} : {event.value} ({states.ACTORS[event]})")
+        lines.append(
+            f"    {'[*]' if src is None else src.value} --> {dst.value} : {event.value} ({states.ACTORS[event]})"
+        )
     for state in sorted(states.FINAL, key=list(states.State).index):
         lines.append(f"    {state.value} --> [*]")
     lines.append("```")
@@ -246,9 +249,10 @@ def state_machine_markdown() -> str:
     ]
     for state in states.State:
         allowed = states.allowed_events(state)
-        events = ", ".join(
-            f"`{e.value}` ({states.ACTORS[e]}) → `{states.TRANSITIONS[(state, e)].value}`" for e in allowed
-        ) or "none: view and download only"
+        events = (
+            ", ".join(f"`{e.value}` ({states.ACTORS[e]}) → `{states.TRANSITIONS[(state, e)].value}`" for e in allowed)
+            or "none: view and download only"
+        )
         final = "yes" if state in states.FINAL else "no"
         out.append(f"| `{state.value}` | {states.LABELS[state]} | {final} | {events} |")
     out += [

@@ -51,7 +51,9 @@ def apply_response(ctx: Context, resp: ResponseDocument) -> Outcome:
     before = states.State(engagement.status)
     if resp.code == "AP" and before == states.State.PRIS_EN_COMPTE:
         db.answers.record(ctx.conn, outcome=AnswerOutcome.NO_CHANGE, **record)
-        warning = Issue("ALREADY_IN_STATE", f"engagement {number} is already PRIS_EN_COMPTE; nothing changed", severity="warning")
+        warning = Issue(
+            "ALREADY_IN_STATE", f"engagement {number} is already PRIS_EN_COMPTE; nothing changed", severity="warning"
+        )
         return Outcome(resp.kind, number, DocumentOutcome.INTEGRE, [warning])
     event = ANSWER_EVENTS[resp.code]
     states.apply(before, event)  # refuse early, before any write
@@ -101,8 +103,12 @@ def _emit(
     """Build the order response toward the issuer, in the syntax of the original order."""
     first = db.engagements.first_version(ctx.conn, engagement.id)
     original = json.loads(first.document)
-    issuer = db.codec.party_from_dict(db.parties.details(ctx.conn, engagement.issuer_id)) or Party(engagement.issuer_name)
-    supplier = db.codec.party_from_dict(db.parties.details(ctx.conn, engagement.supplier_id)) or Party(engagement.supplier_name)
+    issuer = db.codec.party_from_dict(db.parties.details(ctx.conn, engagement.issuer_id)) or Party(
+        engagement.issuer_name
+    )
+    supplier = db.codec.party_from_dict(db.parties.details(ctx.conn, engagement.supplier_id)) or Party(
+        engagement.supplier_name
+    )
     out = OutgoingResponse(
         response_id=f"{engagement.number}-R{seq}",
         order_number=engagement.number,

@@ -90,7 +90,11 @@ def rematch(conn: db.Connection, reference: str) -> None:
         seller = Party(None, tuple(PartyId("", i) for i in known.get("seller", []) if not i.startswith("SIREN:")))
         buyer = Party(None, tuple(PartyId("", i) for i in known.get("buyer", []) if not i.startswith("SIREN:")))
         found = matching.match(
-            reference, seller if seller.ids else None, buyer if buyer.ids else None, row.currency, _candidates(conn, reference)
+            reference,
+            seller if seller.ids else None,
+            buyer if buyer.ids else None,
+            row.currency,
+            _candidates(conn, reference),
         )
         anomalies = db.invoices.encode([a.as_dict() for a in found.anomalies])
         db.invoices.change(conn, row.id, engagement_id=found.engagement_id, anomalies=anomalies)

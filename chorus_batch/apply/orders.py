@@ -53,7 +53,9 @@ def apply_order(ctx: Context, doc: OrderDocument) -> Outcome:
 def apply_change(ctx: Context, change: ChangeDocument) -> Outcome:
     number = number_of(change)
     if not number:
-        return rejected(change, Issue("ENGAGEMENT_NUMBER_INVALID", "the change does not name a usable engagement number"))
+        return rejected(
+            change, Issue("ENGAGEMENT_NUMBER_INVALID", "the change does not name a usable engagement number")
+        )
     engagement = target(ctx.conn, number, change.order.issuer, strict_issuer=True)
     if engagement is None:
         return parked(change, number)

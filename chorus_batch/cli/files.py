@@ -63,7 +63,9 @@ def files_show(ctx: Context, name: str, fmt: str) -> None:
                 click.echo(f"  {key}: {d[key]}")
         for err in d["errors"]:
             where = f" [line {err['line']}]" if err.get("line") else ""
-            click.echo(f"  {err['code']}: {err['message']}{where}" + (f" at {err['xpath']}" if err.get("xpath") else ""))
+            click.echo(
+                f"  {err['code']}: {err['message']}{where}" + (f" at {err['xpath']}" if err.get("xpath") else "")
+            )
 
 
 @files.command("retry")

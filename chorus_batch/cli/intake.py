@@ -129,8 +129,12 @@ def watch(ctx: Context, polling: bool | None) -> None:
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--rules", "with_rules", is_flag=True, hidden=True, help="Accepted for compatibility: the rules always run.")
-@click.option("--strict", is_flag=True, help="Count fatal findings of the official rules as errors (as strict_rules = true).")
+@click.option(
+    "--rules", "with_rules", is_flag=True, hidden=True, help="Accepted for compatibility: the rules always run."
+)
+@click.option(
+    "--strict", is_flag=True, help="Count fatal findings of the official rules as errors (as strict_rules = true)."
+)
 @click.pass_obj
 @guarded
 def validate(ctx: Context, files: tuple[Path, ...], fmt: str, with_rules: bool, strict: bool) -> None:
@@ -154,7 +158,11 @@ def validate(ctx: Context, files: tuple[Path, ...], fmt: str, with_rules: bool, 
     sys.exit(0 if all(v.valid for v in verdicts) else 1)
 
 
-_VERDICTS = {FileStatus.IN_INTEGRE: "valid", FileStatus.IN_INTEGRE_PARTIEL: "partly valid", FileStatus.IN_REJETE: "INVALID"}
+_VERDICTS = {
+    FileStatus.IN_INTEGRE: "valid",
+    FileStatus.IN_INTEGRE_PARTIEL: "partly valid",
+    FileStatus.IN_REJETE: "INVALID",
+}
 
 
 def _print_verdict(found: dict[str, Any]) -> None:

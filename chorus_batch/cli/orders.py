@@ -16,12 +16,28 @@ from chorus_batch import Answer, LineChange, OrderQuery, State
 from .output import emit_json, emit_rows
 from .root import Context, cli, fail, guarded
 
-SEARCH_COLUMNS = ["number", "issuer_id", "issuer_name", "supplier_id", "supplier_name", "status", "amount_ht", "amount_ttc", "currency", "created_at"]
+SEARCH_COLUMNS = [
+    "number",
+    "issuer_id",
+    "issuer_name",
+    "supplier_id",
+    "supplier_name",
+    "status",
+    "amount_ht",
+    "amount_ttc",
+    "currency",
+    "created_at",
+]
 TABLE_COLUMNS = ["number", "issuer_name", "supplier_name", "status", "amount_ht", "amount_ttc", "currency"]
 
 
 @cli.group()
-@click.option("--as", "as_partner", metavar="PARTNER", help="Act as this partner: see only its structures, answer with its rights.")
+@click.option(
+    "--as",
+    "as_partner",
+    metavar="PARTNER",
+    help="Act as this partner: see only its structures, answer with its rights.",
+)
 @click.pass_obj
 @guarded
 def orders(ctx: Context, as_partner: str | None) -> None:
@@ -93,7 +109,14 @@ def orders_show(ctx: Context, number: str, issuer: str | None, fmt: str) -> None
 @orders.command("export")
 @click.argument("number")
 @click.option("--issuer", help="Issuer id, when several issuers used the number.")
-@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to write into.")
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to write into.",
+)
 @click.pass_obj
 @guarded
 def orders_export(ctx: Context, number: str, issuer: str | None, out_dir: Path) -> None:
@@ -108,7 +131,15 @@ def orders_export(ctx: Context, number: str, issuer: str | None, out_dir: Path) 
         click.echo(str(target))
 
 
-def _answer(ctx: Context, code: str, number: str, issuer: str | None, reason: str | None, yes: bool, lines: tuple[LineChange, ...] = ()) -> None:
+def _answer(
+    ctx: Context,
+    code: str,
+    number: str,
+    issuer: str | None,
+    reason: str | None,
+    yes: bool,
+    lines: tuple[LineChange, ...] = (),
+) -> None:
     session = ctx.session
 
     def confirm(plan: Answer) -> bool:
@@ -124,7 +155,9 @@ def _answer(ctx: Context, code: str, number: str, issuer: str | None, reason: st
     done = session.answer(code, number, issuer, reason, lines, confirm)
     if done.refused:
         fail(f"{done.refused.message} [{done.refused.code}]", 1)
-    click.echo(f"done: {done.before} -> {done.after}" + (f"; wrote {', '.join(done.responses)}" if done.responses else ""))
+    click.echo(
+        f"done: {done.before} -> {done.after}" + (f"; wrote {', '.join(done.responses)}" if done.responses else "")
+    )
 
 
 _ANSWER_OPTIONS = [
@@ -175,20 +208,34 @@ def _line_change(value: str) -> LineChange:
     line_id, _, rest = value.partition("=")
     qty, _, price = rest.partition("@")
     try:
-        return LineChange(line_id.strip(), "3", quantity=Decimal(qty) if qty else None, unit_price=Decimal(price) if price else None)
+        return LineChange(
+            line_id.strip(), "3", quantity=Decimal(qty) if qty else None, unit_price=Decimal(price) if price else None
+        )
     except InvalidOperation:
         raise click.BadParameter(f"{value!r}: expected LINE=QUANTITY[@UNIT_PRICE], e.g. 2=5@12.50") from None
 
 
 @orders.command("modify")
 @_answer_options
-@click.option("--line", "changed", multiple=True, metavar="LINE=QTY[@PRICE]", help="Change a line's quantity (and unit price). Repeatable.")
+@click.option(
+    "--line",
+    "changed",
+    multiple=True,
+    metavar="LINE=QTY[@PRICE]",
+    help="Change a line's quantity (and unit price). Repeatable.",
+)
 @click.option("--drop", multiple=True, metavar="LINE", help="Remove a line (not accepted). Repeatable.")
 @click.option("--reason", help="A note for the issuer.")
 @click.pass_obj
 @guarded
 def orders_modify(
-    ctx: Context, number: str, issuer: str | None, yes: bool, changed: tuple[str, ...], drop: tuple[str, ...], reason: str | None
+    ctx: Context,
+    number: str,
+    issuer: str | None,
+    yes: bool,
+    changed: tuple[str, ...],
+    drop: tuple[str, ...],
+    reason: str | None,
 ) -> None:
     """Accept an engagement with changes (order response CA): a new version with the changed
     lines; amounts are recomputed exactly. Works in A_TRAITER and PRIS_EN_COMPTE.

@@ -16,7 +16,13 @@ def _party(p: dict[str, Any] | None) -> str:
     ids = ", ".join(dict.fromkeys(f"{i['scheme'] + ':' if i['scheme'] else ''}{i['value']}" for i in p.get("ids", [])))
     addr = p.get("address") or {}
     where = " ".join(x for x in (*addr.get("lines", []), addr.get("postcode") or "", addr.get("city") or "") if x)
-    parts = [p.get("name") or "(no name)", ids, where, p.get("contact") or "", f"service {p['service']}" if p.get("service") else ""]
+    parts = [
+        p.get("name") or "(no name)",
+        ids,
+        where,
+        p.get("contact") or "",
+        f"service {p['service']}" if p.get("service") else "",
+    ]
     return "\n".join(x for x in parts if x)
 
 
@@ -66,8 +72,21 @@ def engagement_panel(d: dict[str, Any]) -> None:
     for col in ("line", "item", "qty", "unit", "unit price", "net amount", "VAT %"):
         lines.add_column(col, justify="right" if col in ("qty", "unit price", "net amount", "VAT %") else "left")
     for ln in d["lines"]:
-        lines.add_row(ln["line_id"], ln["name"] or "", ln["quantity"] or "", ln["unit"] or "", ln["unit_price"] or "", ln["net_amount"] or "", ln["tax_rate"] or "")
-    parts: list[Any] = [Panel(general, title="General information"), Panel(payment, title="Payment conditions and amount"), Panel(parties, title="Parties"), lines]
+        lines.add_row(
+            ln["line_id"],
+            ln["name"] or "",
+            ln["quantity"] or "",
+            ln["unit"] or "",
+            ln["unit_price"] or "",
+            ln["net_amount"] or "",
+            ln["tax_rate"] or "",
+        )
+    parts: list[Any] = [
+        Panel(general, title="General information"),
+        Panel(payment, title="Payment conditions and amount"),
+        Panel(parties, title="Parties"),
+        lines,
+    ]
     delivery = d.get("delivery")
     if delivery:
         addr = delivery.get("address") or {}
@@ -77,7 +96,14 @@ def engagement_panel(d: dict[str, Any]) -> None:
                     [
                         ("Deliver to", delivery.get("party_name")),
                         ("Location", delivery.get("location_id")),
-                        ("Address", " ".join(x for x in (*addr.get("lines", []), addr.get("postcode") or "", addr.get("city") or "") if x)),
+                        (
+                            "Address",
+                            " ".join(
+                                x
+                                for x in (*addr.get("lines", []), addr.get("postcode") or "", addr.get("city") or "")
+                                if x
+                            ),
+                        ),
                         ("From", delivery.get("start")),
                         ("By", delivery.get("end")),
                     ]
@@ -90,14 +116,27 @@ def engagement_panel(d: dict[str, Any]) -> None:
         for col in ("id", "file", "type", "description", "where"):
             att.add_column(col)
         for a in d["attachments"]:
-            att.add_row(a["id"] or "", a["filename"] or "", a["mime"] or "", a["description"] or "", "embedded" if a["embedded"] else (a["uri"] or ""))
+            att.add_row(
+                a["id"] or "",
+                a["filename"] or "",
+                a["mime"] or "",
+                a["description"] or "",
+                "embedded" if a["embedded"] else (a["uri"] or ""),
+            )
         parts.append(att)
     if d["invoices"]:
         inv = Table(title="Invoices")
         for col in ("number", "type", "date", "amount TTC", "status", "anomalies"):
             inv.add_column(col, justify="right" if col == "amount TTC" else "left")
         for i in d["invoices"]:
-            inv.add_row(i["number"], i["type"], i["issue_date"] or "", i["amount_ttc"] or "", i["status"], ", ".join(i["anomalies"]))
+            inv.add_row(
+                i["number"],
+                i["type"],
+                i["issue_date"] or "",
+                i["amount_ttc"] or "",
+                i["status"],
+                ", ".join(i["anomalies"]),
+            )
         parts.append(inv)
     t = d["totals"]
     parts.append(

@@ -22,15 +22,26 @@ def report() -> None:
 
 
 _REPORT_OPTIONS = [
-    click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Folder (default outbox/reports)."),
-    click.option("--excel-fr", is_flag=True, help="CSV for French Excel: ';' separator, decimal comma, UTF-8 with BOM (CSV only)."),
+    click.option(
+        "-o",
+        "--output",
+        "out_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Folder (default outbox/reports).",
+    ),
+    click.option(
+        "--excel-fr",
+        is_flag=True,
+        help="CSV for French Excel: ';' separator, decimal comma, UTF-8 with BOM (CSV only).",
+    ),
     click.option(
         "--format",
         "fmt",
         type=click.Choice(REPORT_FORMATS),
         default="csv",
         show_default=True,
-        help="csv: one file per report; xlsx / html: one workbook (reports.xlsx) / one page (reports.html) with ALL three reports.",
+        help="csv: one file per report; xlsx / html: one workbook (reports.xlsx) / one page (reports.html) "
+        "with ALL three reports.",
     ),
 ]
 

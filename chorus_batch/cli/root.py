@@ -133,12 +133,16 @@ def guarded(fn: F) -> F:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Configuration file (default WORKSPACE/chorus-batch.toml).",
 )
-@click.option("--db", envvar="CHORUS_BATCH_DB", help="Store URL (env CHORUS_BATCH_DB; default the workspace's var/store.sqlite).")
+@click.option(
+    "--db", envvar="CHORUS_BATCH_DB", help="Store URL (env CHORUS_BATCH_DB; default the workspace's var/store.sqlite)."
+)
 @click.option("-v", "--verbose", count=True, help="More output (-vv for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors.")
 @click.version_option(package_name="chorus-batch")
 @click.pass_context
-def cli(click_ctx: click.Context, workspace: Path, config_path: Path | None, db: str | None, verbose: int, quiet: bool) -> None:
+def cli(
+    click_ctx: click.Context, workspace: Path, config_path: Path | None, db: str | None, verbose: int, quiet: bool
+) -> None:
     """Batch EDI processor for Chorus Pro orders ("engagements"): intake of order files,
     integration reports, and a searchable store.
 

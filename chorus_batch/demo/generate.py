@@ -40,17 +40,17 @@ from functools import lru_cache
 from xml.sax.saxutils import escape as _escape
 
 __all__ = [
-    "Org",
-    "Line",
     "ISSUERS",
-    "SUPPLIERS",
     "ORDERX_PROFILES",
+    "SUPPLIERS",
+    "Line",
+    "Org",
+    "demo_files",
     "engagement_number",
-    "ubl_order",
+    "generate_batch",
     "orderx_order",
     "random_lines",
-    "demo_files",
-    "generate_batch",
+    "ubl_order",
 ]
 
 
@@ -178,7 +178,16 @@ _CATALOGUE: tuple[tuple[str, str, str, str, str, str, str, bool], ...] = (
     ("mobilier", "Chaise de bureau ergonomique", "C62", "89.00", "249.00", "20", "MOB-CH-ERGO", False),
     ("mobilier", "Bureau droit 160 × 80 cm", "C62", "149.00", "329.00", "20", "MOB-BUR-160", False),
     ("mobilier", "Armoire métallique à rideaux 198 cm", "C62", "289.00", "519.00", "20", "MOB-ARM-198", False),
-    ("entretien", "Produits d'entretien : nettoyant multi-surfaces 5 L", "C62", "9.90", "19.90", "20", "ENT-MULTI-5L", False),
+    (
+        "entretien",
+        "Produits d'entretien : nettoyant multi-surfaces 5 L",
+        "C62",
+        "9.90",
+        "19.90",
+        "20",
+        "ENT-MULTI-5L",
+        False,
+    ),
     ("restauration", "Repas self : menu complet", "C62", "4.50", "7.80", "10", "RES-MENU-SELF", False),
     ("restauration", "Plateau-repas réunion", "C62", "12.00", "25.00", "10", "RES-PLAT-REU", False),
     ("restauration", "Fruits de saison", "KGM", "2.10", "4.90", "5.5", "ALI-FRUITS-KG", True),
@@ -249,7 +258,7 @@ class _Totals:
 def _totals(lines: Sequence[Line]) -> _Totals:
     amounts = tuple(_round(ln.quantity * ln.unit_price) for ln in lines)
     bases: dict[Decimal, Decimal] = {}
-    for ln, amount in zip(lines, amounts):
+    for ln, amount in zip(lines, amounts, strict=True):
         bases[ln.vat_rate] = bases.get(ln.vat_rate, Decimal(0)) + amount
     by_rate = tuple(
         (rate, basis, _round(basis * rate / _HUNDRED))
@@ -398,7 +407,7 @@ def _ubl_order_document(
         f'    <cbc:PayableAmount currencyID="{cur}">{_fmt(t.ttc)}</cbc:PayableAmount>\n'
         "  </cac:AnticipatedMonetaryTotal>\n"
     )
-    for ln, amount in zip(lines, t.line_amounts):
+    for ln, amount in zip(lines, t.line_amounts, strict=True):
         code = status.get(ln.line_id)
         status_xml = f"      <cbc:LineStatusCode>{_x(code)}</cbc:LineStatusCode>\n" if code else ""
         seller_id = (
@@ -414,7 +423,8 @@ def _ubl_order_document(
             f"{status_xml}"
             f'      <cbc:Quantity unitCode="{_a(ln.unit)}">{_num(ln.quantity)}</cbc:Quantity>\n'
             f'      <cbc:LineExtensionAmount currencyID="{cur}">{amount:.2f}</cbc:LineExtensionAmount>\n'
-            f'      <cac:Price><cbc:PriceAmount currencyID="{cur}">{_num(ln.unit_price)}</cbc:PriceAmount></cac:Price>\n'
+            f'      <cac:Price><cbc:PriceAmount currencyID="{cur}">{_num(ln.unit_price)}</cbc:PriceAmount>'
+            "</cac:Price>\n"
             "      <cac:Item>\n"
             f"        <cbc:Name>{_x(ln.name)}</cbc:Name>\n"
             f"{seller_id}"
@@ -485,7 +495,7 @@ def ubl_order(
 # --------------------------------------------------------------------------- Order-X 220
 # ``_orderx_document`` is the template of every Order-X message: 220 here, 230 / 231 below.
 _ORDERX_ROOT_OPEN = (
-    '<rsm:SCRDMCCBDACIOMessageStructure'
+    "<rsm:SCRDMCCBDACIOMessageStructure"
     ' xmlns:rsm="urn:un:unece:uncefact:data:SCRDMCCBDACIOMessageStructure:100"'
     ' xmlns:qdt="urn:un:unece:uncefact:data:standard:QualifiedDataType:128"'
     ' xmlns:ram="urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:128"'
@@ -584,7 +594,7 @@ def _orderx_document(
         parts.append(f"    <ram:IncludedNote><ram:Content>{_x(note)}</ram:Content></ram:IncludedNote>\n")
     parts.append("  </rsm:ExchangedDocument>\n  <rsm:SupplyChainTradeTransaction>\n")
 
-    for ln, amount in zip(lines, t.line_amounts):
+    for ln, amount in zip(lines, t.line_amounts, strict=True):
         code = line_status.get(ln.line_id)
         status_xml = f"        <ram:LineStatusCode>{_x(code)}</ram:LineStatusCode>\n" if code else ""
         seller_id = (
@@ -744,8 +754,7 @@ _CATALOGUE_D = tuple(
     for cat, name, unit, lo, hi, rate, item_id, frac in _CATALOGUE
 )
 _POOLS: dict[str, tuple] = {
-    siret: tuple(item for item in _CATALOGUE_D if item[0] in cats)
-    for siret, cats in _SUPPLIER_CATEGORIES.items()
+    siret: tuple(item for item in _CATALOGUE_D if item[0] in cats) for siret, cats in _SUPPLIER_CATEGORIES.items()
 }
 
 
@@ -856,7 +865,7 @@ def _bom_comment_no_declaration(doc: bytes, comment: str) -> bytes:
     head, sep, rest = doc.partition(b"?>\n")
     if not (head.startswith(b"<?xml") and sep):
         raise ValueError("document does not start with an XML declaration")
-    return b"\xef\xbb\xbf" + f"<!--{comment}-->\n".encode("utf-8") + rest
+    return b"\xef\xbb\xbf" + f"<!--{comment}-->\n".encode() + rest
 
 
 def demo_files() -> list[tuple[str, bytes]]:
@@ -887,7 +896,11 @@ def demo_files() -> list[tuple[str, bytes]]:
         (
             f"ubl-order-{n}.xml",
             ubl_order(
-                n, mairie, papeteries, _lines_for(rng, papeteries, 4), d0,
+                n,
+                mairie,
+                papeteries,
+                _lines_for(rng, papeteries, 4),
+                d0,
                 note="Fournitures de bureau pour le 1er trimestre — livraison à l'accueil de la mairie.",
                 delivery_date=d0 + timedelta(days=15),
             ),
@@ -899,7 +912,11 @@ def demo_files() -> list[tuple[str, bytes]]:
         (
             f"ubl-order-{n}.xml",
             ubl_order(
-                n, departement, numerique, _lines_for(rng, numerique, 3), d0 + timedelta(days=1),
+                n,
+                departement,
+                numerique,
+                _lines_for(rng, numerique, 3),
+                d0 + timedelta(days=1),
                 note="Renouvellement du parc informatique des collèges (marché n° 2025-INF-014).",
                 delivery_date=d0 + timedelta(days=31),
                 attachment=(f"CCAP-{n}.pdf", "application/pdf", pdf),
@@ -915,8 +932,13 @@ def demo_files() -> list[tuple[str, bytes]]:
     )
     n = num(4)
     comfort = orderx_order(
-        n, mairie, restauration, _lines_for(rng, restauration, 3), d0 + timedelta(days=3),
-        profile="comfort", note="Repas du centre de loisirs, vacances d'hiver.",
+        n,
+        mairie,
+        restauration,
+        _lines_for(rng, restauration, 3),
+        d0 + timedelta(days=3),
+        profile="comfort",
+        note="Repas du centre de loisirs, vacances d'hiver.",
         delivery_date=d0 + timedelta(days=40),
     )
     files.append(
@@ -930,8 +952,13 @@ def demo_files() -> list[tuple[str, bytes]]:
         (
             f"orderx-220-{n}.xml",
             orderx_order(
-                n, departement, papeteries, _lines_for(rng, papeteries, 2), d0 + timedelta(days=4),
-                profile="basic", delivery_date=d0 + timedelta(days=12),
+                n,
+                departement,
+                papeteries,
+                _lines_for(rng, papeteries, 2),
+                d0 + timedelta(days=4),
+                profile="basic",
+                delivery_date=d0 + timedelta(days=12),
             ),
         )
     )
@@ -940,8 +967,13 @@ def demo_files() -> list[tuple[str, bytes]]:
         (
             f"orderx-220-{n}.xml",
             orderx_order(
-                n, chu, numerique, _lines_for(rng, numerique, 6), d0 + timedelta(days=5),
-                profile="extended", note="Équipement du service de pharmacie & stérilisation.",
+                n,
+                chu,
+                numerique,
+                _lines_for(rng, numerique, 6),
+                d0 + timedelta(days=5),
+                profile="extended",
+                note="Équipement du service de pharmacie & stérilisation.",
                 delivery_date=d0 + timedelta(days=20),
             ),
         )
@@ -951,7 +983,12 @@ def demo_files() -> list[tuple[str, bytes]]:
         (
             f"orderx-220-{n}.xml",
             orderx_order(
-                n, mairie, numerique, _lines_for(rng, numerique, 2), d0 + timedelta(days=6), profile="comfort",
+                n,
+                mairie,
+                numerique,
+                _lines_for(rng, numerique, 2),
+                d0 + timedelta(days=6),
+                profile="comfort",
             ),
         )
     )
@@ -960,7 +997,11 @@ def demo_files() -> list[tuple[str, bytes]]:
         (
             f"ubl-order-{n}.xml",
             ubl_order(
-                n, departement, restauration, _lines_for(rng, restauration, 4), d0 + timedelta(days=7),
+                n,
+                departement,
+                restauration,
+                _lines_for(rng, restauration, 4),
+                d0 + timedelta(days=7),
                 delivery_date=d0 + timedelta(days=14),
             ),
         )
@@ -974,7 +1015,10 @@ def demo_files() -> list[tuple[str, bytes]]:
         (
             f"bad-siret-ubl-order-{n}.xml",
             ubl_order(
-                n, mairie, replace(papeteries, siret=bad_siret), _lines_for(rng, papeteries, 2),
+                n,
+                mairie,
+                replace(papeteries, siret=bad_siret),
+                _lines_for(rng, papeteries, 2),
                 d0 + timedelta(days=8),
             ),
         )
@@ -1035,13 +1079,21 @@ def ubl_order_response(
     ]
     cur = _a(currency)
     for line_id, status, quantity, price in lines:
-        body = [f"      <cbc:ID>{_x(line_id)}</cbc:ID>\n", f"      <cbc:LineStatusCode>{_x(status)}</cbc:LineStatusCode>\n"]
+        body = [
+            f"      <cbc:ID>{_x(line_id)}</cbc:ID>\n",
+            f"      <cbc:LineStatusCode>{_x(status)}</cbc:LineStatusCode>\n",
+        ]
         if quantity is not None:
             body.append(f"      <cbc:Quantity>{_num(quantity)}</cbc:Quantity>\n")
         if quantity is not None and price is not None:
-            body.append(f'      <cbc:LineExtensionAmount currencyID="{cur}">{_fmt(quantity * price)}</cbc:LineExtensionAmount>\n')
+            body.append(
+                f'      <cbc:LineExtensionAmount currencyID="{cur}">{_fmt(quantity * price)}'
+                "</cbc:LineExtensionAmount>\n"
+            )
         if price is not None:
-            body.append(f'      <cac:Price><cbc:PriceAmount currencyID="{cur}">{_num(price)}</cbc:PriceAmount></cac:Price>\n')
+            body.append(
+                f'      <cac:Price><cbc:PriceAmount currencyID="{cur}">{_num(price)}</cbc:PriceAmount></cac:Price>\n'
+            )
         body.append("      <cac:Item/>\n")
         parts.append(
             "  <cac:OrderLine>\n"
@@ -1202,12 +1254,12 @@ def responses_csv(rows: Sequence[tuple[str, str, str]], sep: str = ";") -> bytes
 
 
 __all__ += [
-    "ubl_order_response",
-    "ubl_order_change",
-    "ubl_order_cancellation",
     "orderx_order_change",
     "orderx_order_response",
     "responses_csv",
+    "ubl_order_cancellation",
+    "ubl_order_change",
+    "ubl_order_response",
 ]
 
 
@@ -1215,8 +1267,8 @@ def demo_answers() -> list[tuple[str, bytes]]:
     """The second wave of the demo, dropped once the orders of ``demo_files()`` are integrated:
     supplier answers (an operator CSV and a UBL OrderResponse), an issuer's order change and a
     cancellation, plus one bad file (a refusal without a reason, named ``bad-*``)."""
-    mairie, departement, chu, _lycee = ISSUERS
-    papeteries, numerique, restauration, _mobilier = SUPPLIERS
+    _mairie, departement, chu, _lycee = ISSUERS
+    _papeteries, numerique, restauration, _mobilier = SUPPLIERS
     rng = random.Random(20260201)
 
     def num(i: int) -> str:
@@ -1233,10 +1285,20 @@ def demo_answers() -> list[tuple[str, bytes]]:
                 ]
             ),
         ),
-        ("ubl-order-response-" + num(3) + ".xml", ubl_order_response(num(3), chu, restauration, "AP", response_id="R-" + num(3))),
+        (
+            "ubl-order-response-" + num(3) + ".xml",
+            ubl_order_response(num(3), chu, restauration, "AP", response_id="R-" + num(3)),
+        ),
         (
             "ubl-order-change-" + num(2) + ".xml",
-            ubl_order_change(num(2), departement, numerique, _lines_for(rng, numerique, 2), date(2026, 1, 20), note="Quantités revues"),
+            ubl_order_change(
+                num(2),
+                departement,
+                numerique,
+                _lines_for(rng, numerique, 2),
+                date(2026, 1, 20),
+                note="Quantités revues",
+            ),
         ),
         ("ubl-order-cancellation-" + num(8) + ".xml", ubl_order_cancellation(num(8), departement, restauration)),
         ("bad-refus-sans-motif.csv", responses_csv([(num(6), "refuse", "")])),

@@ -57,17 +57,17 @@ from .generate import (
 )
 
 __all__ = [
-    "UBL_CUSTOMIZATION_ID",
     "BILLING_MODE",
-    "LEGAL_NOTES",
     "CII_GUIDELINE",
+    "LEGAL_NOTES",
     "NO_SERVICE",
-    "iban",
-    "ubl_invoice",
+    "UBL_CUSTOMIZATION_ID",
     "cii_invoice",
-    "facturx_pdf",
-    "order_lines",
     "demo_invoices",
+    "facturx_pdf",
+    "iban",
+    "order_lines",
+    "ubl_invoice",
 ]
 
 UBL_CUSTOMIZATION_ID = "urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0"
@@ -86,7 +86,7 @@ CII_GUIDELINE = "urn:cen.eu:en16931:2017"
 NO_SERVICE = "SERVICE"
 
 _CII_ROOT_OPEN = (
-    '<rsm:CrossIndustryInvoice'
+    "<rsm:CrossIndustryInvoice"
     ' xmlns:rsm="urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"'
     ' xmlns:qdt="urn:un:unece:uncefact:data:standard:QualifiedDataType:100"'
     ' xmlns:ram="urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"'
@@ -159,7 +159,9 @@ def ubl_invoice(
         "".join(f"  <cbc:Note>#{code}#{_x(text)}</cbc:Note>\n" for code, text in LEGAL_NOTES),
         f"  <cbc:DocumentCurrencyCode>{_x(currency)}</cbc:DocumentCurrencyCode>\n",
         f"  <cbc:BuyerReference>{_x(issuer.service or NO_SERVICE)}</cbc:BuyerReference>\n",
-        f"  <cac:OrderReference><cbc:ID>{_x(engagement)}</cbc:ID></cac:OrderReference>\n" if engagement is not None else "",
+        f"  <cac:OrderReference><cbc:ID>{_x(engagement)}</cbc:ID></cac:OrderReference>\n"
+        if engagement is not None
+        else "",
         (
             "  <cac:BillingReference><cac:InvoiceDocumentReference>"
             f"<cbc:ID>{_x(billing_reference)}</cbc:ID>"
@@ -200,9 +202,10 @@ def ubl_invoice(
         f'    <cbc:PayableAmount currencyID="{cur}">{_fmt(t.ttc)}</cbc:PayableAmount>\n'
         "  </cac:LegalMonetaryTotal>\n"
     )
-    for ln, amount in zip(signed, t.line_amounts):
+    for ln, amount in zip(signed, t.line_amounts, strict=True):
         seller_id = (
-            f"      <cac:SellersItemIdentification><cbc:ID>{_x(ln.seller_item_id)}</cbc:ID></cac:SellersItemIdentification>\n"
+            f"      <cac:SellersItemIdentification><cbc:ID>{_x(ln.seller_item_id)}</cbc:ID>"
+            "</cac:SellersItemIdentification>\n"
             if ln.seller_item_id
             else ""
         )
@@ -274,15 +277,21 @@ def cii_invoice(
         "    </ram:IssueDateTime>\n",
         f"    <ram:IncludedNote><ram:Content>{_x(note)}</ram:Content></ram:IncludedNote>\n" if note else "",
         "".join(
-            f"    <ram:IncludedNote><ram:Content>{_x(text)}</ram:Content><ram:SubjectCode>{code}</ram:SubjectCode></ram:IncludedNote>\n"
+            f"    <ram:IncludedNote><ram:Content>{_x(text)}</ram:Content>"
+            f"<ram:SubjectCode>{code}</ram:SubjectCode></ram:IncludedNote>\n"
             for code, text in LEGAL_NOTES
         ),
         "  </rsm:ExchangedDocument>\n  <rsm:SupplyChainTradeTransaction>\n",
     ]
-    for ln, amount in zip(signed, t.line_amounts):
-        seller_id = f"        <ram:SellerAssignedID>{_x(ln.seller_item_id)}</ram:SellerAssignedID>\n" if ln.seller_item_id else ""
+    for ln, amount in zip(signed, t.line_amounts, strict=True):
+        seller_id = (
+            f"        <ram:SellerAssignedID>{_x(ln.seller_item_id)}</ram:SellerAssignedID>\n"
+            if ln.seller_item_id
+            else ""
+        )
         reference = (
-            f"        <ram:BuyerOrderReferencedDocument><ram:LineID>{_x(ln.line_id)}</ram:LineID></ram:BuyerOrderReferencedDocument>\n"
+            f"        <ram:BuyerOrderReferencedDocument><ram:LineID>{_x(ln.line_id)}</ram:LineID>"
+            "</ram:BuyerOrderReferencedDocument>\n"
             if engagement is not None
             else ""
         )
@@ -380,7 +389,10 @@ def cii_invoice(
             )
             + "      </ram:InvoiceReferencedDocument>\n"
         )
-    parts.append("    </ram:ApplicableHeaderTradeSettlement>\n  </rsm:SupplyChainTradeTransaction>\n</rsm:CrossIndustryInvoice>\n")
+    parts.append(
+        "    </ram:ApplicableHeaderTradeSettlement>\n  </rsm:SupplyChainTradeTransaction>\n"
+        "</rsm:CrossIndustryInvoice>\n"
+    )
     return "".join(parts).encode("utf-8")
 
 
@@ -395,7 +407,9 @@ def _cii_party(org: Org, tag: str) -> str:
     name = f"        <ram:Name>{_x(org.name)}</ram:Name>\n"
     if old not in block or name not in block:
         raise AssertionError("generate._ox_party changed shape")
-    return block.replace(old, new).replace(name, f'        <ram:GlobalID schemeID="0009">{siret}</ram:GlobalID>\n{name}')
+    return block.replace(old, new).replace(
+        name, f'        <ram:GlobalID schemeID="0009">{siret}</ram:GlobalID>\n{name}'
+    )
 
 
 def facturx_pdf(xml: bytes, *, title: str | None = None) -> bytes:
@@ -409,7 +423,11 @@ def facturx_pdf(xml: bytes, *, title: str | None = None) -> bytes:
     )
     text = title or f"Facture {number or ''}"
     metadata = {"author": "chorus-batch demo", "keywords": "Factur-X, Facture", "title": text, "subject": text}
-    return bytes(facturx.generate_from_binary(_tiny_pdf(text), xml, flavor="factur-x", level="en16931", pdf_metadata=metadata, lang="fr-FR"))
+    return bytes(
+        facturx.generate_from_binary(
+            _tiny_pdf(text), xml, flavor="factur-x", level="en16931", pdf_metadata=metadata, lang="fr-FR"
+        )
+    )
 
 
 # --------------------------------------------------------------------------- demo order lines
@@ -459,7 +477,9 @@ def order_lines(order: bytes) -> list[Line]:
                 name=name,
                 quantity=Decimal(qty.text.strip()),  # type: ignore[union-attr]
                 unit=qty.get("unitCode") or "C62",  # type: ignore[union-attr]
-                unit_price=Decimal(value(item, "SpecifiedLineTradeAgreement", "NetPriceProductTradePrice", "ChargeAmount") or "0"),
+                unit_price=Decimal(
+                    value(item, "SpecifiedLineTradeAgreement", "NetPriceProductTradePrice", "ChargeAmount") or "0"
+                ),
                 vat_rate=Decimal(rate) if rate else _CATALOGUE_RATES.get(name, Decimal(20)),
                 seller_item_id=value(item, "SpecifiedTradeProduct", "SellerAssignedID"),
             )
@@ -521,26 +541,50 @@ def _plan() -> list[_Planned]:
     returned = replace(e101[0], quantity=min(e101[0].quantity, Decimal(1)).quantize(Decimal("0.01")))
     doubled = [replace(e103[0], quantity=e103[0].quantity * 2), *e103[1:]]
     meals = Line("1", "Plateau-repas réunion", Decimal(12), "C62", Decimal("16.50"), Decimal(10), "RES-PLAT-REU")
-    room = Line("1", "Mise à disposition d'une salle de réunion", Decimal(1), "C62", Decimal("180.00"), Decimal(20), "MOB-SALLE")
+    room = Line(
+        "1", "Mise à disposition d'une salle de réunion", Decimal(1), "C62", Decimal("180.00"), Decimal(20), "MOB-SALLE"
+    )
     first = "FA-PRC-2026-0041"
     return [
         # 101: two partial invoices and a credit note (goods returned on line 1)
         _Planned(f"facture-{first}.xml", first, papeteries, mairie, _eng(1), tuple(e101[:2])),
         _Planned("facture-FA-PRC-2026-0042.xml", "FA-PRC-2026-0042", papeteries, mairie, _eng(1), tuple(e101[2:3])),
-        _Planned("avoir-AV-PRC-2026-0007.xml", "AV-PRC-2026-0007", papeteries, mairie, _eng(1), (returned,), credit=True,
-                 billing_reference=first),
+        _Planned(
+            "avoir-AV-PRC-2026-0007.xml",
+            "AV-PRC-2026-0007",
+            papeteries,
+            mairie,
+            _eng(1),
+            (returned,),
+            credit=True,
+            billing_reference=first,
+        ),
         # 103: line 1 invoiced twice over: above the ordered amount
         _Planned("facture-RCAV-2026-1187.xml", "RCAV-2026-1187", restauration, chu, _eng(3), tuple(doubled)),
         # 107: the whole order, as a Factur-X PDF
         _Planned("facture-NSP-2026-000318.pdf", "NSP-2026-000318", numerique, mairie, _eng(7), tuple(e107)),
         # an engagement number nobody issued; no engagement at all (BT-13 "NA"); the refused 105
-        _Planned("facture-RCAV-2026-1190.xml", "RCAV-2026-1190", restauration, chu, generate.engagement_number(199), (meals,),
-                 billing_mode="S1"),
+        _Planned(
+            "facture-RCAV-2026-1190.xml",
+            "RCAV-2026-1190",
+            restauration,
+            chu,
+            generate.engagement_number(199),
+            (meals,),
+            billing_mode="S1",
+        ),
         _Planned("facture-MBO-F-2026-077.xml", "MBO-F-2026-077", mobilier, lycee, "NA", (room,), billing_mode="S1"),
         _Planned("facture-FA-PRC-2026-0043.xml", "FA-PRC-2026-0043", papeteries, departement, _eng(5), tuple(e105)),
         # the first invoice sent again: same seller and number, other bytes (named to sort after it)
-        _Planned(f"facture-renvoi-{first}.xml", first, papeteries, mairie, _eng(1), tuple(e101[:2]),
-                 note=f"Renvoi de la facture {first}"),
+        _Planned(
+            f"facture-renvoi-{first}.xml",
+            first,
+            papeteries,
+            mairie,
+            _eng(1),
+            tuple(e101[:2]),
+            note=f"Renvoi de la facture {first}",
+        ),
     ]
 
 
@@ -565,23 +609,44 @@ def demo_invoices() -> list[tuple[str, bytes]]:
         issued_on.setdefault(inv.number, issued)
         if inv.file.endswith(".pdf"):
             xml = cii_invoice(
-                inv.number, inv.supplier, inv.issuer, inv.lines, issued, engagement=inv.engagement, billing_mode=inv.billing_mode
+                inv.number,
+                inv.supplier,
+                inv.issuer,
+                inv.lines,
+                issued,
+                engagement=inv.engagement,
+                billing_mode=inv.billing_mode,
             )
             files.append((inv.file, facturx_pdf(xml)))
             continue
         data = ubl_invoice(
-            inv.number, inv.supplier, inv.issuer, inv.lines, issued, engagement=inv.engagement, credit=inv.credit,
-            billing_reference=inv.billing_reference, note=inv.note,
+            inv.number,
+            inv.supplier,
+            inv.issuer,
+            inv.lines,
+            issued,
+            engagement=inv.engagement,
+            credit=inv.credit,
+            billing_reference=inv.billing_reference,
+            note=inv.note,
             billing_reference_date=issued_on.get(inv.billing_reference) if inv.billing_reference else None,
             billing_mode=inv.billing_mode,
         )
         files.append((inv.file, data))
     papeteries, numerique, restauration, _mobilier = SUPPLIERS
     flow = lifecycle.cppstatut_document(
-        [("FA-PRC-2026-0041", papeteries.siret, "11", PAID_AT), ("NSP-2026-000318", numerique.siret, "07", SERVICE_DONE_AT)],
+        [
+            ("FA-PRC-2026-0041", papeteries.siret, "11", PAID_AT),
+            ("NSP-2026-000318", numerique.siret, "07", SERVICE_DONE_AT),
+        ],
         flow_id="CPP-DEMO-0001",
         debtor=ISSUERS[0].siret,
     )
     files.append(("cppstatut-CPP-DEMO-0001.xml", flow))
-    files.append(("statuts-factures.csv", lifecycle.statuses_csv([("RCAV-2026-1190", restauration.siret, "REJETEE", REJECTED_ON)])))
+    files.append(
+        (
+            "statuts-factures.csv",
+            lifecycle.statuses_csv([("RCAV-2026-1190", restauration.siret, "REJETEE", REJECTED_ON)]),
+        )
+    )
     return files

@@ -34,7 +34,9 @@ def may_modify(partner: Partner | None, structure: str, service: str | None = No
     if partner is None:
         return True
     return any(
-        r.profile == MODIFICATION and r.structure == structure and (r.service is None or service is None or r.service == service)
+        r.profile == MODIFICATION
+        and r.structure == structure
+        and (r.service is None or service is None or r.service == service)
         for r in partner.rights
     )
 

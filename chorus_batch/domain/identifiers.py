@@ -82,10 +82,20 @@ def check_party(party: Party, role: str) -> list[Issue]:
             continue
         if pid.scheme == SIREN_SCHEME and not _valid_siren(pid.value):
             issues.append(
-                Issue("SIREN_INVALID", f"{role} SIREN {pid.value.strip()!r} is not a valid SIREN", xpath=where, severity="warning")
+                Issue(
+                    "SIREN_INVALID",
+                    f"{role} SIREN {pid.value.strip()!r} is not a valid SIREN",
+                    xpath=where,
+                    severity="warning",
+                )
             )
         elif pid.scheme == VAT_SCHEME and pid.value.strip().upper().startswith("FR") and not _valid_vat(pid.value):
             issues.append(
-                Issue("VAT_INVALID", f"{role} VAT number {pid.value.strip()!r} is not valid", xpath=where, severity="warning")
+                Issue(
+                    "VAT_INVALID",
+                    f"{role} VAT number {pid.value.strip()!r} is not valid",
+                    xpath=where,
+                    severity="warning",
+                )
             )
     return issues

@@ -86,7 +86,13 @@ def same_party(known: frozenset[str], party_id: str) -> bool:
     return siren is not None and f"SIREN:{siren}" in known
 
 
-def match(reference: str | None, seller: Party | None, buyer: Party | None, currency: str | None, candidates: Sequence[Candidate]) -> Match:
+def match(
+    reference: str | None,
+    seller: Party | None,
+    buyer: Party | None,
+    currency: str | None,
+    candidates: Sequence[Candidate],
+) -> Match:
     """The engagement an invoice belongs to, and what does not fit.
 
     Args:
@@ -105,15 +111,23 @@ def match(reference: str | None, seller: Party | None, buyer: Party | None, curr
         if by_buyer:
             chosen = by_buyer
         elif len(candidates) == 1:
-            anomalies.append(Anomaly("BUYER_MISMATCH", f"buyer is not the issuer {candidates[0].issuer_id} of engagement {reference}"))
+            anomalies.append(
+                Anomaly(
+                    "BUYER_MISMATCH", f"buyer is not the issuer {candidates[0].issuer_id} of engagement {reference}"
+                )
+            )
     if len(chosen) > 1:
         issuers = ", ".join(sorted(c.issuer_id for c in chosen))
         return Match(None, (Anomaly("AMBIGUOUS_ENGAGEMENT", f"engagement {reference} exists at issuers {issuers}"),))
     engagement = chosen[0]
     if sellers and not same_party(sellers, engagement.supplier_id):
-        anomalies.append(Anomaly("SELLER_MISMATCH", f"seller is not the supplier {engagement.supplier_id} of engagement {reference}"))
+        anomalies.append(
+            Anomaly("SELLER_MISMATCH", f"seller is not the supplier {engagement.supplier_id} of engagement {reference}")
+        )
     if currency and engagement.currency and currency != engagement.currency:
-        anomalies.append(Anomaly("CURRENCY_MISMATCH", f"invoice in {currency}, engagement {reference} in {engagement.currency}"))
+        anomalies.append(
+            Anomaly("CURRENCY_MISMATCH", f"invoice in {currency}, engagement {reference} in {engagement.currency}")
+        )
     return Match(engagement.engagement_id, tuple(anomalies))
 
 

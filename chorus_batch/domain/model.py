@@ -12,7 +12,6 @@ from datetime import date
 from decimal import Decimal
 
 
-
 @dataclass(frozen=True)
 class PartyId:
     """One identifier of a party as the document gives it: ``scheme`` is the ISO 6523 ICD
@@ -283,4 +282,6 @@ class InvoiceStatusUpdate:
 
 
 # Any document a file can bring (what the syntax readers give, the rules check and the store applies).
-Document = OrderDocument | ResponseDocument | ChangeDocument | CancellationDocument | InvoiceDocument | InvoiceStatusUpdate
+Document = (
+    OrderDocument | ResponseDocument | ChangeDocument | CancellationDocument | InvoiceDocument | InvoiceStatusUpdate
+)

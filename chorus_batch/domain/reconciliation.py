@@ -64,5 +64,7 @@ def match_conditions(invoice_count: Any, gap: Any, within: Any) -> list[tuple[An
 
 def match_status(invoice_count: int, gap: Decimal, within: bool) -> MatchStatus:
     """The match status of one engagement."""
-    return next((status for holds, status in match_conditions(invoice_count, gap, within) if holds),
-                MatchStatus.PARTIALLY_INVOICED)
+    return next(
+        (status for holds, status in match_conditions(invoice_count, gap, within) if holds),
+        MatchStatus.PARTIALLY_INVOICED,
+    )

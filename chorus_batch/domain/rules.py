@@ -130,7 +130,11 @@ def check_order(doc: OrderDocument, today: date) -> list[Issue]:
         issues.extend(check_party(doc.invoicee, "invoice recipient"))
     issues.extend(_check_currency(doc))
     issues.extend(_check_totals(doc.totals, [line.net_amount for line in doc.lines]))
-    issues.extend(_check_dates((("issue date", doc.issue_date), ("delivery date", doc.delivery.end if doc.delivery else None)), today))
+    issues.extend(
+        _check_dates(
+            (("issue date", doc.issue_date), ("delivery date", doc.delivery.end if doc.delivery else None)), today
+        )
+    )
     return issues
 
 
@@ -156,7 +160,9 @@ def check_invoice(doc: InvoiceDocument, today: date) -> list[Issue]:
         issues.extend(replace(i, severity="warning") for i in check_party(party, role))
     issues.extend(_check_currency(doc))
     issues.extend(
-        _check_totals(doc.totals, [line.net_amount for line in doc.lines], check_payable=doc.profile not in NO_PREPAID_PROFILES)
+        _check_totals(
+            doc.totals, [line.net_amount for line in doc.lines], check_payable=doc.profile not in NO_PREPAID_PROFILES
+        )
     )
     issues.extend(_check_dates((("issue date", doc.issue_date),), today))
     return issues
@@ -203,9 +209,15 @@ def _check_totals(t: Totals, amounts: Sequence[Decimal | None], check_payable: b
 
 def _check_dates(dates: Iterable[tuple[str, date | None]], today: date) -> list[Issue]:
     """Each ``(label, date)`` given must lie between 2000 and ten years from ``today``."""
-    latest = today.replace(year=today.year + 10) if not (today.month == 2 and today.day == 29) else date(today.year + 10, 2, 28)
+    latest = (
+        today.replace(year=today.year + 10)
+        if not (today.month == 2 and today.day == 29)
+        else date(today.year + 10, 2, 28)
+    )
     issues = []
     for label, value in dates:
         if value is not None and not (EARLIEST <= value <= latest):
-            issues.append(Issue("DATE_INVALID", f"{label} {value.isoformat()} is outside {EARLIEST.year}..{latest.year}"))
+            issues.append(
+                Issue("DATE_INVALID", f"{label} {value.isoformat()} is outside {EARLIEST.year}..{latest.year}")
+            )
     return issues

@@ -22,8 +22,7 @@ from lxml import etree
 
 from ..domain.model import Document
 from ..errors import DocumentRejected, Issue
-from . import cii, cppstatut, csv_ops, orderx, responses, ubl, ubl_invoice  # noqa: F401 -- each registers itself
-from . import pdf, xml
+from . import cii, cppstatut, csv_ops, orderx, pdf, responses, ubl, ubl_invoice, xml  # noqa: F401 -- each registers itself
 from .registry import RANKS, REGISTRY, UNKNOWN_RANK, Recognised, ResponseWriter
 
 __all__ = [

@@ -104,7 +104,10 @@ def _counts(item: etree._Element) -> bool:
     doc = _find(item, "ram:AssociatedDocumentLineDocument")
     if doc is None:
         return True
-    return _text(doc, "ram:ParentLineID") is None and (_text(doc, "ram:LineStatusReasonCode") or "").upper() not in _NOT_INVOICED
+    return (
+        _text(doc, "ram:ParentLineID") is None
+        and (_text(doc, "ram:LineStatusReasonCode") or "").upper() not in _NOT_INVOICED
+    )
 
 
 def _lines(root: etree._Element) -> tuple[InvoiceLine, ...]:
@@ -124,7 +127,10 @@ def _lines(root: etree._Element) -> tuple[InvoiceLine, ...]:
                 unit=unit(qty),
                 unit_price=amount(_find(agreement, "ram:NetPriceProductTradePrice/ram:ChargeAmount")),
                 net_amount=amount(
-                    _find(item, "ram:SpecifiedLineTradeSettlement/ram:SpecifiedTradeSettlementLineMonetarySummation/ram:LineTotalAmount")
+                    _find(
+                        item,
+                        "ram:SpecifiedLineTradeSettlement/ram:SpecifiedTradeSettlementLineMonetarySummation/ram:LineTotalAmount",
+                    )
                 ),
                 order_line_ref=_text(agreement, "ram:BuyerOrderReferencedDocument/ram:LineID"),
             )

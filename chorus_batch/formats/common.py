@@ -200,6 +200,7 @@ def _cached(node: etree._Element, shape: str, build: Callable[[etree._Element], 
         found = _PARTIES[key] = build(node)
     return found
 
+
 _UBL_IDS = (
     ("id", "cac:PartyIdentification/cbc:ID", None),
     ("legal", "cac:PartyLegalEntity/cbc:CompanyID", None),

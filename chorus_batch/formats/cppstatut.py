@@ -136,7 +136,12 @@ def _status(data: etree._Element, number: str) -> str:
     raw = text(node)
     value = _integer(raw)
     if value is None or not 1 <= value <= MAX_CODE:
-        raise _reject("STATUS_UNKNOWN", f"invoice {number!r}: IdStatut {(raw or '')[:10]!r} is not a CPPStatut code 01-41", node, data)
+        raise _reject(
+            "STATUS_UNKNOWN",
+            f"invoice {number!r}: IdStatut {(raw or '')[:10]!r} is not a CPPStatut code 01-41",
+            node,
+            data,
+        )
     status = cpp_status(value)
     if status is None:
         raise _reject(
@@ -180,7 +185,9 @@ def _at(data: etree._Element, number: str) -> str | None:
         try:
             return datetime.fromisoformat(raw).isoformat()
         except ValueError:
-            raise _reject("DATE_INVALID", f"invoice {number!r}: Horodatage {raw[:40]!r} is not a usable date-time", stamp, data) from None
+            raise _reject(
+                "DATE_INVALID", f"invoice {number!r}: Horodatage {raw[:40]!r} is not a usable date-time", stamp, data
+            ) from None
     day = data.find("DateFacture")
     raw = text(day)
     if raw is None:
@@ -188,7 +195,9 @@ def _at(data: etree._Element, number: str) -> str | None:
     try:
         return date.fromisoformat(raw).isoformat()
     except ValueError:
-        raise _reject("DATE_INVALID", f"invoice {number!r}: DateFacture {raw[:20]!r} is not a calendar date", day, data) from None
+        raise _reject(
+            "DATE_INVALID", f"invoice {number!r}: DateFacture {raw[:20]!r} is not a calendar date", day, data
+        ) from None
 
 
 def _integer(raw: str | None) -> int | None:
@@ -206,7 +215,9 @@ def _comment(data: etree._Element) -> str | None:
     return " - ".join(parts) or None
 
 
-def _reject(code: str, message: str, node: etree._Element | None, fallback: etree._Element | None = None) -> DocumentRejected:
+def _reject(
+    code: str, message: str, node: etree._Element | None, fallback: etree._Element | None = None
+) -> DocumentRejected:
     where = node if node is not None else fallback
     if where is None:
         return DocumentRejected([Issue(code, message)])

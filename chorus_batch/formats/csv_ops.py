@@ -99,11 +99,26 @@ def parse_responses(data: bytes) -> list[ResponseDocument | DocumentRejected]:
 def _row(row: dict[str, str], line_no: int) -> ResponseDocument:
     action = row.get("action", "").lower()
     if action not in ACTIONS:
-        raise DocumentRejected([Issue("RESPONSE_CODE_INVALID", f"row {line_no}: action {action!r} is not accept, refuse or modify", line_no)])
+        raise DocumentRejected(
+            [
+                Issue(
+                    "RESPONSE_CODE_INVALID",
+                    f"row {line_no}: action {action!r} is not accept, refuse or modify",
+                    line_no,
+                )
+            ]
+        )
     issuer = Party(None, (PartyId("", row["issuer_id"].replace(" ", ""), "id@csv"),)) if row.get("issuer_id") else None
     lines: tuple[LineChange, ...] = ()
     if action == "modify" and row.get("line_id"):
-        lines = (LineChange(row["line_id"], "3", quantity=_decimal(row.get("quantity"), line_no), unit_price=_decimal(row.get("unit_price"), line_no)),)
+        lines = (
+            LineChange(
+                row["line_id"],
+                "3",
+                quantity=_decimal(row.get("quantity"), line_no),
+                unit_price=_decimal(row.get("unit_price"), line_no),
+            ),
+        )
     return ResponseDocument(
         syntax="csv",
         number=f"row {line_no}",
@@ -121,10 +136,13 @@ def _decimal(value: str | None, line_no: int) -> Decimal | None:
     try:
         return Decimal(value.replace(",", ".").replace(" ", ""))
     except InvalidOperation:
-        raise DocumentRejected([Issue("AMOUNT_INVALID", f"row {line_no}: {value[:30]!r} is not a number", line_no)]) from None
+        raise DocumentRejected(
+            [Issue("AMOUNT_INVALID", f"row {line_no}: {value[:30]!r} is not a number", line_no)]
+        ) from None
 
 
 # -- invoice statuses
+
 
 def parse_statuses(data: bytes) -> list[InvoiceStatusUpdate | DocumentRejected]:
     """One ``InvoiceStatusUpdate`` per row, or a ``DocumentRejected`` for a row that cannot be read.
@@ -144,7 +162,13 @@ def _status_row(row: dict[str, str], line_no: int) -> InvoiceStatusUpdate:
     status = invoice_status(raw_status)
     if status is None:
         raise DocumentRejected(
-            [Issue("STATUS_UNKNOWN", f"row {line_no}: status {raw_status[:40]!r} is not an invoice status or a code 01-12", line_no)]
+            [
+                Issue(
+                    "STATUS_UNKNOWN",
+                    f"row {line_no}: status {raw_status[:40]!r} is not an invoice status or a code 01-12",
+                    line_no,
+                )
+            ]
         )
     raw_date = row.get("date", "")
     at = None
@@ -152,7 +176,13 @@ def _status_row(row: dict[str, str], line_no: int) -> InvoiceStatusUpdate:
         at = iso_date(raw_date)
         if at is None:
             raise DocumentRejected(
-                [Issue("DATE_INVALID", f"row {line_no}: date {raw_date[:40]!r} is not YYYY-MM-DD, DD/MM/YYYY or an ISO date-time", line_no)]
+                [
+                    Issue(
+                        "DATE_INVALID",
+                        f"row {line_no}: date {raw_date[:40]!r} is not YYYY-MM-DD, DD/MM/YYYY or an ISO date-time",
+                        line_no,
+                    )
+                ]
             )
     return InvoiceStatusUpdate(
         syntax="csv",

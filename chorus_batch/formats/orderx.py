@@ -100,14 +100,21 @@ def _lines(root: etree._Element) -> tuple[OrderLine, ...]:
                 name=_text(item, "ram:SpecifiedTradeProduct/ram:Name"),
                 quantity=amount(qty),
                 unit=unit(qty),
-                unit_price=amount(_find(item, "ram:SpecifiedLineTradeAgreement/ram:NetPriceProductTradePrice/ram:ChargeAmount")),
+                unit_price=amount(
+                    _find(item, "ram:SpecifiedLineTradeAgreement/ram:NetPriceProductTradePrice/ram:ChargeAmount")
+                ),
                 net_amount=amount(
-                    _find(item, "ram:SpecifiedLineTradeSettlement/ram:SpecifiedTradeSettlementLineMonetarySummation/ram:LineTotalAmount")
+                    _find(
+                        item,
+                        "ram:SpecifiedLineTradeSettlement/ram:SpecifiedTradeSettlementLineMonetarySummation/ram:LineTotalAmount",
+                    )
                 ),
                 seller_item_id=_text(item, "ram:SpecifiedTradeProduct/ram:SellerAssignedID"),
                 buyer_item_id=_text(item, "ram:SpecifiedTradeProduct/ram:BuyerAssignedID"),
                 standard_item_id=_text(item, "ram:SpecifiedTradeProduct/ram:GlobalID"),
-                tax_rate=amount(_find(item, "ram:SpecifiedLineTradeSettlement/ram:ApplicableTradeTax/ram:RateApplicablePercent")),
+                tax_rate=amount(
+                    _find(item, "ram:SpecifiedLineTradeSettlement/ram:ApplicableTradeTax/ram:RateApplicablePercent")
+                ),
                 note=_text(item, "ram:AssociatedDocumentLineDocument/ram:IncludedNote/ram:Content"),
                 xpath=path_of(item),
             )

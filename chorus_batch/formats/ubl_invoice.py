@@ -37,7 +37,10 @@ SCHEMAS = {"Invoice": "ubl-invoice", "CreditNote": "ubl-creditnote"}
 _MARKERS = ((b"Invoice-2", "invoice"), (b"CreditNote-2", "credit_note"))
 _find, _text, _all = UBL.first, UBL.text, UBL.all
 
-_LINES = {"Invoice": ("cac:InvoiceLine", "cbc:InvoicedQuantity"), "CreditNote": ("cac:CreditNoteLine", "cbc:CreditedQuantity")}
+_LINES = {
+    "Invoice": ("cac:InvoiceLine", "cbc:InvoicedQuantity"),
+    "CreditNote": ("cac:CreditNoteLine", "cbc:CreditedQuantity"),
+}
 
 
 def _lines(root: etree._Element, line_path: str, qty_path: str) -> tuple[InvoiceLine, ...]:

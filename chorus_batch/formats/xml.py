@@ -65,7 +65,9 @@ def _syntax_issue(exc: etree.XMLSyntaxError) -> Issue:
     if "entit" in low or "dtd" in low or "doctype" in low:
         return Issue("UNSAFE_XML", "the document uses entities or a DTD; it was not read", line)
     if "incomplete utf-8 sequence" in low:  # the bytes stop inside a character: a truncated file
-        return Issue("XML_MALFORMED", f"not well-formed XML, the document ends inside a character ({_short(msg)})", line)
+        return Issue(
+            "XML_MALFORMED", f"not well-formed XML, the document ends inside a character ({_short(msg)})", line
+        )
     if "encoding" in low or "utf-8" in low or "char 0x" in low or "input is not proper" in low:
         return Issue("XML_ENCODING", f"bytes do not match the document's encoding ({_short(msg)})", line)
     return Issue("XML_MALFORMED", f"not well-formed XML: {_short(msg)}", line)
@@ -197,4 +199,6 @@ def embedded_bytes(node: etree._Element | None) -> bytes | None:
     try:
         return base64.b64decode("".join((node.text or "").split()), validate=True)
     except (binascii.Error, ValueError):
-        raise DocumentRejected.one("XSD_INVALID", "embedded attachment is not valid base64", xpath=path_of(node)) from None
+        raise DocumentRejected.one(
+            "XSD_INVALID", "embedded attachment is not valid base64", xpath=path_of(node)
+        ) from None

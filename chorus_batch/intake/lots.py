@@ -9,8 +9,8 @@ What could meet a later lot is kept in the turn or waits for the earlier lots to
 lot that emitted order responses or releases parked documents finishes before passing the turn,
 and a lot holding a file name an earlier lot also has (``_name_key``) plans its names once the
 earlier lots' reports and files are in place. A peer claims into its own
-``var/processing/<host>.<pid>/``, sends its results and log records back on a queue, and ends
-when the run is gone. If a peer stops with a lot in hand, the run recovers that peer's claims
+``var/processing/<host>.<pid>/``, sends its results and log records back on a queue, and ends at
+once when the run is gone. If a peer stops with a lot in hand, the run recovers that peer's claims
 (what it committed is finished) and stores the rest of the lot itself: a slower run, never a
 failed one.
 
@@ -25,8 +25,10 @@ import multiprocessing
 import os
 import queue
 import re
+import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from multiprocessing import forkserver
@@ -71,7 +73,9 @@ def tuned_collector() -> Iterator[None]:
         gc.unfreeze()
 
 
-def store_lot(processor: Processor, items: Sequence[Pending], turns: Turns, lot: int, check: Callable[[], None]) -> list[FileResult]:
+def store_lot(
+    processor: Processor, items: Sequence[Pending], turns: Turns, lot: int, check: Callable[[], None]
+) -> list[FileResult]:
     """Claim ``items`` and read them, then, in the lot's turn, store them ``batch_files`` files
     per transaction. Once the last transaction has committed, the turn passes on while this
     lot's reports are written and its files moved, unless those could meet the next lots'
@@ -283,7 +287,9 @@ class Peers:
         are done (reports written, files moved), only their count is missing from the summary."""
         self._receive(0)  # what it sent before it stopped
         if lot not in self.results:
-            log.error("the results of lot %d were lost with peer process %d: its reports are in outbox/acks", lot, owner)
+            log.error(
+                "the results of lot %d were lost with peer process %d: its reports are in outbox/acks", lot, owner
+            )
             self.results[lot] = []
 
     def stop(self) -> None:
@@ -295,10 +301,6 @@ class Peers:
                 process.terminate()
             process.join(5)
         self.running.clear()
-
-
-class _RunGone(Exception):
-    """The run that started a peer is gone: the peer stops at its next wait."""
 
 
 def _peer(
@@ -313,14 +315,8 @@ def _peer(
     run_pid: int,
 ) -> None:
     """A peer process: take lots until none is left, store each in its turn, send the results
-    (the queue's own thread sends them while the next lot is read). It ends as soon as the run
-    that started it is gone (killed, its peers would otherwise wait forever for a turn that never
-    comes); a run that is dead but not yet reaped by its parent counts as gone."""
-
-    def check() -> None:
-        if not alive(run_pid):
-            raise _RunGone
-
+    (the queue's own thread sends them while the next lot is read)."""
+    _end_with(run_pid)
     records = _Records()
     log.handlers, log.propagate = [records], False
     log.setLevel(level)
@@ -329,18 +325,30 @@ def _peer(
         with tuned_collector():
             processor = Processor(Workspace(root), store, settings, clock)
             while (lot := turns.take()) is not None:
-                check()
                 items = [Pending(Path(path), name, partner) for path, name, partner in lots[lot]]
-                done = store_lot(processor, items, turns, lot, check)
+                done = store_lot(processor, items, turns, lot, lambda: None)
                 results.put((lot, done, records.take()))
-    except _RunGone:
-        pass
     except BaseException:
         log.exception("peer process %d failed", os.getpid())
         raise
     finally:
         results.put((None, [], records.take()))
         store.close()
+
+
+def _end_with(run_pid: int) -> None:
+    """A peer ends as soon as the run that started it is gone (killed, its peers would otherwise
+    wait forever for a turn that never comes, or go on with a lot the next run recovers): a
+    thread watches the run and terminates the peer as ``Peers.stop`` would, at once, whatever
+    it is doing (its transaction rolls back; its claims are the next run's to recover). A run
+    that is dead but not yet reaped by its parent counts as gone."""
+
+    def watch() -> None:
+        while alive(run_pid):
+            time.sleep(0.2)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="chorus-batch-run-watch", daemon=True).start()
 
 
 def _name_key(name: str) -> str:

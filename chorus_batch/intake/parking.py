@@ -110,7 +110,9 @@ class Parking:
         db.parking.conclude(conn, row.id, state, iso(now))
         record = db.files.by_id(conn, row.file_id)
         after = after_parking(FileStatus(record.status), state, db.parking.states_of_file(conn, row.file_id))
-        errors = json.loads(record.errors) + [report.located(e, outcome) for e in outcome.errors if e.severity == "error"]
+        errors = json.loads(record.errors) + [
+            report.located(e, outcome) for e in outcome.errors if e.severity == "error"
+        ]
         db.files.change(conn, row.file_id, status=after, errors=report.dumps(errors))
         return after
 
@@ -120,7 +122,9 @@ class Parking:
         ack = self.ws.plan_ack(row.name)
         errors = [e for e in outcome.errors if e.severity == "error"]
         status = FileStatus.IN_REJETE if outcome.outcome == DocumentOutcome.REJETE else FileStatus.IN_INTEGRE
-        result = FileResult(row.name, status, [outcome], errors, [e for e in outcome.errors if e.severity != "error"], ack)
+        result = FileResult(
+            row.name, status, [outcome], errors, [e for e in outcome.errors if e.severity != "error"], ack
+        )
         received = datetime.fromisoformat(row.received_at.replace("Z", "+00:00"))
         payload = report.payload(row.name, row.sha256, received, now, result)
         write_json(ack, payload)

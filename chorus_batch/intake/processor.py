@@ -166,7 +166,9 @@ class Processor:
 
     def _process(self, conn: db.Connection, c: Claimed, ready: Ready) -> Stored:
         c.size, c.sha = ready.size, ready.sha
-        c.received = datetime.fromtimestamp(ready.mtime, UTC) if ready.mtime is not None else _mtime(c.item.path, self.clock())
+        c.received = (
+            datetime.fromtimestamp(ready.mtime, UTC) if ready.mtime is not None else _mtime(c.item.path, self.clock())
+        )
         if ready.failure is not None:
             log.error("internal error while reading %s:\n%s", c.item.name, ready.failure)
             return self._internal_error(conn, c)
@@ -219,7 +221,9 @@ class Processor:
     def _duplicate(self, conn: db.Connection, c: Claimed, first: Any) -> Stored:
         message = f"same content as {first.name!r} received at {first.processed_at}; nothing applied again"
         docs = [Outcome(kind, None, DocumentOutcome.DUPLICATE) for kind in first.kinds.split(",") if kind]
-        return self._applied_nothing(conn, c, FileStatus.DUPLICATE, docs, [Issue("DUPLICATE_DOCUMENT", message)], [], first.kinds)
+        return self._applied_nothing(
+            conn, c, FileStatus.DUPLICATE, docs, [Issue("DUPLICATE_DOCUMENT", message)], [], first.kinds
+        )
 
     def _reject(
         self,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from pathlib import Path
 
 from .. import store as db
@@ -31,6 +32,8 @@ def recover(ws: Workspace, store: db.Store, exclusive: bool = True, only: str | 
         ours = owner == only if only else exclusive or _is_dead(owner)
         if not ours:
             continue  # a live worker's claim (PostgreSQL, several workers): not ours to touch
+        if exclusive and not only:
+            _wait_gone(owner)
         with store.read() as conn:
             row = db.files.by_claim(conn, ws.relative(item.path))
         if row is not None and (row.sha256 != sha256_of(item.path) or (ws.root / row.stored_as).exists()):
@@ -59,6 +62,22 @@ def _is_dead(worker: str) -> bool:
         return False
     # our own PID: claims from an earlier life of this PID, impossible while we run
     return int(pid) == os.getpid() or not alive(int(pid))
+
+
+ORPHAN_GRACE = 5.0  # seconds a peer of a killed run may take to end (it watches its run every 0.2 s)
+
+
+def _wait_gone(worker: str) -> None:
+    """The workspace is ours (its lock is held), yet a claimer of this host may still run: a
+    peer of a run that was just killed, which ends within a fraction of a second. Its claims
+    are only taken up once it has; a process still alive after ``ORPHAN_GRACE`` has reused the
+    PID and is not a worker."""
+    host, _, pid = worker.rpartition(".")
+    if host != HOST or not pid.isdigit() or int(pid) == os.getpid():
+        return
+    deadline = time.monotonic() + ORPHAN_GRACE
+    while alive(int(pid)) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def alive(pid: int) -> bool:

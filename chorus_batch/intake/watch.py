@@ -35,7 +35,9 @@ from .run import resume, tidy
 
 log = logging.getLogger("chorus_batch")
 
-NETWORK_FILESYSTEMS = frozenset({"nfs", "nfs4", "cifs", "smbfs", "smb3", "fuse.sshfs", "9p", "afs", "glusterfs", "ceph", "fuse.s3fs"})
+NETWORK_FILESYSTEMS = frozenset(
+    {"nfs", "nfs4", "cifs", "smbfs", "smb3", "fuse.sshfs", "9p", "afs", "glusterfs", "ceph", "fuse.s3fs"}
+)
 
 
 def is_network_path(path: Path) -> bool:
@@ -48,7 +50,11 @@ def is_network_path(path: Path) -> bool:
     target = str(path.resolve())
     for line in mounts:
         parts = line.split()
-        if len(parts) >= 3 and (target == parts[1] or target.startswith(parts[1].rstrip("/") + "/")) and len(parts[1]) >= len(best):
+        if (
+            len(parts) >= 3
+            and (target == parts[1] or target.startswith(parts[1].rstrip("/") + "/"))
+            and len(parts[1]) >= len(best)
+        ):
             best, kind = parts[1], parts[2]
     return kind in NETWORK_FILESYSTEMS
 
@@ -95,7 +101,9 @@ class Candidates:
                     if not seen.closed:
                         continue
                 quiet = now - seen.since
-                settled = not seen.open_events and st.st_size > 0 and quiet >= stable_seconds  # an empty file may be one being created
+                settled = (
+                    not seen.open_events and st.st_size > 0 and quiet >= stable_seconds
+                )  # an empty file may be one being created
                 if seen.closed or settled or quiet >= close_timeout:
                     out.append(path)
                     del self.files[path]

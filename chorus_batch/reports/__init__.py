@@ -77,4 +77,7 @@ def write_reports(
     from .write import write_csv
 
     chunks = stream(conn, settings, today, _known(names))
-    return [write_csv(name, (chunk for _name, chunk in group), out_dir / f"{name}.csv", excel_fr) for name, group in groupby(chunks, key=lambda item: item[0])]
+    return [
+        write_csv(name, (chunk for _name, chunk in group), out_dir / f"{name}.csv", excel_fr)
+        for name, group in groupby(chunks, key=lambda item: item[0])
+    ]

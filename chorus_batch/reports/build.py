@@ -67,13 +67,21 @@ INVOICE_COLUMNS = (
     "status",
     "anomaly",
 )
-COLUMNS: dict[str, tuple[str, ...]] = {"status": STATUS_COLUMNS, "reconciliation": RECONCILIATION_COLUMNS, "invoices": INVOICE_COLUMNS}
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "status": STATUS_COLUMNS,
+    "reconciliation": RECONCILIATION_COLUMNS,
+    "invoices": INVOICE_COLUMNS,
+}
 MONEY_COLUMNS: dict[str, tuple[str, ...]] = {
     "status": ("amount_ht", "amount_ttc"),
     "reconciliation": ("ordered_ht", "ordered_ttc", "invoiced_ttc", "credit_notes_ttc", "paid_ttc", "remaining_ttc"),
     "invoices": ("amount_ht", "amount_ttc"),
 }
-INTEGER_COLUMNS: dict[str, tuple[str, ...]] = {"status": ("days_in_status",), "reconciliation": ("invoice_count",), "invoices": ()}
+INTEGER_COLUMNS: dict[str, tuple[str, ...]] = {
+    "status": ("days_in_status",),
+    "reconciliation": ("invoice_count",),
+    "invoices": (),
+}
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -98,7 +106,9 @@ def _cells(anomalies: pd.DataFrame, key: str) -> pd.Series:
         return pd.Series(dtype=object)
     long = anomalies.drop_duplicates([key, "code"], keep="first").sort_values([key, "code"], kind="stable")
     cells: dict[Any, str] = {}
-    for k, text in zip(long[key].tolist(), (long["code"].astype(str) + ": " + long["reason"].astype(str)).tolist(), strict=True):
+    for k, text in zip(
+        long[key].tolist(), (long["code"].astype(str) + ": " + long["reason"].astype(str)).tolist(), strict=True
+    ):
         cells[k] = f"{cells[k]}; {text}" if k in cells else text  # a plain loop: groupby's join is 20 times slower
     return pd.Series(cells, dtype=object)
 
@@ -195,7 +205,9 @@ def _totals_chunks(shared: _Shared) -> Iterator[pd.DataFrame]:
         gap = df["invoiced_micros"].map(int) - ordered
         conditions = match_conditions(df["invoice_count"], gap, shared.tolerance.within(gap, ordered, SCALE))
         df["match_status"] = np.select(
-            [holds for holds, _status in conditions], [status.value for _holds, status in conditions], MatchStatus.PARTIALLY_INVOICED.value
+            [holds for holds, _status in conditions],
+            [status.value for _holds, status in conditions],
+            MatchStatus.PARTIALLY_INVOICED.value,
         )
         df["match_status"] = df["match_status"].astype(object)
         over = df["match_status"] == MatchStatus.OVER_INVOICED.value
@@ -206,7 +218,9 @@ def _totals_chunks(shared: _Shared) -> Iterator[pd.DataFrame]:
             pd.DataFrame({"engagement_id": df.loc[over, "engagement_id"], "code": "OVER_INVOICED", "reason": ""}),
             pd.DataFrame(
                 {
-                    "engagement_id": df.loc[invoiced & shared.not_accepted(df["engagement_id"], df["status"]), "engagement_id"],
+                    "engagement_id": df.loc[
+                        invoiced & shared.not_accepted(df["engagement_id"], df["status"]), "engagement_id"
+                    ],
                     "code": "ENGAGEMENT_NOT_ACCEPTED",
                     "reason": "",
                 }
@@ -241,7 +255,8 @@ def _invoice_chunks(shared: _Shared) -> Iterator[pd.DataFrame]:
             pd.DataFrame(
                 {
                     "invoice_id": df.loc[
-                        (df["matched"] == "true") & shared.not_accepted(df["engagement_id"], df["engagement_status"]), "invoice_id"
+                        (df["matched"] == "true") & shared.not_accepted(df["engagement_id"], df["engagement_status"]),
+                        "invoice_id",
                     ],
                     "code": "ENGAGEMENT_NOT_ACCEPTED",
                 }
@@ -276,7 +291,9 @@ def _finish(df: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
     return out
 
 
-def stream(conn: db.Connection, settings: Settings, today: date, names: tuple[str, ...] = tuple(COLUMNS)) -> Iterator[tuple[str, pd.DataFrame]]:
+def stream(
+    conn: db.Connection, settings: Settings, today: date, names: tuple[str, ...] = tuple(COLUMNS)
+) -> Iterator[tuple[str, pd.DataFrame]]:
     """The requested reports (``status``, ``reconciliation``, ``invoices``, in that order) as
     ``(name, chunk)``, each report's chunks in row order; read on one connection (one
     transaction: the three agree with each other)."""
@@ -292,7 +309,9 @@ def stream(conn: db.Connection, settings: Settings, today: date, names: tuple[st
                 yield name, chunk
 
 
-def build(conn: db.Connection, settings: Settings, today: date, names: tuple[str, ...] = tuple(COLUMNS)) -> dict[str, pd.DataFrame]:
+def build(
+    conn: db.Connection, settings: Settings, today: date, names: tuple[str, ...] = tuple(COLUMNS)
+) -> dict[str, pd.DataFrame]:
     """The requested reports as whole frames (for the workbook and the page, and for tests)."""
     parts: dict[str, list[pd.DataFrame]] = {}
     for name, chunk in stream(conn, settings, today, names):

@@ -36,7 +36,12 @@ class Statement:
         found = self._compiled.get((conn.dialect.name, keys))
         if found is None:
             statement = self.statement(conn.dialect.name) if callable(self.statement) else self.statement
-            if statement.is_insert and self.table is not None and "id" in self.table.c and conn.dialect.name != "sqlite":
+            if (
+                statement.is_insert
+                and self.table is not None
+                and "id" in self.table.c
+                and conn.dialect.name != "sqlite"
+            ):
                 statement = statement.returning(self.table.c.id)  # SQLite gives cursor.lastrowid
             compiled = statement.compile(dialect=conn.dialect, column_keys=list(keys))
             columns = self.table.c if self.table is not None else ()

@@ -21,7 +21,9 @@ def record(conn: Connection, **values: Any) -> int:
 
 def unwritten_responses(conn: Connection) -> list[Row[Any]]:
     """Order responses committed but not yet confirmed written to outbox/responses/ (a crash in between)."""
-    q = select(_a.c.response_file, _a.c.response_sha256).where(_a.c.response_written == 0, _a.c.response_file.is_not(None))
+    q = select(_a.c.response_file, _a.c.response_sha256).where(
+        _a.c.response_written == 0, _a.c.response_file.is_not(None)
+    )
     return list(conn.execute(q))
 
 

@@ -13,7 +13,7 @@ import json
 from dataclasses import fields, is_dataclass
 from datetime import date
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from ..domain.model import Address, OrderDocument, Party, PartyId, Totals
@@ -94,7 +94,7 @@ def document_json(document: dict[str, Any]) -> str:
     return json.dumps(document, ensure_ascii=False, sort_keys=True)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _field_names(cls: type) -> tuple[str, ...] | None:
     """The fields ``to_dict`` copies from a dataclass, or ``None`` for any other type."""
     if not is_dataclass(cls):

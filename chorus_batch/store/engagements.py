@@ -284,7 +284,9 @@ def resolve(conn: Connection, number: str, issuer: str | None = None) -> Row[Any
         raise NotFound(f"no engagement {number!r}" + (f" from issuer {issuer}" if issuer else ""))
     if len(rows) > 1:
         issuers = ", ".join(r.issuer_id for r in rows)
-        raise NotFound(f"engagement {number!r} exists at several issuers ({issuers}); add --issuer", code="ORDER_AMBIGUOUS")
+        raise NotFound(
+            f"engagement {number!r} exists at several issuers ({issuers}); add --issuer", code="ORDER_AMBIGUOUS"
+        )
     return rows[0]
 
 
@@ -332,4 +334,6 @@ def lock(conn: Connection, engagement_id: int) -> Row[Any]:
 
 def reroute(conn: Connection, engagement_id: int, supplier_id: str, supplier_name: str | None) -> None:
     """The corrected recipient of an engagement that was A_RECYCLER (the status moves separately)."""
-    conn.execute(update(_e).where(_e.c.id == engagement_id).values(supplier_id=supplier_id, supplier_name=supplier_name))
+    conn.execute(
+        update(_e).where(_e.c.id == engagement_id).values(supplier_id=supplier_id, supplier_name=supplier_name)
+    )

@@ -55,11 +55,15 @@ def change(conn: Connection, invoice_id: int, **values: Any) -> None:
     conn.execute(update(_i).where(_i.c.id == invoice_id).values(**values))
 
 
-def add_status(conn: Connection, invoice_id: int, status: str, at: str, comment: str | None, file_id: int | None, now: str) -> None:
+def add_status(
+    conn: Connection, invoice_id: int, status: str, at: str, comment: str | None, file_id: int | None, now: str
+) -> None:
     """Record a lifecycle status; the invoice's current status is the one with the latest date."""
     t = s.invoice_statuses
     conn.execute(
-        insert(t).values(invoice_id=invoice_id, status=status, at=at, comment=comment, source_file_id=file_id, recorded_at=now)
+        insert(t).values(
+            invoice_id=invoice_id, status=status, at=at, comment=comment, source_file_id=file_id, recorded_at=now
+        )
     )
     latest = conn.execute(
         select(t.c.status, t.c.at).where(t.c.invoice_id == invoice_id).order_by(t.c.at.desc(), t.c.id.desc()).limit(1)
@@ -121,7 +125,9 @@ def invoiced_totals(conn: Connection, engagement_id: int) -> InvoicedTotals:
     sums = counted_sums()
     # the raw millionths, summed exactly by the database, then one conversion to Decimal
     row = conn.execute(
-        select(*(type_coerce(func.coalesce(x, 0), BigInteger) for x in sums.values())).where(_i.c.engagement_id == engagement_id)
+        select(*(type_coerce(func.coalesce(x, 0), BigInteger) for x in sums.values())).where(
+            _i.c.engagement_id == engagement_id
+        )
     ).one()
     invoiced, credit_notes, paid, count = (int(v) for v in row)
     return InvoicedTotals(*(Decimal(v) / s.SCALE for v in (invoiced, credit_notes, paid)), count)

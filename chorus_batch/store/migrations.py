@@ -50,7 +50,9 @@ def applied(engine: Engine) -> list[int]:
     with engine.connect() as conn:
         if not inspect(conn).has_table("schema_migrations"):
             return []
-        return list(conn.execute(select(s.schema_migrations.c.version).order_by(s.schema_migrations.c.version)).scalars())
+        return list(
+            conn.execute(select(s.schema_migrations.c.version).order_by(s.schema_migrations.c.version)).scalars()
+        )
 
 
 def migrate(engine: Engine) -> list[int]:

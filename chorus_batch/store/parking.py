@@ -19,7 +19,12 @@ _p, _f = s.parked, s.received_files
 def park(conn: Connection, file_id: int, position: int, kind: str, order_number: str, now: str) -> None:
     conn.execute(
         insert(_p).values(
-            file_id=file_id, position=position, kind=kind, order_number=order_number, parked_at=now, state=ParkState.WAITING
+            file_id=file_id,
+            position=position,
+            kind=kind,
+            order_number=order_number,
+            parked_at=now,
+            state=ParkState.WAITING,
         )
     )
 
@@ -52,7 +57,9 @@ def now_resolvable(conn: Connection) -> list[str]:
         select(s.engagements.c.id).where(s.engagements.c.number == _p.c.order_number).exists(),
         select(s.invoices.c.id).where(s.invoices.c.number == _p.c.order_number).exists(),
     )
-    return list(conn.execute(select(_p.c.order_number).where(_p.c.state == ParkState.WAITING, known).distinct()).scalars())
+    return list(
+        conn.execute(select(_p.c.order_number).where(_p.c.state == ParkState.WAITING, known).distinct()).scalars()
+    )
 
 
 def take(conn: Connection, parked_id: int) -> bool:

@@ -105,7 +105,9 @@ def totals(conn: Connection) -> Select[Any]:
             money_text(conn, _e.c.amount_ht).label("ordered_ht"),
             money_text(conn, ordered_ttc).label("ordered_ttc"),
             money_text(conn, invoiced).label("invoiced_ttc"),
-            money_text(conn, cast(func.coalesce(per_engagement.c.credit_notes, 0), BigInteger)).label("credit_notes_ttc"),
+            money_text(conn, cast(func.coalesce(per_engagement.c.credit_notes, 0), BigInteger)).label(
+                "credit_notes_ttc"
+            ),
             money_text(conn, cast(func.coalesce(per_engagement.c.paid, 0), BigInteger)).label("paid_ttc"),
             # "" when the ordered amount is unknown
             money_text(conn, cast(ordered_ttc - invoiced, BigInteger)).label("remaining_ttc"),
@@ -122,7 +124,11 @@ def invoice_anomalies(conn: Connection) -> Select[Any]:
     exploded by the database itself: ``json_each`` on SQLite, ``jsonb_array_elements`` on
     PostgreSQL. Columns: ``invoice_id, engagement_id, code, reason``."""
     if conn.dialect.name == "postgresql":
-        items = func.jsonb_array_elements(cast(_i.c.anomalies, JSONB)).table_valued("value", joins_implicitly=True).alias("item")
+        items = (
+            func.jsonb_array_elements(cast(_i.c.anomalies, JSONB))
+            .table_valued("value", joins_implicitly=True)
+            .alias("item")
+        )
         code, reason = items.c.value.op("->>")("code"), items.c.value.op("->>")("reason")
     else:  # SQLite (the embedded default)
         # a cell that is not valid JSON is read as no anomaly rather than failing the report

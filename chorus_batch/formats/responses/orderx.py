@@ -77,7 +77,7 @@ from ...domain.model import Address, OutgoingResponse, Party, ResponseLine
 from ..registry import REGISTRY, Writer
 from .common import check_response, clean, fmt_amount, fmt_number, leaf, line_amount, party_ids
 
-__all__ = ["PROFILES", "PURPOSE_CODES", "MIN_LINE_ITEMS", "TYPE_CODE", "write_order_response"]
+__all__ = ["MIN_LINE_ITEMS", "PROFILES", "PURPOSE_CODES", "TYPE_CODE", "write_order_response"]
 
 PROFILES = ("basic", "comfort", "extended")
 TYPE_CODE = "231"  # UNTDID 1001 order response
@@ -103,10 +103,10 @@ def _address(address: Address | None, indent: str) -> str:
         return ""
     lines = [v for v in (clean(x) for x in address.lines) if v is not None]
     if len(lines) > 3:  # LineOne, LineTwo, LineThree: keep the rest in the third
-        lines = lines[:2] + [", ".join(lines[2:])]
+        lines = [*lines[:2], ", ".join(lines[2:])]
     i = indent + "  "
     body = leaf(i, "ram:PostcodeCode", address.postcode)
-    body += "".join(leaf(i, f"ram:Line{n}", v) for n, v in zip(("One", "Two", "Three"), lines))
+    body += "".join(leaf(i, f"ram:Line{n}", v) for n, v in zip(("One", "Two", "Three"), lines, strict=False))
     body += leaf(i, "ram:CityName", address.city) + leaf(i, "ram:CountryID", country.strip())
     return f"{indent}<ram:PostalTradeAddress>\n{body}{indent}</ram:PostalTradeAddress>\n"
 

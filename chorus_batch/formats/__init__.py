@@ -111,8 +111,11 @@ def locate(doc: Recognised, issues: list[Issue]) -> list[Issue]:
                 found = tree.xpath(issue.xpath, namespaces=nsmap)
             except etree.XPathError:
                 found = []
-            if found and isinstance(found[0], etree._Element) and found[0].sourceline:
-                issue = replace(issue, line=found[0].sourceline)
+            # a location path gives a list; another expression (a number, a boolean) locates nothing
+            if isinstance(found, list) and found and isinstance(found[0], etree._Element):
+                line = xml.sourceline(found[0])
+                if line:
+                    issue = replace(issue, line=line)
         located.append(issue)
     return located
 

@@ -328,10 +328,10 @@ _CURRENCY_HOLDERS = etree.XPath("//*[@currencyID]")  # slower than xml.currency_
 def amount_currencies(root: etree._Element, excluded: Collection[etree._Element] = ()) -> tuple[str, ...]:
     """Every ``currencyID`` on an amount of the document, except on the ``excluded`` elements, sorted."""
     if excluded:
-        holders: list[etree._Element] = _CURRENCY_HOLDERS(root)  # type: ignore[assignment]
+        holders: list[etree._Element] = _CURRENCY_HOLDERS(root)  # type: ignore[assignment]  # lxml-stubs: any result
         values = [el.get("currencyID") or "" for el in holders if el not in excluded]
     else:
-        values = currency_ids(root)  # type: ignore[assignment]
+        values = currency_ids(root)  # type: ignore[assignment]  # lxml-stubs: any XPath result; here strings
     return tuple(sorted({value.strip() for value in values}))
 
 

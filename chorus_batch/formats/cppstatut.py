@@ -41,7 +41,7 @@ from ..domain.model import Document, InvoiceStatusUpdate
 from ..errors import DocumentRejected, Issue
 from .common import compact, cpp_status, each
 from .registry import REGISTRY, Recognised
-from .xml import path_of, text
+from .xml import path_of, sourceline, text
 
 ROOT = "CPPStatut"  # no namespace: the Clark name is the bare local name
 ROOT_TAGS: tuple[str, ...] = (ROOT,)
@@ -83,7 +83,7 @@ def check_supported(root: etree._Element) -> None:
             "DOCUMENT_NOT_SUPPORTED",
             "CPPStatut flow statuses (CPPFluxStatuts, codes 90-96) are not integrated; "
             "chorus-batch reads invoice statuses (CPPFactureStatuts)",
-            line=root.sourceline,
+            line=sourceline(root),
             xpath=f"/{ROOT}/{FLOW_BRANCH}",
         )
 
@@ -109,7 +109,9 @@ def parse(root: etree._Element) -> list[InvoiceStatusUpdate | DocumentRejected]:
     check_supported(root)
     records = root.findall(f"{INVOICE_BRANCH}/{RECORD}")
     if not records:
-        raise DocumentRejected.one("XSD_INVALID", f"no {INVOICE_BRANCH}/{RECORD} in the document", line=root.sourceline)
+        raise DocumentRejected.one(
+            "XSD_INVALID", f"no {INVOICE_BRANCH}/{RECORD} in the document", line=sourceline(root)
+        )
     return each(records, _record)
 
 
@@ -221,7 +223,7 @@ def _reject(
     where = node if node is not None else fallback
     if where is None:
         return DocumentRejected([Issue(code, message)])
-    return DocumentRejected([Issue(code, message, where.sourceline, path_of(where))])
+    return DocumentRejected([Issue(code, message, sourceline(where), path_of(where))])
 
 
 class CppStatut:

@@ -76,12 +76,16 @@ class _CommonLibrary(etree.Resolver):
         super().__init__()
         self._ours, self._theirs = ours, theirs
 
-    def resolve(self, system_url: str | None, public_id: str | None, context: object) -> object:
+    def resolve(  # type: ignore[override]  # lxml passes a context, lxml-stubs' Resolver.resolve takes none
+        self, system_url: str | None, public_id: str | None, context: object
+    ) -> object:
         path = _as_path(system_url or "")
         if path is None or path.parent.resolve() != self._ours:
             return None
         target = self._theirs / path.name
-        return self.resolve_filename(str(target), context) if target.is_file() else None
+        if not target.is_file():
+            return None
+        return self.resolve_filename(str(target), context)  # type: ignore[attr-defined]  # not in lxml-stubs
 
 
 def _parser() -> etree.XMLParser:

@@ -51,7 +51,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from lxml import etree
 
@@ -60,6 +60,8 @@ from . import xml
 from .schemas import facturx_dir
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from . import Recognised
 
 log = logging.getLogger(__name__)
@@ -294,7 +296,7 @@ def _compile_with_codedb(state: _Saxon, path: Path, codedb: str) -> Any:
     call = f"document('{codedb}')"
     for node in tree.iter():
         for attr, value in node.attrib.items():
-            if call in value:
+            if isinstance(value, str) and call in value:  # lxml gives str (lxml-stubs: str or bytes)
                 node.set(attr, value.replace(call, f"${_CODEDB_PARAM}"))
     root = tree.getroot()
     imports = [i for i, child in enumerate(root) if child.tag == f"{{{_XSL}}}import"]  # xsl:import comes first
@@ -410,7 +412,8 @@ def _findings(svrl: str, label: str, root: etree._Element) -> list[Issue]:
     issues = []
     for node in report.iter(_FAILED, _REPORT):
         rule = (node.get("id") or "").strip()
-        text = " ".join(" ".join(t.itertext()) for t in node.iter(_TEXT))
+        # cast: lxml-stubs say str or bytes; lxml gives str
+        text = " ".join(" ".join(cast("Iterator[str]", t.itertext())) for t in node.iter(_TEXT))
         text = " ".join(text.split())
         if rule:
             text = re.sub(rf"^\[\s*{re.escape(rule)}\s*\]\s*-?\s*", "", text)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Iterable
+from typing import cast
 
 from lxml import etree
 
@@ -85,7 +87,8 @@ def validate(root: etree._Element, schema_name: str) -> list[Issue]:
     if schema.validate(root):
         return []
     issues = []
-    for err in schema.error_log:
+    # lxml-stubs declare the error log empty; lxml's is a sequence of _LogEntry (message, line, path)
+    for err in cast("Iterable[etree._LogEntry]", schema.error_log):
         issues.append(
             Issue(
                 "XSD_INVALID",
@@ -131,7 +134,7 @@ class Paths:
         xpath = self._compiled.get(path)
         if xpath is None:
             xpath = self._compiled[path] = etree.XPath(path, namespaces=self.namespaces, smart_strings=False)
-        return xpath(node)  # type: ignore[return-value]
+        return xpath(node)  # type: ignore[return-value]  # lxml-stubs: any XPath result; these paths give elements
 
     def first(self, node: etree._Element | None, path: str) -> etree._Element | None:
         if node is None:
@@ -166,8 +169,10 @@ class Fields:
 
     def read(self, node: etree._Element) -> dict[str, etree._Element]:
         found: dict[str, etree._Element] = {}
-        for element in self._xpath(node):  # type: ignore[union-attr]
+        elements: list[etree._Element] = self._xpath(node)  # type: ignore[assignment]  # as in Paths.all
+        for element in elements:
             parent = element.getparent()
+            assert parent is not None  # every path is relative to node: what it selects lies below node
             name = self._names.get((None if parent is node else parent.tag, element.tag))
             if name is not None and name not in found:
                 found[name] = element
@@ -183,6 +188,11 @@ def text(node: etree._Element | None) -> str | None:
         return None
     value = node.text.strip()
     return value or None
+
+
+def sourceline(node: etree._Element) -> int | None:
+    """The line ``node`` starts on in its document (``None`` for a node built in memory)."""
+    return cast("int | None", node.sourceline)  # lxml-stubs leave sourceline untyped (their type is a comment)
 
 
 def path_of(node: etree._Element) -> str:

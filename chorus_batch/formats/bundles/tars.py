@@ -11,6 +11,7 @@ from __future__ import annotations
 import struct
 import tarfile
 import zlib
+from typing import ClassVar, Self
 
 from ...errors import DocumentRejected
 from .reading import CHUNK, Budget, Limits, MiB, Nested, is_temporary, read_member, safe_name, show
@@ -158,15 +159,18 @@ class _BoundedStream:
                 return
 
 
-def _guarded_tarinfo(stream: _BoundedStream) -> type[tarfile.TarInfo]:
+class _EndingTarInfo(tarfile.TarInfo):
+    ending: ClassVar[str | None] = None  # how the archive ended: set by the class _guarded_tarinfo makes
+
+
+def _guarded_tarinfo(stream: _BoundedStream) -> type[_EndingTarInfo]:
     """A TarInfo class that bounds header parsing and remembers how the archive ended."""
 
-    class GuardedTarInfo(tarfile.TarInfo):
+    class GuardedTarInfo(_EndingTarInfo):
         depth = 0
-        ending: str | None = None
 
         @classmethod
-        def frombuf(cls, buf: bytes, encoding: str, errors: str) -> tarfile.TarInfo:
+        def frombuf(cls, buf: bytes | bytearray, encoding: str, errors: str) -> Self:
             info = super().frombuf(buf, encoding, errors)
             if info.type in _TAR_META_TYPES and info.size > _TAR_META_MAX:
                 raise DocumentRejected.one(
@@ -176,14 +180,14 @@ def _guarded_tarinfo(stream: _BoundedStream) -> type[tarfile.TarInfo]:
             return info
 
         @classmethod
-        def fromtarfile(cls, tar: tarfile.TarFile) -> tarfile.TarInfo:
+        def fromtarfile(cls, tar: tarfile.TarFile) -> Self:
             outer = cls.depth == 0
             if outer:
                 stream.window = _TAR_HEADER_WINDOW
             cls.depth += 1
             try:
                 return super().fromtarfile(tar)
-            except tarfile.EOFHeaderError:
+            except tarfile.EOFHeaderError:  # type: ignore[attr-defined]  # typeshed leaves it out (not in __all__)
                 if outer:
                     cls.ending = "end-of-archive"
                 raise
@@ -208,7 +212,7 @@ def read_tar(data: bytes, gz: bool, prefix: str, budget: Budget, nested: Nested)
     info_class = _guarded_tarinfo(stream)
     found: list[tuple[str, bytes]] = []
     # "r|": a forward-only stream, so tarfile never seeks back nor reads ahead of what it parses
-    with tarfile.open(  # type: ignore[call-overload]
+    with tarfile.open(  # type: ignore[call-overload]  # typeshed wants a file to seek and write; "r|" only reads
         fileobj=stream, mode="r|", tarinfo=info_class, encoding="utf-8", errors="replace"
     ) as archive:
         for info in archive:
@@ -244,7 +248,7 @@ def read_tar(data: bytes, gz: bool, prefix: str, budget: Budget, nested: Nested)
                 raise DocumentRejected.one("ARCHIVE_MALFORMED", f"member {where} cannot be read")
             content = read_member(member.read, prefix + name, budget)
             found.extend(nested(prefix + name, content))
-        if info_class.ending != "end-of-archive":  # type: ignore[attr-defined]
+        if info_class.ending != "end-of-archive":
             raise DocumentRejected.one("ARCHIVE_MALFORMED", f"{show(label)} is truncated or has a corrupt header")
     if gz:
         stream.drain()

@@ -45,7 +45,7 @@ class Statement:
                 statement = statement.returning(self.table.c.id)  # SQLite gives cursor.lastrowid
             compiled = statement.compile(dialect=conn.dialect, column_keys=list(keys))
             columns = self.table.c if self.table is not None else ()
-            processors = {
+            processors: dict[str, Callable[[Any], Any]] = {
                 c.key: p for c in columns if c.key in keys and (p := c.type.bind_processor(conn.dialect)) is not None
             }
             found = self._compiled[(conn.dialect.name, keys)] = (compiled.string, dict(compiled.params), processors)
@@ -114,4 +114,4 @@ class Savepoint:
 
 @lru_cache(maxsize=64)
 def _row_type(names: tuple[str, ...]) -> Any:
-    return namedtuple("FastRow", names)  # type: ignore[misc]  # field names known only at run time
+    return namedtuple("FastRow", names)

@@ -23,7 +23,7 @@ def to_dict(value: object) -> Any:
     """A JSON-ready copy of a domain object."""
     if value is None or isinstance(value, str):
         return value
-    names = _field_names(type(value))
+    names = _field_names(type(value))  # type: ignore[arg-type]  # mypy deems type[object] unhashable
     if names is not None:
         return {name: to_dict(getattr(value, name)) for name in names}
     if isinstance(value, tuple | list):
@@ -38,7 +38,7 @@ def to_dict(value: object) -> Any:
 def _json_default(value: object) -> object:
     """``to_dict`` one level at a time, for ``json.dumps``: its C encoder does the rest (tuples,
     strings, numbers), which is several times faster than building the whole dict first."""
-    names = _field_names(type(value))
+    names = _field_names(type(value))  # type: ignore[arg-type]  # mypy deems type[object] unhashable
     if names is not None:
         return {name: getattr(value, name) for name in names}
     if isinstance(value, Decimal):

@@ -130,4 +130,4 @@ def invoiced_totals(conn: Connection, engagement_id: int) -> InvoicedTotals:
         )
     ).one()
     invoiced, credit_notes, paid, count = (int(v) for v in row)
-    return InvoicedTotals(*(Decimal(v) / s.SCALE for v in (invoiced, credit_notes, paid)), count)
+    return InvoicedTotals(Decimal(invoiced) / s.SCALE, Decimal(credit_notes) / s.SCALE, Decimal(paid) / s.SCALE, count)

@@ -15,19 +15,19 @@ Each query is built for the connection's database (``status``, ``totals``, ``inv
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import BigInteger, Connection, String, case, cast, func, literal, select, true, type_coerce, union
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import ColumnElement, Select
 
 from ..domain.states import Event
 from . import schema as s
 from .invoices import counted_sums, micros
 
 CHUNK_ROWS = 50_000  # rows read at a time: memory stays flat with the store's size
-Chunk = tuple[list[str], list[tuple[Any, ...]]]  # column names, rows
+Chunk = tuple[list[str], Sequence[Any]]  # column names, rows (as the DBAPI cursor gives them: tuples)
 
 _e, _i = s.engagements, s.invoices
 _CURSORS = itertools.count()
@@ -123,6 +123,8 @@ def invoice_anomalies(conn: Connection) -> Select[Any]:
     """One row per anomaly stored in ``invoices.anomalies`` (a JSON list of ``{code, reason}``),
     exploded by the database itself: ``json_each`` on SQLite, ``jsonb_array_elements`` on
     PostgreSQL. Columns: ``invoice_id, engagement_id, code, reason``."""
+    code: ColumnElement[Any]
+    reason: ColumnElement[Any]
     if conn.dialect.name == "postgresql":
         items = (
             func.jsonb_array_elements(cast(_i.c.anomalies, JSONB))
@@ -205,8 +207,9 @@ def rows(conn: Connection, query: Select[Any]) -> Iterator[Chunk]:
     """``query``'s rows, ``CHUNK_ROWS`` at a time; always at least one (maybe empty) chunk."""
     compiled = query.compile(dialect=conn.dialect)
     raw = conn.connection.dbapi_connection
+    assert raw is not None  # None only once the connection is closed or invalidated
     named = conn.dialect.name == "postgresql"  # a server-side cursor, named apart from one still open
-    cursor = raw.cursor(name=f"chorus_report_{next(_CURSORS)}") if named else raw.cursor()  # type: ignore[union-attr]
+    cursor = raw.cursor(name=f"chorus_report_{next(_CURSORS)}") if named else raw.cursor()
     try:
         cursor.execute(compiled.string, dict(compiled.params))
         columns = [d[0] for d in cursor.description]

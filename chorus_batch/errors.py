@@ -321,7 +321,7 @@ class ChorusError(Exception):
         if code is not None:
             if code not in CODES:
                 raise ValueError(f"unregistered error code {code!r}")
-            self.code = code  # type: ignore[misc]
+            self.code = code  # type: ignore[misc]  # this error's own code, over its class's
 
     @property
     def message(self) -> str:

@@ -349,6 +349,7 @@ def readable_json(value: object, indent: str = "") -> str:
     if isinstance(value, dict):
         lines = [f"{inner}{_dumps(k)}: {readable_json(v, inner)}" for k, v in value.items()]
         return "{\n" + ",\n".join(lines) + f"\n{indent}}}"
+    assert isinstance(value, list)  # anything else has no members: written on one line above
     return "[\n" + ",\n".join(inner + readable_json(v, inner) for v in value) + f"\n{indent}]"
 
 

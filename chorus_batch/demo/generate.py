@@ -749,11 +749,12 @@ def orderx_order(
 
 
 # --------------------------------------------------------------------------- random content
-_CATALOGUE_D = tuple(
+_Item = tuple[str, str, str, int, int, Decimal, str, bool]  # a _CATALOGUE item, prices in cents, rate as a Decimal
+_CATALOGUE_D: tuple[_Item, ...] = tuple(
     (cat, name, unit, int(Decimal(lo) * 100), int(Decimal(hi) * 100), Decimal(rate), item_id, frac)
     for cat, name, unit, lo, hi, rate, item_id, frac in _CATALOGUE
 )
-_POOLS: dict[str, tuple] = {
+_POOLS: dict[str, tuple[_Item, ...]] = {
     siret: tuple(item for item in _CATALOGUE_D if item[0] in cats) for siret, cats in _SUPPLIER_CATEGORIES.items()
 }
 
@@ -773,7 +774,7 @@ def _lines_for(rng: random.Random, supplier: Org, n: int | None = None) -> list[
     return _random_lines(rng, n, _POOLS.get(supplier.siret, _CATALOGUE_D))
 
 
-def _random_lines(rng: random.Random, n: int | None, pool: Sequence[tuple]) -> list[Line]:
+def _random_lines(rng: random.Random, n: int | None, pool: Sequence[_Item]) -> list[Line]:
     if n is None:
         n = rng.randint(1, 8)
     if n < 1:

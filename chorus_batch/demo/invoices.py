@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import cast
 
 from lxml import etree
 
@@ -435,6 +436,11 @@ _ANY = "*[local-name()='{}']"
 _CATALOGUE_RATES = {name: Decimal(rate) for _cat, name, _unit, _lo, _hi, rate, _item, _frac in generate._CATALOGUE}
 
 
+def _elements(node: etree._Element, path: str) -> list[etree._Element]:
+    """What ``path`` selects under ``node``: elements, for the paths of ``order_lines``."""
+    return cast("list[etree._Element]", node.xpath(path))  # lxml-stubs type any XPath result
+
+
 def order_lines(order: bytes) -> list[Line]:
     """The lines of an order written by ``generate`` (UBL Order or Order-X, any profile), read
     back so invoices follow their order whatever its random content. A line without a VAT rate
@@ -442,7 +448,7 @@ def order_lines(order: bytes) -> list[Line]:
     root = etree.fromstring(order, etree.XMLParser(resolve_entities=False, no_network=True))
 
     def first(node: etree._Element, *names: str) -> etree._Element | None:
-        found = node.xpath("/".join(_ANY.format(n) for n in names))
+        found = _elements(node, "/".join(_ANY.format(n) for n in names))
         return found[0] if found else None
 
     def value(node: etree._Element, *names: str) -> str | None:
@@ -451,7 +457,7 @@ def order_lines(order: bytes) -> list[Line]:
 
     lines = []
     if etree.QName(root).localname == "Order":
-        for item in root.xpath("*[local-name()='OrderLine']/*[local-name()='LineItem']"):
+        for item in _elements(root, "*[local-name()='OrderLine']/*[local-name()='LineItem']"):
             qty = first(item, "Quantity")
             rate = value(item, "Item", "ClassifiedTaxCategory", "Percent")
             name = value(item, "Item", "Name") or ""
@@ -459,15 +465,15 @@ def order_lines(order: bytes) -> list[Line]:
                 Line(
                     line_id=value(item, "ID") or "",
                     name=name,
-                    quantity=Decimal(qty.text.strip()),  # type: ignore[union-attr]
-                    unit=qty.get("unitCode") or "C62",  # type: ignore[union-attr]
+                    quantity=Decimal(qty.text.strip()),  # type: ignore[union-attr]  # generate writes every quantity
+                    unit=qty.get("unitCode") or "C62",  # type: ignore[union-attr]  # generate writes every quantity
                     unit_price=Decimal(value(item, "Price", "PriceAmount") or "0"),
                     vat_rate=Decimal(rate) if rate else _CATALOGUE_RATES.get(name, Decimal(20)),
                     seller_item_id=value(item, "Item", "SellersItemIdentification", "ID"),
                 )
             )
         return lines
-    for item in root.xpath("//*[local-name()='IncludedSupplyChainTradeLineItem']"):
+    for item in _elements(root, "//*[local-name()='IncludedSupplyChainTradeLineItem']"):
         qty = first(item, "SpecifiedLineTradeDelivery", "RequestedQuantity")
         rate = value(item, "SpecifiedLineTradeSettlement", "ApplicableTradeTax", "RateApplicablePercent")
         name = value(item, "SpecifiedTradeProduct", "Name") or ""
@@ -475,8 +481,8 @@ def order_lines(order: bytes) -> list[Line]:
             Line(
                 line_id=value(item, "AssociatedDocumentLineDocument", "LineID") or "",
                 name=name,
-                quantity=Decimal(qty.text.strip()),  # type: ignore[union-attr]
-                unit=qty.get("unitCode") or "C62",  # type: ignore[union-attr]
+                quantity=Decimal(qty.text.strip()),  # type: ignore[union-attr]  # generate writes every quantity
+                unit=qty.get("unitCode") or "C62",  # type: ignore[union-attr]  # generate writes every quantity
                 unit_price=Decimal(
                     value(item, "SpecifiedLineTradeAgreement", "NetPriceProductTradePrice", "ChargeAmount") or "0"
                 ),

@@ -51,6 +51,7 @@ def apply_line_changes(current: Sequence[OrderLine], changes: Sequence[LineChang
 def _updated(old: OrderLine, change: LineChange) -> OrderLine:
     quantity = change.quantity if change.quantity is not None else old.quantity
     price = change.unit_price if change.unit_price is not None else old.unit_price
+    amount: Decimal | None
     if change.net_amount is not None:
         amount = change.net_amount
     elif (change.quantity is not None or change.unit_price is not None) and quantity is not None and price is not None:
@@ -76,7 +77,7 @@ def recompute(totals: Totals, before: Sequence[OrderLine], after: Sequence[Order
     if after and all(line.tax_rate is not None for line in after) and not allowances and not charges:
         bases: dict[Decimal, Decimal] = defaultdict(Decimal)
         for line in after:
-            bases[line.tax_rate] += line.net_amount or Decimal(0)  # type: ignore[index]
+            bases[line.tax_rate] += line.net_amount or Decimal(0)  # type: ignore[index]  # never None: all() above
         tax = sum((cents(base * rate / 100) for rate, base in bases.items()), Decimal(0))
     else:
         old_by_id = {line.line_id: line for line in before}

@@ -189,7 +189,7 @@ def _check_totals(t: Totals, amounts: Sequence[Decimal | None], check_payable: b
     prepaid amount."""
     issues = []
     if t.line_total is not None and amounts and all(a is not None for a in amounts):
-        expected = sum(amounts, Decimal(0))  # type: ignore[arg-type]
+        expected = sum((a for a in amounts if a is not None), Decimal(0))  # all of them (checked above)
         if abs(expected - t.line_total) >= CENT:
             issues.append(_mismatch("sum of line amounts", expected, t.line_total))
     if t.line_total is not None and t.tax_exclusive is not None:

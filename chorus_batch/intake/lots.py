@@ -233,6 +233,7 @@ class Peers:
             for _ in range(self.count):
                 process = self.context.Process(target=_peer, args=args, name="chorus-batch-peer", daemon=True)
                 process.start()
+                assert process.pid is not None  # a started process has one
                 self.running[process.pid] = process
         except Exception as exc:  # no (more) peers (a clock that cannot be pickled...): the run does their lots
             message = "peer processes could not start (%s); the run goes on with %d"

@@ -117,7 +117,7 @@ def to_xlsx(frames: Mapping[str, pd.DataFrame], as_of: date | None = None) -> by
     day = as_of or _FIXED_DAY
     stamp = datetime(day.year, day.month, day.day)
     wb = Workbook()
-    wb.remove(wb.active)  # type: ignore[arg-type]
+    wb.remove(wb.active)  # type: ignore[arg-type]  # a new workbook has its one sheet active
     wb.properties.creator = "chorus-batch"
     wb.properties.title = "chorus-batch reports"
     wb.properties.created = stamp
@@ -143,7 +143,7 @@ def to_xlsx(frames: Mapping[str, pd.DataFrame], as_of: date | None = None) -> by
                         cell = ws.cell(row=i, column=j, value=float(Decimal(text)))
                         cell.number_format = "#,##0.00"
                 elif col in integers:
-                    ws.cell(row=i, column=j, value=int(value))  # type: ignore[call-overload]
+                    ws.cell(row=i, column=j, value=int(value))
                 elif text:
                     cell = ws.cell(row=i, column=j, value=text)
                     cell.data_type = "s"  # text stays text, even "=..." (never a formula)
@@ -417,7 +417,7 @@ def _french_money(text: str) -> str:
         return ""
     sign, digits = ("-", text[1:]) if text.startswith("-") else ("", text)
     whole, _, cents = digits.partition(".")
-    groups = []
+    groups: list[str] = []
     while len(whole) > 3:
         groups.insert(0, whole[-3:])
         whole = whole[:-3]

@@ -464,6 +464,7 @@ def _png_size(data: bytes) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
+@pytest.mark.slow
 def test_html_renders_in_headless_chromium(frames: dict[str, Any], tmp_path: Path) -> None:
     if not CHROMIUM.exists():
         reason = f"{CHROMIUM} not found: install it (apt-get install chromium) to render reports.html"
@@ -543,6 +544,7 @@ def test_pandas_only_under_reports() -> None:
     assert not offenders, offenders
 
 
+@pytest.mark.slow
 def test_cli_start_up_does_not_load_pandas() -> None:
     code = "import sys, chorus_batch.cli; print('pandas' in sys.modules, 'openpyxl' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

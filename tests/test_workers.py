@@ -11,7 +11,8 @@ workers, must end with every engagement PRIS_EN_COMPTE and each answer applied o
 are named so that the first ones a worker takes answer the last orders, the very last of which
 is large (slow to commit), so an answer is usually parked while its order is being committed by
 another worker, and taken up before the workers exit (``_unpark`` after the order's commit or
-``retry_parked`` at the end of a run). On SQLite a second concurrent ``run`` exits 3.
+``retry_parked`` at the end of a run). On SQLite a second ``run`` while the first holds the
+workspace exits 3.
 
 The PostgreSQL database comes from ``_postgres.pg_url`` (skipped without a server, failed when
 ``CHORUS_REQUIRE_POSTGRES=1``).
@@ -35,8 +36,11 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
+from _paused import resume, start_paused
 from _postgres import pg_url  # noqa: F401  (fixture)
 from chorus_batch.demo.generate import ISSUERS, SUPPLIERS, engagement_number, random_lines, ubl_order, ubl_order_response
+
+pytestmark = pytest.mark.slow  # real processes
 
 CLI = [sys.executable, "-m", "chorus_batch"]
 ORDERS = 600
@@ -288,15 +292,22 @@ def test_orders_and_answers_split_across_three_workers(pg_url: str, tmp_path: Pa
 
 
 def test_two_runs_on_sqlite_one_exits_3(tmp_path: Path) -> None:
+    """The first run pauses once it holds the workspace (``_paused``), so the second meets the
+    lock whatever the machine's load; the first then goes on and takes every file."""
     ws = tmp_path / "ws"
     init(ws, None)
-    files = orders(90_000, 200)  # enough for the first run to hold the lock while the second starts
+    files = orders(90_000, 200)
     for name, order in files.items():
         (ws / "inbox" / name).write_bytes(order.data)
-    exits = workers(ws, None, 2)
-    assert sorted(e.code for e in exits) == [0, 3], [str(e) for e in exits]
-    (locked,) = [e for e in exits if e.code == 3]
+    first = start_paused("run", "before", "--workspace", ws, "-q", "run")
+    try:
+        locked = cli(ws, None, "-q", "run")
+    finally:
+        code, out, err = resume(first)
+    assert code == 0, str(Exit(code, out, err))
+    assert locked.returncode == 3, (locked.stdout, locked.stderr)
     assert "WORKSPACE_LOCKED" in locked.stderr and "Traceback" not in locked.stderr, locked.stderr
+    assert f"PID {first.pid} " in locked.stderr
     rows = search(ws, None)
     assert len(rows) == len({(r["issuer_id"], r["number"]) for r in rows}) == len(files)
     assert ack_names(ws) == sorted(f"{name}.json" for name in files)

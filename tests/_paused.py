@@ -64,8 +64,8 @@ def start_paused(method: str, when: str, *args: str | Path) -> subprocess.Popen[
             return proc
         before.append(line)
     out, err = proc.communicate(timeout=TIMEOUT)
-    command = " ".join(map(str, args))
-    raise AssertionError(f"chorus-batch {command} ended (rc={proc.returncode}) before its pause: {''.join(before)}{out}{err}")
+    command, printed = " ".join(map(str, args)), "".join(before)
+    raise AssertionError(f"chorus-batch {command} ended (rc={proc.returncode}) before its pause: {printed}{out}{err}")
 
 
 def resume(proc: subprocess.Popen[str]) -> tuple[int, str, str]:

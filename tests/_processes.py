@@ -21,7 +21,9 @@ import pytest
 
 # audit events that start a process (https://docs.python.org/3/library/audit_events.html), and ours
 MP_START = "multiprocessing.Process.start"
-PROCESS_EVENTS = frozenset({"subprocess.Popen", "os.fork", "os.forkpty", "os.posix_spawn", "os.spawn", "os.system", MP_START})
+PROCESS_EVENTS = frozenset(
+    {"subprocess.Popen", "os.fork", "os.forkpty", "os.posix_spawn", "os.spawn", "os.system", MP_START}
+)
 MARKER = "slow"
 
 
@@ -104,7 +106,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     if call.when == "teardown" and _ACTIVE and report.passed:
         problem = complaint(item.nodeid, item.get_closest_marker(MARKER) is not None, _ACTIVE[-1].seen)

@@ -66,8 +66,14 @@ def test_the_guard_is_installed_here() -> None:
 
 @pytest.mark.parametrize(
     ("markexpr", "fast"),
-    [("not slow", True), ("not  slow and not shared", True), ("shared and not slow", True), ("slow", False), ("", False),
-     ("not slowish", False)],
+    [
+        ("not slow", True),
+        ("not  slow and not shared", True),
+        ("shared and not slow", True),
+        ("slow", False),
+        ("", False),
+        ("not slowish", False),
+    ],
 )
 def test_the_fast_loop_is_told_by_the_mark_expression(markexpr: str, fast: bool) -> None:
     assert _budget.fast_loop(markexpr) is fast

@@ -18,11 +18,11 @@ from pathlib import Path
 import click
 import pytest
 
+from _shared import REPO
 from chorus_batch import config, docgen
 from chorus_batch.cli import cli
 from chorus_batch.errors import CODES
 
-REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
 PACKAGE = REPO / "chorus_batch"
 REGENERATE = "run python -m chorus_batch.docgen"

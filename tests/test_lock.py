@@ -50,6 +50,9 @@ def holder(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
     if proc.poll() is None:
         proc.kill()
     proc.wait(timeout=10)
+    for pipe in (proc.stdin, proc.stdout):
+        if pipe is not None and not pipe.closed:
+            pipe.close()
 
 
 def _cli(ws: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

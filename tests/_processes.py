@@ -71,7 +71,8 @@ def install() -> None:
     if _INSTALLED:
         return
     sys.addaudithook(_audit)
-    multiprocessing.process.BaseProcess.start = _wrap_start(multiprocessing.process.BaseProcess.start)  # type: ignore[method-assign]
+    base = multiprocessing.process.BaseProcess
+    base.start = _wrap_start(base.start)  # type: ignore[method-assign]
     _INSTALLED.append(True)
 
 

@@ -73,10 +73,15 @@ def resume(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
     assert proc.stdin is not None
     proc.stdin.write("\n")
     proc.stdin.flush()
+    return finish(proc)
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = TIMEOUT) -> tuple[int, str, str]:
+    """Exit code, stdout and stderr of ``proc`` once it has ended; killed after ``timeout`` s."""
     try:
-        out, err = proc.communicate(timeout=TIMEOUT)
+        out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         out, err = proc.communicate()
-        err += f"\n(killed after {TIMEOUT} s)"
+        err += f"\n(killed after {timeout} s)"
     return proc.returncode, out, err

@@ -191,9 +191,9 @@ def test_a_peer_killed_during_its_lot_is_taken_over_by_the_run(
     turn, so it still holds them), kills the peer there, and passes the turn on: the run
     finishes the peer's lot, nothing lost or doubled.
 
-    The peer is killed while the run holds the lots' shared condition: a peer killed while it
-    sleeps in that condition's ``wait`` would leave ``notify_all`` waiting for it forever (the
-    run hangs; see the report of this change), a case this test does not cover."""
+    The peer is killed while the run holds the lots' shared condition (``Turns.changed``): a
+    peer killed while asleep in that condition's ``wait`` leaves the run's next ``notify_all``
+    waiting for it forever, a known bug of the package this test does not cover."""
     root = tmp_path / "ws"
     assert run_cli("--workspace", root, "init").exit_code == 0
     (root / "chorus-batch.toml").write_text("helpers = 1\n", encoding="utf-8")

@@ -117,9 +117,10 @@ DEADLINE = 120.0  # seconds a round waits for its kill condition before it gives
 
 def _acks_count(ws: Path) -> int:
     try:
-        return sum(1 for e in os.scandir(ws / "outbox" / "acks") if e.name.endswith(".json") and not e.name.startswith("."))
+        entries = list(os.scandir(ws / "outbox" / "acks"))
     except FileNotFoundError:
         return 0
+    return sum(1 for e in entries if e.name.endswith(".json") and not e.name.startswith("."))
 
 
 def _kill_when(proc: subprocess.Popen[bytes], ready: Callable[[], bool]) -> None:

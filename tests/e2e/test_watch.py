@@ -179,7 +179,8 @@ def test_watch_rename_and_chunked_writes_lock_and_sigterm(tmp_path: Path, watch_
         # the watcher is at work (the renamed files are done), then the writers keep their files
         # open well past stable_seconds (2): a pause only makes this check weaker, never wrong
         renamed = {f"o{i:03d}.xml.json" for i in range(100)}
-        assert _wait_for(lambda: renamed <= set(_acks(ws)), DEADLINE, 0.25), (sorted(_acks(ws))[-5:], watcher.stderr[-3000:])
+        seen = _wait_for(lambda: renamed <= set(_acks(ws)), DEADLINE, 0.25)
+        assert seen, (sorted(_acks(ws))[-5:], watcher.stderr[-3000:])
         time.sleep(5)
         acks = _acks(ws)
         for i in range(3):
@@ -248,7 +249,8 @@ POLLING_CONFIG = "[watch]\nstable_seconds = 1\nrescan_seconds = 86400\n"
 
 
 def test_watch_polling_startup_scan(tmp_path: Path, watch_factory) -> None:
-    """``--polling`` (stable_seconds = 1, no rescan): the files found by the start-up scan are processed."""
+    """``--polling`` (stable_seconds = 1, no rescan): the files found by the start-up scan are
+    processed."""
     ws = _init(tmp_path / "ws", POLLING_CONFIG)
     rng = random.Random(3)
     names = [f"pre{i}.xml" for i in range(3)]
@@ -265,21 +267,24 @@ def test_watch_polling_startup_scan(tmp_path: Path, watch_factory) -> None:
 
 
 def test_watch_polling_processes_files_dropped_while_running(tmp_path: Path, watch_factory) -> None:
-    """``--polling`` (stable_seconds = 1, no rescan): files dropped AFTER the start — in place, and by temp
-    name + rename — are processed; the temp names are left alone. The poller takes its first
-    snapshot before ``watching`` is logged (watchdog's emitter, on start), so files dropped after
-    that line are changes it sees."""
+    """``--polling`` (stable_seconds = 1, no rescan): files dropped AFTER the start — in place,
+    and by temp name + rename — are processed; the temp names are left alone. They are dropped
+    once the file present at the start has its report (the start-up scan is behind us), so only
+    the poller's events can bring them in."""
     ws = _init(tmp_path / "ws", POLLING_CONFIG)
     inbox = ws / "inbox"
     rng = random.Random(4)
+    (inbox / "present.xml").write_bytes(_order(399, rng))
     watcher = watch_factory(ws, "--polling")
     watcher.wait_watching()
+    scanned = _wait_for(lambda: "present.xml.json" in _acks(ws), DEADLINE, 0.2)
+    assert scanned, (sorted(_acks(ws)), watcher.stderr[-2000:])
     temp = _drop_temp_names(inbox)
     (inbox / "inplace.xml").write_bytes(_order(400, rng))
     (inbox / "renamed.xml.tmp").write_bytes(_order(401, rng))
     os.rename(inbox / "renamed.xml.tmp", inbox / "renamed.xml")
 
-    want = {"inplace.xml.json", "renamed.xml.json"}
+    want = {"present.xml.json", "inplace.xml.json", "renamed.xml.json"}
     ok = _wait_for(lambda: want <= set(_acks(ws)), DEADLINE, 0.2)
     left = sorted(p.name for p in inbox.iterdir())
     rc = watcher.stop(signal.SIGTERM)

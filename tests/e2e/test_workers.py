@@ -35,7 +35,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from _paused import resume, start_paused
+from _paused import finish, resume, start_paused
 from _postgres import pg_url  # noqa: F401  (fixture)
 from chorus_batch.demo.generate import ISSUERS, SUPPLIERS, engagement_number, random_lines, ubl_order, ubl_order_response
 
@@ -84,16 +84,7 @@ def workers(ws: Path, db: str | None, count: int, *, join_late: bool = False) ->
         while not any((ws / "outbox" / "acks").iterdir()) and procs[0].poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)
     procs += [start() for _ in range(count - 1)]
-    exits = []
-    for proc in procs:
-        try:
-            out, err = proc.communicate(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
-            err += f"\n(killed after {TIMEOUT} s)"
-        exits.append(Exit(proc.returncode, out, err))
-    return exits
+    return [Exit(*finish(proc, TIMEOUT)) for proc in procs]
 
 
 @dataclass(frozen=True)

@@ -652,7 +652,8 @@ def test_iban_check_digits() -> None:
 @pytest.mark.shared
 def test_demo_ubl_invoices_valid_against_the_official_oasis_xsd(demo_invoice_files) -> None:
     shared = shared_dir()
-    official = {k: etree.XMLSchema(etree.parse(str(shared / _OFFICIAL_UBL_INVOICE.format(k)))) for k in ("Invoice", "CreditNote")}
+    paths = {k: shared / _OFFICIAL_UBL_INVOICE.format(k) for k in ("Invoice", "CreditNote")}
+    official = {k: etree.XMLSchema(etree.parse(str(path))) for k, path in paths.items()}
     checked = 0
     for name, data in demo_invoice_files:
         if name.endswith(".xml") and not name.startswith("cppstatut-"):

@@ -49,7 +49,7 @@ def holder(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
     yield ws, proc
     if proc.poll() is None:
         proc.kill()
-    proc.wait(timeout=10)
+    proc.wait(timeout=60)
     for pipe in (proc.stdin, proc.stdout):
         if pipe is not None and not pipe.closed:
             pipe.close()
@@ -81,7 +81,7 @@ def test_second_run_exits_3_at_once(holder) -> None:
     assert not (ws / "outbox" / "acks").exists() or not any((ws / "outbox" / "acks").iterdir())
 
     proc.stdin.close()  # the holder lets go: the next run works
-    proc.wait(timeout=10)
+    proc.wait(timeout=60)
     r = _cli(ws, "run")
     assert r.returncode == 0, r.stderr
     assert (ws / "outbox" / "acks" / "waiting.xml.json").exists()
@@ -152,7 +152,7 @@ def test_lock_left_by_a_killed_watch_does_not_block(tmp_path: Path) -> None:
         assert busy.returncode == 3, busy.stderr  # really held while alive
     finally:
         watch.send_signal(signal.SIGKILL)
-        assert watch.wait(timeout=10) == -signal.SIGKILL
+        assert watch.wait(timeout=60) == -signal.SIGKILL
     assert lock.exists() and f"PID {watch.pid} " in lock.read_text()  # left behind, stale
 
     (ws / "inbox" / "after-crash.xml").write_bytes(_order("EJ2026-800002"))

@@ -55,6 +55,7 @@ ORDERX_ROOT = "{%s}SCRDMCCBDACIOMessageStructure" % NS["rsm"]
 TWO_DECIMALS = re.compile(r"^-?\d+\.\d{2}$")
 CENT = Decimal("0.01")
 
+
 # --------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
 def ubl_schema() -> etree.XMLSchema:

@@ -1,8 +1,10 @@
 """Where the ``../shared`` reference material lives (official schemas, real-world samples).
 
-Imported by tests as ``from _shared import shared_dir`` (tests/ is on sys.path under pytest's
-default "prepend" import mode). ``CHORUS_SHARED`` overrides the location; when the folder is
-missing the calling test is skipped, or failed if ``CHORUS_REQUIRE_SHARED=1`` (CI).
+Imported by tests as ``from _shared import shared_dir`` (tests/ is on sys.path: ``pythonpath``
+in pyproject.toml). ``CHORUS_SHARED`` overrides the location (the one variable every test reads
+for it); when the folder is missing the calling test is skipped, or failed if
+``CHORUS_REQUIRE_SHARED=1`` (CI). ``shared_if_present`` serves the optional checks (a test that
+also runs without the folder, and checks more with it).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[1]  # this file stays at tests/ (the test files may move)
 
 
 def shared_location() -> Path:
@@ -30,6 +32,16 @@ def shared_dir() -> Path:
         f"shared reference folder not found at {location} "
         "(set CHORUS_SHARED to its path; official UBL schemas and samples live there)"
     )
-    if os.environ.get("CHORUS_REQUIRE_SHARED") == "1":
+    if _required():
         pytest.fail(f"CHORUS_REQUIRE_SHARED=1 but {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+def shared_if_present() -> Path | None:
+    """The shared folder for an optional check, ``None`` when it is absent; under
+    ``CHORUS_REQUIRE_SHARED=1`` an absent folder fails the caller instead."""
+    return shared_dir() if shared_location().is_dir() or _required() else None
+
+
+def _required() -> bool:
+    return os.environ.get("CHORUS_REQUIRE_SHARED") == "1"

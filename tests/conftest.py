@@ -1,4 +1,5 @@
-"""Shared fixtures for the end-to-end tests: a CLI runner and an initialised workspace.
+"""Shared fixtures for the end-to-end tests: a CLI runner and an initialised workspace; the hooks
+of the ``slow`` marker's guard (``_processes``) and of the fast loop's examples budget (``_budget``).
 
 ``run_cli(*args)`` invokes the real click command group in-process (``catch_exceptions=False``,
 so a bug surfaces as the exception itself rather than as an exit code), ``workspace`` is a fresh
@@ -14,9 +15,20 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+import _budget
+import _processes
+from _processes import pytest_runtest_makereport, pytest_runtest_setup, pytest_unconfigure  # noqa: F401
 from chorus_batch.cli import cli
 
+pytest_plugins = ["pytester"]  # tests/unit/test_guards.py runs the guards in a pytest of its own
+
 RunCli = Callable[..., Result]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The ``slow`` marker's guard (``_processes``), and the examples budget of the fast loop."""
+    _processes.pytest_configure(config)
+    _budget.set_fast(_budget.fast_loop(config.getoption("markexpr") or ""))
 
 
 @pytest.fixture(scope="session")

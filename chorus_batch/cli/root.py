@@ -54,6 +54,10 @@ def setup_logging(verbosity: int, log_file: Path | None, buffered: bool = False)
     file (its outcome, also in its report) is not worth a write of its own."""
     logging.logThreads = logging.logMultiprocessing = False  # not in the formats: a record a file is made cheaper
     logger = logging.getLogger("chorus_batch")
+    crash = logging.getLogger("chorus_batch.crash")  # tracebacks of internal errors: the log file only
+    # a command may set its logging up again: the old handlers closed, a buffer before its file
+    for handler in [*logger.handlers, *crash.handlers]:
+        handler.close()
     logger.handlers.clear()
     logger.setLevel(logging.DEBUG)
     logger.propagate = False
@@ -61,7 +65,6 @@ def setup_logging(verbosity: int, log_file: Path | None, buffered: bool = False)
     console.setFormatter(_ConsoleFormatter())
     console.setLevel({-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG))
     logger.addHandler(console)
-    crash = logging.getLogger("chorus_batch.crash")  # tracebacks of internal errors: the log file only
     crash.handlers, crash.propagate = [logging.NullHandler()], False
     if log_file is not None:
         try:

@@ -107,7 +107,16 @@ class Turns:
     """Which lot comes next, and whose turn it is to store: shared by a run and its peers.
     Lots are taken in their order (``take``); lot k is stored once lot k-1 is (``wait`` until
     the turn is k, ``done`` passes it on), so the store sees them one after the other, as if
-    one process had done them all."""
+    one process had done them all.
+
+    No condition variable: a process killed while asleep in a ``multiprocessing.Condition``
+    leaves the next ``notify_all`` waiting for it forever. The waits poll the shared values
+    instead (every millisecond, against lots of a fraction of a second), and only ``take`` holds
+    a lock, for the few instructions of a counter's increment. The turn and each lot's end have
+    one writer each: the process that owns the lot."""
+
+    POLL = 0.001  # seconds between two looks at the shared values
+    CHECK = 0.2  # seconds between two calls of a waiter's ``check``
 
     def __init__(self, context: Any, lots: int) -> None:
         self.lots = lots
@@ -115,11 +124,10 @@ class Turns:
         self.owners = context.RawArray("i", max(lots, 1))  # the process that took each lot
         self.clash = context.RawArray("b", max(lots, 1))  # a name of the lot is in an earlier lot
         self.finished_lots = context.RawArray("b", max(lots, 1))  # reports written, files moved
-        self.finished_below = context.RawValue("i", 0)  # every lot before this one is finished
-        self.changed = context.Condition()
+        self.taking = context.Lock()
 
     def take(self) -> int | None:
-        with self.changed:
+        with self.taking:
             lot: int = self.next.value
             if lot >= self.lots:
                 return None
@@ -132,28 +140,26 @@ class Turns:
 
     def wait_finished(self, lot: int, check: Callable[[], None]) -> None:
         """Until every lot before ``lot`` is finished (its reports written, its files moved)."""
-        self._until(lambda: self.finished_below.value >= lot, check)
+        self._until(lambda: self.first_unfinished() >= lot, check)
+
+    def first_unfinished(self) -> int:
+        """The first lot whose reports are not all written (``lots`` when every one is)."""
+        return next((lot for lot in range(self.lots) if not self.finished_lots[lot]), self.lots)
 
     def _until(self, ready: Callable[[], bool], check: Callable[[], None]) -> None:
-        """``check`` runs between short waits, out of the lock."""
-        while True:
-            with self.changed:
-                if ready() or self.changed.wait_for(ready, 0.2):
-                    return
-            check()
+        next_check = time.monotonic() + self.CHECK
+        while not ready():
+            time.sleep(self.POLL)
+            if time.monotonic() >= next_check:
+                check()
+                next_check = time.monotonic() + self.CHECK
 
     def done(self, lot: int) -> None:
         """``lot`` is stored: the next may be."""
-        with self.changed:
-            self.turn.value = lot + 1
-            self.changed.notify_all()
+        self.turn.value = lot + 1
 
     def finished(self, lot: int) -> None:
-        with self.changed:
-            self.finished_lots[lot] = 1
-            while self.finished_below.value < self.lots and self.finished_lots[self.finished_below.value]:
-                self.finished_below.value += 1
-            self.changed.notify_all()
+        self.finished_lots[lot] = 1
 
 
 class Peers:
@@ -263,7 +269,7 @@ class Peers:
         put back and stored by the run; passed: its committed files are finished."""
         self._receive(0)
         turns = self.turns
-        for lot in range(turns.finished_below.value, min(turns.turn.value + 1, turns.lots)):
+        for lot in range(turns.first_unfinished(), min(turns.turn.value + 1, turns.lots)):
             owner = turns.owners[lot]
             if owner in (0, os.getpid()) or turns.finished_lots[lot] or self._alive(owner):
                 continue

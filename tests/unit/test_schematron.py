@@ -346,6 +346,7 @@ def _check_in_child(data: bytes, names: list[str]) -> tuple[int, list[tuple[str,
 
 @pytest.mark.shared
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork start method only")
+@pytest.mark.slow
 def test_a_forked_worker_builds_its_own_processor() -> None:
     data = _sample(ORDERX_BASIC)
     root = etree.fromstring(data)

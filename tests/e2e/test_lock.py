@@ -1,6 +1,8 @@
 """The workspace lock (``var/chorus-batch.lock``, an ``flock``) with real processes: a second
-``run`` / ``watch`` / ``demo`` while another process holds the workspace exits 3 at once and
-names the holder; a lock left by a SIGKILLed ``watch`` never blocks the next ``run``.
+``run`` / ``watch`` / ``demo`` while another process holds the workspace exits 3 at once (while
+the holder still holds it: the holder lets go only when the test says) and names the holder; a
+lock left by a SIGKILLed ``watch`` never blocks the next ``run``. Every wait is on a condition
+(a line printed, a file's content) with a generous deadline, never on elapsed time.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from pathlib import Path
 
 import pytest
 
+from _paused import resume, start_paused
 from chorus_batch.demo.generate import ISSUERS, SUPPLIERS, random_lines, ubl_order
+
+pytestmark = pytest.mark.slow  # real processes
 
 CLI = [sys.executable, "-m", "chorus_batch"]
 
@@ -44,13 +49,15 @@ def holder(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
     yield ws, proc
     if proc.poll() is None:
         proc.kill()
-    proc.wait(timeout=10)
+    proc.wait(timeout=60)
+    for pipe in (proc.stdin, proc.stdout):
+        if pipe is not None and not pipe.closed:
+            pipe.close()
 
 
-def _cli(ws: Path, *args: str, timeout: float = 60) -> tuple[subprocess.CompletedProcess[str], float]:
-    t0 = time.monotonic()
-    r = subprocess.run([*CLI, "--workspace", str(ws), *args], capture_output=True, text=True, timeout=timeout)
-    return r, time.monotonic() - t0
+def _cli(ws: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """The console entry point; a command still waiting after ``timeout`` seconds fails the test."""
+    return subprocess.run([*CLI, "--workspace", str(ws), *args], capture_output=True, text=True, timeout=timeout)
 
 
 def _order(number: str) -> bytes:
@@ -67,34 +74,31 @@ def _assert_names_holder(stderr: str, pid: int) -> None:
 def test_second_run_exits_3_at_once(holder) -> None:
     ws, proc = holder
     (ws / "inbox" / "waiting.xml").write_bytes(_order("EJ2026-800001"))
-    r, took = _cli(ws, "run")
+    r = _cli(ws, "run")  # returns while the holder holds the lock: it did not wait for it
     assert r.returncode == 3, (r.stdout, r.stderr)
-    assert took < 10
     _assert_names_holder(r.stderr, proc.pid)
     assert (ws / "inbox" / "waiting.xml").exists(), "a refused run must not touch the inbox"
     assert not (ws / "outbox" / "acks").exists() or not any((ws / "outbox" / "acks").iterdir())
 
     proc.stdin.close()  # the holder lets go: the next run works
-    proc.wait(timeout=10)
-    r, _ = _cli(ws, "run")
+    proc.wait(timeout=60)
+    r = _cli(ws, "run")
     assert r.returncode == 0, r.stderr
     assert (ws / "outbox" / "acks" / "waiting.xml.json").exists()
 
 
 def test_watch_exits_3_when_held(holder) -> None:
     ws, proc = holder
-    r, took = _cli(ws, "watch", timeout=30)
+    r = _cli(ws, "watch")
     assert r.returncode == 3, (r.stdout, r.stderr)
-    assert took < 10
     _assert_names_holder(r.stderr, proc.pid)
 
 
 def test_demo_exits_3_when_held(holder) -> None:
     """``demo`` runs the chain through the same lock: it does not process a held workspace."""
     ws, proc = holder
-    r, took = _cli(ws, "demo", timeout=120)
+    r = _cli(ws, "demo")
     assert r.returncode == 3, (r.stdout, r.stderr)
-    assert took < 20
     _assert_names_holder(r.stderr, proc.pid)
     assert not (ws / "var" / "store.sqlite").exists() or not any((ws / "var" / "archive").rglob("*.xml"))
 
@@ -117,25 +121,18 @@ def _flock_holders(path: Path) -> set[int]:
 
 @pytest.mark.skipif(not Path("/proc/locks").exists(), reason="needs /proc/locks (Linux)")
 def test_demo_takes_the_lock(tmp_path: Path) -> None:
-    """While ``demo`` processes, it holds the workspace lock (seen in ``/proc/locks``) and the
-    lock file names it, exactly as for ``run``."""
+    """When ``demo`` processes (paused as its processing starts, ``_paused``), it holds the
+    workspace lock (seen in ``/proc/locks``) and the lock file names it, exactly as for ``run``."""
     ws = tmp_path / "demo"
-    demo = subprocess.Popen([*CLI, "--workspace", str(ws), "demo"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     lock = ws / "var" / "chorus-batch.lock"
-    seen = False
+    demo = start_paused("claim", "before", "--workspace", ws, "demo")
     try:
-        while demo.poll() is None and not seen:
-            if demo.pid in _flock_holders(lock):
-                try:
-                    seen = f"PID {demo.pid} " in lock.read_text()
-                except OSError:
-                    pass
-            time.sleep(0.005)
+        holders, named = _flock_holders(lock), lock.read_text()
     finally:
-        if demo.poll() is None:
-            demo.kill()
-        _out, err = demo.communicate(timeout=60)
-    assert seen, f"demo ran without holding the workspace lock (rc={demo.returncode}): {err.decode(errors='replace')[-2000:]}"
+        code, _out, err = resume(demo)
+    assert demo.pid in holders, f"demo processes without holding the workspace lock: {holders}"
+    assert f"PID {demo.pid} " in named, named
+    assert code == 0, err[-2000:]
 
 
 def test_lock_left_by_a_killed_watch_does_not_block(tmp_path: Path) -> None:
@@ -146,21 +143,20 @@ def test_lock_left_by_a_killed_watch_does_not_block(tmp_path: Path) -> None:
     watch = subprocess.Popen([*CLI, "--workspace", str(ws), "watch"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     lock = ws / "var" / "chorus-batch.lock"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not (lock.exists() and f"PID {watch.pid} " in lock.read_text()):
             assert watch.poll() is None, "watch exited early"
             time.sleep(0.05)
         assert f"PID {watch.pid} " in lock.read_text()
-        busy, _ = _cli(ws, "run")
+        busy = _cli(ws, "run")
         assert busy.returncode == 3, busy.stderr  # really held while alive
     finally:
         watch.send_signal(signal.SIGKILL)
-        assert watch.wait(timeout=10) == -signal.SIGKILL
+        assert watch.wait(timeout=60) == -signal.SIGKILL
     assert lock.exists() and f"PID {watch.pid} " in lock.read_text()  # left behind, stale
 
     (ws / "inbox" / "after-crash.xml").write_bytes(_order("EJ2026-800002"))
-    r, took = _cli(ws, "run")
+    r = _cli(ws, "run")  # a run that waited on the stale lock would fail on the deadline
     assert r.returncode == 0, (r.stdout, r.stderr)
-    assert took < 30
     assert (ws / "outbox" / "acks" / "after-crash.xml.json").exists()
     assert f"PID {watch.pid} " not in lock.read_text()  # the run took the lock over and named itself

@@ -19,6 +19,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from _budget import examples
 from _shared import shared_location
 from chorus_batch.demo.generate import ISSUERS, SUPPLIERS, demo_files, engagement_number, orderx_order, random_lines, ubl_order
 
@@ -98,7 +99,12 @@ def _files(folder: Path) -> list[Path]:
     return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large], derandomize=True)
+@settings(
+    max_examples=examples(30),  # 6 in the fast loop
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    derandomize=True,
+)
 @given(batch=_batch)
 def test_run_never_loses_a_file(batch, run_cli, tmp_path_factory) -> None:
     ws = tmp_path_factory.mktemp("fuzz")

@@ -40,13 +40,14 @@ _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=Fals
 def _root_kind(path: Path) -> str | None:
     """The UBL Order-family root local name of ``path``, or None (not XML, other document)."""
     try:
-        for _, element in etree.iterparse(
-            str(path), events=("start",), resolve_entities=False, no_network=True, load_dtd=False
-        ):
-            name = etree.QName(element)
-            if name.localname in ROOTS and name.namespace == MAINDOC_NS.format(name.localname):
-                return name.localname
-            return None
+        with path.open("rb") as stream:  # closed here: iterparse left after its first element would not
+            for _, element in etree.iterparse(
+                stream, events=("start",), resolve_entities=False, no_network=True, load_dtd=False
+            ):
+                name = etree.QName(element)
+                if name.localname in ROOTS and name.namespace == MAINDOC_NS.format(name.localname):
+                    return name.localname
+                return None
     except (etree.LxmlError, OSError, ValueError):
         return None
     return None

@@ -31,6 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, multiple, rule
 
+from _budget import examples
 from chorus_batch import Session
 from chorus_batch.config import Settings
 from chorus_batch.demo import generate as gen
@@ -286,7 +287,7 @@ class EngagementLifecycle(RuleBasedStateMachine):
 
 
 EngagementLifecycle.TestCase.settings = settings(
-    max_examples=30,
+    max_examples=examples(30),  # 6 in the fast loop
     stateful_step_count=20,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],

@@ -5,12 +5,12 @@ PRIS_EN_COMPTE, one REFUSE) and invoices covering every rule of the reconciliati
 invoicing with a credit note, over-invoicing, a duplicate, an invoice on an unknown number, one
 without a number (NA), one on the refused engagement, one MISE_EN_PAIEMENT, one REJETEE.
 
-Golden files live in ``tests/golden/`` and are compared byte for byte; a mismatch shows a
+Golden files live in ``tests/integration/golden/`` and are compared byte for byte; a mismatch shows a
 unified diff. After an intended change, regenerate them with::
 
-    REGEN_GOLDEN=1 /tmp/venv/bin/python -m pytest -q tests/test_reports.py
+    REGEN_GOLDEN=1 .venv/bin/python -m pytest -q tests/integration/test_reports.py
 
-and review the diff of ``tests/golden/`` before committing.
+and review the diff of ``tests/integration/golden/`` before committing.
 
 The HTML page is also rendered by headless Chromium when ``/usr/bin/chromium`` exists (the test
 is skipped otherwise, or fails when ``CHORUS_REQUIRE_CHROMIUM=1``).
@@ -194,7 +194,7 @@ def _rows(df: Any) -> dict[str, dict[str, Any]]:
 
 
 def assert_golden(name: str, data: bytes) -> None:
-    """``data`` equals ``tests/golden/<name>`` byte for byte (``REGEN_GOLDEN=1`` rewrites it)."""
+    """``data`` equals ``tests/integration/golden/<name>`` byte for byte (``REGEN_GOLDEN=1`` rewrites it)."""
     path = GOLDEN / name
     if os.environ.get("REGEN_GOLDEN") == "1":
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -465,6 +465,7 @@ def _png_size(data: bytes) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
+@pytest.mark.slow
 def test_html_renders_in_headless_chromium(frames: dict[str, Any], tmp_path: Path) -> None:
     if not CHROMIUM.exists():
         reason = f"{CHROMIUM} not found: install it (apt-get install chromium) to render reports.html"
@@ -544,6 +545,7 @@ def test_pandas_only_under_reports() -> None:
     assert not offenders, offenders
 
 
+@pytest.mark.slow
 def test_cli_start_up_does_not_load_pandas() -> None:
     code = "import sys, chorus_batch.cli; print('pandas' in sys.modules, 'openpyxl' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

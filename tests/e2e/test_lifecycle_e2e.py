@@ -37,7 +37,7 @@ import pytest
 from click.testing import Result
 from lxml import etree
 
-from _shared import shared_dir, shared_location
+from _shared import shared_dir, shared_if_present, shared_location
 from chorus_batch import formats
 from chorus_batch.demo import generate as gen
 from chorus_batch.demo.generate import ISSUERS, SUPPLIERS, Line, Org
@@ -130,11 +130,11 @@ def _official(relative: str) -> etree.XMLSchema:
 
 def official_ubl(root_name: str) -> etree.XMLSchema | None:
     """The OASIS UBL 2.1 maindoc schema from ../shared, or None when shared is absent."""
-    return _official(OASIS_MAINDOC.format(root_name)) if shared_location().is_dir() else None
+    return _official(OASIS_MAINDOC.format(root_name)) if shared_if_present() else None
 
 
 def official_orderx(profile: str) -> etree.XMLSchema | None:
-    return _official(OFFICIAL_ORDERX.format(profile)) if shared_location().is_dir() else None
+    return _official(OFFICIAL_ORDERX.format(profile)) if shared_if_present() else None
 
 
 def required_official(relative: str) -> etree.XMLSchema:
@@ -397,7 +397,7 @@ def test_orderx_order_response_is_valid(profile: str, code: str) -> None:
         line_status={"1": "3"} if code == "CA" else None,
     )
     assert_valid(schemas.get(f"orderx-{profile}"), data, f"{profile} {code}")
-    if shared_location().is_dir():
+    if shared_if_present():
         assert_valid(_official(OFFICIAL_ORDERX.format(profile)), data, f"{profile} {code} (official)")
     (doc,) = formats.documents(formats.recognise(data))
     assert isinstance(doc, ResponseDocument)

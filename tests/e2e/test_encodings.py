@@ -129,6 +129,7 @@ MEASURE = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_40_mb_file_is_file_too_large_kept_and_memory_bounded(tmp_path: Path) -> None:
     """A valid order made 40 MB by a huge ``cbc:Note``: FILE_TOO_LARGE under the default
     ``max_file_size``, kept byte-identical in ``var/rejected/``; the ``run`` process (measured

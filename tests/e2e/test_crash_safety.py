@@ -19,9 +19,13 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
+import pytest
+
+from _paused import start_paused
 from chorus_batch.demo.generate import ISSUERS, SUPPLIERS, engagement_number, random_lines, ubl_order
 from chorus_batch.workspace import worker  # claims live in var/processing/<host>.<pid>/
 
@@ -82,27 +86,23 @@ def _assert_each_once(ws: Path, names: dict[str, str]) -> None:
     assert file_statuses == {"IN_INTEGRE": len(names)}, file_statuses
 
 
+@pytest.mark.slow
 def test_sigkill_after_first_ack_then_rerun(tmp_path: Path) -> None:
-    """3,000 orders; ``run`` SIGKILLed right after its first ack; ``run`` again -> exactly 3,000
-    engagements, each once, A_TRAITER; one ack per file; nothing left in inbox or processing."""
+    """3,000 orders; ``run`` SIGKILLed right after its first ack (paused there, ``_paused``: its
+    first file concluded, the rest of that batch committed, neither reported nor moved); ``run``
+    again -> exactly 3,000 engagements, each once, A_TRAITER; one ack per file; nothing left in
+    inbox or processing."""
     ws = tmp_path / "ws"
     names = _fill_inbox(ws, 3000, start=100_000, seed=7)
     acks = ws / "outbox" / "acks"
-    proc = subprocess.Popen([*CLI, "--workspace", str(ws), "run"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = start_paused("_conclude", "after", "--workspace", ws, "run")
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                if any(e.name.endswith(".json") and not e.name.startswith(".") for e in os.scandir(acks)):
-                    break
-            except FileNotFoundError:
-                pass
-            time.sleep(0.002)
+        done_before = len(list(acks.iterdir()))
         proc.send_signal(signal.SIGKILL)
     finally:
-        rc = proc.wait(timeout=30)
-    assert rc == -signal.SIGKILL, f"run ended on its own (rc={rc}) before it could be killed"
-    done_before = len(list(acks.iterdir()))
+        rc = proc.wait(timeout=60)
+        proc.communicate()
+    assert rc == -signal.SIGKILL
     assert 1 <= done_before < 3000
 
     second = _run(ws)
@@ -111,26 +111,52 @@ def test_sigkill_after_first_ack_then_rerun(tmp_path: Path) -> None:
     _assert_each_once(ws, names)
 
 
-WAITING = 1500  # files before each restart: more than a run clears in the kill window
+WAITING = 1500  # files before each restart: more than a run clears before its kill
+DEADLINE = 120.0  # seconds a round waits for its kill condition before it gives up
 
 
+def _acks_count(ws: Path) -> int:
+    try:
+        entries = list(os.scandir(ws / "outbox" / "acks"))
+    except FileNotFoundError:
+        return 0
+    return sum(1 for e in entries if e.name.endswith(".json") and not e.name.startswith("."))
+
+
+def _kill_when(proc: subprocess.Popen[bytes], ready: Callable[[], bool]) -> None:
+    """SIGKILL ``proc`` as soon as ``ready()`` (or give up after ``DEADLINE``); a process that
+    ended on its own first is left as it is."""
+    deadline = time.monotonic() + DEADLINE
+    while proc.poll() is None and not ready():
+        assert time.monotonic() < deadline, f"no kill condition within {DEADLINE:.0f} s"
+        time.sleep(0.002)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+
+
+@pytest.mark.slow
 def test_random_sigkills_then_restart(tmp_path: Path) -> None:
-    """Kill a real ``run`` at 15 random (seeded) instants between 0.05 s and 1 s, restarting it
-    each time, while new orders keep arriving (before each restart the inbox is topped up to
-    1,500 waiting files, so that every kill lands on a working run); then let one run finish:
-    every input accounted for exactly once (engagements, ``received`` transitions, acks,
-    archive), nothing left in processing or the inbox."""
+    """Kill a real ``run`` 15 times at random (seeded) points, restarting it each time, while new
+    orders keep arriving (before each restart the inbox is topped up to 1,500 waiting files):
+    either while it starts up and recovers (a random 0.05-0.3 s after its start: far less than a
+    run of 1,500 files takes) or as soon as a random number (1 to 1,000) of new reports has
+    appeared, that is, anywhere in the middle of its work. Then let one run finish: every input
+    accounted for exactly once (engagements, ``received`` transitions, acks, archive), nothing
+    left in processing or the inbox."""
     ws = tmp_path / "ws"
     names = _fill_inbox(ws, WAITING, start=200_000, seed=11)
     rng = random.Random(20260301)
     killed = 0
     for round_ in range(15):
+        early, delay, reports = rng.random() < 0.3, rng.uniform(0.05, 0.3), rng.randint(1, 1000)
+        before = _acks_count(ws)
         proc = subprocess.Popen([*CLI, "--workspace", str(ws), "run"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        try:
-            proc.wait(timeout=rng.uniform(0.05, 1.0))
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGKILL)
-        _out, err = proc.communicate(timeout=30)
+        if early:
+            started = time.monotonic()
+            _kill_when(proc, lambda: time.monotonic() - started >= delay)  # noqa: B023 (called at once)
+        else:
+            _kill_when(proc, lambda: _acks_count(ws) - before >= reports)  # noqa: B023 (called at once)
+        _out, err = proc.communicate(timeout=DEADLINE)
         if proc.returncode == -signal.SIGKILL:
             killed += 1
         else:
@@ -138,7 +164,7 @@ def test_random_sigkills_then_restart(tmp_path: Path) -> None:
             assert b"Traceback" not in err
         waiting = len(_files_under(ws / "inbox")) + len(_files_under(ws / "var" / "processing"))
         names.update(_fill_inbox(ws, max(0, WAITING - waiting), start=300_000 + 10_000 * round_, seed=round_, prefix=f"late{round_:02d}-"))
-    assert killed >= 10, killed  # the kills landed on working runs (each restart had ~1,500 files waiting)
+    assert killed >= 12, killed  # the kills landed on working runs (each restart had 1,500 files waiting)
     final = _run(ws)
     assert final.returncode == 0, final.stdout + final.stderr
     assert "Traceback" not in final.stdout + final.stderr

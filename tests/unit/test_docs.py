@@ -19,11 +19,11 @@ import click
 import pytest
 
 import docgen
+from _shared import REPO
 from chorus_batch import config
 from chorus_batch.cli import cli
 from chorus_batch.errors import CODES
 
-REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
 PACKAGE = REPO / "chorus_batch"
 REGENERATE = "run python tools/docgen.py"

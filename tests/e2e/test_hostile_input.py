@@ -321,6 +321,7 @@ def test_bad_configuration_exits_2_naming_the_key(workspace: Path, wcli: Any, to
     assert list((workspace / "outbox" / "acks").iterdir()) == []
 
 
+@pytest.mark.slow
 def test_console_script_over_the_hostile_set(tmp_path: Path) -> None:
     """The real entry point, in a subprocess: no traceback ever reaches the terminal."""
     if not CONSOLE_SCRIPT.is_file():

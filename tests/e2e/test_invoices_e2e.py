@@ -576,6 +576,7 @@ def _invoice_root(data: bytes) -> str | None:
     return "CII" if root.tag == CII_ROOT else None
 
 
+@pytest.mark.slow
 def test_every_shared_invoice_sample_with_the_demo_orders(run_cli: Any, tmp_path: Path) -> None:
     shared = shared_dir()
     official = {k: etree.XMLSchema(etree.parse(str(shared / OFFICIAL_UBL.format(k)))) for k in ("Invoice", "CreditNote")}

@@ -17,6 +17,8 @@ import pytest
 
 from chorus_batch.demo import generate as g
 
+pytestmark = pytest.mark.slow  # real processes
+
 
 def _order(i: int) -> bytes:
     rng = random.Random(i)

@@ -1,4 +1,6 @@
-"""The layers of chorus_batch import only downwards (see chorus_batch/__init__.py)."""
+"""The layers of chorus_batch import only downwards (see chorus_batch/__init__.py); the domain
+imports no I/O or framework package and never reads the clock (``clock_reads``: the time of day
+comes in as an argument, so the rules are the same in a test and in production)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import ast
 from pathlib import Path
 
 import chorus_batch
+from _clock import clock_reads
 
 PACKAGE = Path(chorus_batch.__file__).parent
 
@@ -27,8 +30,8 @@ ALLOWED = {
     "__init__": {"errors", "domain", "intake", "reports", "session"},
     "__main__": {"cli"},
 }
-# third-party packages the pure core must never touch
-FORBIDDEN_IN_DOMAIN = {"lxml", "sqlalchemy", "click", "rich", "pandas", "watchdog", "os", "pathlib", "datetime.datetime"}
+# packages the pure core must never touch (top-level module names)
+FORBIDDEN_IN_DOMAIN = {"lxml", "sqlalchemy", "click", "rich", "pandas", "watchdog", "os", "pathlib"}
 
 
 def _imports(path: Path) -> tuple[set[str], set[str]]:
@@ -75,6 +78,15 @@ def test_domain_is_pure() -> None:
     for path in sorted((PACKAGE / "domain").rglob("*.py")):
         _, others = _imports(path)
         assert not (others & FORBIDDEN_IN_DOMAIN), f"{path.name} imports {sorted(others & FORBIDDEN_IN_DOMAIN)}"
+
+
+def test_domain_never_reads_the_clock() -> None:
+    reads = {
+        str(path.relative_to(PACKAGE)): found
+        for path in sorted((PACKAGE / "domain").rglob("*.py"))
+        if (found := clock_reads(path.read_text(encoding="utf-8")))
+    }
+    assert not reads, reads
 
 
 def test_sql_only_under_store() -> None:

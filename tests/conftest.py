@@ -20,7 +20,8 @@ import _processes
 from _processes import pytest_runtest_makereport, pytest_runtest_setup, pytest_unconfigure  # noqa: F401
 from chorus_batch.cli import cli
 
-pytest_plugins = ["pytester"]  # tests/unit/test_guards.py runs the guards in a pytest of its own
+# pytester: tests/unit/test_guards.py runs the guards in a pytest of its own; _postgres: the pg_url fixture
+pytest_plugins = ["pytester", "_postgres"]
 
 RunCli = Callable[..., Result]
 

@@ -26,10 +26,19 @@ from typing import Any
 import pytest
 
 from chorus_batch import apply
-from chorus_batch.intake import lots
-from chorus_batch.demo.generate import ISSUERS, SUPPLIERS, Line, demo_answers, demo_files, engagement_number, generate_batch, ubl_order
+from chorus_batch.demo.generate import (
+    ISSUERS,
+    SUPPLIERS,
+    Line,
+    demo_answers,
+    demo_files,
+    engagement_number,
+    generate_batch,
+    ubl_order,
+)
 from chorus_batch.demo.invoices import demo_invoices
 from chorus_batch.domain.model import OrderDocument
+from chorus_batch.intake import lots
 from chorus_batch.workspace import worker
 
 
@@ -41,7 +50,9 @@ def _inbox() -> dict[str, bytes]:
     return files
 
 
-def _outcome(run_cli: Any, root: Path, files: dict[str, bytes], helpers: int) -> tuple[dict[str, Any], list[tuple[str, str]], str]:
+def _outcome(
+    run_cli: Any, root: Path, files: dict[str, bytes], helpers: int
+) -> tuple[dict[str, Any], list[tuple[str, str]], str]:
     assert run_cli("--workspace", root, "init").exit_code == 0
     (root / "chorus-batch.toml").write_text(f"helpers = {helpers}\n", encoding="utf-8")
     for name, data in files.items():
@@ -140,10 +151,14 @@ def test_same_names_in_adjacent_lots_get_the_names_the_run_alone_gives(run_cli: 
             (root / "inbox" / partner).mkdir()
             for i in range(first, first + 3 * size):
                 number = engagement_number(i + (5000 if partner == "p2" else 0))
-                (root / "inbox" / partner / f"o{i:04d}.xml").write_bytes(ubl_order(number, ISSUERS[0], SUPPLIERS[0], [LINE], date(2026, 1, 5)))
+                (root / "inbox" / partner / f"o{i:04d}.xml").write_bytes(
+                    ubl_order(number, ISSUERS[0], SUPPLIERS[0], [LINE], date(2026, 1, 5))
+                )
         assert run_cli("--workspace", root, "-q", "run").exit_code == 0
         names[helpers] = _names_by_content(root)
-    assert "peer process(es) share them" in (tmp_path / "peers" / "var" / "log" / "chorus-batch.log").read_text(encoding="utf-8")
+    assert "peer process(es) share them" in (tmp_path / "peers" / "var" / "log" / "chorus-batch.log").read_text(
+        encoding="utf-8"
+    )
     assert len(names[0]) == 6 * size and all(len(kept) == 2 for kept in names[0].values())
     assert names[1] == names[0]
     assert f"acks/o{3 * size - 1:04d}.xml.1.json" in {n for kept in names[0].values() for n in kept}
@@ -151,13 +166,22 @@ def test_same_names_in_adjacent_lots_get_the_names_the_run_alone_gives(run_cli: 
 
 @pytest.mark.parametrize(
     ("name", "key"),
-    [("a.xml", "a.xml"), ("a.xml.1", "a.xml"), ("a.xml.12.3", "a.xml"), ("a.xml.errors.json", "a.xml"), ("a.xml.2.errors.json", "a.xml"), ("v1.2.xml", "v1.2.xml")],
+    [
+        ("a.xml", "a.xml"),
+        ("a.xml.1", "a.xml"),
+        ("a.xml.12.3", "a.xml"),
+        ("a.xml.errors.json", "a.xml"),
+        ("a.xml.2.errors.json", "a.xml"),
+        ("v1.2.xml", "v1.2.xml"),
+    ],
 )
 def test_names_that_may_compete_for_a_report_or_archive_name_share_a_key(name: str, key: str) -> None:
     assert lots._name_key(name) == key
 
 
-def test_a_bug_in_one_file_rejects_that_file_only(run_cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bug_in_one_file_rejects_that_file_only(
+    run_cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     files = dict(generate_batch(6, seed=9, start=900))
     victim = sorted(files)[2]
     real = apply.HANDLERS[OrderDocument]

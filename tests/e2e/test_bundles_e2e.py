@@ -22,7 +22,9 @@ pytestmark = pytest.mark.slow  # real processes
 
 def _order(i: int) -> bytes:
     rng = random.Random(i)
-    return g.ubl_order(g.engagement_number(80_000 + i), g.ISSUERS[i % 2], g.SUPPLIERS[i % 3], g.random_lines(rng, 2), date(2026, 3, 2))
+    return g.ubl_order(
+        g.engagement_number(80_000 + i), g.ISSUERS[i % 2], g.SUPPLIERS[i % 3], g.random_lines(rng, 2), date(2026, 3, 2)
+    )
 
 
 def _zip(members: dict[str, bytes]) -> bytes:
@@ -57,7 +59,12 @@ def _tar_with_symlink() -> bytes:
 
 
 def _run(ws: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "chorus_batch", "--workspace", str(ws), "run"], capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "chorus_batch", "--workspace", str(ws), "run"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 _MEASURE = """
@@ -72,7 +79,9 @@ def _run_measured(ws: Path) -> tuple[int, int]:
     """Run once; return its exit code and its peak RSS in KiB, measured by a small wrapper
     process (a child forked from this big test process would inherit its high-water mark)."""
     cmd = [sys.executable, "-m", "chorus_batch", "--workspace", str(ws), "run"]
-    out = subprocess.run([sys.executable, "-c", _MEASURE, *cmd], capture_output=True, text=True, timeout=600, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _MEASURE, *cmd], capture_output=True, text=True, timeout=600, check=True
+    )
     code, peak = out.stdout.split()
     return int(code), int(peak)
 
@@ -84,7 +93,9 @@ def _ack(ws: Path, name: str) -> dict:
 def test_zip_of_three_orders_and_a_broken_one_is_partly_integrated(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     (ws / "inbox").mkdir(parents=True)
-    (ws / "inbox" / "lot.zip").write_bytes(_zip({f"o{i}.xml": _order(i) for i in range(3)} | {"broken.xml": b"<Order><oops"}))
+    (ws / "inbox" / "lot.zip").write_bytes(
+        _zip({f"o{i}.xml": _order(i) for i in range(3)} | {"broken.xml": b"<Order><oops"})
+    )
     result = _run(ws)
     assert result.returncode == 1, result.stderr  # partly integrated: the operator must look
     ack = _ack(ws, "lot.zip")
@@ -92,10 +103,14 @@ def test_zip_of_three_orders_and_a_broken_one_is_partly_integrated(tmp_path: Pat
     members = {d["member"]: d for d in ack["documents"]}
     assert sorted(members) == ["broken.xml", "o0.xml", "o1.xml", "o2.xml"]
     assert [members[f"o{i}.xml"]["outcome"] for i in range(3)] == ["INTEGRE"] * 3
-    assert members["broken.xml"]["outcome"] == "REJETE" and members["broken.xml"]["errors"][0]["code"] == "XML_MALFORMED"
+    assert (
+        members["broken.xml"]["outcome"] == "REJETE" and members["broken.xml"]["errors"][0]["code"] == "XML_MALFORMED"
+    )
     assert "Traceback" not in result.stderr
     found = subprocess.run(
-        [sys.executable, "-m", "chorus_batch", "--workspace", str(ws), "orders", "search", "--format", "json"], capture_output=True, text=True
+        [sys.executable, "-m", "chorus_batch", "--workspace", str(ws), "orders", "search", "--format", "json"],
+        capture_output=True,
+        text=True,
     )
     assert len(json.loads(found.stdout)) == 3
     assert list((ws / "var" / "archive").rglob("lot.zip"))  # the bundle itself is kept unchanged

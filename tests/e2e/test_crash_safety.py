@@ -42,7 +42,9 @@ def _fill_inbox(ws: Path, count: int, *, start: int, seed: int, prefix: str = "o
     for k in range(count):
         number = engagement_number(start + k)
         name = f"{prefix}{k:05d}.xml"
-        data = ubl_order(number, ISSUERS[k % len(ISSUERS)], SUPPLIERS[k % len(SUPPLIERS)], pool[k % len(pool)], date(2026, 3, 1))
+        data = ubl_order(
+            number, ISSUERS[k % len(ISSUERS)], SUPPLIERS[k % len(SUPPLIERS)], pool[k % len(pool)], date(2026, 3, 1)
+        )
         (inbox / name).write_bytes(data)
         names[name] = number
     return names
@@ -73,7 +75,9 @@ def _assert_each_once(ws: Path, names: dict[str, str]) -> None:
     with sqlite3.connect(ws / "var" / "store.sqlite") as conn:
         engagements = conn.execute("select number, status from engagements").fetchall()
         received = dict(
-            conn.execute("select engagement_id, count(*) from transitions where event = 'received' group by engagement_id").fetchall()
+            conn.execute(
+                "select engagement_id, count(*) from transitions where event = 'received' group by engagement_id"
+            ).fetchall()
         )
         n_engagements = conn.execute("select count(*) from engagements").fetchone()[0]
         files = Counter(row[0] for row in conn.execute("select name from received_files"))
@@ -150,7 +154,9 @@ def test_random_sigkills_then_restart(tmp_path: Path) -> None:
     for round_ in range(15):
         early, delay, reports = rng.random() < 0.3, rng.uniform(0.05, 0.3), rng.randint(1, 1000)
         before = _acks_count(ws)
-        proc = subprocess.Popen([*CLI, "--workspace", str(ws), "run"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [*CLI, "--workspace", str(ws), "run"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         if early:
             started = time.monotonic()
             _kill_when(proc, lambda: time.monotonic() - started >= delay)  # noqa: B023 (called at once)
@@ -163,7 +169,11 @@ def test_random_sigkills_then_restart(tmp_path: Path) -> None:
             assert proc.returncode == 0, err.decode(errors="replace")
             assert b"Traceback" not in err
         waiting = len(_files_under(ws / "inbox")) + len(_files_under(ws / "var" / "processing"))
-        names.update(_fill_inbox(ws, max(0, WAITING - waiting), start=300_000 + 10_000 * round_, seed=round_, prefix=f"late{round_:02d}-"))
+        names.update(
+            _fill_inbox(
+                ws, max(0, WAITING - waiting), start=300_000 + 10_000 * round_, seed=round_, prefix=f"late{round_:02d}-"
+            )
+        )
     assert killed >= 12, killed  # the kills landed on working runs (each restart had 1,500 files waiting)
     final = _run(ws)
     assert final.returncode == 0, final.stdout + final.stderr

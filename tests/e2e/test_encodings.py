@@ -23,7 +23,13 @@ from chorus_batch.demo.generate import ISSUERS, SUPPLIERS, Line, ubl_order
 CLI = [sys.executable, "-m", "chorus_batch"]
 UTF8_DECL = '<?xml version="1.0" encoding="UTF-8"?>'
 
-ISSUER = replace(ISSUERS[0], name="Mairie de Saint-Étienne", city="Saint-Étienne", street="Place de l'Hôtel de Ville", postcode="42000")
+ISSUER = replace(
+    ISSUERS[0],
+    name="Mairie de Saint-Étienne",
+    city="Saint-Étienne",
+    street="Place de l'Hôtel de Ville",
+    postcode="42000",
+)
 SUPPLIER = replace(SUPPLIERS[2], name="Crèmerie Française du Forez SAS")
 LINES = [
     Line("1", "Crème fraîche épaisse", Decimal("12.00"), "C62", Decimal("3.45"), Decimal("5.5"), "CRE-FR-1"),
@@ -86,7 +92,10 @@ def test_iso_8859_1_order_is_integrated_with_its_accents(workspace: Path, wcli) 
 
 
 def test_windows_1252_order_is_integrated_with_its_accents(workspace: Path, wcli) -> None:
-    lines = [*LINES, Line("3", "Bœuf bourguignon – barquette 1 kg", Decimal("3.00"), "C62", Decimal("14.20"), Decimal("5.5"))]
+    lines = [
+        *LINES,
+        Line("3", "Bœuf bourguignon – barquette 1 kg", Decimal("3.00"), "C62", Decimal("14.20"), Decimal("5.5")),
+    ]
     text = _order("EJ2026-900002", lines=lines, note="Tarif en € TTC – livraison l’après-midi")
     data = _declared(text, "windows-1252", "cp1252")
     assert b"B\x9cuf" in data and b"\x80" in data and b"\x92" in data  # œ, € and ’ exist in cp1252 only
@@ -142,7 +151,12 @@ def test_40_mb_file_is_file_too_large_kept_and_memory_bounded(tmp_path: Path) ->
     digest = hashlib.sha256(data).hexdigest()
     del data
 
-    out = subprocess.run([sys.executable, "-c", MEASURE, *CLI, "--workspace", str(ws), "run"], capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", MEASURE, *CLI, "--workspace", str(ws), "run"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     measured = json.loads(out.stdout)
     assert measured["rc"] == 1, measured
@@ -163,12 +177,20 @@ def test_empty_and_truncated_files_are_rejected(workspace: Path, wcli) -> None:
     cut = len(full) * 3 // 5
     while full[cut] >= 0x80 or full[cut - 1] >= 0x80:  # cut on an ASCII byte
         cut += 1
-    files = {"empty.xml": b"", "truncated.xml": full[:cut], "truncated-in-a-character.xml": full[: full.index("Étienne".encode()) + 1]}
+    files = {
+        "empty.xml": b"",
+        "truncated.xml": full[:cut],
+        "truncated-in-a-character.xml": full[: full.index("Étienne".encode()) + 1],
+    }
     for name, data in files.items():
         (workspace / "inbox" / name).write_bytes(data)
     result = wcli("run")
     assert result.exit_code == 1, result.output + result.stderr
-    expected = {"empty.xml": {"FILE_EMPTY"}, "truncated.xml": {"XML_MALFORMED"}, "truncated-in-a-character.xml": {"XML_MALFORMED"}}
+    expected = {
+        "empty.xml": {"FILE_EMPTY"},
+        "truncated.xml": {"XML_MALFORMED"},
+        "truncated-in-a-character.xml": {"XML_MALFORMED"},
+    }
     for name, data in files.items():
         ack = _ack(workspace, name)
         assert ack["status"] == "IN_REJETE" and _codes(ack) == expected[name], (name, ack["errors"])

@@ -27,7 +27,15 @@ MARKER = "SECRET-MARKER-123"
 CONSOLE_SCRIPT = Path(sys.executable).parent / "chorus-batch"
 UBL_DECL = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 LINES = [
-    Line("1", "Ramette papier A4 80 g/m² blanc (500 feuilles)", Decimal("10.00"), "C62", Decimal("4.25"), Decimal("20"), "PAP-A4-80"),
+    Line(
+        "1",
+        "Ramette papier A4 80 g/m² blanc (500 feuilles)",
+        Decimal("10.00"),
+        "C62",
+        Decimal("4.25"),
+        Decimal("20"),
+        "PAP-A4-80",
+    ),
     Line("2", "Classeurs à levier A4 dos 80 mm", Decimal("12.00"), "C62", Decimal("3.10"), Decimal("20")),
 ]
 
@@ -41,7 +49,9 @@ def _passwd_secret() -> str:
     return first[: first.find(":", first.find(":") + 1) + 1] or "root:"
 
 
-def order(number: str = "EJ2026-424242", *, supplier: Any = SUPPLIERS[0], currency: str = "EUR", note: str = MARKER) -> bytes:
+def order(
+    number: str = "EJ2026-424242", *, supplier: Any = SUPPLIERS[0], currency: str = "EUR", note: str = MARKER
+) -> bytes:
     return ubl_order(number, ISSUERS[0], supplier, LINES, date(2026, 1, 5), currency=currency, note=note)
 
 
@@ -102,7 +112,9 @@ BILLION_LAUGHS = (
     b' <!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">\n'
     b' <!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">\n'
     b"]>\n"
-    b'<Order xmlns="urn:oasis:names:specification:ubl:schema:xsd:Order-2"><Note>' + MARKER.encode() + b"&lol9;</Note></Order>\n"
+    b'<Order xmlns="urn:oasis:names:specification:ubl:schema:xsd:Order-2"><Note>'
+    + MARKER.encode()
+    + b"&lol9;</Note></Order>\n"
 )
 
 
@@ -120,7 +132,9 @@ def _xxe(encoding: str = "utf-8") -> bytes:
 _PAD = b"<!--" + b"padding " * 9000 + b"-->\n"  # pushes a DOCTYPE beyond a 64 KiB prefix scan
 XXE_LATE = (
     b'<?xml version="1.0"?>\n' + _PAD + b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>\n'
-    b'<Order xmlns="urn:oasis:names:specification:ubl:schema:xsd:Order-2"><Note>' + MARKER.encode() + b"&e;</Note></Order>\n"
+    b'<Order xmlns="urn:oasis:names:specification:ubl:schema:xsd:Order-2"><Note>'
+    + MARKER.encode()
+    + b"&e;</Note></Order>\n"
 )
 LAUGHS_LATE = BILLION_LAUGHS.replace(b"<!DOCTYPE", _PAD + b"<!DOCTYPE", 1)
 DEEP = b"<a>" * 50_000 + MARKER.encode() + b"</a>" * 50_000
@@ -130,7 +144,8 @@ DEEP = b"<a>" * 50_000 + MARKER.encode() + b"</a>" * 50_000
 HOSTILE: dict[str, tuple[bytes, str]] = {
     "malformed.xml": (
         b'<?xml version="1.0"?>\n<Order xmlns="urn:oasis:names:specification:ubl:schema:xsd:Order-2"><ID>'
-        + MARKER.encode() + b"</Order>\n",
+        + MARKER.encode()
+        + b"</Order>\n",
         "XML_MALFORMED",
     ),
     "empty.xml": (b"", "FILE_EMPTY"),
@@ -153,7 +168,12 @@ HOSTILE: dict[str, tuple[bytes, str]] = {
     "engagement-dash.xml": (order("-"), "ENGAGEMENT_NUMBER_INVALID"),
     "engagement-51.xml": (order("E" * 51), "ENGAGEMENT_NUMBER_INVALID"),
     "currency-xxy.xml": (order(currency="XXY"), "CURRENCY_INVALID"),
-    "currency-mixed.xml": (_replace_once(order(), b'<cbc:LineExtensionAmount currencyID="EUR">', b'<cbc:LineExtensionAmount currencyID="USD">'), "CURRENCY_INVALID"),
+    "currency-mixed.xml": (
+        _replace_once(
+            order(), b'<cbc:LineExtensionAmount currencyID="EUR">', b'<cbc:LineExtensionAmount currencyID="USD">'
+        ),
+        "CURRENCY_INVALID",
+    ),
     "no-xml.pdf": (_tiny_pdf(f"just a letter {MARKER}"), "PDF_WITHOUT_XML"),
 }
 TEMP_NAMES = ("x.tmp", "x.part", ".hidden", "x~")
@@ -205,9 +225,11 @@ def test_each_file_rejected_with_its_code(hostile_run: dict[str, Any], name: str
     ack_path = ws / "outbox" / "acks" / f"{name}.json"
     assert ack_path.is_file(), f"no integration report for {name}"
     ack = json.loads(ack_path.read_text(encoding="utf-8"))
-    assert {"file", "sha256", "status", "received_at", "processed_at", "documents", "errors"} <= set(ack) <= {
-        "file", "sha256", "status", "received_at", "processed_at", "documents", "errors", "warnings"
-    }
+    assert (
+        {"file", "sha256", "status", "received_at", "processed_at", "documents", "errors"}
+        <= set(ack)
+        <= {"file", "sha256", "status", "received_at", "processed_at", "documents", "errors", "warnings"}
+    )
     assert ack["file"] == name
     assert ack["status"] == "IN_REJETE"
     assert ack["sha256"] == hashlib.sha256(data).hexdigest()
@@ -261,7 +283,7 @@ def test_truncated_inside_a_multibyte_character_is_malformed(workspace: Path, wc
     not an encoding problem: the sender's encoding is fine, advising to 'declare the real encoding'
     misleads the operator."""
     data = order()
-    cut = data.index("è".encode("utf-8")) + 1
+    cut = data.index("è".encode()) + 1
     (workspace / "inbox" / "cut.xml").write_bytes(data[:cut])
     assert wcli("run").exit_code == 1
     ack = json.loads((workspace / "outbox" / "acks" / "cut.xml.json").read_text(encoding="utf-8"))
@@ -295,7 +317,10 @@ def test_file_too_large(workspace: Path, wcli: Any) -> None:
     ack = json.loads((workspace / "outbox" / "acks" / "big.xml.json").read_text(encoding="utf-8"))
     assert ack["status"] == "IN_REJETE" and _codes(ack["errors"]) == {"FILE_TOO_LARGE"}
     assert (workspace / "var" / "rejected" / "big.xml").read_bytes() == big
-    assert json.loads((workspace / "var" / "rejected" / "big.xml.errors.json").read_text(encoding="utf-8"))["errors"] == ack["errors"]
+    assert (
+        json.loads((workspace / "var" / "rejected" / "big.xml.errors.json").read_text(encoding="utf-8"))["errors"]
+        == ack["errors"]
+    )
     small_ack = json.loads((workspace / "outbox" / "acks" / "small.xml.json").read_text(encoding="utf-8"))
     assert _codes(small_ack["errors"]) == {"UNKNOWN_DOCUMENT"}, "the limit applies per file"
     _assert_no_leak(workspace, result.stdout, result.stderr)
@@ -333,7 +358,12 @@ def test_console_script_over_the_hostile_set(tmp_path: Path) -> None:
     (ws / "inbox" / "cut.xml").write_bytes(order()[: order().index("è".encode()) + 1])
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHORUS_BATCH_")}
     proc = subprocess.run(
-        [str(CONSOLE_SCRIPT), "--workspace", str(ws), "run"], capture_output=True, text=True, timeout=120, env=env, check=False
+        [str(CONSOLE_SCRIPT), "--workspace", str(ws), "run"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout

@@ -44,10 +44,31 @@ ACK_OPTIONAL = {"warnings"}
 DOC_KEYS = {"kind", "number", "outcome", "errors"}
 ERROR_KEYS = {"code", "message", "line", "xpath"}
 ERROR_OPTIONAL = {"document"}  # SPEC §7 lists it; §10 does not
-SEARCH_KEYS = ["number", "issuer_id", "issuer_name", "supplier_id", "supplier_name", "status", "amount_ht", "amount_ttc", "currency", "created_at"]
+SEARCH_KEYS = [
+    "number",
+    "issuer_id",
+    "issuer_name",
+    "supplier_id",
+    "supplier_name",
+    "status",
+    "amount_ht",
+    "amount_ttc",
+    "currency",
+    "created_at",
+]
 STATUS_CSV_COLUMNS = [
-    "engagement_number", "issuer_id", "issuer_name", "supplier_id", "supplier_name", "status",
-    "created_at", "last_transition_at", "days_in_status", "amount_ht", "amount_ttc", "currency",
+    "engagement_number",
+    "issuer_id",
+    "issuer_name",
+    "supplier_id",
+    "supplier_name",
+    "status",
+    "created_at",
+    "last_transition_at",
+    "days_in_status",
+    "amount_ht",
+    "amount_ttc",
+    "currency",
 ]
 UTC_STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|\+00:00)$")
 MONEY = re.compile(r"^-?\d+\.\d{2}$")
@@ -96,7 +117,10 @@ def expected_ubl(data: bytes) -> dict[str, Any]:
         "amount_ttc": f"{Decimal(one('cac:AnticipatedMonetaryTotal/cbc:TaxInclusiveAmount/text()')):.2f}",
         "currency": one("cbc:DocumentCurrencyCode/text()"),
         "lines": [
-            (line.findtext("cbc:ID", namespaces=NS), f"{Decimal(line.findtext('cbc:LineExtensionAmount', namespaces=NS)):.2f}")
+            (
+                line.findtext("cbc:ID", namespaces=NS),
+                f"{Decimal(line.findtext('cbc:LineExtensionAmount', namespaces=NS)):.2f}",
+            )
             for line in root.findall("cac:OrderLine/cac:LineItem", NS)
         ],
     }
@@ -104,7 +128,10 @@ def expected_ubl(data: bytes) -> dict[str, Any]:
 
 def expected_orderx(data: bytes) -> dict[str, Any]:
     root = etree.fromstring(data.removeprefix(b"\xef\xbb\xbf"))
-    summ = "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/ram:SpecifiedTradeSettlementHeaderMonetarySummation"
+    summ = (
+        "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement"
+        "/ram:SpecifiedTradeSettlementHeaderMonetarySummation"
+    )
     agree = "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeAgreement"
 
     def one(path: str) -> str:
@@ -153,7 +180,7 @@ def numbers(rows: list[dict[str, Any]]) -> set[str]:
 
 def count_rows(ws: Path, table: str) -> int:
     with sqlite3.connect(ws / "var" / "store.sqlite") as conn:
-        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608 - fixed table names
+        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
 
 def assert_error_shape(err: dict[str, Any]) -> None:
@@ -173,7 +200,15 @@ def assert_ack_shape(ack: dict[str, Any]) -> None:
     assert isinstance(ack["documents"], list) and isinstance(ack["errors"], list)
     for doc in ack["documents"]:
         assert set(doc) == DOC_KEYS, doc
-        assert doc["kind"] in {"order", "order_change", "order_cancellation", "order_response", "invoice", "credit_note", "invoice_status"}
+        assert doc["kind"] in {
+            "order",
+            "order_change",
+            "order_cancellation",
+            "order_response",
+            "invoice",
+            "credit_note",
+            "invoice_status",
+        }
         assert doc["outcome"] in {"INTEGRE", "REJETE", "PARKED", "DUPLICATE"}
         for err in doc["errors"]:
             assert_error_shape(err)
@@ -234,7 +269,12 @@ def test_files_archived_by_day_and_inbox_empty(intake: dict[str, Any]) -> None:
     reports = acks(ws)
     for path in archived:
         rel = path.relative_to(ws / "var" / "archive").parts
-        assert len(rel) == 4 and re.fullmatch(r"\d{4}", rel[0]) and re.fullmatch(r"\d{2}", rel[1]) and re.fullmatch(r"\d{2}", rel[2]), rel
+        assert (
+            len(rel) == 4
+            and re.fullmatch(r"\d{4}", rel[0])
+            and re.fullmatch(r"\d{2}", rel[1])
+            and re.fullmatch(r"\d{2}", rel[2])
+        ), rel
         assert path.read_bytes() == files[path.name], "archived file changed"
         day = reports[f"{path.name}.json"]["processed_at"][:10]
         assert "-".join(rel[:3]) == day, "archived under another day than its processing"
@@ -283,7 +323,9 @@ def test_search_filters(intake: dict[str, Any]) -> None:
 
     assert numbers(search(ws, "--supplier", SUPPLIERS[2].siret)) == of_supplier2
     assert numbers(search(ws, "--supplier", "Assiette Verte")) == of_supplier2
-    assert numbers(search(ws, "--issuer", ISSUERS[0].siret, "--supplier", SUPPLIERS[2].siret)) == of_issuer0 & of_supplier2
+    assert (
+        numbers(search(ws, "--issuer", ISSUERS[0].siret, "--supplier", SUPPLIERS[2].siret)) == of_issuer0 & of_supplier2
+    )
 
     target = wants[7]["number"]
     assert numbers(search(ws, "--number", target)) == {target}
@@ -313,7 +355,9 @@ def test_search_created_range_on_distinct_days(intake: dict[str, Any], tmp_path:
             conn.execute("UPDATE engagements SET created_at = ? WHERE number = ?", (stamp, row["number"]))
     by_day = {f"2026-03-{1 + k:02d}": row["number"] for k, row in enumerate(rows)}
     assert numbers(search(ws, "--created-from", "2026-03-05", "--created-to", "2026-03-07")) == {
-        by_day["2026-03-05"], by_day["2026-03-06"], by_day["2026-03-07"]
+        by_day["2026-03-05"],
+        by_day["2026-03-06"],
+        by_day["2026-03-07"],
     }
     assert numbers(search(ws, "--created-to", "2026-03-01")) == {by_day["2026-03-01"]}
     assert numbers(search(ws, "--created-from", "2026-03-20")) == {by_day["2026-03-20"]}
@@ -330,7 +374,7 @@ def test_search_csv_and_table(intake: dict[str, Any]) -> None:
     assert rows[0] == SEARCH_KEYS
     assert len(rows) == 21
     for row in rows[1:]:
-        record = dict(zip(SEARCH_KEYS, row))
+        record = dict(zip(SEARCH_KEYS, row, strict=True))
         assert record == {k: ("" if v is None else str(v)) for k, v in as_json[record["number"]].items()}
 
     table = invoke("--workspace", ws, "orders", "search", env=WIDE)
@@ -386,7 +430,7 @@ def test_orders_show_table_and_unknown(intake: dict[str, Any]) -> None:
 
 def test_orders_export_original_and_attachment(intake: dict[str, Any], tmp_path: Path) -> None:
     ws, files = intake["ws"], intake["files"]
-    name, data = next(iter(files.items()))
+    _name, data = next(iter(files.items()))
     number = expected_ubl(data)["number"]
     out = tmp_path / "export"
     result = invoke("--workspace", ws, "orders", "export", number, "-o", out)
@@ -408,7 +452,11 @@ def test_export_attachment_name_cannot_escape(wcli: Any, workspace: Path, tmp_pa
     """An attachment named ``../../x`` by the sender is written inside the -o folder."""
     content = b"hostile attachment \x00\x01"
     data = ubl_order(
-        "EJ-ATT-1", ISSUERS[0], SUPPLIERS[0], random_lines(random.Random(3), 1), date(2026, 1, 5),
+        "EJ-ATT-1",
+        ISSUERS[0],
+        SUPPLIERS[0],
+        random_lines(random.Random(3), 1),
+        date(2026, 1, 5),
         attachment=("../../../escaped.txt", "text/plain", content),
     )
     drop(workspace, [("att.xml", data)])
@@ -460,7 +508,10 @@ def test_same_files_again_are_duplicates(wcli: Any, workspace: Path, orders20: l
     drop(workspace, orders20)
     assert wcli("run").exit_code == 0
     before = search(workspace)
-    counts = {t: count_rows(workspace, t) for t in ("engagements", "transitions", "engagement_versions", "engagement_lines", "blobs")}
+    counts = {
+        t: count_rows(workspace, t)
+        for t in ("engagements", "transitions", "engagement_versions", "engagement_lines", "blobs")
+    }
     assert counts["engagements"] == 20 and counts["transitions"] == 20 and counts["engagement_versions"] == 20
 
     drop(workspace, orders20)
@@ -546,7 +597,7 @@ def test_demo_on_fresh_workspace(run_cli: Any, tmp_path: Path) -> None:
     assert not raw.startswith(b"\xef\xbb\xbf") and b"\r\n" not in raw
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8"))))
     assert rows[0] == STATUS_CSV_COLUMNS
-    body = [dict(zip(STATUS_CSV_COLUMNS, r)) for r in rows[1:]]
+    body = [dict(zip(STATUS_CSV_COLUMNS, r, strict=True)) for r in rows[1:]]
     assert len(body) == len(orders)
     assert [r["engagement_number"] for r in body] == sorted(r["engagement_number"] for r in body)
     for r in body:
@@ -569,8 +620,21 @@ def test_orderx_profiles_and_bom_variant(wcli: Any, workspace: Path) -> None:
     files = []
     for k, profile in enumerate(("basic", "comfort", "extended")):
         number = f"OX-{profile.upper()}-{k}"
-        files.append((f"ox-{profile}.xml", orderx_order(number, ISSUERS[2], SUPPLIERS[k], random_lines(rng, 3), date(2026, 2, 1), profile=profile)))
-    bom = orderx_order("OX-BOM-9", ISSUERS[3], SUPPLIERS[3], random_lines(rng, 2), date(2026, 2, 2), profile="comfort", note="Commande « spéciale »")
+        files.append(
+            (
+                f"ox-{profile}.xml",
+                orderx_order(number, ISSUERS[2], SUPPLIERS[k], random_lines(rng, 3), date(2026, 2, 1), profile=profile),
+            )
+        )
+    bom = orderx_order(
+        "OX-BOM-9",
+        ISSUERS[3],
+        SUPPLIERS[3],
+        random_lines(rng, 2),
+        date(2026, 2, 2),
+        profile="comfort",
+        note="Commande « spéciale »",
+    )
     files.append(("ox-bom.xml", _bom_comment_no_declaration(bom)))
     drop(workspace, files)
     result = wcli("run")
@@ -584,7 +648,11 @@ def test_orderx_profiles_and_bom_variant(wcli: Any, workspace: Path) -> None:
         assert [d["number"] for d in ack["documents"]] == [want["number"]]
         row = rows[want["number"]]
         assert (row["issuer_id"], row["supplier_id"], row["amount_ht"], row["amount_ttc"], row["status"]) == (
-            want["issuer_id"], want["supplier_id"], want["amount_ht"], want["amount_ttc"], "A_TRAITER"
+            want["issuer_id"],
+            want["supplier_id"],
+            want["amount_ht"],
+            want["amount_ttc"],
+            "A_TRAITER",
         )
     export = wcli("orders", "export", "OX-BOM-9", "-o", workspace.parent / "ox-export")
     assert export.exit_code == 0
@@ -609,7 +677,13 @@ def test_number_wildcard_treats_other_characters_literally(wcli: Any, workspace:
     (``EJ_2026_1``): those must match themselves, not any character (SQL LIKE semantics)."""
     rng = random.Random(11)
     made = ["EJ_1", "EJX1", "EJ%2", "EJ-LONG-2"]
-    drop(workspace, [(f"o{k}.xml", ubl_order(n, ISSUERS[0], SUPPLIERS[0], random_lines(rng, 1), date(2026, 1, 5))) for k, n in enumerate(made)])
+    drop(
+        workspace,
+        [
+            (f"o{k}.xml", ubl_order(n, ISSUERS[0], SUPPLIERS[0], random_lines(rng, 1), date(2026, 1, 5)))
+            for k, n in enumerate(made)
+        ],
+    )
     assert wcli("run").exit_code == 0
     assert numbers(search(workspace)) == set(made)
     assert numbers(search(workspace, "--number", "EJ*")) == set(made)
@@ -674,7 +748,7 @@ def test_report_layout_reads_back_as_the_same_json(value: Any) -> None:
     assert json.loads(text) == value
     for line in text.split("\n"):  # a line opens or closes a container, or is a whole member
         member = line.strip().rstrip(",")
-        if member in ("}", "]") or member.endswith(("{", "[")) and not member.endswith(('"{', '"[')):
+        if member in ("}", "]") or (member.endswith(("{", "[")) and not member.endswith(('"{', '"['))):
             continue
         assert _parses(member) or _parses("{" + member + "}"), line
 

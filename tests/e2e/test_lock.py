@@ -44,7 +44,9 @@ def holder(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
     """Another process holding the workspace through the product's own lock."""
     ws = tmp_path / "ws"
     (ws / "inbox").mkdir(parents=True)
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(ws)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(ws)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
     yield ws, proc
     if proc.poll() is None:
@@ -140,7 +142,9 @@ def test_lock_left_by_a_killed_watch_does_not_block(tmp_path: Path) -> None:
     the next ``run`` proceeds (exit 0) and processes the inbox."""
     ws = tmp_path / "ws"
     (ws / "inbox").mkdir(parents=True)
-    watch = subprocess.Popen([*CLI, "--workspace", str(ws), "watch"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    watch = subprocess.Popen(
+        [*CLI, "--workspace", str(ws), "watch"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     lock = ws / "var" / "chorus-batch.lock"
     try:
         deadline = time.monotonic() + 120

@@ -21,7 +21,15 @@ from hypothesis import strategies as st
 
 from _budget import examples
 from _shared import shared_location
-from chorus_batch.demo.generate import ISSUERS, SUPPLIERS, demo_files, engagement_number, orderx_order, random_lines, ubl_order
+from chorus_batch.demo.generate import (
+    ISSUERS,
+    SUPPLIERS,
+    demo_files,
+    engagement_number,
+    orderx_order,
+    random_lines,
+    ubl_order,
+)
 
 
 def _bases() -> list[bytes]:
@@ -29,10 +37,31 @@ def _bases() -> list[bytes]:
     shared reference folder is there — official examples."""
     rng = random.Random(5)
     out = [
-        ubl_order(engagement_number(910_000), ISSUERS[0], SUPPLIERS[0], random_lines(rng, 3), date(2026, 3, 1), note="Livraison à l'économat"),
+        ubl_order(
+            engagement_number(910_000),
+            ISSUERS[0],
+            SUPPLIERS[0],
+            random_lines(rng, 3),
+            date(2026, 3, 1),
+            note="Livraison à l'économat",
+        ),
         ubl_order(engagement_number(910_001), ISSUERS[1], SUPPLIERS[1], random_lines(rng, 1), date(2026, 3, 2)),
-        orderx_order(engagement_number(910_002), ISSUERS[2], SUPPLIERS[2], random_lines(rng, 2), date(2026, 3, 3), profile="basic"),
-        orderx_order(engagement_number(910_003), ISSUERS[3], SUPPLIERS[3], random_lines(rng, 2), date(2026, 3, 4), profile="extended"),
+        orderx_order(
+            engagement_number(910_002),
+            ISSUERS[2],
+            SUPPLIERS[2],
+            random_lines(rng, 2),
+            date(2026, 3, 3),
+            profile="basic",
+        ),
+        orderx_order(
+            engagement_number(910_003),
+            ISSUERS[3],
+            SUPPLIERS[3],
+            random_lines(rng, 2),
+            date(2026, 3, 4),
+            profile="extended",
+        ),
     ]
     out += [data for name, data in demo_files() if "order" in name and not name.endswith(".pdf")][:6]
     buf = io.BytesIO()
@@ -82,10 +111,17 @@ _where = st.floats(min_value=0, max_value=1, allow_nan=False)
 _op = st.one_of(
     st.tuples(st.just("truncate"), _where),
     st.tuples(st.just("flip"), _where, st.integers(1, 255)),
-    st.tuples(st.just("insert"), _where, st.binary(min_size=1, max_size=40) | st.sampled_from([b"<", b"&", b"]]>", b"\x00", b"\xff\xfe", b"<!DOCTYPE x>", "é".encode("latin-1")])),
+    st.tuples(
+        st.just("insert"),
+        _where,
+        st.binary(min_size=1, max_size=40)
+        | st.sampled_from([b"<", b"&", b"]]>", b"\x00", b"\xff\xfe", b"<!DOCTYPE x>", "é".encode("latin-1")]),
+    ),
     st.tuples(st.just("delete"), _where, st.integers(1, 200)),
     st.tuples(st.just("encode"), _where, st.sampled_from(CODECS), st.booleans()),
-    st.tuples(st.just("bom"), _where, st.sampled_from([b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff"])),
+    st.tuples(
+        st.just("bom"), _where, st.sampled_from([b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff"])
+    ),
 )
 _mutated = st.builds(_mutate, st.sampled_from(BASES), st.lists(_op, min_size=0, max_size=4))
 _content = st.one_of(st.binary(min_size=1, max_size=3000), _mutated, _mutated, _mutated)
@@ -124,7 +160,11 @@ def test_run_never_loses_a_file(batch, run_cli, tmp_path_factory) -> None:
 
     # nothing left behind, nothing lost: every input is in the archive or rejected, as received
     assert _files(ws / "inbox") == [] and _files(ws / "var" / "processing") == []
-    kept = [p for p in _files(ws / "var" / "archive") + _files(ws / "var" / "rejected") if not p.name.endswith(".errors.json")]
+    kept = [
+        p
+        for p in _files(ws / "var" / "archive") + _files(ws / "var" / "rejected")
+        if not p.name.endswith(".errors.json")
+    ]
     digest = lambda b: hashlib.sha256(b).hexdigest()  # noqa: E731
     assert Counter(digest(p.read_bytes()) for p in kept) == Counter(digest(d) for d in dropped.values())
     assert sorted(p.name for p in kept) == sorted(dropped)

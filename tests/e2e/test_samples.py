@@ -44,7 +44,7 @@ def _xml_of(path: Path) -> bytes | None:
 
         try:
             _name, xml = get_xml_from_pdf(data, check_xsd=False)
-        except Exception:  # noqa: BLE001 - not a Factur-X/Order-X PDF
+        except Exception:
             return None
         return xml or None
     return data
@@ -65,7 +65,9 @@ def _ubl_root_name(path: Path) -> str | None:
     if root is None:
         return None
     name = etree.QName(root)
-    return name.localname if name.localname in UBL_ROOTS and name.namespace == UBL_MAINDOC.format(name.localname) else None
+    return (
+        name.localname if name.localname in UBL_ROOTS and name.namespace == UBL_MAINDOC.format(name.localname) else None
+    )
 
 
 def _orderx_type(path: Path) -> str | None:
@@ -109,13 +111,19 @@ def official_ubl() -> dict[str, etree.XMLSchema]:
 @pytest.fixture(scope="module")
 def official_orderx() -> dict[str, etree.XMLSchema]:
     shared = shared_dir()
-    return {p: etree.XMLSchema(etree.parse(str(shared / OFFICIAL_ORDERX.format(p)))) for p in ("basic", "comfort", "extended")}
+    return {
+        p: etree.XMLSchema(etree.parse(str(shared / OFFICIAL_ORDERX.format(p))))
+        for p in ("basic", "comfort", "extended")
+    }
 
 
 def _orderx_profile(root: etree._Element) -> str:
-    guideline = root.findtext(
-        "rsm:ExchangedDocumentContext/ram:GuidelineSpecifiedDocumentContextParameter/ram:ID", namespaces=NS
-    ) or ""
+    guideline = (
+        root.findtext(
+            "rsm:ExchangedDocumentContext/ram:GuidelineSpecifiedDocumentContextParameter/ram:ID", namespaces=NS
+        )
+        or ""
+    )
     name = guideline.strip().rsplit(":", 1)[-1].lower()
     assert name in ("basic", "comfort", "extended"), guideline
     return name
@@ -200,7 +208,9 @@ def test_all_order_samples_together(official_ubl, official_orderx, run_cli, tmp_
         root = _root(_xml_of(path))  # type: ignore[arg-type]
         if official_orderx[_orderx_profile(root)].validate(root):
             expected[path.name] = root.findtext("rsm:ExchangedDocument/ram:ID", namespaces=NS).strip()
-    assert len(expected) == len({p.name for p, r in _UBL if r == "Order"} | {p.name for p in _ORDERX}), "sample names collide"
+    assert len(expected) == len({p.name for p, r in _UBL if r == "Order"} | {p.name for p in _ORDERX}), (
+        "sample names collide"
+    )
     for path in [p for p, _ in _UBL] + _ORDERX:
         if path.name in expected:
             (ws / "inbox" / path.name).write_bytes(path.read_bytes())

@@ -46,7 +46,9 @@ STORE_CODES = frozenset(
 
 def _order(i: int) -> bytes:
     rng = random.Random(i)
-    return g.ubl_order(g.engagement_number(70_000 + i), g.ISSUERS[i % 2], g.SUPPLIERS[i % 3], g.random_lines(rng, 2), date(2026, 3, 2))
+    return g.ubl_order(
+        g.engagement_number(70_000 + i), g.ISSUERS[i % 2], g.SUPPLIERS[i % 3], g.random_lines(rng, 2), date(2026, 3, 2)
+    )
 
 
 def _zip(members: dict[str, bytes]) -> bytes:
@@ -90,7 +92,11 @@ def _samples() -> dict[str, bytes]:
     shared = shared_dir()
     found = {}
     for path in sorted(p for p in (shared / "samples").rglob("*") if p.is_file()):
-        if path.suffix.lower() in (".xml", ".pdf") and "schematron" not in path.parts and "xsd" not in path.name.lower():
+        if (
+            path.suffix.lower() in (".xml", ".pdf")
+            and "schematron" not in path.parts
+            and "xsd" not in path.name.lower()
+        ):
             found[f"s{len(found):03d}-{path.name}"] = path.read_bytes()
     return found
 
@@ -125,9 +131,7 @@ def _compare(ack: dict[str, Any], verdict: dict[str, Any]) -> None:
         assert theirs["valid"] is not refused, (mine, theirs)
         if refused:
             assert _codes(mine["errors"]) == _codes(theirs["errors"]), (mine, theirs)
-    store_only = all(
-        d["outcome"] != "REJETE" or _codes(d["errors"]) <= STORE_CODES for d in ack["documents"]
-    )
+    store_only = all(d["outcome"] != "REJETE" or _codes(d["errors"]) <= STORE_CODES for d in ack["documents"])
     assert verdict["valid"] is store_only, where
 
 

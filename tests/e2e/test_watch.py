@@ -38,7 +38,9 @@ EVENTS_ONLY = "[watch]\nrescan_seconds = 86400\n"
 
 
 def _order(i: int, rng: random.Random) -> bytes:
-    return ubl_order(engagement_number(50_000 + i), ISSUERS[i % 4], SUPPLIERS[i % 4], random_lines(rng, 3), date(2026, 3, 1))
+    return ubl_order(
+        engagement_number(50_000 + i), ISSUERS[i % 4], SUPPLIERS[i % 4], random_lines(rng, 3), date(2026, 3, 1)
+    )
 
 
 def _acks(ws: Path) -> dict[str, dict]:
@@ -71,9 +73,11 @@ class Watch:
         self.ws = ws
         self.err_path = ws.parent / f"watch-{os.getpid()}-{time.monotonic_ns()}.stderr"
         self.out_path = self.err_path.with_suffix(".stdout")
-        self._err = open(self.err_path, "wb")
-        self._out = open(self.out_path, "wb")
-        self.proc = subprocess.Popen([*CLI, "--workspace", str(ws), "-v", "watch", *extra], stdout=self._out, stderr=self._err)
+        self._err = open(self.err_path, "wb")  # noqa: SIM115 -- the process writes it until stop() closes it
+        self._out = open(self.out_path, "wb")  # noqa: SIM115 -- the same
+        self.proc = subprocess.Popen(
+            [*CLI, "--workspace", str(ws), "-v", "watch", *extra], stdout=self._out, stderr=self._err
+        )
 
     @property
     def stderr(self) -> str:
@@ -165,7 +169,7 @@ def test_watch_rename_and_chunked_writes_lock_and_sigterm(tmp_path: Path, watch_
     for i in range(3):
         data = _order(100 + i, rng)
         name = f"chunk{i}.xml"
-        fh = open(inbox / name, "wb")
+        fh = open(inbox / name, "wb")  # noqa: SIM115 -- left open on purpose: a writer still writing
         fh.write(data[: len(data) // 2])
         fh.flush()
         handles.append((fh, data))
@@ -174,7 +178,9 @@ def test_watch_rename_and_chunked_writes_lock_and_sigterm(tmp_path: Path, watch_
         # a one-shot run while watch holds the workspace: exit 3 (while it holds it), the holder named
         r = subprocess.run([*CLI, "--workspace", str(ws), "run"], capture_output=True, text=True, timeout=DEADLINE)
         assert r.returncode == 3, (r.returncode, r.stdout, r.stderr)
-        assert f"PID {watcher.proc.pid}" in r.stderr and socket.gethostname() in r.stderr and "since" in r.stderr, r.stderr
+        assert f"PID {watcher.proc.pid}" in r.stderr and socket.gethostname() in r.stderr and "since" in r.stderr, (
+            r.stderr
+        )
 
         # the watcher is at work (the renamed files are done), then the writers keep their files
         # open well past stable_seconds (2): a pause only makes this check weaker, never wrong
@@ -184,7 +190,9 @@ def test_watch_rename_and_chunked_writes_lock_and_sigterm(tmp_path: Path, watch_
         time.sleep(5)
         acks = _acks(ws)
         for i in range(3):
-            assert f"chunk{i}.xml.json" not in acks, f"chunk{i}.xml processed while still open: {acks.get(f'chunk{i}.xml.json')}"
+            assert f"chunk{i}.xml.json" not in acks, (
+                f"chunk{i}.xml processed while still open: {acks.get(f'chunk{i}.xml.json')}"
+            )
             assert (inbox / f"chunk{i}.xml").exists(), f"chunk{i}.xml claimed while still open"
     finally:
         for fh, data in handles:
@@ -196,8 +204,12 @@ def test_watch_rename_and_chunked_writes_lock_and_sigterm(tmp_path: Path, watch_
         f"{len(_acks(ws))} acks after {DEADLINE:.0f} s; {watcher.stderr[-3000:]}"
     )
     acks = _acks(ws)
-    assert sorted(acks) == sorted(f"{name}.json" for name in expected), sorted(set(acks) ^ {f"{n}.json" for n in expected})
-    bad = {name: (a["status"], [e["code"] for e in a["errors"]]) for name, a in acks.items() if a["status"] != "IN_INTEGRE"}
+    assert sorted(acks) == sorted(f"{name}.json" for name in expected), sorted(
+        set(acks) ^ {f"{n}.json" for n in expected}
+    )
+    bad = {
+        name: (a["status"], [e["code"] for e in a["errors"]]) for name, a in acks.items() if a["status"] != "IN_INTEGRE"
+    }
     assert not bad, bad
 
     # none read half-written: the archived bytes are the whole documents

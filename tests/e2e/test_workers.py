@@ -36,8 +36,14 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from _paused import finish, resume, start_paused
-from _postgres import pg_url  # noqa: F401  (fixture)
-from chorus_batch.demo.generate import ISSUERS, SUPPLIERS, engagement_number, random_lines, ubl_order, ubl_order_response
+from chorus_batch.demo.generate import (
+    ISSUERS,
+    SUPPLIERS,
+    engagement_number,
+    random_lines,
+    ubl_order,
+    ubl_order_response,
+)
 
 pytestmark = pytest.mark.slow  # real processes
 
@@ -61,7 +67,9 @@ class Exit:
 
 def cli(ws: Path, db: str | None, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     store = ["--db", db] if db else []
-    return subprocess.run([*CLI, "--workspace", str(ws), *store, *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [*CLI, "--workspace", str(ws), *store, *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def init(ws: Path, db: str | None) -> None:
@@ -76,7 +84,12 @@ def workers(ws: Path, db: str | None, count: int, *, join_late: bool = False) ->
     store = ["--db", db] if db else []
 
     def start() -> subprocess.Popen[str]:
-        return subprocess.Popen([*CLI, "--workspace", str(ws), *store, "-q", "run"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            [*CLI, "--workspace", str(ws), *store, "-q", "run"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     procs = [start()]
     if join_late:
@@ -138,7 +151,8 @@ def log_excerpt(ws: Path) -> str:
     if not path.exists():
         return ""
     lines = [
-        ln for ln in path.read_text(encoding="utf-8", errors="replace").splitlines()
+        ln
+        for ln in path.read_text(encoding="utf-8", errors="replace").splitlines()
         if " WARNING " in ln or " ERROR " in ln or re.match(r"[\w.]+(Error|Exception|Violation): ", ln)
     ]
     return "\n".join(lines[:20])
@@ -147,7 +161,9 @@ def log_excerpt(ws: Path) -> str:
 def check_intake(ws: Path, db: str, files: dict[str, Order], exits: list[Exit]) -> list[str]:
     """Everything that must hold after concurrent workers took ``files``: the problems found."""
     problems = [f"worker {i}: {e}" for i, e in enumerate(exits) if e.code != 0]
-    problems += [f"worker {i} showed a traceback: {e.stderr[:300]!r}" for i, e in enumerate(exits) if "Traceback" in e.stderr]
+    problems += [
+        f"worker {i} showed a traceback: {e.stderr[:300]!r}" for i, e in enumerate(exits) if "Traceback" in e.stderr
+    ]
     rows = search(ws, db)
     keys = Counter((r["issuer_id"], r["number"]) for r in rows)
     expected = {(o.issuer.siret, o.number) for o in files.values()}
@@ -161,8 +177,11 @@ def check_intake(ws: Path, db: str, files: dict[str, Order], exits: list[Exit]) 
     if acks != sorted(f"{name}.json" for name in files):
         extra = sorted(set(acks) - {f"{name}.json" for name in files})
         problems.append(f"{len(acks)} integration reports for {len(files)} files; extra: {extra[:6]}")
-    statuses = Counter(json.loads((ws / "outbox" / "acks" / f"{name}.json").read_text())["status"] for name in files
-                       if (ws / "outbox" / "acks" / f"{name}.json").exists())
+    statuses = Counter(
+        json.loads((ws / "outbox" / "acks" / f"{name}.json").read_text())["status"]
+        for name in files
+        if (ws / "outbox" / "acks" / f"{name}.json").exists()
+    )
     if statuses != Counter({"IN_INTEGRE": len(files)}):
         problems.append(f"report statuses {dict(statuses)}")
     for folder in ("inbox", "var/processing", "var/rejected"):
@@ -171,9 +190,14 @@ def check_intake(ws: Path, db: str, files: dict[str, Order], exits: list[Exit]) 
             problems.append(f"{len(left)} file(s) left in {folder}/: {left[:6]}")
     archived = [Path(p).name for p in files_in(ws / "var" / "archive")]
     if sorted(archived) != sorted(files):
-        problems.append(f"{len(archived)} archived files for {len(files)} (e.g. extra {sorted(set(archived) - set(files))[:4]})")
-    received = sql(db, "SELECT e.issuer_id, e.number, count(t.id) FROM engagements e "
-                       "LEFT JOIN transitions t ON t.engagement_id = e.id AND t.event = 'received' GROUP BY e.issuer_id, e.number")
+        problems.append(
+            f"{len(archived)} archived files for {len(files)} (e.g. extra {sorted(set(archived) - set(files))[:4]})"
+        )
+    received = sql(
+        db,
+        "SELECT e.issuer_id, e.number, count(t.id) FROM engagements e "
+        "LEFT JOIN transitions t ON t.engagement_id = e.id AND t.event = 'received' GROUP BY e.issuer_id, e.number",
+    )
     not_once = [(r[0], r[1], r[2]) for r in received if r[2] != 1]
     if not_once:
         problems.append(f"'received' transitions not exactly once: {not_once[:5]}")
@@ -226,7 +250,8 @@ def test_orders_and_answers_split_across_three_workers(pg_url: str, tmp_path: Pa
     # answers to the last orders come first, and meet orders still being committed elsewhere
     last_first = [files[name] for name in sorted(files, reverse=True)]  # workers take orders by name
     answers = {
-        f"reponse-{i:04d}-{o.number}.xml": ubl_order_response(o.number, o.issuer, o.supplier, "AP") for i, o in enumerate(last_first)
+        f"reponse-{i:04d}-{o.number}.xml": ubl_order_response(o.number, o.issuer, o.supplier, "AP")
+        for i, o in enumerate(last_first)
     }
     for name, order in files.items():
         (ws / "inbox" / name).write_bytes(order.data)
@@ -246,8 +271,11 @@ def test_orders_and_answers_split_across_three_workers(pg_url: str, tmp_path: Pa
             f"{len(still_parked)} answer(s) still PARKED and engagements {dict(statuses)} after the 3 workers; "
             f"one more run (exit {extra.returncode}) leaves engagements {dict(after)}"
         )
-    applied = sql(pg_url, "SELECT e.number, count(a.id) FROM engagements e LEFT JOIN answers a "
-                          "ON a.engagement_id = e.id AND a.outcome = 'APPLIED' GROUP BY e.number")
+    applied = sql(
+        pg_url,
+        "SELECT e.number, count(a.id) FROM engagements e LEFT JOIN answers a "
+        "ON a.engagement_id = e.id AND a.outcome = 'APPLIED' GROUP BY e.number",
+    )
     if [r for r in applied if r[1] != 1]:
         problems.append(f"answers not applied exactly once: {[tuple(r) for r in applied if r[1] != 1][:5]}")
     responses = [p for p in (ws / "outbox" / "responses").iterdir() if p.is_file() and not p.name.startswith(".")]
@@ -257,7 +285,9 @@ def test_orders_and_answers_split_across_three_workers(pg_url: str, tmp_path: Pa
     reports = Counter(n.split(".xml")[0] + ".xml" for n in ack_names(ws))
     parked_first = sum(1 for name in answers if reports[name] == 2)
     print(f"{parked_first} answer(s) parked first, then applied by a worker")
-    wrong = {n: reports[n] for n in files if reports[n] != 1} | {n: reports[n] for n in answers if reports[n] not in (1, 2)}
+    wrong = {n: reports[n] for n in files if reports[n] != 1} | {
+        n: reports[n] for n in answers if reports[n] not in (1, 2)
+    }
     if wrong:
         problems.append(f"integration reports per file: {dict(list(wrong.items())[:6])}")
     last = {}

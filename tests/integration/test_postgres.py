@@ -35,11 +35,19 @@ from click.testing import Result
 from lxml import etree
 from openpyxl import load_workbook
 from sqlalchemy import create_engine, text
-
-from _postgres import drop_database, pg_url, postgres_url  # noqa: F401  (pg_url: fixture)
-from chorus_batch.demo import generate as gen
-from chorus_batch.demo.generate import ISSUERS, SUPPLIERS, Line, engagement_number, random_lines, responses_csv, ubl_order
 from test_invoices_e2e import ANSWERS, E1, E2, E3, INVOICES, ORDERS, STATUSES
+
+from _postgres import drop_database, postgres_url
+from chorus_batch.demo import generate as gen
+from chorus_batch.demo.generate import (
+    ISSUERS,
+    SUPPLIERS,
+    Line,
+    engagement_number,
+    random_lines,
+    responses_csv,
+    ubl_order,
+)
 
 MAIRIE, DEPARTEMENT, CHU, LYCEE = ISSUERS
 PAPETERIES, NUMERIQUE, RESTAURATION, MOBILIER = SUPPLIERS
@@ -48,9 +56,29 @@ NS = {
     "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
     "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
 }
-SEARCH_KEYS = ["number", "issuer_id", "issuer_name", "supplier_id", "supplier_name", "status", "amount_ht", "amount_ttc", "currency", "created_at"]
+SEARCH_KEYS = [
+    "number",
+    "issuer_id",
+    "issuer_name",
+    "supplier_id",
+    "supplier_name",
+    "status",
+    "amount_ht",
+    "amount_ttc",
+    "currency",
+    "created_at",
+]
 STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|\+00:00)")
-STORE_TABLES = ("engagements", "engagement_versions", "engagement_lines", "attachments", "transitions", "parties", "blobs", "answers")
+STORE_TABLES = (
+    "engagements",
+    "engagement_versions",
+    "engagement_lines",
+    "attachments",
+    "transitions",
+    "parties",
+    "blobs",
+    "answers",
+)
 
 
 # -- a workspace on one store, driven through the CLI ---------------------------------------------
@@ -91,7 +119,9 @@ class Bench:
         return json.loads((self.root / "outbox" / "acks" / f"{name}.json").read_text(encoding="utf-8"))
 
     def acks(self) -> dict[str, dict[str, Any]]:
-        return {p.name: json.loads(p.read_text(encoding="utf-8")) for p in sorted((self.root / "outbox" / "acks").iterdir())}
+        return {
+            p.name: json.loads(p.read_text(encoding="utf-8")) for p in sorted((self.root / "outbox" / "acks").iterdir())
+        }
 
     def search(self, *criteria: object) -> list[dict[str, Any]]:
         result = self("orders", "search", "--format", "json", *criteria)
@@ -118,11 +148,11 @@ class Bench:
         """Row counts of the store's tables (read directly, outside the product)."""
         if self.db is None:
             with sqlite3.connect(self.root / "var" / "store.sqlite") as conn:
-                return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in STORE_TABLES}  # noqa: S608
+                return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in STORE_TABLES}
         engine = create_engine(self.db)
         try:
             with engine.connect() as conn:
-                return {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in STORE_TABLES}  # noqa: S608
+                return {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in STORE_TABLES}
         finally:
             engine.dispose()
 
@@ -169,8 +199,12 @@ def twenty_orders() -> dict[str, bytes]:
     for i in range(20):
         number = engagement_number(1000 + i)
         out[f"commande-{number}.xml"] = ubl_order(
-            number, ISSUERS[i % 2], SUPPLIERS[i % len(SUPPLIERS)], random_lines(rng, rng.randint(1, 6)),
-            date(2026, 1, 5) + timedelta(days=i), delivery_date=date(2026, 2, 5) + timedelta(days=i),
+            number,
+            ISSUERS[i % 2],
+            SUPPLIERS[i % len(SUPPLIERS)],
+            random_lines(rng, rng.randint(1, 6)),
+            date(2026, 1, 5) + timedelta(days=i),
+            delivery_date=date(2026, 2, 5) + timedelta(days=i),
             attachment=attachment if i == 0 else None,
         )
     return out
@@ -187,9 +221,13 @@ def expected_row(data: bytes) -> dict[str, str]:
     party = "cac:{}/cac:Party/"
     return {
         "number": one("cbc:ID/text()"),
-        "issuer_id": one(party.format("BuyerCustomerParty") + "cac:PartyIdentification/cbc:ID[@schemeID='0009']/text()"),
+        "issuer_id": one(
+            party.format("BuyerCustomerParty") + "cac:PartyIdentification/cbc:ID[@schemeID='0009']/text()"
+        ),
         "issuer_name": one(party.format("BuyerCustomerParty") + "cac:PartyName/cbc:Name/text()"),
-        "supplier_id": one(party.format("SellerSupplierParty") + "cac:PartyIdentification/cbc:ID[@schemeID='0009']/text()"),
+        "supplier_id": one(
+            party.format("SellerSupplierParty") + "cac:PartyIdentification/cbc:ID[@schemeID='0009']/text()"
+        ),
         "supplier_name": one(party.format("SellerSupplierParty") + "cac:PartyName/cbc:Name/text()"),
         "status": "A_TRAITER",
         "amount_ht": f"{D(one('cac:AnticipatedMonetaryTotal/cbc:TaxExclusiveAmount/text()')):.2f}",
@@ -206,7 +244,8 @@ HOSTILE = {
     "billion-laughs.xml": (
         b'<?xml version="1.0"?>\n<!DOCTYPE lolz [\n <!ENTITY lol "lol">\n'
         + b"".join(
-            f' <!ENTITY lol{i} "{("&lol" + (str(i - 1) if i > 1 else "") + ";") * 10}">\n'.encode() for i in range(1, 10)
+            f' <!ENTITY lol{i} "{("&lol" + (str(i - 1) if i > 1 else "") + ";") * 10}">\n'.encode()
+            for i in range(1, 10)
         )
         + b"]>\n"
         b'<Order xmlns="urn:oasis:names:specification:ubl:schema:xsd:Order-2"><Note>&lol9;</Note></Order>\n'
@@ -257,8 +296,20 @@ def intake(pg_module_url: str, run_cli: Any, tmp_path_factory: pytest.TempPathFa
     bench.drop(HOSTILE)
     hostile_run = bench.run(1)
     return Intake(
-        bench, twin, files, first, first_acks, search, counts, dup_run, dup_names, search_dups, counts_dups, hostile_run,
-        bench.search(), bench.counts(),
+        bench,
+        twin,
+        files,
+        first,
+        first_acks,
+        search,
+        counts,
+        dup_run,
+        dup_names,
+        search_dups,
+        counts_dups,
+        hostile_run,
+        bench.search(),
+        bench.counts(),
     )
 
 
@@ -289,8 +340,12 @@ def test_search_json_is_exact(intake: Intake) -> None:
 
 def test_search_criteria_agree_with_sqlite(intake: Intake) -> None:
     for criteria in (
-        ("--issuer", MAIRIE.siret), ("--issuer", "départemental"), ("--supplier", "Papeteries"),
-        ("--number", "EJ2026-0010*"), ("--status", "A_TRAITER"), ("--created-from", intake.search[0]["created_at"][:10]),
+        ("--issuer", MAIRIE.siret),
+        ("--issuer", "départemental"),
+        ("--supplier", "Papeteries"),
+        ("--number", "EJ2026-0010*"),
+        ("--status", "A_TRAITER"),
+        ("--created-from", intake.search[0]["created_at"][:10]),
     ):
         pg = [r["number"] for r in intake.bench.search(*criteria)]
         assert pg == [r["number"] for r in intake.twin.search(*criteria)], criteria
@@ -338,7 +393,18 @@ def test_files_list_on_postgresql(intake: Intake) -> None:
 # 2. Lifecycle: answers by UBL, CSV and CLI; a CA; a parked answer
 # =====================================================================================================
 
-ROLES = ("ubl_ap", "csv_ap", "ubl_re", "ubl_re_blank", "csv_re", "csv_re_blank", "cli_accept", "cli_refuse", "cli_blank", "parked")
+ROLES = (
+    "ubl_ap",
+    "csv_ap",
+    "ubl_re",
+    "ubl_re_blank",
+    "csv_re",
+    "csv_re_blank",
+    "cli_accept",
+    "cli_refuse",
+    "cli_blank",
+    "parked",
+)
 REFUSAL = "Article retiré du catalogue du fournisseur"
 
 
@@ -357,20 +423,32 @@ def lifecycle(bench: Bench) -> dict[str, Any]:
     out["run1"] = bench.run(0)
     out["parked_ack"] = bench.ack("reponse-en-avance.xml")
     # 2nd run: answers (UBL, CSV), and the parked answer's order
-    bench.drop({
-        "reponse-ap.xml": gen.ubl_order_response(n["ubl_ap"], MAIRIE, PAPETERIES, "AP"),
-        "reponse-re-motif.xml": gen.ubl_order_response(n["ubl_re"], MAIRIE, PAPETERIES, "RE", reason=REFUSAL),
-        "reponse-re-sans-motif.xml": gen.ubl_order_response(n["ubl_re_blank"], MAIRIE, PAPETERIES, "RE"),
-        "reponses.csv": responses_csv([(n["csv_ap"], "accept", ""), (n["csv_re"], "refuse", "Hors marché")]),
-        "refus-sans-motif.csv": responses_csv([(n["csv_re_blank"], "refuse", "")]),
-        f"commande-{n['parked']}.xml": orders["parked"],
-    })
+    bench.drop(
+        {
+            "reponse-ap.xml": gen.ubl_order_response(n["ubl_ap"], MAIRIE, PAPETERIES, "AP"),
+            "reponse-re-motif.xml": gen.ubl_order_response(n["ubl_re"], MAIRIE, PAPETERIES, "RE", reason=REFUSAL),
+            "reponse-re-sans-motif.xml": gen.ubl_order_response(n["ubl_re_blank"], MAIRIE, PAPETERIES, "RE"),
+            "reponses.csv": responses_csv([(n["csv_ap"], "accept", ""), (n["csv_re"], "refuse", "Hors marché")]),
+            "refus-sans-motif.csv": responses_csv([(n["csv_re_blank"], "refuse", "")]),
+            f"commande-{n['parked']}.xml": orders["parked"],
+        }
+    )
     out["run2"] = bench.run(1)  # the two answers without a reason are rejected
     # 3rd run: a CA on the accepted order makes a new version
     first = lines["ubl_ap"][0]
     out["ca_quantity"] = first.quantity + 7
-    bench.drop({"reponse-ca.xml": gen.ubl_order_response(
-        n["ubl_ap"], MAIRIE, PAPETERIES, "CA", lines=[(first.line_id, "3", first.quantity + 7, None)], reason="Quantité complétée")})
+    bench.drop(
+        {
+            "reponse-ca.xml": gen.ubl_order_response(
+                n["ubl_ap"],
+                MAIRIE,
+                PAPETERIES,
+                "CA",
+                lines=[(first.line_id, "3", first.quantity + 7, None)],
+                reason="Quantité complétée",
+            )
+        }
+    )
     out["run3"] = bench.run(0)
     out["cli"] = {
         "accept": bench("orders", "accept", n["cli_accept"], "--yes"),
@@ -401,10 +479,18 @@ def test_lifecycle_accept_by_ubl_and_csv(life: dict[str, Any]) -> None:
     assert pg["acks"]["reponse-ap.xml.json"]["status"] == "IN_INTEGRE"
     assert pg["show"]["csv_ap"]["status"] == "PRIS_EN_COMPTE"
     last = pg["show"]["ubl_ap"]["history"][1]
-    assert (last["from"], last["to"], last["actor"], last["source"]) == ("A_TRAITER", "PRIS_EN_COMPTE", "supplier", "reponse-ap.xml")
+    assert (last["from"], last["to"], last["actor"], last["source"]) == (
+        "A_TRAITER",
+        "PRIS_EN_COMPTE",
+        "supplier",
+        "reponse-ap.xml",
+    )
     csv_ack = pg["acks"]["reponses.csv.json"]
     assert csv_ack["status"] == "IN_INTEGRE"
-    assert [(d["number"], d["outcome"]) for d in csv_ack["documents"]] == [(pg["numbers"]["csv_ap"], "INTEGRE"), (pg["numbers"]["csv_re"], "INTEGRE")]
+    assert [(d["number"], d["outcome"]) for d in csv_ack["documents"]] == [
+        (pg["numbers"]["csv_ap"], "INTEGRE"),
+        (pg["numbers"]["csv_re"], "INTEGRE"),
+    ]
 
 
 def test_lifecycle_refuse_with_and_without_reason(life: dict[str, Any]) -> None:
@@ -426,7 +512,10 @@ def test_lifecycle_ca_makes_a_new_version(life: dict[str, Any]) -> None:
     first = pg["lines"]["ubl_ap"][0]
     (shown,) = [ln for ln in detail["lines"] if ln["line_id"] == first.line_id]
     assert D(shown["quantity"]) == pg["ca_quantity"]
-    assert shown["net_amount"] == f"{(pg['ca_quantity'] * first.unit_price).quantize(D('0.01'), rounding=ROUND_HALF_UP):.2f}"
+    assert (
+        shown["net_amount"]
+        == f"{(pg['ca_quantity'] * first.unit_price).quantize(D('0.01'), rounding=ROUND_HALF_UP):.2f}"
+    )
 
 
 def test_lifecycle_parked_answer_is_applied_when_its_order_arrives(life: dict[str, Any]) -> None:
@@ -443,16 +532,27 @@ def test_lifecycle_cli_accept_and_refuse(life: dict[str, Any]) -> None:
     assert pg["cli"]["accept"].exit_code == 0, pg["cli"]["accept"].output
     assert pg["cli"]["refuse"].exit_code == 0, pg["cli"]["refuse"].output
     assert pg["cli"]["blank"].exit_code != 0 and "REASON_REQUIRED" in pg["cli"]["blank"].output
-    assert (pg["show"]["cli_accept"]["status"], pg["show"]["cli_refuse"]["status"], pg["show"]["cli_blank"]["status"]) == (
-        "PRIS_EN_COMPTE", "REFUSE", "A_TRAITER")
+    assert (
+        pg["show"]["cli_accept"]["status"],
+        pg["show"]["cli_refuse"]["status"],
+        pg["show"]["cli_blank"]["status"],
+    ) == ("PRIS_EN_COMPTE", "REFUSE", "A_TRAITER")
 
 
 def test_lifecycle_one_order_response_per_applied_answer(life: dict[str, Any]) -> None:
     n = life["pg"]["numbers"]
-    assert life["pg"]["responses"] == Counter({
-        (n["ubl_ap"], "AP"): 1, (n["csv_ap"], "AP"): 1, (n["ubl_re"], "RE"): 1, (n["csv_re"], "RE"): 1,
-        (n["ubl_ap"], "CA"): 1, (n["parked"], "AP"): 1, (n["cli_accept"], "AP"): 1, (n["cli_refuse"], "RE"): 1,
-    })
+    assert life["pg"]["responses"] == Counter(
+        {
+            (n["ubl_ap"], "AP"): 1,
+            (n["csv_ap"], "AP"): 1,
+            (n["ubl_re"], "RE"): 1,
+            (n["csv_re"], "RE"): 1,
+            (n["ubl_ap"], "CA"): 1,
+            (n["parked"], "AP"): 1,
+            (n["cli_accept"], "AP"): 1,
+            (n["cli_refuse"], "RE"): 1,
+        }
+    )
 
 
 def test_lifecycle_postgresql_and_sqlite_agree(life: dict[str, Any]) -> None:
@@ -492,7 +592,9 @@ def invoiced(run_cli: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str
 
 def test_invoice_scenario_integrates_every_file(invoiced: dict[str, Bench]) -> None:
     pg = invoiced["pg"]
-    assert {name: ack["status"] for name, ack in pg.acks().items()} == {f"{name}.json": "IN_INTEGRE" for name in invoice_scenario()}
+    assert {name: ack["status"] for name, ack in pg.acks().items()} == {
+        f"{name}.json": "IN_INTEGRE" for name in invoice_scenario()
+    }
     assert masked(pg.acks()) == masked(invoiced["sqlite"].acks())
 
 
@@ -501,13 +603,16 @@ def test_reconciliation_csv_equals_sqlite_byte_for_byte(invoiced: dict[str, Benc
     sqlite = invoiced["sqlite"].report(tmp_path / "sqlite")
     for name in ("reconciliation.csv", "invoices.csv"):
         assert (pg / name).read_bytes() == (sqlite / name).read_bytes(), name
-    recon = {line.split(",")[0]: line for line in (pg / "reconciliation.csv").read_text(encoding="utf-8").splitlines()[1:]}
+    recon = {
+        line.split(",")[0]: line for line in (pg / "reconciliation.csv").read_text(encoding="utf-8").splitlines()[1:]
+    }
     assert set(recon) == {E1, E2, E3}
     assert ",1597.34," in recon[E1] and "PARTIALLY_INVOICED" in recon[E1]  # ordered TTC, to the cent
     assert "OVER_INVOICED" in recon[E2] and "ENGAGEMENT_NOT_ACCEPTED" in recon[E3]
     # status.csv differs only by the moments the two stores ran
     assert STAMP.sub("<ts>", (pg / "status.csv").read_text(encoding="utf-8")) == STAMP.sub(
-        "<ts>", (sqlite / "status.csv").read_text(encoding="utf-8"))
+        "<ts>", (sqlite / "status.csv").read_text(encoding="utf-8")
+    )
 
 
 def test_xlsx_report_on_postgresql(invoiced: dict[str, Bench], tmp_path: Path) -> None:
@@ -564,7 +669,10 @@ def test_six_decimal_amounts_round_trip(pg_url: str, run_cli: Any, tmp_path: Pat
     detail = shown["pg"]
     root = etree.fromstring(data)
     sent = {
-        ln.findtext("cbc:ID", namespaces=NS): (ln.findtext("cbc:Quantity", namespaces=NS), ln.findtext("cac:Price/cbc:PriceAmount", namespaces=NS))
+        ln.findtext("cbc:ID", namespaces=NS): (
+            ln.findtext("cbc:Quantity", namespaces=NS),
+            ln.findtext("cac:Price/cbc:PriceAmount", namespaces=NS),
+        )
         for ln in root.findall("cac:OrderLine/cac:LineItem", NS)
     }
     got = {ln["line_id"]: (D(ln["quantity"]), D(ln["unit_price"])) for ln in detail["lines"]}
@@ -584,13 +692,18 @@ def test_six_decimal_amounts_round_trip(pg_url: str, run_cli: Any, tmp_path: Pat
     engine = create_engine(pg_url)
     try:
         with engine.connect() as conn:
-            stored = conn.execute(text(
-                "SELECT l.line_id, l.quantity, l.unit_price, pg_typeof(l.unit_price)::text FROM engagement_lines l "
-                "JOIN engagement_versions v ON v.id = l.version_id WHERE v.version = 1 ORDER BY l.position"
-            )).all()
+            stored = conn.execute(
+                text(
+                    "SELECT l.line_id, l.quantity, l.unit_price, pg_typeof(l.unit_price)::text FROM engagement_lines l "
+                    "JOIN engagement_versions v ON v.id = l.version_id WHERE v.version = 1 ORDER BY l.position"
+                )
+            ).all()
     finally:
         engine.dispose()
     assert [(r[0], r[1], r[2]) for r in stored] == [
-        ("1", 3_500_000, 1_234_567), ("2", 1_234_567_891, 987_654), ("3", 12_345_678_901, 98_765_432_109), ("4", 1, 1)
+        ("1", 3_500_000, 1_234_567),
+        ("2", 1_234_567_891, 987_654),
+        ("3", 12_345_678_901, 98_765_432_109),
+        ("4", 1, 1),
     ]
     assert {r[3] for r in stored} == {"bigint"}

@@ -48,9 +48,9 @@ from chorus_batch.config import Settings
 from chorus_batch.domain.matching import ANOMALIES
 from chorus_batch.reports import build, write
 from chorus_batch.shapes import money
+from chorus_batch.store import Store
 from chorus_batch.store import reports as queries
 from chorus_batch.store import schema as s
-from chorus_batch.store import Store
 
 GOLDEN = Path(__file__).parent / "golden"
 TODAY = date(2026, 12, 15)
@@ -66,7 +66,9 @@ MONEY = re.compile(r"^-?\d+\.\d{2}$")
 # -- the scenario --------------------------------------------------------------------------------
 
 
-def _engagement(conn: Any, number: str, status: str, ht: str, ttc: str, created: str, moved: str, supplier_name: str) -> int:
+def _engagement(
+    conn: Any, number: str, status: str, ht: str, ttc: str, created: str, moved: str, supplier_name: str
+) -> int:
     return int(
         conn.execute(
             insert(s.engagements).values(
@@ -131,16 +133,43 @@ def _invoice(
     )
     conn.execute(
         insert(s.invoice_statuses),
-        [dict(invoice_id=invoice_id, status=st, at=a, recorded_at=a) for st, a in zip(statuses, at)],
+        [dict(invoice_id=invoice_id, status=st, at=a, recorded_at=a) for st, a in zip(statuses, at, strict=True)],
     )
     return invoice_id
 
 
 def populate(store: Store) -> None:
     with store.begin() as conn:
-        e1 = _engagement(conn, "EJ-0001", "PRIS_EN_COMPTE", "1000.00", "1200.00", "2026-11-01T08:00:00Z", "2026-11-02T09:00:00Z", "Numérique & Services, SARL")
-        e2 = _engagement(conn, "EJ-0002", "PRIS_EN_COMPTE", "500.00", "600.00", "2026-12-01T08:00:00Z", "2026-12-10T16:30:00Z", "Papeteries Réunies")
-        e3 = _engagement(conn, "EJ-0003", "REFUSE", "250.00", "300.00", "2026-07-15T08:00:00Z", "2026-08-01T12:00:00Z", "=SOMME(1;2) SARL")
+        e1 = _engagement(
+            conn,
+            "EJ-0001",
+            "PRIS_EN_COMPTE",
+            "1000.00",
+            "1200.00",
+            "2026-11-01T08:00:00Z",
+            "2026-11-02T09:00:00Z",
+            "Numérique & Services, SARL",
+        )
+        e2 = _engagement(
+            conn,
+            "EJ-0002",
+            "PRIS_EN_COMPTE",
+            "500.00",
+            "600.00",
+            "2026-12-01T08:00:00Z",
+            "2026-12-10T16:30:00Z",
+            "Papeteries Réunies",
+        )
+        e3 = _engagement(
+            conn,
+            "EJ-0003",
+            "REFUSE",
+            "250.00",
+            "300.00",
+            "2026-07-15T08:00:00Z",
+            "2026-08-01T12:00:00Z",
+            "=SOMME(1;2) SARL",
+        )
         # EJ-0001: partially invoiced — two invoices (one paid), one credit note, one REJETEE
         _invoice(conn, "F-001", "500.00", "600.00", ["DEPOSEE", "SERVICE_FAIT", "MISE_EN_PAIEMENT"], e1, "EJ-0001")
         _invoice(conn, "F-002", "250.00", "300.00", ["DEPOSEE", "SERVICE_FAIT"], e1, "EJ-0001")
@@ -151,16 +180,37 @@ def populate(store: Store) -> None:
         _invoice(conn, "F-003", "606.00", "727.20", ["DEPOSEE"], e2, "EJ-0002", duplicate_of=first)
         # EJ-0003 (REFUSE): invoiced anyway, by a buyer that is not the issuer
         _invoice(
-            conn, "F-004", "100.00", "120.00", ["MISE_A_DISPOSITION"], e3, "EJ-0003", buyer=OTHER_BUYER,
+            conn,
+            "F-004",
+            "100.00",
+            "120.00",
+            ["MISE_A_DISPOSITION"],
+            e3,
+            "EJ-0003",
+            buyer=OTHER_BUYER,
             anomalies=[{"code": "BUYER_MISMATCH", "reason": f"buyer is not the issuer {ISSUER} of engagement EJ-0003"}],
         )
         # not matched: an unknown number, and NA (no number)
         _invoice(
-            conn, "G-100", "50.00", "60.00", ["DEPOSEE"], None, "EJ-9999", seller=OTHER_SELLER,
+            conn,
+            "G-100",
+            "50.00",
+            "60.00",
+            ["DEPOSEE"],
+            None,
+            "EJ-9999",
+            seller=OTHER_SELLER,
             anomalies=[{"code": "UNKNOWN_ENGAGEMENT", "reason": "no engagement EJ-9999"}],
         )
         _invoice(
-            conn, "G-101", "10.00", "12.00", ["DEPOSEE"], None, None, seller=OTHER_SELLER,
+            conn,
+            "G-101",
+            "10.00",
+            "12.00",
+            ["DEPOSEE"],
+            None,
+            None,
+            seller=OTHER_SELLER,
             anomalies=[{"code": "NO_ENGAGEMENT", "reason": ANOMALIES["NO_ENGAGEMENT"]}],
         )
 
@@ -236,11 +286,13 @@ def test_excel_fr_matches_golden(frames: dict[str, Any], tmp_path: Path) -> None
     assert rows[0] == list(build.INVOICE_COLUMNS)
     f003 = next(r for r in rows if r[0] == "F-003")
     assert f003[6:8] == ["606,00", "727,20"]
-    recon = list(csv.reader(io.StringIO((tmp_path / "reconciliation.csv").read_bytes().decode("utf-8-sig")), delimiter=";"))
+    recon = list(
+        csv.reader(io.StringIO((tmp_path / "reconciliation.csv").read_bytes().decode("utf-8-sig")), delimiter=";")
+    )
     assert recon[2][build.RECONCILIATION_COLUMNS.index("remaining_ttc")] == "-127,20"
     # a name Excel would run as a formula is neutralised; ';' inside it is quoted
     status_text = (tmp_path / "status.csv").read_bytes().decode("utf-8-sig")
-    assert "\"'=SOMME(1;2) SARL\"" in status_text
+    assert '"\'=SOMME(1;2) SARL"' in status_text
     assert ",00" in status_text and "1200.00" not in status_text
 
 
@@ -268,21 +320,38 @@ def test_reconciliation_values(frames: dict[str, Any]) -> None:
     assert e2["remaining_ttc"] == "-127.20"
     assert e2["invoice_count"] == 1
     assert e2["match_status"] == "OVER_INVOICED"
-    assert e2["anomalies"] == f"DUPLICATE_INVOICE: {ANOMALIES['DUPLICATE_INVOICE']}; OVER_INVOICED: {ANOMALIES['OVER_INVOICED']}"
+    assert (
+        e2["anomalies"]
+        == f"DUPLICATE_INVOICE: {ANOMALIES['DUPLICATE_INVOICE']}; OVER_INVOICED: {ANOMALIES['OVER_INVOICED']}"
+    )
 
     e3 = rows["EJ-0003"]
-    assert (e3["status"], e3["invoiced_ttc"], e3["remaining_ttc"], e3["invoice_count"]) == ("REFUSE", "120.00", "180.00", 1)
+    assert (e3["status"], e3["invoiced_ttc"], e3["remaining_ttc"], e3["invoice_count"]) == (
+        "REFUSE",
+        "120.00",
+        "180.00",
+        1,
+    )
     assert e3["match_status"] == "PARTIALLY_INVOICED"
-    assert e3["anomalies"] == f"BUYER_MISMATCH: {ANOMALIES['BUYER_MISMATCH']}; ENGAGEMENT_NOT_ACCEPTED: {ANOMALIES['ENGAGEMENT_NOT_ACCEPTED']}"
+    assert (
+        e3["anomalies"] == f"BUYER_MISMATCH: {ANOMALIES['BUYER_MISMATCH']}; "
+        f"ENGAGEMENT_NOT_ACCEPTED: {ANOMALIES['ENGAGEMENT_NOT_ACCEPTED']}"
+    )
 
 
 def test_tolerance_from_settings(store_url: str) -> None:
     store = Store(store_url)
     try:
         with store.read() as conn:
-            loose = reports.report(conn, replace(Settings(), tolerance_percent=Decimal("25")), TODAY, ["reconciliation"])
-            wide = reports.report(conn, replace(Settings(), tolerance_amount=Decimal("372.72")), TODAY, ["reconciliation"])
-            strict = reports.report(conn, replace(Settings(), tolerance_amount=Decimal("372.71")), TODAY, ["reconciliation"])
+            loose = reports.report(
+                conn, replace(Settings(), tolerance_percent=Decimal("25")), TODAY, ["reconciliation"]
+            )
+            wide = reports.report(
+                conn, replace(Settings(), tolerance_amount=Decimal("372.72")), TODAY, ["reconciliation"]
+            )
+            strict = reports.report(
+                conn, replace(Settings(), tolerance_amount=Decimal("372.71")), TODAY, ["reconciliation"]
+            )
     finally:
         store.close()
     # 727.20 - 600.00 = 127.20 <= 25 % of 600.00 = 150.00
@@ -299,13 +368,20 @@ def test_status_and_invoice_rows(frames: dict[str, Any]) -> None:
     assert status["EJ-0001"]["created_at"] == "2026-11-01T08:00:00Z"
 
     inv = frames["invoices"]
-    keys = list(zip(inv["seller_id"], inv["invoice_number"]))
+    keys = list(zip(inv["seller_id"], inv["invoice_number"], strict=True))
     assert keys == sorted(keys)
     rows = inv.to_dict("records")
     f003 = [r for r in rows if r["invoice_number"] == "F-003"]
-    assert [r["anomaly"].split(":")[0] for r in f003] == ["OVER_INVOICED", "DUPLICATE_INVOICE"]  # original first (id order)
+    assert [r["anomaly"].split(":")[0] for r in f003] == [
+        "OVER_INVOICED",
+        "DUPLICATE_INVOICE",
+    ]  # original first (id order)
     g100 = next(r for r in rows if r["invoice_number"] == "G-100")
-    assert (g100["engagement_number"], g100["matched"], g100["anomaly"]) == ("EJ-9999", "false", "UNKNOWN_ENGAGEMENT: no engagement EJ-9999")
+    assert (g100["engagement_number"], g100["matched"], g100["anomaly"]) == (
+        "EJ-9999",
+        "false",
+        "UNKNOWN_ENGAGEMENT: no engagement EJ-9999",
+    )
     g101 = next(r for r in rows if r["invoice_number"] == "G-101")
     assert (g101["engagement_number"], g101["matched"]) == ("", "false")
     assert g101["anomaly"].startswith("NO_ENGAGEMENT: ")
@@ -330,8 +406,19 @@ def test_no_float_reaches_a_csv(tmp_path: Path) -> None:
     store = Store(url)
     try:
         with store.begin() as conn:
-            e1 = _engagement(conn, "EJ-A", "PRIS_EN_COMPTE", "0.125", "2.675", "2026-12-01T00:00:00Z", "2026-12-01T00:00:00Z", "S")
-            e2 = _engagement(conn, "EJ-B", "PRIS_EN_COMPTE", "1.005", "98765432109.995", "2026-12-01T00:00:00Z", "2026-12-01T00:00:00Z", "S")
+            e1 = _engagement(
+                conn, "EJ-A", "PRIS_EN_COMPTE", "0.125", "2.675", "2026-12-01T00:00:00Z", "2026-12-01T00:00:00Z", "S"
+            )
+            e2 = _engagement(
+                conn,
+                "EJ-B",
+                "PRIS_EN_COMPTE",
+                "1.005",
+                "98765432109.995",
+                "2026-12-01T00:00:00Z",
+                "2026-12-01T00:00:00Z",
+                "S",
+            )
             _invoice(conn, "X-1", "0.10", "0.105", ["DEPOSEE"], e1, "EJ-A")
             _invoice(conn, "X-2", "0.20", "0.2", ["MISE_EN_PAIEMENT"], e1, "EJ-A")
             _invoice(conn, "X-3", "0.000001", "3.670005", ["DEPOSEE"], e1, "EJ-A")
@@ -352,7 +439,10 @@ def test_no_float_reaches_a_csv(tmp_path: Path) -> None:
     assert b["remaining_ttc"] == "0.01"  # exactly 0.009999: a float sum would not get this
     inv = list(csv.DictReader(io.StringIO((tmp_path / "out" / "invoices.csv").read_text(encoding="utf-8"))))
     assert [(r["invoice_number"], r["amount_ht"], r["amount_ttc"]) for r in inv] == [
-        ("X-1", "0.10", "0.11"), ("X-2", "0.20", "0.20"), ("X-3", "0.00", "3.67"), ("Y-1", "1.00", "98765432109.99")
+        ("X-1", "0.10", "0.11"),
+        ("X-2", "0.20", "0.20"),
+        ("X-3", "0.00", "3.67"),
+        ("Y-1", "1.00", "98765432109.99"),
     ]
     for name in reports.REPORTS:
         text = (tmp_path / "out" / f"{name}.csv").read_text(encoding="utf-8")
@@ -388,7 +478,7 @@ def test_xlsx_one_workbook_three_sheets(frames: dict[str, Any], tmp_path: Path) 
         assert ws.max_row == len(frames[name]) + 1
     recon = wb["reconciliation"]
     header = [c.value for c in recon[1]]
-    values = {row[0]: dict(zip(header, row)) for row in recon.iter_rows(min_row=2, values_only=True)}
+    values = {row[0]: dict(zip(header, row, strict=True)) for row in recon.iter_rows(min_row=2, values_only=True)}
     e1 = values["EJ-0001"]
     assert e1["invoiced_ttc"] == pytest.approx(827.28) and isinstance(e1["invoiced_ttc"], float)
     assert e1["remaining_ttc"] == pytest.approx(372.72) and e1["invoice_count"] == 3
@@ -425,7 +515,7 @@ def test_html_page(frames: dict[str, Any], tmp_path: Path) -> None:
     [path] = write.write(frames, tmp_path, fmt="html", as_of=TODAY)
     assert path.name == "reports.html"
     page = path.read_text(encoding="utf-8")
-    assert page.startswith("<!DOCTYPE html>\n<html lang=\"fr\">")
+    assert page.startswith('<!DOCTYPE html>\n<html lang="fr">')
     assert page.count("<table>") == 3 and page.count("<svg ") == 2
     assert page.count('<th scope="col">') == sum(len(c) for c in build.COLUMNS.values())
     for heading in ("Statut des engagements", "Rapprochement commandes / factures", "Factures et avoirs"):
@@ -476,9 +566,19 @@ def test_html_renders_in_headless_chromium(frames: dict[str, Any], tmp_path: Pat
     png = tmp_path / "reports.png"
     profile = tmp_path / "profile"
     cmd = [
-        str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
-        f"--user-data-dir={profile}", "--window-size=1400,2200", f"--screenshot={png}", page.resolve().as_uri(),
+        str(CHROMIUM),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--hide-scrollbars",
+        f"--user-data-dir={profile}",
+        "--window-size=1400,2200",
+        f"--screenshot={png}",
+        page.resolve().as_uri(),
     ]
     done = subprocess.run(cmd, capture_output=True, timeout=180, env={**os.environ, "HOME": str(tmp_path)})
     assert png.is_file(), f"no screenshot (exit {done.returncode}): {done.stderr.decode(errors='replace')[-2000:]}"
@@ -539,7 +639,13 @@ def test_pandas_only_under_reports() -> None:
         if "reports" in path.relative_to(package).parts[:1]:
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             if any(n.split(".")[0] in ("pandas", "openpyxl") for n in names):
                 offenders.append(str(path.relative_to(package)))
     assert not offenders, offenders

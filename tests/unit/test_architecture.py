@@ -109,11 +109,17 @@ def test_the_public_api_is_all_a_command_needs() -> None:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == "chorus_batch":
                 wrong += [f"{path.name}: {a.name}" for a in node.names if a.name not in chorus_batch.__all__]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("chorus_batch."):
+            elif (
+                isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("chorus_batch.")
+            ):
                 wrong.append(f"{path.name}: {node.module}")
     assert not wrong, wrong
 
 
 def test_every_module_says_what_it_owns() -> None:
-    missing = [p.name for p in PACKAGE.rglob("*.py") if p.name != "__main__.py" and not ast.get_docstring(ast.parse(p.read_text()))]
+    missing = [
+        p.name
+        for p in PACKAGE.rglob("*.py")
+        if p.name != "__main__.py" and not ast.get_docstring(ast.parse(p.read_text()))
+    ]
     assert not missing, missing

@@ -50,7 +50,9 @@ def make_zip(entries: Iterable[tuple[str | zipfile.ZipInfo, bytes]], method: int
     return out.getvalue()
 
 
-def tar_entry(name: str, data: bytes = b"", kind: bytes = tarfile.REGTYPE, link: str = "") -> tuple[tarfile.TarInfo, bytes]:
+def tar_entry(
+    name: str, data: bytes = b"", kind: bytes = tarfile.REGTYPE, link: str = ""
+) -> tuple[tarfile.TarInfo, bytes]:
     info = tarfile.TarInfo(name)
     info.type = kind
     info.linkname = link
@@ -166,7 +168,7 @@ def measure(call: Callable[[], object]) -> tuple[BaseException | None, int, floa
     raised: BaseException | None = None
     try:
         call()
-    except BaseException as exc:  # noqa: BLE001 - returned to the test
+    except BaseException as exc:
         raised = exc
     finally:
         elapsed = time.perf_counter() - start
@@ -227,12 +229,19 @@ def test_zip_of_three_orders_and_a_broken_one_lists_the_four() -> None:
         ("orders/upload.part", b"still writing"),
     ]
     found = members(make_zip(entries))
-    assert found == [("orders/1.xml", orders[0]), ("orders/2.xml", orders[1]), ("orders/broken.xml", broken), ("orders/3.xml", orders[2])]
+    assert found == [
+        ("orders/1.xml", orders[0]),
+        ("orders/2.xml", orders[1]),
+        ("orders/broken.xml", broken),
+        ("orders/3.xml", orders[2]),
+    ]
 
 
 def test_tar_gz_and_plain_tar_list_their_members_in_order() -> None:
     orders = [_order(f"EJ-{i}") for i in range(3)]
-    entries = [tar_entry("./", kind=tarfile.DIRTYPE)] + [tar_entry(f"./o{i}.xml", data) for i, data in enumerate(orders)]
+    entries = [tar_entry("./", kind=tarfile.DIRTYPE)] + [
+        tar_entry(f"./o{i}.xml", data) for i, data in enumerate(orders)
+    ]
     entries.insert(2, tar_entry("./.hidden.xml", b"x"))
     expected = [(f"o{i}.xml", data) for i, data in enumerate(orders)]
     assert members(make_tar(entries)) == expected
@@ -255,7 +264,12 @@ def test_single_document_gzip_is_a_one_member_bundle() -> None:
 
 
 def test_empty_bundles_are_rejected_as_empty() -> None:
-    for data in (make_zip([]), make_zip([("d/", b""), (".x", b"1")]), make_tar([]), make_tar([tar_entry("d", kind=tarfile.DIRTYPE)], gz=False)):
+    for data in (
+        make_zip([]),
+        make_zip([("d/", b""), (".x", b"1")]),
+        make_tar([]),
+        make_tar([tar_entry("d", kind=tarfile.DIRTYPE)], gz=False),
+    ):
         assert rejected(data).code == "FILE_EMPTY"
     # an empty plain tar is only zeros: nothing says it is a tar
     assert kind_of(make_tar([], gz=False)) is None
@@ -263,7 +277,22 @@ def test_empty_bundles_are_rejected_as_empty() -> None:
 
 # -- unsafe paths --------------------------------------------------------------------------------
 
-UNSAFE = ["../../etc/x", "/abs", "/etc/passwd", "a/../../b", "a/..", "C:\\x", "C:x", "c:/windows/x", "..\\x", "a\\..\\..\\b", "\\\\server\\share\\x", ".. /x", "a/.../b", "x\nfake-log-line"]
+UNSAFE = [
+    "../../etc/x",
+    "/abs",
+    "/etc/passwd",
+    "a/../../b",
+    "a/..",
+    "C:\\x",
+    "C:x",
+    "c:/windows/x",
+    "..\\x",
+    "a\\..\\..\\b",
+    "\\\\server\\share\\x",
+    ".. /x",
+    "a/.../b",
+    "x\nfake-log-line",
+]
 
 
 @pytest.mark.parametrize("name", UNSAFE)
@@ -427,7 +456,12 @@ def test_one_level_of_nesting_is_flattened() -> None:
     inner_zip = make_zip([("a.xml", b"<a/>"), ("b.xml", b"<b/>")])
     inner_tgz = make_tar([tar_entry("c.xml", b"<c/>")])
     outer = make_zip(
-        [("first.xml", b"<0/>"), ("inner.zip", inner_zip), ("more/inner.tar.gz", inner_tgz), ("d.xml.gz", gzip_named("d.xml", b"<d/>"))]
+        [
+            ("first.xml", b"<0/>"),
+            ("inner.zip", inner_zip),
+            ("more/inner.tar.gz", inner_tgz),
+            ("d.xml.gz", gzip_named("d.xml", b"<d/>")),
+        ]
     )
     assert members(outer) == [
         ("first.xml", b"<0/>"),
@@ -436,7 +470,10 @@ def test_one_level_of_nesting_is_flattened() -> None:
         ("more/inner.tar.gz/c.xml", b"<c/>"),
         ("d.xml.gz/d.xml", b"<d/>"),
     ]
-    assert members(make_tar([tar_entry("inner.zip", inner_zip)])) == [("inner.zip/a.xml", b"<a/>"), ("inner.zip/b.xml", b"<b/>")]
+    assert members(make_tar([tar_entry("inner.zip", inner_zip)])) == [
+        ("inner.zip/a.xml", b"<a/>"),
+        ("inner.zip/b.xml", b"<b/>"),
+    ]
 
 
 def test_two_levels_of_nesting_are_rejected() -> None:
@@ -445,7 +482,10 @@ def test_two_levels_of_nesting_are_rejected() -> None:
     assert rejected(make_zip([("ok.xml", b"<a/>"), ("middle.zip", middle)])).code == "ARCHIVE_NESTED"
     assert rejected(make_tar([tar_entry("middle.zip", middle)])).code == "ARCHIVE_NESTED"
     assert rejected(gzip_named("middle.zip", middle)).code == "ARCHIVE_NESTED"
-    assert rejected(make_zip([("x.tar.gz", make_tar([tar_entry("y.gz", gzip.compress(b"<a/>"))]))])).code == "ARCHIVE_NESTED"
+    assert (
+        rejected(make_zip([("x.tar.gz", make_tar([tar_entry("y.gz", gzip.compress(b"<a/>"))]))])).code
+        == "ARCHIVE_NESTED"
+    )
     # max_depth=0: no nesting at all
     assert rejected(middle, Limits(max_depth=0)).code == "ARCHIVE_NESTED"
     assert members(middle, Limits(max_depth=2)) == [("deepest.zip/a.xml", MARKER)]
@@ -498,7 +538,13 @@ def test_not_an_archive() -> None:
 
 # -- fuzz ----------------------------------------------------------------------------------------
 
-PREFIXES = [b"PK\x03\x04", b"PK\x05\x06", b"\x1f\x8b", b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff", b"\x1f\x8b\x08\x08\x00\x00\x00\x00\x00\xff"]
+PREFIXES = [
+    b"PK\x03\x04",
+    b"PK\x05\x06",
+    b"\x1f\x8b",
+    b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff",
+    b"\x1f\x8b\x08\x08\x00\x00\x00\x00\x00\xff",
+]
 SEEDS = [
     make_zip([("a.xml", _order("A")), ("d/", b""), ("inner.zip", make_zip([("b.xml", b"<b/>")]))]),
     make_zip([("a.xml", b"<a/>" * 50)], zipfile.ZIP_STORED),
@@ -546,5 +592,10 @@ def test_tar_sparse_map_abuse_is_bounded() -> None:
     body = b"100000000\n" + b"0\n" * (4 * MiB)
     info = tarfile.TarInfo("x.xml")
     info.size = len(body)
-    info.pax_headers = {"GNU.sparse.major": "1", "GNU.sparse.minor": "0", "GNU.sparse.name": "x.xml", "GNU.sparse.realsize": "1"}
+    info.pax_headers = {
+        "GNU.sparse.major": "1",
+        "GNU.sparse.minor": "0",
+        "GNU.sparse.name": "x.xml",
+        "GNU.sparse.realsize": "1",
+    }
     assert_bomb_rejected(make_tar([(info, body)]))

@@ -50,8 +50,8 @@ NS = {
     "ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:128",
     "udt": "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:128",
 }
-UBL_ROOT = "{%s}Order" % NS["ubl"]
-ORDERX_ROOT = "{%s}SCRDMCCBDACIOMessageStructure" % NS["rsm"]
+UBL_ROOT = f"{{{NS['ubl']}}}Order"
+ORDERX_ROOT = f"{{{NS['rsm']}}}SCRDMCCBDACIOMessageStructure"
 TWO_DECIMALS = re.compile(r"^-?\d+\.\d{2}$")
 CENT = Decimal("0.01")
 
@@ -175,13 +175,13 @@ def check_orderx_totals(doc: etree._ElementTree, lines: list[Line]) -> None:
         )
     ]
     assert len(line_amounts) == len(lines)
-    for ln, value in zip(lines, line_amounts):
+    for ln, value in zip(lines, line_amounts, strict=True):
         assert value == half_up(ln.quantity * ln.unit_price)
     ht = amount("LineTotalAmount")
     assert ht == sum(line_amounts, Decimal(0))
     assert amount("TaxBasisTotalAmount") == ht
     vat = amount("TaxTotalAmount")
-    assert vat == expected_vat([(a, ln.vat_rate) for a, ln in zip(line_amounts, lines)])
+    assert vat == expected_vat([(a, ln.vat_rate) for a, ln in zip(line_amounts, lines, strict=True)])
     assert amount("GrandTotalAmount") == ht + vat
     (tax_total,) = summ.xpath("ram:TaxTotalAmount", namespaces=NS)
     assert tax_total.get("currencyID") == doc.xpath("string(//ram:OrderCurrencyCode)", namespaces=NS)
@@ -240,8 +240,12 @@ def test_ubl_order_random_is_valid_with_consistent_totals(ubl_schema, seed: int)
     issuer, supplier = rng.choice(ISSUERS), rng.choice(SUPPLIERS)
     number = engagement_number(seed)
     data = ubl_order(
-        number, issuer, supplier, lines, date(2026, 2, 1 + seed),
-        note="Commande <urgente> & \"prioritaire\"" if seed % 2 else None,
+        number,
+        issuer,
+        supplier,
+        lines,
+        date(2026, 2, 1 + seed),
+        note='Commande <urgente> & "prioritaire"' if seed % 2 else None,
         delivery_date=date(2026, 3, 1) if seed % 3 else None,
     )
     doc = parse(data)
@@ -254,8 +258,13 @@ def test_ubl_order_with_attachment_and_other_currency(ubl_schema) -> None:
     content = b"%PDF-1.4\n...binary \x00\xff...\n%%EOF\n"
     lines = random_lines(random.Random(3), 3)
     data = ubl_order(
-        "EJ2026-009999", ISSUERS[0], SUPPLIERS[1], lines, date(2026, 1, 2),
-        currency="USD", attachment=('devis "final" & signé.pdf', "application/pdf", content),
+        "EJ2026-009999",
+        ISSUERS[0],
+        SUPPLIERS[1],
+        lines,
+        date(2026, 1, 2),
+        currency="USD",
+        attachment=('devis "final" & signé.pdf', "application/pdf", content),
     )
     doc = parse(data)
     assert_valid(ubl_schema, doc, "ubl_order with attachment")
@@ -283,7 +292,11 @@ def test_ubl_identifier_placements() -> None:
     assert x("/ubl:Order/cbc:IssueDate/text()") == ["2026-01-09"]
     assert x("/ubl:Order/cbc:OrderTypeCode/text()") == ["220"]
     assert x("/ubl:Order/cbc:CustomerReference/text()") == [issuer.service]
-    for wrapper, org in (("BuyerCustomerParty", issuer), ("SellerSupplierParty", supplier), ("AccountingCustomerParty", issuer)):
+    for wrapper, org in (
+        ("BuyerCustomerParty", issuer),
+        ("SellerSupplierParty", supplier),
+        ("AccountingCustomerParty", issuer),
+    ):
         party = f"/ubl:Order/cac:{wrapper}/cac:Party/"
         assert x(party + "cbc:EndpointID[@schemeID='0009']/text()") == [org.siret]
         assert x(party + "cac:PartyIdentification/cbc:ID[@schemeID='0009']/text()") == [org.siret]
@@ -316,7 +329,7 @@ def test_no_service_code_means_no_customer_reference() -> None:
 def test_special_characters_are_escaped() -> None:
     nasty = 'Régie <Eau> & "Assainissement" d\'Aÿ'
     issuer = Org(nasty, ISSUERS[0].siret, None, "1 rue <A&B>", "Aÿ", "51160", 'S&"<>')
-    lines = [Line("1", "Article <spécial> & \"cité\"", Decimal("2.00"), "C62", Decimal("1.10"), Decimal(20), "A&B<1>")]
+    lines = [Line("1", 'Article <spécial> & "cité"', Decimal("2.00"), "C62", Decimal("1.10"), Decimal(20), "A&B<1>")]
     for data in (
         ubl_order("N&1", issuer, SUPPLIERS[1], lines, date(2026, 1, 1), note=nasty),
         *(orderx_order("N&1", issuer, SUPPLIERS[1], lines, date(2026, 1, 1), profile=p, note=nasty) for p in PROFILES),
@@ -352,7 +365,11 @@ def test_orderx_order_random_is_valid_with_consistent_totals(orderx_schemas, pro
     lines = random_lines(rng)
     issuer, supplier = rng.choice(ISSUERS), rng.choice(SUPPLIERS)
     data = orderx_order(
-        engagement_number(seed), issuer, supplier, lines, date(2026, 4, 1 + seed),
+        engagement_number(seed),
+        issuer,
+        supplier,
+        lines,
+        date(2026, 4, 1 + seed),
         profile=profile,
         note="Livraison au quai n° 2 & badge requis" if seed % 2 else None,
         delivery_date=date(2026, 5, 2) if seed % 3 else None,
@@ -370,7 +387,9 @@ def test_orderx_identifier_placements(orderx_schemas, profile: str) -> None:
     issuer, supplier = ISSUERS[1], SUPPLIERS[2]
     lines = random_lines(random.Random(11), 3)
     doc = parse(
-        orderx_order("1300000042", issuer, supplier, lines, date(2026, 6, 30), profile=profile, delivery_date=date(2026, 7, 15))
+        orderx_order(
+            "1300000042", issuer, supplier, lines, date(2026, 6, 30), profile=profile, delivery_date=date(2026, 7, 15)
+        )
     )
     assert_valid(orderx_schemas[profile], doc, profile)
 
@@ -393,7 +412,9 @@ def test_orderx_identifier_placements(orderx_schemas, profile: str) -> None:
         assert x(party + "ram:URIUniversalCommunication/ram:URIID[@schemeID='0009']/text()") == [org.siret]
         assert x(party + "ram:PostalTradeAddress/ram:PostcodeCode/text()") == [org.postcode]
         assert x(party + "ram:PostalTradeAddress/ram:CountryID/text()") == ["FR"]
-    assert x(agreement + "ram:SellerTradeParty/ram:SpecifiedTaxRegistration/ram:ID[@schemeID='VA']/text()") == [supplier.vat]
+    assert x(agreement + "ram:SellerTradeParty/ram:SpecifiedTaxRegistration/ram:ID[@schemeID='VA']/text()") == [
+        supplier.vat
+    ]
     assert x("//ram:ApplicableHeaderTradeSettlement/ram:OrderCurrencyCode/text()") == ["EUR"]
     assert x(
         "//ram:ApplicableHeaderTradeDelivery/ram:RequestedDeliverySupplyChainEvent"
@@ -442,7 +463,9 @@ def test_demo_files_valid_orderx_and_bad_files(demo, orderx_schemas) -> None:
             kinds[profile] += 1
             assert_valid(orderx_schemas[profile], doc, name)
             agreement = "//ram:ApplicableHeaderTradeAgreement/"
-            buyer = doc.xpath(agreement + "ram:BuyerTradeParty/ram:SpecifiedLegalOrganization/ram:ID/text()", namespaces=NS)[0]
+            buyer = doc.xpath(
+                agreement + "ram:BuyerTradeParty/ram:SpecifiedLegalOrganization/ram:ID/text()", namespaces=NS
+            )[0]
             if data.startswith(b"\xef\xbb\xbf"):
                 assert data[3:].startswith(b"<!--") and b"<?xml" not in data
                 bom_comment += 1
@@ -546,13 +569,15 @@ def test_demo_invoices_shape(demo_invoice_files) -> None:
     names = [n for n, _ in demo_invoice_files]
     assert len(names) == len(set(names))
     assert not any(n.startswith("bad-") for n in names)  # every file must integrate
-    assert all(re.fullmatch(r"(facture|avoir|cppstatut)-[A-Za-z0-9-]+\.(xml|pdf)|statuts-factures\.csv", n) for n in names), names
+    assert all(
+        re.fullmatch(r"(facture|avoir|cppstatut)-[A-Za-z0-9-]+\.(xml|pdf)|statuts-factures\.csv", n) for n in names
+    ), names
     assert sum(n.endswith(".pdf") for n in names) == 1
     assert sum(n.startswith("avoir-") for n in names) == 1
     assert sum(n.startswith("cppstatut-") for n in names) == 1 and "statuts-factures.csv" in names
     # deterministic (the PDF's XMP carries the clock; its embedded XML does not)
     again = demo_inv.demo_invoices()
-    for (n1, d1), (n2, d2) in zip(demo_invoice_files, again):
+    for (n1, d1), (n2, d2) in zip(demo_invoice_files, again, strict=True):
         assert n1 == n2
         assert (_embedded_xml(d1) == _embedded_xml(d2)) if n1.endswith(".pdf") else d1 == d2
 
@@ -606,13 +631,20 @@ def test_demo_invoices_follow_the_demo_orders(demo_invoice_files) -> None:
 @pytest.mark.parametrize("variant", ["invoice", "credit", "negative_380"])
 def test_invoice_generators_variants_are_valid_and_read_back(syntax: str, variant: str) -> None:
     lines = [
-        Line("1", "Fournitures <spéciales> & \"quotées\"", Decimal("3"), "C62", Decimal("12.345"), Decimal("20"), "A&B"),
+        Line("1", 'Fournitures <spéciales> & "quotées"', Decimal("3"), "C62", Decimal("12.345"), Decimal("20"), "A&B"),
         Line("2", "Fruits de saison", Decimal("2.50"), "KGM", Decimal("3.10"), Decimal("5.5")),
     ]
     writer = demo_inv.ubl_invoice if syntax == "ubl" else demo_inv.cii_invoice
     data = writer(
-        "F<1>&2", SUPPLIERS[0], ISSUERS[3], lines, date(2026, 3, 1), engagement="EJ&1",
-        credit=variant == "credit", negative_380=variant == "negative_380", billing_reference="F0" if variant == "credit" else None,
+        "F<1>&2",
+        SUPPLIERS[0],
+        ISSUERS[3],
+        lines,
+        date(2026, 3, 1),
+        engagement="EJ&1",
+        credit=variant == "credit",
+        negative_380=variant == "negative_380",
+        billing_reference="F0" if variant == "credit" else None,
     )
     root = etree.fromstring(data)
     _schemas.get(_invoice_schema_name(root)).assertValid(root)
@@ -623,7 +655,11 @@ def test_invoice_generators_variants_are_valid_and_read_back(syntax: str, varian
     expected_type = "381" if variant == "credit" else "380"
     assert doc.type_code == expected_type
     ht = half_up(Decimal("3") * Decimal("12.345")) + half_up(Decimal("2.50") * Decimal("3.10"))
-    ttc = ht + half_up(half_up(Decimal("3") * Decimal("12.345")) * Decimal("0.2")) + half_up(half_up(Decimal("2.50") * Decimal("3.10")) * Decimal("0.055"))
+    ttc = (
+        ht
+        + half_up(half_up(Decimal("3") * Decimal("12.345")) * Decimal("0.2"))
+        + half_up(half_up(Decimal("2.50") * Decimal("3.10")) * Decimal("0.055"))
+    )
     sign = -1 if variant == "negative_380" else 1
     assert doc.totals.amount_ttc == sign * ttc and doc.totals.amount_ht == sign * ht
     assert {ln.order_line_ref for ln in doc.lines} == {"1", "2"}
@@ -632,15 +668,27 @@ def test_invoice_generators_variants_are_valid_and_read_back(syntax: str, varian
 
 
 def test_invoice_without_engagement_has_no_order_reference() -> None:
-    data = demo_inv.ubl_invoice("F-1", SUPPLIERS[0], ISSUERS[0], random_lines(random.Random(1), 2), date(2026, 3, 1), engagement=None)
+    data = demo_inv.ubl_invoice(
+        "F-1", SUPPLIERS[0], ISSUERS[0], random_lines(random.Random(1), 2), date(2026, 3, 1), engagement=None
+    )
     assert b"OrderReference" not in data and b"OrderLineReference" not in data
-    cii = demo_inv.cii_invoice("F-1", SUPPLIERS[0], ISSUERS[0], random_lines(random.Random(1), 2), date(2026, 3, 1), engagement=None)
+    cii = demo_inv.cii_invoice(
+        "F-1", SUPPLIERS[0], ISSUERS[0], random_lines(random.Random(1), 2), date(2026, 3, 1), engagement=None
+    )
     assert b"BuyerOrderReferencedDocument" not in cii
     with pytest.raises(ValueError):
         demo_inv.ubl_invoice("F-1", SUPPLIERS[0], ISSUERS[0], [], date(2026, 3, 1), engagement=None)
     with pytest.raises(ValueError):
-        demo_inv.ubl_invoice("F-1", SUPPLIERS[0], ISSUERS[0], random_lines(random.Random(1), 1), date(2026, 3, 1),
-                             engagement=None, credit=True, negative_380=True)
+        demo_inv.ubl_invoice(
+            "F-1",
+            SUPPLIERS[0],
+            ISSUERS[0],
+            random_lines(random.Random(1), 1),
+            date(2026, 3, 1),
+            engagement=None,
+            credit=True,
+            negative_380=True,
+        )
 
 
 def test_iban_check_digits() -> None:

@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import click
+import docgen
 import pytest
 
-import docgen
 from _shared import REPO
 from chorus_batch import config
 from chorus_batch.cli import cli
@@ -126,7 +126,16 @@ def test_warning_codes_match_the_catalogue() -> None:
 
 def test_upper_snake_literals_that_look_like_codes_are_catalogued() -> None:
     """A string literal shaped like an error code (``*_INVALID``, ``*_NOT_FOUND``...) is one."""
-    suffixes = ("_INVALID", "_MISMATCH", "_NOT_FOUND", "_NOT_SUPPORTED", "_MALFORMED", "_DENIED", "_REQUIRED", "_NOT_ALLOWED")
+    suffixes = (
+        "_INVALID",
+        "_MISMATCH",
+        "_NOT_FOUND",
+        "_NOT_SUPPORTED",
+        "_MALFORMED",
+        "_DENIED",
+        "_REQUIRED",
+        "_NOT_ALLOWED",
+    )
     pattern = re.compile(r"^[A-Z][A-Z_]{3,}$")
     unknown = set()
     for path, tree in _sources():
@@ -197,10 +206,10 @@ def test_every_config_key_is_documented() -> None:
         assert f"`routing.{key}`" in text, f"docs/configuration.md does not document [routing] key `routing.{key}`"
     # keys of nested tables (e.g. [[partners]] and their rights), whatever config.py calls them
     for name, spec in vars(config).items():
-        if name.startswith("_") and name not in ("_TOP", "_ROUTING") and isinstance(spec, dict) and spec:
-            if all(type(v).__name__ == "_Key" for v in spec.values()):
-                for key in spec:
-                    assert f"`{key}`" in text, f"docs/configuration.md does not document key '{key}' ({name} in config.py)"
+        nested = name.startswith("_") and name not in ("_TOP", "_ROUTING") and isinstance(spec, dict) and spec
+        if nested and all(type(v).__name__ == "_Key" for v in spec.values()):
+            for key in spec:
+                assert f"`{key}`" in text, f"docs/configuration.md does not document key '{key}' ({name} in config.py)"
 
 
 def test_config_env_vars_are_documented() -> None:

@@ -7,7 +7,7 @@ import pytest
 
 import _budget
 
-INNER_TESTS = '''
+INNER_TESTS = """
 import sys
 
 import pytest
@@ -34,7 +34,7 @@ def test_marked_popen() -> None:
 
 def test_no_process() -> None:
     pass
-'''
+"""
 
 
 def test_a_test_that_starts_a_process_without_the_slow_marker_fails(pytester: pytest.Pytester) -> None:

@@ -212,7 +212,10 @@ def test_uc10_french_ctc_extended() -> None:
     assert doc.profile == "urn:cen.eu:en16931:2017#conformant#urn:factur-x.eu:1p0:extended"
     assert party_key(doc.seller) == "0002:100000009" and party_key(doc.buyer) == "0002:200000008"
     assert doc.buyer_reference == "BU_2516"
-    assert [(line.line_id, line.net_amount) for line in doc.lines] == [("1", Decimal("1000.00")), ("4", Decimal("4500.00"))]
+    assert [(line.line_id, line.net_amount) for line in doc.lines] == [
+        ("1", Decimal("1000.00")),
+        ("4", Decimal("4500.00")),
+    ]
     assert doc.totals.line_total == Decimal("5500.00") and doc.totals.amount_ttc == Decimal("6150.00")
 
 
@@ -224,7 +227,11 @@ def test_facture_fr_en16931_in_detail() -> None:
     assert party_key(doc.seller) == "99999999800010" and party_key(doc.buyer) == "78787878400035"
     t = doc.totals
     assert (t.tax_exclusive, t.tax_total, t.tax_inclusive, t.prepaid, t.payable) == (
-        Decimal("624.90"), Decimal("46.25"), Decimal("671.15"), Decimal("201.00"), Decimal("470.15"),
+        Decimal("624.90"),
+        Decimal("46.25"),
+        Decimal("671.15"),
+        Decimal("201.00"),
+        Decimal("470.15"),
     )
     assert sum(line.net_amount for line in doc.lines) == t.line_total
 
@@ -243,7 +250,11 @@ def test_minimum_profile_amount_due_is_not_checked() -> None:
 def test_second_tax_total_in_accounting_currency() -> None:
     """EN 16931 BT-111: a second VAT total in the VAT accounting currency (BT-6) is not the VAT
     total of the document and is not a currency inconsistency."""
-    for name, tax in (("ubl-tc434-example5.xml", "675.00"), ("CII_example5.xml", "675.00"), ("ubl-tc434-example10.xml", "20.73")):
+    for name, tax in (
+        ("ubl-tc434-example5.xml", "675.00"),
+        ("CII_example5.xml", "675.00"),
+        ("ubl-tc434-example10.xml", "20.73"),
+    ):
         doc = _one(_sample(name).read_bytes())
         assert doc.totals.tax_total == Decimal(tax), name
         assert doc.amount_currencies == (doc.currency,), name
@@ -349,7 +360,12 @@ def test_pdf_without_xml(data: bytes) -> None:
 
 @pytest.mark.parametrize(
     "names",
-    [("factur-x.xml", "xrechnung.xml"), ("factur-x.xml", "order-x.xml"), ("ZUGFeRD-invoice.xml", "factur-x.xml"), ("a.xml", "b.xml")],
+    [
+        ("factur-x.xml", "xrechnung.xml"),
+        ("factur-x.xml", "order-x.xml"),
+        ("ZUGFeRD-invoice.xml", "factur-x.xml"),
+        ("a.xml", "b.xml"),
+    ],
 )
 def test_pdf_with_two_candidate_xmls_is_ambiguous(names: tuple[str, str]) -> None:
     issues = _rejected(_pdf(*((name, cii_invoice()) for name in names)))
@@ -409,7 +425,9 @@ def ubl_invoice_xml(
     seller_siret: str = SELLER.siret,
 ) -> bytes:
     """A small, schema-valid French UBL 2.1 invoice (or credit note): one line, 20 % VAT."""
-    line_tag, qty_tag = ("CreditNoteLine", "CreditedQuantity") if root == "CreditNote" else ("InvoiceLine", "InvoicedQuantity")
+    line_tag, qty_tag = (
+        ("CreditNoteLine", "CreditedQuantity") if root == "CreditNote" else ("InvoiceLine", "InvoicedQuantity")
+    )
     ht, vat, ttc = (Decimal(v) * sign for v in ("100.00", "20.00", "120.00"))
     order = f"<cac:OrderReference><cbc:ID>{order_ref}</cbc:ID></cac:OrderReference>" if order_ref is not None else ""
     cur, lcur = currency, line_currency or currency
@@ -454,7 +472,11 @@ def ubl_invoice_xml(
 
 
 def cii_invoice(
-    *, guideline: str = "urn:factur-x.eu:1p0:minimum", type_code: str = "380", sign: int = 1, order_ref: str = "EJ2026-000001"
+    *,
+    guideline: str = "urn:factur-x.eu:1p0:minimum",
+    type_code: str = "380",
+    sign: int = 1,
+    order_ref: str = "EJ2026-000001",
 ) -> bytes:
     """A small French Factur-X MINIMUM invoice (SIRETs with scheme 0009)."""
     ht, vat, ttc = (Decimal(v) * sign for v in ("100.00", "20.00", "120.00"))
@@ -532,14 +554,19 @@ def test_credit_type_codes(code: str) -> None:
 
 
 def test_credit_rule() -> None:
-    neg, pos = Totals(tax_inclusive=Decimal("-1"), payable=Decimal("5")), Totals(tax_inclusive=Decimal("1"), payable=Decimal("-5"))
+    neg, pos = (
+        Totals(tax_inclusive=Decimal("-1"), payable=Decimal("5")),
+        Totals(tax_inclusive=Decimal("1"), payable=Decimal("-5")),
+    )
     assert common.is_credit("380", neg) and not common.is_credit("380", pos)
     assert common.is_credit("380", Totals(payable=Decimal("-0.01")))  # no TTC total: the amount due says it
     assert common.is_credit("380", Totals(), credit_root=True) and common.is_credit(" 381 ", Totals())
     assert not common.is_credit(None, Totals()) and not common.is_credit("384", Totals())
 
 
-@pytest.mark.parametrize(("order_ref", "engagement"), [(None, None), ("NA", None), (" n/a ", None), ("-", None), (" EJ-7 ", "EJ-7")])
+@pytest.mark.parametrize(
+    ("order_ref", "engagement"), [(None, None), ("NA", None), (" n/a ", None), ("-", None), (" EJ-7 ", "EJ-7")]
+)
 def test_bt13_absent_or_placeholder_is_not_an_error(order_ref: str | None, engagement: str | None) -> None:
     doc = _one(ubl_invoice_xml(order_ref=order_ref))
     assert rules.engagement_number(doc.order_reference) == engagement
@@ -559,19 +586,29 @@ def test_invoice_rules() -> None:
     # an invoice is kept whatever its parties look like: a bad SIRET is a warning, not an error
     assert _errors(rules.check(bad_siret, TODAY)) == set()
     assert "SIRET_INVALID" in {i.code for i in rules.check(bad_siret, TODAY)}
-    assert _errors(rules.check(_one(ubl_invoice_xml(currency="XXY", line_currency="XXY")), TODAY)) == {"CURRENCY_INVALID"}
+    assert _errors(rules.check(_one(ubl_invoice_xml(currency="XXY", line_currency="XXY")), TODAY)) == {
+        "CURRENCY_INVALID"
+    }
     assert _errors(rules.check(_one(ubl_invoice_xml(line_currency="USD")), TODAY)) == {"CURRENCY_INVALID"}
     wrong = replace(doc, totals=replace(doc.totals, tax_inclusive=Decimal("121.00")))
     assert _errors(rules.check(wrong, TODAY)) == {"TOTALS_MISMATCH"}
     assert _errors(rules.check(replace(doc, issue_date=date(1999, 12, 31)), TODAY)) == {"DATE_INVALID"}
-    warned = replace(doc, buyer=replace(doc.buyer, ids=(*doc.buyer.ids, replace(doc.buyer.ids[0], scheme="VAT", value="FR00123456789"))))
+    warned = replace(
+        doc,
+        buyer=replace(doc.buyer, ids=(*doc.buyer.ids, replace(doc.buyer.ids[0], scheme="VAT", value="FR00123456789"))),
+    )
     assert [(i.code, i.severity) for i in rules.check(warned, TODAY)] == [("VAT_INVALID", "warning")]
 
 
 def test_sniff_rank_puts_invoices_after_orders_and_before_unknown() -> None:
     order = ubl_order("EJ1", ISSUERS[0], SUPPLIERS[0], random_lines(random.Random(1), 1), date(2026, 1, 5))
     assert formats.sniff_rank(order[:4096]) == 0
-    for data in (ubl_invoice_xml(), ubl_invoice_xml(root="CreditNote", type_code="381"), cii_invoice(), _pdf(("factur-x.xml", cii_invoice()))):
+    for data in (
+        ubl_invoice_xml(),
+        ubl_invoice_xml(root="CreditNote", type_code="381"),
+        cii_invoice(),
+        _pdf(("factur-x.xml", cii_invoice())),
+    ):
         assert formats.sniff_rank(data[:4096]) == 4
     assert formats.sniff_rank(b"<foo/>") == 6
 
@@ -595,7 +632,12 @@ def pipeline(data: bytes) -> list[str]:
 
 
 def _seeds() -> list[bytes]:
-    seeds = [ubl_invoice_xml(), ubl_invoice_xml(root="CreditNote", type_code="381"), ubl_invoice_xml(sign=-1), cii_invoice()]
+    seeds = [
+        ubl_invoice_xml(),
+        ubl_invoice_xml(root="CreditNote", type_code="381"),
+        ubl_invoice_xml(sign=-1),
+        cii_invoice(),
+    ]
     if _LOCATION.is_dir():
         seeds += [p.read_bytes() for p, _ in _XML]
     return seeds
@@ -618,7 +660,9 @@ def mutated(draw: st.DrawFn, seeds: list[bytes]) -> bytes:
         elif op == "truncate":
             del data[pos:]
         elif op == "insert":
-            data[pos:pos] = draw(st.sampled_from([b"<", b"&", b"<!DOCTYPE x>", b"\x00", b"\xc3", b"<x/>", b"-", b"9" * 30, b"E+99"]))
+            data[pos:pos] = draw(
+                st.sampled_from([b"<", b"&", b"<!DOCTYPE x>", b"\x00", b"\xc3", b"<x/>", b"-", b"9" * 30, b"E+99"])
+            )
         elif op == "delete":
             del data[pos : pos + draw(st.integers(1, 64))]
         elif op == "digit":
@@ -629,10 +673,27 @@ def mutated(draw: st.DrawFn, seeds: list[bytes]) -> bytes:
             start = data.find(b">", pos)
             end = data.find(b"<", start + 1) if start >= 0 else -1
             if start >= 0 and end > start:
-                data[start + 1 : end] = draw(st.sampled_from(
-                    [b"", b"NA", b"-1", b"-99999999.99", b"1e3", b"0.0000001", b"20260230", b"2026-02-30", b"381",
-                     b"00000000000000", b"XXY", "é".encode(), b"x" * 120, b"NaN", b"Infinity"]
-                ))
+                data[start + 1 : end] = draw(
+                    st.sampled_from(
+                        [
+                            b"",
+                            b"NA",
+                            b"-1",
+                            b"-99999999.99",
+                            b"1e3",
+                            b"0.0000001",
+                            b"20260230",
+                            b"2026-02-30",
+                            b"381",
+                            b"00000000000000",
+                            b"XXY",
+                            "é".encode(),
+                            b"x" * 120,
+                            b"NaN",
+                            b"Infinity",
+                        ]
+                    )
+                )
     return bytes(data)
 
 

@@ -33,7 +33,9 @@ from chorus_batch.errors import CODES, DocumentRejected, Issue
 from chorus_batch.formats import cppstatut, csv_ops, schemas, xml
 
 XSD_RELATIVE = "cppstatut/CPPStatut-chorus-batch.xsd"
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 
 # The AIFE meaning of each code (CPPStatutPivot V1.19 annotation) -> chorus-batch status name.
 EXPECTED = {
@@ -122,7 +124,7 @@ def flow(*records: str, branch: str = "CPPFactureStatuts") -> bytes:
   <{branch} compteur="{len(records)}">{"".join(records)}
   </{branch}>
 </CPPStatut>
-""".encode()
+""".encode()  # noqa: E501 -- a CPPStatut envelope as the portal writes it
 
 
 FLOW_STATUS = """
@@ -136,7 +138,14 @@ def test_schema_compiles_offline_and_says_where_it_comes_from() -> None:
     path = schemas.schemas_dir() / XSD_RELATIVE
     source = path.read_text(encoding="utf-8")
     header = source.split("<xs:schema", 1)[0]
-    for words in ("chorus-batch", "CPPStatutPivot V1.19", "CPPFactureStatuts", "CPPFluxStatuts", "13-41", "STATUS_UNKNOWN"):
+    for words in (
+        "chorus-batch",
+        "CPPStatutPivot V1.19",
+        "CPPFactureStatuts",
+        "CPPFluxStatuts",
+        "13-41",
+        "STATUS_UNKNOWN",
+    ):
         assert words in header, words
     tree = etree.parse(str(path))
     assert tree.getroot().get("targetNamespace") is None  # CPPStatut has no namespace
@@ -183,8 +192,10 @@ def test_generated_flow_is_valid_and_maps_each_code(code: str) -> None:
 
 
 def test_generated_flow_with_many_records_keeps_their_order() -> None:
-    updates = [(f"FA-{i:03d}", SUPPLIERS[i % len(SUPPLIERS)].siret, code, f"2026-03-{1 + i % 28:02d}T08:00:00Z")
-               for i, code in enumerate(list(EXPECTED) * 3)]
+    updates = [
+        (f"FA-{i:03d}", SUPPLIERS[i % len(SUPPLIERS)].siret, code, f"2026-03-{1 + i % 28:02d}T08:00:00Z")
+        for i, code in enumerate(list(EXPECTED) * 3)
+    ]
     data = cppstatut_document(updates)
     result = integrate(data)
     assert [(u.invoice_number, u.supplier_id, u.status) for u in result] == [  # type: ignore[union-attr]
@@ -237,14 +248,19 @@ def test_codes_outside_the_list_fail_the_schema(code: str) -> None:
     assert xsd_errors(etree.fromstring(flow(record(code=code))))
 
 
-@pytest.mark.parametrize(("written", "status"), [("7", "SERVICE_FAIT"), ("007", "SERVICE_FAIT"), (" 11 ", "MISE_EN_PAIEMENT"), ("+1", "DEPOSEE")])
+@pytest.mark.parametrize(
+    ("written", "status"),
+    [("7", "SERVICE_FAIT"), ("007", "SERVICE_FAIT"), (" 11 ", "MISE_EN_PAIEMENT"), ("+1", "DEPOSEE")],
+)
 def test_codes_are_integers_as_in_the_aife_schema(written: str, status: str) -> None:
     (update,) = integrate(flow(record(code=written)))
     assert isinstance(update, InvoiceStatusUpdate) and update.status == status
 
 
 def test_one_unknown_record_does_not_hide_the_others() -> None:
-    result = integrate(flow(record(code="11", number="A"), record(code="13", number="B"), record(code="05", number="C")))
+    result = integrate(
+        flow(record(code="11", number="A"), record(code="13", number="B"), record(code="05", number="C"))
+    )
     assert codes_of(result) == [None, "STATUS_UNKNOWN", None]
     assert [r.invoice_number for r in result if isinstance(r, InvoiceStatusUpdate)] == ["A", "C"]
     assert "'B'" in result[1].message  # type: ignore[union-attr]
@@ -508,7 +524,11 @@ def _only_rejections_or_success(run: Any, data: Any) -> None:
 
 
 _BASE = cppstatut_document(
-    [("FA-1", SUPPLIER, "03", "2026-03-01T10:00:00"), ("FA-2", OTHER_SUPPLIER, "13", "2026-03-02"), ("FA-3", SUPPLIER, "11", AT)]
+    [
+        ("FA-1", SUPPLIER, "03", "2026-03-01T10:00:00"),
+        ("FA-2", OTHER_SUPPLIER, "13", "2026-03-02"),
+        ("FA-3", SUPPLIER, "11", AT),
+    ]
 )
 
 
@@ -519,7 +539,17 @@ def test_random_bytes(data: bytes) -> None:
 
 
 @FUZZ
-@given(st.lists(st.tuples(st.sampled_from(["flip", "cut", "insert", "delete", "digit"]), st.integers(0, len(_BASE) - 1), st.binary(min_size=1, max_size=8)), min_size=1, max_size=5))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["flip", "cut", "insert", "delete", "digit"]),
+            st.integers(0, len(_BASE) - 1),
+            st.binary(min_size=1, max_size=8),
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
 def test_mutated_generator_bytes(edits: list[tuple[str, int, bytes]]) -> None:
     data = bytearray(_BASE)
     for op, pos, payload in edits:
@@ -550,7 +580,9 @@ def test_mutated_generator_texts(data: st.DataObject) -> None:
     for _ in range(data.draw(st.integers(1, 4))):
         target = data.draw(st.sampled_from(elements))
         if data.draw(st.booleans()):
-            target.text = data.draw(_XML_TEXT | st.sampled_from(["00", "12", "13", "41", "42", "7", "", " ", "2026-02-30", "1", "2"]))
+            target.text = data.draw(
+                _XML_TEXT | st.sampled_from(["00", "12", "13", "41", "42", "7", "", " ", "2026-02-30", "1", "2"])
+            )
         elif target.getparent() is not None:
             target.getparent().remove(target)
             elements = [e for e in root.iter() if e is not root]
@@ -562,14 +594,31 @@ def test_mutated_generator_texts(data: st.DataObject) -> None:
 
 
 @FUZZ
-@given(st.text(max_size=400), st.sampled_from(["invoice_number;supplier_id;status;date\n", "invoice_number,status\n", ""]))
+@given(
+    st.text(max_size=400), st.sampled_from(["invoice_number;supplier_id;status;date\n", "invoice_number,status\n", ""])
+)
 def test_random_csv(body: str, header: str) -> None:
     _only_rejections_or_success(csv_ops.parse_statuses, (header + body).encode("utf-8", "surrogatepass"))
 
 
 def test_random_rows_of_the_generator() -> None:
     rng = random.Random(7)
-    words = ["01", "7", "12", "13", "MANDATEE", "payée", "", "2026-03-01", "31/12/2025", "x", SUPPLIER, "FA-1", ";", '"']
+    words = [
+        "01",
+        "7",
+        "12",
+        "13",
+        "MANDATEE",
+        "payée",
+        "",
+        "2026-03-01",
+        "31/12/2025",
+        "x",
+        SUPPLIER,
+        "FA-1",
+        ";",
+        '"',
+    ]
     for _ in range(300):
         rows = [tuple(rng.choice(words) for _ in range(4)) for _ in range(rng.randint(1, 5))]
         _only_rejections_or_success(csv_ops.parse_statuses, statuses_csv(rows, sep=rng.choice([";", ","])))

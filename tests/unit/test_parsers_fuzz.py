@@ -32,12 +32,14 @@ from chorus_batch import formats
 from chorus_batch.demo.generate import ISSUERS, SUPPLIERS, orderx_order, random_lines, ubl_order
 from chorus_batch.domain import rules
 from chorus_batch.domain.model import Address, OrderDocument, Party, PartyId
-from chorus_batch.store import codec
 from chorus_batch.errors import CODES, DocumentRejected, Issue
+from chorus_batch.store import codec
 from chorus_batch.store.schema import Micros
 
 TODAY = date(2026, 6, 1)
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 
 
 def _domain_documents(rec: formats.Recognised) -> list[Any]:
@@ -80,14 +82,30 @@ def pipeline(data: bytes) -> list[str]:
 def _seeds() -> list[bytes]:
     rng = random.Random(2026)
     docs = [
-        ubl_order("EJ2026-000001", ISSUERS[0], SUPPLIERS[0], random_lines(rng, 3), date(2026, 1, 5),
-                  note="Livraison à l'accueil", delivery_date=date(2026, 2, 1),
-                  attachment=("devis.pdf", "application/pdf", b"%PDF-1.4 tiny")),
+        ubl_order(
+            "EJ2026-000001",
+            ISSUERS[0],
+            SUPPLIERS[0],
+            random_lines(rng, 3),
+            date(2026, 1, 5),
+            note="Livraison à l'accueil",
+            delivery_date=date(2026, 2, 1),
+            attachment=("devis.pdf", "application/pdf", b"%PDF-1.4 tiny"),
+        ),
         ubl_order("1300000002", ISSUERS[1], SUPPLIERS[2], random_lines(rng, 2), date(2026, 1, 6)),
     ]
     for k, profile in enumerate(("basic", "comfort", "extended")):
-        docs.append(orderx_order(f"EJ2026-00001{k}", ISSUERS[2], SUPPLIERS[k], random_lines(rng, 2), date(2026, 1, 7),
-                                 profile=profile, delivery_date=date(2026, 3, 1)))
+        docs.append(
+            orderx_order(
+                f"EJ2026-00001{k}",
+                ISSUERS[2],
+                SUPPLIERS[k],
+                random_lines(rng, 2),
+                date(2026, 1, 7),
+                profile=profile,
+                delivery_date=date(2026, 3, 1),
+            )
+        )
     return docs
 
 
@@ -129,12 +147,29 @@ def mutated(draw: st.DrawFn, seeds: list[bytes]) -> bytes:
         elif op == "truncate":
             del data[pos:]
         elif op == "insert":
-            data[pos:pos] = draw(st.one_of(
-                st.binary(min_size=1, max_size=16),
-                st.sampled_from([b"<", b">", b"&", b"&amp;", b"<!DOCTYPE x>", b"]]>", b"\x00", b"\xc3", b"<x/>", b"-", b"9" * 30, b"E+99"]),
-            ))
+            data[pos:pos] = draw(
+                st.one_of(
+                    st.binary(min_size=1, max_size=16),
+                    st.sampled_from(
+                        [
+                            b"<",
+                            b">",
+                            b"&",
+                            b"&amp;",
+                            b"<!DOCTYPE x>",
+                            b"]]>",
+                            b"\x00",
+                            b"\xc3",
+                            b"<x/>",
+                            b"-",
+                            b"9" * 30,
+                            b"E+99",
+                        ]
+                    ),
+                )
+            )
         elif op == "delete":
-            del data[pos:pos + draw(st.integers(1, 64))]
+            del data[pos : pos + draw(st.integers(1, 64))]
         elif op == "digit":
             digits = [i for i, b in enumerate(data) if 0x30 <= b <= 0x39]
             if digits:
@@ -143,10 +178,28 @@ def mutated(draw: st.DrawFn, seeds: list[bytes]) -> bytes:
             start = data.find(b">", pos)
             end = data.find(b"<", start + 1) if start >= 0 else -1
             if start >= 0 and end > start:
-                data[start + 1:end] = draw(st.sampled_from(
-                    [b"", b" ", b"NA", b"-1", b"0", b"1e3", b"99999999999999.999", b"0.0000001", b"2026-02-30",
-                     b"00000000000000", b"XXY", b"n/a", "é".encode(), b"x" * 60, b"NaN", b"Infinity"]
-                ))
+                data[start + 1 : end] = draw(
+                    st.sampled_from(
+                        [
+                            b"",
+                            b" ",
+                            b"NA",
+                            b"-1",
+                            b"0",
+                            b"1e3",
+                            b"99999999999999.999",
+                            b"0.0000001",
+                            b"2026-02-30",
+                            b"00000000000000",
+                            b"XXY",
+                            b"n/a",
+                            "é".encode(),
+                            b"x" * 60,
+                            b"NaN",
+                            b"Infinity",
+                        ]
+                    )
+                )
     return bytes(data)
 
 
@@ -235,22 +288,31 @@ def test_micros_through_sqlite(values: list[Decimal]) -> None:
     engine.dispose()
 
 
-_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12)  # what XML can hold
+_TEXT = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12
+)  # what XML can hold
 _PARTIES = st.builds(
     Party,
     st.none() | _TEXT,
     st.lists(st.builds(PartyId, _TEXT, _TEXT, _TEXT), max_size=2).map(tuple),
-    st.none() | st.builds(Address, st.lists(_TEXT, max_size=2).map(tuple), st.none() | _TEXT, st.none() | _TEXT, st.none() | _TEXT),
+    st.none()
+    | st.builds(
+        Address, st.lists(_TEXT, max_size=2).map(tuple), st.none() | _TEXT, st.none() | _TEXT, st.none() | _TEXT
+    ),
     st.none() | _TEXT,
     st.none() | _TEXT,
 )
 
 
 @given(_PARTIES, _PARTIES, st.none() | _PARTIES, _TEXT, st.lists(_TEXT, max_size=2).map(tuple))
-def test_a_document_is_stored_as_its_plain_encoding(issuer: Party, supplier: Party, invoicee: Party | None, number: str, notes: tuple[str, ...]) -> None:
+def test_a_document_is_stored_as_its_plain_encoding(
+    issuer: Party, supplier: Party, invoicee: Party | None, number: str, notes: tuple[str, ...]
+) -> None:
     """``codec.order_json`` encodes each party once and puts it in place: the text is the one a plain
     encoding of the whole document gives, and each party's is the parties table's."""
-    doc = OrderDocument("ubl", None, number, TODAY, None, "EUR", issuer, supplier, invoicee, notes=notes, buyer_reference=number)
+    doc = OrderDocument(
+        "ubl", None, number, TODAY, None, "EUR", issuer, supplier, invoicee, notes=notes, buyer_reference=number
+    )
     stored = codec.order_json(doc)
     assert stored == json.dumps(codec.to_dict(doc), ensure_ascii=False, sort_keys=True)
     assert json.loads(codec.party_json(issuer)) == json.loads(stored)["issuer"] == codec.to_dict(issuer)

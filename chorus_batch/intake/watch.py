@@ -138,7 +138,6 @@ class Watcher:
     rescan_seconds: float = 60.0
     close_timeout: float = 600.0  # a file still open after this long is taken on stability alone
     polling: bool | None = None  # None: polling when the inbox is on a network file system
-    exclusive: bool = True  # this watcher holds the workspace (SQLite lock)
     stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> int:
@@ -153,7 +152,7 @@ class Watcher:
         processed = 0
         next_scan = 0.0
         try:
-            resume(self.processor, self.exclusive)
+            resume(self.processor)
             while not self.stop.is_set():
                 if time.monotonic() >= next_scan:
                     for item in ws.pending():

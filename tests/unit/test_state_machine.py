@@ -199,7 +199,7 @@ class EngagementLifecycle(RuleBasedStateMachine):
 
     def _process(self, name: str, data: bytes) -> None:
         (self.ws.inbox / name).write_bytes(data)
-        run(self.processor, exclusive=True)
+        run(self.processor)
 
     # -- orders
     @initialize(target=engagements)

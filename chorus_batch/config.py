@@ -57,6 +57,8 @@ tolerance_percent = "0"       # percent of the ordered amount
 stable_seconds = 2
 # The inbox is also scanned this often (events can be lost; network shares give none).
 rescan_seconds = 60
+# A file still open for writing this long is taken anyway (a writer that never closes it).
+close_timeout_seconds = 600
 
 [routing]
 # Recipient SIRETs served by this workspace. Orders to other structures go to A_RECYCLER.
@@ -83,6 +85,7 @@ class Settings:
     tolerance_percent: Decimal = DEFAULT_TOLERANCE_PERCENT
     stable_seconds: float = 2.0
     rescan_seconds: float = 60.0
+    close_timeout_seconds: float = 600.0
     helpers: int | None = None  # None = one less than the CPUs, at most 4
     source: Path | None = None
 
@@ -124,6 +127,7 @@ _TOP = {
 _WATCH = {
     "stable_seconds": _Key((int, float), lambda v: 0 <= v <= 3600, "a number of seconds (0 to 3600)"),
     "rescan_seconds": _Key((int, float), lambda v: 1 <= v <= 86400, "a number of seconds (1 to 86400)"),
+    "close_timeout_seconds": _Key((int, float), lambda v: 1 <= v <= 86400, "a number of seconds (1 to 86400)"),
 }
 _RECONCILIATION = {
     "tolerance_amount": _Key((str, int, float), lambda v: _is_decimal(v), 'a non-negative decimal, e.g. "1.00"'),
@@ -178,6 +182,7 @@ def load(path: Path | None) -> Settings:
         tolerance_percent=Decimal(str(recon.get("tolerance_percent", DEFAULT_TOLERANCE_PERCENT))),
         stable_seconds=float(watch.get("stable_seconds", 2.0)),
         rescan_seconds=float(watch.get("rescan_seconds", 60.0)),
+        close_timeout_seconds=float(watch.get("close_timeout_seconds", 600.0)),
         helpers=data.get("helpers"),
         source=path,
     )

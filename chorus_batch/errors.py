@@ -40,7 +40,17 @@ CODES: dict[str, ErrorCode] = {
         "Split the flow, or raise `max_file_size` in chorus-batch.toml if the file is legitimate.",
     ),
     "FILE_UNREADABLE": ErrorCode(
-        "The file could not be read from disk.", "Check permissions and the disk; then run again."
+        "The file could not be read (its permissions do not let chorus-batch's user read it, or the disk failed). "
+        "It is moved to `var/rejected/` like any rejected file.",
+        "Give chorus-batch's user read access to the file (`chmod`, `chown`, or have the sender's account write "
+        "files readable by the group), then `files retry NAME`.",
+    ),
+    "NOT_A_REGULAR_FILE": ErrorCode(
+        "The entry dropped in the inbox is not a regular file: a symbolic link (never followed, whatever it "
+        "points at), a named pipe, a socket or a device. It is never opened; it is moved to `var/rejected/` as "
+        "it is (a link stays a link).",
+        "Drop a copy of the document itself (`cp -L` copies the file a link points at), then remove the entry "
+        "from `var/rejected/`.",
     ),
     "UNKNOWN_DOCUMENT": ErrorCode(
         "The content is not a document chorus-batch knows (binary data, unknown root element or namespace, "

@@ -24,6 +24,7 @@ from . import config as configuration
 from . import store as db
 from .domain.habilitations import readable_structures
 from .domain.model import LineChange, Party, PartyId, ResponseDocument
+from .domain.names import as_text
 from .domain.outcomes import DocumentOutcome, FileStatus, Outcome
 from .errors import ConfigError, Issue, NotFound
 from .intake import Processor, Verdict, read, verdict
@@ -171,6 +172,7 @@ class Session:
                 processor,
                 settings.stable_seconds,
                 settings.rescan_seconds,
+                settings.close_timeout_seconds,
                 polling=polling,
                 stop=stop,
             )
@@ -181,16 +183,7 @@ class Session:
         settings (``strict``: as ``strict_rules = true``); nothing is stored or moved."""
         settings = dataclasses.replace(self.settings, strict_rules=True) if strict else self.settings
         today = datetime.now(UTC).date()
-        found = []
-        for path in paths:
-            try:
-                path.open("rb").close()
-            except OSError as exc:
-                issue = Issue("FILE_UNREADABLE", f"cannot read: {exc.strerror}")
-                found.append(Verdict(str(path), FileStatus.IN_REJETE, errors=[issue]))
-                continue
-            found.append(verdict(str(path), read(path, settings, today), settings))
-        return found
+        return [verdict(as_text(str(path)), read(path, settings, today), settings) for path in paths]
 
     # -- engagements ----------------------------------------------------------------------------
 
@@ -308,13 +301,14 @@ class Session:
             raise NotFound(f"no received file named {name!r}", code="FILE_NOT_FOUND")
         return [shapes.file_detail(r) for r in rows]
 
-    def retry_file(self, name: str) -> Path:
-        """Put the rejected file ``name`` back into the inbox; return where it is now."""
+    def retry_file(self, name: str) -> str:
+        """Put the rejected file ``name`` (its text form) back into the inbox; return where it
+        is now, relative to the workspace, in text form."""
         self.ws.ensure()
         rejected = [r for r in self.file_history(name) if r["status"] == FileStatus.IN_REJETE]
         if not rejected:
             raise NotFound(f"{name!r} was never rejected; only rejected files can be retried", code="FILE_NOT_FOUND")
-        return self.ws.retry(rejected[-1]["stored_as"], name, rejected[-1]["partner"])
+        return self.ws.relative(self.ws.retry(rejected[-1]["stored_as"], name, rejected[-1]["partner"]))
 
     # -- reports ----------------------------------------------------------------------------------
 

@@ -9,9 +9,12 @@ of a report goes through a temporary name and a rename, so a reader never sees h
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
+import logging
 import os
 import socket
+import stat
 from collections.abc import Callable, Container, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,7 +24,10 @@ from pathlib import Path
 from typing import TypeVar
 
 from .config import TEMPLATE
+from .domain.names import as_text, fitting, from_text
 from .errors import ChorusError, WorkspaceError, WorkspaceLocked
+
+log = logging.getLogger("chorus_batch")
 
 CONFIG_NAME = "chorus-batch.toml"
 HOST = socket.gethostname()
@@ -42,9 +48,76 @@ def is_temporary(name: str) -> bool:
 
 @dataclass(frozen=True)
 class Pending:
+    """An entry of the inbox (or a claim of it). ``name`` and ``partner`` are as the system
+    gives them (a byte that is not UTF-8 is a surrogate); ``text`` is the name's text form."""
+
     path: Path  # where the file is now
     name: str  # its name as dropped
     partner: str | None  # the inbox sub-folder, if any
+
+    @property
+    def text(self) -> str:
+        return as_text(self.name)
+
+    @property
+    def partner_text(self) -> str | None:
+        return as_text(self.partner) if self.partner is not None else None
+
+
+class NotRegular(OSError):
+    """An entry that is not a regular file: never opened for its content."""
+
+
+_KINDS = {
+    stat.S_IFLNK: "a symbolic link",
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFDIR: "a folder",
+}
+
+
+def kind_of(mode: int) -> str:
+    return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+
+
+def open_regular(path: Path) -> int:
+    """A descriptor open for reading on ``path``, a regular file. The entry is judged by
+    ``lstat`` before it is opened and by ``fstat`` once it is (it may have been replaced in
+    between); it is opened without following a symbolic link and without waiting (a named
+    pipe would block an ordinary open until a writer comes).
+
+    Raises:
+        NotRegular: a symbolic link, named pipe, socket, device or folder (its kind in the message).
+        OSError: it cannot be read (permissions, gone...).
+    """
+    mode = os.lstat(path).st_mode
+    if not stat.S_ISREG(mode):
+        raise NotRegular(f"{kind_of(mode)}, not a regular file")
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegular(f"{kind_of(mode)}, not a regular file")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def content_hash(path: Path) -> str:
+    """SHA-256 of a regular file read in 1 MiB pieces; ``""`` for an entry that is not a
+    regular file or cannot be read (it has no content to compare)."""
+    digest = hashlib.sha256()
+    try:
+        fd = open_regular(path)
+    except OSError:
+        return ""
+    with os.fdopen(fd, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -54,6 +127,7 @@ class Workspace:
     # Each has a sequence number, so that a file's own plans can be dropped when it rolls back.
     planned: dict[Path, int] = field(default_factory=dict, compare=False, repr=False)
     _plans: list[int] = field(default_factory=lambda: [0], compare=False, repr=False)  # the last number given
+    skipped: set[Path] = field(default_factory=set, compare=False, repr=False)  # folders left in the inbox, logged
 
     # the folders are computed once (cached_property writes past the frozen dataclass): the
     # intake asks for them for every file
@@ -150,18 +224,27 @@ class Workspace:
     # -- intake ---------------------------------------------------------------------------------
 
     def pending(self) -> Iterator[Pending]:
-        """Files waiting in ``inbox/`` and its partner sub-folders, sorted, temp names skipped."""
-        if not self.inbox.is_dir():
-            return
-        for entry in sorted(os.scandir(self.inbox), key=lambda e: e.name):
-            if is_temporary(entry.name):
-                continue
-            if entry.is_file(follow_symlinks=False):
-                yield Pending(Path(entry.path), entry.name, None)
-            elif entry.is_dir(follow_symlinks=False):
-                for sub in sorted(os.scandir(entry.path), key=lambda e: e.name):
-                    if not is_temporary(sub.name) and sub.is_file(follow_symlinks=False):
+        """Entries waiting in ``inbox/`` and its partner sub-folders, sorted, temporary names
+        skipped. Every entry that is not a folder is a candidate, whatever its type: one that
+        is not a regular file (symbolic link, named pipe, socket, device) is taken to be
+        rejected with ``NOT_A_REGULAR_FILE``, never opened. A folder inside a partner folder
+        is left where it is, with a warning the first time it is seen."""
+        for entry in _entries(self.inbox):
+            if entry.is_dir(follow_symlinks=False):
+                for sub in _entries(Path(entry.path)):
+                    if sub.is_dir(follow_symlinks=False):
+                        self._skip(Path(sub.path))
+                    else:
                         yield Pending(Path(sub.path), sub.name, entry.name)
+            else:
+                yield Pending(Path(entry.path), entry.name, None)
+
+    def _skip(self, path: Path) -> None:
+        if path not in self.skipped:
+            self.skipped.add(path)
+            log.warning(
+                "%s: a folder inside a partner folder; left where it is (only files are taken)", self.relative(path)
+            )
 
     @staticmethod
     def ordered(items: Iterable[Pending], rank: Callable[[bytes], int]) -> list[Pending]:
@@ -170,7 +253,7 @@ class Workspace:
 
         def key(item: Pending) -> tuple[int, str, str]:
             try:
-                fd = os.open(item.path, os.O_RDONLY)  # plain system calls: this runs for every file
+                fd = open_regular(item.path)  # plain system calls: this runs for every file
                 try:
                     head = os.read(fd, 4096)
                 finally:
@@ -185,7 +268,7 @@ class Workspace:
         """Take the file out of the inbox by an atomic rename into this worker's folder
         ``var/processing/<host>.<pid>/<partner or _>/``; ``None`` if another worker was first."""
         folder = self.processing / worker() / (item.partner or "_")
-        target = _free_name(folder, item.name)
+        target = _free_name(folder, fitting(item.name))
         try:
             _in_folder(folder, lambda: os.rename(item.path, target), source=item.path)
         except FileNotFoundError:  # another worker took it
@@ -193,14 +276,13 @@ class Workspace:
         return Pending(target, item.name, item.partner)
 
     def claimed(self) -> list[tuple[str, Pending]]:
-        """Files in ``var/processing/`` with the worker (``host.pid``) that claimed them, sorted."""
-        if not self.processing.is_dir():
-            return []
+        """Entries in ``var/processing/`` with the worker (``host.pid``) that claimed them, sorted."""
         found = []
-        for worker in sorted(p for p in self.processing.iterdir() if p.is_dir()):
-            for folder in sorted(p for p in worker.iterdir() if p.is_dir()):
-                for path in sorted(p for p in folder.iterdir() if p.is_file() and not is_temporary(p.name)):
-                    found.append((worker.name, Pending(path, path.name, None if folder.name == "_" else folder.name)))
+        for worker in _entries(self.processing):
+            for folder in _entries(Path(worker.path)):
+                for entry in _entries(Path(folder.path)):
+                    partner = None if folder.name == "_" else folder.name
+                    found.append((worker.name, Pending(Path(entry.path), entry.name, partner)))
         return found
 
     def unclaim(self, item: Pending) -> Path:
@@ -213,19 +295,24 @@ class Workspace:
 
     # -- outcome --------------------------------------------------------------------------------
 
+    # Names made from a file's name keep at most BASE_MAX bytes of it (``fitting``), so that
+    # they and their temporary names fit; the full name is in the report and the store.
+
     def plan_archive(self, name: str, when: datetime) -> Path:
-        return self._plan(
-            _free_name(self.archive / f"{when.year:04d}/{when.month:02d}/{when.day:02d}", name, taken=self.planned)
-        )
+        folder = self.archive / f"{when.year:04d}/{when.month:02d}/{when.day:02d}"
+        return self._plan(_free_name(folder, fitting(name), taken=self.planned))
 
     def plan_rejected(self, name: str) -> Path:
-        return self._plan(_free_name(self.rejected, name, also=".errors.json", taken=self.planned))
+        return self._plan(_free_name(self.rejected, fitting(name), also=".errors.json", taken=self.planned))
 
-    def plan_ack(self, name: str) -> Path:
-        target = self.acks / f"{name}.json"
+    def plan_ack(self, text: str) -> Path:
+        """``outbox/acks/<text>.json`` (``<text>.N.json`` when taken) for a file whose name's
+        text form is ``text``, shortened as every made name is."""
+        base = fitting(text)
+        target = self.acks / f"{base}.json"
         n = 1
         while target in self.planned or target.exists():
-            target = self.acks / f"{name}.{n}.json"
+            target = self.acks / f"{base}.{n}.json"
             n += 1
         return self._plan(target)
 
@@ -246,19 +333,20 @@ class Workspace:
                 del self.planned[path]
 
     def retry(self, stored_as: str | None, name: str, partner: str | None) -> Path:
-        """Move a rejected file back into the inbox (its partner folder), dropping its errors file.
+        """Move a rejected file back into the inbox (its partner folder), dropping its errors
+        file; ``stored_as``, ``name`` and ``partner`` are text forms, as the store has them.
 
         Raises:
             ChorusError: FILE_NOT_FOUND when the file is no longer in ``var/rejected/`` (moved by hand,
             or already retried).
         """
-        src = self.root / stored_as if stored_as else None
-        if src is None or not src.is_file() or self.rejected not in src.parents:
+        src = self.at(stored_as) if stored_as else None
+        if src is None or not os.path.lexists(src) or self.rejected not in src.parents:
             raise ChorusError(
                 f"{name} is no longer waiting in {self.rejected} (already retried?)", code="FILE_NOT_FOUND"
             )
-        folder = self.inbox / partner if partner else self.inbox
-        dest = _free_name(folder, name)
+        folder = self.inbox / from_text(partner) if partner else self.inbox
+        dest = _free_name(folder, from_text(name))
         self.move(src, dest)
         src.with_name(src.name + ".errors.json").unlink(missing_ok=True)
         return dest
@@ -267,19 +355,37 @@ class Workspace:
         _in_folder(dest.parent, lambda: os.replace(src, dest), source=src)
 
     def relative(self, path: Path) -> str:
+        """``path`` relative to the workspace, in text form (as the store keeps it)."""
         root = str(self.root)
         text = str(path)
         if text.startswith(root + os.sep):  # the usual case, without pathlib's cost (per file)
-            return text[len(root) + 1 :].replace(os.sep, "/")
-        return path.relative_to(self.root).as_posix()
+            return as_text(text[len(root) + 1 :].replace(os.sep, "/"))
+        return as_text(path.relative_to(self.root).as_posix())
+
+    def at(self, relative: str) -> Path:
+        """The path the store's ``relative`` text names (the inverse of ``relative``)."""
+        return self.root / from_text(relative)
+
+
+def _entries(folder: Path) -> list[os.DirEntry[str]]:
+    """The entries of ``folder`` by name, temporary names left out; none when it cannot be listed."""
+    try:
+        with os.scandir(folder) as found:
+            return sorted((e for e in found if not is_temporary(e.name)), key=lambda e: e.name)
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        log.warning("%s: cannot be listed (%s); its files wait", as_text(str(folder)), exc.strerror)
+        return []
 
 
 def _free_name(folder: Path, name: str, also: str = "", taken: Container[Path] = ()) -> Path:
-    """``folder/name``, or ``folder/name.N`` when that (or its companion) is taken or planned."""
+    """``folder/name``, or ``folder/name.N`` when that (or its companion) is taken or planned
+    (``name`` then shortened first if it must be, to leave room for the number)."""
     target = folder / name
     n = 1
-    while target in taken or target.exists() or (also and target.with_name(target.name + also).exists()):
-        target = folder / f"{name}.{n}"
+    while target in taken or os.path.lexists(target) or (also and target.with_name(target.name + also).exists()):
+        target = folder / f"{fitting(name)}.{n}"
         n += 1
     return target
 
@@ -302,7 +408,7 @@ def _in_folder(folder: Path, action: Callable[[], T], source: Path | None = None
     try:
         return action()
     except FileNotFoundError:
-        if source is not None and not source.exists():
+        if source is not None and not os.path.lexists(source):
             raise
         _folder(folder, again=True)
         return action()

@@ -14,6 +14,7 @@ from .. import store as db
 from ..domain import amend, states
 from ..domain.habilitations import may_modify
 from ..domain.model import OrderLine, OutgoingResponse, Party, ResponseDocument, ResponseLine
+from ..domain.names import fitting
 from ..domain.outcomes import AnswerOutcome, DocumentOutcome, Outcome
 from ..domain.rules import check_reference, number_of
 from ..errors import ChorusError, Issue
@@ -89,6 +90,7 @@ def _response_lines(code: str, old: list[OrderLine], new: list[OrderLine]) -> tu
 
 
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+RESPONSE_KEY_MAX = 150  # bytes of number and issuer in a response's name; ".001.CA.ubl.xml" follows
 
 
 def _emit(
@@ -129,7 +131,8 @@ def _emit(
         message = f"no valid order response can be written for this answer: {exc}"
         raise ChorusError(message, code="RESPONSE_UNWRITABLE") from None
     # number + issuer: two issuers may use the same engagement number
-    safe = _UNSAFE_NAME.sub("_", f"{engagement.number}.{engagement.issuer_id}")
+    # (shortened, as every name made from senders' data, to leave room for the rest and a temporary name)
+    safe = fitting(_UNSAFE_NAME.sub("_", f"{engagement.number}.{engagement.issuer_id}"), RESPONSE_KEY_MAX)
     emitted = Emitted(f"{safe}.{seq:03d}.{resp.code}.{writer.tag}.xml", data)
     ctx.emitted.append(emitted)
     return emitted

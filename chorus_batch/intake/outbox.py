@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from .. import store as db
 from ..apply import Emitted
+from ..domain.names import fitting
 from ..workspace import Workspace, write_bytes
 
 log = logging.getLogger("chorus_batch")
@@ -15,8 +16,8 @@ log = logging.getLogger("chorus_batch")
 
 def write_responses(ws: Workspace, store: db.Store, emitted: Sequence[Emitted]) -> None:
     """Write order responses to outbox/responses/ and record that they are there."""
-    for item in emitted:
-        write_bytes(ws.responses / item.name, item.data)
+    for item in emitted:  # (a name recorded by an earlier version may be too long: shortened as any made name)
+        write_bytes(ws.responses / fitting(item.name), item.data)
         log.info("order response %s written", item.name)
     if emitted:
         with store.begin() as conn:

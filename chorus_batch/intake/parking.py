@@ -16,6 +16,7 @@ from typing import Any
 from .. import apply
 from .. import store as db
 from ..config import Settings
+from ..domain.names import from_text
 from ..domain.outcomes import DocumentOutcome, FileStatus, Outcome, ParkState, after_parking
 from ..errors import Issue
 from ..workspace import Workspace, write_json
@@ -128,9 +129,9 @@ class Parking:
         received = datetime.fromisoformat(row.received_at.replace("Z", "+00:00"))
         payload = report.payload(row.name, row.sha256, received, now, result)
         write_json(ack, payload)
-        archived = self.ws.root / row.stored_as
+        archived = self.ws.at(row.stored_as)
         if file_now == FileStatus.IN_REJETE and self.ws.rejected not in archived.parents and archived.exists():
-            dest = self.ws.plan_rejected(row.name)
+            dest = self.ws.plan_rejected(from_text(row.name))
             self.ws.move(archived, dest)
             write_json(dest.with_name(dest.name + ".errors.json"), payload)
             with self.store.begin() as conn:

@@ -32,7 +32,7 @@ from ..workspace import Pending, Workspace, readable_json, write_bytes
 from . import report
 from .outbox import write_responses
 from .parking import Parking
-from .read import Prepared, Ready, read_all, sha256_of
+from .read import Prepared, Ready, read_all
 from .report import Clock, FileResult, iso, utc_now
 
 log = logging.getLogger("chorus_batch")
@@ -142,13 +142,13 @@ class Processor:
                 if attempt < RETRIES:
                     # another worker (PostgreSQL) committed the same engagement or file first, or
                     # held a lock: the next attempt sees its work (DUPLICATE, ORDER_ALREADY_EXISTS)
-                    log.info("%s: concurrent update, processed again (%s)", c.item.name, type(exc).__name__)
+                    log.info("%s: concurrent update, processed again (%s)", c.item.text, type(exc).__name__)
                     continue
-                log.exception("database error while processing %s", c.item.name)
+                log.exception("database error while processing %s", c.item.text)
                 return self._internal_error(conn, c)
             except Exception:  # the per-file boundary: a bug must not lose the file or stop the run
                 self._roll_back(savepoint, planned)
-                log.exception("internal error while processing %s", c.item.name)
+                log.exception("internal error while processing %s", c.item.text)
                 return self._internal_error(conn, c)
             savepoint.commit()
             return stored
@@ -160,21 +160,17 @@ class Processor:
         self.ws.release(planned)
 
     def _internal_error(self, conn: db.Connection, c: Claimed) -> Stored:
-        c.sha = c.sha or sha256_of(c.item.path)
         issue = Issue("INTERNAL_ERROR", "unexpected error inside chorus-batch; the file is kept for a retry")
         return self._reject(conn, c, [issue])
 
     def _process(self, conn: db.Connection, c: Claimed, ready: Ready) -> Stored:
         c.size, c.sha = ready.size, ready.sha
-        c.received = (
-            datetime.fromtimestamp(ready.mtime, UTC) if ready.mtime is not None else _mtime(c.item.path, self.clock())
-        )
+        c.received = datetime.fromtimestamp(ready.mtime, UTC) if ready.mtime is not None else self.clock()
         if ready.failure is not None:
-            log.error("internal error while reading %s:\n%s", c.item.name, ready.failure)
+            log.error("internal error while reading %s:\n%s", c.item.text, ready.failure)
             return self._internal_error(conn, c)
-        if ready.data is None:
-            message = f"{c.size} bytes; the limit is {self.settings.max_file_size} (max_file_size)"
-            return self._reject(conn, c, [Issue("FILE_TOO_LARGE", message)])
+        if ready.data is None:  # unreadable, not a regular file, too large
+            return self._reject(conn, c, ready.rejected or [])
         first = db.files.stored_file(conn, c.sha)
         if first is not None:
             return self._duplicate(conn, c, first)
@@ -188,19 +184,19 @@ class Processor:
 
     def _integrate(self, conn: db.Connection, c: Claimed, data: bytes, prepared: list[Prepared]) -> Stored:
         now = self.clock()
-        dest, ack = self.ws.plan_archive(c.item.name, now), self.ws.plan_ack(c.item.name)
+        dest, ack = self.ws.plan_archive(c.item.name, now), self.ws.plan_ack(c.item.text)
         kinds = ",".join(p.kind for p in prepared)
-        file_id = self._record(conn, c, FileResult(c.item.name, FileStatus.IN_INTEGRE, ack=ack), kinds, dest, now)
+        file_id = self._record(conn, c, FileResult(c.item.text, FileStatus.IN_INTEGRE, ack=ack), kinds, dest, now)
         src = db.Source(file_id, db.files.put_blob(conn, data, c.sha), iso(now))
-        ctx = apply.Context(conn, self.settings, src, now.date(), self.settings.partner(c.item.partner))
+        ctx = apply.Context(conn, self.settings, src, now.date(), self.settings.partner(c.item.partner_text))
         alone = len(prepared) == 1  # a refused lone document is rolled back with its file's savepoint
         outcomes = [self._apply_one(ctx, file_id, i, p, alone) for i, p in enumerate(prepared)]
         status = file_status(o.outcome for o in outcomes)
         if status == FileStatus.IN_REJETE:
             raise _Refused(outcomes, _warnings(prepared))
         warnings = _warnings(prepared) + report.warnings_of(outcomes)
-        result = FileResult(c.item.name, status, outcomes, report.errors_of(outcomes), warnings, ack)
-        payload = report.payload(c.item.name, c.sha, c.received or now, now, result)
+        result = FileResult(c.item.text, status, outcomes, report.errors_of(outcomes), warnings, ack)
+        payload = report.payload(c.item.text, c.sha, c.received or now, now, result)
         text = readable_json(payload)
         db.files.change(conn, file_id, status=status, errors=report.dumps(payload["errors"]), report=text)
         return Stored(c, result, dest, text, ctx.emitted, ctx.released)
@@ -234,7 +230,6 @@ class Processor:
         docs: list[Outcome] | None = None,
     ) -> Stored:
         docs = docs or []
-        c.size = c.size or c.item.path.stat().st_size
         kinds = ",".join(d.kind for d in docs)
         return self._applied_nothing(conn, c, FileStatus.IN_REJETE, docs, errors, warnings or [], kinds)
 
@@ -252,8 +247,8 @@ class Processor:
         now = self.clock()
         rejected = status == FileStatus.IN_REJETE
         dest = self.ws.plan_rejected(c.item.name) if rejected else self.ws.plan_archive(c.item.name, now)
-        result = FileResult(c.item.name, status, docs, errors, warnings, self.ws.plan_ack(c.item.name))
-        payload = report.payload(c.item.name, c.sha, c.received or now, now, result)
+        result = FileResult(c.item.text, status, docs, errors, warnings, self.ws.plan_ack(c.item.text))
+        payload = report.payload(c.item.text, c.sha, c.received or now, now, result)
         text = readable_json(payload)
         self._record(conn, c, result, kinds, dest, now, payload, text)
         return Stored(c, result, dest, text)
@@ -274,8 +269,8 @@ class Processor:
         assert result.ack is not None and c.received is not None
         return db.files.add(
             conn,
-            name=c.item.name,
-            partner=c.item.partner,
+            name=c.item.text,
+            partner=c.item.partner_text,
             sha256=c.sha,
             size=c.size,
             received_at=iso(c.received),
@@ -298,7 +293,10 @@ class Processor:
         write_bytes(result.ack, text)
         if result.status == FileStatus.IN_REJETE:
             write_bytes(stored.dest.with_name(stored.dest.name + ".errors.json"), text)
-        self.ws.move(stored.claimed.item.path, stored.dest)
+        try:
+            self.ws.move(stored.claimed.item.path, stored.dest)
+        except FileNotFoundError:  # (a missing destination folder is made again by ``move``)
+            log.warning("%s: gone from var/processing/ before it could be moved; its report is written", result.name)
         if log.isEnabledFor(logging.INFO):
             codes = ", ".join(sorted({e.code for e in result.errors}))
             docs = ", ".join(f"{d.kind} {d.number or '?'} {d.outcome}" for d in result.documents)
@@ -307,11 +305,3 @@ class Processor:
 
 def _warnings(prepared: list[Prepared]) -> list[Issue]:
     return [w for p in prepared for w in p.warnings]
-
-
-def _mtime(path: Path, otherwise: datetime) -> datetime:
-    """When ``path`` was last written (a file its reading could not tell it of)."""
-    try:
-        return datetime.fromtimestamp(path.stat().st_mtime, UTC)
-    except OSError:
-        return otherwise

@@ -6,6 +6,7 @@ that ``validate`` gives, under the same settings, the verdict the intake gives (
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import traceback
@@ -22,6 +23,7 @@ from ..domain.outcomes import DocumentOutcome, FileStatus, file_status
 from ..errors import DocumentRejected, Issue
 from ..formats import bundles
 from ..store import codec
+from ..workspace import NotRegular, open_regular
 
 BUNDLE_HEAD = 1 << 20  # bundles.kind_of looks at most this far
 
@@ -62,24 +64,46 @@ class Ready:
 
 
 def read(path: Path, settings: Settings, today: date) -> Ready:
-    """Read the file once, hash it, and prepare its documents (never raises)."""
+    """Read the entry once (a regular file only, never through a symbolic link, never waiting
+    on a named pipe), hash it, and prepare its documents (never raises). An entry that cannot
+    be read, is not a regular file or is too large is refused with its code and no data."""
     ready = Ready(0, "")
     try:
-        with open(path, "rb") as fh:
-            info = os.fstat(fh.fileno())
-            ready.size, ready.mtime = info.st_size, info.st_mtime
-            if ready.size > settings.max_file_size:
-                ready.sha = sha256_of(path)
-                return ready
-            ready.data = fh.read()
-        ready.sha = hashlib.sha256(ready.data).hexdigest()
+        _read_bytes(path, ready, settings.max_file_size)
+    except NotRegular as exc:
+        ready.rejected = [Issue("NOT_A_REGULAR_FILE", f"the entry is {exc}; only regular files are processed")]
+    except OSError as exc:
+        ready.rejected = [Issue("FILE_UNREADABLE", f"cannot read: {exc.strerror or exc}")]
+    if ready.data is None:
+        if ready.mtime is None:  # its size and time as the folder has them
+            with contextlib.suppress(OSError):
+                info = os.lstat(path)
+                ready.size, ready.mtime = info.st_size, info.st_mtime
+        return ready
+    try:
         ready.bundle, ready.prepared = prepare(ready.data, settings, today)
     except DocumentRejected as exc:
         ready.rejected = exc.issues
     except Exception:  # a bug: reported by the store side as INTERNAL_ERROR, the file kept
         ready.failure = traceback.format_exc()
-        ready.sha = ready.sha or sha256_of(path)
     return ready
+
+
+def _read_bytes(path: Path, ready: Ready, limit: int) -> None:
+    """The file's bytes, size, time and hash into ``ready``; a file over ``limit`` bytes is
+    only hashed, and refused with ``FILE_TOO_LARGE``."""
+    with os.fdopen(open_regular(path), "rb") as fh:
+        info = os.fstat(fh.fileno())
+        ready.size, ready.mtime = info.st_size, info.st_mtime
+        if ready.size <= limit:
+            ready.data = fh.read()
+            ready.sha = hashlib.sha256(ready.data).hexdigest()
+            return
+        digest = hashlib.sha256()
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+        ready.sha = digest.hexdigest()
+        ready.rejected = [Issue("FILE_TOO_LARGE", f"{ready.size} bytes; the limit is {limit} (max_file_size)")]
 
 
 def read_all(paths: list[Path], settings: Settings, today: date) -> list[Ready]:
@@ -134,15 +158,6 @@ def prepare_document(data: bytes, settings: Settings, today: date) -> list[Prepa
     return prepared
 
 
-def sha256_of(path: Path) -> str:
-    """SHA-256 of a file read in 1 MiB pieces (for files too large to load)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 # -- the verdict of ``validate`` -------------------------------------------------------------------
 
 
@@ -184,9 +199,6 @@ def verdict(name: str, ready: Ready, settings: Settings) -> Verdict:
     if ready.failure is not None:
         issue = Issue("INTERNAL_ERROR", "unexpected error inside chorus-batch; see var/log/chorus-batch.log")
         return Verdict(name, FileStatus.IN_REJETE, errors=[issue])
-    if ready.data is None:
-        message = f"{ready.size} bytes; the limit is {settings.max_file_size} (max_file_size)"
-        return Verdict(name, FileStatus.IN_REJETE, errors=[Issue("FILE_TOO_LARGE", message)])
     if ready.rejected is not None:
         return Verdict(name, FileStatus.IN_REJETE, errors=ready.rejected)
     prepared = ready.prepared or []

@@ -12,12 +12,14 @@ import json
 import logging
 import os
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from .. import store as db
+from ..domain.names import NAME_MAX, from_text, size
 from ..domain.outcomes import FileStatus
-from ..workspace import HOST, Workspace, write_json
-from .read import sha256_of
+from ..workspace import HOST, Pending, Workspace, content_hash, write_json
 
 log = logging.getLogger("chorus_batch")
 
@@ -38,22 +40,41 @@ def recover(ws: Workspace, store: db.Store, only: str | None = None) -> int:
             waited.add(owner)
         with store.read() as conn:
             row = db.files.by_claim(conn, ws.relative(item.path))
-        if row is not None and (row.sha256 != sha256_of(item.path) or (ws.root / row.stored_as).exists()):
+        if row is not None and (row.sha256 != content_hash(item.path) or os.path.lexists(ws.at(row.stored_as))):
             row = None  # an earlier file of the same name claimed under the same path, long done
         if row is None:
             ws.unclaim(item)
-            log.warning("%s: put back in the inbox (its processing was interrupted)", item.name)
+            log.warning("%s: put back in the inbox (its processing was interrupted)", item.text)
         else:
-            dest = ws.root / row.stored_as
-            ack = ws.root / row.ack
-            if row.report and not ack.exists():
-                write_json(ack, json.loads(row.report))
-            if row.status == FileStatus.IN_REJETE and row.report:
-                write_json(dest.with_name(dest.name + ".errors.json"), json.loads(row.report))
-            ws.move(item.path, dest)
-            log.warning("%s: %s, finished after an interruption", item.name, row.status)
+            _finish(ws, store, item, row)
+            log.warning("%s: %s, finished after an interruption", item.text, row.status)
         handled += 1
     return handled
+
+
+def _finish(ws: Workspace, store: db.Store, item: Pending, row: Any) -> None:
+    """A committed file's report written if missing, the file moved where the store says.
+    Names recorded by a version that did not shorten them may not fit: the file then gets
+    names that do, and its record says so."""
+    dest, ack = ws.at(row.stored_as), ws.at(row.ack)
+    if not (_fits(dest.name + ".errors.json") and _fits(ack.name)):
+        rejected = row.status == FileStatus.IN_REJETE
+        name = from_text(row.name)
+        dest = ws.plan_rejected(name) if rejected else ws.plan_archive(name, datetime.now(UTC))
+        ack = ws.plan_ack(row.name)
+        with store.begin() as conn:
+            db.files.change(conn, row.id, stored_as=ws.relative(dest), ack=ws.relative(ack))
+        ws.release()
+    if row.report and not ack.exists():
+        write_json(ack, json.loads(row.report))
+    if row.status == FileStatus.IN_REJETE and row.report:
+        write_json(dest.with_name(dest.name + ".errors.json"), json.loads(row.report))
+    ws.move(item.path, dest)
+
+
+def _fits(name: str) -> bool:
+    """Whether ``name`` and its temporary name (``.NAME.tmp``) are within the system's limit."""
+    return size(name) + 5 <= NAME_MAX
 
 
 def _is_dead(worker: str) -> bool:

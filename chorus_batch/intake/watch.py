@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import threading
 import time
 from dataclasses import dataclass, field
@@ -86,14 +87,20 @@ class Candidates:
         self.wake.set()
 
     def ready(self, stable_seconds: float, close_timeout: float) -> list[Path]:
-        """Files ready now; forgets the ones that vanished."""
+        """Entries ready now; forgets the ones that vanished. An entry that is not a regular
+        file (a symbolic link, a named pipe...) is ready at once: nothing is being written to
+        it, and the intake refuses it without opening it."""
         now = time.monotonic()
         out = []
         with self.lock:
             for path, seen in list(self.files.items()):
                 try:
-                    st = path.stat()
-                except FileNotFoundError:
+                    st = path.lstat()
+                except OSError:  # gone (or its folder cannot be searched any more)
+                    del self.files[path]
+                    continue
+                if not stat.S_ISREG(st.st_mode):
+                    out.append(path)
                     del self.files[path]
                     continue
                 if (st.st_size, st.st_mtime) != (seen.size, seen.mtime):
@@ -160,7 +167,7 @@ class Watcher:
                     tidy(self.processor)
                     next_scan = time.monotonic() + self.rescan_seconds
                 ready = candidates.ready(self.stable_seconds, self.close_timeout)
-                items = [self._pending(p) for p in ready if p.exists() and self._in_inbox(p)]
+                items = [self._pending(p) for p in ready if os.path.lexists(p) and self._in_inbox(p)]
                 ordered = ws.ordered(items, formats.sniff_rank)
                 size = self.processor.batch_files
                 for start in range(0, len(ordered), size):

@@ -39,10 +39,21 @@ def _invoices(conn: Connection) -> None:
     s.metadata.create_all(conn, tables=[s.invoices, s.invoice_statuses])
 
 
+def _names_as_text(conn: Connection) -> None:
+    """File names and paths without a length limit (their text form may be four times their bytes).
+    SQLite never enforced the declared lengths."""
+    if conn.dialect.name == "postgresql":
+        columns = ", ".join(
+            f"ALTER COLUMN {c} TYPE TEXT" for c in ("name", "partner", "stored_as", "ack", "claimed_as")
+        )
+        conn.execute(text(f"ALTER TABLE received_files {columns}"))
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial: files, blobs, parties, engagements, versions, lines, attachments, transitions", _initial),
     (2, "supplier answers and parked documents", _answers_and_parking),
     (3, "invoices, credit notes and their lifecycle", _invoices),
+    (4, "file names and paths as text of any length", _names_as_text),
 ]
 
 

@@ -71,8 +71,9 @@ received_files = Table(
     "received_files",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("name", String(255), nullable=False),
-    Column("partner", String(100)),
+    # names and paths in text form (domain.names): a name of 255 bytes that are not UTF-8 is 1,020 characters
+    Column("name", Text, nullable=False),
+    Column("partner", Text),
     Column("sha256", String(64), nullable=False),
     Column("size", BigInteger, nullable=False),
     Column("received_at", String(32), nullable=False),
@@ -80,9 +81,9 @@ received_files = Table(
     Column("status", String(32), nullable=False),
     Column("kinds", String(200), nullable=False, default=""),
     Column("errors", Text, nullable=False, default="[]"),  # JSON list of {code, message, line, xpath}
-    Column("stored_as", String(500)),  # archive or rejected path, relative to the workspace
-    Column("ack", String(500)),
-    Column("claimed_as", String(500)),  # its path in var/processing/ while being processed
+    Column("stored_as", Text),  # archive or rejected path, relative to the workspace
+    Column("ack", Text),
+    Column("claimed_as", Text),  # its path in var/processing/ while being processed
     Column("report", Text),  # the integration report (JSON), rewritten by recovery if a crash lost it
     Index("ix_received_files_sha256", "sha256"),
     Index("ix_received_files_name", "name"),

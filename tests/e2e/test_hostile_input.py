@@ -292,15 +292,22 @@ def test_truncated_inside_a_multibyte_character_is_malformed(workspace: Path, wc
 
 
 def test_symlink_in_inbox_is_not_followed(workspace: Path, wcli: Any, tmp_path: Path) -> None:
-    """A link dropped in the inbox is never read through (it could point at any file)."""
+    """A link dropped in the inbox is never read through (it could point at any file): it is
+    rejected with NOT_A_REGULAR_FILE, moved to var/rejected/ as a link, its target untouched."""
     target = tmp_path / "outside.xml"
     target.write_bytes(order())
     (workspace / "inbox" / "link.xml").symlink_to(target)
     (workspace / "inbox" / "passwd.xml").symlink_to("/etc/passwd")
     result = wcli("run")
-    assert result.exit_code == 0
+    assert result.exit_code == 1
     assert target.read_bytes() == order()
-    assert list((workspace / "outbox" / "acks").iterdir()) == []
+    for name in ("link.xml", "passwd.xml"):
+        ack = json.loads((workspace / "outbox" / "acks" / f"{name}.json").read_text(encoding="utf-8"))
+        assert ack["status"] == "IN_REJETE" and _codes(ack["errors"]) == {"NOT_A_REGULAR_FILE"}, ack
+        assert "symbolic link" in ack["errors"][0]["message"]
+        assert (workspace / "var" / "rejected" / name).is_symlink()
+    assert os.readlink(workspace / "var" / "rejected" / "link.xml") == str(target)
+    assert list((workspace / "inbox").iterdir()) == []
     assert wcli("orders", "search", "--format", "json").stdout.strip() == "[]"
     _assert_no_leak(workspace, result.stdout, result.stderr)
 

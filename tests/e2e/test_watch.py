@@ -304,3 +304,34 @@ def test_watch_polling_processes_files_dropped_while_running(tmp_path: Path, wat
     assert {a["status"] for a in _acks(ws).values()} == {"IN_INTEGRE"}
     _assert_temp_names_untouched(ws, temp, _acks(ws))
     assert rc == 0
+
+
+def test_watch_never_blocks_on_an_entry_that_is_not_a_file(tmp_path: Path, watch_factory) -> None:
+    """A named pipe, a link to a device and a link to a file outside the workspace, dropped
+    while ``watch`` runs (and one pipe there at start-up): each is rejected with
+    NOT_A_REGULAR_FILE without waiting for the close timeout and without being opened; the
+    good file dropped after them is integrated; SIGTERM still stops the watcher with 0."""
+    ws = _init(tmp_path / "ws", EVENTS_ONLY)
+    inbox = ws / "inbox"
+    os.mkfifo(inbox / "early-pipe.xml")
+    outside = tmp_path / "outside.xml"
+    outside.write_bytes(_order(1, random.Random(1)))
+    watcher = watch_factory(ws)
+    watcher.wait_watching()
+    os.mkfifo(inbox / "pipe.xml")
+    (inbox / "device.xml").symlink_to("/dev/zero")
+    (inbox / "outside.xml").symlink_to(outside)
+    (inbox / "good.tmp").write_bytes(_order(2, random.Random(2)))
+    os.rename(inbox / "good.tmp", inbox / "good.xml")
+    odd = ("early-pipe.xml", "pipe.xml", "device.xml", "outside.xml")
+    assert _wait_for(lambda: {f"{n}.json" for n in (*odd, "good.xml")} <= set(_acks(ws)), DEADLINE), watcher.stderr
+    acks = _acks(ws)
+    assert acks["good.xml.json"]["status"] == "IN_INTEGRE"
+    for name in odd:
+        assert {e["code"] for e in acks[f"{name}.json"]["errors"]} == {"NOT_A_REGULAR_FILE"}
+    search = [*CLI, "--workspace", str(ws), "orders", "search", "--format", "json"]
+    found = json.loads(subprocess.run(search, capture_output=True, timeout=60, check=True).stdout)
+    assert len(found) == 1  # the good order only: the file outside was never read
+    assert watcher.stop(signal.SIGTERM) == 0
+    assert "Traceback" not in watcher.stderr
+    assert list(inbox.iterdir()) == []

@@ -23,7 +23,7 @@ ALLOWED = {
     "formats": {"errors", "domain"},
     "store": {"errors", "domain"},
     "config": {"errors", "domain"},
-    "workspace": {"errors", "config"},
+    "workspace": {"errors", "domain", "config"},
     "apply": {"errors", "domain", "formats", "store", "config"},
     "intake": {"errors", "domain", "formats", "store", "config", "workspace", "apply"},
     "shapes": {"errors", "domain", "store"},

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 from .config import TEMPLATE
 from .domain.names import as_text, fitting, from_text
@@ -109,14 +109,19 @@ def open_regular(path: Path) -> int:
 def content_hash(path: Path) -> str:
     """SHA-256 of a regular file read in 1 MiB pieces; ``""`` for an entry that is not a
     regular file or cannot be read (it has no content to compare)."""
-    digest = hashlib.sha256()
     try:
         fd = open_regular(path)
     except OSError:
         return ""
     with os.fdopen(fd, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
+        return digest_of(fh)
+
+
+def digest_of(fh: BinaryIO) -> str:
+    """SHA-256 of what is left to read in ``fh``, read 1 MiB at a time (memory stays small)."""
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: fh.read(1 << 20), b""):
+        digest.update(chunk)
     return digest.hexdigest()
 
 

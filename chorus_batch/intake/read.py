@@ -23,7 +23,7 @@ from ..domain.outcomes import DocumentOutcome, FileStatus, file_status
 from ..errors import DocumentRejected, Issue
 from ..formats import bundles
 from ..store import codec
-from ..workspace import NotRegular, open_regular
+from ..workspace import NotRegular, digest_of, open_regular
 
 BUNDLE_HEAD = 1 << 20  # bundles.kind_of looks at most this far
 
@@ -99,10 +99,7 @@ def _read_bytes(path: Path, ready: Ready, limit: int) -> None:
             ready.data = fh.read()
             ready.sha = hashlib.sha256(ready.data).hexdigest()
             return
-        digest = hashlib.sha256()
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-        ready.sha = digest.hexdigest()
+        ready.sha = digest_of(fh)
         ready.rejected = [Issue("FILE_TOO_LARGE", f"{ready.size} bytes; the limit is {limit} (max_file_size)")]
 
 

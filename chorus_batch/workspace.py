@@ -273,7 +273,7 @@ class Workspace:
         """Take the file out of the inbox by an atomic rename into this worker's folder
         ``var/processing/<host>.<pid>/<partner or _>/``; ``None`` if another worker was first."""
         folder = self.processing / worker() / (item.partner or "_")
-        target = _free_name(folder, fitting(item.name))
+        target = _free_name(folder, item.name)  # its own name (recovery may put it back), shortened only if taken
         try:
             _in_folder(folder, lambda: os.rename(item.path, target), source=item.path)
         except FileNotFoundError:  # another worker took it

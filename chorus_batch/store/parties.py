@@ -42,8 +42,11 @@ def upsert(conn: Connection, party: Party, now: str) -> str | None:
 
 
 def forget(conn: Connection, *_args: Any) -> None:
-    """Forget what the transaction remembered of the parties it wrote."""
-    conn.info.pop(_REMEMBERED, None)
+    """Forget what the transaction remembered of the parties it wrote. An invalidated
+    connection (an interrupt inside a statement) has nothing left to forget, and asking for its
+    ``info`` would raise while SQLAlchemy rolls it back."""
+    if not conn.invalidated:
+        conn.info.pop(_REMEMBERED, None)
 
 
 def details(conn: Connection, party_id: str) -> dict[str, Any] | None:

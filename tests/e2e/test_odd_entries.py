@@ -252,3 +252,18 @@ def test_an_unreadable_file_is_rejected_and_the_others_go_on(workspace: Path) ->
     assert [reports[f"c-good-{n}.xml"]["status"] for n in range(3)] == ["IN_INTEGRE"] * 3
     assert (workspace / "var" / "rejected" / "b-secret.xml").exists()
     assert leftovers(workspace) == [] and list(inbox.iterdir()) == []
+
+
+def test_a_long_name_put_back_after_an_interruption_keeps_its_name(workspace: Path, wcli: RunCli) -> None:
+    """A claim keeps the file's own name: put back in the inbox by recovery (its run killed
+    before the commit), the file is processed under the name it was sent with."""
+    from chorus_batch.workspace import Workspace
+
+    name = "commande-".ljust(250, "x") + ".xml"
+    (workspace / "inbox" / name).write_bytes(order("EJ2026-BACK"))
+    ws = Workspace(workspace)
+    claimed = ws.claim(next(ws.pending()))  # as a run killed right after its claim leaves it
+    assert claimed is not None and claimed.path.name == name
+    result = wcli("run")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert acks(workspace)[name]["status"] == "IN_INTEGRE"

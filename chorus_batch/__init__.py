@@ -20,18 +20,31 @@ The rooms behind it, each importing only what ``tests/unit/test_architecture.py`
 * ``shapes``     store rows as the JSON shapes of the command line
 * ``session``    the service behind this API
 * ``cli``        the command line, over this API only
+
+The names are imported on first use (PEP 562): importing the package costs nothing, so that
+the command line can catch SIGINT and SIGTERM before the most of a second its imports take.
 """
 
-from .domain.invoices import InvoiceStatus
-from .domain.model import LineChange
-from .domain.outcomes import DocumentOutcome, FileStatus
-from .domain.reconciliation import MatchStatus
-from .domain.states import State
-from .errors import ChorusError, ConfigError, NotFound, WorkspaceError, WorkspaceLocked
-from .intake import FileResult, RunSummary, Verdict
-from .reports import FORMATS as REPORT_FORMATS
-from .reports import REPORTS
-from .session import Answer, Demo, OrderQuery, Session
+from __future__ import annotations
+
+import importlib
+
+# typing.TYPE_CHECKING without importing typing (a third of the package's start-up); type
+# checkers know the name: for them, the names below are imported here
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .domain.invoices import InvoiceStatus
+    from .domain.model import LineChange
+    from .domain.outcomes import DocumentOutcome, FileStatus
+    from .domain.reconciliation import MatchStatus
+    from .domain.states import State
+    from .errors import ChorusError, ConfigError, NotFound, WorkspaceError, WorkspaceLocked
+    from .intake import FileResult, RunSummary, Verdict
+    from .reports import FORMATS as REPORT_FORMATS
+    from .reports import REPORTS
+    from .session import Answer, Demo, OrderQuery, Session
 
 __version__ = "0.1.0"
 
@@ -58,3 +71,42 @@ __all__ = [
     "WorkspaceLocked",
     "__version__",
 ]
+
+# public name -> (module, its name there)
+_WHERE = {
+    "InvoiceStatus": (".domain.invoices", "InvoiceStatus"),
+    "LineChange": (".domain.model", "LineChange"),
+    "DocumentOutcome": (".domain.outcomes", "DocumentOutcome"),
+    "FileStatus": (".domain.outcomes", "FileStatus"),
+    "MatchStatus": (".domain.reconciliation", "MatchStatus"),
+    "State": (".domain.states", "State"),
+    "ChorusError": (".errors", "ChorusError"),
+    "ConfigError": (".errors", "ConfigError"),
+    "NotFound": (".errors", "NotFound"),
+    "WorkspaceError": (".errors", "WorkspaceError"),
+    "WorkspaceLocked": (".errors", "WorkspaceLocked"),
+    "FileResult": (".intake", "FileResult"),
+    "RunSummary": (".intake", "RunSummary"),
+    "Verdict": (".intake", "Verdict"),
+    "REPORT_FORMATS": (".reports", "FORMATS"),
+    "REPORTS": (".reports", "REPORTS"),
+    "Answer": (".session", "Answer"),
+    "Demo": (".session", "Demo"),
+    "OrderQuery": (".session", "OrderQuery"),
+    "Session": (".session", "Session"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """A public name, imported the first time it is asked for, then kept in the module."""
+    try:
+        module, attribute = _WHERE[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module, __name__), attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -153,12 +153,16 @@ class Session:
         self.ws.ensure()
 
     def run(
-        self, on_file: Callable[[FileResult], None] | None = None, on_total: Callable[[int], None] | None = None
+        self,
+        on_file: Callable[[FileResult], None] | None = None,
+        on_total: Callable[[int], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> RunSummary:
-        """Process every pending file of the inbox once (``intake.run``)."""
+        """Process every pending file of the inbox once (``intake.run``); once ``stop`` is set,
+        end at the next file boundary (the summary's ``interrupted`` and ``left`` say so)."""
         self.ensure()
         with self.store() as store, self.holding(store):
-            return run_intake(Processor(self.ws, store, self.settings), on_file, on_total)
+            return run_intake(Processor(self.ws, store, self.settings), on_file, on_total, stop)
 
     def watch(self, stop: threading.Event, polling: bool | None = None) -> int:
         """Process files as they arrive until ``stop`` is set; return how many were processed."""

@@ -6,6 +6,8 @@ import json
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,8 @@ import click
 
 from chorus_batch import FileResult, FileStatus, RunSummary
 
-from .root import Context, cli, flush_logs, guarded, log, setup_logging
+from . import signals
+from .root import Context, cli, flush_logs, guarded, setup_logging
 
 _COUNTED = (
     FileStatus.IN_INTEGRE,
@@ -40,14 +43,27 @@ def init(ctx: Context) -> None:
     click.echo(f"workspace ready: {session.ws.root}")
 
 
-def run_inbox(ctx: Context) -> RunSummary:
+@contextmanager
+def stop_request() -> Iterator[threading.Event]:
+    """The stop request of ``run`` and ``watch``: set by SIGINT or SIGTERM. The command line
+    caught them at its start; a command invoked otherwise (a test's runner) catches them for
+    its own time only, in the main thread (elsewhere, no signal reaches it: a request never set)."""
+    installed = signals.catch()
+    try:
+        yield signals.stop if signals.caught() else threading.Event()
+    finally:
+        if installed:
+            signals.release()
+
+
+def run_inbox(ctx: Context, stop: threading.Event | None = None) -> RunSummary:
     """Process the inbox once (with a progress bar on a terminal), the log buffered."""
     session = ctx.session
     session.ensure()
     setup_logging(ctx.verbosity, session.log_file, buffered=True)
     try:
         if not ctx.progress:
-            return session.run()
+            return session.run(stop=stop)
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         columns = (TextColumn("[bold]processing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
@@ -57,22 +73,25 @@ def run_inbox(ctx: Context) -> RunSummary:
             def advance(_result: FileResult) -> None:
                 bar.advance(task)
 
-            return session.run(on_file=advance, on_total=lambda total: bar.update(task, total=total))
+            return session.run(advance, lambda total: bar.update(task, total=total), stop)
     finally:
         flush_logs()
 
 
 def print_summary(summary: RunSummary) -> None:
     counts = summary.counts
-    if not summary.total:
+    if summary.total:
+        parts = ", ".join(f"{counts[k]} {k}" for k in _COUNTED if counts[k])
+        click.echo(f"{summary.total} file(s): {parts}")
+    elif summary.interrupted is None:
         click.echo("nothing to process")
-        return
-    parts = ", ".join(f"{counts[k]} {k}" for k in _COUNTED if counts[k])
-    click.echo(f"{summary.total} file(s): {parts}")
     for result in summary.notable:
         if result.status == FileStatus.IN_REJETE:
             codes = ", ".join(sorted({e.code for e in result.errors}))
             click.echo(f"  rejected {result.name}: {codes}")
+    if summary.interrupted:
+        name = signal.Signals(summary.interrupted).name
+        click.echo(f"interrupted by {name}: {summary.left} file(s) left in the inbox for the next run")
 
 
 @cli.command()
@@ -82,13 +101,20 @@ def run(ctx: Context) -> None:
     """Process every pending file in inbox/ once, then print a summary.
 
     Exit code 0 when every file was integrated (or was a duplicate), 1 when at least one file
-    was rejected, 2 on a configuration error.
+    was rejected, 2 on a configuration error, 3 when another process holds the workspace.
+    SIGINT (Ctrl-C) or SIGTERM stops the run at the next file boundary: the files of the
+    transaction under way are finished, the others stay in inbox/ for the next run, and the
+    exit code is 128 + the signal's number (130, 143).
 
     Example:
 
         chorus-batch --workspace /srv/edi run
     """
-    summary = run_inbox(ctx)
+    with stop_request() as stop:
+        summary = run_inbox(ctx, stop)
+        signum = signals.received() if stop.is_set() else None
+    if signum is not None:
+        summary.interrupted = signum
     if ctx.verbosity >= 0:
         print_summary(summary)
     sys.exit(summary.exit_code)
@@ -104,24 +130,18 @@ def run(ctx: Context) -> None:
 @guarded
 def watch(ctx: Context, polling: bool | None) -> None:
     """Stay up: process files as they arrive, rescan at start-up and every `rescan_seconds`,
-    stop cleanly on SIGINT / SIGTERM (the current file is finished, exit 0).
+    stop cleanly on SIGINT / SIGTERM (the files being stored are finished, those claimed for
+    the next transaction go back to inbox/; exit 0).
 
     Example:
 
         chorus-batch --workspace /srv/edi watch -v
     """
     session = ctx.session
-    session.ensure()
-    setup_logging(ctx.verbosity, session.log_file)
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: object) -> None:
-        log.info("signal %d: stopping after the current file", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    count = session.watch(stop, polling)
+    with stop_request() as stop:
+        session.ensure()
+        setup_logging(ctx.verbosity, session.log_file)
+        count = session.watch(stop, polling)
     if ctx.verbosity >= 0:
         click.echo(f"stopped; {count} file(s) processed")
 

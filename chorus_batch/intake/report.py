@@ -44,6 +44,10 @@ class RunSummary:
 
     counts: Counter[str] = field(default_factory=Counter)
     notable: list[FileResult] = field(default_factory=list)
+    # a stop was requested during the run: the number of the signal that asked for it (the
+    # command line, which caught it, says which), 0 for a stop requested otherwise
+    interrupted: int | None = None
+    left: int = 0  # files of the inbox as the run listed it that it left there (a stop)
 
     def add(self, result: FileResult) -> None:
         self.counts[result.status] += 1
@@ -56,6 +60,10 @@ class RunSummary:
 
     @property
     def exit_code(self) -> int:
+        """128 + the signal's number after a signal (as a shell says of a command it ended),
+        else 1 when a file was rejected or partly integrated, else 0."""
+        if self.interrupted:
+            return 128 + self.interrupted
         return 1 if self.counts[FileStatus.IN_REJETE] or self.counts[FileStatus.IN_INTEGRE_PARTIEL] else 0
 
 

@@ -12,7 +12,8 @@ How a file becomes ready (peers.md §2.6 lists what goes wrong otherwise):
 * the inbox is scanned at start-up and every ``rescan_seconds`` (events can be lost, and a
   network share gives none); files found that way get the stability wait.
 
-SIGINT / SIGTERM: the file being processed is finished, then the watcher exits 0.
+SIGINT / SIGTERM (``stop``): the transaction under way is committed and its files finished, the
+files claimed for the next one go back to the inbox, then the watcher exits 0.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ from watchdog.observers.polling import PollingObserver
 
 from .. import formats
 from ..workspace import Pending, is_temporary
+from .lots import put_back, read_unless
 from .processor import Processor
+from .report import FileResult
 from .run import resume, tidy
 
 log = logging.getLogger("chorus_batch")
@@ -148,8 +151,13 @@ class Watcher:
     stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> int:
-        """Watch until ``stop`` is set; return the number of files processed."""
+        """Watch until ``stop`` is set; return the number of files processed. ``stop`` is
+        heard at every step: before the watching starts, after the recovery, between scans,
+        between transactions and between the files read for one (a transaction's files not
+        yet committed go back to the inbox)."""
         ws = self.processor.ws
+        if self.stop.is_set():  # a signal during start-up
+            return 0
         polling = is_network_path(ws.inbox) if self.polling is None else self.polling
         observer = PollingObserver(timeout=max(1.0, self.stable_seconds / 2)) if polling else Observer()
         candidates = Candidates()
@@ -164,6 +172,8 @@ class Watcher:
                 if time.monotonic() >= next_scan:
                     for item in ws.pending():
                         candidates.touch(item.path)
+                    if self.stop.is_set():
+                        break
                     tidy(self.processor)
                     next_scan = time.monotonic() + self.rescan_seconds
                 ready = candidates.ready(self.stable_seconds, self.close_timeout)
@@ -171,11 +181,10 @@ class Watcher:
                 ordered = ws.ordered(items, formats.sniff_rank)
                 size = self.processor.batch_files
                 for start in range(0, len(ordered), size):
-                    if self.stop.is_set():
-                        for item in ordered[start:]:
-                            candidates.touch(item.path)
+                    results = None if self.stop.is_set() else self._store(ordered[start : start + size])
+                    if results is None:  # stopping: what is left waits for the next start
                         break
-                    for result in self.processor.process(ordered[start : start + size]):
+                    for result in results:
                         processed += 1
                         log.info("%s: %s", result.name, result.status)
                 for later in self.processor.parking.drain():
@@ -185,7 +194,19 @@ class Watcher:
         finally:
             observer.stop()
             observer.join(timeout=5)
+        log.info("stop requested: watching ends")
         return processed
+
+    def _store(self, items: list[Pending]) -> list[FileResult] | None:
+        """``Processor.process`` with the files read one by one: ``None`` when a stop came
+        before the commit (the files claimed are back in the inbox)."""
+        processor = self.processor
+        claimed = processor.claim(items)
+        ready = read_unless(processor, claimed, self.stop.is_set)
+        if ready is None:
+            put_back(processor, claimed)
+            return None
+        return processor.finish(processor.commit(claimed, ready))
 
     def _in_inbox(self, path: Path) -> bool:
         """Files in ``inbox/`` or one partner folder below it, as ``run`` sees them."""

@@ -78,7 +78,7 @@ def setup_logging(verbosity: int, log_file: Path | None, buffered: bool = False)
     if log_file is not None:
         try:
             log_file.parent.mkdir(parents=True, exist_ok=True)
-            handler = logging.FileHandler(log_file, encoding="utf-8")
+            handler = logging.FileHandler(log_file, encoding="utf-8", errors="backslashreplace")
         except OSError:
             return
         handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(message)s"))

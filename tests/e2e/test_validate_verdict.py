@@ -160,6 +160,7 @@ def test_validate_agrees_with_the_intake_on_the_demo_and_odd_files(run_cli: Any,
     assert checked >= 35
 
 
+@pytest.mark.slow  # every shared sample through the official rules twice: the full suite's, not the fast loop's
 @pytest.mark.parametrize("strict", [False, True])
 def test_validate_agrees_with_the_intake_on_every_shared_sample(run_cli: Any, tmp_path: Path, strict: bool) -> None:
     samples = _samples()

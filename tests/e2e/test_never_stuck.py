@@ -407,9 +407,15 @@ class Command:
         assert text in self.stderr, f"{text!r} never logged: rc={self.proc.poll()} {self.stderr[-3000:]}"
 
     def wait_claim(self, ws: Path) -> None:
-        """Until a file is claimed (or the process has ended)."""
+        """Until a file is claimed, or one is already done (a report written: ``watch`` may
+        have taken the whole batch between two looks), or the process has ended."""
         deadline = time.monotonic() + DEADLINE
-        while not _entries(ws / "var" / "processing") and self.proc.poll() is None and time.monotonic() < deadline:
+        while (
+            not _entries(ws / "var" / "processing")
+            and not _entries(ws / "outbox" / "acks")
+            and self.proc.poll() is None
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.002)
 
     def send(self, sig: int) -> None:

@@ -87,6 +87,7 @@ class Settings:
     rescan_seconds: float = 60.0
     close_timeout_seconds: float = 600.0
     helpers: int | None = None  # None = one less than the CPUs, at most 4
+    busy_timeout_seconds: float = 30.0  # how long a command waits for a store another process writes
     source: Path | None = None
 
     @property
@@ -123,6 +124,7 @@ _TOP = {
     "reconciliation": _Key(dict, None, "a table ([reconciliation])"),
     "watch": _Key(dict, None, "a table ([watch])"),
     "helpers": _Key(int, lambda v: 0 <= v <= 16, "a number of processes (0 to 16)"),
+    "busy_timeout_seconds": _Key((int, float), lambda v: 1 <= v <= 3600, "a number of seconds (1 to 3600)"),
 }
 _WATCH = {
     "stable_seconds": _Key((int, float), lambda v: 0 <= v <= 3600, "a number of seconds (0 to 3600)"),
@@ -184,6 +186,7 @@ def load(path: Path | None) -> Settings:
         rescan_seconds=float(watch.get("rescan_seconds", 60.0)),
         close_timeout_seconds=float(watch.get("close_timeout_seconds", 600.0)),
         helpers=data.get("helpers"),
+        busy_timeout_seconds=float(data.get("busy_timeout_seconds", 30.0)),
         source=path,
     )
 

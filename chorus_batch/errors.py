@@ -12,6 +12,7 @@ Two shapes, one catalogue:
       ├─ ConfigError          bad configuration file or option (exit 2)
       ├─ NotFound             no such engagement / file (exit 1 at the CLI)
       ├─ WorkspaceError       the workspace cannot be used (exit 2)
+      │   └─ StoreError       its store cannot be used: busy, unreachable, no driver... (exit 2)
       └─ WorkspaceLocked      another run or watch holds the workspace (exit 3)
 
 ``CODES`` maps every code to its meaning and the fix an operator can apply; ``docs/errors.md``
@@ -295,6 +296,49 @@ CODES: dict[str, ErrorCode] = {
         "Exit code 3.",
         "Wait for it to finish, or stop it. A lock left by a killed process is released by the system.",
     ),
+    # -- the store: every command that opens it exits with 2 and one line naming it (its URL with the
+    # password masked, or its file), the cause and the fix
+    "STORE_BUSY": ErrorCode(
+        "Another process kept the store locked for longer than `busy_timeout_seconds` (30 s by default): an "
+        "operator's `orders` answer or a backup while `watch` or `run` writes, a long transaction. Nothing of the "
+        "command was applied; `run` put the files it had taken back in the inbox, `watch` retries by itself.",
+        "Try again. If it repeats, look for the process that keeps the store locked, or raise "
+        "`busy_timeout_seconds` in chorus-batch.toml.",
+    ),
+    "STORE_UNAVAILABLE": ErrorCode(
+        "The store cannot be reached: the database server is down, refuses the connection, or the host, port, "
+        "user or database name of the store URL is wrong (or the disk under a SQLite store failed). `watch` "
+        "retries by itself once it is running.",
+        "Check that the server runs and that the URL given with `--db` / `CHORUS_BATCH_DB` names the right host, "
+        "port, user and database; the message gives the driver's own reason.",
+    ),
+    "STORE_DRIVER_MISSING": ErrorCode(
+        "The store URL names a database whose Python driver is not installed (or a driver SQLAlchemy does not "
+        "know, e.g. `postgresql+nosuchdriver://`).",
+        "For PostgreSQL: `pip install 'chorus-batch[postgres]'` (psycopg 3) and a URL starting "
+        "`postgresql+psycopg://`.",
+    ),
+    "STORE_UNWRITABLE": ErrorCode(
+        "The store cannot be written: chorus-batch's user may not write the store file, its `-wal` / `-shm` "
+        "companions or the folder that holds them (`var/`), the file system is read-only, or the database user "
+        "lacks the rights. The message names the path.",
+        "Give chorus-batch's user write access to the path named (`chown`, `chmod`), or use a database user "
+        "with the rights to write the tables.",
+    ),
+    "STORE_FULL": ErrorCode(
+        "The store cannot grow: the disk (or the database server's) is full. The transaction under way was rolled "
+        "back: nothing of it was applied.",
+        "Free space on the file system named in the message (old archives, logs), then run again.",
+    ),
+    "STORE_CORRUPT": ErrorCode(
+        "The store file is not a database or is damaged (truncated, overwritten, a copy taken mid-write).",
+        "Check it with `chorus-batch store check`; restore it from a backup "
+        "([operations.md](operations.md#the-store)).",
+    ),
+    "STORE_URL_INVALID": ErrorCode(
+        "The store URL given with `--db` / `CHORUS_BATCH_DB` cannot be read as a database URL.",
+        "Give `sqlite:///PATH` or `postgresql+psycopg://USER@HOST[:PORT]/DATABASE`.",
+    ),
     "FILE_NOT_FOUND": ErrorCode("No received file has that name.", "`files list` shows the names."),
     "INTERNAL_ERROR": ErrorCode(
         "An unexpected error inside chorus-batch while processing this file. The file is kept in var/rejected/.",
@@ -358,6 +402,28 @@ class ConfigError(ChorusError):
 
 class WorkspaceError(ChorusError):
     code = "WORKSPACE_INVALID"
+
+
+class StoreError(WorkspaceError):
+    """The store cannot be used (exit 2): busy beyond the busy timeout, unreachable, its driver
+    missing, not writable, full, damaged, or its URL unreadable. The message names the store (its
+    URL with the password masked, or its file), the cause and the fix; ``store`` is that name.
+
+    ``lasting``: waiting will not heal it (a missing driver, a bad URL, a damaged file), so
+    ``watch`` stops instead of retrying. ``uncertain``: the failure came while a transaction was
+    committing on a database server, which may have committed it: what that transaction claimed
+    is left to ``recovery``, which asks the store, instead of being put back blindly."""
+
+    code = "STORE_UNAVAILABLE"
+    LASTING: ClassVar[frozenset[str]] = frozenset({"STORE_DRIVER_MISSING", "STORE_URL_INVALID", "STORE_CORRUPT"})
+
+    def __init__(self, message: str, *, code: str | None = None, store: str = "", uncertain: bool = False) -> None:
+        super().__init__(message, code=code)
+        self.store, self.uncertain = store, uncertain
+
+    @property
+    def lasting(self) -> bool:
+        return self.code in self.LASTING
 
 
 class WorkspaceLocked(ChorusError):

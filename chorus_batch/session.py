@@ -26,7 +26,7 @@ from .domain.habilitations import readable_structures
 from .domain.model import LineChange, Party, PartyId, ResponseDocument
 from .domain.names import as_text
 from .domain.outcomes import DocumentOutcome, FileStatus, Outcome
-from .errors import ConfigError, Issue, NotFound
+from .errors import ConfigError, Issue, NotFound, WorkspaceError
 from .intake import Processor, Verdict, read, verdict
 from .intake import run as run_intake
 from .intake.outbox import write_responses
@@ -110,12 +110,21 @@ class Session:
 
     @contextmanager
     def store(self) -> Iterator[db.Store]:
-        """The store, open for the time of the block."""
+        """The store, open for the time of the block: ``--db``'s URL, or the workspace's own
+        file; every connection waits up to ``busy_timeout_seconds`` for a busy store.
+
+        Raises:
+            StoreError: the store cannot be opened or used (exit 2; the message names it).
+        """
+        busy = self.settings.busy_timeout_seconds
         if self.db_url:
-            store = db.Store(self.db_url)
+            store = db.Store(self.db_url, busy)
         else:
-            self.ws.var.mkdir(parents=True, exist_ok=True)
-            store = db.Store(self.ws.store_url)
+            try:
+                self.ws.var.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise WorkspaceError(f"cannot create {self.ws.var}: {exc.strerror}") from None
+            store = db.Store.for_file(self.ws.store_path, busy)
         try:
             yield store
         finally:

@@ -173,8 +173,10 @@ class Workspace:
         return self.root / CONFIG_NAME
 
     @property
-    def store_url(self) -> str:
-        return f"sqlite:///{self.var / 'store.sqlite'}"
+    def store_path(self) -> Path:
+        """The workspace's own SQLite store (the store builds its URL: a path is never pasted
+        into a URL's text, where ``%``, ``?`` or ``#`` would mean something else)."""
+        return self.var / "store.sqlite"
 
     @contextmanager
     def locked(self, now: str) -> Iterator[None]:

@@ -12,7 +12,9 @@ earlier lots' reports and files are in place. A peer claims into its own
 ``var/processing/<host>.<pid>/``, sends its results and log records back on a queue, and ends at
 once when the run is gone. If a peer stops with a lot in hand, the run recovers that peer's claims
 (what it committed is finished) and stores the rest of the lot itself: a slower run, never a
-failed one.
+failed one. A failure of the store (``StoreError``) ends a peer the same way (its files put back
+first); in the run it puts the lot's files not committed back in the inbox and ends the run,
+its peers stopped at their next file boundary.
 
 A stop request (the run's ``stop`` event: SIGINT, SIGTERM) is shared with the peers
 (``Turns.stop``) and heard at file boundaries: while a lot is read, while it waits, and before
@@ -46,6 +48,7 @@ from typing import Any
 from .. import formats
 from .. import store as db
 from ..config import Settings
+from ..errors import StoreError
 from ..workspace import Pending, Workspace, worker
 from .processor import Claimed, Processor
 from .read import Ready
@@ -87,12 +90,22 @@ def read_unless(processor: Processor, claimed: Sequence[Claimed], stopping: Call
     return ready
 
 
-def put_back(processor: Processor, claimed: Sequence[Claimed]) -> None:
+def put_back(processor: Processor, claimed: Sequence[Claimed], why: str = "a stop was requested") -> None:
     """Claimed files that no transaction committed, back into the inbox for the next run."""
     for one in claimed:
         processor.ws.unclaim(one.item)
     if claimed:
-        log.info("%d claimed file(s) put back in the inbox (a stop was requested)", len(claimed))
+        log.info("%d claimed file(s) put back in the inbox (%s)", len(claimed), why)
+
+
+def give_back(processor: Processor, claimed: Sequence[Claimed], failure: StoreError) -> None:
+    """After a store failure, the claimed files of the transaction that failed, and those not
+    yet stored, back into the inbox; when the failure is ``uncertain`` (a server lost during
+    the commit), the files of that transaction are left in ``var/processing/`` for
+    ``recovery``, which finishes the committed ones and puts back the others."""
+    if failure.uncertain:
+        return
+    put_back(processor, claimed, "the store failed")
 
 
 @contextmanager
@@ -139,7 +152,12 @@ def store_lot(
             if turns.stopping():
                 raise _Stopped
             end = start + size
-            batch = processor.commit(claimed[start:end], ready[start:end])
+            try:
+                batch = processor.commit(claimed[start:end], ready[start:end])
+            except StoreError as failure:  # nothing of this transaction applied (unless uncertain)
+                give_back(processor, claimed[start:end], failure)
+                put_back(processor, claimed[end:], "the store failed")
+                raise
             committed = min(end, len(claimed))
             if end >= len(claimed) and processor.independent(batch):
                 turns.done(lot)
@@ -433,7 +451,7 @@ def _peer(
     lots: list[list[tuple[str, str, str | None]]],
     results: Any,
     root: Path,
-    url: str,
+    url: db.URL,
     settings: Settings,
     clock: Clock,
     level: int,
@@ -450,20 +468,27 @@ def _peer(
     records = _Records()
     log.handlers, log.propagate = [records], False
     log.setLevel(level)
-    store = db.Store(url)
+    store: db.Store | None = None
     try:
+        store = db.Store(url, settings.busy_timeout_seconds)
         with tuned_collector():
             processor = Processor(Workspace(root), store, settings, clock)
             while not _no_more_lots.is_set() and (lot := turns.take()) is not None:
                 items = [Pending(Path(path), name, partner) for path, name, partner in lots[lot]]
                 done = store_lot(processor, items, turns, lot, lambda: None)
                 results.put((lot, done, records.take()))
+    except StoreError as failure:
+        # its files are back in the inbox (or left to recovery): the run finds this peer gone
+        # with its lot in hand and stores that lot itself, meeting the store as it now is
+        log.warning("peer process %d stops: %s [%s]", os.getpid(), failure.message, failure.code)
+        raise SystemExit(1) from None
     except BaseException:
         log.exception("peer process %d failed", os.getpid())
         raise
     finally:
         results.put((None, [], records.take()))
-        store.close()
+        if store is not None:
+            store.close()
 
 
 def _end_with(run_pid: int) -> None:

@@ -3,7 +3,8 @@
 ``commit`` is the one entry that stores files: a batch of claimed files in one transaction, a
 savepoint per file and per document. It is the per-file boundary: a ``ChorusError`` becomes a
 rejection with its code, and any other exception is a bug — logged with its traceback, reported
-as ``INTERNAL_ERROR``, the file kept in ``var/rejected/`` — so one bad file never stops a run.
+as ``INTERNAL_ERROR``, the file kept in ``var/rejected/`` — so one bad file never stops a run;
+only a failure of the store itself (``StoreError``) stops the batch, which rolls back whole.
 ``finish`` then writes the batch's order responses (``outbox``), its integration reports, moves
 its files where the store says, and releases the parked documents its orders were waiting for
 (``parking``). ``process`` does it all for a list of inbox files; ``lots`` interleaves the same
@@ -101,10 +102,17 @@ class Processor:
 
     def commit(self, claimed: Sequence[Claimed], ready: Sequence[Ready]) -> list[Stored]:
         """Store claimed files in one transaction (a savepoint per file). If the transaction
-        fails as a whole, nothing of the batch is applied: its claimed files are put back in
-        the inbox by ``recovery`` at the next start."""
-        with self.store.begin() as conn:
-            return [self._in_savepoint(conn, c, r) for c, r in zip(claimed, ready, strict=True)]
+        fails as a whole (a ``StoreError``: the store busy, unreachable, full...), nothing of the
+        batch is applied and the names planned for it are free again: its claimed files are the
+        caller's to put back in the inbox (``lots.put_back``), or ``recovery``'s when the failure
+        is ``uncertain`` (a server lost during the commit may have committed it)."""
+        mark = self.ws.plans_made()
+        try:
+            with self.store.begin() as conn:
+                return [self._in_savepoint(conn, c, r) for c, r in zip(claimed, ready, strict=True)]
+        except BaseException:
+            self.ws.release(mark)
+            raise
 
     def finish(self, batch: list[Stored], release: bool = True) -> list[FileResult]:
         """After a batch's commit: its order responses, its reports, the moves of its files
@@ -127,8 +135,11 @@ class Processor:
     # -- one file inside the batch's transaction ------------------------------------------------
 
     def _in_savepoint(self, conn: db.Connection, c: Claimed, ready: Ready) -> Stored:
-        """A file whose documents are all refused, or that meets a bug, has its writes rolled
-        back and is recorded as rejected; nothing escapes, so one bad file never stops a run."""
+        """A file whose documents are all refused, or that meets a bug or its own bad data (a
+        value the database refuses), has its writes rolled back and is recorded as rejected, so
+        one bad file never stops a run. A failure of the store itself (connection lost, disk
+        full, locked beyond the busy timeout: ``Store.failure``) is no file's fault: it
+        escapes as a ``StoreError`` and the whole batch rolls back."""
         planned = self.ws.plans_made()
         for attempt in range(1, RETRIES + 1):
             savepoint = db.savepoint(conn)
@@ -137,18 +148,20 @@ class Processor:
             except _Refused as refused:
                 self._roll_back(savepoint, planned)
                 return self._reject(conn, c, refused.errors, refused.warnings, refused.outcomes)
-            except db.CONFLICTS as exc:
+            except Exception as exc:  # the per-file boundary: a bug must not lose the file or stop the run
+                failure = self.store.failure(exc)
+                if failure is not None:  # the store's, not the file's: the batch stops here
+                    raise failure from exc
                 self._roll_back(savepoint, planned)
+                if not isinstance(exc, db.CONFLICTS):
+                    log.exception("internal error while processing %s", c.item.text)
+                    return self._internal_error(conn, c)
                 if attempt < RETRIES:
                     # another worker (PostgreSQL) committed the same engagement or file first, or
                     # held a lock: the next attempt sees its work (DUPLICATE, ORDER_ALREADY_EXISTS)
                     log.info("%s: concurrent update, processed again (%s)", c.item.text, type(exc).__name__)
                     continue
                 log.exception("database error while processing %s", c.item.text)
-                return self._internal_error(conn, c)
-            except Exception:  # the per-file boundary: a bug must not lose the file or stop the run
-                self._roll_back(savepoint, planned)
-                log.exception("internal error while processing %s", c.item.text)
                 return self._internal_error(conn, c)
             savepoint.commit()
             return stored

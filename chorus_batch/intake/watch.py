@@ -14,6 +14,9 @@ How a file becomes ready (peers.md §2.6 lists what goes wrong otherwise):
 
 SIGINT / SIGTERM (``stop``): the transaction under way is committed and its files finished, the
 files claimed for the next one go back to the inbox, then the watcher exits 0.
+
+A store that fails (busy, unreachable, full) does not end the watcher: the batch rolls back, its
+files go back to the inbox, and the watcher tries again after a growing pause (``Watcher.run``).
 """
 
 from __future__ import annotations
@@ -31,14 +34,16 @@ from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
 from .. import formats
+from ..errors import StoreError
 from ..workspace import Pending, is_temporary
-from .lots import put_back, read_unless
+from .lots import give_back, put_back, read_unless
 from .processor import Processor
 from .report import FileResult
 from .run import resume, tidy
 
 log = logging.getLogger("chorus_batch")
 
+RETRY_MAX = 60.0  # seconds: the longest pause between two tries after a store failure
 NETWORK_FILESYSTEMS = frozenset(
     {"nfs", "nfs4", "cifs", "smbfs", "smb3", "fuse.sshfs", "9p", "afs", "glusterfs", "ceph", "fuse.s3fs"}
 )
@@ -149,12 +154,20 @@ class Watcher:
     close_timeout: float = 600.0  # a file still open after this long is taken on stability alone
     polling: bool | None = None  # None: polling when the inbox is on a network file system
     stop: threading.Event = field(default_factory=threading.Event)
+    processed: int = field(default=0, init=False)  # files processed so far
+    next_scan: float = field(default=0.0, init=False)  # when the inbox is scanned next (monotonic)
 
     def run(self) -> int:
         """Watch until ``stop`` is set; return the number of files processed. ``stop`` is
         heard at every step: before the watching starts, after the recovery, between scans,
         between transactions and between the files read for one (a transaction's files not
-        yet committed go back to the inbox)."""
+        yet committed go back to the inbox).
+
+        A failure of the store (``StoreError``: busy beyond the busy timeout, unreachable,
+        full...) rolls the batch under way back, its files back in the inbox; one line is
+        logged and the watcher tries again after a pause that doubles each time (1 s, 2 s ...
+        ``RETRY_MAX``), recovery first. Only a lasting failure (a driver missing, a damaged
+        store: ``StoreError.lasting``) ends it, raised to the caller (exit 2)."""
         ws = self.processor.ws
         if self.stop.is_set():  # a signal during start-up
             return 0
@@ -164,49 +177,77 @@ class Watcher:
         observer.schedule(_Handler(candidates, close_events=not polling), str(ws.inbox), recursive=True)
         observer.start()
         log.info("watching %s (%s)", ws.inbox, "polling" if polling else "inotify")
-        processed = 0
-        next_scan = 0.0
+        self.processed, self.next_scan = 0, 0.0
+        pause = 0.0  # seconds of the last pause after a store failure (0: the store works)
         try:
-            resume(self.processor)
+            resumed = False
             while not self.stop.is_set():
-                if time.monotonic() >= next_scan:
-                    for item in ws.pending():
-                        candidates.touch(item.path)
-                    if self.stop.is_set():
-                        break
-                    tidy(self.processor)
-                    next_scan = time.monotonic() + self.rescan_seconds
-                ready = candidates.ready(self.stable_seconds, self.close_timeout)
-                items = [self._pending(p) for p in ready if os.path.lexists(p) and self._in_inbox(p)]
-                ordered = ws.ordered(items, formats.sniff_rank)
-                size = self.processor.batch_files
-                for start in range(0, len(ordered), size):
-                    results = None if self.stop.is_set() else self._store(ordered[start : start + size])
-                    if results is None:  # stopping: what is left waits for the next start
-                        break
-                    for result in results:
-                        processed += 1
-                        log.info("%s: %s", result.name, result.status)
-                for later in self.processor.parking.drain():
-                    log.info("%s: %s (after parking)", later.name, later.status)
+                try:
+                    if not resumed:
+                        resume(self.processor)
+                        resumed = True
+                    self._round(candidates)
+                except StoreError as failure:
+                    if failure.lasting:
+                        raise
+                    ws.release()  # no batch in hand: what was planned for the failed one is free
+                    resumed, self.next_scan = False, 0.0  # recovery, then a scan for the files put back
+                    pause = min(RETRY_MAX, pause * 2 or 1.0)
+                    log.warning("%s [%s]; watch tries again in %g s", failure.message, failure.code, pause)
+                    self.stop.wait(pause)
+                    continue
+                if pause:
+                    log.warning("the store works again; watching goes on")
+                    pause = 0.0
                 candidates.wake.wait(0.2)
                 candidates.wake.clear()
         finally:
             observer.stop()
             observer.join(timeout=5)
         log.info("stop requested: watching ends")
-        return processed
+        return self.processed
+
+    def _round(self, candidates: Candidates) -> None:
+        """One look: a scan when it is due (and the parked documents' expiry), then the files
+        ready now, in batches."""
+        ws = self.processor.ws
+        if time.monotonic() >= self.next_scan:
+            for item in ws.pending():
+                candidates.touch(item.path)
+            if self.stop.is_set():
+                return
+            tidy(self.processor)
+            self.next_scan = time.monotonic() + self.rescan_seconds
+        ready = candidates.ready(self.stable_seconds, self.close_timeout)
+        items = [self._pending(p) for p in ready if os.path.lexists(p) and self._in_inbox(p)]
+        ordered = ws.ordered(items, formats.sniff_rank)
+        size = self.processor.batch_files
+        for start in range(0, len(ordered), size):
+            results = None if self.stop.is_set() else self._store(ordered[start : start + size])
+            if results is None:  # stopping: what is left waits for the next start
+                break
+            for result in results:
+                self.processed += 1
+                log.info("%s: %s", result.name, result.status)
+        for later in self.processor.parking.drain():
+            log.info("%s: %s (after parking)", later.name, later.status)
 
     def _store(self, items: list[Pending]) -> list[FileResult] | None:
         """``Processor.process`` with the files read one by one: ``None`` when a stop came
-        before the commit (the files claimed are back in the inbox)."""
+        before the commit (the files claimed are back in the inbox). A store failure puts the
+        files of the failed transaction back too (``give_back``) and is raised."""
         processor = self.processor
         claimed = processor.claim(items)
         ready = read_unless(processor, claimed, self.stop.is_set)
         if ready is None:
             put_back(processor, claimed)
             return None
-        return processor.finish(processor.commit(claimed, ready))
+        try:
+            batch = processor.commit(claimed, ready)
+        except StoreError as failure:
+            give_back(processor, claimed, failure)
+            raise
+        return processor.finish(batch)
 
     def _in_inbox(self, path: Path) -> bool:
         """Files in ``inbox/`` or one partner folder below it, as ``run`` sees them."""

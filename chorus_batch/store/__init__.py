@@ -14,23 +14,24 @@
 
 Callers import the package (``from .. import store as db``) and call ``db.files.add(conn,
 ...)``: functions take a ``Connection`` inside the caller's transaction. No other room imports
-SQLAlchemy: the types it needs (``Connection``, ``Row``, ``Query``) and the errors that mean
+SQLAlchemy: the types it needs (``Connection``, ``Row``, ``Query``, ``URL``) and the errors that mean
 another worker got there first (``CONFLICTS``) are named here.
 """
 
-from sqlalchemy import Connection
+from sqlalchemy import URL, Connection
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.sql import Select as Query
 
 from . import answers, codec, engagements, files, invoices, parking, parties, reports
-from .engine import Source, Store, savepoint
+from .engine import Source, Store, savepoint, sqlite_url
 
 # a concurrent worker's row or lock (PostgreSQL), or a busy database: the file is tried again
 CONFLICTS = (IntegrityError, OperationalError)
 
 __all__ = [
     "CONFLICTS",
+    "URL",
     "Connection",
     "Query",
     "Row",
@@ -45,4 +46,5 @@ __all__ = [
     "parties",
     "reports",
     "savepoint",
+    "sqlite_url",
 ]

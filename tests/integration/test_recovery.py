@@ -22,7 +22,7 @@ def test_a_claimer_still_running_is_waited_for_once(tmp_path: Path, monkeypatch:
             (folder / f"o{i}.xml").write_bytes(b"<x/>")
     waited: list[str] = []
     monkeypatch.setattr(recovery, "_wait_gone", waited.append)
-    store = Store(f"sqlite:///{ws.var / 'store.sqlite'}")
+    store = Store.for_file(ws.store_path)
     try:
         assert recovery.recover(ws, store) == 6
     finally:

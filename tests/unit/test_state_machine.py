@@ -180,7 +180,7 @@ class EngagementLifecycle(RuleBasedStateMachine):
         self.ws = Workspace(self.tmp / "ws")
         self.ws.init()
         self.settings = Settings(served=frozenset(s.siret for s in SERVED_SUPPLIERS))
-        self.store = Store(self.ws.store_url)
+        self.store = Store.for_file(self.ws.store_path)
         self.processor = Processor(self.ws, self.store, self.settings)
         self.model: dict[str, State] = {}
         self.supplier: dict[str, gen.Org] = {}

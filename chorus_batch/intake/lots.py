@@ -140,6 +140,7 @@ def store_lot(
     claimed = processor.claim(items)
     results: list[FileResult] = []
     committed = 0
+    committing = False  # inside a transaction of this lot
     try:
         ready = read_unless(processor, claimed, turns.stopping)
         if ready is None:
@@ -152,12 +153,9 @@ def store_lot(
             if turns.stopping():
                 raise _Stopped
             end = start + size
-            try:
-                batch = processor.commit(claimed[start:end], ready[start:end])
-            except StoreError as failure:  # nothing of this transaction applied (unless uncertain)
-                give_back(processor, claimed[start:end], failure)
-                put_back(processor, claimed[end:], "the store failed")
-                raise
+            committing = True
+            batch = processor.commit(claimed[start:end], ready[start:end])
+            committing = False
             committed = min(end, len(claimed))
             if end >= len(claimed) and processor.independent(batch):
                 turns.done(lot)
@@ -167,6 +165,14 @@ def store_lot(
                 results += processor.finish(batch)
     except _Stopped:
         put_back(processor, claimed[committed:])
+    except StoreError as failure:
+        # the store failed in this lot's transaction (nothing of it applied, unless uncertain),
+        # or in a lot this one took up while it waited (``check``): what it did not commit goes back
+        if committing:
+            give_back(processor, claimed[committed : committed + processor.batch_files], failure)
+            committed += processor.batch_files
+        put_back(processor, claimed[committed:], "the store failed")
+        raise
     else:
         if turns.turn.value == lot:
             turns.done(lot)

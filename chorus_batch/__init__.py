@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from .domain.outcomes import DocumentOutcome, FileStatus
     from .domain.reconciliation import MatchStatus
     from .domain.states import State
-    from .errors import ChorusError, ConfigError, NotFound, WorkspaceError, WorkspaceLocked
+    from .errors import ChorusError, ConfigError, NotFound, StoreError, WorkspaceError, WorkspaceLocked
     from .intake import FileResult, RunSummary, Verdict
     from .reports import FORMATS as REPORT_FORMATS
     from .reports import REPORTS
@@ -66,6 +66,7 @@ __all__ = [
     "RunSummary",
     "Session",
     "State",
+    "StoreError",
     "Verdict",
     "WorkspaceError",
     "WorkspaceLocked",
@@ -83,6 +84,7 @@ _WHERE = {
     "ChorusError": (".errors", "ChorusError"),
     "ConfigError": (".errors", "ConfigError"),
     "NotFound": (".errors", "NotFound"),
+    "StoreError": (".errors", "StoreError"),
     "WorkspaceError": (".errors", "WorkspaceError"),
     "WorkspaceLocked": (".errors", "WorkspaceLocked"),
     "FileResult": (".intake", "FileResult"),

@@ -101,7 +101,9 @@ def run(ctx: Context) -> None:
     """Process every pending file in inbox/ once, then print a summary.
 
     Exit code 0 when every file was integrated (or was a duplicate), 1 when at least one file
-    was rejected, 2 on a configuration error, 3 when another process holds the workspace.
+    was rejected, 2 on a configuration error or a store that cannot be used (busy beyond
+    busy_timeout_seconds, unreachable...: its files go back to inbox/), 3 when another process
+    holds the workspace.
     SIGINT (Ctrl-C) or SIGTERM stops the run at the next file boundary: the files of the
     transaction under way are finished, the others stay in inbox/ for the next run, and the
     exit code is 128 + the signal's number (130, 143).

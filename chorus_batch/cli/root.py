@@ -3,9 +3,12 @@ and how errors reach the user.
 
 No business logic lives in ``cli``: every command calls the public API (``chorus_batch``) and
 renders what it returns. Every ``ChorusError`` becomes a one-line message and an exit code
-(SPEC §6: 0 good, 1 a file was rejected / a thing was not found, 2 usage or configuration, 3
-the workspace is held); any other exception is logged with its traceback to
-``var/log/chorus-batch.log`` and shown as one line — a user never sees a traceback.
+(SPEC §6: 0 good, 1 a file was rejected / a thing was not found, 2 usage or configuration, the
+workspace or its store cannot be used, 3 the workspace is held); any other exception is logged
+with its traceback to ``var/log/chorus-batch.log`` and shown as one line — a user never sees a
+traceback. A store that fails (busy beyond ``busy_timeout_seconds``, unreachable, driver
+missing, not writable, full, damaged) reaches the command as a ``StoreError`` (a
+``WorkspaceError``), its message naming the store, the cause and the fix.
 
 SIGINT and SIGTERM are caught from the start (``signals``): ``run`` and ``watch`` hear them as a
 stop request; every other command has Python's own handling back, so that a Ctrl-C ends it as

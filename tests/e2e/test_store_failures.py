@@ -144,14 +144,14 @@ def test_a_workspace_path_is_never_read_as_a_url(tmp_path: Path, run_cli: Any, n
 
 
 def test_run_waits_for_another_writer(wcli: Any, workspace: Path, writer: Writer, entering: threading.Event) -> None:
-    """A writer holds the lock when the run enters its write transaction and lets go a second
-    later: the run waits for it (the busy timeout is 30 s) and integrates every file. Before,
+    """A writer holds the lock when the run enters its write transaction and lets go half a
+    second later: the run waits for it (the busy timeout is 30 s) and integrates every file. Before,
     a deferred BEGIN failed at once (``database is locked``) and the run said "internal error"."""
     _drop(workspace, 3)
 
     def let_go() -> None:
         entering.wait(120)
-        time.sleep(1.0)  # the run is inside BEGIN IMMEDIATE, waiting
+        time.sleep(0.5)  # the run is inside BEGIN IMMEDIATE, waiting
         writer.release()
 
     releaser = threading.Thread(target=let_go)

@@ -174,8 +174,8 @@ def test_what_a_postgresql_failure_means(pg_store: Store, name: str, message: st
             assert "postgres:***@" in found.message and ":pw@" not in found.message
 
 
-def test_postgresql_connections_wait_the_busy_timeout_for_a_lock(pg_url: str) -> None:
-    store = Store(pg_url, busy_timeout=7)
+def test_postgresql_connections_wait_the_busy_timeout_for_a_lock(pg_store: Store) -> None:
+    store = Store(pg_store.url, busy_timeout=7)
     try:
         with store.read() as conn:
             assert conn.exec_driver_sql("SHOW lock_timeout").scalar() == "7s"

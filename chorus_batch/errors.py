@@ -305,7 +305,7 @@ CODES: dict[str, ErrorCode] = {
         "Try again. If it repeats, look for the process that keeps the store locked, or raise "
         "`busy_timeout_seconds` in chorus-batch.toml.",
     ),
-    "STORE_UNAVAILABLE": ErrorCode(
+    "STORE_UNREACHABLE": ErrorCode(
         "The store cannot be reached: the database server is down, refuses the connection, or the host, port, "
         "user or database name of the store URL is wrong (or the disk under a SQLite store failed). `watch` "
         "retries by itself once it is running.",
@@ -409,13 +409,15 @@ class StoreError(WorkspaceError):
     missing, not writable, full, damaged, or its URL unreadable. The message names the store (its
     URL with the password masked, or its file), the cause and the fix; ``store`` is that name.
 
-    ``lasting``: waiting will not heal it (a missing driver, a bad URL, a damaged file), so
-    ``watch`` stops instead of retrying. ``uncertain``: the failure came while a transaction was
-    committing on a database server, which may have committed it: what that transaction claimed
-    is left to ``recovery``, which asks the store, instead of being put back blindly."""
+    ``lasting``: waiting will not heal it (a missing driver, a bad URL, a damaged file: any code
+    but those of ``HEALING``), so ``watch`` stops instead of retrying. ``uncertain``: the
+    failure came while a transaction was committing on a database server, which may have
+    committed it: what that transaction claimed is left to ``recovery``, which asks the store,
+    instead of being put back blindly."""
 
-    code = "STORE_UNAVAILABLE"
-    LASTING: ClassVar[frozenset[str]] = frozenset({"STORE_DRIVER_MISSING", "STORE_URL_INVALID", "STORE_CORRUPT"})
+    code = "STORE_UNREACHABLE"
+    # what may pass by itself, or once an operator frees the disk or fixes a permission
+    HEALING: ClassVar[frozenset[str]] = frozenset({"STORE_BUSY", "STORE_UNREACHABLE", "STORE_FULL", "STORE_UNWRITABLE"})
 
     def __init__(self, message: str, *, code: str | None = None, store: str = "", uncertain: bool = False) -> None:
         super().__init__(message, code=code)
@@ -423,7 +425,7 @@ class StoreError(WorkspaceError):
 
     @property
     def lasting(self) -> bool:
-        return self.code in self.LASTING
+        return self.code not in self.HEALING
 
 
 class WorkspaceLocked(ChorusError):

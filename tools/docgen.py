@@ -39,7 +39,7 @@ _NAMED_IN_PROSE = (
     "RULE_WARNING",
     "WORKSPACE_LOCKED",
     "STORE_BUSY",
-    "STORE_UNAVAILABLE",
+    "STORE_UNREACHABLE",
     "FILE_TOO_LARGE",
     "ARCHIVE_TOO_LARGE",
 )
@@ -173,7 +173,7 @@ def errors_markdown() -> str:
         "the store itself cannot be used (busy beyond the busy timeout, unreachable, its driver",
         "missing, not writable, full, damaged): any command exits with 2, its message naming the store",
         f"(its URL without the password, or its file), the cause and the fix; {_named('STORE_BUSY')} and",
-        f"{_named('STORE_UNAVAILABLE')} may pass by themselves, and `watch` tries again while they last.",
+        f"{_named('STORE_UNREACHABLE')} may pass by themselves, and `watch` tries again while they last.",
         "",
         "Checks run in stages: reading the file (and the XML inside a PDF), XML syntax and safety,",
         "document type, XML schema, reading the values (amounts, dates), business rules, the",

@@ -201,17 +201,17 @@ class Store:
         if self.path is not None:
             folder = self.path.parent
             if not folder.is_dir():
-                return "STORE_UNAVAILABLE", f"cannot open the store {self.name}: the folder {folder} does not exist"
+                return "STORE_UNREACHABLE", f"cannot open the store {self.name}: the folder {folder} does not exist"
             if kind == "cantopen":
                 where = self._unwritable_path() or folder
                 return "STORE_UNWRITABLE", (
                     f"cannot open the store {self.name} ({cause}); give chorus-batch's user read and write "
                     f"access to {where}"
                 )
-            return "STORE_UNAVAILABLE", (
+            return "STORE_UNREACHABLE", (
                 f"the store {self.name} cannot be used ({cause}); check the disk and the file system of {folder}"
             )
-        return "STORE_UNAVAILABLE", (
+        return "STORE_UNREACHABLE", (
             f"cannot reach the store {self.name} ({cause}); check that the database server runs and that the "
             "store URL (--db) names the right host, port, user and database"
         )

@@ -207,7 +207,7 @@ def test_unreachable_postgresql_names_the_store_without_its_password(wcli: Any, 
     for command in (("orders", "search"), ("run",), ("watch",), ("report", "all")):
         result = wcli("--db", url, *command)
         assert result.exit_code == 2, (command, result.output, result.stderr)
-        line = _one_clean_line(result.stderr, "STORE_UNAVAILABLE")
+        line = _one_clean_line(result.stderr, "STORE_UNREACHABLE")
         assert masked in line and "s3cr3t" not in result.stderr + result.output, line
         assert "check that the database server runs" in line, line
     assert _inbox(workspace) == dropped and not _claimed(workspace)
@@ -310,7 +310,7 @@ def test_postgresql_a_lost_connection_stops_the_run(
     _drop(workspace, 3)
     result = wcli("--db", pg_url, "run")
     assert result.exit_code == 2, result.output + result.stderr
-    line = _one_clean_line(result.stderr, "STORE_UNAVAILABLE")
+    line = _one_clean_line(result.stderr, "STORE_UNREACHABLE")
     assert pg_url in line, line
     assert _inbox(workspace) == ["order-002.xml", "order-003.xml"] and not _claimed(workspace)
     assert _acks(workspace) == ["order-001.xml.json"]

@@ -430,6 +430,6 @@ def test_watch_goes_on_through_a_postgresql_outage(tmp_path: Path, pg_url: str, 
         proxy.cut()
     _clean(watch.stderr)
     tries = [line for line in watch.stderr.splitlines() if "watch tries again" in line]
-    assert all(f"127.0.0.1:{proxy.port}" in line and "[STORE_UNAVAILABLE]" in line for line in tries), tries
+    assert all(f"127.0.0.1:{proxy.port}" in line and "[STORE_UNREACHABLE]" in line for line in tries), tries
     assert sorted(f["file"] for f in listed) == sorted(first + later)
     assert {f["status"] for f in listed} == {"IN_INTEGRE"}

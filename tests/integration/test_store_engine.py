@@ -100,7 +100,7 @@ def _sqlite_error(kind: type[sqlite3.Error], message: str, code: int) -> sqlite3
         (_sqlite_error(sqlite3.OperationalError, "database or disk is full", 13), "STORE_FULL"),
         (_sqlite_error(sqlite3.DatabaseError, "file is not a database", 26), "STORE_CORRUPT"),
         (_sqlite_error(sqlite3.DatabaseError, "database disk image is malformed", 11), "STORE_CORRUPT"),
-        (_sqlite_error(sqlite3.OperationalError, "disk I/O error", 10), "STORE_UNAVAILABLE"),
+        (_sqlite_error(sqlite3.OperationalError, "disk I/O error", 10), "STORE_UNREACHABLE"),
         (_sqlite_error(sqlite3.OperationalError, "unable to open database file", 14), "STORE_UNWRITABLE"),
         (_sqlite_error(sqlite3.OperationalError, "no such table: nope", 1), None),  # a bug, not the store
         (_sqlite_error(sqlite3.IntegrityError, "UNIQUE constraint failed", 19), None),  # a concurrent row
@@ -136,16 +136,16 @@ def _psycopg_failures() -> list[tuple[str, str, str | None]]:
         ("DeadlockDetected", "deadlock detected", None),  # retried
         ("SerializationFailure", "could not serialize access", None),
         ("LockNotAvailable", "canceling statement due to lock timeout", "STORE_BUSY"),
-        ("AdminShutdown", "terminating connection due to administrator command", "STORE_UNAVAILABLE"),
-        ("CannotConnectNow", "the database system is starting up", "STORE_UNAVAILABLE"),
-        ("ConnectionFailure", "connection failure", "STORE_UNAVAILABLE"),
-        ("InvalidPassword", "password authentication failed", "STORE_UNAVAILABLE"),
-        ("TooManyConnections", "too many clients already", "STORE_UNAVAILABLE"),
+        ("AdminShutdown", "terminating connection due to administrator command", "STORE_UNREACHABLE"),
+        ("CannotConnectNow", "the database system is starting up", "STORE_UNREACHABLE"),
+        ("ConnectionFailure", "connection failure", "STORE_UNREACHABLE"),
+        ("InvalidPassword", "password authentication failed", "STORE_UNREACHABLE"),
+        ("TooManyConnections", "too many clients already", "STORE_UNREACHABLE"),
         ("DiskFull", "could not extend file: No space left on device", "STORE_FULL"),
         ("InsufficientPrivilege", "permission denied for table engagements", "STORE_UNWRITABLE"),
         ("ReadOnlySqlTransaction", "cannot execute INSERT in a read-only transaction", "STORE_UNWRITABLE"),
         ("DataCorrupted", "invalid page in block 7", "STORE_CORRUPT"),
-        ("OperationalError", "connection failed: Connection refused", "STORE_UNAVAILABLE"),  # no SQLSTATE
+        ("OperationalError", "connection failed: Connection refused", "STORE_UNREACHABLE"),  # no SQLSTATE
     ]
 
 
@@ -185,7 +185,10 @@ def test_postgresql_connections_wait_the_busy_timeout_for_a_lock(pg_store: Store
 
 def test_a_failure_says_whether_waiting_heals_it() -> None:
     assert not StoreError("x", code="STORE_BUSY").lasting
-    assert not StoreError("x", code="STORE_UNAVAILABLE").lasting
+    assert not StoreError("x", code="STORE_UNREACHABLE").lasting
     assert StoreError("x", code="STORE_DRIVER_MISSING").lasting
+    assert not StoreError("x", code="STORE_FULL").lasting
+    assert not StoreError("x", code="STORE_UNWRITABLE").lasting
     assert StoreError("x", code="STORE_CORRUPT").lasting
-    assert StoreError("x").code == "STORE_UNAVAILABLE"
+    assert StoreError("x", code="STORE_URL_INVALID").lasting
+    assert StoreError("x").code == "STORE_UNREACHABLE"

@@ -32,8 +32,8 @@ from click.testing import Result
 
 from _postgres import pg_url  # noqa: F401 -- fixture
 from chorus_batch.demo import waves
-from chorus_batch.domain import names
 from chorus_batch.demo.generate import ISSUERS, SUPPLIERS, Line, responses_csv, ubl_order
+from chorus_batch.domain import names
 
 pytestmark = pytest.mark.slow  # a run of more than 32 files starts peer processes on SQLite
 

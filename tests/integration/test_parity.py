@@ -148,7 +148,8 @@ def test_migration_widens_the_columns_of_an_existing_postgresql_store(pg_url: st
     with engine.connect() as conn:
         found = conn.execute(
             text(
-                "SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = 'public'"
+                "SELECT table_name, column_name, data_type FROM information_schema.columns"
+                " WHERE table_schema = 'public'"
             )
         ).all()
     engine.dispose()

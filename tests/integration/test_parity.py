@@ -75,6 +75,7 @@ def corpus() -> list[tuple[str, bytes]]:
     files.append(("lot-de-200-commandes.zip", bundle.getvalue()))
     rows = [(f"EJ2026-ZIP-{i:04d}", "accept", "") for i in range(0, 200, 2)]
     rows += [(f"EJ2026-INCONNU-{i:04d}", "refuse", "Référence inconnue — « hors marché »") for i in range(200)]
+    rows.append((sixty, "accept", ""))  # parked under a number of 60 characters
     files.append(("reponses-du-jour.csv", responses_csv(rows)))
     return files
 

@@ -49,11 +49,17 @@ def _names_as_text(conn: Connection) -> None:
         conn.execute(text(f"ALTER TABLE received_files {columns}"))
 
 
+def _store_meta(conn: Connection) -> None:
+    """The store's own facts, first of them the id of the workspace it belongs to (``identity``)."""
+    s.metadata.create_all(conn, tables=[s.store_meta])
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial: files, blobs, parties, engagements, versions, lines, attachments, transitions", _initial),
     (2, "supplier answers and parked documents", _answers_and_parking),
     (3, "invoices, credit notes and their lifecycle", _invoices),
     (4, "file names and paths as text of any length", _names_as_text),
+    (5, "the store's identity: the workspace it belongs to", _store_meta),
 ]
 
 

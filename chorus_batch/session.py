@@ -234,10 +234,11 @@ class Session:
         """
         target = target.absolute()
         if not db.identity.is_sqlite(self.store_url):
+            command = db.identity.pg_dump(self.store_url, target)
+            masked = " (password masked: keep it in ~/.pgpass)" if ":***@" in command else ""
             raise StoreError(
                 f"the store {db.identity.describe(self.store_url)} is on a database server; back it up with "
-                f"its own tool: {db.identity.pg_dump(self.store_url, target)} (password masked: keep it in "
-                "~/.pgpass)",
+                f"its own tool: {command}{masked}",
                 code="BACKUP_NOT_SQLITE",
             )
         if os.path.lexists(target) and not force:

@@ -81,27 +81,43 @@ class NewStore:
     kept: list[Path]
 
 
-def _shows(history: list[str]) -> str:
-    return ", ".join(history)
+class _Workspace:
+    """What the workspace shows, read before the store is looked at: its id and (for a workspace
+    without one) its history. In that order, whatever another worker does meanwhile (it records
+    the store's id before the workspace's, and commits a file before writing its report), a
+    trace seen here is already in the store looked at next."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self.id = ws.read_id()
+        self._history = ws.history() if self.id is None else None  # with an id: it has a history
+
+    @property
+    def worked(self) -> bool:
+        return self.id is not None or bool(self._history)
+
+    def shows(self) -> str:
+        """The history, as messages give it."""
+        return ", ".join(self._history if self._history is not None else self.ws.history())
 
 
 def before_open(ws: Workspace, url: db.identity.Address) -> Plan:
     """Look at the store of ``url`` (without creating it) and decide what opening it means for
     ``ws``; raise ``StoreError`` for a store this workspace must not use."""
-    wid = ws.read_id()  # before the store: a worker records the store's id before the workspace's
+    seen = _Workspace(ws)
     with db.identity.looking(url) as found:
-        return decide(ws, wid, found, writable=ws.var.is_dir())
+        return decide(seen, found, writable=ws.var.is_dir())
 
 
-def decide(ws: Workspace, wid: str | None, found: db.identity.Look, writable: bool) -> Plan:
-    """The rules of the module docstring, for the store ``found`` and the workspace ``ws`` whose
-    id is ``wid``. ``writable``: the workspace can record an id (its ``var/`` exists)."""
-    where = found.where
+def decide(seen: _Workspace, found: db.identity.Look, writable: bool) -> Plan:
+    """The rules of the module docstring, for the store ``found`` and the workspace as ``seen``.
+    ``writable``: the workspace can record an id (its ``var/`` exists)."""
+    ws, wid, where = seen.ws, seen.id, found.where
     plan = Plan(where, found.file, found.id)
     if not found.exists:
-        if history := ws.history():
+        if seen.worked:
             raise StoreError(
-                f"the store {where} is missing, but this workspace has a history ({_shows(history)}); "
+                f"the store {where} is missing, but this workspace has a history ({seen.shows()}); "
                 f"nothing was done: {TO_RESTORE}, or {TO_RESTART}",
                 code="STORE_MISSING",
             )
@@ -111,15 +127,14 @@ def decide(ws: Workspace, wid: str | None, found: db.identity.Look, writable: bo
             raise _foreign(where, f"the store records workspace {found.id}, this workspace is {wid}")
         plan.expected = wid
         return plan
-    history = ws.history()
-    if not history:  # a new workspace: it takes the store's id, or gives it one
+    if not seen.worked:  # a new workspace: it takes the store's id, or gives it one
         if found.id is None:
             return _new(plan, writable)
         plan.expected, plan.write = found.id, writable
         return plan
     if not found.files:
         raise StoreError(
-            f"the store {where} holds no received file, but this workspace has a history ({_shows(history)}); "
+            f"the store {where} holds no received file, but this workspace has a history ({seen.shows()}); "
             f"nothing was done: give the workspace its own store (check --db and CHORUS_BATCH_DB), {TO_RESTORE}, "
             f"or {TO_RESTART} (on PostgreSQL, into a new database)",
             code="STORE_EMPTY",
@@ -314,13 +329,14 @@ def check(ws: Workspace, url: db.identity.Address) -> StoreCheck:
         StoreError: the store is missing, damaged, unreachable, empty or another workspace's.
     """
     report = StoreCheck()
-    wid = ws.read_id()
+    seen = _Workspace(ws)
+    wid = seen.id
     with db.identity.looking(url) as found:
         report.rows.append(("store", f"{found.backend} {found.where}"))
         if not found.exists:
             raise StoreError(
                 f"no store at {found.where}: {TO_RESTORE}"
-                + (f", or {TO_RESTART}" if ws.history() else ", or create it with `chorus-batch init`"),
+                + (f", or {TO_RESTART}" if seen.worked else ", or create it with `chorus-batch init`"),
                 code="STORE_MISSING",
             )
         if found.file is not None:
@@ -342,7 +358,7 @@ def check(ws: Workspace, url: db.identity.Address) -> StoreCheck:
         report.rows.append(("schema", level))
         if found.level > latest:
             report.warnings.append("the store was made by a newer chorus-batch than this one")
-        plan = decide(ws, wid, found, writable=False)
+        plan = decide(seen, found, writable=False)
         report.rows.append(("workspace", _identity_text(wid, found, plan)))
         report.rows.append(("files received", f"{found.received():,}"))
         what, sample = traces(ws)

@@ -232,6 +232,24 @@ def test_a_workspace_without_id_adopts_one(workspace: Path, wcli: RunCli) -> Non
     assert acks(workspace)["a-again.xml.json"]["status"] == "DUPLICATE"
 
 
+def test_a_store_from_before_the_upgrade_is_migrated_and_adopted(workspace: Path, wcli: RunCli) -> None:
+    """A store at migration 4 (no ``store_meta``) and no id file: ``store check`` says the next
+    command migrates and adopts it; the next command does."""
+    drop(workspace, {"a.xml": order(1)})
+    ran(wcli, "run")
+    (workspace / "var" / "workspace.id").unlink()
+    store = workspace / "var" / "store.sqlite"
+    sql(store, "DROP TABLE store_meta")
+    sql(store, "DELETE FROM schema_migrations WHERE version = 5")
+    out = ran(wcli, "store", "check")
+    assert "migration 4 of 5 (the next command that opens the store brings it up to date)" in out
+    assert "agrees with the workspace" in out
+    assert sql(store, "SELECT max(version) FROM schema_migrations") == [(4,)]  # store check changed nothing
+    ran(wcli, "orders", "search")
+    assert sql(store, "SELECT max(version) FROM schema_migrations") == [(5,)]
+    assert store_id(store) == workspace_id(workspace)
+
+
 def test_adoption_without_reports_compares_the_archive(workspace: Path, wcli: RunCli) -> None:
     drop(workspace, {"a.xml": order(1), "bad.xml": b"<not-a-document/>"})
     ran(wcli, "run", code=1)

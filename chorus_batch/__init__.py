@@ -14,6 +14,7 @@ The rooms behind it, each importing only what ``tests/unit/test_architecture.py`
                  matching and reconciliation
 * ``formats``    one module per document syntax behind one interface and a registry
 * ``store``      every SQL statement and every difference between the databases
+* ``identity``   which workspace a store belongs to, checked before it is opened
 * ``apply``      a document applied to engagements, inside the caller's transaction
 * ``intake``     files from the inbox to the archive (read, processor, parking, lots, watch...)
 * ``reports``    the accountants' reports
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from .domain.outcomes import DocumentOutcome, FileStatus
     from .domain.reconciliation import MatchStatus
     from .domain.states import State
-    from .errors import ChorusError, ConfigError, NotFound, WorkspaceError, WorkspaceLocked
+    from .errors import ChorusError, ConfigError, NotFound, StoreError, WorkspaceError, WorkspaceLocked
     from .intake import FileResult, RunSummary, Verdict
     from .reports import FORMATS as REPORT_FORMATS
     from .reports import REPORTS
@@ -66,6 +67,7 @@ __all__ = [
     "RunSummary",
     "Session",
     "State",
+    "StoreError",
     "Verdict",
     "WorkspaceError",
     "WorkspaceLocked",
@@ -83,6 +85,7 @@ _WHERE = {
     "ChorusError": (".errors", "ChorusError"),
     "ConfigError": (".errors", "ConfigError"),
     "NotFound": (".errors", "NotFound"),
+    "StoreError": (".errors", "StoreError"),
     "WorkspaceError": (".errors", "WorkspaceError"),
     "WorkspaceLocked": (".errors", "WorkspaceLocked"),
     "FileResult": (".intake", "FileResult"),

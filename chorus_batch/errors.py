@@ -12,6 +12,7 @@ Two shapes, one catalogue:
       ├─ ConfigError          bad configuration file or option (exit 2)
       ├─ NotFound             no such engagement / file (exit 1 at the CLI)
       ├─ WorkspaceError       the workspace cannot be used (exit 2)
+      │    └─ StoreError      its store is missing, empty, another workspace's or damaged (exit 2)
       └─ WorkspaceLocked      another run or watch holds the workspace (exit 3)
 
 ``CODES`` maps every code to its meaning and the fix an operator can apply; ``docs/errors.md``
@@ -295,6 +296,53 @@ CODES: dict[str, ErrorCode] = {
         "Exit code 3.",
         "Wait for it to finish, or stop it. A lock left by a killed process is released by the system.",
     ),
+    # -- the store and its workspace (docs/operations.md#the-store)
+    "STORE_MISSING": ErrorCode(
+        "The store is not there (no `var/store.sqlite`, or no file at the `--db` SQLite path), or it was deleted "
+        "or replaced while `watch` ran, and the workspace has a history: its id in `var/workspace.id`, reports "
+        "in `outbox/acks/`, files in `var/archive/` or `var/rejected/`. Nothing was done: a new empty store "
+        "would take again as new the files already integrated. Exit code 2.",
+        "Restore the store from its latest backup, run `chorus-batch store check`, then start again. To start "
+        "again with an empty store on purpose: `chorus-batch init --new-store`.",
+    ),
+    "STORE_EMPTY": ErrorCode(
+        "The store holds no received file (a new database, or a store made again), but the workspace has a "
+        "history. Nothing was done. Exit code 2.",
+        "Give the workspace its own store (check `--db` and `CHORUS_BATCH_DB`) or restore it from its backup. "
+        "To start again with an empty store on purpose: `chorus-batch init --new-store` (on PostgreSQL, into "
+        "a new database).",
+    ),
+    "STORE_FOREIGN": ErrorCode(
+        "The store belongs to another workspace: the id it records differs from `var/workspace.id`, or, for a "
+        "workspace that has no id yet, the store does not know the newest reports of `outbox/acks/` (or the "
+        "newest files of `var/archive/`). Nothing was done. Exit code 2.",
+        "Use this workspace's own store (check `--db` and `CHORUS_BATCH_DB`), or restore it from its backup. "
+        "To start again with an empty store on purpose: `chorus-batch init --new-store`.",
+    ),
+    "STORE_CORRUPT": ErrorCode(
+        "The SQLite store is damaged: `PRAGMA quick_check` found faults, or the file is not an SQLite "
+        "database. Exit code 2.",
+        "Stop `watch` and the `cron` runs, keep the damaged file aside, restore the latest backup to "
+        "`var/store.sqlite`, run `chorus-batch store check`, then start again.",
+    ),
+    "STORE_UNREACHABLE": ErrorCode(
+        "The store's database server could not be reached or refused the connection (PostgreSQL). Exit code 2.",
+        "Check that the server runs, the URL given with `--db` (host, port, database, user) and `~/.pgpass`.",
+    ),
+    "STORE_NOT_EMPTY": ErrorCode(
+        "`init --new-store` on PostgreSQL: the database already holds chorus-batch tables. It is never "
+        "emptied by chorus-batch. Exit code 2.",
+        "Create a new database (`createdb`) and give its URL with `--db`; drop the old one yourself once it "
+        "is no longer needed.",
+    ),
+    "BACKUP_EXISTS": ErrorCode(
+        "`store backup FILE`: FILE already exists; it is not replaced. Exit code 2.",
+        "Give another name (a date in it, for instance), or add `--force` to replace the file.",
+    ),
+    "BACKUP_NOT_SQLITE": ErrorCode(
+        "`store backup` copies SQLite stores only; this store is on a database server. Exit code 2.",
+        "Use the server's own tool: the message gives the `pg_dump` command for this store.",
+    ),
     "FILE_NOT_FOUND": ErrorCode("No received file has that name.", "`files list` shows the names."),
     "INTERNAL_ERROR": ErrorCode(
         "An unexpected error inside chorus-batch while processing this file. The file is kept in var/rejected/.",
@@ -358,6 +406,13 @@ class ConfigError(ChorusError):
 
 class WorkspaceError(ChorusError):
     code = "WORKSPACE_INVALID"
+
+
+class StoreError(WorkspaceError):
+    """The store cannot be used with this workspace: missing, empty, another workspace's, damaged,
+    unreachable (exit 2, like every ``WorkspaceError``). Always raised with its own ``code``."""
+
+    code = "STORE_MISSING"
 
 
 class WorkspaceLocked(ChorusError):

@@ -14,6 +14,11 @@ How a file becomes ready (peers.md §2.6 lists what goes wrong otherwise):
 
 SIGINT / SIGTERM (``stop``): the transaction under way is committed and its files finished, the
 files claimed for the next one go back to the inbox, then the watcher exits 0.
+
+The store (``guard``, given by the session): before every batch and every pass of the loop the
+guard checks that the store is still there (a SQLite file deleted or replaced under ``watch``);
+at every rescan, also that it still records the workspace. Its ``StoreError`` ends the watch
+before any file is claimed: the command exits 2.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import os
 import stat
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -149,6 +155,7 @@ class Watcher:
     close_timeout: float = 600.0  # a file still open after this long is taken on stability alone
     polling: bool | None = None  # None: polling when the inbox is on a network file system
     stop: threading.Event = field(default_factory=threading.Event)
+    guard: Callable[[bool], None] = lambda _full: None  # the store still there (full: and still the workspace's)
 
     def run(self) -> int:
         """Watch until ``stop`` is set; return the number of files processed. ``stop`` is
@@ -169,7 +176,9 @@ class Watcher:
         try:
             resume(self.processor)
             while not self.stop.is_set():
-                if time.monotonic() >= next_scan:
+                rescan = time.monotonic() >= next_scan
+                self.guard(rescan)
+                if rescan:
                     for item in ws.pending():
                         candidates.touch(item.path)
                     if self.stop.is_set():
@@ -181,6 +190,8 @@ class Watcher:
                 ordered = ws.ordered(items, formats.sniff_rank)
                 size = self.processor.batch_files
                 for start in range(0, len(ordered), size):
+                    if start:
+                        self.guard(False)
                     results = None if self.stop.is_set() else self._store(ordered[start : start + size])
                     if results is None:  # stopping: what is left waits for the next start
                         break

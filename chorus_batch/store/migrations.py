@@ -49,6 +49,11 @@ def _names_as_text(conn: Connection) -> None:
         conn.execute(text(f"ALTER TABLE received_files {columns}"))
 
 
+def _store_meta(conn: Connection) -> None:
+    """The store's own facts, first of them the id of the workspace it belongs to (``identity``)."""
+    s.metadata.create_all(conn, tables=[s.store_meta])
+
+
 # what documents and people send, unbounded (a supplier's name of 400 characters, a number of 60,
 # the document kinds of an answers CSV of hundreds of rows): SQLite never bounded them
 _SENT_TEXT = {
@@ -85,6 +90,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (2, "supplier answers and parked documents", _answers_and_parking),
     (3, "invoices, credit notes and their lifecycle", _invoices),
     (4, "file names and paths as text of any length", _names_as_text),
+    (5, "the store's identity: the workspace it belongs to", _store_meta),
     (6, "what documents and people send as text of any length", _sent_text),
 ]
 

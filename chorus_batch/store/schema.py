@@ -259,3 +259,12 @@ invoice_statuses = Table(
     Column("source_file_id", Integer, ForeignKey("received_files.id")),
     Column("recorded_at", String(32), nullable=False),
 )
+
+# -- migration 5: what the store says about itself -------------------------------------------------
+
+store_meta = Table(
+    "store_meta",
+    metadata,
+    Column("key", String(50), primary_key=True),  # ``workspace_id``: the workspace this store belongs to
+    Column("value", Text, nullable=False),
+)

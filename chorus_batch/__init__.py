@@ -14,6 +14,7 @@ The rooms behind it, each importing only what ``tests/unit/test_architecture.py`
                  matching and reconciliation
 * ``formats``    one module per document syntax behind one interface and a registry
 * ``store``      every SQL statement and every difference between the databases
+* ``identity``   which workspace a store belongs to, checked before it is opened
 * ``apply``      a document applied to engagements, inside the caller's transaction
 * ``intake``     files from the inbox to the archive (read, processor, parking, lots, watch...)
 * ``reports``    the accountants' reports

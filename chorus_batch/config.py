@@ -7,6 +7,7 @@ An unknown key or a value of the wrong type is a ``ConfigError`` that names the 
 from __future__ import annotations
 
 import tomllib
+import unicodedata
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -20,6 +21,7 @@ from .errors import ConfigError
 
 DEFAULT_MAX_FILE_SIZE = 32 * 1024 * 1024
 DEFAULT_PARK_DAYS = 30
+MAX_FILE_SIZE_BOUND = 2 * 1024 * 1024 * 1024  # a file is read whole into memory
 DEFAULT_TOLERANCE_AMOUNT = Decimal("1.00")
 DEFAULT_TOLERANCE_PERCENT = Decimal("0")
 
@@ -115,8 +117,8 @@ class _Key:
 
 
 _TOP = {
-    "max_file_size": _Key(int, lambda v: v > 0, "a positive number of bytes"),
-    "park_days": _Key(int, lambda v: v >= 0, "a number of days (0 or more)"),
+    "max_file_size": _Key(int, lambda v: 1 <= v <= MAX_FILE_SIZE_BOUND, "a number of bytes (1 to 2147483648, 2 GiB)"),
+    "park_days": _Key(int, lambda v: 0 <= v <= 3650, "a number of days (0 to 3650)"),
     "routing": _Key(dict, None, "a table ([routing])"),
     "partners": _Key(list, None, "an array of tables ([[partners]])"),
     "strict_rules": _Key(bool, None, "true or false"),
@@ -132,18 +134,26 @@ _WATCH = {
     "close_timeout_seconds": _Key((int, float), lambda v: 1 <= v <= 86400, "a number of seconds (1 to 86400)"),
 }
 _RECONCILIATION = {
-    "tolerance_amount": _Key((str, int, float), lambda v: _is_decimal(v), 'a non-negative decimal, e.g. "1.00"'),
-    "tolerance_percent": _Key((str, int, float), lambda v: _is_decimal(v), 'a non-negative decimal, e.g. "0.5"'),
+    "tolerance_amount": _Key(
+        (str, int, float),
+        lambda v: _is_decimal(v, Decimal(1_000_000_000)),
+        'an amount from 0 to 1000000000 with at most 6 decimals, e.g. "1.00"',
+    ),
+    "tolerance_percent": _Key(
+        (str, int, float),
+        lambda v: _is_decimal(v, Decimal(100)),
+        'a percentage from 0 to 100 with at most 6 decimals, e.g. "0.5"',
+    ),
 }
 _ROUTING = {"served": _Key(list, None, "a list of 14-digit SIRETs")}
 _PARTNER = {
-    "name": _Key(str, lambda v: bool(v.strip()) and "/" not in v, "a folder name"),
+    "name": _Key(str, lambda v: _is_folder_name(v), "a folder name (no '/', no control character, at most 255 bytes)"),
     "rights": _Key(list, None, "an array of tables"),
 }
 _RIGHT = {
     "structure": _Key(str, lambda v: _is_siret_shape(v), "a SIRET (14 digits)"),
     "profile": _Key(str, lambda v: v in PROFILES, "'modification' or 'consultation'"),
-    "service": _Key(str, None, "a string"),
+    "service": _Key(str, lambda v: _is_text(v), "a string without control characters"),
 }
 
 
@@ -191,12 +201,26 @@ def load(path: Path | None) -> Settings:
     )
 
 
-def _is_decimal(value: str | float) -> bool:
+def _is_decimal(value: str | float, most: Decimal) -> bool:
+    """A decimal from 0 to ``most`` with at most 6 decimals (the store keeps millionths)."""
     try:
         number = Decimal(str(value))
     except InvalidOperation:
         return False
-    return number.is_finite() and number >= 0
+    if not number.is_finite() or not 0 <= number <= most:
+        return False
+    exponent = number.as_tuple().exponent
+    return isinstance(exponent, int) and exponent >= -6
+
+
+def _is_text(value: str) -> bool:
+    """Text an operator can read and type: no control character (NUL, escape, newline...)."""
+    return not any(unicodedata.category(c) == "Cc" for c in value)
+
+
+def _is_folder_name(value: str) -> bool:
+    name = value.strip()
+    return bool(name) and name not in (".", "..") and "/" not in name and _is_text(name) and len(name.encode()) <= 255
 
 
 def _is_siret_shape(value: str) -> bool:

@@ -12,7 +12,7 @@ Two shapes, one catalogue:
       ├─ ConfigError          bad configuration file or option (exit 2)
       ├─ NotFound             no such engagement / file (exit 1 at the CLI)
       ├─ WorkspaceError       the workspace cannot be used (exit 2)
-      │   └─ StoreError       its store cannot be used: busy, unreachable, no driver... (exit 2)
+      │    └─ StoreError      its store is missing, another workspace's, busy, unreachable, damaged... (exit 2)
       └─ WorkspaceLocked      another run or watch holds the workspace (exit 3)
 
 ``CODES`` maps every code to its meaning and the fix an operator can apply; ``docs/errors.md``
@@ -296,21 +296,63 @@ CODES: dict[str, ErrorCode] = {
         "Exit code 3.",
         "Wait for it to finish, or stop it. A lock left by a killed process is released by the system.",
     ),
-    # -- the store: every command that opens it exits with 2 and one line naming it (its URL with the
-    # password masked, or its file), the cause and the fix
+    # -- the store and its workspace (docs/operations.md#the-store)
+    "STORE_MISSING": ErrorCode(
+        "The store is not there (no `var/store.sqlite`, or no file at the `--db` SQLite path), or it was deleted "
+        "or replaced while `watch` ran, and the workspace has a history: its id in `var/workspace.id`, reports "
+        "in `outbox/acks/`, files in `var/archive/` or `var/rejected/`. Nothing was done: a new empty store "
+        "would take again as new the files already integrated. Exit code 2.",
+        "Restore the store from its latest backup, run `chorus-batch store check`, then start again. To start "
+        "again with an empty store on purpose: `chorus-batch init --new-store`.",
+    ),
+    "STORE_EMPTY": ErrorCode(
+        "The store holds no received file (a new database, or a store made again), but the workspace has a "
+        "history. Nothing was done. Exit code 2.",
+        "Give the workspace its own store (check `--db` and `CHORUS_BATCH_DB`) or restore it from its backup. "
+        "To start again with an empty store on purpose: `chorus-batch init --new-store` (on PostgreSQL, into "
+        "a new database).",
+    ),
+    "STORE_FOREIGN": ErrorCode(
+        "The store belongs to another workspace: the id it records differs from `var/workspace.id`, or, for a "
+        "workspace that has no id yet, the store does not know the newest reports of `outbox/acks/` (or the "
+        "newest files of `var/archive/`). Nothing was done. Exit code 2.",
+        "Use this workspace's own store (check `--db` and `CHORUS_BATCH_DB`), or restore it from its backup. "
+        "To start again with an empty store on purpose: `chorus-batch init --new-store`.",
+    ),
+    "STORE_CORRUPT": ErrorCode(
+        "The SQLite store is damaged: `PRAGMA quick_check` found faults, or the file is not an SQLite "
+        "database (truncated, overwritten, a copy taken mid-write). Exit code 2.",
+        "Stop `watch` and the `cron` runs, keep the damaged file aside, restore the latest backup to "
+        "`var/store.sqlite`, run `chorus-batch store check`, then start again.",
+    ),
+    "STORE_UNREACHABLE": ErrorCode(
+        "The store's database server could not be reached or refused the connection (PostgreSQL), or the disk "
+        "under a SQLite store failed. Exit code 2; `watch` tries again by itself once it is running.",
+        "Check that the server runs, the URL given with `--db` (host, port, database, user) and `~/.pgpass`; "
+        "the message gives the driver's own reason.",
+    ),
+    "STORE_NOT_EMPTY": ErrorCode(
+        "`init --new-store` on PostgreSQL: the database already holds chorus-batch tables. It is never "
+        "emptied by chorus-batch. Exit code 2.",
+        "Create a new database (`createdb`) and give its URL with `--db`; drop the old one yourself once it "
+        "is no longer needed.",
+    ),
+    "BACKUP_EXISTS": ErrorCode(
+        "`store backup FILE`: FILE already exists; it is not replaced. Exit code 2.",
+        "Give another name (a date in it, for instance), or add `--force` to replace the file.",
+    ),
+    "BACKUP_NOT_SQLITE": ErrorCode(
+        "`store backup` copies SQLite stores only; this store is on a database server. Exit code 2.",
+        "Use the server's own tool: the message gives the `pg_dump` command for this store.",
+    ),
+    # -- the store failing: every command that opens it exits with 2 and one line naming it (its URL
+    # with the password masked, or its file), the cause and the fix
     "STORE_BUSY": ErrorCode(
         "Another process kept the store locked for longer than `busy_timeout_seconds` (30 s by default): an "
         "operator's `orders` answer or a backup while `watch` or `run` writes, a long transaction. Nothing of the "
         "command was applied; `run` put the files it had taken back in the inbox, `watch` retries by itself.",
         "Try again. If it repeats, look for the process that keeps the store locked, or raise "
         "`busy_timeout_seconds` in chorus-batch.toml.",
-    ),
-    "STORE_UNREACHABLE": ErrorCode(
-        "The store cannot be reached: the database server is down, refuses the connection, or the host, port, "
-        "user or database name of the store URL is wrong (or the disk under a SQLite store failed). `watch` "
-        "retries by itself once it is running.",
-        "Check that the server runs and that the URL given with `--db` / `CHORUS_BATCH_DB` names the right host, "
-        "port, user and database; the message gives the driver's own reason.",
     ),
     "STORE_DRIVER_MISSING": ErrorCode(
         "The store URL names a database whose Python driver is not installed (or a driver SQLAlchemy does not "
@@ -329,11 +371,6 @@ CODES: dict[str, ErrorCode] = {
         "The store cannot grow: the disk (or the database server's) is full. The transaction under way was rolled "
         "back: nothing of it was applied.",
         "Free space on the file system named in the message (old archives, logs), then run again.",
-    ),
-    "STORE_CORRUPT": ErrorCode(
-        "The store file is not a database or is damaged (truncated, overwritten, a copy taken mid-write).",
-        "Check it with `chorus-batch store check`; restore it from a backup "
-        "([operations.md](operations.md#the-store)).",
     ),
     "STORE_URL_INVALID": ErrorCode(
         "The store URL given with `--db` / `CHORUS_BATCH_DB` cannot be read as a database URL.",
@@ -405,9 +442,11 @@ class WorkspaceError(ChorusError):
 
 
 class StoreError(WorkspaceError):
-    """The store cannot be used (exit 2): busy beyond the busy timeout, unreachable, its driver
-    missing, not writable, full, damaged, or its URL unreadable. The message names the store (its
-    URL with the password masked, or its file), the cause and the fix; ``store`` is that name.
+    """The store cannot be used with this workspace (exit 2, like every ``WorkspaceError``):
+    missing, empty, another workspace's (``identity``), or failing: busy beyond the busy timeout,
+    unreachable, its driver missing, not writable, full, damaged, its URL unreadable
+    (``store.engine``). The message names the store (its URL with the password masked, or its
+    file), the cause and the fix; ``store`` is that name.
 
     ``lasting``: waiting will not heal it (a missing driver, a bad URL, a damaged file: any code
     but those of ``HEALING``), so ``watch`` stops instead of retrying. ``uncertain``: the

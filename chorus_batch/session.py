@@ -3,13 +3,16 @@ partner acting on it (``orders --as``). Each method is one thing an operator or 
 does: set up, run the inbox once, watch it, validate files, search / show / export / answer
 engagements, follow and retry files, write reports, build the demo.
 
-The store is opened for the time of one call and closed after it. ``run``, ``watch`` and the
-demo hold the workspace lock when the store is SQLite (``Store.exclusive``).
+The store is opened for the time of one call and closed after it, once ``identity`` has found
+that it is this workspace's (a store missing, empty or another workspace's is refused, exit 2).
+``run``, ``watch`` and the demo hold the workspace lock when the store is SQLite
+(``Store.exclusive``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,14 +22,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from . import apply, reports, shapes
+from . import apply, identity, reports, shapes
 from . import config as configuration
 from . import store as db
 from .domain.habilitations import readable_structures
 from .domain.model import LineChange, Party, PartyId, ResponseDocument
 from .domain.names import as_text
 from .domain.outcomes import DocumentOutcome, FileStatus, Outcome
-from .errors import ConfigError, Issue, NotFound, WorkspaceError
+from .errors import ConfigError, Issue, NotFound, StoreError, WorkspaceError
 from .intake import Processor, Verdict, read, verdict
 from .intake import run as run_intake
 from .intake.outbox import write_responses
@@ -84,6 +87,8 @@ class Session:
     workspace's ``var/store.sqlite``) and the acting partner (``partner``). ``settings`` given
     here take the place of the configuration file."""
 
+    opened: identity.Opened | None = None  # the store as the last ``store()`` found it (``watch``'s guard)
+
     def __init__(
         self,
         workspace: Path,
@@ -108,24 +113,33 @@ class Session:
             raise ConfigError(f"configuration file {self.config_path} does not exist")
         return configuration.load(self.config_path or self.ws.config_path)
 
+    @property
+    def store_url(self) -> str | db.URL:
+        """The store's URL: ``--db`` (text), else the workspace's ``var/store.sqlite``, built as
+        a URL object (a path is never pasted into a URL's text)."""
+        return self.db_url or db.sqlite_url(self.ws.store_path)
+
     @contextmanager
     def store(self) -> Iterator[db.Store]:
-        """The store, open for the time of the block: ``--db``'s URL, or the workspace's own
-        file; every connection waits up to ``busy_timeout_seconds`` for a busy store.
+        """The store, open for the time of the block, once it is found to be this workspace's
+        (``identity``: checked before a SQLite file is created): ``--db``'s URL, or the
+        workspace's own file; every connection waits up to ``busy_timeout_seconds`` for a busy
+        store.
 
         Raises:
-            StoreError: the store cannot be opened or used (exit 2; the message names it).
+            StoreError: the store is not this workspace's, or cannot be opened or used (exit 2;
+            the message names it).
         """
         busy = self.settings.busy_timeout_seconds
-        if self.db_url:
-            store = db.Store(self.db_url, busy)
-        else:
+        if not self.db_url:
             try:
                 self.ws.var.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise WorkspaceError(f"cannot create {self.ws.var}: {exc.strerror}") from None
-            store = db.Store.for_file(self.ws.store_path, busy)
+        plan = identity.before_open(self.ws, self.store_url)
+        store = db.Store(self.store_url, busy)
         try:
+            self.opened = identity.after_open(self.ws, store, plan)
             yield store
         finally:
             store.close()
@@ -148,12 +162,15 @@ class Session:
     # -- set up, run, watch ---------------------------------------------------------------------
 
     def init(self) -> list[Path]:
-        """Create the folders, a commented configuration and the store (idempotent); return
-        what was created."""
+        """Create the folders, a commented configuration, the store and the workspace's id
+        (idempotent); return what was created."""
         created = self.ws.init()
         self.settings  # noqa: B018 -- checked now: a broken configuration fails init
+        had_id = self.ws.id_path.exists()
         with self.store():
             pass
+        if not had_id and self.ws.id_path.exists():
+            created.append(self.ws.id_path)
         return created
 
     def ensure(self) -> None:
@@ -180,6 +197,7 @@ class Session:
         self.ensure()
         settings = self.settings
         with self.store() as store, self.holding(store):
+            assert self.opened is not None
             processor = Processor(self.ws, store, settings)
             watcher = Watcher(
                 processor,
@@ -188,6 +206,7 @@ class Session:
                 settings.close_timeout_seconds,
                 polling=polling,
                 stop=stop,
+                guard=identity.Guard(store, self.opened),
             )
             return watcher.run()
 
@@ -197,6 +216,48 @@ class Session:
         settings = dataclasses.replace(self.settings, strict_rules=True) if strict else self.settings
         today = datetime.now(UTC).date()
         return [verdict(as_text(str(path)), read(path, settings, today), settings) for path in paths]
+
+    # -- the store itself --------------------------------------------------------------------------
+
+    def new_store(self) -> tuple[list[Path], identity.NewStore]:
+        """``init --new-store``: the workspace set up (what was created is returned first), then a
+        new, empty store with a new id; a SQLite store's old files are renamed aside, under the
+        workspace lock (``WorkspaceLocked`` while ``run`` or ``watch`` works); a PostgreSQL
+        database must hold no chorus-batch table (``STORE_NOT_EMPTY``)."""
+        created = self.ws.init()
+        self.settings  # noqa: B018 -- checked now: a broken configuration changes nothing
+        if not db.identity.is_sqlite(self.store_url):
+            return created, identity.new_store(self.ws, self.store_url)
+        with self.ws.locked(iso(datetime.now(UTC))):
+            return created, identity.new_store(self.ws, self.store_url)
+
+    def check_store(self) -> identity.StoreCheck:
+        """``store check``: integrity (SQLite), reachability and migration level (PostgreSQL),
+        and whether the store is this workspace's; nothing is created or written."""
+        return identity.check(self.ws, self.store_url)
+
+    def backup_store(self, target: Path, force: bool = False) -> Path:
+        """Copy the SQLite store into ``target`` with SQLite's online backup (safe while ``watch``
+        runs); an existing ``target`` is replaced only with ``force``. Return the file written.
+
+        Raises:
+            StoreError: BACKUP_NOT_SQLITE (PostgreSQL: the message gives the ``pg_dump`` command),
+            BACKUP_EXISTS, or any refusal of ``store()``.
+        """
+        target = target.absolute()
+        if not db.identity.is_sqlite(self.store_url):
+            command = db.identity.pg_dump(self.store_url, target)
+            masked = " (password masked: keep it in ~/.pgpass)" if ":***@" in command else ""
+            raise StoreError(
+                f"the store {db.identity.describe(self.store_url)} is on a database server; back it up with "
+                f"its own tool: {command}{masked}",
+                code="BACKUP_NOT_SQLITE",
+            )
+        if os.path.lexists(target) and not force:
+            raise StoreError(f"{target} exists; give another file, or --force to replace it", code="BACKUP_EXISTS")
+        with self.store() as store:
+            db.identity.backup(store, target)
+        return target
 
     # -- engagements ----------------------------------------------------------------------------
 

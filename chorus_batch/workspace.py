@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import heapq
 import json
 import logging
 import os
@@ -30,6 +31,7 @@ from .errors import ChorusError, WorkspaceError, WorkspaceLocked
 log = logging.getLogger("chorus_batch")
 
 CONFIG_NAME = "chorus-batch.toml"
+ID_NAME = "workspace.id"
 HOST = socket.gethostname()
 
 
@@ -177,6 +179,71 @@ class Workspace:
         """The workspace's own SQLite store (the store builds its URL: a path is never pasted
         into a URL's text, where ``%``, ``?`` or ``#`` would mean something else)."""
         return self.var / "store.sqlite"
+
+    # -- identity (``chorus_batch.identity``) -----------------------------------------------------
+
+    @property
+    def id_path(self) -> Path:
+        """``var/workspace.id``: the id ``init`` gave the workspace, also recorded in its store."""
+        return self.var / ID_NAME
+
+    def read_id(self) -> str | None:
+        """The workspace's id, or ``None`` when it has none (yet)."""
+        try:
+            return self.id_path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise WorkspaceError(f"cannot read {self.id_path}: {exc}") from None
+
+    def write_id(self, value: str) -> None:
+        """Write the workspace's id through a temporary name of this process's own (several workers
+        may write the same id at once) and an atomic rename, flushed to the disk."""
+        tmp = self.var / f".{ID_NAME}.{os.getpid()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            try:
+                os.write(fd, f"{value}\n".encode())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.id_path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        _sync_folder(self.var)
+
+    def history(self) -> list[str]:
+        """What shows that this workspace has processed files (empty: nothing does): its id file,
+        reports in ``outbox/acks/``, files in ``var/archive/`` or ``var/rejected/``. Each place is
+        looked at until its first file only."""
+        found = []
+        if self.id_path.exists():
+            found.append("its id in var/workspace.id")
+        for folder, what in ((self.acks, "reports in outbox/acks/"), (self.archive, "files in var/archive/")):
+            if next(_files_below(folder), None) is not None:
+                found.append(what)
+        if next(_files_below(self.rejected), None) is not None:
+            found.append("files in var/rejected/")
+        return found
+
+    def newest_reports(self, count: int) -> list[Path]:
+        """The ``count`` integration reports of ``outbox/acks/`` written last."""
+        return _newest((Path(e.path) for e in _entries(self.acks) if e.name.endswith(".json")), count)
+
+    def newest_kept(self, count: int) -> list[Path]:
+        """The ``count`` files archived or rejected last (the newest days of ``var/archive/`` first;
+        the ``.errors.json`` beside a rejected file left out)."""
+        kept = [Path(e.path) for e in _entries(self.rejected) if not e.name.endswith(".errors.json")]
+        days = 0
+        for year in reversed(_entries(self.archive)):
+            for month in reversed(_entries(Path(year.path))):
+                for day in reversed(_entries(Path(month.path))):
+                    kept += [Path(e.path) for e in _entries(Path(day.path)) if not e.is_dir()]
+                    days += 1
+                    if len(kept) >= 2 * count or days >= 7:
+                        return _newest(kept, count)
+        return _newest(kept, count)
 
     @contextmanager
     def locked(self, now: str) -> Iterator[None]:
@@ -384,6 +451,42 @@ def _entries(folder: Path) -> list[os.DirEntry[str]]:
     except OSError as exc:
         log.warning("%s: cannot be listed (%s); its files wait", as_text(str(folder)), exc.strerror)
         return []
+
+
+def _files_below(folder: Path) -> Iterator[Path]:
+    """The files under ``folder`` (in its sub-folders too), temporary names left out, as they are found."""
+    for entry in _entries(folder):
+        if entry.is_dir(follow_symlinks=False):
+            yield from _files_below(Path(entry.path))
+        else:
+            yield Path(entry.path)
+
+
+def _newest(paths: Iterable[Path], count: int) -> list[Path]:
+    """The ``count`` paths modified last, newest first (those gone meanwhile left out)."""
+
+    def modified(path: Path) -> float:
+        try:
+            return path.lstat().st_mtime
+        except OSError:
+            return -1.0
+
+    stamped = [(modified(p), p) for p in paths]
+    return [p for when, p in heapq.nlargest(count, stamped) if when >= 0]
+
+
+def _sync_folder(folder: Path) -> None:
+    """Flush a folder's entries (a rename in it) to the disk, where the system allows it."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _free_name(folder: Path, name: str, also: str = "", taken: Container[Path] = ()) -> Path:

@@ -9,6 +9,7 @@ so a bug surfaces as the exception itself rather than as an exit code), ``worksp
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,9 +28,14 @@ RunCli = Callable[..., Result]
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """The ``slow`` marker's guard (``_processes``), and the examples budget of the fast loop."""
+    """The ``slow`` marker's guard (``_processes``), and the examples budget of the fast loop.
+    Tests send SIGINT to the commands they start: a test run started in the background by a
+    script (``&``), which ignores SIGINT, would pass that on to them, and a command keeps an
+    ignored SIGINT ignored; the tests' processes start with Python's own handling instead."""
     _processes.pytest_configure(config)
     _budget.set_fast(_budget.fast_loop(config.getoption("markexpr") or ""))
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

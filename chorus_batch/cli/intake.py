@@ -28,16 +28,30 @@ _COUNTED = (
 
 
 @cli.command()
+@click.option(
+    "--new-store",
+    is_flag=True,
+    help="Start again with a new, empty store on purpose: the old SQLite store is renamed aside "
+    "(var/store.sqlite.<time>.old); on PostgreSQL, give a new database with --db.",
+)
 @click.pass_obj
 @guarded
-def init(ctx: Context) -> None:
+def init(ctx: Context, new_store: bool) -> None:
     """Create the workspace folders, a commented configuration and the store (idempotent).
+    With --new-store, start again with a new, empty store and a new workspace id.
 
     Example:
 
         chorus-batch --workspace /srv/edi init
     """
     session = ctx.session
+    if new_store:
+        created, fresh = session.new_store()
+        for path in created:
+            click.echo(f"created {path}")
+        for path in fresh.kept:
+            click.echo(f"kept the old store aside as {path}")
+        click.echo(f"new store {fresh.where} (workspace id {fresh.id})")
     for path in session.init():
         click.echo(f"created {path}")
     click.echo(f"workspace ready: {session.ws.root}")

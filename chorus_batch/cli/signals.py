@@ -44,14 +44,17 @@ def command_line() -> bool:
 
 def catch() -> bool:
     """Install the handlers, with a fresh stop request, unless they are installed; return
-    whether this call installed them. Only the main thread can (another gets ``False``)."""
+    whether this call installed them. Only the main thread can (another gets ``False``). A
+    signal this process was started with ignored stays ignored, as Unix programs leave it (a
+    job started with ``&`` by a script, ``nohup``: its starter chose that Ctrl-C not reach it)."""
     if _replaced or threading.current_thread() is not threading.main_thread():
         return False
     _noted.clear()
     stop.clear()
     for signum in STOPPING:
-        _replaced[signum] = signal.signal(signum, _note)
-    return True
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            _replaced[signum] = signal.signal(signum, _note)
+    return bool(_replaced)
 
 
 def release() -> int | None:

@@ -15,8 +15,14 @@ How a file becomes ready (peers.md §2.6 lists what goes wrong otherwise):
 SIGINT / SIGTERM (``stop``): the transaction under way is committed and its files finished, the
 files claimed for the next one go back to the inbox, then the watcher exits 0.
 
-A store that fails (busy, unreachable, full) does not end the watcher: the batch rolls back, its
-files go back to the inbox, and the watcher tries again after a growing pause (``Watcher.run``).
+The store (``guard``, given by the session): before every batch and every pass of the loop the
+guard checks that the store is still there (a SQLite file deleted or replaced under ``watch``);
+at every rescan, also that it still records the workspace. Such a ``StoreError`` lasts: it ends
+the watch before any file is claimed, and the command exits 2.
+
+A store that fails for a while (busy, unreachable, full) does not end the watcher: the batch rolls
+back, its files go back to the inbox, and the watcher tries again after a growing pause
+(``Watcher.run``).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import os
 import stat
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -156,6 +163,7 @@ class Watcher:
     stop: threading.Event = field(default_factory=threading.Event)
     processed: int = field(default=0, init=False)  # files processed so far
     next_scan: float = field(default=0.0, init=False)  # when the inbox is scanned next (monotonic)
+    guard: Callable[[bool], None] = lambda _full: None  # the store still there (full: and still the workspace's)
 
     def run(self) -> int:
         """Watch until ``stop`` is set; return the number of files processed. ``stop`` is
@@ -211,7 +219,9 @@ class Watcher:
         """One look: a scan when it is due (and the parked documents' expiry), then the files
         ready now, in batches."""
         ws = self.processor.ws
-        if time.monotonic() >= self.next_scan:
+        rescan = time.monotonic() >= self.next_scan
+        self.guard(rescan)
+        if rescan:
             for item in ws.pending():
                 candidates.touch(item.path)
             if self.stop.is_set():
@@ -223,6 +233,8 @@ class Watcher:
         ordered = ws.ordered(items, formats.sniff_rank)
         size = self.processor.batch_files
         for start in range(0, len(ordered), size):
+            if start:
+                self.guard(False)
             results = None if self.stop.is_set() else self._store(ordered[start : start + size])
             if results is None:  # stopping: what is left waits for the next start
                 break

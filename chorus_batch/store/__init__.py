@@ -2,6 +2,8 @@
 
 * ``engine``      ``Store`` (an engine on the store URL, migrated on open), ``Source``, savepoints
 * ``schema``, ``migrations``  the tables and their numbered migrations
+* ``identity``    what a store holds, looked at without opening it as a store; the id of its
+                  workspace; SQLite's integrity check and online backup
 * ``codec``       domain objects as the store keeps them (JSON)
 * ``files``       received files and blobs
 * ``parties``     the latest details of every party
@@ -23,7 +25,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.sql import Select as Query
 
-from . import answers, codec, engagements, files, invoices, parking, parties, reports
+from . import answers, codec, engagements, files, identity, invoices, parking, parties, reports
 from .engine import Source, Store, savepoint, sqlite_url
 
 # a concurrent worker's row or lock (PostgreSQL), or a busy database: the file is tried again
@@ -41,6 +43,7 @@ __all__ = [
     "codec",
     "engagements",
     "files",
+    "identity",
     "invoices",
     "parking",
     "parties",

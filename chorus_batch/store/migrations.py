@@ -49,11 +49,49 @@ def _names_as_text(conn: Connection) -> None:
         conn.execute(text(f"ALTER TABLE received_files {columns}"))
 
 
+def _store_meta(conn: Connection) -> None:
+    """The store's own facts, first of them the id of the workspace it belongs to (``identity``)."""
+    s.metadata.create_all(conn, tables=[s.store_meta])
+
+
+# what documents and people send, unbounded (a supplier's name of 400 characters, a number of 60,
+# the document kinds of an answers CSV of hundreds of rows): SQLite never bounded them
+_SENT_TEXT = {
+    "received_files": ("kinds",),
+    "parties": ("party_id", "name"),
+    "engagements": ("issuer_id", "number", "supplier_id", "issuer_name", "supplier_name", "currency"),
+    "engagement_lines": ("line_id", "name", "unit"),
+    "attachments": ("ident", "filename", "mime", "description", "uri"),
+    "answers": ("partner", "response_file"),
+    "parked": ("order_number",),
+    "invoices": (
+        "number",
+        "type_code",
+        "currency",
+        "seller_id",
+        "seller_name",
+        "buyer_id",
+        "buyer_name",
+        "buyer_reference",
+        "engagement_ref",
+    ),
+}
+
+
+def _sent_text(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        for table, columns in _SENT_TEXT.items():
+            changes = ", ".join(f"ALTER COLUMN {c} TYPE TEXT" for c in columns)
+            conn.execute(text(f"ALTER TABLE {table} {changes}"))
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial: files, blobs, parties, engagements, versions, lines, attachments, transitions", _initial),
     (2, "supplier answers and parked documents", _answers_and_parking),
     (3, "invoices, credit notes and their lifecycle", _invoices),
     (4, "file names and paths as text of any length", _names_as_text),
+    (5, "the store's identity: the workspace it belongs to", _store_meta),
+    (6, "what documents and people send as text of any length", _sent_text),
 ]
 
 

@@ -79,7 +79,7 @@ received_files = Table(
     Column("received_at", String(32), nullable=False),
     Column("processed_at", String(32), nullable=False),
     Column("status", String(32), nullable=False),
-    Column("kinds", String(200), nullable=False, default=""),
+    Column("kinds", Text, nullable=False, default=""),
     Column("errors", Text, nullable=False, default="[]"),  # JSON list of {code, message, line, xpath}
     Column("stored_as", Text),  # archive or rejected path, relative to the workspace
     Column("ack", Text),
@@ -93,8 +93,8 @@ parties = Table(
     "parties",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("party_id", String(120), nullable=False, unique=True),
-    Column("name", String(300)),
+    Column("party_id", Text, nullable=False, unique=True),
+    Column("name", Text),
     Column("details", Text, nullable=False),  # JSON: identifiers, address, contact as last received
     Column("updated_at", String(32), nullable=False),
 )
@@ -103,14 +103,14 @@ engagements = Table(
     "engagements",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("issuer_id", String(120), nullable=False),
-    Column("number", String(50), nullable=False),
-    Column("supplier_id", String(120), nullable=False),
-    Column("issuer_name", String(300)),
-    Column("supplier_name", String(300)),
+    Column("issuer_id", Text, nullable=False),
+    Column("number", Text, nullable=False),
+    Column("supplier_id", Text, nullable=False),
+    Column("issuer_name", Text),
+    Column("supplier_name", Text),
     Column("status", String(20), nullable=False),
     Column("current_version", Integer, nullable=False),
-    Column("currency", String(3)),
+    Column("currency", Text),
     Column("amount_ht", Micros),
     Column("amount_ttc", Micros),
     Column("created_at", String(32), nullable=False),
@@ -145,10 +145,10 @@ engagement_lines = Table(
     Column("id", Integer, primary_key=True),
     Column("version_id", Integer, ForeignKey("engagement_versions.id"), nullable=False, index=True),
     Column("position", Integer, nullable=False),
-    Column("line_id", String(100), nullable=False),
-    Column("name", String(500)),
+    Column("line_id", Text, nullable=False),
+    Column("name", Text),
     Column("quantity", Micros),
-    Column("unit", String(10)),
+    Column("unit", Text),
     Column("unit_price", Micros),
     Column("net_amount", Micros),
     Column("tax_rate", Micros),
@@ -159,11 +159,11 @@ attachments = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("version_id", Integer, ForeignKey("engagement_versions.id"), nullable=False, index=True),
-    Column("ident", String(200)),
-    Column("filename", String(255)),
-    Column("mime", String(100)),
-    Column("description", String(500)),
-    Column("uri", String(1000)),
+    Column("ident", Text),
+    Column("filename", Text),
+    Column("mime", Text),
+    Column("description", Text),
+    Column("uri", Text),
     Column("blob_sha256", String(64), ForeignKey("blobs.sha256")),
 )
 
@@ -192,10 +192,10 @@ answers = Table(
     Column("code", String(2), nullable=False),  # AP, RE, CA, AB
     Column("reason", Text),
     Column("channel", String(10), nullable=False),  # ubl, order-x, csv, cli
-    Column("partner", String(100)),
+    Column("partner", Text),
     Column("source_file_id", Integer, ForeignKey("received_files.id")),
     Column("outcome", String(30), nullable=False),  # APPLIED, NO_CHANGE, RECORDED
-    Column("response_file", String(500)),  # the order response for outbox/responses/
+    Column("response_file", Text),  # the order response for outbox/responses/
     Column("response_sha256", String(64), ForeignKey("blobs.sha256")),  # its bytes, until written
     Column("response_written", Integer, nullable=False, default=0),  # 1 once the file is in outbox/responses/
 )
@@ -207,7 +207,7 @@ parked = Table(
     Column("file_id", Integer, ForeignKey("received_files.id"), nullable=False),
     Column("position", Integer, nullable=False),  # which document of the file (CSV row), from 0
     Column("kind", String(30), nullable=False),
-    Column("order_number", String(50), nullable=False, index=True),
+    Column("order_number", Text, nullable=False, index=True),
     Column("parked_at", String(32), nullable=False),
     Column("state", String(10), nullable=False),  # WAITING, APPLIED, REJECTED, EXPIRED
     Column("resolved_at", String(32)),
@@ -222,17 +222,17 @@ invoices = Table(
     Column("file_id", Integer, ForeignKey("received_files.id")),
     Column("document_sha256", String(64), ForeignKey("blobs.sha256")),
     Column("syntax", String(20), nullable=False),
-    Column("number", String(100), nullable=False),
+    Column("number", Text, nullable=False),
     Column("type", String(20), nullable=False),  # invoice, credit_note
-    Column("type_code", String(10)),
+    Column("type_code", Text),
     Column("issue_date", String(10)),
-    Column("currency", String(3)),
-    Column("seller_id", String(120)),
-    Column("seller_name", String(300)),
-    Column("buyer_id", String(120)),
-    Column("buyer_name", String(300)),
-    Column("buyer_reference", String(100)),  # BT-10, the service code
-    Column("engagement_ref", String(50)),  # BT-13 after trimming; NULL for none / placeholders
+    Column("currency", Text),
+    Column("seller_id", Text),
+    Column("seller_name", Text),
+    Column("buyer_id", Text),
+    Column("buyer_name", Text),
+    Column("buyer_reference", Text),  # BT-10, the service code
+    Column("engagement_ref", Text),  # BT-13 after trimming; NULL for none / placeholders
     Column("engagement_id", Integer, ForeignKey("engagements.id")),  # the matched engagement
     Column("amount_ht", Micros),  # positive; the type carries the sign
     Column("amount_ttc", Micros),
@@ -258,4 +258,13 @@ invoice_statuses = Table(
     Column("comment", Text),
     Column("source_file_id", Integer, ForeignKey("received_files.id")),
     Column("recorded_at", String(32), nullable=False),
+)
+
+# -- migration 5: what the store says about itself -------------------------------------------------
+
+store_meta = Table(
+    "store_meta",
+    metadata,
+    Column("key", String(50), primary_key=True),  # ``workspace_id``: the workspace this store belongs to
+    Column("value", Text, nullable=False),
 )

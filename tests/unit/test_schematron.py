@@ -322,6 +322,10 @@ def test_locations_become_the_documents_own_paths() -> None:
     missing = f"/*:Invoice[namespace-uri()='{inv}'][1]/*:Nothing[namespace-uri()='{cac}'][1]"
     assert sc.simplify_location(root, missing) == "/Invoice[1]/cac:Nothing[1]"
     assert sc.simplify_location(root, "count(//*)") == "count(//*)"
+    # SchXslt (the Peppol rules compiled in ../shared) writes EQNames
+    eqname = f"/Q{{{inv}}}Invoice[1]/Q{{{cac}}}InvoiceLine[2]/Q{{{cbc}}}ID[1]"
+    assert sc.simplify_location(root, eqname) == "/*/cac:InvoiceLine[2]/cbc:ID"
+    assert sc.simplify_location(root, f"/Q{{{inv}}}Invoice[1]/Q{{{cac}}}Nothing[1]") == "/Invoice[1]/cac:Nothing[1]"
 
 
 @pytest.mark.shared

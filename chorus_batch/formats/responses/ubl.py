@@ -15,22 +15,27 @@ What is written, in XSD order:
   reason when one is given; ``cbc:DocumentCurrencyCode`` when known; ``cbc:CustomerReference`` =
   the issuer's service code when known (where ``formats/ubl.py`` reads it in an Order).
 * ``cac:OrderReference/cbc:ID`` = the order (engagement) number.
-* ``cac:SellerSupplierParty/cac:Party`` = supplier, ``cac:BuyerCustomerParty/cac:Party`` = issuer:
-  ``cbc:EndpointID`` for the first id read from an endpoint (``PartyId.source`` ``endpoint@…``),
-  ``cac:PartyIdentification/cbc:ID[@schemeID]`` for the other ids, ``cac:PartyName/cbc:Name``,
-  ``cac:PartyTaxScheme`` (``cbc:CompanyID`` + ``cac:TaxScheme/cbc:ID`` ``VAT``) for VAT numbers,
-  and ``cac:PartyLegalEntity/cbc:RegistrationName`` = the name again (Peppol rules
-  PEPPOL-T76-R001/R002 ask for the official name or an identifier).
+* ``cac:SellerSupplierParty/cac:Party`` = supplier, ``cac:BuyerCustomerParty/cac:Party`` = issuer,
+  limited to the Peppol T76 data model (no ``cac:PartyName``, no ``cac:PartyTaxScheme``: VAT
+  numbers are not written): ``cbc:EndpointID`` (mandatory in T76) for the first id read from an
+  endpoint (``PartyId.source`` ``endpoint@…``), else for the first other id whose scheme is a
+  Peppol EAS code (``EAS``, e.g. a SIRET ``0009``); ``cac:PartyIdentification/cbc:ID[@schemeID]``
+  for the ids not read from an endpoint; ``cac:PartyLegalEntity/cbc:RegistrationName`` = the name
+  (Peppol rules PEPPOL-T76-R001/R002 ask for the official name or an identifier).
 * CA only (Peppol rules T76-R007…R009: CA must have lines, AP and RE must not): one
   ``cac:OrderLine`` per ``ResponseLine`` with ``cac:LineItem`` {``cbc:ID``, ``cbc:LineStatusCode``
-  (UNTDID 1229), ``cbc:Quantity[@unitCode]``, ``cbc:LineExtensionAmount[@currencyID]``,
-  ``cac:Price/cbc:PriceAmount[@currencyID]``, ``cac:Item`` {``cbc:Name``,
-  ``cac:BuyersItemIdentification``, ``cac:SellersItemIdentification``}} then
-  ``cac:OrderLineReference/cbc:LineID`` = the order line id.
+  (UNTDID 1229), ``cbc:Quantity[@unitCode]``, ``cac:Price/cbc:PriceAmount[@currencyID]``,
+  ``cac:Item`` {``cbc:Name``, ``cac:BuyersItemIdentification``, ``cac:SellersItemIdentification``}}
+  then ``cac:OrderLineReference/cbc:LineID`` = the order line id. No line amount: T76 has no
+  ``cbc:LineExtensionAmount``.
 
-Amounts carry exactly two decimals (half-up); quantities and prices are written as given, never
-in scientific notation. UBL amounts require ``@currencyID``: without a known currency, line
-amounts and prices are left out. Blank values are never written as empty elements (Peppol
+The output passes the official Peppol BIS Ordering 3 Order Response rules (T76, 2025-05) when
+the response has what they require and the writer cannot make up: a currency
+(``cbc:DocumentCurrencyCode``), for each party an electronic address or an id in an EAS scheme,
+an item name on every line, and Peppol unit codes (the order's codes are repeated as given).
+
+Quantities and prices are written as given, never in scientific notation. UBL amounts require
+``@currencyID``: without a known currency, prices are left out. Blank values are never written as empty elements (Peppol
 PEPPOL-COMMON-R001), and characters XML 1.0 cannot carry are dropped.
 """
 
@@ -38,12 +43,22 @@ from __future__ import annotations
 
 from ...domain.model import OutgoingResponse, Party, ResponseLine
 from ..registry import REGISTRY, Writer
-from .common import check_response, clean, fmt_amount, fmt_number, leaf, line_amount, party_ids
+from .common import check_response, clean, fmt_number, leaf, party_ids
 
-__all__ = ["CUSTOMIZATION_ID", "PROFILE_ID", "write_order_response"]
+__all__ = ["CUSTOMIZATION_ID", "EAS", "PROFILE_ID", "write_order_response"]
 
 CUSTOMIZATION_ID = "urn:fdc:peppol.eu:poacc:trns:order_response:3"
 PROFILE_ID = "urn:fdc:peppol.eu:poacc:bis:ordering:3"
+# Peppol Electronic Address Scheme codes (code list EAS of the 2025-05 rules, PEPPOL-T76-B01602 /
+# B02502): an identifier in one of these schemes can stand as the party's cbc:EndpointID.
+_EAS_CODES = (
+    "0002 0007 0009 0037 0060 0088 0096 0097 0106 0130 0135 0142 0147 0151 0154 0158 0170 0177 0183 "
+    "0184 0188 0190 0191 0192 0193 0194 0195 0196 0198 0199 0200 0201 0202 0203 0204 0205 0208 0209 "
+    "0210 0211 0212 0213 0215 0216 0217 0218 0221 0225 0230 0235 0240 9910 9913 9914 9915 9918 9919 "
+    "9920 9922 9923 9924 9925 9926 9927 9928 9929 9930 9931 9932 9933 9934 9935 9936 9937 9938 9939 "
+    "9940 9941 9942 9943 9944 9945 9946 9947 9948 9949 9950 9951 9952 9953 9957 9959"
+)
+EAS = frozenset(_EAS_CODES.split())
 
 _HEAD = (
     '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -57,13 +72,18 @@ _HEAD = (
 
 def _party(party: Party, wrapper: str) -> str:
     endpoint: tuple[str, str] | None = None
+    fallback: tuple[str, str] | None = None
     idents: list[tuple[str, str]] = []
-    others, vats = party_ids(party)
+    others, _vats = party_ids(party)  # T76 has no place for a VAT number (no cac:PartyTaxScheme)
     for scheme, value, source in others:
         if endpoint is None and source.startswith("endpoint@"):
             endpoint = (scheme, value)
-        elif (scheme, value) not in idents:
+            continue
+        if fallback is None and scheme in EAS:
+            fallback = (scheme, value)
+        if (scheme, value) not in idents:
             idents.append((scheme, value))
+    endpoint = endpoint or fallback
     body = []
     if endpoint is not None:
         body.append(leaf("      ", "cbc:EndpointID", endpoint[1], schemeID=endpoint[0]))
@@ -71,15 +91,6 @@ def _party(party: Party, wrapper: str) -> str:
         ident = leaf("        ", "cbc:ID", value, schemeID=scheme)
         body.append(f"      <cac:PartyIdentification>\n{ident}      </cac:PartyIdentification>\n")
     name = clean(party.name)
-    if name is not None:
-        body.append(f"      <cac:PartyName>\n{leaf('        ', 'cbc:Name', name)}      </cac:PartyName>\n")
-    for vat in vats:
-        body.append(
-            "      <cac:PartyTaxScheme>\n"
-            f"{leaf('        ', 'cbc:CompanyID', vat)}"
-            "        <cac:TaxScheme><cbc:ID>VAT</cbc:ID></cac:TaxScheme>\n"
-            "      </cac:PartyTaxScheme>\n"
-        )
     if name is not None:
         legal = leaf("        ", "cbc:RegistrationName", name)
         body.append(f"      <cac:PartyLegalEntity>\n{legal}      </cac:PartyLegalEntity>\n")
@@ -93,13 +104,9 @@ def _order_line(rl: ResponseLine, currency: str | None) -> str:
     parts = [leaf(i, "cbc:ID", line.line_id), leaf(i, "cbc:LineStatusCode", rl.status)]
     if line.quantity is not None:
         parts.append(leaf(i, "cbc:Quantity", fmt_number(line.quantity, "quantity"), unitCode=line.unit))
-    if currency is not None:
-        net = line_amount(line)
-        if net is not None:
-            parts.append(leaf(i, "cbc:LineExtensionAmount", fmt_amount(net, "line amount"), currencyID=currency))
-        if line.unit_price is not None:
-            price = leaf("        ", "cbc:PriceAmount", fmt_number(line.unit_price, "unit price"), currencyID=currency)
-            parts.append(f"{i}<cac:Price>\n{price}{i}</cac:Price>\n")
+    if currency is not None and line.unit_price is not None:
+        price = leaf("        ", "cbc:PriceAmount", fmt_number(line.unit_price, "unit price"), currencyID=currency)
+        parts.append(f"{i}<cac:Price>\n{price}{i}</cac:Price>\n")
     item = [leaf("        ", "cbc:Name", line.name)]
     item_ids = (("BuyersItemIdentification", line.buyer_item_id), ("SellersItemIdentification", line.seller_item_id))
     for tag, value in item_ids:

@@ -163,8 +163,9 @@ CODES: dict[str, ErrorCode] = {
         "Recompute the totals at the sender; the message shows the expected and the found amount.",
     ),
     "AMOUNT_INVALID": ErrorCode(
-        "An amount or quantity is not a decimal number, or has more than 6 decimals.",
-        "Send plain decimal numbers with a dot separator.",
+        "An amount or quantity is not a decimal number (NaN, infinity), is 10^12 or more, has more than 6 "
+        "decimals, or, in an answer's changed lines (a file's or `orders modify`'s), is negative.",
+        "Send plain decimal numbers with a dot separator (a comma in an operator CSV), positive in answers.",
     ),
     "DATE_INVALID": ErrorCode(
         "A date is not a real calendar date or is absurd (before 2000 or more than 10 years ahead).",

@@ -106,7 +106,31 @@ def check_reference(doc: ResponseDocument | CancellationDocument) -> list[Issue]
         return [Issue("RESPONSE_CODE_INVALID", f"answer code {doc.code!r} is not AP, RE, CA or AB")]
     if doc.code == "RE" and not (doc.reason or "").strip():
         return [Issue("REASON_REQUIRED", f"refusal of engagement {number} without a reason; nothing changed")]
+    for line in doc.lines:
+        for label, value in (("quantity", line.quantity), ("unit price", line.unit_price)):
+            if value is not None and (problem := amount_problem(value)):
+                message = f"line {line.line_id} of the answer to {number}: {label} {value} {problem}; nothing changed"
+                return [Issue("AMOUNT_INVALID", message)]
     return []
+
+
+MAX_AMOUNT = Decimal(10) ** 12  # the store keeps millionths in a 64-bit integer
+
+
+def amount_problem(value: Decimal) -> str | None:
+    """What makes ``value`` unusable as a quantity or a price an answer sets, or ``None``: not a
+    number (NaN, infinity), negative (Peppol BIS forbids negative order quantities and amounts),
+    10^12 or more, or more than 6 decimals."""
+    if not value.is_finite():
+        return "is not a number"
+    if value < 0:
+        return "is negative"
+    if value >= MAX_AMOUNT:
+        return "is too large (10^12 or more)"
+    exponent = value.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -6:
+        return "has more than 6 decimals"
+    return None
 
 
 def check_order(doc: OrderDocument, today: date) -> list[Issue]:

@@ -20,10 +20,10 @@ from lxml import etree
 
 from ..domain.invoices import CPP_STATUS_CODES
 from ..domain.model import Address, Attachment, Party, PartyId, Totals
+from ..domain.rules import MAX_AMOUNT
 from ..errors import DocumentRejected
 from .xml import Paths, currency_ids, embedded_bytes, path_of, text
 
-MAX_AMOUNT = Decimal(10) ** 12  # the store keeps millionths in a 64-bit integer
 CAC = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
 CBC = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
 UBL_NS = {"cac": CAC, "cbc": CBC}

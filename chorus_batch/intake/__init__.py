@@ -3,7 +3,7 @@
 * ``read``       one file to ready documents (read once, hash, recognise, bundles and PDFs, XSD,
                  map, rules); ``verdict`` is what ``validate`` says of it
 * ``processor``  claim, commit (a savepoint per file and per document: the per-file boundary),
-                 finish (responses, report, move); ``process`` for a list of files
+                 finish (responses, report, move)
 * ``report``     a file's result, its integration report, a run's summary
 * ``parking``    documents waiting for their order or invoice
 * ``recovery``   what a killed worker left in ``var/processing/``

@@ -7,8 +7,8 @@ as ``INTERNAL_ERROR``, the file kept in ``var/rejected/`` — so one bad file ne
 only a failure of the store itself (``StoreError``) stops the batch, which rolls back whole.
 ``finish`` then writes the batch's order responses (``outbox``), its integration reports, moves
 its files where the store says, and releases the parked documents its orders were waiting for
-(``parking``). ``process`` does it all for a list of inbox files; ``lots`` interleaves the same
-steps with other processes.
+(``parking``). ``watch`` runs these steps for each batch it takes; ``lots`` interleaves them
+with other processes.
 
 Order of effects: the store commits first (with the planned paths and the report itself); then
 the responses, the report, the move — so ``recovery`` can finish any of these after a kill.
@@ -80,12 +80,6 @@ class Processor:
         self.ws, self.store, self.settings, self.clock = ws, store, settings, clock
         self.batch_files = store.batch_files
         self.parking = Parking(ws, store, settings, clock)
-
-    def process(self, items: Sequence[Pending]) -> list[FileResult]:
-        """Claim ``items``, read and check them, store them in one transaction and finish them
-        (the parked files this concludes are in ``parking.drain()``)."""
-        claimed = self.claim(items)
-        return self.finish(self.commit(claimed, self.read(claimed)))
 
     def claim(self, items: Sequence[Pending]) -> list[Claimed]:
         """Take ``items`` out of the inbox; those another worker took first are left out."""

@@ -1,6 +1,6 @@
 """``watch``: stay up and process files as they arrive. This module only turns file-system
-events into calls of the intake (``run.resume``, ``run.tidy``, ``Processor.process``); every
-rule lives elsewhere.
+events into calls of the intake (``run.resume``, ``run.tidy``, the processor's claim, read,
+commit and finish); every rule lives elsewhere.
 
 How a file becomes ready (peers.md §2.6 lists what goes wrong otherwise):
 
@@ -245,7 +245,7 @@ class Watcher:
             log.info("%s: %s (after parking)", later.name, later.status)
 
     def _store(self, items: list[Pending]) -> list[FileResult] | None:
-        """``Processor.process`` with the files read one by one: ``None`` when a stop came
+        """Claim, read, commit and finish ``items``, the files read one by one: ``None`` when a stop came
         before the commit (the files claimed are back in the inbox). A store failure puts the
         files of the failed transaction back too (``give_back``) and is raised."""
         processor = self.processor

@@ -260,7 +260,7 @@ class Guard:
             found = db.identity.recorded(self.store)
             if found != opened.id:
                 raise StoreError(
-                    f"the store {db.identity.describe(self.store.engine.url)} no longer records this workspace "
+                    f"the store {db.describe(self.store.engine.url)} no longer records this workspace "
                     f"({found or 'no workspace'} instead of {opened.id}); watch stopped: {TO_RESTORE}",
                     code="STORE_EMPTY" if found is None else "STORE_FOREIGN",
                 )
@@ -275,7 +275,7 @@ def new_store(ws: Workspace, url: db.identity.Address) -> NewStore:
     Raises:
         StoreError: STORE_NOT_EMPTY (PostgreSQL).
     """
-    file = db.identity.sqlite_file(url)
+    file = db.sqlite_file(url)
     kept: list[Path] = []
     if file is not None:
         file.parent.mkdir(parents=True, exist_ok=True)
@@ -293,13 +293,13 @@ def new_store(ws: Workspace, url: db.identity.Address) -> NewStore:
         new = str(uuid.uuid4())
         if db.identity.claim(store, new) != new:
             raise StoreError(
-                f"another process made the store {db.identity.describe(url)} meanwhile; nothing was recorded",
+                f"another process made the store {db.describe(url)} meanwhile; nothing was recorded",
                 code="STORE_FOREIGN",
             )
     finally:
         store.close()
     ws.write_id(new)
-    return NewStore(db.identity.describe(url), new, kept)
+    return NewStore(db.describe(url), new, kept)
 
 
 def _set_aside(file: Path) -> list[Path]:

@@ -15,7 +15,7 @@ import dataclasses
 import os
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cached_property
@@ -226,9 +226,8 @@ class Session:
         database must hold no chorus-batch table (``STORE_NOT_EMPTY``)."""
         created = self.ws.init()
         self.settings  # noqa: B018 -- checked now: a broken configuration changes nothing
-        if not db.identity.is_sqlite(self.store_url):
-            return created, identity.new_store(self.ws, self.store_url)
-        with self.ws.locked(iso(datetime.now(UTC))):
+        held = self.ws.locked(iso(datetime.now(UTC))) if db.identity.is_sqlite(self.store_url) else nullcontext()
+        with held:
             return created, identity.new_store(self.ws, self.store_url)
 
     def check_store(self) -> identity.StoreCheck:
@@ -249,7 +248,7 @@ class Session:
             command = db.identity.pg_dump(self.store_url, target)
             masked = " (password masked: keep it in ~/.pgpass)" if ":***@" in command else ""
             raise StoreError(
-                f"the store {db.identity.describe(self.store_url)} is on a database server; back it up with "
+                f"the store {db.describe(self.store_url)} is on a database server; back it up with "
                 f"its own tool: {command}{masked}",
                 code="BACKUP_NOT_SQLITE",
             )

@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.sql import Select as Query
 
 from . import answers, codec, engagements, files, identity, invoices, parking, parties, reports
-from .engine import Source, Store, savepoint, sqlite_url
+from .engine import Source, Store, describe, savepoint, sqlite_file, sqlite_url
 
 # a concurrent worker's row or lock (PostgreSQL), or a busy database: the file is tried again
 CONFLICTS = (IntegrityError, OperationalError)
@@ -41,6 +41,7 @@ __all__ = [
     "Store",
     "answers",
     "codec",
+    "describe",
     "engagements",
     "files",
     "identity",
@@ -49,5 +50,6 @@ __all__ = [
     "parties",
     "reports",
     "savepoint",
+    "sqlite_file",
     "sqlite_url",
 ]

@@ -82,8 +82,8 @@ class Store:
     def __init__(self, url: str | URL, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> None:
         self.url = parse_url(url)
         self.busy_timeout = busy_timeout
-        self.name = _name(self.url)
-        self.path = _sqlite_file(self.url)
+        self.name = describe(self.url)
+        self.path = sqlite_file(self.url)
         try:
             self.engine: Engine = create_engine(self.url, **_engine_options(self.url, busy_timeout))
         except (ImportError, NoSuchModuleError) as exc:
@@ -201,7 +201,7 @@ def failure(
     if kind is None:
         return None
     code, message = _explain(url, kind, _cause(orig), busy_timeout)
-    return StoreError(message, code=code, store=_name(url), uncertain=uncertain)
+    return StoreError(message, code=code, store=describe(url), uncertain=uncertain)
 
 
 def driver_missing(url: URL, exc: BaseException) -> StoreError:
@@ -214,12 +214,12 @@ def driver_missing(url: URL, exc: BaseException) -> StoreError:
     else:
         cause = f"its driver is not installed: {exc}"
     fix = _POSTGRES_HINT if backend == "postgresql" else "install the Python driver the URL names"
-    return StoreError(f"the store {_name(url)} cannot be opened: {cause}; {fix}", code="STORE_DRIVER_MISSING")
+    return StoreError(f"the store {describe(url)} cannot be opened: {cause}; {fix}", code="STORE_DRIVER_MISSING")
 
 
 def _explain(url: URL, kind: str, cause: str, busy_timeout: float) -> tuple[str, str]:
     """The code and the line an operator reads: which store, the cause, the fix."""
-    name, path = _name(url), _sqlite_file(url)
+    name, path = describe(url), sqlite_file(url)
     if kind == "busy":
         locked = "stayed locked" if path is not None else "kept a row or table locked"
         return "STORE_BUSY", (
@@ -286,21 +286,22 @@ def _bad_url(text: str, exc: Exception) -> StoreError:
     )
 
 
-def _sqlite_file(url: URL) -> Path | None:
-    """The file of a SQLite store (``None``: in memory, or another database)."""
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+def sqlite_file(url: str | URL) -> Path | None:
+    """The file of a SQLite store, absolute (``None``: another database, or SQLite in memory)."""
+    parsed = make_url(url)
+    name = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not name or name == ":memory:" or name.startswith("file:"):
         return None
-    database = url.database
-    assert database is not None
-    return Path(database)
+    return Path(name).absolute()
 
 
-def _name(url: URL) -> str:
+def describe(url: str | URL) -> str:
     """The store as an operator reads it: the SQLite file, or the URL without its password."""
-    if url.get_backend_name() == "sqlite":
-        path = _sqlite_file(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = sqlite_file(parsed)
         return str(path) if path is not None else "(an in-memory SQLite store)"
-    return url.render_as_string(hide_password=True)
+    return parsed.render_as_string(hide_password=True)
 
 
 def _engine_options(url: URL, busy_timeout: float) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from sqlalchemy.pool import NullPool
 from ..errors import StoreError
 from . import migrations
 from . import schema as s
-from .engine import Store, driver_missing, failure, parse_url
+from .engine import Store, describe, driver_missing, failure, parse_url, sqlite_file
 
 Address = str | URL  # a store's URL, as text or as SQLAlchemy's object
 ID_KEY = "workspace_id"
@@ -50,23 +50,8 @@ class Trace(NamedTuple):
     sha256: str | None = None
 
 
-def sqlite_file(url: Address) -> Path | None:
-    """The file of a SQLite store (``None``: another database, or SQLite in memory)."""
-    parsed = make_url(url)
-    name = parsed.database
-    if parsed.get_backend_name() != "sqlite" or not name or name == ":memory:" or name.startswith("file:"):
-        return None
-    return Path(name).absolute()
-
-
 def is_sqlite(url: Address) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
-
-
-def describe(url: Address) -> str:
-    """The store as messages name it: its file for SQLite, else its URL with the password masked."""
-    path = sqlite_file(url)
-    return str(path) if path is not None else make_url(url).render_as_string(hide_password=True)
 
 
 def pg_dump(url: Address, target: Path) -> str:

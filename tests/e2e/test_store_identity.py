@@ -31,8 +31,7 @@ from chorus_batch.demo.generate import ISSUERS, SUPPLIERS, engagement_number, ra
 from chorus_batch.demo.generate import ubl_order_response as response
 from chorus_batch.errors import StoreError
 from chorus_batch.identity import Guard, Opened
-from chorus_batch.store import Store
-from chorus_batch.store import identity as store_identity
+from chorus_batch.store import Store, describe
 from chorus_batch.store.migrations import MIGRATIONS
 from chorus_batch.workspace import Workspace
 
@@ -453,7 +452,7 @@ def test_postgresql_unreachable(workspace: Path, wcli: RunCli) -> None:
     url = "postgresql+psycopg://postgres@127.0.0.1:9/none"
     pytest.importorskip("psycopg")
     message = refused(wcli, "--db", url, "store", "check", code="STORE_UNREACHABLE")
-    assert store_identity.describe(url) in message
+    assert describe(url) in message
 
 
 # -- watch (a real process) -----------------------------------------------------------------------------

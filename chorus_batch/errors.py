@@ -163,9 +163,11 @@ CODES: dict[str, ErrorCode] = {
         "Recompute the totals at the sender; the message shows the expected and the found amount.",
     ),
     "AMOUNT_INVALID": ErrorCode(
-        "An amount or quantity is not a decimal number (NaN, infinity), is 10^12 or more, has more than 6 "
-        "decimals, or, in an answer's changed lines (a file's or `orders modify`'s), is negative.",
-        "Send plain decimal numbers with a dot separator (a comma in an operator CSV), positive in answers.",
+        "An amount or quantity is not a decimal number (NaN, infinity), is 10^12 or more or has more than 6 "
+        "decimals; or an order, a change or an answer (a file's, a CSV row's or `orders modify`'s) has a "
+        "negative quantity, price or total (Peppol BIS PEPPOL-T01-R004 to R007).",
+        "Send plain decimal numbers with a dot separator (a comma in an operator CSV), not negative in orders, "
+        "changes and answers.",
     ),
     "DATE_INVALID": ErrorCode(
         "A date is not a real calendar date or is absurd (before 2000 or more than 10 years ahead).",

@@ -321,20 +321,29 @@ class Workspace:
             )
 
     @staticmethod
-    def ordered(items: Iterable[Pending], rank: Callable[[bytes], int]) -> list[Pending]:
-        """``items`` sorted by the rank of their first 4 KB (then by name): orders before the
-        documents that refer to them."""
+    def ordered(
+        items: Iterable[Pending], rank: Callable[[bytes], int], by_arrival: Container[int] = ()
+    ) -> list[Pending]:
+        """``items`` sorted by the rank of their first 4 KB, then by partner and name: orders
+        before the documents that refer to them. Within a rank of ``by_arrival``, files go by
+        modification time first (the order they arrived in), whatever their partner."""
 
-        def key(item: Pending) -> tuple[int, str, str]:
+        def key(item: Pending) -> tuple[int, int, str, str]:
+            arrived = 0
             try:
                 fd = open_regular(item.path)  # plain system calls: this runs for every file
                 try:
                     head = os.read(fd, 4096)
+                    found = rank(head)
+                    if found in by_arrival:
+                        arrived = os.fstat(fd).st_mtime_ns
                 finally:
                     os.close(fd)
             except OSError:
-                head = b""
-            return (rank(head), item.partner or "", item.name)
+                found = rank(b"")
+            if arrived:
+                return (found, arrived, item.name, item.partner or "")
+            return (found, 0, item.partner or "", item.name)
 
         return sorted(items, key=key)
 

@@ -1,5 +1,6 @@
 """Shared fixtures for the end-to-end tests: a CLI runner and an initialised workspace; the hooks
-of the ``slow`` marker's guard (``_processes``) and of the fast loop's examples budget (``_budget``).
+of the ``slow`` marker's guard (``_processes``), of the fast loop's examples budget (``_budget``)
+and of the check of every order response the tests make against the official rules (``_responses``).
 
 ``run_cli(*args)`` invokes the real click command group in-process (``catch_exceptions=False``,
 so a bug surfaces as the exception itself rather than as an exit code), ``workspace`` is a fresh
@@ -19,6 +20,7 @@ from click.testing import CliRunner, Result
 import _budget
 import _processes
 from _processes import pytest_runtest_makereport, pytest_runtest_setup, pytest_unconfigure  # noqa: F401
+from _responses import pytest_sessionfinish  # noqa: F401
 from chorus_batch.cli import cli
 
 # pytester: tests/unit/test_guards.py runs the guards in a pytest of its own; _postgres: the pg_url fixture

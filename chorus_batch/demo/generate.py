@@ -166,9 +166,9 @@ SUPPLIERS: tuple[Org, ...] = (
 _CATALOGUE: tuple[tuple[str, str, str, str, str, str, str, bool], ...] = (
     ("bureau", "Ramette papier A4 80 g/m² blanc (500 feuilles)", "C62", "3.20", "5.90", "20", "PAP-A4-80", False),
     ("bureau", "Ramette papier A3 80 g/m² blanc (500 feuilles)", "C62", "7.50", "11.90", "20", "PAP-A3-80", False),
-    ("bureau", "Stylos bille bleus (boîte de 50)", "BX", "8.00", "15.00", "20", "STY-BIL-BL50", False),
+    ("bureau", "Stylos bille bleus (boîte de 50)", "XBX", "8.00", "15.00", "20", "STY-BIL-BL50", False),
     ("bureau", "Classeurs à levier A4 dos 80 mm", "C62", "2.10", "4.50", "20", "CLA-LEV-80", False),
-    ("bureau", "Enveloppes C4 kraft (boîte de 250)", "BX", "18.00", "32.00", "20", "ENV-C4-KR250", False),
+    ("bureau", "Enveloppes C4 kraft (boîte de 250)", "XBX", "18.00", "32.00", "20", "ENV-C4-KR250", False),
     ("bureau", "Manuels scolaires (mathématiques, seconde)", "C62", "19.50", "29.90", "5.5", "LIV-MATH-2ND", False),
     ("informatique", "Cartouche de toner noir 305A", "C62", "45.00", "89.00", "20", "TON-305A-NR", False),
     ("informatique", 'Ordinateur portable 14" 16 Go RAM', "C62", "650.00", "1190.00", "20", "INF-PC-14-16", False),
@@ -192,7 +192,7 @@ _CATALOGUE: tuple[tuple[str, str, str, str, str, str, str, bool], ...] = (
     ("restauration", "Plateau-repas réunion", "C62", "12.00", "25.00", "10", "RES-PLAT-REU", False),
     ("restauration", "Fruits de saison", "KGM", "2.10", "4.90", "5.5", "ALI-FRUITS-KG", True),
     ("restauration", "Lait demi-écrémé UHT", "LTR", "0.85", "1.30", "5.5", "ALI-LAIT-1L", True),
-    ("restauration", "Eau minérale 50 cl (pack de 24)", "PK", "4.20", "8.90", "5.5", "ALI-EAU-24", False),
+    ("restauration", "Eau minérale 50 cl (pack de 24)", "XPK", "4.20", "8.90", "5.5", "ALI-EAU-24", False),
 )
 
 # What each bundled supplier sells (by SIRET), so that generated orders look plausible.
@@ -317,9 +317,11 @@ def _ubl_address(org: Org, tag: str, indent: str) -> str:
 
 @lru_cache(maxsize=256)
 def _ubl_party(org: Org, wrapper: str) -> str:
+    """A party as Peppol BIS Ordering 3 has it in orders, changes and cancellations: the seller
+    without a VAT number (its data model has no ``cac:PartyTaxScheme`` there)."""
     siret = _x(org.siret)
     tax = ""
-    if org.vat:
+    if org.vat and wrapper != "SellerSupplierParty":
         tax = (
             "      <cac:PartyTaxScheme>\n"
             f"        <cbc:CompanyID>{_x(org.vat)}</cbc:CompanyID>\n"
@@ -338,6 +340,23 @@ def _ubl_party(org: Org, wrapper: str) -> str:
         f"        <cbc:RegistrationName>{_x(org.name)}</cbc:RegistrationName>\n"
         f'        <cbc:CompanyID schemeID="0002">{_x(org.siret[:9])}</cbc:CompanyID>\n'
         "      </cac:PartyLegalEntity>\n"
+        "    </cac:Party>\n"
+        f"  </cac:{wrapper}>\n"
+    )
+
+
+@lru_cache(maxsize=256)
+def _ubl_response_party(org: Org, wrapper: str) -> str:
+    """A party as the Peppol Order Response (T76) has it: electronic address, identifier and
+    legal name only."""
+    siret = _x(org.siret)
+    return (
+        f"  <cac:{wrapper}>\n"
+        "    <cac:Party>\n"
+        f'      <cbc:EndpointID schemeID="0009">{siret}</cbc:EndpointID>\n'
+        f'      <cac:PartyIdentification><cbc:ID schemeID="0009">{siret}</cbc:ID></cac:PartyIdentification>\n'
+        "      <cac:PartyLegalEntity>"
+        f"<cbc:RegistrationName>{_x(org.name)}</cbc:RegistrationName></cac:PartyLegalEntity>\n"
         "    </cac:Party>\n"
         f"  </cac:{wrapper}>\n"
     )
@@ -1075,8 +1094,8 @@ def ubl_order_response(
         f"  <cbc:OrderResponseCode>{_x(code)}</cbc:OrderResponseCode>\n",
         _ubl_note_currency_reference(issuer, reason, currency),
         _ubl_order_reference(order_number),
-        _ubl_party(supplier, "SellerSupplierParty"),
-        _ubl_party(issuer, "BuyerCustomerParty"),
+        _ubl_response_party(supplier, "SellerSupplierParty"),
+        _ubl_response_party(issuer, "BuyerCustomerParty"),
     ]
     cur = _a(currency)
     for line_id, status, quantity, price in lines:
@@ -1086,11 +1105,6 @@ def ubl_order_response(
         ]
         if quantity is not None:
             body.append(f"      <cbc:Quantity>{_num(quantity)}</cbc:Quantity>\n")
-        if quantity is not None and price is not None:
-            body.append(
-                f'      <cbc:LineExtensionAmount currencyID="{cur}">{_fmt(quantity * price)}'
-                "</cbc:LineExtensionAmount>\n"
-            )
         if price is not None:
             body.append(
                 f'      <cac:Price><cbc:PriceAmount currencyID="{cur}">{_num(price)}</cbc:PriceAmount></cac:Price>\n'

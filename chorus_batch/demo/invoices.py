@@ -495,19 +495,18 @@ def order_lines(order: bytes) -> list[Line]:
 
 # EN 16931 (BR-CL-23) wants UN/ECE Rec 20 unit codes with the Rec 21 extension: a package
 # code of Rec 21 is written with an X prefix on an invoice.
-_INVOICE_UNITS = {"BX": "XBX", "PK": "XPK"}
 
 
 _DEMO_ORDER = re.compile(r"(?:ubl-order|orderx-220)-(.+)\.xml")
 
 
 def _demo_order_lines() -> dict[str, list[Line]]:
-    """The lines of every valid demo order by engagement number, units as an invoice writes them."""
+    """The lines of every valid demo order by engagement number."""
     found = {}
     for name, data in generate.demo_files():
         match = _DEMO_ORDER.fullmatch(name)
         if match:
-            found[match.group(1)] = [replace(ln, unit=_INVOICE_UNITS.get(ln.unit, ln.unit)) for ln in order_lines(data)]
+            found[match.group(1)] = order_lines(data)
     return found
 
 

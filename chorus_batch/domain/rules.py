@@ -153,6 +153,7 @@ def check_order(doc: OrderDocument, today: date) -> list[Issue]:
     if doc.invoicee is not None:
         issues.extend(check_party(doc.invoicee, "invoice recipient"))
     issues.extend(_check_currency(doc))
+    issues.extend(_check_signs(doc))
     issues.extend(_check_totals(doc.totals, [line.net_amount for line in doc.lines]))
     issues.extend(
         _check_dates(
@@ -160,6 +161,29 @@ def check_order(doc: OrderDocument, today: date) -> list[Issue]:
         )
     )
     return issues
+
+
+def _check_signs(doc: OrderDocument) -> list[Issue]:
+    """An order (or the order a change states) orders nothing negative: no line quantity or
+    price, no sum of line amounts and no amount due below zero (Peppol BIS Ordering rules
+    R004, R005, R007 and R006 of T01 and T114; an engagement's totals are never negative)."""
+    found = []
+    for line in doc.lines:
+        for label, value in (("quantity", line.quantity), ("unit price", line.unit_price)):
+            if value is not None and value < 0:
+                found.append(
+                    Issue("AMOUNT_INVALID", f"line {line.line_id}: {label} {value} is negative", xpath=line.xpath)
+                )
+    t = doc.totals
+    for label, value in (
+        ("sum of line amounts", t.line_total),
+        ("total without VAT", t.tax_exclusive),
+        ("total with VAT", t.tax_inclusive),
+        ("amount due", t.payable),
+    ):
+        if value is not None and value < 0:
+            found.append(Issue("AMOUNT_INVALID", f"{label} {value} is negative"))
+    return found
 
 
 def check_invoice(doc: InvoiceDocument, today: date) -> list[Issue]:

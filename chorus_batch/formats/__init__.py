@@ -23,9 +23,10 @@ from lxml import etree
 from ..domain.model import Document
 from ..errors import DocumentRejected, Issue
 from . import cii, cppstatut, csv_ops, orderx, pdf, responses, ubl, ubl_invoice, xml  # noqa: F401 -- each registers itself
-from .registry import RANKS, REGISTRY, UNKNOWN_RANK, Recognised, ResponseWriter
+from .registry import BY_ARRIVAL, RANKS, REGISTRY, UNKNOWN_RANK, Recognised, ResponseWriter
 
 __all__ = [
+    "BY_ARRIVAL",
     "Recognised",
     "documents",
     "locate",
@@ -121,10 +122,11 @@ def locate(doc: Recognised, issues: list[Issue]) -> list[Issue]:
 
 
 def sniff_rank(head: bytes) -> int:
-    """Processing order within a run, from the first bytes only: orders, then changes,
-    answers and cancellations (SPEC §6 "dependency order"), then invoices (4), then invoice
-    statuses (5, which refer to invoices); unknown content last (6). ``registry.RANKS`` holds
-    the order; every registered syntax looks at ``head`` (``Syntax.markers``, ``TextSyntax.claim``)."""
+    """Processing order within a run, from the first bytes only: orders, then changes, then
+    answers and cancellations together (2, in order of arrival: ``BY_ARRIVAL``; SPEC §6
+    "dependency order"), then invoices (4), then invoice statuses (5, which refer to invoices);
+    unknown content last (6). ``registry.RANKS`` holds the order; every registered syntax
+    looks at ``head`` (``Syntax.markers``, ``TextSyntax.claim``)."""
     kind = REGISTRY.sniff(head)
     if kind is None and head.startswith(pdf.MAGIC):
         # A PDF's attachment is rarely in its first bytes: it ranks with the invoices (Factur-X

@@ -40,12 +40,15 @@ RANKS = {
     "order": 0,
     "order_change": 1,
     "order_response": 2,
-    "order_cancellation": 3,
+    "order_cancellation": 2,  # with the answers: the earlier arrival wins (``BY_ARRIVAL``)
     "invoice": 4,
     "credit_note": 4,
     "invoice_status": 5,
 }
 UNKNOWN_RANK = 6  # content no syntax recognises goes last
+# Ranks whose files go in order of arrival (modification time, then name) rather than by name:
+# a supplier's answer and the buyer's cancellation of the same order are applied as they came.
+BY_ARRIVAL = frozenset({RANKS["order_response"]})
 # When first bytes show several kinds (a note quoting another document's name), the kind that
 # comes first here wins: the order in which chorus-batch has always looked for them.
 _SNIFF_ORDER = {

@@ -76,7 +76,7 @@ def store_in_lots(
     peers starts while the inbox is sorted. Once ``stop`` is set, the lots under way end at
     their next file boundary and no other lot begins (what they did is yielded all the same)."""
     with Peers.start(processor, len(pending), stop or threading.Event()) as peers:
-        yield from peers.share(processor.ws.ordered(pending, formats.sniff_rank))
+        yield from peers.share(processor.ws.ordered(pending, formats.sniff_rank, formats.BY_ARRIVAL))
 
 
 def read_unless(processor: Processor, claimed: Sequence[Claimed], stopping: Callable[[], bool]) -> list[Ready] | None:

@@ -230,7 +230,7 @@ class Watcher:
             self.next_scan = time.monotonic() + self.rescan_seconds
         ready = candidates.ready(self.stable_seconds, self.close_timeout)
         items = [self._pending(p) for p in ready if os.path.lexists(p) and self._in_inbox(p)]
-        ordered = ws.ordered(items, formats.sniff_rank)
+        ordered = ws.ordered(items, formats.sniff_rank, formats.BY_ARRIVAL)
         size = self.processor.batch_files
         for start in range(0, len(ordered), size):
             if start:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import random
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -305,8 +305,8 @@ def test_ubl_identifier_placements() -> None:
         assert x(party + "cac:PartyLegalEntity/cbc:CompanyID[@schemeID='0002']/text()") == [org.siret[:9]]
         assert x(party + "cac:PostalAddress/cbc:PostalZone/text()") == [org.postcode]
         assert x(party + "cac:PostalAddress/cac:Country/cbc:IdentificationCode/text()") == ["FR"]
-    assert x("/ubl:Order/cac:SellerSupplierParty/cac:Party/cac:PartyTaxScheme/cbc:CompanyID/text()") == [supplier.vat]
-    assert x("/ubl:Order/cac:SellerSupplierParty/cac:Party/cac:PartyTaxScheme/cac:TaxScheme/cbc:ID/text()") == ["VAT"]
+    # Peppol BIS Ordering 3 has no VAT number for the seller (PEPPOL-T01-B07204)
+    assert x("/ubl:Order/cac:SellerSupplierParty/cac:Party/cac:PartyTaxScheme") == []
     assert x("/ubl:Order/cac:Delivery/cac:RequestedDeliveryPeriod/cbc:EndDate/text()") == ["2026-01-30"]
     assert x("/ubl:Order/cac:Delivery/cac:DeliveryLocation/cac:Address/cbc:CityName/text()") == [issuer.city]
     assert x("/ubl:Order/cac:PaymentTerms/cbc:Note/text()") == ["Paiement à 30 jours"]
@@ -504,6 +504,43 @@ def test_demo_files_valid_ubl(demo, ubl_schema) -> None:
         check_ubl_totals(doc)
         checked += 1
     assert checked >= 4
+
+
+# The official Peppol BIS Ordering 3 rules (compiled XSLT in ../shared), by UBL root: the orders
+# the demo and the benchmark generate (T01), the answers (T76) and cancellations (T115).
+PEPPOL_RULES = {"Order": "T01", "OrderResponse": "T76", "OrderCancellation": "T115"}
+
+
+@pytest.mark.shared
+def test_demo_and_benchmark_documents_pass_the_peppol_ordering_rules() -> None:
+    from chorus_batch.demo.generate import demo_answers
+    from chorus_batch.formats import schematron
+
+    folder = shared_dir() / "samples" / "peppol-ordering-rules" / "xslt"
+    rules = {root: str(folder / f"PEPPOLBIS-{t}.xslt") for root, t in PEPPOL_RULES.items()}
+    rng = random.Random(7)
+    # every catalogue item (and so every unit code) in some order, as the benchmark draws them
+    catalogue = [
+        ubl_order(
+            engagement_number(i), ISSUERS[0], SUPPLIERS[i % len(SUPPLIERS)], random_lines(rng, 8), date(2026, 1, 5)
+        )
+        for i in range(12)
+    ]
+    documents = [d for _, d in [*demo_files(), *demo_answers(), *generate_batch(20, seed=3)]] + catalogue
+    checked = Counter()
+    for data in documents:
+        if not data.lstrip().startswith(b"<"):
+            continue
+        try:
+            root = etree.QName(parse(data).getroot()).localname
+        except etree.XMLSyntaxError:
+            continue
+        if root not in rules:
+            continue
+        fatal = [f"{i.message} at {i.xpath}" for i in schematron.check(data, [rules[root]]) if i.code == "RULE_FATAL"]
+        assert fatal == [], data[:400]
+        checked[root] += 1
+    assert checked["Order"] >= 20 and checked["OrderResponse"] >= 1 and checked["OrderCancellation"] >= 1, checked
 
 
 # --------------------------------------------------------------------------- batch

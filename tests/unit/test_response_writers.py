@@ -17,6 +17,7 @@ import random
 from dataclasses import replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -641,18 +642,9 @@ def t76_fatal(rules: str, data: bytes) -> list[str]:
     return [f"{issue.message} at {issue.xpath}" for issue in issues if issue.code == "RULE_FATAL"]
 
 
-# The demo catalogue orders "PK" / "BX" (UN/ECE Rec 21 package codes without their X): the
-# response repeats the order's unit, and Peppol's unit list (PEPPOL-T76-B04302) only has XPK / XBX.
-PEPPOL_UNITS = {"BX": "XBX", "PK": "XPK"}
-
-
-def _peppol_units(lines: tuple[ResponseLine, ...]) -> tuple[ResponseLine, ...]:
-    return tuple(replace(rl, line=replace(rl.line, unit=PEPPOL_UNITS.get(rl.line.unit, rl.line.unit))) for rl in lines)
-
-
 def _t76_variants() -> dict[str, OutgoingResponse]:
     base = {code: response(code) for code in CODES}
-    base["CA"] = response("CA", lines=_peppol_units(changed_lines()))  # changed, removed, as is, added
+    base["CA"] = response("CA", lines=changed_lines())  # changed, removed, as is, added
     issuer_endpoint = party_of(ISSUERS[1], endpoint=True)
     supplier_no_vat = party_of(SUPPLIERS[0])
     return {
@@ -692,3 +684,25 @@ def test_random_ubl_responses_pass_the_peppol_t76_rules(
     lines = tuple(replace(rl, line=replace(rl.line, name=name)) for rl, name in zip(lines, names, strict=False))
     data = ubl_writer.write_order_response(response(code, reason=reason, lines=lines))
     assert t76_fatal(t76_rules, data) == []
+
+
+@pytest.mark.shared
+def test_the_session_check_of_written_responses_fires(tmp_path: Path) -> None:
+    # conftest checks every response under an outbox/responses/ folder at the end of the session
+    import _responses
+
+    folder = tmp_path / "ws" / "outbox" / "responses"
+    folder.mkdir(parents=True)
+    good = ubl_writer.write_order_response(response("AP"))
+    (folder / "good.xml").write_bytes(good)
+    assert _responses.failures(tmp_path) == (1, [])
+    # a seller's name in cac:PartyName is not in the T76 data model (PEPPOL-T76-B...)
+    bad = good.replace(
+        b"<cac:PartyLegalEntity>", b"<cac:PartyName><cbc:Name>X</cbc:Name></cac:PartyName>\n<cac:PartyLegalEntity>", 1
+    )
+    (folder / "bad.xml").write_bytes(bad)
+    try:
+        checked, found = _responses.failures(tmp_path)
+    finally:
+        (folder / "bad.xml").unlink()  # not for the session's own check
+    assert checked == 2 and len(found) == 1 and "bad.xml" in found[0] and "PEPPOL-T76" in found[0]

@@ -23,6 +23,7 @@ from .model import (
     ResponseDocument,
     Totals,
 )
+from .pricing import check_lines
 
 PLACEHOLDERS = frozenset({"NA", "N/A", "-", ""})
 MAX_NUMBER_LENGTH = 50
@@ -86,6 +87,8 @@ def check(
     for role, party in (("issuer", doc.issuer), ("supplier", doc.supplier)):
         if party is not None:
             issues.extend(check_party(party, role))
+    if isinstance(doc, ResponseDocument):
+        issues.extend(check_lines(doc.lines, "answer"))
     return issues + check_reference(doc)
 
 
@@ -153,6 +156,7 @@ def check_order(doc: OrderDocument, today: date) -> list[Issue]:
     if doc.invoicee is not None:
         issues.extend(check_party(doc.invoicee, "invoice recipient"))
     issues.extend(_check_currency(doc))
+    issues.extend(check_lines(doc.lines, "order"))
     issues.extend(_check_totals(doc.totals, [line.net_amount for line in doc.lines]))
     issues.extend(
         _check_dates(
@@ -183,6 +187,10 @@ def check_invoice(doc: InvoiceDocument, today: date) -> list[Issue]:
         # a bad SIRET is a warning here, while it rejects an order.
         issues.extend(replace(i, severity="warning") for i in check_party(party, role))
     issues.extend(_check_currency(doc))
+    # An invoice is the seller's claim and is kept: a line whose amount disagrees with its quantity,
+    # price and base quantity is flagged for the accountant (its stated amount is what the totals,
+    # checked below, sum), not a reason to lose the document (docs/formats.md, "Price basis").
+    issues.extend(replace(i, severity="warning") for i in check_lines(doc.lines, doc.kind.replace("_", " ")))
     issues.extend(
         _check_totals(
             doc.totals, [line.net_amount for line in doc.lines], check_payable=doc.profile not in NO_PREPAID_PROFILES

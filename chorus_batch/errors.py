@@ -162,6 +162,18 @@ CODES: dict[str, ErrorCode] = {
         "The document totals do not match the sum of its lines (or each other) to the cent.",
         "Recompute the totals at the sender; the message shows the expected and the found amount.",
     ),
+    "LINE_AMOUNT_MISMATCH": ErrorCode(
+        "A line's stated net amount is not quantity × unit price ÷ base quantity (1 when the document gives "
+        "none), plus the line's own charges and minus its allowances, to the cent. Rejects an order, a change "
+        "or an answer; a warning on an invoice or credit note, which is kept with its stated amounts.",
+        "Correct the line at the sender; the message shows the quantity, price, base quantity and expected amount. "
+        "A price per 2 or per 100 units needs its base quantity (UBL cbc:BaseQuantity, CII ram:BasisQuantity).",
+    ),
+    "BASE_QUANTITY_INVALID": ErrorCode(
+        "A line's price base quantity (UBL cac:Price/cbc:BaseQuantity, CII ram:BasisQuantity) is 0 or negative "
+        "(or not a usable number). Rejects an order, a change or an answer; a warning on an invoice.",
+        "Send the quantity the price is for, above zero (e.g. 2 for a price per 2 units), or leave it out for 1.",
+    ),
     "AMOUNT_INVALID": ErrorCode(
         "An amount or quantity is not a decimal number (NaN, infinity), is 10^12 or more or has more than 6 "
         "decimals; or an order, a change or an answer (a file's, a CSV row's or `orders modify`'s) has a "

@@ -83,6 +83,7 @@ def engagement_detail(conn: db.Connection, row: Any, tolerance: Tolerance) -> di
                     "quantity": number(ln.quantity),
                     "unit": ln.unit,
                     "unit_price": number(ln.unit_price),
+                    "base_quantity": number(ln.base_quantity),
                     "net_amount": money(ln.net_amount),
                     "tax_rate": number(ln.tax_rate),
                 }

@@ -69,8 +69,8 @@ def engagement_panel(d: dict[str, Any]) -> None:
         ]
     )
     lines = Table(title="Lines")
-    for col in ("line", "item", "qty", "unit", "unit price", "net amount", "VAT %"):
-        lines.add_column(col, justify="right" if col in ("qty", "unit price", "net amount", "VAT %") else "left")
+    for col in ("line", "item", "qty", "unit", "unit price", "per", "net amount", "VAT %"):
+        lines.add_column(col, justify="right" if col in ("qty", "unit price", "per", "net amount", "VAT %") else "left")
     for ln in d["lines"]:
         lines.add_row(
             ln["line_id"],
@@ -78,6 +78,7 @@ def engagement_panel(d: dict[str, Any]) -> None:
             ln["quantity"] or "",
             ln["unit"] or "",
             ln["unit_price"] or "",
+            ln.get("base_quantity") or "",  # the price basis: "30.00 per 2"
             ln["net_amount"] or "",
             ln["tax_rate"] or "",
         )

@@ -3,8 +3,9 @@ issuer's order change to the current lines, and recomputing the amounts exactly.
 
 Amount rules (``docs/formats.md`` repeats them):
 
-* a changed line's net amount is the one the document states, else quantity × unit price
-  rounded half-up to the cent;
+* a changed line's net amount is the one the document states, else quantity × unit price ÷
+  base quantity (the price basis, kept from the line unless the change restates it; 1 when
+  there is none) rounded half-up to the cent (``pricing.line_amount``);
 * HT = sum of line amounts − header allowances + header charges (kept from the current version);
 * VAT: when every line has a rate and there are no header allowances or charges, the sum per
   rate of (base × rate / 100) rounded half-up to the cent; otherwise the current VAT plus, for
@@ -20,6 +21,7 @@ from dataclasses import replace
 from decimal import ROUND_HALF_UP, Decimal
 
 from .model import LineChange, OrderLine, Totals
+from .pricing import line_amount
 
 CENT = Decimal("0.01")
 ADDED, DELETED, CHANGED, NO_ACTION, ACCEPTED, NOT_ACCEPTED = "1", "2", "3", "4", "5", "7"
@@ -51,11 +53,16 @@ def apply_line_changes(current: Sequence[OrderLine], changes: Sequence[LineChang
 def _updated(old: OrderLine, change: LineChange) -> OrderLine:
     quantity = change.quantity if change.quantity is not None else old.quantity
     price = change.unit_price if change.unit_price is not None else old.unit_price
+    base = change.base_quantity if change.base_quantity is not None else old.base_quantity
     amount: Decimal | None
     if change.net_amount is not None:
         amount = change.net_amount
-    elif (change.quantity is not None or change.unit_price is not None) and quantity is not None and price is not None:
-        amount = cents(quantity * price)
+    elif (
+        (change.quantity is not None or change.unit_price is not None or change.base_quantity is not None)
+        and quantity is not None
+        and price is not None
+    ):
+        amount = line_amount(quantity, price, base)
     else:
         amount = old.net_amount
     return replace(
@@ -64,6 +71,7 @@ def _updated(old: OrderLine, change: LineChange) -> OrderLine:
         quantity=quantity,
         unit=change.unit or old.unit,
         unit_price=price,
+        base_quantity=base,
         net_amount=amount,
         tax_rate=change.tax_rate if change.tax_rate is not None else old.tax_rate,
     )

@@ -55,6 +55,11 @@ class OrderLine:
     tax_rate: Decimal | None = None
     note: str | None = None
     xpath: str | None = None
+    # the quantity the unit price is for ("30.00 per 2"), None when the document gives none (1)
+    base_quantity: Decimal | None = None
+    # the line's own charges − allowances as the document states them (None when it states none):
+    # part of the stated amount's check (``pricing``), not kept with the engagement's lines
+    adjustments: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -155,6 +160,9 @@ class LineChange:
     unit_price: Decimal | None = None
     net_amount: Decimal | None = None
     tax_rate: Decimal | None = None
+    # the quantity the unit price is for; None keeps the line's (a document restating a price
+    # without one gives 1)
+    base_quantity: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -236,6 +244,8 @@ class InvoiceLine:
     unit_price: Decimal | None
     net_amount: Decimal | None
     order_line_ref: str | None = None  # BT-132, the referenced order line
+    base_quantity: Decimal | None = None  # BT-149, the quantity the price is for (None: 1)
+    adjustments: Decimal | None = None  # the line's charges − allowances (BT-141 − BT-136), when stated
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from .model import (
     ResponseDocument,
     Totals,
 )
+from .pricing import amount_problem, check_lines
 
 PLACEHOLDERS = frozenset({"NA", "N/A", "-", ""})
 MAX_NUMBER_LENGTH = 50
@@ -86,6 +87,8 @@ def check(
     for role, party in (("issuer", doc.issuer), ("supplier", doc.supplier)):
         if party is not None:
             issues.extend(check_party(party, role))
+    if isinstance(doc, ResponseDocument):
+        issues.extend(check_lines(doc.lines, "answer"))
     return issues + check_reference(doc)
 
 
@@ -114,25 +117,6 @@ def check_reference(doc: ResponseDocument | CancellationDocument) -> list[Issue]
     return []
 
 
-MAX_AMOUNT = Decimal(10) ** 12  # the store keeps millionths in a 64-bit integer
-
-
-def amount_problem(value: Decimal) -> str | None:
-    """What makes ``value`` unusable as a quantity or a price an answer sets, or ``None``: not a
-    number (NaN, infinity), negative (Peppol BIS forbids negative order quantities and amounts),
-    10^12 or more, or more than 6 decimals."""
-    if not value.is_finite():
-        return "is not a number"
-    if value < 0:
-        return "is negative"
-    if value >= MAX_AMOUNT:
-        return "is too large (10^12 or more)"
-    exponent = value.normalize().as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -6:
-        return "has more than 6 decimals"
-    return None
-
-
 def check_order(doc: OrderDocument, today: date) -> list[Issue]:
     """Every rule an order must meet before it is stored; empty list when it is acceptable."""
     issues: list[Issue] = []
@@ -154,6 +138,7 @@ def check_order(doc: OrderDocument, today: date) -> list[Issue]:
         issues.extend(check_party(doc.invoicee, "invoice recipient"))
     issues.extend(_check_currency(doc))
     issues.extend(_check_signs(doc))
+    issues.extend(check_lines(doc.lines, "order"))
     issues.extend(_check_totals(doc.totals, [line.net_amount for line in doc.lines]))
     issues.extend(
         _check_dates(
@@ -207,6 +192,10 @@ def check_invoice(doc: InvoiceDocument, today: date) -> list[Issue]:
         # a bad SIRET is a warning here, while it rejects an order.
         issues.extend(replace(i, severity="warning") for i in check_party(party, role))
     issues.extend(_check_currency(doc))
+    # An invoice is the seller's claim and is kept: a line whose amount disagrees with its quantity,
+    # price and base quantity is flagged for the accountant (its stated amount is what the totals,
+    # checked below, sum), not a reason to lose the document (docs/formats.md, "Price basis").
+    issues.extend(replace(i, severity="warning") for i in check_lines(doc.lines, doc.kind.replace("_", " ")))
     issues.extend(
         _check_totals(
             doc.totals, [line.net_amount for line in doc.lines], check_payable=doc.profile not in NO_PREPAID_PROFILES

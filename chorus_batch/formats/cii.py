@@ -32,6 +32,7 @@ from .common import (
     number,
     tax_total_in,
     totals,
+    trade_line_adjustments,
     trade_party,
     udt_date,
     unit,
@@ -133,6 +134,8 @@ def _lines(root: etree._Element) -> tuple[InvoiceLine, ...]:
                     )
                 ),
                 order_line_ref=_text(agreement, "ram:BuyerOrderReferencedDocument/ram:LineID"),
+                base_quantity=amount(_find(agreement, "ram:NetPriceProductTradePrice/ram:BasisQuantity")),
+                adjustments=trade_line_adjustments(item, NS),
             )
         )
     return tuple(lines)

@@ -20,7 +20,7 @@ from lxml import etree
 
 from ..domain.invoices import CPP_STATUS_CODES
 from ..domain.model import Address, Attachment, Party, PartyId, Totals
-from ..domain.rules import MAX_AMOUNT
+from ..domain.pricing import MAX_AMOUNT
 from ..errors import DocumentRejected
 from .xml import Paths, currency_ids, embedded_bytes, path_of, text
 
@@ -358,3 +358,29 @@ def each(items: Iterable[_Item], read: Callable[[_Item], _Read]) -> list[_Read |
         except DocumentRejected as exc:
             result.append(exc)
     return result
+
+
+def adjustments(
+    nodes: Iterable[etree._Element], read: Callable[[etree._Element], tuple[str | None, Decimal | None]]
+) -> Decimal | None:
+    """A line's charges − allowances from its allowance/charge elements (``read`` gives each one's
+    charge indicator text and amount), ``None`` when it has none: part of the check of its
+    stated amount (``domain.pricing``)."""
+    total: Decimal | None = None
+    for node in nodes:
+        indicator, value = read(node)
+        if value is None:
+            continue
+        charge = (indicator or "").strip().lower() in ("true", "1")
+        total = (total or Decimal(0)) + (value if charge else -value)
+    return total
+
+
+def trade_line_adjustments(item: etree._Element, ns: dict[str, str]) -> Decimal | None:
+    """The charges − allowances of a CII / Order-X line item (``ram:SpecifiedTradeAllowanceCharge``
+    of its settlement; those of its gross price are already in the net price)."""
+
+    def read(node: etree._Element) -> tuple[str | None, Decimal | None]:
+        return text(node.find("ram:ChargeIndicator/udt:Indicator", ns)), amount(node.find("ram:ActualAmount", ns))
+
+    return adjustments(item.findall("ram:SpecifiedLineTradeSettlement/ram:SpecifiedTradeAllowanceCharge", ns), read)

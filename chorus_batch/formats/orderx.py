@@ -24,6 +24,7 @@ from ..domain.model import (
     ResponseDocument,
     Totals,
 )
+from ..domain.pricing import restated_base
 from ..errors import DocumentRejected
 from .common import (
     amount,
@@ -35,6 +36,7 @@ from .common import (
     texts,
     totals,
     trade_address,
+    trade_line_adjustments,
     trade_party,
     udt_date,
     unit,
@@ -94,15 +96,16 @@ def _lines(root: etree._Element) -> tuple[OrderLine, ...]:
         qty = _find(item, "ram:SpecifiedLineTradeDelivery/ram:RequestedQuantity")
         if qty is None:
             qty = _find(item, "ram:SpecifiedLineTradeDelivery/ram:AgreedQuantity")
+        net_price = _find(item, "ram:SpecifiedLineTradeAgreement/ram:NetPriceProductTradePrice")
         lines.append(
             OrderLine(
                 line_id=_text(item, "ram:AssociatedDocumentLineDocument/ram:LineID") or "",
                 name=_text(item, "ram:SpecifiedTradeProduct/ram:Name"),
                 quantity=amount(qty),
                 unit=unit(qty),
-                unit_price=amount(
-                    _find(item, "ram:SpecifiedLineTradeAgreement/ram:NetPriceProductTradePrice/ram:ChargeAmount")
-                ),
+                unit_price=None if net_price is None else amount(_find(net_price, "ram:ChargeAmount")),
+                base_quantity=None if net_price is None else amount(_find(net_price, "ram:BasisQuantity")),
+                adjustments=trade_line_adjustments(item, NS),
                 net_amount=amount(
                     _find(
                         item,
@@ -227,6 +230,7 @@ def _line_changes(root: etree._Element) -> tuple[LineChange, ...]:
             unit_price=line.unit_price,
             net_amount=line.net_amount,
             tax_rate=line.tax_rate,
+            base_quantity=restated_base(line.unit_price, line.base_quantity),
         )
         for item, line in zip(root.findall(f"{_T}/ram:IncludedSupplyChainTradeLineItem", NS), _lines(root), strict=True)
     )

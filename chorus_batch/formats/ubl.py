@@ -26,10 +26,12 @@ from ..domain.model import (
     ResponseDocument,
     Totals,
 )
+from ..domain.pricing import restated_base
 from ..errors import DocumentRejected
 from .common import (
     UBL,
     UBL_NS,
+    adjustments,
     amount,
     amount_currencies,
     attachment,
@@ -86,6 +88,7 @@ _LINE = Fields(  # under cac:OrderLine
     quantity="cac:LineItem/cbc:Quantity",
     net_amount="cac:LineItem/cbc:LineExtensionAmount",
     unit_price="cac:LineItem/cac:Price/cbc:PriceAmount",
+    base_quantity="cac:LineItem/cac:Price/cbc:BaseQuantity",
     name="cac:LineItem/cac:Item/cbc:Name",
     description="cac:LineItem/cac:Item/cbc:Description",
     seller_item_id="cac:LineItem/cac:Item/cac:SellersItemIdentification/cbc:ID",
@@ -114,9 +117,21 @@ def _lines(root: etree._Element) -> tuple[OrderLine, ...]:
                 tax_rate=amount(f.get("tax_rate")),
                 note=text(f.get("note")),
                 xpath=path_of(f["item"]),  # the schema requires one LineItem
+                base_quantity=amount(f.get("base_quantity")),
+                adjustments=line_adjustments(f["item"]),
             )
         )
     return tuple(lines)
+
+
+def _allowance_charge(node: etree._Element) -> tuple[str | None, Decimal | None]:
+    return _text(node, "cbc:ChargeIndicator"), amount(_find(node, "cbc:Amount"))
+
+
+def line_adjustments(line: etree._Element) -> Decimal | None:
+    """The charges − allowances of a UBL line (``cac:AllowanceCharge`` under the line, not those
+    of its price, which the net price already includes)."""
+    return adjustments(_all(line, "cac:AllowanceCharge"), _allowance_charge)
 
 
 _DELIVERY = Fields(  # under cac:Delivery; DeliveryLocation and RequestedDeliveryPeriod occur once at most
@@ -224,6 +239,7 @@ def _line_changes(root: etree._Element) -> tuple[LineChange, ...]:
         if item is None:
             continue
         qty = _find(item, "cbc:Quantity")
+        price = amount(_find(item, "cac:Price/cbc:PriceAmount"))
         result.append(
             LineChange(
                 line_id=_text(order_line, "cac:OrderLineReference/cbc:LineID") or _text(item, "cbc:ID") or "",
@@ -231,9 +247,10 @@ def _line_changes(root: etree._Element) -> tuple[LineChange, ...]:
                 name=_text(item, "cac:Item/cbc:Name"),
                 quantity=amount(qty),
                 unit=unit(qty),
-                unit_price=amount(_find(item, "cac:Price/cbc:PriceAmount")),
+                unit_price=price,
                 net_amount=amount(_find(item, "cbc:LineExtensionAmount")),
                 tax_rate=amount(_find(item, "cac:Item/cac:ClassifiedTaxCategory/cbc:Percent")),
+                base_quantity=restated_base(price, amount(_find(item, "cac:Price/cbc:BaseQuantity"))),
             )
         )
     return tuple(result)

@@ -56,6 +56,8 @@ def _lines(root: etree._Element, line_path: str, qty_path: str) -> tuple[Invoice
                 unit_price=amount(_find(line, "cac:Price/cbc:PriceAmount")),
                 net_amount=amount(_find(line, "cbc:LineExtensionAmount")),
                 order_line_ref=_text(line, "cac:OrderLineReference/cbc:LineID"),
+                base_quantity=amount(_find(line, "cac:Price/cbc:BaseQuantity")),
+                adjustments=ubl.line_adjustments(line),
             )
         )
     return tuple(lines)

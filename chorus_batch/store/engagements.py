@@ -128,6 +128,7 @@ def _add_version(
                     unit_price=line.unit_price,
                     net_amount=line.net_amount,
                     tax_rate=line.tax_rate,
+                    base_quantity=line.base_quantity,
                 )
                 for i, line in enumerate(lines_, 1)
             ],
@@ -188,7 +189,16 @@ def current_lines(conn: Connection, engagement: Row[Any]) -> list[OrderLine]:
         select(_v.c.id).where(_v.c.engagement_id == engagement.id, _v.c.version == engagement.current_version)
     ).scalar_one()
     return [
-        OrderLine(r.line_id, r.name, r.quantity, r.unit, r.unit_price, r.net_amount, tax_rate=r.tax_rate)
+        OrderLine(
+            r.line_id,
+            r.name,
+            r.quantity,
+            r.unit,
+            r.unit_price,
+            r.net_amount,
+            tax_rate=r.tax_rate,
+            base_quantity=r.base_quantity,
+        )
         for r in lines(conn, version_id)
     ]
 

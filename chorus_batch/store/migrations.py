@@ -85,6 +85,13 @@ def _sent_text(conn: Connection) -> None:
             conn.execute(text(f"ALTER TABLE {table} {changes}"))
 
 
+def _base_quantity(conn: Connection) -> None:
+    """Each line's price basis (the quantity its unit price is for). A store made by migration 1
+    from this version's tables has the column already."""
+    if "base_quantity" not in {c["name"] for c in inspect(conn).get_columns("engagement_lines")}:
+        conn.execute(text("ALTER TABLE engagement_lines ADD COLUMN base_quantity BIGINT"))
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial: files, blobs, parties, engagements, versions, lines, attachments, transitions", _initial),
     (2, "supplier answers and parked documents", _answers_and_parking),
@@ -92,6 +99,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (4, "file names and paths as text of any length", _names_as_text),
     (5, "the store's identity: the workspace it belongs to", _store_meta),
     (6, "what documents and people send as text of any length", _sent_text),
+    (7, "the price basis of each order line (base quantity)", _base_quantity),
 ]
 
 

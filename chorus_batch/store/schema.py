@@ -152,6 +152,7 @@ engagement_lines = Table(
     Column("unit_price", Micros),
     Column("net_amount", Micros),
     Column("tax_rate", Micros),
+    Column("base_quantity", Micros),  # the quantity unit_price is for; NULL: 1 (migration 7)
 )
 
 attachments = Table(

@@ -158,3 +158,22 @@ def test_migration_widens_the_columns_of_an_existing_postgresql_store(pg_url: st
     for table, columns in _SENT_TEXT.items():
         for column in columns:
             assert types[(table, column)] == "text", (table, column)
+
+
+def test_migration_7_adds_the_price_basis_to_an_existing_postgresql_store(pg_url: str) -> None:  # noqa: F811
+    """A store from before the price basis (migrations 1 to 6) gets ``engagement_lines.base_quantity``."""
+    from sqlalchemy import create_engine, inspect, text
+
+    from chorus_batch.store import Store
+
+    Store(pg_url).close()
+    engine = create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE engagement_lines DROP COLUMN base_quantity"))
+        conn.execute(text("DELETE FROM schema_migrations WHERE version = 7"))
+    Store(pg_url).close()
+    with engine.connect() as conn:
+        columns = {c["name"]: c for c in inspect(conn).get_columns("engagement_lines")}
+        versions = set(conn.execute(text("SELECT version FROM schema_migrations")).scalars())
+    engine.dispose()
+    assert "base_quantity" in columns and str(columns["base_quantity"]["type"]) == "BIGINT" and 7 in versions

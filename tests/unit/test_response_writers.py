@@ -135,6 +135,10 @@ def response(kind: str, *, profile: str | None = None, **changes: object) -> Out
     return replace(resp, **changes) if changes else resp
 
 
+# A price per 2 units (cac:Price/cbc:BaseQuantity, ram:BasisQuantity): 24 at 30.00 per 2 = 360.00
+PER_TWO = OrderLine("1", "Ramettes A4", Decimal(24), "C62", Decimal("30.00"), None, base_quantity=Decimal(2))
+
+
 # --------------------------------------------------------------------------- checkers
 def parse(data: bytes) -> etree._Element:
     return etree.fromstring(data, _PARSER)
@@ -656,6 +660,7 @@ def _t76_variants() -> dict[str, OutgoingResponse]:
         ),
         "AP-endpoints": response("AP", issuer=issuer_endpoint, supplier=supplier_no_vat, reason="OK"),
         "RE-no-service": response("RE", issuer=replace(ISSUER, service=None)),
+        "CA-price-basis": response("CA", lines=(ResponseLine(PER_TWO, "3"), ResponseLine(LINES[1], "5"))),
     }
 
 
@@ -706,3 +711,32 @@ def test_the_session_check_of_written_responses_fires(tmp_path: Path) -> None:
     finally:
         (folder / "bad.xml").unlink()  # not for the session's own check
     assert checked == 2 and len(found) == 1 and "bad.xml" in found[0] and "PEPPOL-T76" in found[0]
+
+
+# --------------------------------------------------------------------------- price basis
+
+
+@pytest.mark.shared
+def test_ubl_writes_the_base_quantity_after_the_price() -> None:
+    root = parse(ubl_writer.write_order_response(T76_VARIANTS["CA-price-basis"]))
+    [price] = root.xpath("//cac:OrderLine[1]/cac:LineItem/cac:Price", namespaces=UBL_NS)
+    assert [etree.QName(c).localname for c in price] == ["PriceAmount", "BaseQuantity"]
+    base = price[1]
+    assert (base.text, base.get("unitCode")) == ("2", "C62")
+    assert root.xpath("//cac:OrderLine[2]//cbc:BaseQuantity", namespaces=UBL_NS) == []
+    assert_valid(oasis_schema(str(shared_dir() / OASIS_XSD)), root)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_orderx_writes_the_basis_quantity_and_the_basis_aware_amount(profile: str) -> None:
+    resp = response("CA", profile=profile, lines=(ResponseLine(PER_TWO, "3"), ResponseLine(LINES[1], "5")))
+    data = orderx_writer.write_order_response(resp)
+    root = parse(data)
+    first = root.xpath(f"/*/{OX_LINES}", namespaces=OX_NS)[0]
+    price = first.find("ram:SpecifiedLineTradeAgreement/ram:NetPriceProductTradePrice", OX_NS)
+    assert [etree.QName(c).localname for c in price] == ["ChargeAmount", "BasisQuantity"]
+    assert (price[1].text, price[1].get("unitCode")) == ("2", "C62")
+    # no net amount on the line: quantity × price ÷ base quantity, not 720.00
+    assert x1(first, ".//ram:SpecifiedTradeSettlementLineMonetarySummation/ram:LineTotalAmount", OX_NS) == "360.00"
+    assert_valid(schemas.get(f"orderx-{profile}"), root)
+    assert rule_failures(root, profile) == []

@@ -14,6 +14,7 @@ import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from xml.sax.saxutils import escape
 
+from ...domain import pricing
 from ...domain.model import OrderLine, OutgoingResponse, Party
 
 CODES = ("AP", "RE", "CA")  # what an OutgoingResponse may say (UNCL4343-T76 subset)
@@ -70,13 +71,13 @@ def fmt_number(value: Decimal, what: str = "number") -> str:
 
 
 def line_amount(line: OrderLine) -> Decimal | None:
-    """The line's net amount, or quantity × unit price rounded to the cent when it has none."""
+    """The line's net amount, or quantity × unit price ÷ base quantity rounded to the cent when
+    it has none (``domain.pricing``)."""
     if line.net_amount is not None:
         return line.net_amount
     if line.quantity is not None and line.unit_price is not None:
-        return (_finite(line.quantity, "quantity") * _finite(line.unit_price, "unit price")).quantize(
-            _CENT, rounding=ROUND_HALF_UP
-        )
+        base = None if line.base_quantity is None else _finite(line.base_quantity, "base quantity")
+        return pricing.line_amount(_finite(line.quantity, "quantity"), _finite(line.unit_price, "unit price"), base)
     return None
 
 

@@ -57,11 +57,13 @@ Lines: one ``ram:IncludedSupplyChainTradeLineItem`` per ``ResponseLine``, in the
 ``ram:AssociatedDocumentLineDocument`` {``ram:LineID`` = the order line id, ``ram:LineStatusCode``
 = the status (UNTDID 1229: 1 added, 3 changed, 5 accepted, 7 not accepted; a 231 must carry one
 on every line, so a blank status is refused)}, ``ram:SpecifiedTradeProduct`` {SellerAssignedID,
-BuyerAssignedID, Name}, ``ram:SpecifiedLineTradeAgreement/ram:NetPriceProductTradePrice/
-ram:ChargeAmount`` (mandatory), ``ram:SpecifiedLineTradeDelivery`` {``ram:RequestedQuantity``
+BuyerAssignedID, Name}, ``ram:SpecifiedLineTradeAgreement/ram:NetPriceProductTradePrice`` {
+``ram:ChargeAmount`` (mandatory), ``ram:BasisQuantity[@unitCode]`` (the price basis, in the line's
+unit, when the line has one)}, ``ram:SpecifiedLineTradeDelivery`` {``ram:RequestedQuantity``
 (mandatory in all three profiles, so it repeats the line's quantity), ``ram:AgreedQuantity``
 (allowed in all three profiles: the answered quantity; left out on a status 7 line)},
-``ram:SpecifiedLineTradeSettlement/…/ram:LineTotalAmount`` (net amount, else quantity × price).
+``ram:SpecifiedLineTradeSettlement/…/ram:LineTotalAmount`` (net amount, else quantity × price ÷
+base quantity).
 The three XSDs allow zero line items (``MIN_LINE_ITEMS``), so an answer without lines is written
 as is; the caller passes the order's lines (status 5 for AP, 7 for RE).
 
@@ -167,6 +169,9 @@ def _line(rl: ResponseLine) -> tuple[str, Decimal]:
         + leaf("        ", "ram:BuyerAssignedID", line.buyer_item_id)
         + leaf("        ", "ram:Name", line.name)
     )
+    basis = ""
+    if line.base_quantity is not None:  # the price basis: "30.00 per 2", in the line's unit
+        basis = leaf("          ", "ram:BasisQuantity", fmt_number(line.base_quantity, "base quantity"), unitCode=unit)
     agreed = "" if status.strip() in _REFUSED else leaf("        ", "ram:AgreedQuantity", qty, unitCode=unit)
     xml = (
         "    <ram:IncludedSupplyChainTradeLineItem>\n"
@@ -178,6 +183,7 @@ def _line(rl: ResponseLine) -> tuple[str, Decimal]:
         + "      <ram:SpecifiedLineTradeAgreement>\n"
         "        <ram:NetPriceProductTradePrice>\n"
         f"{leaf('          ', 'ram:ChargeAmount', fmt_number(line.unit_price, 'unit price'))}"
+        f"{basis}"
         "        </ram:NetPriceProductTradePrice>\n"
         "      </ram:SpecifiedLineTradeAgreement>\n"
         "      <ram:SpecifiedLineTradeDelivery>\n"

@@ -24,7 +24,8 @@ What is written, in XSD order:
   (Peppol rules PEPPOL-T76-R001/R002 ask for the official name or an identifier).
 * CA only (Peppol rules T76-R007…R009: CA must have lines, AP and RE must not): one
   ``cac:OrderLine`` per ``ResponseLine`` with ``cac:LineItem`` {``cbc:ID``, ``cbc:LineStatusCode``
-  (UNTDID 1229), ``cbc:Quantity[@unitCode]``, ``cac:Price/cbc:PriceAmount[@currencyID]``,
+  (UNTDID 1229), ``cbc:Quantity[@unitCode]``, ``cac:Price`` {``cbc:PriceAmount[@currencyID]``,
+  ``cbc:BaseQuantity[@unitCode]`` (the price basis, in the line's unit, when the line has one)},
   ``cac:Item`` {``cbc:Name``, ``cac:BuyersItemIdentification``, ``cac:SellersItemIdentification``}}
   then ``cac:OrderLineReference/cbc:LineID`` = the order line id. No line amount: T76 has no
   ``cbc:LineExtensionAmount``.
@@ -106,6 +107,9 @@ def _order_line(rl: ResponseLine, currency: str | None) -> str:
         parts.append(leaf(i, "cbc:Quantity", fmt_number(line.quantity, "quantity"), unitCode=line.unit))
     if currency is not None and line.unit_price is not None:
         price = leaf("        ", "cbc:PriceAmount", fmt_number(line.unit_price, "unit price"), currencyID=currency)
+        if line.base_quantity is not None:  # the price basis: "30.00 per 2", in the line's unit
+            base = fmt_number(line.base_quantity, "base quantity")
+            price += leaf("        ", "cbc:BaseQuantity", base, unitCode=line.unit)
         parts.append(f"{i}<cac:Price>\n{price}{i}</cac:Price>\n")
     item = [leaf("        ", "cbc:Name", line.name)]
     item_ids = (("BuyersItemIdentification", line.buyer_item_id), ("SellersItemIdentification", line.seller_item_id))

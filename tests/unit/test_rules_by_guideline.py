@@ -328,3 +328,13 @@ def test_a_rule_folder_that_is_not_a_path_is_a_config_error(tmp_path: Path, valu
     for key in config.RULE_FOLDERS:
         with pytest.raises(ConfigError, match=rf"key '{key}' must be a folder path"):
             config.load(_toml(tmp_path, f"{key} = {value}\n"))
+
+
+@pytest.mark.shared
+def test_a_rule_file_gone_after_loading_is_a_warning(tmp_path: Path) -> None:
+    """The folder was checked when the configuration was read; a file removed since is reported
+    (``RULE_WARNING``, the installation is at fault), the document is not rejected."""
+    rec = recognise((shared_dir() / POACC / "Order_Example.xml").read_bytes())
+    found = formats.rule_issues(rec, strict=True, peppol=tmp_path)
+    assert [(i.code, i.severity) for i in found] == [("RULE_WARNING", "warning")]
+    assert "[PEPPOL-T01] rule file not run" in found[0].message and str(tmp_path) in found[0].message

@@ -24,6 +24,13 @@ DEFAULT_PARK_DAYS = 30
 MAX_FILE_SIZE_BOUND = 2 * 1024 * 1024 * 1024  # a file is read whole into memory
 DEFAULT_TOLERANCE_AMOUNT = Decimal("1.00")
 DEFAULT_TOLERANCE_PERCENT = Decimal("0")
+MAX_PATH_BYTES = 4096  # PATH_MAX on Linux
+# Official rule files chorus-batch does not ship: the setting naming their folder, and the
+# compiled files that folder must hold (formats.schematron.EN16931_CII / PEPPOL, checked by a test).
+RULE_FOLDERS: dict[str, tuple[str, ...]] = {
+    "en16931_cii_rules": ("EN16931-CII-validation.xslt",),
+    "peppol_rules": tuple(f"PEPPOLBIS-{t}.xslt" for t in ("T01", "T76", "T110", "T114", "T115")),
+}
 
 TEMPLATE = """\
 # chorus-batch configuration. Every key is optional; the values below are the defaults.
@@ -42,6 +49,16 @@ strict_rules = false
 
 # Close (CLOTURE) an accepted engagement once it is fully invoiced and fully paid.
 close_when_paid = false
+
+# Folder of the CEN EN 16931 CII rules (EN16931-CII-validation.xslt, cii/xslt/ of the CEN
+# eInvoicing-EN16931 release): run on CII invoices of EN 16931 guidelines other than Factur-X /
+# ZUGFeRD 2 (XRechnung...). Absent = those invoices are checked against their XSD only.
+# en16931_cii_rules = "/opt/rules/eInvoicing-EN16931/cii/xslt"
+
+# Folder of the compiled Peppol BIS Ordering rules (PEPPOLBIS-T01/T76/T110/T114/T115.xslt): set,
+# incoming UBL orders, changes, cancellations and responses are checked against them (10 to 35 ms
+# a document). Absent = they are not.
+# peppol_rules = "/opt/rules/peppol-ordering/xslt"
 
 # Peer processes that share a big run's lots: each reads and checks a lot, then stores it
 # in its turn. Absent = one less than the CPUs (at most 4); 0 = the run's own process alone.
@@ -90,6 +107,8 @@ class Settings:
     close_timeout_seconds: float = 600.0
     helpers: int | None = None  # None = one less than the CPUs, at most 4
     busy_timeout_seconds: float = 30.0  # how long a command waits for a store another process writes
+    en16931_cii_rules: Path | None = None  # folder of the CEN EN 16931 CII rules (None: not run)
+    peppol_rules: Path | None = None  # folder of the Peppol BIS Ordering rules (None: not run)
     source: Path | None = None
 
     @property
@@ -127,6 +146,10 @@ _TOP = {
     "watch": _Key(dict, None, "a table ([watch])"),
     "helpers": _Key(int, lambda v: 0 <= v <= 16, "a number of processes (0 to 16)"),
     "busy_timeout_seconds": _Key((int, float), lambda v: 1 <= v <= 3600, "a number of seconds (1 to 3600)"),
+    **{
+        key: _Key(str, lambda v: _is_path(v), f"a folder path (1 to {MAX_PATH_BYTES} bytes, no control character)")
+        for key in RULE_FOLDERS
+    },
 }
 _WATCH = {
     "stable_seconds": _Key((int, float), lambda v: 0 <= v <= 3600, "a number of seconds (0 to 3600)"),
@@ -197,6 +220,8 @@ def load(path: Path | None) -> Settings:
         close_timeout_seconds=float(watch.get("close_timeout_seconds", 600.0)),
         helpers=data.get("helpers"),
         busy_timeout_seconds=float(data.get("busy_timeout_seconds", 30.0)),
+        en16931_cii_rules=_rule_folder(data, "en16931_cii_rules", path),
+        peppol_rules=_rule_folder(data, "peppol_rules", path),
         source=path,
     )
 
@@ -211,6 +236,24 @@ def _is_decimal(value: str | float, most: Decimal) -> bool:
         return False
     exponent = number.as_tuple().exponent
     return isinstance(exponent, int) and exponent >= -6
+
+
+def _is_path(value: str) -> bool:
+    return bool(value.strip()) and len(value.encode("utf-8", "surrogatepass")) <= MAX_PATH_BYTES and _is_text(value)
+
+
+def _rule_folder(data: dict[str, Any], key: str, path: Path) -> Path | None:
+    """The folder ``key`` names (relative to the configuration file's folder), checked now: it
+    exists and holds every rule file ``RULE_FOLDERS`` lists for it."""
+    if key not in data:
+        return None
+    folder = (path.parent / Path(data[key]).expanduser()).resolve()
+    if not folder.is_dir():
+        raise ConfigError(f"{path}: key '{key}': {folder} is not a folder")
+    missing = [name for name in RULE_FOLDERS[key] if not (folder / name).is_file()]
+    if missing:
+        raise ConfigError(f"{path}: key '{key}': {folder} does not hold {', '.join(missing)}")
+    return folder
 
 
 def _is_text(value: str) -> bool:

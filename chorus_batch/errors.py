@@ -187,14 +187,18 @@ CODES: dict[str, ErrorCode] = {
     ),
     "RULE_FATAL": ErrorCode(
         "Warning: the document breaks an official business rule that its rule set marks fatal (EN 16931 BR-..., "
-        "French BR-FR-..., Factur-X or Order-X profile rules); the message starts with the rule id. "
+        "French BR-FR-..., Factur-X or Order-X profile rules, Peppol BIS Ordering rules when `peppol_rules` is "
+        "set); the message starts with the rule id. "
         "The document is still integrated, unless `strict_rules = true`, which rejects it.",
         "Fix the element named by the XPath at the sender; the rule id explains what the rule requires.",
     ),
     "RULE_WARNING": ErrorCode(
         "Warning: an official business rule reports a warning or a notice about the document (or a rule set "
-        "could not be run). The document is integrated, also with `strict_rules = true`.",
-        "Nothing blocks; correct the sender's data when convenient.",
+        "could not be run, or applies but is not configured: the CEN EN 16931 CII rules without "
+        "`en16931_cii_rules`, the Peppol advanced order response rules T116). The document is integrated, "
+        "also with `strict_rules = true`.",
+        "Nothing blocks; correct the sender's data when convenient. For a rule set that did not run, set the "
+        "folder its message names (docs/configuration.md) to have the document judged by it.",
     ),
     # -- engagement store
     "ORDER_ALREADY_EXISTS": ErrorCode(

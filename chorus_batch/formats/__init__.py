@@ -17,6 +17,7 @@ apart: ``pdf`` and ``bundles``.
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from lxml import etree
 
@@ -87,15 +88,17 @@ def documents(doc: Recognised) -> list[Document | DocumentRejected]:
     return REGISTRY.syntax_of(doc).read(doc)
 
 
-def rule_issues(doc: Recognised, strict: bool) -> list[Issue]:
-    """The official business rules (EN 16931, BR-FR, Order-X Schematron) that apply to ``doc``:
-    warnings, except fatal findings when ``strict`` (``strict_rules = true``), which reject."""
+def rule_issues(
+    doc: Recognised, strict: bool, *, en16931_cii: Path | None = None, peppol: Path | None = None
+) -> list[Issue]:
+    """The official business rules (EN 16931, BR-FR, Factur-X, Order-X, Peppol Schematron) that
+    apply to ``doc``: warnings, except fatal findings when ``strict`` (``strict_rules = true``),
+    which reject. ``en16931_cii`` and ``peppol`` are the folders of the rule files chorus-batch
+    does not ship (settings ``en16931_cii_rules``, ``peppol_rules``; ``None``: not configured)."""
     from . import schematron  # Saxon starts only for documents that have rules
 
-    names = schematron.for_document(doc)
-    if not names:
-        return []
-    found = schematron.check(b"", names, root=doc.root)
+    names, notes = schematron.plan(doc, schematron.Folders(en16931_cii, peppol))
+    found = notes + (schematron.check(b"", names, root=doc.root) if names else [])
     return [replace(i, severity="error") if strict and i.code == "RULE_FATAL" else i for i in found]
 
 

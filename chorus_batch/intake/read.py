@@ -137,7 +137,9 @@ def prepare_document(data: bytes, settings: Settings, today: date) -> list[Prepa
     issues = formats.schema_issues(rec)
     if issues:
         return [Prepared(None, rec.kind, issues, [], **known)]
-    official = formats.rule_issues(rec, settings.strict_rules)
+    official = formats.rule_issues(
+        rec, settings.strict_rules, en16931_cii=settings.en16931_cii_rules, peppol=settings.peppol_rules
+    )
     try:
         docs = formats.documents(rec)
     except DocumentRejected as exc:  # a whole-file problem of a recognised document (e.g. a CSV without its columns)

@@ -277,6 +277,14 @@ def test_second_tax_total_in_accounting_currency() -> None:
         ("urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0", "cii-extended-ctc-fr"),
         ("urn:ferd:CrossIndustryDocument:invoice:1p0:comfort", "cii-extended-ctc-fr"),
         ("", "cii-extended-ctc-fr"),
+        # ZUGFeRD 2.0 ids: their profile's XSD, as the Factur-X id of the same level
+        ("urn:zugferd.de:2p0:minimum", "facturx-minimum"),
+        ("urn:zugferd.de:2p0:basicwl", "facturx-basicwl"),
+        ("urn:cen.eu:en16931:2017#compliant#urn:zugferd.de:2p0:basic", "facturx-basic"),
+        ("urn:cen.eu:en16931:2017#conformant#urn:zugferd.de:2p0:extended", "facturx-extended"),
+        ("URN:ZUGFERD.DE:2P0:EXTENDED", "facturx-extended"),
+        ("urn:factur-x.eu:1p0:basic", "facturx-basic"),
+        ("urn:zugferd.de:2p0:platinum", "cii-extended-ctc-fr"),  # not a level: the widest
     ],
 )
 def test_schema_for_guideline(guideline: str, schema: str) -> None:

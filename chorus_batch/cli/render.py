@@ -126,7 +126,7 @@ def engagement_panel(d: dict[str, Any]) -> None:
         parts.append(att)
     if d["invoices"]:
         inv = Table(title="Invoices")
-        for col in ("number", "type", "date", "amount TTC", "status", "anomalies"):
+        for col in ("number", "type", "date", "amount TTC", "currency", "counted", "status", "anomalies"):
             inv.add_column(col, justify="right" if col == "amount TTC" else "left")
         for i in d["invoices"]:
             inv.add_row(
@@ -134,6 +134,8 @@ def engagement_panel(d: dict[str, Any]) -> None:
                 i["type"],
                 i["issue_date"] or "",
                 i["amount_ttc"] or "",
+                i["currency"] or "",
+                "yes" if i["counted"] else "no",
                 i["status"],
                 ", ".join(i["anomalies"]),
             )
@@ -143,6 +145,7 @@ def engagement_panel(d: dict[str, Any]) -> None:
         Panel(
             _kv(
                 [
+                    ("Currency", t["currency"]),
                     ("Invoiced TTC", t["invoiced_ttc"]),
                     ("Credit notes TTC", t["credit_notes_ttc"]),
                     ("Paid TTC", t["paid_ttc"]),

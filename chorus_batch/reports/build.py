@@ -7,7 +7,10 @@ within the tolerance (``domain.reconciliation``), and the anomalies computed now
 
 Frames hold the values exactly as the CSV shows them: money as ``"727.20"`` strings (empty when
 unknown), dates as the store's ISO 8601 strings, ``days_in_status`` / ``invoice_count`` as
-integers, ``matched`` as ``"true"`` / ``"false"``.
+integers, ``matched`` and ``counted`` as ``"true"`` / ``"false"``. Sums of invoices come from
+the database in two parts (``store.invoices.counted_sums``) and are joined here into Python
+integers of millionths, kept in object columns: exact at any size, never int64 nor float.
+Every money row carries its currency: nothing is ever summed across currencies.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ RECONCILIATION_COLUMNS = (
     "issuer_id",
     "supplier_id",
     "status",
+    "currency",
     "ordered_ht",
     "ordered_ttc",
     "invoiced_ttc",
@@ -64,6 +68,8 @@ INVOICE_COLUMNS = (
     "matched",
     "amount_ht",
     "amount_ttc",
+    "currency",
+    "counted",
     "status",
     "anomaly",
 )
@@ -195,14 +201,44 @@ def _rows_of(grouped: dict[Any, list[tuple[Any, Any]]], keys: pd.Series, key: st
     return pd.DataFrame(rows, columns=[key, "code", "reason"], dtype=object)
 
 
+def money_text(millionths: int | None) -> str:
+    """Millionths as the reports write money, as the database's ``store.reports.money_text``
+    does: ``"727.20"``, half-up to the cent away from zero (``-4000`` gives ``"-0.00"``), ``""``
+    when unknown; in integers, at any size."""
+    if millionths is None:
+        return ""
+    cents = (abs(millionths) + 5_000) // 10_000
+    return f"{'-' if millionths < 0 else ''}{cents // 100}.{cents % 100:02d}"
+
+
+def _sums(df: pd.DataFrame) -> None:
+    """The sums of each row from their two parts, as Python ints (``invoiced_micros``, ...) and
+    as text, with ``remaining_ttc`` (``""`` when the ordered amount is unknown)."""
+    for name in db.invoices.MONEY_SUMS:
+        found = [
+            db.invoices.exact(u, r) or 0
+            for u, r in zip(df[f"{name}_units"].tolist(), df[f"{name}_rest"].tolist(), strict=True)
+        ]
+        df[f"{name}_micros"] = pd.Series(found, index=df.index, dtype=object)
+        df[f"{name}_ttc"] = pd.Series([money_text(v) for v in found], index=df.index, dtype=object)
+    remaining = [
+        None if o is None else int(o) - i
+        for o, i in zip(df["ordered_micros"].tolist(), df["invoiced_micros"].tolist(), strict=True)
+    ]
+    df["remaining_ttc"] = pd.Series([money_text(v) for v in remaining], index=df.index, dtype=object)
+
+
 def _totals_chunks(shared: _Shared) -> Iterator[pd.DataFrame]:
     """The reconciliation of every engagement in row order, amounts still raw millionths, with
     the internal ``engagement_id``; collects the over-invoiced engagements for ``invoices``."""
     over_ids: set[int] = set()
     for df in _frames(shared.conn, queries.totals(shared.conn)):
-        df["invoice_count"] = df["invoice_count"].astype("int64")
-        ordered = df["ordered_micros"].where(df["ordered_micros"].notna(), 0).map(int)  # unknown ordered amount: 0
-        gap = df["invoiced_micros"].map(int) - ordered
+        df["invoice_count"] = df["invoice_count"].map(int).astype("int64")
+        _sums(df)
+        ordered = pd.Series(  # unknown ordered amount: 0
+            [0 if o is None else int(o) for o in df["ordered_micros"].tolist()], index=df.index, dtype=object
+        )
+        gap = df["invoiced_micros"] - ordered
         conditions = match_conditions(df["invoice_count"], gap, shared.tolerance.within(gap, ordered, SCALE))
         df["match_status"] = np.select(
             [holds for holds, _status in conditions],
@@ -239,6 +275,7 @@ def _reconciliation_chunks(shared: _Shared) -> Iterator[pd.DataFrame]:
     excluded), credit notes, paid (MISE_EN_PAIEMENT), remaining, count, match status (within
     the configured tolerance), anomalies."""
     for df in _totals_chunks(shared):
+        df["currency"] = _text(df["currency"])
         yield _finish(df, RECONCILIATION_COLUMNS)
 
 
@@ -274,7 +311,7 @@ def _invoice_chunks(shared: _Shared) -> Iterator[pd.DataFrame]:
         long = pd.concat([mine, extra], ignore_index=True)  # stored first: its own reason wins
         long["reason"] = long["reason"].where(long["reason"].astype(str) != "", _reason(long["code"]))
         df["anomaly"] = _lookup(df["invoice_id"], _cells(long, "invoice_id"))
-        for col in ("seller_id", "buyer_id", "engagement_number"):
+        for col in ("seller_id", "buyer_id", "engagement_number", "currency"):
             df[col] = _text(df[col])
         yield _finish(df, INVOICE_COLUMNS)
 

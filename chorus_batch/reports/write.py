@@ -223,6 +223,7 @@ LABELS_FR = {
     "seller_id": "Vendeur (id)",
     "buyer_id": "Acheteur (id)",
     "matched": "Rapprochée",
+    "counted": "Comptée",
     "anomaly": "Anomalies",
 }
 AGEING = (("0 à 7 j", 0, 7), ("8 à 30 j", 8, 30), ("31 à 90 j", 31, 90), ("plus de 90 j", 91, None))
@@ -280,7 +281,8 @@ def to_html(frames: Mapping[str, pd.DataFrame], as_of: date | None = None) -> by
         "<body>",
         "<header>",
         f"<h1>Engagements et factures{esc(day)}</h1>",
-        '<p class="lead">Rapports pour la comptabilité : montants en euros avec deux décimales '
+        '<p class="lead">Rapports pour la comptabilité : montants dans la devise de leur ligne (colonne Devise), '
+        "jamais additionnés d'une devise à l'autre, avec deux décimales "
         "(arrondi au plus proche, demi vers le haut), dates ISO 8601 (UTC).</p>",
         '<nav aria-label="Sommaire"><ul>',
     ]

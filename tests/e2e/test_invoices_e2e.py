@@ -50,6 +50,7 @@ RECON_COLUMNS = [
     "issuer_id",
     "supplier_id",
     "status",
+    "currency",
     "ordered_ht",
     "ordered_ttc",
     "invoiced_ttc",
@@ -69,6 +70,8 @@ INVOICE_COLUMNS = [
     "matched",
     "amount_ht",
     "amount_ttc",
+    "currency",
+    "counted",
     "status",
     "anomaly",
 ]
@@ -431,7 +434,7 @@ def test_orders_show_lists_invoices_and_totals_like_the_reconciliation(scenario:
     for number in (E1, E2, E3):
         detail = scenario.show(number)
         row = recon[number]
-        keys = ("invoiced_ttc", "credit_notes_ttc", "paid_ttc", "remaining_ttc", "match_status")
+        keys = ("currency", "invoiced_ttc", "credit_notes_ttc", "paid_ttc", "remaining_ttc", "match_status")
         assert detail["totals"] == {k: row[k] for k in keys}, number
     e1 = scenario.show(E1)
     for invoice in e1["invoices"]:

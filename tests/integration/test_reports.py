@@ -45,7 +45,7 @@ from sqlalchemy.dialects import postgresql
 import chorus_batch
 from chorus_batch import reports
 from chorus_batch.config import Settings
-from chorus_batch.domain.matching import ANOMALIES
+from chorus_batch.domain.matching import ANOMALIES, EXCLUDING
 from chorus_batch.reports import build, write
 from chorus_batch.shapes import money
 from chorus_batch.store import Store
@@ -127,6 +127,8 @@ def _invoice(
                 status_at=at[-1],
                 duplicate_of=duplicate_of,
                 anomalies=json.dumps(anomalies or [], ensure_ascii=False),
+                # as matching stores it: an invoice that does not fit its engagement is left out
+                excluded=next((c for c in EXCLUDING if c in {a["code"] for a in anomalies or []}), None),
                 created_at="2026-12-01T09:00:00Z",
             )
         ).inserted_primary_key[0]
@@ -325,18 +327,16 @@ def test_reconciliation_values(frames: dict[str, Any]) -> None:
         == f"DUPLICATE_INVOICE: {ANOMALIES['DUPLICATE_INVOICE']}; OVER_INVOICED: {ANOMALIES['OVER_INVOICED']}"
     )
 
+    # F-004's buyer is not EJ-0003's issuer: flagged, and left out of its totals
     e3 = rows["EJ-0003"]
     assert (e3["status"], e3["invoiced_ttc"], e3["remaining_ttc"], e3["invoice_count"]) == (
         "REFUSE",
-        "120.00",
-        "180.00",
-        1,
+        "0.00",
+        "300.00",
+        0,
     )
-    assert e3["match_status"] == "PARTIALLY_INVOICED"
-    assert (
-        e3["anomalies"] == f"BUYER_MISMATCH: {ANOMALIES['BUYER_MISMATCH']}; "
-        f"ENGAGEMENT_NOT_ACCEPTED: {ANOMALIES['ENGAGEMENT_NOT_ACCEPTED']}"
-    )
+    assert e3["match_status"] == "NOT_INVOICED"
+    assert e3["anomalies"] == f"BUYER_MISMATCH: {ANOMALIES['BUYER_MISMATCH']}"
 
 
 def test_tolerance_from_settings(store_url: str) -> None:
@@ -462,6 +462,9 @@ def test_money_cells_are_computed_exactly_by_the_database() -> None:
     # half-up to the cent away from zero, like views.money; exact far beyond a float's 2**53
     assert cells == ["727.20", "", "-0.01", "-0.00", "0.00", "0.01", "0.00", "1000000000000.00"]
     assert [money(Decimal(v) / 10**6) if v is not None else "" for v in values] == cells
+    # and the reports' own writing of exact sums (Python ints) agrees with the database's, past 2**63 too
+    assert [build.money_text(v) for v in values] == cells
+    assert build.money_text(9_999_999_999_996_000_000) == "9999999999996.00"
 
 
 # -- XLSX ------------------------------------------------------------------------------------------

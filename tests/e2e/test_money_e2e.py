@@ -18,6 +18,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sqlite3
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -308,3 +310,51 @@ def test_ten_invoices_near_the_limit_add_up_exactly(run_cli: Any, tmp_path: Path
     )
     text = lab("orders", "show", number)
     assert text.exit_code == 0 and "9999999999996.00" in text.output
+
+
+# -- a store from before: migration 8 -------------------------------------------------------------
+
+
+def _sql(path: Path, statement: str) -> list[Any]:
+    with closing(sqlite3.connect(path)) as conn, conn:
+        return conn.execute(statement).fetchall()
+
+
+def test_a_store_from_before_gets_canonical_keys_and_its_misfits_left_out(run_cli: Any, tmp_path: Path) -> None:
+    """A store written before migration 8: its GLN issuer key in the old spelling, no
+    ``excluded`` column, a USD invoice counted on an EUR engagement and a payment that closed
+    nothing yet. Migration 8 rewrites the key, leaves the invoice out, and a cancellation by
+    0088 then finds its order."""
+    number = "EJ2026-OLD-001"
+    lab = new_lab(run_cli, tmp_path / "ws")
+    lab.drop({"commande.xml": _by_gln(ubl_order(number, MAIRIE, NUMERIQUE, LINES, date(2026, 1, 20)), "GLN")})
+    lab.drop({"reponses.csv": responses_csv([(number, "accept", "")])})
+    lab.run()
+    invoice = ubl_invoice("USD-9", NUMERIQUE, MAIRIE, LINES, date(2026, 2, 2), engagement=number, currency="USD")
+    lab.drop({"f.xml": _by_gln(invoice, "GLN")})
+    lab.run()
+    store = lab.root / "var" / "store.sqlite"
+    # as an earlier version left it
+    _sql(store, f"UPDATE engagements SET issuer_id = 'GLN:{GLN}'")
+    _sql(store, f"UPDATE parties SET party_id = 'GLN:{GLN}' WHERE party_id = '0088:{GLN}'")
+    _sql(store, "UPDATE invoices SET anomalies = '[]', identities = replace(identities, '0088:', 'GLN:')")
+    _sql(store, f"UPDATE invoices SET buyer_id = 'GLN:{GLN}'")
+    _sql(store, "ALTER TABLE invoices DROP COLUMN excluded")
+    _sql(store, "DELETE FROM schema_migrations WHERE version = 8")
+
+    detail = lab.show(number)  # the first command migrates
+    assert _sql(store, "SELECT max(version) FROM schema_migrations") == [(8,)]
+    assert detail["issuer_id"] == f"0088:{GLN}"
+    assert _sql(store, "SELECT party_id FROM parties WHERE party_id LIKE '%" + GLN + "'") == [(f"0088:{GLN}",)]
+    (invoice,) = detail["invoices"]
+    assert (invoice["counted"], invoice["excluded"], invoice["anomalies"]) == (
+        False,
+        "CURRENCY_MISMATCH",
+        ["CURRENCY_MISMATCH"],
+    )
+    assert detail["totals"]["invoiced_ttc"] == "0.00"
+    assert _sql(store, "SELECT buyer_id FROM invoices") == [(f"0088:{GLN}",)]
+    lab.drop({"annulation.xml": _by_gln(ubl_order_cancellation(number, MAIRIE, NUMERIQUE), "0088")})
+    lab.run()
+    assert lab.ack("annulation.xml")["documents"][0]["outcome"] == "INTEGRE"
+    assert lab.show(number)["status"] == "CLOTURE"

@@ -247,13 +247,19 @@ CODES: dict[str, ErrorCode] = {
         "Answer the order first, or check why a refused or closed engagement is invoiced.",
     ),
     "SELLER_MISMATCH": ErrorCode(
-        "Anomaly: the invoice's seller is not the engagement's supplier.", "Check who invoices this engagement."
+        "Anomaly: the invoice's seller is not the engagement's supplier.",
+        "The invoice is kept but not counted in the engagement's totals. Check who invoices this engagement; "
+        "the supplier sends a corrected invoice.",
     ),
     "BUYER_MISMATCH": ErrorCode(
-        "Anomaly: the invoice's buyer is not the engagement's issuer.", "Check the buyer named on the invoice."
+        "Anomaly: the invoice's buyer is not the engagement's issuer.",
+        "The invoice is kept but not counted in the engagement's totals. Check the buyer named on the invoice; "
+        "the supplier sends a corrected invoice.",
     ),
     "CURRENCY_MISMATCH": ErrorCode(
-        "Anomaly: the invoice's currency is not the engagement's.", "Check the currency with the supplier."
+        "Anomaly: the invoice's currency is not the engagement's.",
+        "The invoice is kept but not counted in the engagement's totals (no currency is converted). Check the "
+        "currency with the supplier; an invoice in the engagement's currency replaces it.",
     ),
     "DUPLICATE_INVOICE": ErrorCode(
         "Anomaly: an invoice with the same seller and number was received before. It is kept but never counted twice.",

@@ -73,21 +73,36 @@ INVOICE_COLUMNS = (
     "status",
     "anomaly",
 )
+TOTALS_COLUMNS = (
+    "currency",
+    "engagement_count",
+    "ordered_ttc",
+    "invoiced_ttc",
+    "credit_notes_ttc",
+    "paid_ttc",
+    "remaining_ttc",
+    "invoice_count",
+)
 COLUMNS: dict[str, tuple[str, ...]] = {
     "status": STATUS_COLUMNS,
     "reconciliation": RECONCILIATION_COLUMNS,
     "invoices": INVOICE_COLUMNS,
+    "totals": TOTALS_COLUMNS,
 }
 MONEY_COLUMNS: dict[str, tuple[str, ...]] = {
     "status": ("amount_ht", "amount_ttc"),
     "reconciliation": ("ordered_ht", "ordered_ttc", "invoiced_ttc", "credit_notes_ttc", "paid_ttc", "remaining_ttc"),
     "invoices": ("amount_ht", "amount_ttc"),
+    "totals": ("ordered_ttc", "invoiced_ttc", "credit_notes_ttc", "paid_ttc", "remaining_ttc"),
 }
 INTEGER_COLUMNS: dict[str, tuple[str, ...]] = {
     "status": ("days_in_status",),
     "reconciliation": ("invoice_count",),
     "invoices": (),
+    "totals": ("engagement_count", "invoice_count"),
 }
+# what totals.csv adds up per currency, from the reconciliation's exact integers
+_TOTALLED = ("ordered_micros", "invoiced_micros", "credit_notes_micros", "paid_micros", "invoice_count")
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -162,6 +177,7 @@ class _Shared:
         self._by_engagement: dict[Any, list[tuple[Any, Any]]] | None = None
         self._by_invoice: dict[Any, list[tuple[Any, Any]]] | None = None
         self.over: set[int] | None = None
+        self.by_currency: dict[str, list[int]] | None = None  # currency → [engagements, *_TOTALLED]
 
     def not_accepted(self, ids: pd.Series, statuses: pd.Series) -> pd.Series:
         """Engagements an invoice should not be on: not PRIS_EN_COMPTE, except those closed by
@@ -185,6 +201,12 @@ class _Shared:
             for _chunk in _totals_chunks(self):
                 pass
         return self.over or set()
+
+    def currency_totals(self) -> dict[str, list[int]]:
+        if self.by_currency is None:  # totals.csv without the reconciliation: one pass for it
+            for _chunk in _totals_chunks(self):
+                pass
+        return self.by_currency or {}
 
 
 def _grouped(conn: db.Connection, query: db.Query[Any], key: str) -> dict[Any, list[tuple[Any, Any]]]:
@@ -232,12 +254,20 @@ def _totals_chunks(shared: _Shared) -> Iterator[pd.DataFrame]:
     """The reconciliation of every engagement in row order, amounts still raw millionths, with
     the internal ``engagement_id``; collects the over-invoiced engagements for ``invoices``."""
     over_ids: set[int] = set()
+    by_currency: dict[str, list[int]] = {}
     for df in _frames(shared.conn, queries.totals(shared.conn)):
         df["invoice_count"] = df["invoice_count"].map(int).astype("int64")
         _sums(df)
         ordered = pd.Series(  # unknown ordered amount: 0
             [0 if o is None else int(o) for o in df["ordered_micros"].tolist()], index=df.index, dtype=object
         )
+        df["ordered_micros"] = ordered
+        columns = [df["currency"].tolist(), *(df[name].tolist() for name in _TOTALLED)]
+        for currency, *values in zip(*columns, strict=True):  # Python ints: exact at any size
+            found = by_currency.setdefault(currency or "", [0] * (1 + len(_TOTALLED)))
+            found[0] += 1
+            for i, value in enumerate(values, 1):
+                found[i] += int(value)
         gap = df["invoiced_micros"] - ordered
         conditions = match_conditions(df["invoice_count"], gap, shared.tolerance.within(gap, ordered, SCALE))
         df["match_status"] = np.select(
@@ -268,6 +298,7 @@ def _totals_chunks(shared: _Shared) -> Iterator[pd.DataFrame]:
         df["anomalies"] = _lookup(df["engagement_id"], _cells(long, "engagement_id"))
         yield df
     shared.over = over_ids
+    shared.by_currency = by_currency
 
 
 def _reconciliation_chunks(shared: _Shared) -> Iterator[pd.DataFrame]:
@@ -316,6 +347,32 @@ def _invoice_chunks(shared: _Shared) -> Iterator[pd.DataFrame]:
         yield _finish(df, INVOICE_COLUMNS)
 
 
+# -- totals.csv ----------------------------------------------------------------------------------
+
+
+def _currency_chunks(shared: _Shared) -> Iterator[pd.DataFrame]:
+    """One row per currency (engagements without one under ``""``), in code-point order: the
+    number of engagements, what they ordered (unknown amounts as 0), invoiced net of credit
+    notes, credit notes, paid, remaining (ordered - invoiced), as the reconciliation counts them.
+    Amounts of two currencies are never added together."""
+    rows = []
+    for currency, (engagements, ordered, invoiced, credit_notes, paid, count) in sorted(
+        shared.currency_totals().items()
+    ):
+        rows.append(
+            (
+                currency,
+                engagements,
+                *(money_text(v) for v in (ordered, invoiced, credit_notes, paid, ordered - invoiced)),
+                count,
+            )
+        )
+    df = pd.DataFrame(rows, columns=list(TOTALS_COLUMNS), dtype=object)
+    for col in INTEGER_COLUMNS["totals"]:
+        df[col] = df[col].astype("int64")
+    yield _finish(df, TOTALS_COLUMNS)
+
+
 # -- all -----------------------------------------------------------------------------------------
 
 
@@ -331,7 +388,7 @@ def _finish(df: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
 def stream(
     conn: db.Connection, settings: Settings, today: date, names: tuple[str, ...] = tuple(COLUMNS)
 ) -> Iterator[tuple[str, pd.DataFrame]]:
-    """The requested reports (``status``, ``reconciliation``, ``invoices``, in that order) as
+    """The requested reports (``status``, ``reconciliation``, ``invoices``, ``totals``, in that order) as
     ``(name, chunk)``, each report's chunks in row order; read on one connection (one
     transaction: the three agree with each other)."""
     shared = _Shared(conn, settings)
@@ -339,6 +396,7 @@ def stream(
         "status": lambda: _status_chunks(conn, today),
         "reconciliation": lambda: _reconciliation_chunks(shared),
         "invoices": lambda: _invoice_chunks(shared),
+        "totals": lambda: _currency_chunks(shared),
     }
     for name in COLUMNS:
         if name in names:

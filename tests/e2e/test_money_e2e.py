@@ -159,24 +159,64 @@ def test_an_invoice_in_another_currency_is_not_counted_and_never_closes(
     assert (detail["totals"]["invoiced_ttc"], detail["totals"]["paid_ttc"]) == (f"{TTC}", f"{TTC}")
 
 
-def test_status_report_and_totals_carry_the_currency_of_each_engagement(run_cli: Any, tmp_path: Path) -> None:
+def test_every_money_report_carries_the_currency_and_totals_are_per_currency(run_cli: Any, tmp_path: Path) -> None:
     lab = new_lab(run_cli, tmp_path / "ws")
     lab.drop(
         {
             "eur.xml": ubl_order("EJ2026-EUR", MAIRIE, NUMERIQUE, LINES, date(2026, 1, 20)),
+            "eur2.xml": ubl_order("EJ2026-EUR2", CHU, NUMERIQUE, LINES[:1], date(2026, 1, 20)),
             "chf.xml": ubl_order("EJ2026-CHF", MAIRIE, NUMERIQUE, LINES, date(2026, 1, 20), currency="CHF"),
+            "reponses.csv": responses_csv([(n, "accept", "") for n in ("EJ2026-EUR", "EJ2026-EUR2", "EJ2026-CHF")]),
         }
     )
     lab.run()
-    assert {r["engagement_number"]: r["currency"] for r in lab.report("status")} == {
-        "EJ2026-EUR": "EUR",
-        "EJ2026-CHF": "CHF",
+    lab.drop(
+        {
+            "f-eur.xml": ubl_invoice("F-EUR", NUMERIQUE, MAIRIE, LINES, date(2026, 2, 2), engagement="EJ2026-EUR"),
+            "f-chf.xml": ubl_invoice(
+                "F-CHF", NUMERIQUE, MAIRIE, LINES, date(2026, 2, 2), engagement="EJ2026-CHF", currency="CHF"
+            ),
+        }
+    )
+    lab.run()
+    both = {"EJ2026-EUR": "EUR", "EJ2026-EUR2": "EUR", "EJ2026-CHF": "CHF"}
+    assert {r["engagement_number"]: r["currency"] for r in lab.report("status")} == both
+    assert {r["engagement_number"]: r["currency"] for r in lab.report("reconciliation")} == both
+    assert {r["invoice_number"]: r["currency"] for r in lab.report("invoices")} == {"F-EUR": "EUR", "F-CHF": "CHF"}
+    assert lab.show("EJ2026-CHF")["totals"] == {
+        "currency": "CHF",
+        "invoiced_ttc": f"{TTC}",
+        "credit_notes_ttc": "0.00",
+        "paid_ttc": "0.00",
+        "remaining_ttc": "0.00",
+        "match_status": "FULLY_INVOICED",
     }
-    assert {r["engagement_number"]: r["currency"] for r in lab.report("reconciliation")} == {
-        "EJ2026-EUR": "EUR",
-        "EJ2026-CHF": "CHF",
-    }
-    assert lab.show("EJ2026-CHF")["totals"]["currency"] == "CHF"
+    # one total row per currency: 619.20 CHF are never added to euros
+    ttc_one = D("237.60")
+    assert lab.report("totals") == [
+        {
+            "currency": "CHF",
+            "engagement_count": "1",
+            "ordered_ttc": f"{TTC}",
+            "invoiced_ttc": f"{TTC}",
+            "credit_notes_ttc": "0.00",
+            "paid_ttc": "0.00",
+            "remaining_ttc": "0.00",
+            "invoice_count": "1",
+        },
+        {
+            "currency": "EUR",
+            "engagement_count": "2",
+            "ordered_ttc": f"{TTC + ttc_one}",
+            "invoiced_ttc": f"{TTC}",
+            "credit_notes_ttc": "0.00",
+            "paid_ttc": "0.00",
+            "remaining_ttc": f"{ttc_one}",
+            "invoice_count": "1",
+        },
+    ]
+    result = lab("report", "totals", "-o", tmp_path / "only")
+    assert result.exit_code == 0 and sorted(p.name for p in (tmp_path / "only").iterdir()) == ["totals.csv"]
 
 
 # -- parties --------------------------------------------------------------------------------------
@@ -302,6 +342,8 @@ def test_ten_invoices_near_the_limit_add_up_exactly(run_cli: Any, tmp_path: Path
     )
     assert row["match_status"] == "OVER_INVOICED"
     assert [r["amount_ttc"] for r in lab.report("invoices")] == [f"{BIG_TTC}"] * 10
+    (eur,) = lab.report("totals")
+    assert (eur["currency"], eur["invoiced_ttc"], eur["remaining_ttc"]) == ("EUR", f"{total}", f"{BIG_TTC - total}")
     for fmt in ("xlsx", "html"):
         result = lab("report", "all", "--format", fmt, "-o", tmp_path / fmt)
         assert result.exit_code == 0, result.output + result.stderr

@@ -621,8 +621,8 @@ def test_xlsx_report_on_postgresql(invoiced: dict[str, Bench], tmp_path: Path) -
         out = bench.report(tmp_path / kind, "--format", "xlsx")
         assert sorted(p.name for p in out.iterdir()) == ["reports.xlsx"]
         books[kind] = load_workbook(out / "reports.xlsx")
-    assert books["pg"].sheetnames == ["status", "reconciliation", "invoices"]
-    for sheet in ("reconciliation", "invoices"):
+    assert books["pg"].sheetnames == ["status", "reconciliation", "invoices", "totals"]
+    for sheet in ("reconciliation", "invoices", "totals"):
         pg = list(books["pg"][sheet].iter_rows(values_only=True))
         assert pg == list(books["sqlite"][sheet].iter_rows(values_only=True)), sheet
     assert books["pg"]["invoices"].max_row == 1 + 8

@@ -277,7 +277,7 @@ def test_csv_matches_golden(frames: dict[str, Any], tmp_path: Path, name: str) -
 
 def test_excel_fr_matches_golden(frames: dict[str, Any], tmp_path: Path) -> None:
     paths = write.write(frames, tmp_path, excel_fr=True)
-    assert [p.name for p in paths] == ["status.csv", "reconciliation.csv", "invoices.csv"]
+    assert [p.name for p in paths] == ["status.csv", "reconciliation.csv", "invoices.csv", "totals.csv"]
     for path in paths:
         data = path.read_bytes()
         assert data.startswith(b"\xef\xbb\xbf"), f"{path.name}: no BOM"
@@ -470,11 +470,11 @@ def test_money_cells_are_computed_exactly_by_the_database() -> None:
 # -- XLSX ------------------------------------------------------------------------------------------
 
 
-def test_xlsx_one_workbook_three_sheets(frames: dict[str, Any], tmp_path: Path) -> None:
+def test_xlsx_one_workbook_a_sheet_per_report(frames: dict[str, Any], tmp_path: Path) -> None:
     [path] = write.write(frames, tmp_path, fmt="xlsx", as_of=TODAY)
     assert path.name == "reports.xlsx"
     wb = openpyxl.load_workbook(path)
-    assert wb.sheetnames == ["status", "reconciliation", "invoices"]
+    assert wb.sheetnames == ["status", "reconciliation", "invoices", "totals"]
     for name in reports.REPORTS:
         ws = wb[name]
         assert [c.value for c in ws[1]] == list(build.COLUMNS[name])
@@ -519,7 +519,7 @@ def test_html_page(frames: dict[str, Any], tmp_path: Path) -> None:
     assert path.name == "reports.html"
     page = path.read_text(encoding="utf-8")
     assert page.startswith('<!DOCTYPE html>\n<html lang="fr">')
-    assert page.count("<table>") == 3 and page.count("<svg ") == 2
+    assert page.count("<table>") == 4 and page.count("<svg ") == 2
     assert page.count('<th scope="col">') == sum(len(c) for c in build.COLUMNS.values())
     for heading in ("Statut des engagements", "Rapprochement commandes / factures", "Factures et avoirs"):
         assert f">{heading}</h2>" in page
@@ -611,7 +611,7 @@ def test_cli_report_commands(run_cli: Any, store_url: str, tmp_path: Path) -> No
     result = run_cli(*base, "invoices", "-o", out, "--excel-fr")
     assert result.exit_code == 0 and (out / "invoices.csv").read_bytes().startswith(b"\xef\xbb\xbf")
     for fmt, name in (("xlsx", "reports.xlsx"), ("html", "reports.html")):
-        result = run_cli(*base, "status", "-o", out, "--format", fmt)  # always the three reports
+        result = run_cli(*base, "status", "-o", out, "--format", fmt)  # always every report
         assert result.exit_code == 0 and result.output.splitlines() == [str(out / name)]
     assert openpyxl.load_workbook(out / "reports.xlsx").sheetnames == list(reports.REPORTS)
     result = run_cli(*base, "all", "-o", out, "--format", "pdf")
@@ -629,7 +629,7 @@ def test_same_store_same_bytes(run_cli: Any, store_url: str, tmp_path: Path) -> 
             assert result.exit_code == 0, result.output + result.stderr
         outputs.append({p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()})
     assert outputs[0] == outputs[1]
-    assert len(outputs[0]) == 8 and not [p for p in outputs[0] if p.name.startswith(".")]
+    assert len(outputs[0]) == 10 and not [p for p in outputs[0] if p.name.startswith(".")]
 
 
 # -- architecture ------------------------------------------------------------------------------------

@@ -90,8 +90,9 @@ def _sent_text(conn: Connection) -> None:
 
 def _party_keys(conn: Connection) -> None:
     """Every stored party key in its canonical spelling (``identifiers.canonical``: ``GLN:…`` →
-    ``0088:…``). A key whose canonical form is already taken is left as it was (for a party, the
-    row under the canonical key is the one kept): such a row is still found by equivalence."""
+    ``0088:…``). A key whose canonical form is already taken (the same party or engagement stored
+    twice under two spellings) is left as it was: new documents go to the row under the
+    canonical key, and comparisons canonicalise both sides, so the old row is still found."""
     p, e, i = s.parties, s.engagements, s.invoices
     for party in conn.execute(select(p.c.id, p.c.party_id)).all():
         key = canonical(party.party_id)

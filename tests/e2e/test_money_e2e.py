@@ -258,12 +258,14 @@ def test_an_invoice_from_other_parties_is_not_counted(run_cli: Any, tmp_path: Pa
 GLN = "3014531200003"  # a GS1 GLN (check digit 3)
 
 
-def _by_gln(data: bytes, scheme: str) -> bytes:
-    """The document with the Mairie identified by its GLN only, under ``scheme``."""
-    siret, siren = MAIRIE.siret.encode(), MAIRIE.siret[:9].encode()
+def _by_gln(data: bytes, scheme: str, org: Any = MAIRIE, gln: str = GLN) -> bytes:
+    """The document with ``org`` (the Mairie) identified by a GLN only, under ``scheme``."""
+    siret, siren = org.siret.encode(), org.siret[:9].encode()
     for old in (b'schemeID="0009">' + siret + b"<", b'schemeID="0002">' + siren + b"<"):
-        data = data.replace(old, f'schemeID="{scheme}">{GLN}<'.encode())
-    assert MAIRIE.siret.encode() not in data and MAIRIE.siret[:9].encode() not in data
+        data = data.replace(old, f'schemeID="{scheme}">{gln}<'.encode())
+    if org.vat:  # a VAT number of another country: no SIREN in it
+        data = data.replace(f">{org.vat}<".encode(), b">DE811907980<")
+    assert not any(f">{value}<".encode() in data for value in (org.siret, org.siret[:9], org.vat))
     return data
 
 
@@ -295,6 +297,66 @@ def test_an_invoice_naming_the_buyer_by_gln_counts_for_an_order_by_0088(run_cli:
     detail = lab.show(number)
     assert [(i["number"], i["counted"]) for i in detail["invoices"]] == [("GLN-1", True)]
     assert detail["totals"]["invoiced_ttc"] == f"{TTC}"
+    # the issuer looked up in any spelling
+    for spelling in (f"GLN:{GLN}", f"0088:{GLN}"):
+        found = lab("orders", "search", "--issuer", spelling, "--format", "json")
+        assert [o["number"] for o in json.loads(found.output)] == [number], spelling
+        assert lab("orders", "show", number, "--issuer", spelling).exit_code == 0
+
+
+SUPPLIER_GLN = "3020000000009"
+
+
+def test_a_status_naming_the_seller_by_gln_finds_an_invoice_by_0088(run_cli: Any, tmp_path: Path) -> None:
+    number = "EJ2026-GLN-003"
+    lab = new_lab(run_cli, tmp_path / "ws", "close_when_paid = true\n")
+    order = ubl_order(number, MAIRIE, NUMERIQUE, LINES, date(2026, 1, 20))
+    lab.drop({"commande.xml": _by_gln(order, "0088", NUMERIQUE, SUPPLIER_GLN)})
+    lab.drop({"reponses.csv": responses_csv([(number, "accept", "")])})
+    lab.run()
+    invoice = ubl_invoice("GLN-S-1", NUMERIQUE, MAIRIE, LINES, date(2026, 2, 2), engagement=number)
+    lab.drop({"facture.xml": _by_gln(invoice, "0088", NUMERIQUE, SUPPLIER_GLN)})
+    lab.run()
+    lab.drop({"statuts.csv": statuses_csv([("GLN-S-1", f"GLN:{SUPPLIER_GLN}", "MISE_EN_PAIEMENT", "")])})
+    lab.run()
+    assert lab.ack("statuts.csv")["documents"][0]["outcome"] == "INTEGRE"  # not parked
+    detail = lab.show(number)
+    assert detail["invoices"][0]["status"] == "MISE_EN_PAIEMENT"
+    assert detail["status"] == "CLOTURE"
+
+
+def test_the_status_of_an_invoice_left_out_never_closes_its_engagement(run_cli: Any, tmp_path: Path) -> None:
+    """Fully invoiced and paid in euros while ``close_when_paid`` was off; then the option is on.
+    The next status of one of its invoices closes it (operations.md): not one of an invoice
+    left out of its totals (here in dollars), only one of an invoice that counts."""
+    number = "EJ2026-CUR-002"
+    lab = new_lab(run_cli, tmp_path / "ws")
+    accepted(lab, number)
+    lab.drop(
+        {
+            "eur.xml": ubl_invoice("EUR-2", NUMERIQUE, MAIRIE, LINES, date(2026, 2, 2), engagement=number),
+            "usd.xml": ubl_invoice(
+                "USD-2", NUMERIQUE, MAIRIE, LINES, date(2026, 2, 2), engagement=number, currency="USD"
+            ),
+        }
+    )
+    lab.run()
+    lab.drop(paid("csv", "EUR-2"))
+    lab.run()
+    assert lab.show(number)["status"] == "PRIS_EN_COMPTE"  # the option is off
+    (lab.root / "chorus-batch.toml").write_text("close_when_paid = true\n", encoding="utf-8")
+    lab.drop(paid("csv", "USD-2"))
+    lab.run()
+    assert lab.show(number)["status"] == "PRIS_EN_COMPTE"  # a dollar invoice's status closes nothing
+    credit = ubl_invoice(
+        "AV-USD-2", NUMERIQUE, MAIRIE, LINES[:1], date(2026, 2, 3), engagement=number, currency="USD", credit=True
+    )
+    lab.drop({"avoir-usd.xml": credit})
+    lab.run()
+    assert lab.show(number)["status"] == "PRIS_EN_COMPTE"  # nor does a dollar credit note's arrival
+    lab.drop(paid("cppstatut", "EUR-2"))  # the next status of an invoice that counts: closed
+    lab.run()
+    assert lab.show(number)["status"] == "CLOTURE"
 
 
 # -- exact sums at any size -----------------------------------------------------------------------

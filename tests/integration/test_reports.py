@@ -43,12 +43,14 @@ from sqlalchemy import insert
 from sqlalchemy.dialects import postgresql
 
 import chorus_batch
+from _postgres import pg_url  # noqa: F401 -- fixture
 from chorus_batch import reports
 from chorus_batch.config import Settings
 from chorus_batch.domain.matching import ANOMALIES, EXCLUDING
 from chorus_batch.reports import build, write
 from chorus_batch.shapes import money
 from chorus_batch.store import Store
+from chorus_batch.store import invoices as invoices_store
 from chorus_batch.store import reports as queries
 from chorus_batch.store import schema as s
 
@@ -672,3 +674,48 @@ def test_queries_compile_for_postgresql() -> None:
     totals = str(queries.totals(_Conn()).compile(dialect=postgresql.dialect()))  # type: ignore[arg-type]
     assert "sum(CASE WHEN" in totals and "GROUP BY invoices.engagement_id" in totals
     assert 'engagements.number COLLATE "C"' in totals  # rows leave the database in code-point order
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_sums_of_the_largest_amounts_are_exact_on_both_databases(tmp_path: Path, backend: str, request: Any) -> None:
+    """Invoices and credit notes at the largest amount the validation admits (just under 10^12,
+    6 decimals): the sums pass 2**63 millionths, and come out exact, signs included."""
+    url = request.getfixturevalue("pg_url") if backend == "postgresql" else f"sqlite:///{tmp_path / 'big.sqlite'}"
+    top = "999999999999.999999"
+    store = Store(url)
+    try:
+        with store.begin() as conn:
+            e = _engagement(
+                conn, "EJ-MAX", "PRIS_EN_COMPTE", top, top, "2026-12-01T00:00:00Z", "2026-12-01T00:00:00Z", "S"
+            )
+            for i in range(10):
+                _invoice(conn, f"F-{i}", top, top, ["MISE_EN_PAIEMENT" if i < 4 else "DEPOSEE"], e, "EJ-MAX")
+            for i in range(3):
+                _invoice(conn, f"A-{i}", top, top, ["DEPOSEE"], e, "EJ-MAX", type_="credit_note")
+        with store.read() as conn:
+            sums = invoices_store.invoiced_totals(conn, e)
+            frames = reports.report_all(conn, Settings(), TODAY)
+    finally:
+        store.close()
+    one = Decimal(top)
+    assert (sums.invoiced_ttc, sums.credit_notes_ttc, sums.paid_ttc, sums.invoice_count) == (
+        7 * one,
+        3 * one,
+        4 * one,
+        13,
+    )
+    assert 10 * one * 10**6 > 2**63
+    (row,) = frames["reconciliation"].to_dict("records")
+    assert (row["invoiced_ttc"], row["credit_notes_ttc"], row["paid_ttc"], row["remaining_ttc"]) == (
+        "7000000000000.00",
+        "3000000000000.00",
+        "4000000000000.00",
+        "-6000000000000.00",
+    )
+    assert row["match_status"] == "OVER_INVOICED"
+    (total,) = frames["totals"].to_dict("records")
+    assert (total["currency"], total["invoiced_ttc"], total["remaining_ttc"]) == (
+        "EUR",
+        "7000000000000.00",
+        "-6000000000000.00",
+    )

@@ -159,6 +159,23 @@ def test_an_invoice_in_another_currency_is_not_counted_and_never_closes(
     assert (detail["totals"]["invoiced_ttc"], detail["totals"]["paid_ttc"]) == (f"{TTC}", f"{TTC}")
 
 
+def test_an_invoice_in_another_currency_before_its_order_is_left_out_once_matched(run_cli: Any, tmp_path: Path) -> None:
+    number = "EJ2026-CUR-003"
+    lab = new_lab(run_cli, tmp_path / "ws")
+    usd = ubl_invoice("USD-3", NUMERIQUE, MAIRIE, LINES, date(2026, 2, 2), engagement=number, currency="USD")
+    eur = ubl_invoice("EUR-3", NUMERIQUE, MAIRIE, LINES[:1], date(2026, 2, 2), engagement=number)
+    lab.drop({"usd.xml": usd, "eur.xml": eur})
+    lab.run()
+    assert {r["invoice_number"]: r["matched"] for r in lab.report("invoices")} == {"USD-3": "false", "EUR-3": "false"}
+    accepted(lab, number)  # the order arrives: both are matched again
+    detail = lab.show(number)
+    assert {i["number"]: (i["counted"], i["excluded"]) for i in detail["invoices"]} == {
+        "USD-3": (False, "CURRENCY_MISMATCH"),
+        "EUR-3": (True, None),
+    }
+    assert detail["totals"]["invoiced_ttc"] == "237.60"  # the euro invoice alone
+
+
 def test_every_money_report_carries_the_currency_and_totals_are_per_currency(run_cli: Any, tmp_path: Path) -> None:
     lab = new_lab(run_cli, tmp_path / "ws")
     lab.drop(

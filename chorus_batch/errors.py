@@ -142,6 +142,13 @@ CODES: dict[str, ErrorCode] = {
         "Warning: a French VAT number (FR + key + SIREN) is not valid. The document is still integrated.",
         "Correct the VAT number at the sender.",
     ),
+    "PARTY_ID_INVALID": ErrorCode(
+        "Warning: a party identifier fails the check of its scheme (GLN 0088: GS1 check digit; 0007 Swedish, "
+        "0151 Australian, 0192 Norwegian and 0208 Belgian numbers: their own checks, as Peppol applies them). "
+        "The document is still integrated; an order response names that identifier without its scheme and "
+        "never as the electronic address.",
+        "Correct the identifier at the sender.",
+    ),
     "PARTY_MISSING": ErrorCode(
         "The buyer (issuer) or the seller (supplier) has no identifier, so the engagement cannot be keyed.",
         "Give each party an identifier (SIRET, SIREN, GLN, VAT...).",
@@ -265,13 +272,19 @@ CODES: dict[str, ErrorCode] = {
         "Answer the order first, or check why a refused or closed engagement is invoiced.",
     ),
     "SELLER_MISMATCH": ErrorCode(
-        "Anomaly: the invoice's seller is not the engagement's supplier.", "Check who invoices this engagement."
+        "Anomaly: the invoice's seller is not the engagement's supplier.",
+        "The invoice is kept but not counted in the engagement's totals. Check who invoices this engagement; "
+        "the supplier sends a corrected invoice.",
     ),
     "BUYER_MISMATCH": ErrorCode(
-        "Anomaly: the invoice's buyer is not the engagement's issuer.", "Check the buyer named on the invoice."
+        "Anomaly: the invoice's buyer is not the engagement's issuer.",
+        "The invoice is kept but not counted in the engagement's totals. Check the buyer named on the invoice; "
+        "the supplier sends a corrected invoice.",
     ),
     "CURRENCY_MISMATCH": ErrorCode(
-        "Anomaly: the invoice's currency is not the engagement's.", "Check the currency with the supplier."
+        "Anomaly: the invoice's currency is not the engagement's.",
+        "The invoice is kept but not counted in the engagement's totals (no currency is converted). Check the "
+        "currency with the supplier; an invoice in the engagement's currency replaces it.",
     ),
     "DUPLICATE_INVOICE": ErrorCode(
         "Anomaly: an invoice with the same seller and number was received before. It is kept but never counted twice.",

@@ -148,9 +148,11 @@ def engagement_detail(conn: db.Connection, row: Any, tolerance: Tolerance) -> di
                     "seller_id": i.seller_id,
                     "amount_ht": money(i.amount_ht),
                     "amount_ttc": money(i.amount_ttc),
+                    "currency": i.currency,
                     "status": i.status,
                     "status_at": i.status_at,
-                    "counted": lifecycle.counts(i.status, duplicate=i.duplicate_of is not None),
+                    "counted": i.excluded is None and lifecycle.counts(i.status, duplicate=i.duplicate_of is not None),
+                    "excluded": i.excluded,
                     "anomalies": [a["code"] for a in db.invoices.anomalies(i)]
                     + (["DUPLICATE_INVOICE"] if i.duplicate_of else []),
                 }
@@ -167,6 +169,7 @@ def _totals(conn: db.Connection, row: Any, tolerance: Tolerance) -> dict[str, st
     ordered = row.amount_ttc if row.amount_ttc is not None else Decimal(0)  # unknown: as the reports do
     gap = sums.invoiced_ttc - ordered
     return {
+        "currency": row.currency,  # the engagement's: invoices in another currency are not in these sums
         "invoiced_ttc": money(sums.invoiced_ttc),
         "credit_notes_ttc": money(sums.credit_notes_ttc),
         "paid_ttc": money(sums.paid_ttc),

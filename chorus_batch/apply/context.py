@@ -11,7 +11,7 @@ from typing import Any
 from .. import store as db
 from ..config import Settings
 from ..domain.habilitations import Partner
-from ..domain.identifiers import party_key, siren_key
+from ..domain.identifiers import party_key, same_identity
 from ..domain.model import Document, Party
 from ..domain.outcomes import DocumentOutcome, Outcome
 from ..domain.rules import number_of
@@ -49,12 +49,12 @@ def parked(doc: Document, number: str) -> Outcome:
 def target(conn: db.Connection, number: str, issuer: Party | None, strict_issuer: bool) -> db.Row[Any] | None:
     """The engagement ``number`` refers to. Several issuers may use one number: the document's
     issuer (compared by id, or by SIREN) tells them apart. With ``strict_issuer`` (issuer
-    documents) the issuer must match; a supplier's answer naming one engagement is taken as is."""
+    documents) the issuer must match; a supplier's answer naming one engagement is taken as is.
+    Keys are compared as one legal identity in any spelling (``identifiers.same_identity``)."""
     rows = db.engagements.by_number(conn, number)
     key = party_key(issuer) if issuer is not None else None
     if key and (strict_issuer or len(rows) > 1):
-        siren = siren_key(key)
-        rows = [r for r in rows if r.issuer_id == key or (siren is not None and siren_key(r.issuer_id) == siren)]
+        rows = [r for r in rows if same_identity(r.issuer_id, key)]
     if len(rows) > 1:
         raise ChorusError(
             f"engagement {number!r} exists at several issuers ({', '.join(r.issuer_id for r in rows)}); "

@@ -2,20 +2,23 @@
 
 An invoice is always stored, even when it matches nothing, with its engagement (matched by
 ``domain.matching``) and the anomalies the invoice alone shows; a second invoice with the same
-seller and number is stored as a duplicate of the first and never counted. A status for an
-invoice not received yet is parked. ``close_when_paid`` closes an accepted engagement once it
-is fully invoiced (``domain.reconciliation``) and fully paid.
+seller and number is stored as a duplicate of the first and never counted. An invoice that does
+not fit its engagement (another currency, seller or buyer: ``Match.excluded``) is stored with
+that reason and never counted either. A status for an invoice not received yet is parked.
+``close_when_paid`` closes an accepted engagement once it is fully invoiced
+(``domain.reconciliation``) and fully paid; an invoice left out of the totals never closes it.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from .. import store as db
 from ..domain import invoices as lifecycle
 from ..domain import matching, rules, states
 from ..domain.identifiers import party_key
-from ..domain.model import InvoiceDocument, InvoiceStatusUpdate, Party, PartyId
+from ..domain.model import InvoiceDocument, InvoiceStatusUpdate
 from ..domain.outcomes import DocumentOutcome, Outcome
 from ..errors import ChorusError, Issue
 from .context import Context, rejected
@@ -67,6 +70,7 @@ def apply_invoice(ctx: Context, inv: InvoiceDocument) -> Outcome:
         status_at=ctx.src.now,
         duplicate_of=first.id if first is not None else None,
         anomalies=db.invoices.encode([a.as_dict() for a in found.anomalies]),
+        excluded=found.excluded,
         identities=db.invoices.encode(
             {"seller": sorted(matching.identities(inv.seller)), "buyer": sorted(matching.identities(inv.buyer))}
         ),
@@ -77,7 +81,7 @@ def apply_invoice(ctx: Context, inv: InvoiceDocument) -> Outcome:
     deposited = instant(inv.issue_date.isoformat()) if inv.issue_date and inv.issue_date <= ctx.today else ctx.src.now
     db.invoices.add_status(ctx.conn, invoice_id, lifecycle.FIRST_STATUS, deposited, None, ctx.src.file_id, ctx.src.now)
     ctx.released.append(number)  # statuses parked for this invoice may now apply
-    if ctx.settings.close_when_paid and found.engagement_id is not None:
+    if ctx.settings.close_when_paid and found.engagement_id is not None and found.excluded is None:
         _close_if_paid(ctx, found.engagement_id)  # a credit note can settle an engagement too
     warnings = [Issue(a.code, a.reason, severity="warning") for a in anomalies]
     return Outcome(inv.kind, number, DocumentOutcome.INTEGRE, warnings)
@@ -87,17 +91,17 @@ def rematch(conn: db.Connection, reference: str) -> None:
     """Invoices that named ``reference`` before its engagement existed are matched now."""
     for row in db.invoices.unmatched(conn, reference):
         known = db.invoices.identities(row)
-        seller = Party(None, tuple(PartyId("", i) for i in known.get("seller", []) if not i.startswith("SIREN:")))
-        buyer = Party(None, tuple(PartyId("", i) for i in known.get("buyer", []) if not i.startswith("SIREN:")))
         found = matching.match(
             reference,
-            seller if seller.ids else None,
-            buyer if buyer.ids else None,
+            matching.known_party(known.get("seller", [])),
+            matching.known_party(known.get("buyer", [])),
             row.currency,
             _candidates(conn, reference),
         )
         anomalies = db.invoices.encode([a.as_dict() for a in found.anomalies])
-        db.invoices.change(conn, row.id, engagement_id=found.engagement_id, anomalies=anomalies)
+        db.invoices.change(
+            conn, row.id, engagement_id=found.engagement_id, anomalies=anomalies, excluded=found.excluded
+        )
 
 
 def apply_status(ctx: Context, upd: InvoiceStatusUpdate) -> Outcome:
@@ -106,11 +110,7 @@ def apply_status(ctx: Context, upd: InvoiceStatusUpdate) -> Outcome:
     rows = db.invoices.by_number(ctx.conn, number)
     if upd.supplier_id:
         wanted = upd.supplier_id.replace(" ", "")
-        rows = [
-            r
-            for r in rows
-            if matching.same_party(frozenset(db.invoices.identities(r).get("seller", [])) | {r.seller_id or ""}, wanted)
-        ]
+        rows = [r for r in rows if matching.same_party(_sellers(r), wanted)]
     if not rows:
         return Outcome(upd.kind, number, DocumentOutcome.PARKED)
     if len(rows) > 1:
@@ -120,9 +120,15 @@ def apply_status(ctx: Context, upd: InvoiceStatusUpdate) -> Outcome:
     invoice = rows[0]
     at = instant(upd.at) if upd.at else ctx.src.now
     db.invoices.add_status(ctx.conn, invoice.id, upd.status, at, upd.comment, ctx.src.file_id, ctx.src.now)
-    if ctx.settings.close_when_paid and invoice.engagement_id is not None:
-        _close_if_paid(ctx, invoice.engagement_id)
+    if ctx.settings.close_when_paid and invoice.engagement_id is not None and invoice.excluded is None:
+        _close_if_paid(ctx, invoice.engagement_id)  # an invoice left out of the totals never closes it
     return Outcome(upd.kind, number, DocumentOutcome.INTEGRE)
+
+
+def _sellers(row: db.Row[Any]) -> frozenset[str]:
+    """Every identifier of a stored invoice's seller, in canonical spelling."""
+    keys = [*db.invoices.identities(row).get("seller", []), *([row.seller_id] if row.seller_id else [])]
+    return matching.identities(matching.known_party(keys))
 
 
 def instant(value: str) -> str:

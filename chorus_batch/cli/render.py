@@ -127,14 +127,15 @@ def engagement_panel(d: dict[str, Any]) -> None:
         parts.append(att)
     if d["invoices"]:
         inv = Table(title="Invoices")
-        for col in ("number", "type", "date", "amount TTC", "status", "anomalies"):
-            inv.add_column(col, justify="right" if col == "amount TTC" else "left")
+        for col in ("number", "type", "date", "amount TTC", "counted", "status", "anomalies"):
+            inv.add_column(col, justify="right" if col == "amount TTC" else "left", no_wrap=col == "amount TTC")
         for i in d["invoices"]:
             inv.add_row(
                 i["number"],
                 i["type"],
                 i["issue_date"] or "",
-                i["amount_ttc"] or "",
+                f"{i['amount_ttc'] or ''} {i['currency'] or ''}".strip(),
+                "yes" if i["counted"] else "no",
                 i["status"],
                 ", ".join(i["anomalies"]),
             )
@@ -144,6 +145,7 @@ def engagement_panel(d: dict[str, Any]) -> None:
         Panel(
             _kv(
                 [
+                    ("Currency", t["currency"]),
                     ("Invoiced TTC", t["invoiced_ttc"]),
                     ("Credit notes TTC", t["credit_notes_ttc"]),
                     ("Paid TTC", t["paid_ttc"]),

@@ -1,4 +1,4 @@
-"""``report``: the accountants' reports (status, reconciliation, invoices)."""
+"""``report``: the accountants' reports (status, reconciliation, invoices, totals)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from .root import Context, cli, guarded
 
 @cli.group()
 def report() -> None:
-    """Reports for accountants, written to outbox/reports/ (or -o DIR): status, reconciliation
-    and invoices. CSV by default (UTF-8, comma, one file per report; --excel-fr for French
-    Excel); --format xlsx writes ONE workbook reports.xlsx and --format html ONE page
-    reports.html, each always holding all three reports."""
+    """Reports for accountants, written to outbox/reports/ (or -o DIR): status, reconciliation,
+    invoices and totals per currency. CSV by default (UTF-8, comma, one file per report;
+    --excel-fr for French Excel); --format xlsx writes ONE workbook reports.xlsx and --format
+    html ONE page reports.html, each always holding all the reports."""
 
 
 _REPORT_OPTIONS = [
@@ -41,7 +41,7 @@ _REPORT_OPTIONS = [
         default="csv",
         show_default=True,
         help="csv: one file per report; xlsx / html: one workbook (reports.xlsx) / one page (reports.html) "
-        "with ALL three reports.",
+        "with ALL the reports.",
     ),
 ]
 
@@ -103,13 +103,28 @@ def report_invoices(ctx: Context, out_dir: Path | None, excel_fr: bool, fmt: str
     _report(ctx, ("invoices",), out_dir, fmt, excel_fr)
 
 
+@report.command("totals")
+@_report_options
+@click.pass_obj
+@guarded
+def report_totals(ctx: Context, out_dir: Path | None, excel_fr: bool, fmt: str) -> None:
+    """One row per currency: engagements, ordered, invoiced net of credit notes, credit notes,
+    paid and remaining, added up over the engagements in that currency only (totals.csv).
+
+    Example:
+
+        chorus-batch report totals -o /tmp/reports
+    """
+    _report(ctx, ("totals",), out_dir, fmt, excel_fr)
+
+
 @report.command("all")
 @_report_options
 @click.pass_obj
 @guarded
 def report_all(ctx: Context, out_dir: Path | None, excel_fr: bool, fmt: str) -> None:
-    """All three reports: status.csv, reconciliation.csv, invoices.csv (or the one workbook /
-    page with --format xlsx / html).
+    """All the reports: status.csv, reconciliation.csv, invoices.csv, totals.csv (or the one
+    workbook / page with --format xlsx / html).
 
     Example:
 

@@ -1,4 +1,5 @@
-"""Accountants' reports (SPEC §8): ``status``, ``reconciliation``, ``invoices``.
+"""Accountants' reports (SPEC §8): ``status``, ``reconciliation``, ``invoices``, ``totals`` (per
+currency: amounts of two currencies are never added together).
 
 ``build`` turns the store into pandas DataFrames with SQL aggregates (exact ``Micros`` sums);
 ``write`` turns frames into CSV files, one XLSX workbook or one HTML page. pandas and openpyxl
@@ -21,12 +22,12 @@ from ..config import Settings
 if TYPE_CHECKING:  # pragma: no cover
     from pandas import DataFrame
 
-REPORTS = ("status", "reconciliation", "invoices")
+REPORTS = ("status", "reconciliation", "invoices", "totals")
 FORMATS = ("csv", "xlsx", "html")
 
 
 def report_all(conn: db.Connection, settings: Settings, today: date) -> dict[str, DataFrame]:
-    """The three reports as frames, in ``REPORTS`` order, read on one connection."""
+    """Every report as frames, in ``REPORTS`` order, read on one connection."""
     from .build import build
 
     return build(conn, settings, today, REPORTS)
@@ -66,7 +67,7 @@ def write_reports(
     fmt: str = "csv",
     excel_fr: bool = False,
 ) -> list[Path]:
-    """Build and write in one go. ``xlsx`` and ``html`` always hold all three reports (one
+    """Build and write in one go. ``xlsx`` and ``html`` always hold every report (one
     workbook, one page, built in memory); ``csv`` writes the named ones, streamed: rows are read,
     computed and written a chunk at a time, so a store of millions of rows needs little memory."""
     if fmt != "csv":

@@ -7,7 +7,10 @@ within the tolerance (``domain.reconciliation``), and the anomalies computed now
 
 Frames hold the values exactly as the CSV shows them: money as ``"727.20"`` strings (empty when
 unknown), dates as the store's ISO 8601 strings, ``days_in_status`` / ``invoice_count`` as
-integers, ``matched`` as ``"true"`` / ``"false"``.
+integers, ``matched`` and ``counted`` as ``"true"`` / ``"false"``. Sums of invoices come from
+the database in two parts (``store.invoices.counted_sums``) and are joined here into Python
+integers of millionths, kept in object columns: exact at any size, never int64 nor float.
+Every money row carries its currency: nothing is ever summed across currencies.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ RECONCILIATION_COLUMNS = (
     "issuer_id",
     "supplier_id",
     "status",
+    "currency",
     "ordered_ht",
     "ordered_ttc",
     "invoiced_ttc",
@@ -64,24 +68,41 @@ INVOICE_COLUMNS = (
     "matched",
     "amount_ht",
     "amount_ttc",
+    "currency",
+    "counted",
     "status",
     "anomaly",
+)
+TOTALS_COLUMNS = (
+    "currency",
+    "engagement_count",
+    "ordered_ttc",
+    "invoiced_ttc",
+    "credit_notes_ttc",
+    "paid_ttc",
+    "remaining_ttc",
+    "invoice_count",
 )
 COLUMNS: dict[str, tuple[str, ...]] = {
     "status": STATUS_COLUMNS,
     "reconciliation": RECONCILIATION_COLUMNS,
     "invoices": INVOICE_COLUMNS,
+    "totals": TOTALS_COLUMNS,
 }
 MONEY_COLUMNS: dict[str, tuple[str, ...]] = {
     "status": ("amount_ht", "amount_ttc"),
     "reconciliation": ("ordered_ht", "ordered_ttc", "invoiced_ttc", "credit_notes_ttc", "paid_ttc", "remaining_ttc"),
     "invoices": ("amount_ht", "amount_ttc"),
+    "totals": ("ordered_ttc", "invoiced_ttc", "credit_notes_ttc", "paid_ttc", "remaining_ttc"),
 }
 INTEGER_COLUMNS: dict[str, tuple[str, ...]] = {
     "status": ("days_in_status",),
     "reconciliation": ("invoice_count",),
     "invoices": (),
+    "totals": ("engagement_count", "invoice_count"),
 }
+# what totals.csv adds up per currency, from the reconciliation's exact integers
+_TOTALLED = ("ordered_micros", "invoiced_micros", "credit_notes_micros", "paid_micros", "invoice_count")
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -156,6 +177,7 @@ class _Shared:
         self._by_engagement: dict[Any, list[tuple[Any, Any]]] | None = None
         self._by_invoice: dict[Any, list[tuple[Any, Any]]] | None = None
         self.over: set[int] | None = None
+        self.by_currency: dict[str, list[int]] | None = None  # currency → [engagements, *_TOTALLED]
 
     def not_accepted(self, ids: pd.Series, statuses: pd.Series) -> pd.Series:
         """Engagements an invoice should not be on: not PRIS_EN_COMPTE, except those closed by
@@ -180,6 +202,12 @@ class _Shared:
                 pass
         return self.over or set()
 
+    def currency_totals(self) -> dict[str, list[int]]:
+        if self.by_currency is None:  # totals.csv without the reconciliation: one pass for it
+            for _chunk in _totals_chunks(self):
+                pass
+        return self.by_currency or {}
+
 
 def _grouped(conn: db.Connection, query: db.Query[Any], key: str) -> dict[Any, list[tuple[Any, Any]]]:
     """Anomaly rows by their key, in their order (read once; a chunk then takes its own)."""
@@ -195,14 +223,52 @@ def _rows_of(grouped: dict[Any, list[tuple[Any, Any]]], keys: pd.Series, key: st
     return pd.DataFrame(rows, columns=[key, "code", "reason"], dtype=object)
 
 
+def money_text(millionths: int | None) -> str:
+    """Millionths as the reports write money, as the database's ``store.reports.money_text``
+    does: ``"727.20"``, half-up to the cent away from zero (``-4000`` gives ``"-0.00"``), ``""``
+    when unknown; in integers, at any size."""
+    if millionths is None:
+        return ""
+    cents = (abs(millionths) + 5_000) // 10_000
+    return f"{'-' if millionths < 0 else ''}{cents // 100}.{cents % 100:02d}"
+
+
+def _sums(df: pd.DataFrame) -> None:
+    """The sums of each row from their two parts, as Python ints (``invoiced_micros``, ...) and
+    as text, with ``remaining_ttc`` (``""`` when the ordered amount is unknown)."""
+    for name in db.invoices.MONEY_SUMS:
+        found = [
+            db.invoices.exact(u, r) or 0
+            for u, r in zip(df[f"{name}_units"].tolist(), df[f"{name}_rest"].tolist(), strict=True)
+        ]
+        df[f"{name}_micros"] = pd.Series(found, index=df.index, dtype=object)
+        df[f"{name}_ttc"] = pd.Series([money_text(v) for v in found], index=df.index, dtype=object)
+    remaining = [
+        None if o is None else int(o) - i
+        for o, i in zip(df["ordered_micros"].tolist(), df["invoiced_micros"].tolist(), strict=True)
+    ]
+    df["remaining_ttc"] = pd.Series([money_text(v) for v in remaining], index=df.index, dtype=object)
+
+
 def _totals_chunks(shared: _Shared) -> Iterator[pd.DataFrame]:
     """The reconciliation of every engagement in row order, amounts still raw millionths, with
     the internal ``engagement_id``; collects the over-invoiced engagements for ``invoices``."""
     over_ids: set[int] = set()
+    by_currency: dict[str, list[int]] = {}
     for df in _frames(shared.conn, queries.totals(shared.conn)):
-        df["invoice_count"] = df["invoice_count"].astype("int64")
-        ordered = df["ordered_micros"].where(df["ordered_micros"].notna(), 0).map(int)  # unknown ordered amount: 0
-        gap = df["invoiced_micros"].map(int) - ordered
+        df["invoice_count"] = df["invoice_count"].map(int).astype("int64")
+        _sums(df)
+        ordered = pd.Series(  # unknown ordered amount: 0
+            [0 if o is None else int(o) for o in df["ordered_micros"].tolist()], index=df.index, dtype=object
+        )
+        df["ordered_micros"] = ordered
+        columns = [df["currency"].tolist(), *(df[name].tolist() for name in _TOTALLED)]
+        for currency, *values in zip(*columns, strict=True):  # Python ints: exact at any size
+            found = by_currency.setdefault(currency or "", [0] * (1 + len(_TOTALLED)))
+            found[0] += 1
+            for i, value in enumerate(values, 1):
+                found[i] += int(value)
+        gap = df["invoiced_micros"] - ordered
         conditions = match_conditions(df["invoice_count"], gap, shared.tolerance.within(gap, ordered, SCALE))
         df["match_status"] = np.select(
             [holds for holds, _status in conditions],
@@ -232,6 +298,7 @@ def _totals_chunks(shared: _Shared) -> Iterator[pd.DataFrame]:
         df["anomalies"] = _lookup(df["engagement_id"], _cells(long, "engagement_id"))
         yield df
     shared.over = over_ids
+    shared.by_currency = by_currency
 
 
 def _reconciliation_chunks(shared: _Shared) -> Iterator[pd.DataFrame]:
@@ -239,6 +306,7 @@ def _reconciliation_chunks(shared: _Shared) -> Iterator[pd.DataFrame]:
     excluded), credit notes, paid (MISE_EN_PAIEMENT), remaining, count, match status (within
     the configured tolerance), anomalies."""
     for df in _totals_chunks(shared):
+        df["currency"] = _text(df["currency"])
         yield _finish(df, RECONCILIATION_COLUMNS)
 
 
@@ -274,9 +342,35 @@ def _invoice_chunks(shared: _Shared) -> Iterator[pd.DataFrame]:
         long = pd.concat([mine, extra], ignore_index=True)  # stored first: its own reason wins
         long["reason"] = long["reason"].where(long["reason"].astype(str) != "", _reason(long["code"]))
         df["anomaly"] = _lookup(df["invoice_id"], _cells(long, "invoice_id"))
-        for col in ("seller_id", "buyer_id", "engagement_number"):
+        for col in ("seller_id", "buyer_id", "engagement_number", "currency"):
             df[col] = _text(df[col])
         yield _finish(df, INVOICE_COLUMNS)
+
+
+# -- totals.csv ----------------------------------------------------------------------------------
+
+
+def _currency_chunks(shared: _Shared) -> Iterator[pd.DataFrame]:
+    """One row per currency (engagements without one under ``""``), in code-point order: the
+    number of engagements, what they ordered (unknown amounts as 0), invoiced net of credit
+    notes, credit notes, paid, remaining (ordered - invoiced), as the reconciliation counts them.
+    Amounts of two currencies are never added together."""
+    rows = []
+    for currency, (engagements, ordered, invoiced, credit_notes, paid, count) in sorted(
+        shared.currency_totals().items()
+    ):
+        rows.append(
+            (
+                currency,
+                engagements,
+                *(money_text(v) for v in (ordered, invoiced, credit_notes, paid, ordered - invoiced)),
+                count,
+            )
+        )
+    df = pd.DataFrame(rows, columns=list(TOTALS_COLUMNS), dtype=object)
+    for col in INTEGER_COLUMNS["totals"]:
+        df[col] = df[col].astype("int64")
+    yield _finish(df, TOTALS_COLUMNS)
 
 
 # -- all -----------------------------------------------------------------------------------------
@@ -294,7 +388,7 @@ def _finish(df: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
 def stream(
     conn: db.Connection, settings: Settings, today: date, names: tuple[str, ...] = tuple(COLUMNS)
 ) -> Iterator[tuple[str, pd.DataFrame]]:
-    """The requested reports (``status``, ``reconciliation``, ``invoices``, in that order) as
+    """The requested reports (``status``, ``reconciliation``, ``invoices``, ``totals``, in that order) as
     ``(name, chunk)``, each report's chunks in row order; read on one connection (one
     transaction: the three agree with each other)."""
     shared = _Shared(conn, settings)
@@ -302,6 +396,7 @@ def stream(
         "status": lambda: _status_chunks(conn, today),
         "reconciliation": lambda: _reconciliation_chunks(shared),
         "invoices": lambda: _invoice_chunks(shared),
+        "totals": lambda: _currency_chunks(shared),
     }
     for name in COLUMNS:
         if name in names:

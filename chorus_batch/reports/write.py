@@ -13,7 +13,7 @@ same frames give the same bytes:
   The workbook's created/modified properties are fixed (``as_of`` at midnight UTC, else
   2000-01-01) and the zip entries get a fixed timestamp, so the same frames give the same bytes.
 * HTML: ``reports.html``, one self-contained page (inline CSS, inline SVG charts drawn here, no
-  script, no external resource) in French: the three tables and two bar charts (engagements per
+  script, no external resource) in French: a table per report and two bar charts (engagements per
   status; ageing by ``days_in_status``: 0–7, 8–30, 31–90, > 90 days).
 """
 
@@ -195,6 +195,10 @@ TITLES = {
         "Factures et avoirs",
         "invoices.csv : une ligne par facture ou avoir reçu, doublons et rejets compris.",
     ),
+    "totals": (
+        "Totaux par devise",
+        "totals.csv : une ligne par devise ; les montants de deux devises ne sont jamais additionnés.",
+    ),
 }
 LABELS_FR = {
     "engagement_number": "N° d'engagement",
@@ -223,6 +227,8 @@ LABELS_FR = {
     "seller_id": "Vendeur (id)",
     "buyer_id": "Acheteur (id)",
     "matched": "Rapprochée",
+    "counted": "Comptée",
+    "engagement_count": "Nb d'engagements",
     "anomaly": "Anomalies",
 }
 AGEING = (("0 à 7 j", 0, 7), ("8 à 30 j", 8, 30), ("31 à 90 j", 31, 90), ("plus de 90 j", 91, None))
@@ -280,7 +286,8 @@ def to_html(frames: Mapping[str, pd.DataFrame], as_of: date | None = None) -> by
         "<body>",
         "<header>",
         f"<h1>Engagements et factures{esc(day)}</h1>",
-        '<p class="lead">Rapports pour la comptabilité : montants en euros avec deux décimales '
+        '<p class="lead">Rapports pour la comptabilité : montants dans la devise de leur ligne (colonne Devise), '
+        "jamais additionnés d'une devise à l'autre, avec deux décimales "
         "(arrondi au plus proche, demi vers le haut), dates ISO 8601 (UTC).</p>",
         '<nav aria-label="Sommaire"><ul>',
     ]

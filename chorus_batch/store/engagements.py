@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Table, bindparam, func, insert, or_, select, 
 from sqlalchemy.engine import Row
 
 from ..domain import states
-from ..domain.identifiers import party_key
+from ..domain.identifiers import canonical, party_key
 from ..domain.model import Attachment, OrderDocument, OrderLine
 from ..errors import ChorusError, NotFound
 from . import parties
@@ -272,7 +272,8 @@ def search(conn: Connection, c: Criteria) -> list[Row[Any]]:
     ):
         if value:
             compact = value.replace(" ", "")
-            q = q.where(or_(col_id == compact, fold(col_name).contains(value.casefold(), autoescape=True)))
+            named = fold(col_name).contains(value.casefold(), autoescape=True)
+            q = q.where(or_(col_id.in_({compact, canonical(compact)}), named))
     if c.created_from:
         q = q.where(_e.c.created_at >= c.created_from)
     if c.created_to:
@@ -288,7 +289,7 @@ def resolve(conn: Connection, number: str, issuer: str | None = None) -> Row[Any
     """
     q = select(_e).where(_e.c.number == number.strip())
     if issuer:
-        q = q.where(_e.c.issuer_id == issuer.replace(" ", ""))
+        q = q.where(_e.c.issuer_id.in_({issuer.replace(" ", ""), canonical(issuer.replace(" ", ""))}))
     rows = list(conn.execute(q))
     if not rows:
         raise NotFound(f"no engagement {number!r}" + (f" from issuer {issuer}" if issuer else ""))

@@ -1,10 +1,17 @@
 """Invoices and credit notes (one row per document received, duplicates included), their
 lifecycle statuses, and the sums of SPEC §8 an engagement's invoices add up to.
 
-``counted_sums`` writes the domain's counting rule (``domain.invoices``) in SQL once, for one
-engagement (``invoiced_totals``: ``orders show``, ``close_when_paid``) and for all of them at
-once (the reconciliation report, ``store.reports``). Money is summed by the database on the raw
-BIGINT millionths of ``Micros``, so it is exact on both databases.
+``counted_sums`` writes the domain's counting rule (``domain.invoices``, and an invoice's
+``excluded`` reason from ``domain.matching``) in SQL once, for one engagement
+(``invoiced_totals``: ``orders show``, ``close_when_paid``) and for all of them at once (the
+reconciliation report, ``store.reports``).
+
+Money is summed exactly at any size the validation admits. A document amount is below 10^12
+with at most 6 decimals, so its raw BIGINT millionths (``Micros``) fit 64 bits but ten of them
+may not: each sum is taken in two parts, the whole units (``micros / 10^6``) and the millionth
+remainders (``micros % 10^6``), which both databases compute in integers truncated toward zero
+(so ``units * 10^6 + rest`` is the amount again, sign included). Neither part can overflow;
+``exact`` puts them back together as a Python ``int`` of millionths.
 """
 
 from __future__ import annotations
@@ -15,7 +22,19 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, and_, bindparam, case, func, insert, select, type_coerce, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal_column,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.engine import Row
 from sqlalchemy.sql import ColumnElement
 
@@ -97,37 +116,72 @@ def micros(column: Any) -> Any:
     return type_coerce(column, BigInteger)
 
 
+_SCALE = literal_column(str(s.SCALE), BigInteger)  # written into the SQL: an integer on both databases
+MONEY_SUMS = ("invoiced", "credit_notes", "paid")
+
+
+def units(value: Any) -> Any:
+    """The whole units of an expression in millionths, truncated toward zero (SQL integer ``/``)."""
+    return type_coerce(value.op("/")(_SCALE), BigInteger)
+
+
+def rest(value: Any) -> Any:
+    """The millionths left over by ``units`` (SQL ``%``: the sign of ``value``)."""
+    return type_coerce(value.op("%")(_SCALE), BigInteger)
+
+
+def exact(units_sum: Any, rest_sum: Any) -> int | None:
+    """A sum in millionths from its two parts (``None`` when no row added to it): a Python int,
+    exact at any size (PostgreSQL gives its sums as NUMERIC, SQLite as integers)."""
+    if units_sum is None and rest_sum is None:
+        return None
+    return int(units_sum or 0) * s.SCALE + int(rest_sum or 0)
+
+
+def as_decimal(millionths: int) -> Decimal:
+    """Millionths as an exact ``Decimal`` (made from text: no context rounding at any size)."""
+    return Decimal(f"{millionths}E-6")
+
+
+def counted() -> ColumnElement[bool]:
+    """Whether an invoice row counts toward its engagement's totals: not a duplicate, not
+    ``REJETEE``, and fitting the engagement (no ``excluded`` reason)."""
+    return and_(_i.c.duplicate_of.is_(None), _i.c.status != lifecycle.NOT_COUNTED.value, _i.c.excluded.is_(None))
+
+
 def counted_sums() -> dict[str, ColumnElement[Any]]:
-    """The aggregates of SPEC §8 over a set of invoice rows, as raw millionths (``NULL`` when
-    no row adds to them): ``invoiced`` (net of credit notes), ``credit_notes``, ``paid``, and
-    ``invoice_count``. Counted, signed and paid as ``domain.invoices`` says."""
-    counted = and_(_i.c.duplicate_of.is_(None), _i.c.status != lifecycle.NOT_COUNTED.value)
+    """The aggregates of SPEC §8 over a set of invoice rows: for each of ``MONEY_SUMS``
+    (``invoiced`` net of credit notes, ``credit_notes``, ``paid``) its two parts
+    ``<name>_units`` and ``<name>_rest`` (``NULL`` when no row adds to them; ``exact`` joins
+    them), and ``invoice_count``. Counted, signed and paid as ``domain.invoices`` says."""
+    is_counted = counted()
     ttc = micros(_i.c.amount_ttc)
     signed = case((_i.c.type == lifecycle.CREDIT_NOTE, -ttc), else_=ttc)
-    return {
-        "invoiced": func.sum(case((counted, signed), else_=None)),
-        "credit_notes": func.sum(case((and_(counted, _i.c.type == lifecycle.CREDIT_NOTE), ttc), else_=None)),
-        "paid": func.sum(case((and_(counted, _i.c.status == lifecycle.PAID.value), signed), else_=None)),
-        "invoice_count": func.sum(case((counted, 1), else_=0)),
+    parts = {
+        "invoiced": case((is_counted, signed), else_=None),
+        "credit_notes": case((and_(is_counted, _i.c.type == lifecycle.CREDIT_NOTE), ttc), else_=None),
+        "paid": case((and_(is_counted, _i.c.status == lifecycle.PAID.value), signed), else_=None),
     }
+    sums: dict[str, ColumnElement[Any]] = {}
+    for name, value in parts.items():
+        sums[f"{name}_units"] = func.sum(units(value))
+        sums[f"{name}_rest"] = func.sum(rest(value))
+    sums["invoice_count"] = func.sum(case((is_counted, 1), else_=0))
+    return sums
 
 
 @dataclass(frozen=True)
 class InvoicedTotals:
-    invoiced_ttc: Decimal  # invoices minus credit notes, REJETEE and duplicates excluded
+    invoiced_ttc: Decimal  # invoices minus credit notes, REJETEE, duplicates and misfits excluded
     credit_notes_ttc: Decimal
     paid_ttc: Decimal  # invoices minus credit notes in MISE_EN_PAIEMENT
     invoice_count: int  # the invoices and credit notes counted
 
 
 def invoiced_totals(conn: Connection, engagement_id: int) -> InvoicedTotals:
-    """The sums of SPEC §8 for one engagement."""
+    """The sums of SPEC §8 for one engagement, exact (``Decimal``) at any size."""
     sums = counted_sums()
-    # the raw millionths, summed exactly by the database, then one conversion to Decimal
-    row = conn.execute(
-        select(*(type_coerce(func.coalesce(x, 0), BigInteger) for x in sums.values())).where(
-            _i.c.engagement_id == engagement_id
-        )
-    ).one()
-    invoiced, credit_notes, paid, count = (int(v) for v in row)
-    return InvoicedTotals(Decimal(invoiced) / s.SCALE, Decimal(credit_notes) / s.SCALE, Decimal(paid) / s.SCALE, count)
+    row = conn.execute(select(*sums.values()).where(_i.c.engagement_id == engagement_id)).one()
+    found = dict(zip(sums, row, strict=True))
+    invoiced, credit_notes, paid = (as_decimal(exact(found[f"{n}_units"], found[f"{n}_rest"]) or 0) for n in MONEY_SUMS)
+    return InvoicedTotals(invoiced, credit_notes, paid, int(found["invoice_count"] or 0))

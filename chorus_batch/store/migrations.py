@@ -7,11 +7,14 @@ a new migration here (ALTER/CREATE statements), never with an edit of an applied
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, inspect, select, text
+from sqlalchemy import Connection, Engine, inspect, select, text, update
 
+from ..domain import matching
+from ..domain.identifiers import canonical
 from . import schema as s
 
 
@@ -92,6 +95,58 @@ def _base_quantity(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE engagement_lines ADD COLUMN base_quantity BIGINT"))
 
 
+def _party_keys(conn: Connection) -> None:
+    """Every stored party key in its canonical spelling (``identifiers.canonical``: ``GLN:…`` →
+    ``0088:…``). A key whose canonical form is already taken (the same party or engagement stored
+    twice under two spellings) is left as it was: new documents go to the row under the
+    canonical key, and comparisons canonicalise both sides, so the old row is still found."""
+    p, e, i = s.parties, s.engagements, s.invoices
+    for party in conn.execute(select(p.c.id, p.c.party_id)).all():
+        key = canonical(party.party_id)
+        if key != party.party_id and conn.execute(select(p.c.id).where(p.c.party_id == key)).first() is None:
+            conn.execute(update(p).where(p.c.id == party.id).values(party_id=key))
+    for row in conn.execute(select(e.c.id, e.c.issuer_id, e.c.supplier_id, e.c.number)).all():
+        issuer, supplier = canonical(row.issuer_id), canonical(row.supplier_id)
+        if supplier != row.supplier_id:
+            conn.execute(update(e).where(e.c.id == row.id).values(supplier_id=supplier))
+        if issuer != row.issuer_id:
+            taken = select(e.c.id).where(e.c.issuer_id == issuer, e.c.number == row.number)
+            if conn.execute(taken).first() is None:
+                conn.execute(update(e).where(e.c.id == row.id).values(issuer_id=issuer))
+    for column in (i.c.seller_id, i.c.buyer_id):
+        for (key,) in conn.execute(select(column).where(column.is_not(None)).distinct()).all():
+            if canonical(key) != key:
+                conn.execute(update(i).where(column == key).values({column.name: canonical(key)}))
+
+
+def _invoices_that_fit(conn: Connection) -> None:
+    """Invoices know why they are left out of their engagement's totals (``excluded``): the
+    currency, seller and buyer of every matched invoice are checked again against its engagement
+    (``matching.match``, party keys in canonical spelling), and its anomalies rewritten."""
+    i, e = s.invoices, s.engagements
+    if "excluded" not in {c["name"] for c in inspect(conn).get_columns("invoices")}:
+        conn.execute(text("ALTER TABLE invoices ADD COLUMN excluded TEXT"))
+    _party_keys(conn)
+    matched = (
+        select(i.c.id, i.c.currency, i.c.identities, e.c.id.label("engagement_id"), e.c.number, e.c.issuer_id)
+        .add_columns(e.c.supplier_id, e.c.currency.label("engagement_currency"))
+        .select_from(i.join(e, e.c.id == i.c.engagement_id))
+        .order_by(i.c.id)
+    )
+    for row in conn.execute(matched).all():
+        known = json.loads(row.identities or "{}")
+        engagement = matching.Candidate(row.engagement_id, row.issuer_id, row.supplier_id, row.engagement_currency)
+        found = matching.match(
+            row.number,
+            matching.known_party(known.get("seller", [])),
+            matching.known_party(known.get("buyer", [])),
+            row.currency,
+            [engagement],
+        )
+        anomalies = json.dumps([a.as_dict() for a in found.anomalies], ensure_ascii=False)
+        conn.execute(update(i).where(i.c.id == row.id).values(anomalies=anomalies, excluded=found.excluded))
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial: files, blobs, parties, engagements, versions, lines, attachments, transitions", _initial),
     (2, "supplier answers and parked documents", _answers_and_parking),
@@ -100,6 +155,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (5, "the store's identity: the workspace it belongs to", _store_meta),
     (6, "what documents and people send as text of any length", _sent_text),
     (7, "the price basis of each order line (base quantity)", _base_quantity),
+    (8, "party keys in one spelling; invoices left out of their engagement's totals, and why", _invoices_that_fit),
 ]
 
 

@@ -1,12 +1,14 @@
 """The queries of the accountants' reports (SPEC §8), streamed in chunks of rows.
 
-Every amount is added up by the database on the raw BIGINT millionths of ``Micros`` and
-written by it as two-decimal text, rounded half-up (``money_text``): no amount is ever a float
-or a per-cell ``Decimal``. Rows leave the database in Unicode code-point order (SQLite compares
-UTF-8 bytes; PostgreSQL is given ``COLLATE "C"`` and ``NULLS FIRST``), so each report's chunks
-come in their final order and SQLite and PostgreSQL give the same bytes. Rows are read straight
-from a DBAPI cursor (a server-side one on PostgreSQL, so they stream): every column selected
-here is text or a whole number, which needs no conversion.
+A stored amount is written by the database as two-decimal text, rounded half-up
+(``money_text``). A sum is added up by the database in its two parts, whole units and millionth
+remainders (``invoices.counted_sums``: exact at any size, where one BIGINT would overflow), and
+written by ``reports.build`` from the exact Python integer they make: no amount is ever a float.
+Rows leave the database in Unicode code-point order (SQLite compares UTF-8 bytes; PostgreSQL
+is given ``COLLATE "C"`` and ``NULLS FIRST``), so each report's chunks come in their final order
+and SQLite and PostgreSQL give the same bytes. Rows are read straight from a DBAPI cursor (a
+server-side one on PostgreSQL, so they stream): every column selected here is text or a whole
+number, which needs no conversion.
 
 Each query is built for the connection's database (``status``, ``totals``, ``invoices``,
 ``invoice_anomalies``, ``engagement_anomalies``); ``rows`` streams one.
@@ -18,13 +20,13 @@ import itertools
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, String, case, cast, func, literal, select, true, type_coerce, union
+from sqlalchemy import Connection, String, and_, case, cast, func, literal, select, true, type_coerce, union
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql import ColumnElement, Select
 
 from ..domain.states import Event
 from . import schema as s
-from .invoices import counted_sums, micros
+from .invoices import counted, counted_sums, micros
 
 CHUNK_ROWS = 50_000  # rows read at a time: memory stays flat with the store's size
 Chunk = tuple[list[str], Sequence[Any]]  # column names, rows (as the DBAPI cursor gives them: tuples)
@@ -80,9 +82,10 @@ def status(conn: Connection) -> Select[Any]:
 
 
 def totals(conn: Connection) -> Select[Any]:
-    """Per engagement, summed by the database (``invoices.counted_sums``): invoiced (net of
-    credit notes), credit notes, paid, remaining as text, the number of counted documents, and
-    the raw millionths ordered and invoiced that the match status is computed on."""
+    """Per engagement, summed by the database (``invoices.counted_sums``): the two parts
+    (``_units``, ``_rest``) of invoiced (net of credit notes), credit notes and paid, the number
+    of counted documents, the currency, the raw millionths ordered and the ordered amounts as
+    text. ``reports.build`` makes the sums, the remaining amount and the match status."""
     sums = counted_sums()
     per_engagement = (
         select(_i.c.engagement_id, *(value.label(name) for name, value in sums.items()))
@@ -90,9 +93,8 @@ def totals(conn: Connection) -> Select[Any]:
         .group_by(_i.c.engagement_id)
         .subquery("per_engagement")
     )
-    # CAST: PostgreSQL's SUM of BIGINT is a NUMERIC
-    invoiced = cast(func.coalesce(per_engagement.c.invoiced, 0), BigInteger)
     ordered_ttc = micros(_e.c.amount_ttc)
+    parts = [per_engagement.c[name] for name in sums if name != "invoice_count"]
     q = (
         select(
             _e.c.id.label("engagement_id"),
@@ -100,17 +102,11 @@ def totals(conn: Connection) -> Select[Any]:
             _e.c.issuer_id,
             _e.c.supplier_id,
             _e.c.status,
+            _e.c.currency,
             ordered_ttc.label("ordered_micros"),
-            invoiced.label("invoiced_micros"),
             money_text(conn, _e.c.amount_ht).label("ordered_ht"),
             money_text(conn, ordered_ttc).label("ordered_ttc"),
-            money_text(conn, invoiced).label("invoiced_ttc"),
-            money_text(conn, cast(func.coalesce(per_engagement.c.credit_notes, 0), BigInteger)).label(
-                "credit_notes_ttc"
-            ),
-            money_text(conn, cast(func.coalesce(per_engagement.c.paid, 0), BigInteger)).label("paid_ttc"),
-            # "" when the ordered amount is unknown
-            money_text(conn, cast(ordered_ttc - invoiced, BigInteger)).label("remaining_ttc"),
+            *parts,
             func.coalesce(per_engagement.c.invoice_count, 0).label("invoice_count"),
         )
         .select_from(_e.outerjoin(per_engagement, per_engagement.c.engagement_id == _e.c.id))
@@ -179,7 +175,8 @@ def closed_by_payment(conn: Connection) -> set[int]:
 
 def invoices(conn: Connection) -> Select[Any]:
     """One row per invoice or credit note (duplicates and REJETEE included), with its
-    engagement's number and status; amounts as stored (positive), as text."""
+    engagement's number and status; amounts as stored (positive), as text, with the invoice's
+    currency and whether it counts toward its engagement's totals (``counted``)."""
     matched = _i.c.engagement_id.is_not(None)
     q = (
         select(
@@ -194,6 +191,8 @@ def invoices(conn: Connection) -> Select[Any]:
             func.coalesce(_e.c.status, "").label("engagement_status"),
             money_text(conn, _i.c.amount_ht).label("amount_ht"),
             money_text(conn, _i.c.amount_ttc).label("amount_ttc"),
+            _i.c.currency,
+            case((and_(matched, counted()), "true"), else_="false").label("counted"),
             _i.c.status,
             case((_i.c.duplicate_of.is_not(None), 1), else_=0).label("is_duplicate"),
         )

@@ -242,6 +242,9 @@ invoices = Table(
     Column("duplicate_of", Integer, ForeignKey("invoices.id")),  # same seller and number seen before
     Column("anomalies", Text, nullable=False, default="[]"),  # JSON [{code, reason}] from matching
     Column("identities", Text, nullable=False, default="{}"),  # JSON {"seller": [...], "buyer": [...]} for re-matching
+    # migration 8: why the invoice is left out of its engagement's totals (CURRENCY_MISMATCH,
+    # SELLER_MISMATCH, BUYER_MISMATCH: domain.matching.EXCLUDING); NULL when it fits it
+    Column("excluded", Text),
     Column("created_at", String(32), nullable=False),
     Index("ix_invoices_seller_number", "seller_id", "number"),
     Index("ix_invoices_engagement", "engagement_id"),

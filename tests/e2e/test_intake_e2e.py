@@ -404,7 +404,15 @@ def test_orders_show_json(intake: dict[str, Any]) -> None:
     assert (step["from"], step["to"], step["actor"], step["source"]) == (None, "A_TRAITER", "issuer", name)
     assert UTC_STAMP.match(step["at"])
     assert detail["invoices"] == []
-    assert set(detail["totals"]) == {"invoiced_ttc", "credit_notes_ttc", "paid_ttc", "remaining_ttc", "match_status"}
+    assert set(detail["totals"]) == {
+        "currency",
+        "invoiced_ttc",
+        "credit_notes_ttc",
+        "paid_ttc",
+        "remaining_ttc",
+        "match_status",
+    }
+    assert detail["totals"].pop("currency") == detail["currency"]
     assert detail["totals"]["remaining_ttc"] == want["amount_ttc"]
     assert detail["totals"].pop("match_status") == "NOT_INVOICED"
     assert all(MONEY.match(v) for v in detail["totals"].values())

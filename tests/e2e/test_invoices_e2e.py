@@ -50,6 +50,7 @@ RECON_COLUMNS = [
     "issuer_id",
     "supplier_id",
     "status",
+    "currency",
     "ordered_ht",
     "ordered_ttc",
     "invoiced_ttc",
@@ -69,6 +70,8 @@ INVOICE_COLUMNS = [
     "matched",
     "amount_ht",
     "amount_ttc",
+    "currency",
+    "counted",
     "status",
     "anomaly",
 ]
@@ -431,7 +434,7 @@ def test_orders_show_lists_invoices_and_totals_like_the_reconciliation(scenario:
     for number in (E1, E2, E3):
         detail = scenario.show(number)
         row = recon[number]
-        keys = ("invoiced_ttc", "credit_notes_ttc", "paid_ttc", "remaining_ttc", "match_status")
+        keys = ("currency", "invoiced_ttc", "credit_notes_ttc", "paid_ttc", "remaining_ttc", "match_status")
         assert detail["totals"] == {k: row[k] for k in keys}, number
     e1 = scenario.show(E1)
     for invoice in e1["invoices"]:
@@ -623,13 +626,13 @@ def test_excel_fr_reports(scenario: Lab, tmp_path: Path) -> None:
     assert e2["remaining_ttc"] == expected_recon()[E2]["remaining_ttc"].replace(".", ",") == "-136,40"
 
 
-def test_xlsx_report_has_three_sheets(scenario: Lab, tmp_path: Path) -> None:
+def test_xlsx_report_has_a_sheet_per_report(scenario: Lab, tmp_path: Path) -> None:
     result = scenario("report", "all", "--format", "xlsx", "-o", tmp_path)
     assert result.exit_code == 0, result.output + result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["reports.xlsx"]
     assert zipfile.is_zipfile(tmp_path / "reports.xlsx")
     book = load_workbook(tmp_path / "reports.xlsx")
-    assert book.sheetnames == ["status", "reconciliation", "invoices"]
+    assert book.sheetnames == ["status", "reconciliation", "invoices", "totals"]
     recon = book["reconciliation"]
     assert [c.value for c in next(recon.iter_rows(max_row=1))] == RECON_COLUMNS
     assert [c.value for c in next(book["invoices"].iter_rows(max_row=1))] == INVOICE_COLUMNS

@@ -621,13 +621,15 @@ def test_xlsx_report_on_postgresql(invoiced: dict[str, Bench], tmp_path: Path) -
         out = bench.report(tmp_path / kind, "--format", "xlsx")
         assert sorted(p.name for p in out.iterdir()) == ["reports.xlsx"]
         books[kind] = load_workbook(out / "reports.xlsx")
-    assert books["pg"].sheetnames == ["status", "reconciliation", "invoices"]
-    for sheet in ("reconciliation", "invoices"):
+    assert books["pg"].sheetnames == ["status", "reconciliation", "invoices", "totals"]
+    for sheet in ("reconciliation", "invoices", "totals"):
         pg = list(books["pg"][sheet].iter_rows(values_only=True))
         assert pg == list(books["sqlite"][sheet].iter_rows(values_only=True)), sheet
     assert books["pg"]["invoices"].max_row == 1 + 8
-    recon = {row[0]: row for row in books["pg"]["reconciliation"].iter_rows(min_row=2, values_only=True)}
-    assert D(str(recon[E1][5])).quantize(D("0.01")) == D("1597.34")
+    header, *rows = books["pg"]["reconciliation"].iter_rows(values_only=True)
+    recon = {row[0]: dict(zip(header, row, strict=True)) for row in rows}
+    assert D(str(recon[E1]["ordered_ttc"])).quantize(D("0.01")) == D("1597.34")
+    assert recon[E1]["currency"] == "EUR"
 
 
 def test_html_report_on_postgresql(invoiced: dict[str, Bench], tmp_path: Path) -> None:

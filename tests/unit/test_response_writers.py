@@ -543,12 +543,12 @@ def test_special_characters_survive_orderx(profile: str) -> None:
 
 
 def test_special_characters_in_attributes_and_ids() -> None:
-    supplier = replace(SUPPLIER, ids=(PartyId('0009"&<', "A&B<C>\"D'", "endpoint@x"),))
+    supplier = replace(SUPPLIER, ids=(PartyId("0009", "A&B<C>\"D'", "endpoint@x"),))
     line = replace(LINES[0], unit='C"<&')
     resp = response("CA", supplier=supplier, lines=(ResponseLine(line, "3"),))
     root = parse(ubl_writer.write_order_response(resp))
     endpoint = root.find("cac:SellerSupplierParty/cac:Party/cbc:EndpointID", UBL_NS)
-    assert (endpoint.get("schemeID"), endpoint.text) == ('0009"&<', "A&B<C>\"D'")
+    assert (endpoint.get("schemeID"), endpoint.text) == ("0009", "A&B<C>\"D'")
     assert root.find("cac:OrderLine/cac:LineItem/cbc:Quantity", UBL_NS).get("unitCode") == 'C"<&'
 
 
@@ -689,6 +689,22 @@ def test_random_ubl_responses_pass_the_peppol_t76_rules(
     lines = tuple(replace(rl, line=replace(rl.line, name=name)) for rl, name in zip(lines, names, strict=False))
     data = ubl_writer.write_order_response(response(code, reason=reason, lines=lines))
     assert t76_fatal(t76_rules, data) == []
+
+
+def test_ubl_parties_in_peppol_spelling() -> None:
+    # GLN is 0088 in ISO 6523; a number failing its scheme's check (PEPPOL-COMMON-R040) stays,
+    # untyped, and never stands as the address; a scheme outside the ICD list is not written
+    ids = (
+        PartyId("GLN", "5790000435968", "endpoint@x"),
+        PartyId("0088", "5790000435969", "id@x"),
+        PartyId("ZZZ", "local-42", "id@y"),
+    )
+    root = parse(ubl_writer.write_order_response(response("AP", supplier=replace(SUPPLIER, ids=ids))))
+    party = root.find("cac:SellerSupplierParty/cac:Party", UBL_NS)
+    endpoint = party.find("cbc:EndpointID", UBL_NS)
+    assert (endpoint.get("schemeID"), endpoint.text) == ("0088", "5790000435968")
+    written = [(i.get("schemeID"), i.text) for i in party.findall("cac:PartyIdentification/cbc:ID", UBL_NS)]
+    assert written == [(None, "5790000435969"), (None, "local-42")]
 
 
 @pytest.mark.shared

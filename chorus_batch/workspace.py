@@ -8,6 +8,7 @@ of a report goes through a temporary name and a rename, so a reader never sees h
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import heapq
@@ -367,6 +368,16 @@ class Workspace:
                     partner = None if folder.name == "_" else folder.name
                     found.append((worker.name, Pending(Path(entry.path), entry.name, partner)))
         return found
+
+    def prune(self, busy: Callable[[str], bool]) -> None:
+        """The empty folders of ``var/processing/`` removed, those of the workers ``busy`` says
+        may still claim into them (``host.pid``) aside: nothing empty is left after a run."""
+        for owner in _entries(self.processing):
+            if busy(owner.name):
+                continue
+            for folder in (*_entries(Path(owner.path)), owner):
+                with contextlib.suppress(OSError):  # not empty (a claim is there), or already gone
+                    os.rmdir(folder.path)
 
     def unclaim(self, item: Pending) -> Path:
         """Put a claimed file back into the inbox (its partner folder) under a free name."""

@@ -19,7 +19,7 @@ from typing import Any
 from .. import store as db
 from ..domain.names import NAME_MAX, from_text, size
 from ..domain.outcomes import FileStatus
-from ..workspace import HOST, Pending, Workspace, content_hash, write_json
+from ..workspace import HOST, Pending, Workspace, content_hash, worker, write_json
 
 log = logging.getLogger("chorus_batch")
 
@@ -85,6 +85,12 @@ def _is_dead(worker: str) -> bool:
         return False
     # our own PID: claims from an earlier life of this PID, impossible while we run
     return int(pid) == os.getpid() or not alive(int(pid))
+
+
+def prune(ws: Workspace) -> None:
+    """Once a run (or a batch of ``watch``) is over: the empty folders this worker and the
+    stopped ones claimed into are removed; a live worker's are left to it."""
+    ws.prune(lambda owner: owner != worker() and not _is_dead(owner))
 
 
 ORPHAN_GRACE = 5.0  # seconds a peer of a killed run may take to end (it watches its run every 0.2 s)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from .lots import store_in_lots, tuned_collector
 from .outbox import recover_responses
 from .processor import Processor
-from .recovery import recover
+from .recovery import prune, recover
 from .report import FileResult, RunSummary
 
 log = logging.getLogger("chorus_batch")
@@ -59,6 +59,7 @@ def run(
         if not stop.is_set():
             processor.parking.retry()
         count([])
+        prune(processor.ws)
     if stop.is_set():
         summary.interrupted = 0
         summary.left = sum(1 for item in pending if item.path.exists())

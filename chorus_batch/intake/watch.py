@@ -45,6 +45,7 @@ from ..errors import StoreError
 from ..workspace import Pending, is_temporary
 from .lots import give_back, put_back, read_unless
 from .processor import Processor
+from .recovery import prune
 from .report import FileResult
 from .run import resume, tidy
 
@@ -243,6 +244,7 @@ class Watcher:
                 log.info("%s: %s", result.name, result.status)
         for later in self.processor.parking.drain():
             log.info("%s: %s (after parking)", later.name, later.status)
+        prune(self.processor.ws)
 
     def _store(self, items: list[Pending]) -> list[FileResult] | None:
         """Claim, read, commit and finish ``items``, the files read one by one: ``None`` when a stop came

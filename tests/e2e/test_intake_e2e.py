@@ -31,7 +31,7 @@ from lxml import etree
 
 from chorus_batch.cli import cli
 from chorus_batch.demo.generate import ISSUERS, SUPPLIERS, engagement_number, orderx_order, random_lines, ubl_order
-from chorus_batch.workspace import readable_json
+from chorus_batch.workspace import HOST, readable_json
 
 NS = {
     "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
@@ -767,3 +767,19 @@ def _parses(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def test_nothing_empty_is_left_in_var_processing(workspace: Path, wcli: Any) -> None:
+    # a dead worker's empty folders (a killed run of another PID) go too; a live one's stay
+    dead = workspace / "var" / "processing" / f"{HOST}.999999999" / "_"  # no such PID
+    dead.mkdir(parents=True)
+    rng = random.Random(3)
+    inbox = workspace / "inbox"
+    (inbox / "partner-a").mkdir()
+    for i, folder in enumerate((inbox, inbox / "partner-a")):
+        lines = random_lines(rng, 2)
+        (folder / f"o{i}.xml").write_bytes(
+            ubl_order(engagement_number(i), ISSUERS[0], SUPPLIERS[0], lines, date(2026, 1, 5))
+        )
+    assert wcli("run").exit_code == 0
+    assert list((workspace / "var" / "processing").iterdir()) == []

@@ -335,3 +335,19 @@ def test_watch_never_blocks_on_an_entry_that_is_not_a_file(tmp_path: Path, watch
     assert watcher.stop(signal.SIGTERM) == 0
     assert "Traceback" not in watcher.stderr
     assert list(inbox.iterdir()) == []
+
+
+def test_watch_takes_a_file_moved_in_once_it_is_stable(tmp_path: Path, watch_factory) -> None:
+    """A file moved into the inbox from another folder of the same file system (``mv``) is whole
+    when it appears: taken after ``stable_seconds``, not after ``close_timeout_seconds``
+    (docs/operations.md, "How watch takes a file")."""
+    ws = _init(tmp_path / "ws", EVENTS_ONLY + "close_timeout_seconds = 3600\n")
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    (staging / "moved.xml").write_bytes(_order(7, random.Random(7)))
+    watcher = watch_factory(ws)
+    watcher.wait_watching()
+    os.rename(staging / "moved.xml", ws / "inbox" / "moved.xml")
+    assert _wait_for(lambda: "moved.xml.json" in _acks(ws), 30), watcher.stderr
+    assert _acks(ws)["moved.xml.json"]["status"] == "IN_INTEGRE"
+    assert watcher.stop(signal.SIGTERM) == 0

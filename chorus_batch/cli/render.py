@@ -280,4 +280,6 @@ def answer_plan(
             out.print(table)
     label = RESPONSE_LABELS.get(code, code)
     for name in responses:
-        out.print(f"  order response {safe(code)} ({label}) {safe(name)} will be written to {safe(where)}", soft_wrap=True)
+        out.print(
+            f"  order response {safe(code)} ({label}) {safe(name)} will be written to {safe(where)}", soft_wrap=True
+        )

@@ -144,7 +144,7 @@ def orders_search(
 @click.pass_obj
 @guarded
 def orders_show(ctx: Context, number: str, issuer: str | None, fmt: str) -> None:
-    """Everything about one engagement (the portal's "Consulter").
+    """Everything about one engagement (the portal's "Consulter"). NUMBER may start with "-".
 
     Example:
 
@@ -266,7 +266,9 @@ def _refusal_exit(code: str) -> int:
 _ANSWER_OPTIONS = [
     click.argument("number"),
     click.option("--issuer", help="Issuer id, when several issuers used the number."),
-    click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (scripts)."),
+    click.option(
+        "--yes", "-y", is_flag=True, help="Do not ask; needed to change anything without a terminal (scripts, cron)."
+    ),
 ]
 
 
@@ -341,7 +343,9 @@ def orders_modify(
     reason: str | None,
 ) -> None:
     """Accept an engagement with changes (order response CA): a new version with the changed
-    lines; amounts are recomputed exactly. Works in A_TRAITER and PRIS_EN_COMPTE.
+    lines; amounts are recomputed exactly. Works in A_TRAITER and PRIS_EN_COMPTE. Every line
+    named must be one of the order's, a quantity above 0. The lines and totals before -> after
+    are shown, then Confirm? is asked (without a terminal: --yes is needed).
 
     Example:
 

@@ -272,9 +272,9 @@ def answer_plan(
     """What an answer will do, before it is asked for: the state change, any warning, the
     lines and totals before → after (``modify``), the order response it will write."""
     out = console()
-    out.print(f"engagement {safe(number)} ({safe(issuer_id)}): {safe(before)} -> {safe(after)}")
+    out.print(f"engagement {safe(number)} ({safe(issuer_id)}): {safe(before)} -> {safe(after)}", soft_wrap=True)
     for warning_code, message in warnings:
-        out.print(f"  {safe(warning_code)}: {safe(message)}")
+        out.print(f"  {safe(warning_code)}: {safe(message)}", soft_wrap=True)
     if change is not None:
         for table in change_tables(change):
             out.print(table)

@@ -312,6 +312,8 @@ def orders_refuse(ctx: Context, number: str, issuer: str | None, yes: bool, reas
 def _line_change(value: str) -> LineChange:
     line_id, _, rest = value.partition("=")
     qty, _, price = rest.partition("@")
+    if not (qty.strip() or price.strip()):
+        raise click.BadParameter(f"{value!r}: give a quantity or a price, e.g. 2=5@12.50 or 2=@12.50")
     try:
         return LineChange(
             line_id.strip(), "3", quantity=Decimal(qty) if qty else None, unit_price=Decimal(price) if price else None

@@ -51,9 +51,11 @@ HOSTILE_NAME = "Mairie [/b] [red]x[bogus]y :thumbs_up: \u202eevil\u202c \x9b31m"
 
 
 def per_two(number: str, issuer_name: str | None = None) -> bytes:
-    """Line 1: 23 at 30.00 per 2 = 345.00 (made at 15.00 per unit, then restated per 2)."""
+    """Line 1: 23 at 30.00 per 2 = 345.00 (made at 15.00 per unit, then restated per 2).
+    ``issuer_name``: the issuer's name and line 2's."""
     issuer = dataclasses.replace(ISSUERS[0], name=issuer_name) if issuer_name else ISSUERS[0]
-    data = ubl_order(number, issuer, SUPPLIERS[0], LINES, date(2026, 1, 5))
+    lines = [LINES[0], dataclasses.replace(LINES[1], name=issuer_name)] if issuer_name else LINES
+    data = ubl_order(number, issuer, SUPPLIERS[0], lines, date(2026, 1, 5))
     stated = b'<cbc:PriceAmount currencyID="EUR">15.00</cbc:PriceAmount>'
     assert data.count(stated) == 1
     basis = b'<cbc:PriceAmount currencyID="EUR">30.00</cbc:PriceAmount><cbc:BaseQuantity unitCode="C62">2'
@@ -120,6 +122,14 @@ def test_modify_refuses_a_bad_argument_with_exit_2_and_changes_nothing(
     assert result.exit_code == 2, result.output + result.stderr
     assert f"[{code}]" in result.stderr and "nothing changed" in result.stderr
     assert "internal error" not in result.output + result.stderr and "Confirm?" not in result.output
+    unchanged(ordered, wcli, before)
+
+
+@pytest.mark.parametrize("change", ["1", "1=", "1=@", "1=x", "1=2@y"])
+def test_a_line_change_that_says_nothing_usable_is_a_usage_error(ordered: Path, wcli: RunCli, change: str) -> None:
+    before = shown(wcli)
+    result = wcli("orders", "modify", NUMBER, "--line", change, "--yes")
+    assert result.exit_code == 2 and "Invalid value" in result.stderr, result.output + result.stderr
     unchanged(ordered, wcli, before)
 
 
@@ -273,13 +283,17 @@ def test_orders_search_and_show_print_document_values_as_written(workspace: Path
         result = wcli("orders", *args, env=WIDE)
         assert result.exit_code == 0, result.output + result.stderr
         assert_escaped(result.stdout)
+    planned = wcli("orders", "modify", NUMBER, "--line", "2=3", env=WIDE)  # no terminal: shown, not applied
+    assert planned.exit_code == 2 and "[CONFIRMATION_REQUIRED]" in planned.stderr
+    assert_escaped(planned.stdout)
 
 
 def test_file_names_reach_the_terminal_escaped(workspace: Path, wcli: RunCli) -> None:
     name = "[red]x[bogus]y\x1b[2J\x1b]0;pwned\x07.xml"
     (workspace / "inbox" / name).write_bytes(b"not a document")
-    run = wcli("run", env=WIDE)
+    run = wcli("-v", "run", env=WIDE)
     assert run.exit_code == 1
+    assert "\\x1b[2J" in run.stderr and "\x1b" not in run.stderr, run.stderr  # -v: the log lines too
     listed = wcli("files", "list", env=WIDE)
     detail = wcli("files", "show", name)
     for result in (run, listed, detail):

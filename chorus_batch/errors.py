@@ -229,6 +229,30 @@ CODES: dict[str, ErrorCode] = {
         "Nothing changed.",
         "Send the refusal again with a reason.",
     ),
+    "LINE_UNKNOWN": ErrorCode(
+        "`orders modify` names a line the engagement does not have (`--line 9=...` or `--drop 9` on an order "
+        "whose lines are 1 and 2). Nothing changed (exit 2); the message lists the engagement's lines.",
+        "Give the line ids `orders show NUMBER` lists (column `line`).",
+    ),
+    "LINE_REPEATED": ErrorCode(
+        "`orders modify` names the same line twice (two `--line`, two `--drop`, or a `--line` and a `--drop`). "
+        "Nothing changed (exit 2).",
+        "Name each line once.",
+    ),
+    "QUANTITY_NOT_POSITIVE": ErrorCode(
+        "`orders modify --line LINE=QTY` gives a quantity of 0. Nothing changed (exit 2).",
+        "Give a quantity above 0; to remove the line, use `--drop LINE`.",
+    ),
+    "ALL_LINES_DROPPED": ErrorCode(
+        "`orders modify` would remove every line of the engagement, which leaves no order to accept. "
+        "Nothing changed (exit 2).",
+        "To decline the whole order, use `orders refuse NUMBER --reason TEXT`.",
+    ),
+    "CONFIRMATION_REQUIRED": ErrorCode(
+        "`orders accept`, `refuse` or `modify` would change an engagement but runs without a terminal (its "
+        "standard input is a pipe or a file) and without `--yes`, so nobody can confirm. Nothing changed (exit 2).",
+        "Add `--yes` in scripts to say the change is meant; run the command on a terminal to be asked.",
+    ),
     "RESPONSE_CODE_INVALID": ErrorCode(
         "The answer's code is not one of AP (accept), RE (refuse), CA (accept with changes), AB (acknowledge), "
         "or the CSV action is not accept / refuse / modify.",

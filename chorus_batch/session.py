@@ -25,10 +25,12 @@ from typing import Any
 from . import apply, identity, reports, shapes
 from . import config as configuration
 from . import store as db
+from .domain import amend
 from .domain.habilitations import readable_structures
-from .domain.model import LineChange, Party, PartyId, ResponseDocument
+from .domain.model import LineChange, Party, PartyId, ResponseDocument, Totals
 from .domain.names import as_text
 from .domain.outcomes import DocumentOutcome, FileStatus, Outcome
+from .domain.rules import check_reference
 from .errors import ConfigError, Issue, NotFound, StoreError, WorkspaceError
 from .intake import Processor, Verdict, read, verdict
 from .intake import run as run_intake
@@ -60,6 +62,7 @@ class Answer:
     after: str
     responses: list[str]  # order responses written (or that would be written) to outbox/responses/
     applied: bool = False
+    change: dict[str, Any] | None = None  # an answer with changes: lines and totals before → after (shapes.amendment)
 
     @property
     def refused(self) -> Issue | None:
@@ -322,19 +325,25 @@ class Session:
         ``CA`` accept with changes (``lines``). The answer is first run in a transaction that
         is rolled back; ``confirm`` sees what it would do and may stop there (the plan is
         returned unapplied); then it is applied and its order response written. Files and
-        commands go through the same rules (``apply``)."""
+        commands go through the same rules (``apply``).
+
+        The arguments are checked first, before the engagement is looked for (a usable number,
+        a reason to refuse, usable quantities and prices: ``rules.check_reference``), then
+        against its lines (``amend.check_changes``); a refused plan is returned, nothing done."""
         self.ensure()
+        given = ResponseDocument(syntax="cli", number=None, order_number=number, code=code, reason=reason, lines=lines)
+        if refused := check_reference(given):
+            outcome = Outcome(given.kind, number, DocumentOutcome.REJETE, refused)
+            return Answer(number, issuer or "", outcome, "", "", [])
         with self.store() as store:
             with store.read() as conn:
                 row = self._visible(conn, number, issuer)
-            response = ResponseDocument(
-                syntax="cli",
-                number=None,
-                order_number=row.number,
-                code=code,
-                reason=reason,
-                issuer=Party(None, (PartyId("", row.issuer_id, "id@cli"),)),
-                lines=lines,
+                current = db.engagements.current_lines(conn, row)
+            if code == "CA" and (refused := amend.check_changes(current, lines, row.number)):
+                outcome = Outcome(given.kind, row.number, DocumentOutcome.REJETE, refused)
+                return Answer(row.number, row.issuer_id, outcome, row.status, row.status, [])
+            response = dataclasses.replace(
+                given, order_number=row.number, issuer=Party(None, (PartyId("", row.issuer_id, "id@cli"),))
             )
             plan = self._answer(store, response, row.issuer_id, commit=False)
             if plan.refused or not confirm(plan):
@@ -348,16 +357,30 @@ class Session:
                 row = db.engagements.resolve(conn, response.order_number, issuer_id)
                 src = db.Source(None, None, iso(now))
                 ctx = apply.Context(conn, self.settings, src, now.date(), self.settings.partner(self.partner), "cli")
+                lines_before = db.engagements.current_lines(conn, row)
+                totals_before = self._totals(conn, row)
                 outcome = apply.apply(ctx, response)
-                after = db.engagements.lock(conn, row.id).status
+                now_row = db.engagements.lock(conn, row.id)
                 names = [e.name for e in ctx.emitted]
-                found = Answer(row.number, row.issuer_id, outcome, row.status, after, names, applied=commit)
+                change = None
+                if response.code == "CA" and now_row.current_version != row.current_version:
+                    lines_after = db.engagements.current_lines(conn, now_row)
+                    totals_after = self._totals(conn, now_row)
+                    change = shapes.amendment(lines_before, lines_after, totals_before, totals_after, row.currency)
+                found = Answer(
+                    row.number, row.issuer_id, outcome, row.status, now_row.status, names, applied=commit, change=change
+                )
                 if not commit or found.refused:
                     raise _Preview(found)
         except _Preview as preview:
             return preview.answer
         write_responses(self.ws, store, ctx.emitted)
         return found
+
+    @staticmethod
+    def _totals(conn: db.Connection, row: Any) -> Totals:
+        document = db.engagements.current_document(conn, row.id, row.current_version)
+        return db.codec.totals_from_dict(document.get("totals"))
 
     # -- files ------------------------------------------------------------------------------------
 

@@ -7,12 +7,14 @@ Money is a string with two decimals.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from . import store as db
 from .domain import invoices as lifecycle
 from .domain import states
+from .domain.model import OrderLine, Totals
 from .domain.reconciliation import Tolerance, match_status
 
 CENTS = Decimal("0.01")
@@ -225,3 +227,41 @@ def export_files(conn: db.Connection, row: Any) -> list[tuple[str, bytes]]:
                 name = att.filename or f"{att.ident or 'attachment'}.bin"
                 files.append((safe_name(f"v{version.version}-{name}"), db.files.get_blob(conn, att.blob_sha256) or b""))
     return files
+
+
+def amendment(
+    lines_before: Sequence[OrderLine],
+    lines_after: Sequence[OrderLine],
+    totals_before: Totals,
+    totals_after: Totals,
+    currency: str | None,
+) -> dict[str, Any]:
+    """What an answer with changes (``orders modify``) does to an engagement's lines and totals,
+    before → after, as it shows it before asking: one row a line (``after`` ``None``: dropped;
+    ``before`` ``None``: added), each value a pair of texts; the totals HT, VAT and TTC."""
+
+    def line(ln: OrderLine | None) -> dict[str, str | None] | None:
+        if ln is None:
+            return None
+        return {
+            "quantity": number(ln.quantity),
+            "unit": ln.unit,
+            "unit_price": number(ln.unit_price),
+            "base_quantity": number(ln.base_quantity),
+            "net_amount": money(ln.net_amount),
+        }
+
+    after = {ln.line_id: ln for ln in lines_after}
+    rows = [
+        {"line_id": ln.line_id, "name": ln.name, "before": line(ln), "after": line(after.pop(ln.line_id, None))}
+        for ln in lines_before
+    ]
+    rows += [{"line_id": ln.line_id, "name": ln.name, "before": None, "after": line(ln)} for ln in after.values()]
+    return {
+        "currency": currency,
+        "lines": rows,
+        "totals": {
+            key: {"before": money(getattr(totals_before, attr)), "after": money(getattr(totals_after, attr))}
+            for key, attr in (("ht", "amount_ht"), ("vat", "tax_total"), ("ttc", "amount_ttc"))
+        },
+    }

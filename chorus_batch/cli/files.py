@@ -7,6 +7,7 @@ import click
 from chorus_batch import FileStatus
 
 from .output import emit_json, emit_rows
+from .render import safe
 from .root import Context, cli, guarded
 
 _SUMMARY = ("file", "status", "kinds", "errors")  # what ``files list --format json`` gives of each file
@@ -57,15 +58,14 @@ def files_show(ctx: Context, name: str, fmt: str) -> None:
         emit_json(details)
         return
     for d in details:
-        click.echo(f"{d['file']}  {d['status']}  {','.join(d['kinds'])}")
+        click.echo(safe(f"{d['file']}  {d['status']}  {','.join(d['kinds'])}", markup=False))
         for key in ("partner", "sha256", "size", "received_at", "processed_at", "stored_as", "ack"):
             if d[key] is not None:
-                click.echo(f"  {key}: {d[key]}")
+                click.echo(f"  {key}: {safe(d[key], markup=False)}")
         for err in d["errors"]:
             where = f" [line {err['line']}]" if err.get("line") else ""
-            click.echo(
-                f"  {err['code']}: {err['message']}{where}" + (f" at {err['xpath']}" if err.get("xpath") else "")
-            )
+            line = f"  {err['code']}: {err['message']}{where}" + (f" at {err['xpath']}" if err.get("xpath") else "")
+            click.echo(safe(line, markup=False))
 
 
 @files.command("retry")
@@ -80,4 +80,4 @@ def files_retry(ctx: Context, name: str) -> None:
 
         chorus-batch files retry reponse-acme-0042.xml && chorus-batch run
     """
-    click.echo(f"re-queued {ctx.session.retry_file(name)}")
+    click.echo(f"re-queued {safe(ctx.session.retry_file(name), markup=False)}")

@@ -16,6 +16,7 @@ import click
 from chorus_batch import FileResult, FileStatus, RunSummary
 
 from . import signals
+from .render import safe
 from .root import Context, cli, flush_logs, guarded, setup_logging
 
 _COUNTED = (
@@ -102,7 +103,7 @@ def print_summary(summary: RunSummary) -> None:
     for result in summary.notable:
         if result.status == FileStatus.IN_REJETE:
             codes = ", ".join(sorted({e.code for e in result.errors}))
-            click.echo(f"  rejected {result.name}: {codes}")
+            click.echo(f"  rejected {safe(result.name, markup=False)}: {codes}")
     if summary.interrupted:
         name = signal.Signals(summary.interrupted).name
         click.echo(f"interrupted by {name}: {summary.left} file(s) left in the inbox for the next run")
@@ -205,14 +206,14 @@ def _print_verdict(found: dict[str, Any]) -> None:
     head = f"{found['file']}: {_VERDICTS[found['status']]}"
     if found["kind"]:
         head += f" ({found['syntax']} {found['kind']}{', ' + found['number'] if found['number'] else ''})"
-    click.echo(head)
+    click.echo(safe(head, markup=False))
     members = [d for d in found["documents"] if d.get("member")]
     if not members:
         _print_issues(found["errors"], found["warnings"], "  ")
         return
     for doc in members:
         what = f"{doc['syntax'] or '?'} {doc['kind']}{', ' + doc['number'] if doc['number'] else ''}"
-        click.echo(f"  {doc['member']}: {'valid' if doc['valid'] else 'INVALID'} ({what})")
+        click.echo(safe(f"  {doc['member']}: {'valid' if doc['valid'] else 'INVALID'} ({what})", markup=False))
         _print_issues(doc["errors"], doc["warnings"], "    ")
 
 
@@ -220,4 +221,5 @@ def _print_issues(errors: list[dict[str, Any]], warnings: list[dict[str, Any]], 
     for label, found in (("", errors), ("warning ", warnings)):
         for err in found:
             where = ", ".join(p for p in (f"line {err['line']}" if err["line"] else "", err["xpath"] or "") if p)
-            click.echo(f"{indent}{label}{err['code']}: {err['message']}" + (f" [{where}]" if where else ""))
+            line = f"{indent}{label}{err['code']}: {err['message']}" + (f" [{where}]" if where else "")
+            click.echo(safe(line, markup=False))

@@ -20,15 +20,16 @@ def emit_rows(fmt: str, columns: list[str], rows: list[dict[str, Any]], title: s
         writer.writerows(rows)
         click.echo(buf.getvalue(), nl=False)
     else:
-        from rich.console import Console
         from rich.table import Table
+
+        from .render import console, safe
 
         table = Table(title=title)
         for col in columns:
             table.add_column(col, justify="right" if col.startswith("amount") else "left")
         for row in rows:
-            table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
-        Console().print(table)
+            table.add_row(*(safe(row.get(c)) for c in columns))  # values from documents and file names
+        console().print(table)
 
 
 def emit_json(value: Any) -> None:

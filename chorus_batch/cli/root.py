@@ -54,10 +54,13 @@ class Context:
 
 
 class _ConsoleFormatter(logging.Formatter):
-    """One line per record; tracebacks go to the log file only."""
+    """One line per record; tracebacks go to the log file only; file names and documents'
+    values with their control characters made visible (``render.safe``)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return f"{record.levelname.lower()}: {record.getMessage()}"
+        from .render import safe
+
+        return safe(f"{record.levelname.lower()}: {record.getMessage()}", markup=False, newlines=True)
 
 
 def setup_logging(verbosity: int, log_file: Path | None, buffered: bool = False) -> None:

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from decimal import ROUND_HALF_UP, Decimal
 
+from ..errors import Issue
 from .model import LineChange, OrderLine, Totals
 from .pricing import line_amount
 
@@ -29,6 +30,39 @@ ADDED, DELETED, CHANGED, NO_ACTION, ACCEPTED, NOT_ACCEPTED = "1", "2", "3", "4",
 
 def cents(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def check_changes(current: Sequence[OrderLine], changes: Sequence[LineChange], number: str) -> list[Issue]:
+    """What makes an operator's line changes (``orders modify``) unusable on the engagement
+    ``number`` whose lines are ``current``, or ``[]``: a line it does not have (``LINE_UNKNOWN``),
+    a line named twice (``LINE_REPEATED``), a quantity of 0 (``QUANTITY_NOT_POSITIVE``; negative
+    and unusable numbers are ``rules.check_reference``'s), every line dropped
+    (``ALL_LINES_DROPPED``). The first problem only. A file's answer may add lines (status 1):
+    this is for the command line, where a line id is typed."""
+    known = [line.line_id for line in current]
+    seen: set[str] = set()
+    dropped: set[str] = set()
+    for change in changes:
+        removes = change.status in (DELETED, NOT_ACCEPTED)
+        if change.line_id not in known:
+            what = "to drop" if removes else "to change"
+            message = (
+                f"engagement {number} has no line {change.line_id!r} {what} (its lines: {', '.join(known) or 'none'})"
+                "; nothing changed"
+            )
+            return [Issue("LINE_UNKNOWN", message)]
+        if change.line_id in seen:
+            return [Issue("LINE_REPEATED", f"line {change.line_id} is named twice; nothing changed")]
+        seen.add(change.line_id)
+        if removes:
+            dropped.add(change.line_id)
+        elif change.quantity is not None and change.quantity.is_finite() and change.quantity <= 0:
+            message = f"line {change.line_id}: quantity {change.quantity} must be above 0; nothing changed"
+            return [Issue("QUANTITY_NOT_POSITIVE", message)]
+    if known and dropped == set(known):
+        message = f"every line of engagement {number} would be dropped; refuse the order instead; nothing changed"
+        return [Issue("ALL_LINES_DROPPED", message)]
+    return []
 
 
 def apply_line_changes(current: Sequence[OrderLine], changes: Sequence[LineChange]) -> tuple[OrderLine, ...]:

@@ -41,7 +41,7 @@ def test_orders_modify_refuses_an_unusable_quantity_or_price(ordered: Path, wcli
     before = shown(wcli)
     for change in (f"1={value}", f"2=3@{value}"):
         result = wcli("orders", "modify", "EJ1", "--line", change, "--yes")
-        assert result.exit_code == 1, result.output + result.stderr
+        assert result.exit_code == 2, result.output + result.stderr  # an argument: a usage error
         assert "[AMOUNT_INVALID]" in result.stderr and "internal error" not in result.stderr
     assert shown(wcli) == before
     assert list((ordered / "outbox" / "responses").iterdir()) == []

@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 import csv
 import difflib
+import html
 import io
 import json
 import os
@@ -46,7 +47,7 @@ import chorus_batch
 from _postgres import pg_url  # noqa: F401 -- fixture
 from chorus_batch import reports
 from chorus_batch.config import Settings
-from chorus_batch.domain.matching import ANOMALIES, EXCLUDING
+from chorus_batch.domain.matching import ANOMALIES, ANOMALY_CODES, EXCLUDING
 from chorus_batch.reports import build, write
 from chorus_batch.shapes import money
 from chorus_batch.store import Store
@@ -116,6 +117,7 @@ def _invoice(
                 type=type_,
                 type_code="381" if type_ == "credit_note" else "380",
                 issue_date="2026-11-30",
+                due_date=None if type_ == "credit_note" else "2026-12-30",
                 currency="EUR",
                 seller_id=seller,
                 seller_name="Vendeur",
@@ -278,26 +280,62 @@ def test_csv_matches_golden(frames: dict[str, Any], tmp_path: Path, name: str) -
 
 
 def test_excel_fr_matches_golden(frames: dict[str, Any], tmp_path: Path) -> None:
+    write.write(frames, tmp_path)  # the plain files first: the French form must leave them alone
+    plain_bytes = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     paths = write.write(frames, tmp_path, excel_fr=True)
-    assert [p.name for p in paths] == ["status.csv", "reconciliation.csv", "invoices.csv", "totals.csv"]
+    assert [p.name for p in paths] == [f"{n}.excel-fr.csv" for n in reports.REPORTS]
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name in plain_bytes} == plain_bytes
     for path in paths:
         data = path.read_bytes()
         assert data.startswith(b"\xef\xbb\xbf"), f"{path.name}: no BOM"
         assert b"\r" not in data
         assert_golden(f"excel-fr/{path.name}", data)
-    text = (tmp_path / "invoices.csv").read_bytes().decode("utf-8-sig")
+    text = (tmp_path / "invoices.excel-fr.csv").read_bytes().decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(text), delimiter=";"))
     assert rows[0] == list(build.INVOICE_COLUMNS)
-    f003 = next(r for r in rows if r[0] == "F-003")
-    assert f003[6:8] == ["606,00", "727,20"]
+    f003 = next(r for r in rows if r[0] == '="F-003"')
+    assert f003[8:10] == ["606,00", "727,20"]
     recon = list(
-        csv.reader(io.StringIO((tmp_path / "reconciliation.csv").read_bytes().decode("utf-8-sig")), delimiter=";")
+        csv.reader(
+            io.StringIO((tmp_path / "reconciliation.excel-fr.csv").read_bytes().decode("utf-8-sig")), delimiter=";"
+        )
     )
-    assert recon[2][build.RECONCILIATION_COLUMNS.index("remaining_ttc")] == "-127,20"
-    # a name Excel would run as a formula is neutralised; ';' inside it is quoted
-    status_text = (tmp_path / "status.csv").read_bytes().decode("utf-8-sig")
+    assert recon[2][build.RECONCILIATION_COLUMNS.index("remaining_ttc")] == "-127,20"  # a number, untouched
+    # identifiers as Excel text formulas (no 2,236E+13); a name Excel would run is neutralised
+    assert recon[1][:2] == ['="EJ-0001"', f'="{ISSUER}"']
+    status_text = (tmp_path / "status.excel-fr.csv").read_bytes().decode("utf-8-sig")
     assert '"\'=SOMME(1;2) SARL"' in status_text
     assert ",00" in status_text and "1200.00" not in status_text
+
+
+def test_excel_text_keeps_an_identifier_one_string() -> None:
+    assert write.excel_text("00123") == '="00123"'
+    assert write.excel_text('a";HYPERLINK("x")') == '="a"";HYPERLINK(""x"")"'
+    assert write.excel_text("") == ""
+    assert write.excel_text("=" + "9" * 300) == "'=" + "9" * 300  # too long for a formula: neutralised
+
+
+def test_every_text_cell_is_neutralised_and_numbers_never(tmp_path: Path) -> None:
+    """Each trigger, in each text column of each report; money and counts untouched; raw opt-out."""
+    import pandas as pd
+
+    for name, columns in build.COLUMNS.items():
+        numbers = (*build.MONEY_COLUMNS[name], *build.INTEGER_COLUMNS[name])
+        for trigger in ("=", "+", "-", "@", "\t", "\r"):
+            row = {
+                c: (1 if c in build.INTEGER_COLUMNS[name] else "-1.00" if c in numbers else f"{trigger}X")
+                for c in columns
+            }
+            df = pd.DataFrame([row], columns=list(columns), dtype=object)
+            cells = next(csv.DictReader(io.StringIO(write.to_csv(name, df).decode(), newline="")))
+            raw = next(csv.DictReader(io.StringIO(write.to_csv(name, df, raw=True).decode(), newline="")))
+            for col in columns:
+                if col in numbers:
+                    assert cells[col] == raw[col] == str(row[col]), (name, col)
+                else:
+                    assert cells[col] == f"'{trigger}X" and raw[col] == f"{trigger}X", (name, col, trigger)
+    with pytest.raises(ValueError, match="choose one"):
+        write.write({}, tmp_path, excel_fr=True, raw=True)
 
 
 # -- reconciliation values, to the cent ------------------------------------------------------------
@@ -521,21 +559,58 @@ def test_html_page(frames: dict[str, Any], tmp_path: Path) -> None:
     assert path.name == "reports.html"
     page = path.read_text(encoding="utf-8")
     assert page.startswith('<!DOCTYPE html>\n<html lang="fr">')
-    assert page.count("<table>") == 4 and page.count("<svg ") == 2
+    assert page.count("<table>") == 4 and page.count("<svg ") == 4
     assert page.count('<th scope="col">') == sum(len(c) for c in build.COLUMNS.values())
     for heading in ("Statut des engagements", "Rapprochement commandes / factures", "Factures et avoirs"):
         assert f">{heading}</h2>" in page
-    assert "Engagements par statut" in page and "Ancienneté dans le statut" in page
-    assert "<title>" in page and 'role="img"' in page
-    # self-contained: no URL, no script, no external resource
+    # the page opens with the charts, each with a title, axis labels and a legend
+    assert page.index('id="graphiques"') < page.index('<section id="status"')
+    for title in (
+        "Engagements par statut",
+        "Ancienneté dans le statut",
+        "Commandé, facturé et mis en paiement par mois (EUR)",
+        "Anomalies les plus fréquentes",
+    ):
+        assert f'<text class="chart-title" x="280" y="18" text-anchor="middle">{html.escape(title)}</text>' in page
+    assert page.count('class="legend"') == 4 and page.count('class="axis-label"') == 8
+    # self-contained: no URL, no script, no external resource, and a policy that forbids any
     for banned in ("http:", "https:", "//", "<script", "<link", "<img", "src=", "@import", "url("):
         assert banned not in page.replace("<!DOCTYPE", ""), banned
+    assert "default-src 'none'" in page
     assert "727,20" in page and "−" not in page  # decimal comma in the page
     assert "1\u202f200,00" in page  # thousands separator
-    # chart data: status counts (A traiter 0, Pris en compte 2, Refusé 1) and ageing buckets
-    assert "Pris en compte : 2" in page and "Refusé : 1" in page
-    assert "0 à 7 j : 1, 8 à 30 j : 0, 31 à 90 j : 1, plus de 90 j : 1" in page
+    # one language: French labels and values, no English machine names or reasons
+    for english in ("engagement_number", "credit_note", ">true<", ">false<", "an invoice with the same seller"):
+        assert english not in page, english
+    assert ">Avoir<" in page and ">Surfacturé<" in page and ">Pris en compte<" in page
+    # full anomaly texts, in French
+    for code, text in write.ANOMALIES_FR.items():
+        if code in ("DUPLICATE_INVOICE", "OVER_INVOICED", "NO_ENGAGEMENT", "BUYER_MISMATCH"):
+            assert f"<li>{code} : {html.escape(text)}</li>" in page
+    # chart data: status counts, ageing buckets, money per month (exact), anomalies
+    assert "Pris en compte : Engagements 2" in page and "Refusé : Engagements 1" in page
+    assert "0 à 7 j : Engagements 1; 8 à 30 j : Engagements 0; 31 à 90 j : Engagements 1" in page
+    # 2026-11: ordered 1200.00 (EJ-0001); invoiced 600 + 300 - 72.72 + 727.20 (counted, issued in November)
+    assert "2026-11 : Commandé 1\u202f200,00, Facturé (net) 1\u202f554,48, Mis en paiement 0,00" in page
+    assert "2026-12 : Commandé 600,00, Facturé (net) 0,00, Mis en paiement 600,00" in page
+    assert "OVER_INVOICED : Factures et avoirs 2; BUYER_MISMATCH : Factures et avoirs 1" in page
     assert_golden("reports.html", path.read_bytes())
+
+
+def test_every_anomaly_and_value_has_its_french_text() -> None:
+    assert set(write.ANOMALIES_FR) == set(ANOMALY_CODES)
+    from chorus_batch.domain.invoices import InvoiceStatus
+    from chorus_batch.domain.reconciliation import MatchStatus
+    from chorus_batch.domain.states import State
+
+    for value in [*InvoiceStatus, *MatchStatus, *State]:
+        assert value.value in write.VALUES_FR, value
+    assert set(write.LABELS_FR) >= {c for cols in build.COLUMNS.values() for c in cols}
+    # a reason holding "; CODE: " is not split into a false item; an unknown cell is kept whole
+    assert write.anomaly_items("UNKNOWN_ENGAGEMENT: no engagement X; Y: z") == [
+        f"UNKNOWN_ENGAGEMENT : {write.ANOMALIES_FR['UNKNOWN_ENGAGEMENT']}"
+    ]
+    assert write.anomaly_items("SOMETHING: new") == ["SOMETHING: new"]
 
 
 def test_html_bytes_are_deterministic(frames: dict[str, Any]) -> None:
@@ -610,8 +685,13 @@ def test_cli_report_commands(run_cli: Any, store_url: str, tmp_path: Path) -> No
 
     result = run_cli(*base, "reconciliation")  # default folder: the workspace's outbox/reports
     assert result.output.splitlines() == [str(ws / "outbox" / "reports" / "reconciliation.csv")]
+    plain = (out / "invoices.csv").read_bytes()
     result = run_cli(*base, "invoices", "-o", out, "--excel-fr")
-    assert result.exit_code == 0 and (out / "invoices.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    assert result.output.splitlines() == [str(out / "invoices.excel-fr.csv")]
+    assert result.exit_code == 0 and (out / "invoices.excel-fr.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    assert (out / "invoices.csv").read_bytes() == plain  # never overwritten by the French form
+    result = run_cli(*base, "invoices", "-o", out, "--excel-fr", "--raw")
+    assert result.exit_code == 2 and "choose one" in result.stderr
     for fmt, name in (("xlsx", "reports.xlsx"), ("html", "reports.html")):
         result = run_cli(*base, "status", "-o", out, "--format", fmt)  # always every report
         assert result.exit_code == 0 and result.output.splitlines() == [str(out / name)]

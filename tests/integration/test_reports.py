@@ -635,16 +635,18 @@ def _png_size(data: bytes) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
-@pytest.mark.slow
-def test_html_renders_in_headless_chromium(frames: dict[str, Any], tmp_path: Path) -> None:
+def _need_chromium() -> None:
     if not CHROMIUM.exists():
         reason = f"{CHROMIUM} not found: install it (apt-get install chromium) to render reports.html"
         if os.environ.get("CHORUS_REQUIRE_CHROMIUM") == "1":
             pytest.fail(f"CHORUS_REQUIRE_CHROMIUM=1 but {reason}", pytrace=False)
         pytest.skip(reason)
-    [page] = write.write(frames, tmp_path / "out", fmt="html", as_of=TODAY)
-    png = tmp_path / "reports.png"
-    profile = tmp_path / "profile"
+
+
+def _chromium(page: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    """Headless Chromium on ``page`` with its own profile; name resolution off (nothing can leave
+    the machine even if the page asked)."""
+    profile = tmp_path / f"profile-{len(list(tmp_path.glob('profile-*')))}"
     cmd = [
         str(CHROMIUM),
         "--headless",
@@ -655,12 +657,34 @@ def test_html_renders_in_headless_chromium(frames: dict[str, Any], tmp_path: Pat
         "--disable-sync",
         "--no-first-run",
         "--hide-scrollbars",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
         f"--user-data-dir={profile}",
-        "--window-size=1400,2200",
-        f"--screenshot={png}",
+        *args,
         page.resolve().as_uri(),
     ]
-    done = subprocess.run(cmd, capture_output=True, timeout=180, env={**os.environ, "HOME": str(tmp_path)})
+    return subprocess.run(cmd, capture_output=True, timeout=180, env={**os.environ, "HOME": str(tmp_path)})
+
+
+def page_requests(net_log: Path) -> list[str]:
+    """The URLs the page itself asked for, from Chromium's net log: requests whose initiator is
+    an origin (a page's; a file page's is ``null``). The browser's own background requests say
+    ``not an origin``."""
+    events = json.loads(net_log.read_text(encoding="utf-8"))["events"]
+    return sorted(
+        {
+            e["params"]["url"]
+            for e in events
+            if "url" in e.get("params", {}) and e["params"].get("initiator", "not an origin") != "not an origin"
+        }
+    )
+
+
+@pytest.mark.slow
+def test_html_renders_in_headless_chromium(frames: dict[str, Any], tmp_path: Path) -> None:
+    _need_chromium()
+    [page] = write.write(frames, tmp_path / "out", fmt="html", as_of=TODAY)
+    png = tmp_path / "reports.png"
+    done = _chromium(page, tmp_path, "--window-size=1400,2200", f"--screenshot={png}")
     assert png.is_file(), f"no screenshot (exit {done.returncode}): {done.stderr.decode(errors='replace')[-2000:]}"
     data = png.read_bytes()
     assert _png_size(data) == (1400, 2200)
@@ -668,6 +692,27 @@ def test_html_renders_in_headless_chromium(frames: dict[str, Any], tmp_path: Pat
     keep = os.environ.get("CHORUS_SCREENSHOT")
     if keep:
         shutil.copyfile(png, keep)
+    # the DOM as rendered: the charts are there, each with its title, legend and bars; and the
+    # page asked for nothing over the network
+    net_log = tmp_path / "net.json"
+    done = _chromium(page, tmp_path, f"--log-net-log={net_log}", "--dump-dom")
+    dom = done.stdout.decode("utf-8")
+    assert dom.count('<figure class="chart"') == 4, done.stderr.decode(errors="replace")[-2000:]
+    assert dom.count('class="chart-title"') == 4 and dom.count('class="legend"') == 4
+    assert dom.count('<rect class="bar') >= 5 + 4 + 3 + 1
+    assert "Anomalies les plus fréquentes" in dom and "Factures et avoirs" in dom
+    assert net_log.is_file() and page_requests(net_log) == []
+
+
+@pytest.mark.slow
+def test_chromium_network_check_sees_a_page_request(tmp_path: Path) -> None:
+    """The guard above fires: a page that loads an image over HTTP is caught."""
+    _need_chromium()
+    page = tmp_path / "leaky.html"
+    page.write_text('<!DOCTYPE html><html><body><img src="http://chorus.invalid/pixel.png"></body></html>')
+    net_log = tmp_path / "net.json"
+    _chromium(page, tmp_path, f"--log-net-log={net_log}", "--dump-dom")
+    assert page_requests(net_log) == ["http://chorus.invalid/pixel.png"]
 
 
 # -- CLI -------------------------------------------------------------------------------------------
@@ -799,3 +844,173 @@ def test_sums_of_the_largest_amounts_are_exact_on_both_databases(tmp_path: Path,
         "7000000000000.00",
         "-6000000000000.00",
     )
+
+
+# -- end to end, through the CLI: files in, reports out --------------------------------------------
+
+
+def test_cli_reports_an_accountant_can_open(run_cli: Any, tmp_path: Path) -> None:
+    """Orders in SEK and EUR, a supplier whose name is a formula, invoices in UBL and CII with
+    due dates (one over-invoicing: a negative remaining amount), then every report form."""
+    from dataclasses import replace as with_
+
+    from chorus_batch.demo.generate import ISSUERS, SUPPLIERS, Line, responses_csv, ubl_order
+    from chorus_batch.demo.invoices import cii_invoice, ubl_invoice
+
+    mairie, numerique = ISSUERS[0], SUPPLIERS[1]
+    formula = with_(numerique, name='=HYPERLINK("x";"y") AB')
+    lines = [Line("1", "Clé USB", Decimal("20"), "C62", Decimal("9.90"), Decimal("20"), "REF-1")]
+    more = [*lines, Line("2", "Écran", Decimal("2"), "C62", Decimal("159.00"), Decimal("20"), "REF-2")]
+    ws = tmp_path / "ws"
+    assert run_cli("--workspace", ws, "init").exit_code == 0
+
+    def run(files: dict[str, bytes]) -> None:
+        for name, data in files.items():
+            (ws / "inbox" / name).write_bytes(data)
+        result = run_cli("--workspace", ws, "run")
+        assert result.exit_code == 0, result.output + result.stderr
+
+    run(
+        {
+            "sek.xml": ubl_order("EJ-SEK-1", mairie, formula, lines, date(2026, 11, 20), currency="SEK"),
+            "eur.xml": ubl_order("EJ-EUR-1", mairie, numerique, lines, date(2026, 11, 20)),
+            "reponses.csv": responses_csv([("EJ-SEK-1", "accept", ""), ("EJ-EUR-1", "accept", "")]),
+        }
+    )
+    run(
+        {
+            "f-sek.xml": ubl_invoice(
+                "F-SEK-1",
+                formula,
+                mairie,
+                lines,
+                date(2026, 12, 1),
+                engagement="EJ-SEK-1",
+                currency="SEK",
+                due_date=date(2026, 12, 31),
+            ),
+            "f-eur.xml": cii_invoice(
+                "F-EUR-1", numerique, mairie, more, date(2026, 12, 2), engagement="EJ-EUR-1", due_date=date(2027, 1, 15)
+            ),
+        }
+    )
+    out = tmp_path / "out"
+
+    def report(*args: str, env: dict[str, str] | None = None) -> Any:
+        result = run_cli("--workspace", ws, "report", "all", "-o", out, *args, env=env)
+        assert result.exit_code == 0, result.output + result.stderr
+        return result
+
+    def read(name: str, sep: str = ",") -> list[dict[str, str]]:
+        text = (out / name).read_bytes().decode("utf-8-sig")
+        return list(csv.DictReader(io.StringIO(text, newline=""), delimiter=sep))
+
+    report()
+    recon = {r["engagement_number"]: r for r in read("reconciliation.csv")}
+    # the currency of every money row; the party names; the formula neutralised, the negative kept a number
+    assert {k: r["currency"] for k, r in recon.items()} == {"EJ-EUR-1": "EUR", "EJ-SEK-1": "SEK"}
+    assert recon["EJ-SEK-1"]["issuer_name"] == mairie.name
+    assert recon["EJ-SEK-1"]["supplier_name"] == "'" + formula.name
+    assert recon["EJ-EUR-1"]["supplier_name"] == numerique.name
+    assert recon["EJ-EUR-1"]["remaining_ttc"] == "-381.60"  # 237.60 ordered, 619.20 invoiced
+    invoices = {r["invoice_number"]: r for r in read("invoices.csv")}
+    assert (invoices["F-SEK-1"]["issue_date"], invoices["F-SEK-1"]["due_date"]) == ("2026-12-01", "2026-12-31")
+    assert (invoices["F-EUR-1"]["issue_date"], invoices["F-EUR-1"]["due_date"]) == ("2026-12-02", "2027-01-15")
+    assert {r["currency"] for r in read("status.csv")} == {"EUR", "SEK"}
+    plain = {name: (out / f"{name}.csv").read_bytes() for name in reports.REPORTS}
+
+    # the opt-outs for programs: the flag, and the environment
+    report("--raw")
+    assert {r["engagement_number"]: r for r in read("reconciliation.csv")}["EJ-SEK-1"]["supplier_name"] == formula.name
+    report()
+    report(env={"CHORUS_BATCH_CSV_RAW": "1"})
+    assert {r["engagement_number"]: r for r in read("status.csv")}["EJ-SEK-1"]["supplier_name"] == formula.name
+    report()
+
+    # the French Excel form: its own files, the plain ones untouched
+    result = report("--excel-fr")
+    assert result.output.splitlines() == [str(out / f"{n}.excel-fr.csv") for n in reports.REPORTS]
+    assert {name: (out / f"{name}.csv").read_bytes() for name in reports.REPORTS} == plain
+    fr = {r["engagement_number"]: r for r in read("reconciliation.excel-fr.csv", ";")}
+    assert fr['="EJ-EUR-1"']["issuer_id"] == f'="{mairie.siret}"' and fr['="EJ-EUR-1"']["remaining_ttc"] == "-381,60"
+    assert fr['="EJ-SEK-1"']["supplier_name"] == "'" + formula.name
+
+    # the workbook: dates as dates, amounts as numbers with two decimals, identifiers as text
+    report("--format", "xlsx")
+    book = openpyxl.load_workbook(out / "reports.xlsx")
+    sheet = book["invoices"]
+    header = [c.value for c in sheet[1]]
+    row = next(r for r in sheet.iter_rows(min_row=2) if r[0].value == "F-SEK-1")
+    cells = dict(zip(header, row, strict=True))
+    assert cells["issue_date"].is_date and cells["issue_date"].value.date() == date(2026, 12, 1)
+    assert cells["due_date"].is_date and cells["due_date"].number_format == "yyyy-mm-dd"
+    assert cells["status_at"].is_date and cells["status_at"].number_format == "yyyy-mm-dd hh:mm:ss"
+    assert cells["amount_ttc"].data_type == "n" and cells["amount_ttc"].number_format == "#,##0.00"
+    assert cells["seller_id"].data_type == "s" and cells["seller_id"].value == numerique.siret
+    status = book["status"]
+    header = [c.value for c in status[1]]
+    first = dict(zip(header, status[2], strict=True))
+    assert first["created_at"].is_date and first["issuer_id"].data_type == "s"
+    recon_sheet = book["reconciliation"]
+    header = [c.value for c in recon_sheet[1]]
+    eur = dict(zip(header, next(r for r in recon_sheet.iter_rows(min_row=2) if r[0].value == "EJ-EUR-1"), strict=True))
+    assert eur["remaining_ttc"].value == pytest.approx(-381.60) and eur["remaining_ttc"].data_type == "n"
+    assert eur["supplier_name"].value == numerique.name
+
+    # the page: SEK said as SEK, never euros; a chart per currency
+    report("--format", "html")
+    page = (out / "reports.html").read_text(encoding="utf-8")
+    assert "euro" not in page.lower()
+    assert "Commandé, facturé et mis en paiement par mois (SEK)" in page
+    assert "Commandé, facturé et mis en paiement par mois (EUR)" in page
+    assert "Montant TTC (SEK)" in page
+
+    # orders search --format csv: the same protection, amounts untouched; the same opt-out
+    result = run_cli("--workspace", ws, "orders", "search", "--format", "csv")
+    rows = {r["number"]: r for r in csv.DictReader(io.StringIO(result.output))}
+    assert rows["EJ-SEK-1"]["supplier_name"] == "'" + formula.name and rows["EJ-SEK-1"]["currency"] == "SEK"
+    result = run_cli("--workspace", ws, "orders", "search", "--format", "csv", env={"CHORUS_BATCH_CSV_RAW": "1"})
+    assert {r["number"]: r for r in csv.DictReader(io.StringIO(result.output))}["EJ-SEK-1"]["supplier_name"] == (
+        formula.name
+    )
+
+
+def test_orders_search_csv_cells() -> None:
+    """The ``--format csv`` rows: text a spreadsheet would run gets a ``'``; numbers and the text
+    of numbers (a negative amount) never; a CR inside a cell stays inside its quoted field."""
+    from chorus_batch.cli import output
+
+    rows = [{"a": "=1+1", "b": "-127.20", "c": Decimal("-1.00"), "d": "@x", "e": "x\ry", "f": "-EJ-2"}]
+    cells = [{k: output.csv_cell(v) for k, v in row.items()} for row in rows]
+    text = output.csv_text(list(rows[0]), cells)
+    assert list(csv.DictReader(io.StringIO(text, newline=""))) == [
+        {"a": "'=1+1", "b": "-127.20", "c": "-1.00", "d": "'@x", "e": "x\ry", "f": "'-EJ-2"}
+    ]
+    assert text.endswith("\n") and "\r\n" not in text
+
+
+def test_migration_9_gives_an_older_store_the_due_date(tmp_path: Path) -> None:
+    """A store from before (migrations 1 to 8) gets ``invoices.due_date``, empty for its invoices."""
+    from sqlalchemy import create_engine, inspect, text
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    store = Store(url)
+    try:
+        populate(store)
+    finally:
+        store.close()
+    engine = create_engine(url)
+    with engine.begin() as conn:  # as migration 8 left it
+        conn.execute(text("ALTER TABLE invoices DROP COLUMN due_date"))
+        conn.execute(text("DELETE FROM schema_migrations WHERE version = 9"))
+    store = Store(url)
+    try:
+        with store.read() as conn:
+            rows = reports.report(conn, Settings(), TODAY, ["invoices"])["invoices"].to_dict("records")
+    finally:
+        store.close()
+    with engine.connect() as conn:
+        assert "due_date" in {c["name"] for c in inspect(conn).get_columns("invoices")}
+        assert 9 in set(conn.execute(text("SELECT version FROM schema_migrations")).scalars())
+    engine.dispose()
+    assert rows and {r["due_date"] for r in rows} == {""} and {r["issue_date"] for r in rows} == {"2026-11-30"}

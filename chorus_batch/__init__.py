@@ -44,12 +44,13 @@ if TYPE_CHECKING:
     from .errors import ChorusError, ConfigError, NotFound, StoreError, WorkspaceError, WorkspaceLocked
     from .intake import FileResult, RunSummary, Verdict
     from .reports import FORMATS as REPORT_FORMATS
-    from .reports import REPORTS
+    from .reports import RAW_CSV_ENV, REPORTS, neutral_cell
     from .session import Answer, Demo, OrderQuery, Session
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "RAW_CSV_ENV",
     "REPORTS",
     "REPORT_FORMATS",
     "Answer",
@@ -72,6 +73,7 @@ __all__ = [
     "WorkspaceError",
     "WorkspaceLocked",
     "__version__",
+    "neutral_cell",
 ]
 
 # public name -> (module, its name there)
@@ -93,6 +95,8 @@ _WHERE = {
     "Verdict": (".intake", "Verdict"),
     "REPORT_FORMATS": (".reports", "FORMATS"),
     "REPORTS": (".reports", "REPORTS"),
+    "RAW_CSV_ENV": (".reports", "RAW_CSV_ENV"),
+    "neutral_cell": (".reports", "neutral_cell"),
     "Answer": (".session", "Answer"),
     "Demo": (".session", "Demo"),
     "OrderQuery": (".session", "OrderQuery"),

@@ -67,7 +67,7 @@ close_when_paid = false
 [reconciliation]
 # An engagement is FULLY_INVOICED when |ordered - invoiced| is within the larger of these
 # two tolerances; above it is OVER_INVOICED, below PARTIALLY_INVOICED. Amounts TTC.
-tolerance_amount = "1.00"     # euros
+tolerance_amount = "1.00"     # in the engagement's currency
 tolerance_percent = "0"       # percent of the ordered amount
 
 [watch]

@@ -415,12 +415,14 @@ class Session:
         fmt: str = "csv",
         excel_fr: bool = False,
         today: date | None = None,
+        raw: bool = False,
     ) -> list[Path]:
-        """The accountants' reports into ``out_dir`` (default ``outbox/reports``)."""
+        """The accountants' reports into ``out_dir`` (default ``outbox/reports``); ``raw``: CSV
+        text cells as they are, for programs (``reports.write_reports``)."""
         settings = self.settings
         with self.reading() as conn:
             day = today or date.today()
-            return reports.write_reports(conn, settings, out_dir or self.ws.reports, day, names, fmt, excel_fr)
+            return reports.write_reports(conn, settings, out_dir or self.ws.reports, day, names, fmt, excel_fr, raw)
 
     # -- demo -------------------------------------------------------------------------------------
 

@@ -56,6 +56,7 @@ def apply_invoice(ctx: Context, inv: InvoiceDocument) -> Outcome:
         type=inv.kind,
         type_code=inv.type_code,
         issue_date=inv.issue_date.isoformat() if inv.issue_date else None,
+        due_date=inv.due_date.isoformat() if inv.due_date else None,
         currency=inv.currency,
         seller_id=seller_id,
         seller_name=inv.seller.name,

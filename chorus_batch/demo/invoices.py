@@ -133,6 +133,7 @@ def ubl_invoice(
     billing_reference_date: date | None = None,
     note: str | None = None,
     billing_mode: str = BILLING_MODE,
+    due_date: date | None = None,
 ) -> bytes:
     """A UBL 2.1 Invoice (380) from ``supplier`` to ``issuer``, or a CreditNote (381) when
     ``credit``. ``engagement`` is BT-13 (``cac:OrderReference/cbc:ID``, written as given, so
@@ -155,6 +156,7 @@ def ubl_invoice(
         f"  <cbc:ProfileID>{_x(billing_mode)}</cbc:ProfileID>\n"
         f"  <cbc:ID>{_x(number)}</cbc:ID>\n"
         f"  <cbc:IssueDate>{issue_date.isoformat()}</cbc:IssueDate>\n",
+        f"  <cbc:DueDate>{due_date.isoformat()}</cbc:DueDate>\n" if due_date and not credit else "",
         f"  <cbc:{root}TypeCode>{'381' if credit else '380'}</cbc:{root}TypeCode>\n",
         f"  <cbc:Note>{_x(note)}</cbc:Note>\n" if note else "",
         "".join(f"  <cbc:Note>#{code}#{_x(text)}</cbc:Note>\n" for code, text in LEGAL_NOTES),
@@ -253,6 +255,7 @@ def cii_invoice(
     billing_reference_date: date | None = None,
     note: str | None = None,
     billing_mode: str = BILLING_MODE,
+    due_date: date | None = None,
 ) -> bytes:
     """The same invoice as ``ubl_invoice`` in CII D16B, Factur-X EN16931 profile (type code 381
     when ``credit``: CII has one root for both)."""
@@ -368,7 +371,13 @@ def cii_invoice(
     parts.append(
         "      <ram:SpecifiedTradePaymentTerms>\n"
         f"        <ram:Description>{_x(PAYMENT_TERMS)}</ram:Description>\n"
-        "      </ram:SpecifiedTradePaymentTerms>\n"
+        + (
+            f'        <ram:DueDateDateTime><udt:DateTimeString format="102">{due_date:%Y%m%d}</udt:DateTimeString>'
+            "</ram:DueDateDateTime>\n"
+            if due_date
+            else ""
+        )
+        + "      </ram:SpecifiedTradePaymentTerms>\n"
         "      <ram:SpecifiedTradeSettlementHeaderMonetarySummation>\n"
         f"        <ram:LineTotalAmount>{_fmt(t.ht)}</ram:LineTotalAmount>\n"
         f"        <ram:TaxBasisTotalAmount>{_fmt(t.ht)}</ram:TaxBasisTotalAmount>\n"

@@ -274,6 +274,7 @@ class InvoiceDocument:
     lines: tuple[InvoiceLine, ...] = ()
     amount_currencies: tuple[str, ...] = ()
     number_xpath: str | None = None
+    due_date: date | None = None  # BT-9, when the document gives one
 
     @property
     def kind(self) -> str:

@@ -154,6 +154,7 @@ def parse_invoice(root: etree._Element) -> InvoiceDocument:
         type_code=code,
         credit=is_credit(code, totals),
         issue_date=udt_date(_find(root, "rsm:ExchangedDocument/ram:IssueDateTime"), NS),
+        due_date=udt_date(_find(settlement, "ram:SpecifiedTradePaymentTerms/ram:DueDateDateTime"), NS),  # BT-9
         currency=currency,
         seller=trade_party(_find(agreement, "ram:SellerTradeParty"), NS) or Party(None),
         buyer=trade_party(_find(agreement, "ram:BuyerTradeParty"), NS) or Party(None),

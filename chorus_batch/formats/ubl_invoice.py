@@ -85,6 +85,7 @@ def parse_invoice(root: etree._Element) -> InvoiceDocument:
         type_code=type_code,
         credit=is_credit(type_code, totals, credit_root),
         issue_date=ubl_date(_find(root, "cbc:IssueDate")),
+        due_date=ubl_date(_find(root, "cbc:DueDate")),  # BT-9 (a CreditNote has none at its root)
         currency=currency,
         seller=ubl_party(_find(root, "cac:AccountingSupplierParty")) or Party(None),
         buyer=ubl_party(_find(root, "cac:AccountingCustomerParty")) or Party(None),

@@ -25,6 +25,25 @@ if TYPE_CHECKING:  # pragma: no cover
 REPORTS = ("status", "reconciliation", "invoices", "totals")
 FORMATS = ("csv", "xlsx", "html")
 
+# -- CSV cells a spreadsheet would run as a formula ------------------------------------------------
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# set to 1 (or true / yes): every CSV (reports and ``--format csv``) writes text cells as they are
+RAW_CSV_ENV = "CHORUS_BATCH_CSV_RAW"
+
+
+def neutral_cell(value: object) -> object:
+    """A text cell a spreadsheet would run as a formula (starting with ``= + - @``, a tab or a
+    carriage return) with a ``'`` before it, so that it is shown as text; anything else as it is.
+    Only for text columns: money and counts are never given to it (``-127.20`` stays a number)."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
+
+
+def csv_name(name: str, excel_fr: bool = False) -> str:
+    """The file of a report: ``status.csv``, or ``status.excel-fr.csv`` in the French Excel
+    form, so that one never replaces the other."""
+    return f"{name}.excel-fr.csv" if excel_fr else f"{name}.csv"
+
 
 def report_all(conn: db.Connection, settings: Settings, today: date) -> dict[str, DataFrame]:
     """Every report as frames, in ``REPORTS`` order, read on one connection."""
@@ -49,13 +68,18 @@ def _known(names: Iterable[str]) -> tuple[str, ...]:
 
 
 def write_frames(
-    frames: Mapping[str, DataFrame], out_dir: Path, fmt: str = "csv", excel_fr: bool = False, as_of: date | None = None
+    frames: Mapping[str, DataFrame],
+    out_dir: Path,
+    fmt: str = "csv",
+    excel_fr: bool = False,
+    as_of: date | None = None,
+    raw: bool = False,
 ) -> list[Path]:
     """Write frames as ``<name>.csv`` files, ``reports.xlsx`` or ``reports.html``: ``write.write``.
     (Not named ``write``: that is the submodule's name in this package.)"""
     from .write import write
 
-    return write(frames, out_dir, fmt, excel_fr, as_of)
+    return write(frames, out_dir, fmt, excel_fr, as_of, raw)
 
 
 def write_reports(
@@ -66,10 +90,15 @@ def write_reports(
     names: Iterable[str] = REPORTS,
     fmt: str = "csv",
     excel_fr: bool = False,
+    raw: bool = False,
 ) -> list[Path]:
     """Build and write in one go. ``xlsx`` and ``html`` always hold every report (one
     workbook, one page, built in memory); ``csv`` writes the named ones, streamed: rows are read,
-    computed and written a chunk at a time, so a store of millions of rows needs little memory."""
+    computed and written a chunk at a time, so a store of millions of rows needs little memory.
+    ``excel_fr`` writes ``<name>.excel-fr.csv`` (never the plain files); ``raw`` leaves text
+    cells as they are (``write.to_csv``)."""
+    if excel_fr and raw:
+        raise ValueError("--raw is for programs and --excel-fr for French Excel: choose one")
     if fmt != "csv":
         return write_frames(report_all(conn, settings, today), out_dir, fmt, excel_fr, as_of=today)
     from itertools import groupby
@@ -79,6 +108,6 @@ def write_reports(
 
     chunks = stream(conn, settings, today, _known(names))
     return [
-        write_csv(name, (chunk for _name, chunk in group), out_dir / f"{name}.csv", excel_fr)
+        write_csv(name, (chunk for _name, chunk in group), out_dir / csv_name(name, excel_fr), excel_fr, raw)
         for name, group in groupby(chunks, key=lambda item: item[0])
     ]

@@ -46,7 +46,9 @@ STATUS_COLUMNS = (
 RECONCILIATION_COLUMNS = (
     "engagement_number",
     "issuer_id",
+    "issuer_name",
     "supplier_id",
+    "supplier_name",
     "status",
     "currency",
     "ordered_ht",
@@ -62,6 +64,8 @@ RECONCILIATION_COLUMNS = (
 INVOICE_COLUMNS = (
     "invoice_number",
     "type",
+    "issue_date",
+    "due_date",
     "seller_id",
     "buyer_id",
     "engagement_number",
@@ -71,6 +75,7 @@ INVOICE_COLUMNS = (
     "currency",
     "counted",
     "status",
+    "status_at",
     "anomaly",
 )
 TOTALS_COLUMNS = (
@@ -100,6 +105,20 @@ INTEGER_COLUMNS: dict[str, tuple[str, ...]] = {
     "reconciliation": ("invoice_count",),
     "invoices": (),
     "totals": ("engagement_count", "invoice_count"),
+}
+# identifiers: text that a spreadsheet must not turn into a number (a SIRET, an engagement number)
+IDENTIFIER_COLUMNS: dict[str, tuple[str, ...]] = {
+    "status": ("engagement_number", "issuer_id", "supplier_id"),
+    "reconciliation": ("engagement_number", "issuer_id", "supplier_id"),
+    "invoices": ("invoice_number", "seller_id", "buyer_id", "engagement_number"),
+    "totals": (),
+}
+# dates (``YYYY-MM-DD``) and instants (``YYYY-MM-DDTHH:MM:SSZ``, UTC), as the store writes them
+DATE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "status": ("created_at", "last_transition_at"),
+    "reconciliation": (),
+    "invoices": ("issue_date", "due_date", "status_at"),
+    "totals": (),
 }
 # what totals.csv adds up per currency, from the reconciliation's exact integers
 _TOTALLED = ("ordered_micros", "invoiced_micros", "credit_notes_micros", "paid_micros", "invoice_count")
@@ -306,7 +325,8 @@ def _reconciliation_chunks(shared: _Shared) -> Iterator[pd.DataFrame]:
     excluded), credit notes, paid (MISE_EN_PAIEMENT), remaining, count, match status (within
     the configured tolerance), anomalies."""
     for df in _totals_chunks(shared):
-        df["currency"] = _text(df["currency"])
+        for col in ("issuer_name", "supplier_name", "currency"):
+            df[col] = _text(df[col])
         yield _finish(df, RECONCILIATION_COLUMNS)
 
 
@@ -342,7 +362,7 @@ def _invoice_chunks(shared: _Shared) -> Iterator[pd.DataFrame]:
         long = pd.concat([mine, extra], ignore_index=True)  # stored first: its own reason wins
         long["reason"] = long["reason"].where(long["reason"].astype(str) != "", _reason(long["code"]))
         df["anomaly"] = _lookup(df["invoice_id"], _cells(long, "invoice_id"))
-        for col in ("seller_id", "buyer_id", "engagement_number", "currency"):
+        for col in ("issue_date", "due_date", "seller_id", "buyer_id", "engagement_number", "currency"):
             df[col] = _text(df[col])
         yield _finish(df, INVOICE_COLUMNS)
 

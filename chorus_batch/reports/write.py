@@ -4,17 +4,27 @@ Every file is written through a temporary dot-name and an atomic rename
 (``workspace.write_bytes``): a reader never sees half a report. Output is deterministic — the
 same frames give the same bytes:
 
-* CSV: UTF-8, comma, header row, ``\\n`` line ends (SPEC §10). ``excel_fr``: ``;`` separator,
-  decimal comma in the money columns (``727,20``), UTF-8 with a BOM so French Excel opens it
-  right; text cells that Excel would run as a formula (leading ``= + - @``, tab, CR) get a
-  leading ``'`` in that mode only.
-* XLSX: ``reports.xlsx``, a sheet per report; money as numeric cells with a two-decimal
-  format, every other value as text (a name starting with ``=`` stays text, never a formula).
-  The workbook's created/modified properties are fixed (``as_of`` at midnight UTC, else
-  2000-01-01) and the zip entries get a fixed timestamp, so the same frames give the same bytes.
-* HTML: ``reports.html``, one self-contained page (inline CSS, inline SVG charts drawn here, no
-  script, no external resource) in French: a table per report and two bar charts (engagements per
-  status; ageing by ``days_in_status``: 0–7, 8–30, 31–90, > 90 days).
+* CSV: ``<name>.csv``, UTF-8, comma, header row, ``\\n`` line ends (SPEC §10), column names in
+  English. A text cell a spreadsheet would run as a formula (leading ``= + - @``, tab, CR) gets
+  a leading ``'`` (``reports.neutral_cell``); money and counts are never touched, so ``-127.20``
+  stays a number. ``raw``: text cells as they are, for programs (``--raw``,
+  ``CHORUS_BATCH_CSV_RAW=1``).
+* ``excel_fr``: ``<name>.excel-fr.csv`` (never the plain file): ``;`` separator, decimal comma
+  in the money columns (``727,20``), UTF-8 with a BOM so French Excel opens it right, formulas
+  neutralised as above, and each identifier (SIRET, engagement and invoice numbers) written as
+  Excel's text formula ``="22360001600172"`` so that Excel keeps it as text (no ``2,236E+13``,
+  no leading zero lost); quotes inside it are doubled, so it stays one string.
+* XLSX: ``reports.xlsx``, a sheet per report; money as numeric cells (the exact decimal text
+  of the amount) with a two-decimal format, dates and times as date cells, counts as numbers,
+  every other value as text (identifiers, and a name starting with ``=``, stay text, never a
+  formula). The workbook's created/modified properties are fixed (``as_of`` at midnight UTC,
+  else 2000-01-01) and the zip entries get a fixed timestamp, so the same frames give the same
+  bytes.
+* HTML: ``reports.html``, one self-contained page in French (headings, column labels, values,
+  anomaly texts in full): inline CSS, inline SVG charts (``charts``), no script, no external
+  resource (its Content-Security-Policy forbids any). It opens with the charts: engagements
+  per status; ageing by ``days_in_status`` (0–7, 8–30, 31–90, > 90 days); ordered, invoiced and
+  paid per month, one chart per currency; the most frequent anomalies. Then a table per report.
 """
 
 from __future__ import annotations
@@ -22,10 +32,9 @@ from __future__ import annotations
 import csv
 import html
 import io
-import math
 import re
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -35,16 +44,20 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
+from ..domain.matching import ANOMALY_CODES
+from ..domain.reconciliation import MatchStatus
 from ..domain.states import LABELS, State
 from ..workspace import write_bytes, write_chunks
-from .build import INTEGER_COLUMNS, MONEY_COLUMNS
+from . import csv_name, neutral_cell
+from .build import DATE_COLUMNS, IDENTIFIER_COLUMNS, INTEGER_COLUMNS, MONEY_COLUMNS
+from .charts import Series, bar_chart, plain
 
 FORMATS = ("csv", "xlsx", "html")
 WORKBOOK = "reports.xlsx"
 PAGE = "reports.html"
 _FIXED_DAY = date(2000, 1, 1)
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest a zip entry can say
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_EXCEL_TEXT_MAX = 255  # the longest string literal an Excel formula takes
 
 
 def write(
@@ -53,18 +66,21 @@ def write(
     fmt: str = "csv",
     excel_fr: bool = False,
     as_of: date | None = None,
+    raw: bool = False,
 ) -> list[Path]:
     """Write ``frames`` (report name → frame from ``build``) into ``out_dir``; return the paths.
 
-    ``csv`` writes ``<name>.csv`` per frame; ``xlsx`` and ``html`` write one file holding every
-    frame given. ``excel_fr`` applies to CSV only (XLSX cells are locale-independent numbers and
-    the HTML page is already French). ``as_of`` is the report day shown in the page and used as
-    the workbook's date.
+    ``csv`` writes ``<name>.csv`` per frame (``<name>.excel-fr.csv`` with ``excel_fr``); ``xlsx``
+    and ``html`` write one file holding every frame given. ``excel_fr`` and ``raw`` apply to CSV
+    only (XLSX cells are typed, the HTML page is for people). ``as_of`` is the report day shown
+    in the page and used as the workbook's date.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown report format {fmt!r} (one of {', '.join(FORMATS)})")
+    if excel_fr and raw:
+        raise ValueError("raw text cells are for programs and excel_fr for French Excel: choose one")
     if fmt == "csv":
-        return [write_csv(name, [df], out_dir / f"{name}.csv", excel_fr) for name, df in frames.items()]
+        return [write_csv(name, [df], out_dir / csv_name(name, excel_fr), excel_fr, raw) for name, df in frames.items()]
     target, data = (
         (out_dir / WORKBOOK, to_xlsx(frames, as_of)) if fmt == "xlsx" else (out_dir / PAGE, to_html(frames, as_of))
     )
@@ -75,38 +91,60 @@ def write(
 # -- CSV -----------------------------------------------------------------------------------------
 
 
-def write_csv(name: str, chunks: Iterable[pd.DataFrame], target: Path, excel_fr: bool = False) -> Path:
+def write_csv(
+    name: str, chunks: Iterable[pd.DataFrame], target: Path, excel_fr: bool = False, raw: bool = False
+) -> Path:
     """One report as a CSV file written chunk by chunk (memory stays flat however many rows),
     through a temporary dot-name renamed at the end: the same bytes as ``to_csv`` of them all."""
-    write_chunks(target, (to_csv(name, chunk, excel_fr, first=i == 0) for i, chunk in enumerate(chunks)))
+    write_chunks(target, (to_csv(name, chunk, excel_fr, first=i == 0, raw=raw) for i, chunk in enumerate(chunks)))
     return target
 
 
-def to_csv(name: str, df: pd.DataFrame, excel_fr: bool = False, first: bool = True) -> bytes:
+def to_csv(name: str, df: pd.DataFrame, excel_fr: bool = False, first: bool = True, raw: bool = False) -> bytes:
     """One report as CSV bytes (see the module docstring for the two dialects); ``first=False``:
     a later chunk of it, without the header row and the BOM."""
     out = df.copy()
-    sep = ","
-    if excel_fr:
-        sep = ";"
-        money = MONEY_COLUMNS.get(name, ())
-        for col in out.columns:
-            if col in money:
+    money = MONEY_COLUMNS.get(name, ())
+    numbers = (*money, *INTEGER_COLUMNS.get(name, ()))
+    identifiers = IDENTIFIER_COLUMNS.get(name, ())
+    for col in out.columns:
+        if col in numbers:
+            if excel_fr and col in money:
                 out[col] = out[col].astype(str).str.replace(".", ",", regex=False)
-            elif col not in INTEGER_COLUMNS.get(name, ()):
-                out[col] = out[col].map(_no_formula)
+        elif excel_fr and col in identifiers:
+            out[col] = out[col].map(excel_text)
+        elif not raw:
+            out[col] = out[col].map(neutral_cell)
+    sep = ";" if excel_fr else ","
+    rows = list(zip(*(out[col].tolist() for col in out.columns), strict=True))
     buf = io.StringIO(newline="")
-    # the csv module, as pandas' to_csv uses it (minimal quoting), fed whole columns: faster
-    writer = csv.writer(buf, delimiter=sep, lineterminator="\n")
     if first:
-        writer.writerow(out.columns)
-    writer.writerows(zip(*(out[col].tolist() for col in out.columns), strict=True))
+        csv.writer(buf, delimiter=sep, lineterminator="\n").writerow(out.columns)
+    if any(isinstance(v, str) and "\r" in v for row in rows for v in row):
+        # the csv module quotes a field holding the line terminator's characters only: with "\n" a
+        # lone CR would stay bare and split the row for readers. Rows one by one, ended "\r\n" (so
+        # every CR is quoted), then "\n" again.
+        one = io.StringIO(newline="")
+        crlf = csv.writer(one, delimiter=sep, lineterminator="\r\n")
+        for row in rows:
+            one.seek(0)
+            one.truncate()
+            crlf.writerow(row)
+            buf.write(one.getvalue()[:-2] + "\n")
+    else:  # the csv module, as pandas' to_csv uses it (minimal quoting), fed whole columns: faster
+        csv.writer(buf, delimiter=sep, lineterminator="\n").writerows(rows)
     text = buf.getvalue()
     return ("\ufeff" + text).encode("utf-8") if excel_fr and first else text.encode("utf-8")
 
 
-def _no_formula(value: object) -> object:
-    return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_START) else value
+def excel_text(value: object) -> object:
+    """An identifier as Excel's text formula ``="…"`` (quotes doubled inside): Excel shows the
+    text, never a number; empty stays empty; one too long for a formula is neutralised instead."""
+    if not isinstance(value, str) or not value:
+        return value
+    if len(value) > _EXCEL_TEXT_MAX:
+        return neutral_cell(value)
+    return '="' + value.replace('"', '""') + '"'
 
 
 # -- XLSX ----------------------------------------------------------------------------------------
@@ -127,6 +165,7 @@ def to_xlsx(frames: Mapping[str, pd.DataFrame], as_of: date | None = None) -> by
         ws = wb.create_sheet(name)
         money = set(MONEY_COLUMNS.get(name, ()))
         integers = set(INTEGER_COLUMNS.get(name, ()))
+        dates = set(DATE_COLUMNS.get(name, ()))
         columns = list(df.columns)
         widths = [len(c) for c in columns]
         for j, col in enumerate(columns, 1):
@@ -138,12 +177,15 @@ def to_xlsx(frames: Mapping[str, pd.DataFrame], as_of: date | None = None) -> by
                 widths[j - 1] = max(widths[j - 1], len(text))
                 if col in money:
                     if text:
-                        # Decimal → float only here, at the last presentation step: Excel cells are
-                        # binary doubles. Every computation before this used exact Decimals/integers.
-                        cell = ws.cell(row=i, column=j, value=float(Decimal(text)))
+                        # given as the exact Decimal; a spreadsheet's number is a binary double (15
+                        # significant digits: to the cent below 10^13), which only the cell holds
+                        cell = ws.cell(row=i, column=j, value=Decimal(text))
                         cell.number_format = "#,##0.00"
                 elif col in integers:
                     ws.cell(row=i, column=j, value=int(value))
+                elif col in dates and (when := _when(text)) is not None:
+                    cell = ws.cell(row=i, column=j, value=when)
+                    cell.number_format = "yyyy-mm-dd hh:mm:ss" if isinstance(when, datetime) else "yyyy-mm-dd"
                 elif text:
                     cell = ws.cell(row=i, column=j, value=text)
                     cell.data_type = "s"  # text stays text, even "=..." (never a formula)
@@ -154,6 +196,20 @@ def to_xlsx(frames: Mapping[str, pd.DataFrame], as_of: date | None = None) -> by
     raw = io.BytesIO()
     wb.save(raw)
     return _stable_zip(raw.getvalue(), stamp)
+
+
+def _when(text: str) -> date | datetime | None:
+    """A store date (``2026-11-30``) as a date, a store instant (``2026-11-01T08:00:00Z``, UTC)
+    as a naive datetime in UTC (a spreadsheet has no time zones); anything else ``None`` (kept
+    as text)."""
+    try:
+        if len(text) == 10:
+            return date.fromisoformat(text)
+        if text.endswith("Z"):
+            return datetime.fromisoformat(text[:-1]).replace(tzinfo=None)
+    except ValueError:
+        return None
+    return None
 
 
 def _stable_zip(data: bytes, stamp: datetime) -> bytes:
@@ -185,30 +241,30 @@ def _stable_zip(data: bytes, stamp: datetime) -> bytes:
 # -- HTML ----------------------------------------------------------------------------------------
 
 TITLES = {
-    "status": ("Statut des engagements", "status.csv : un engagement par ligne, son statut et ses montants."),
+    "status": ("Statut des engagements", "Un engagement par ligne, son statut et ses montants (status.csv)."),
     "reconciliation": (
         "Rapprochement commandes / factures",
-        "reconciliation.csv : par engagement, le commandé, le facturé net des avoirs (hors REJETEE et doublons), "
-        "le mis en paiement, le reste à facturer et les anomalies.",
+        "Par engagement : le commandé, le facturé net des avoirs (hors factures rejetées et doublons), "
+        "le mis en paiement, le reste à facturer et les anomalies (reconciliation.csv).",
     ),
     "invoices": (
         "Factures et avoirs",
-        "invoices.csv : une ligne par facture ou avoir reçu, doublons et rejets compris.",
+        "Une ligne par facture ou avoir reçu, doublons et rejets compris (invoices.csv).",
     ),
     "totals": (
         "Totaux par devise",
-        "totals.csv : une ligne par devise ; les montants de deux devises ne sont jamais additionnés.",
+        "Une ligne par devise ; les montants de deux devises ne sont jamais additionnés (totals.csv).",
     ),
 }
 LABELS_FR = {
     "engagement_number": "N° d'engagement",
-    "issuer_id": "Émetteur (id)",
+    "issuer_id": "Émetteur (identifiant)",
     "issuer_name": "Émetteur",
-    "supplier_id": "Fournisseur (id)",
+    "supplier_id": "Fournisseur (identifiant)",
     "supplier_name": "Fournisseur",
     "status": "Statut",
     "created_at": "Créé le",
-    "last_transition_at": "Dernière transition",
+    "last_transition_at": "Dernier changement de statut",
     "days_in_status": "Jours dans le statut",
     "amount_ht": "Montant HT",
     "amount_ttc": "Montant TTC",
@@ -224,17 +280,65 @@ LABELS_FR = {
     "anomalies": "Anomalies",
     "invoice_number": "N° de facture",
     "type": "Type",
-    "seller_id": "Vendeur (id)",
-    "buyer_id": "Acheteur (id)",
+    "issue_date": "Date d'émission",
+    "due_date": "Date d'échéance",
+    "seller_id": "Vendeur (identifiant)",
+    "buyer_id": "Acheteur (identifiant)",
     "matched": "Rapprochée",
     "counted": "Comptée",
+    "status_at": "Date du statut",
     "engagement_count": "Nb d'engagements",
     "anomaly": "Anomalies",
 }
+# the values of code columns, in French (a value not listed is shown as it is)
+VALUES_FR: dict[str, str] = {
+    **{state.value: label for state, label in LABELS.items()},
+    "DEPOSEE": "Déposée",
+    "EN_COURS_ACHEMINEMENT": "En cours d'acheminement",
+    "MISE_A_DISPOSITION": "Mise à disposition",
+    "REJETEE": "Rejetée",
+    "SUSPENDUE": "Suspendue",
+    "SERVICE_FAIT": "Service fait",
+    "MANDATEE": "Mandatée",
+    "MISE_A_DISPOSITION_COMPTABLE": "Mise à disposition comptable",
+    "COMPTABILISEE": "Comptabilisée",
+    "MISE_EN_PAIEMENT": "Mise en paiement",
+    "COMPLETEE": "Complétée",
+    MatchStatus.NOT_INVOICED.value: "Non facturé",
+    MatchStatus.PARTIALLY_INVOICED.value: "Partiellement facturé",
+    MatchStatus.FULLY_INVOICED.value: "Entièrement facturé",
+    MatchStatus.OVER_INVOICED.value: "Surfacturé",
+    "invoice": "Facture",
+    "credit_note": "Avoir",
+    "true": "oui",
+    "false": "non",
+}
+_TRANSLATED = ("status", "match_status", "type", "matched", "counted")
+# what each anomaly means, in French, in full (the CSV and the workbook give the English reason)
+ANOMALIES_FR = {
+    "NO_ENGAGEMENT": "la facture ne donne aucun numéro d'engagement (BT-13 absent, vide ou valeur de "
+    "remplacement comme NA)",
+    "UNKNOWN_ENGAGEMENT": "aucun engagement ne porte ce numéro (pour l'instant) ; la facture sera rapprochée "
+    "automatiquement si la commande arrive plus tard",
+    "AMBIGUOUS_ENGAGEMENT": "plusieurs émetteurs ont un engagement de ce numéro et l'acheteur de la facture ne "
+    "permet pas de les distinguer",
+    "ENGAGEMENT_NOT_ACCEPTED": "l'engagement n'est pas « Pris en compte » (il est à traiter, refusé, à recycler, "
+    "ou clôturé autrement qu'après paiement)",
+    "SELLER_MISMATCH": "le vendeur de la facture n'est pas le fournisseur de l'engagement (ou n'est pas "
+    "identifié) ; la facture n'est pas comptée",
+    "BUYER_MISMATCH": "l'acheteur de la facture n'est pas l'émetteur de l'engagement (ou n'est pas identifié) ; "
+    "la facture n'est pas comptée",
+    "CURRENCY_MISMATCH": "la devise de la facture n'est pas celle de l'engagement ; la facture n'est pas comptée",
+    "DUPLICATE_INVOICE": "une facture du même vendeur et de même numéro a déjà été reçue ; celle-ci est "
+    "conservée mais jamais comptée deux fois",
+    "OVER_INVOICED": "le facturé net des avoirs dépasse le commandé au-delà de la tolérance ([reconciliation])",
+}
 AGEING = (("0 à 7 j", 0, 7), ("8 à 30 j", 8, 30), ("31 à 90 j", 31, 90), ("plus de 90 j", 91, None))
-_ANOMALY_SPLIT = re.compile(r"; (?=[A-Z][A-Z_]+: )")  # between two "CODE: reason" items
-_CODE_COLUMNS = ("status", "match_status")
+MONTHS_SHOWN = 12  # the per-month charts show the latest months that have data
+TOP_ANOMALIES = 8
+_PAID = "MISE_EN_PAIEMENT"
 _NNBSP = "\u202f"  # narrow no-break space: the French thousands separator
+_CSP = "default-src 'none'; style-src 'unsafe-inline'"  # nothing may be fetched, nothing run
 
 _CSS = """
 :root { color-scheme: light; }
@@ -250,8 +354,12 @@ figure { margin: 0; border: 1px solid #ddd; padding: .5rem; background: #fafafa;
 figure svg { display: block; max-width: 100%; height: auto; }
 figcaption { font-size: .9rem; color: #3a3a3a; margin-top: .25rem; }
 svg text { font-family: inherit; font-size: 12px; fill: #161616; }
-svg .bar { fill: #000091; }
-svg .bar.old { fill: #b34000; }
+svg .chart-title { font-size: 14px; font-weight: 600; }
+svg .axis-label { font-size: 12px; fill: #3a3a3a; }
+svg .s0 { fill: #000091; }
+svg .s1 { fill: #b34000; }
+svg .s2 { fill: #18753c; }
+svg .s3 { fill: #6a6af4; }
 svg .grid { stroke: #ddd; stroke-width: 1; }
 svg .axis { stroke: #666; stroke-width: 1; }
 .scroll { overflow-x: auto; }
@@ -259,25 +367,26 @@ table { border-collapse: collapse; font-size: .8rem; margin-bottom: .5rem; }
 caption { text-align: left; font-weight: 600; padding: .25rem 0; caption-side: top; }
 th, td { border: 1px solid #ccc; padding: .2rem .35rem; vertical-align: top; }
 thead th { background: #e3e3fd; position: sticky; top: 0; text-align: left; }
-th small { display: block; font-weight: normal; color: #555; font-family: ui-monospace, monospace; overflow-wrap: anywhere; }
 tbody tr:nth-child(even) { background: #f6f6f6; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.anomaly { min-width: 15rem; max-width: 30rem; color: #8a1c00; }
+td.anomaly { min-width: 20rem; color: #8a1c00; white-space: normal; overflow-wrap: anywhere; }
+td.anomaly ul { margin: 0; padding-left: 1rem; }
 td.empty { color: #777; font-style: italic; }
 @media print { thead th { position: static; } .scroll { overflow: visible; } }
-""".strip()  # noqa: E501 -- the page's CSS, byte for byte as the golden page has it
+""".strip()  # the page's CSS, byte for byte as the golden page has it
 
 
 def to_html(frames: Mapping[str, pd.DataFrame], as_of: date | None = None) -> bytes:
-    """The page: a heading, a table of contents, the two charts (when the status report is
-    given) and one table per report."""
+    """The page: a heading, a table of contents, the charts and one table per report."""
     esc = html.escape
     day = f" au {as_of.isoformat()}" if as_of else ""
+    figures = _charts(frames)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="fr">',
         "<head>",
         '<meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         '<meta name="generator" content="chorus-batch">',
         f"<title>Rapports chorus-batch{esc(day)}</title>",
@@ -291,93 +400,171 @@ def to_html(frames: Mapping[str, pd.DataFrame], as_of: date | None = None) -> by
         "(arrondi au plus proche, demi vers le haut), dates ISO 8601 (UTC).</p>",
         '<nav aria-label="Sommaire"><ul>',
     ]
-    if "status" in frames:
+    if figures:
         parts.append('<li><a href="#graphiques">Graphiques</a></li>')
     for name in frames:
         parts.append(f'<li><a href="#{esc(name)}">{esc(TITLES.get(name, (name, ""))[0])}</a></li>')
     parts += ["</ul></nav>", "</header>", "<main>"]
-    if "status" in frames:
-        parts += _charts(frames["status"])
+    if figures:
+        parts += [
+            '<section id="graphiques" aria-labelledby="graphiques-titre">',
+            '<h2 id="graphiques-titre">Graphiques</h2>',
+            '<div class="charts">',
+            *figures,
+            "</div>",
+            "</section>",
+        ]
     for name, df in frames.items():
         parts += _table(name, df)
     parts += ["</main>", "</body>", "</html>", ""]
     return "\n".join(parts).encode("utf-8")
 
 
-def _charts(df: pd.DataFrame) -> list[str]:
+def _charts(frames: Mapping[str, pd.DataFrame]) -> list[str]:
+    """The figures the frames given allow: status and ageing (status), per month per currency
+    (status and invoices), the most frequent anomalies (invoices)."""
+    out: list[str] = []
+    status, invoices = frames.get("status"), frames.get("invoices")
+    if status is not None:
+        out += [_status_chart(status), _ageing_chart(status)]
+    if status is not None and invoices is not None:
+        out += _monthly_charts(status, invoices)
+    if invoices is not None:
+        out.append(_anomaly_chart(invoices))
+    return out
+
+
+def _status_chart(df: pd.DataFrame) -> str:
     statuses = [s.value for s in State]
     present = sorted(set(df["status"].astype(str)) - set(statuses))
     counts = df["status"].astype(str).value_counts()
-    by_status = [
-        (LABELS.get(State(st), st) if st in statuses else st, int(counts.get(st, 0))) for st in statuses + present
-    ]
+    order = statuses + present
+    return bar_chart(
+        "chart-status",
+        "Engagements par statut",
+        "Nombre d'engagements dans chaque statut.",
+        [VALUES_FR.get(st, st) for st in order],
+        [Series("Engagements", tuple(int(counts.get(st, 0)) for st in order))],
+        x_label="Statut",
+        y_label="Nombre d'engagements",
+    )
+
+
+def _ageing_chart(df: pd.DataFrame) -> str:
     days = df["days_in_status"].astype("int64")
-    ageing = [
-        (label, int(((days >= low) & (days <= high if high is not None else True)).sum()))
-        for label, low, high in AGEING
-    ]
-    return [
-        '<section id="graphiques" aria-labelledby="graphiques-titre">',
-        '<h2 id="graphiques-titre">Graphiques</h2>',
-        '<div class="charts">',
-        _figure(
-            "chart-status",
-            "Engagements par statut",
-            "Nombre d'engagements dans chaque statut.",
-            by_status,
-            old_from=None,
-        ),
-        _figure(
-            "chart-ageing",
-            "Ancienneté dans le statut",
-            "Nombre d'engagements selon le nombre de jours passés dans leur statut actuel.",
-            ageing,
-            old_from=3,
-        ),
-        "</div>",
-        "</section>",
-    ]
+    counts = tuple(
+        int(((days >= low) & (days <= high if high is not None else True)).sum()) for _label, low, high in AGEING
+    )
+    return bar_chart(
+        "chart-ageing",
+        "Ancienneté dans le statut",
+        "Nombre d'engagements selon le nombre de jours passés dans leur statut actuel.",
+        [label for label, _low, _high in AGEING],
+        [Series("Engagements", counts)],
+        x_label="Jours dans le statut actuel",
+        y_label="Nombre d'engagements",
+    )
 
 
-def _figure(chart_id: str, title: str, caption: str, bars: Sequence[tuple[str, int]], old_from: int | None) -> str:
-    """A bar chart as inline SVG (no library): integer axis, value above each bar, labels below."""
-    esc = html.escape
-    width, height, left, right, top, bottom = 560, 280, 44, 12, 28, 48
-    plot_w, plot_h = width - left - right, height - top - bottom
-    peak = max([count for _, count in bars] + [1])
-    step = max(1, math.ceil(peak / 5))
-    ceiling = step * math.ceil(peak / step)
-    slot = plot_w / max(len(bars), 1)
-    bar_w = slot * 0.6
-    summary = ", ".join(f"{label} : {count}" for label, count in bars)
-    out = [
-        "<figure>",
-        f'<svg role="img" aria-labelledby="{chart_id}-title {chart_id}-desc" viewBox="0 0 {width} {height}" '
-        f'width="{width}" height="{height}">',
-        f'<title id="{chart_id}-title">{esc(title)}</title>',
-        f'<desc id="{chart_id}-desc">{esc(caption)} {esc(summary)}.</desc>',
-    ]
-    for value in range(0, ceiling + 1, step):
-        y = top + plot_h - plot_h * value / ceiling
-        out.append(f'<line class="grid" x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}"/>')
-        out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{value}</text>')
-    out.append(f'<line class="axis" x1="{left}" y1="{top + plot_h}" x2="{width - right}" y2="{top + plot_h}"/>')
-    for i, (label, count) in enumerate(bars):
-        x = left + i * slot + (slot - bar_w) / 2
-        h = plot_h * count / ceiling
-        y = top + plot_h - h
-        css = "bar old" if old_from is not None and i >= old_from else "bar"
-        centre = x + bar_w / 2
-        out += [
-            "<g>",
-            f"<title>{esc(label)} : {count}</title>",
-            f'<rect class="{css}" x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{h:.1f}"/>',
-            f'<text x="{centre:.1f}" y="{y - 6:.1f}" text-anchor="middle">{count}</text>',
-            f'<text x="{centre:.1f}" y="{top + plot_h + 18}" text-anchor="middle">{esc(label)}</text>',
-            "</g>",
-        ]
-    out += ["</svg>", f"<figcaption>{esc(title)} — {esc(caption)}</figcaption>", "</figure>"]
-    return "\n".join(out)
+def _money(text: object) -> Decimal:
+    return Decimal(str(text)) if text not in (None, "") else Decimal(0)
+
+
+def monthly(status: pd.DataFrame, invoices: pd.DataFrame) -> dict[str, dict[str, list[Decimal]]]:
+    """Currency → month (``YYYY-MM``) → [ordered, invoiced, paid] TTC, exact: ordered by the
+    month the engagement was created; invoiced (net of credit notes, the documents the
+    reconciliation counts) by issue month; paid (those of them ``MISE_EN_PAIEMENT``) by the month
+    of that status. Never two currencies together."""
+    found: dict[str, dict[str, list[Decimal]]] = {}
+
+    def add(currency: object, month: str, k: int, amount: Decimal) -> None:
+        if len(month) == 7:
+            found.setdefault(str(currency or ""), {}).setdefault(month, [Decimal(0)] * 3)[k] += amount
+
+    for created, amount, currency in zip(
+        status["created_at"].tolist(), status["amount_ttc"].tolist(), status["currency"].tolist(), strict=True
+    ):
+        add(currency, str(created)[:7], 0, _money(amount))
+    columns = ("counted", "type", "issue_date", "status_at", "status", "amount_ttc", "currency")
+    for counted, kind, issued, status_at, state, amount, currency in zip(
+        *(invoices[c].tolist() for c in columns), strict=True
+    ):
+        if counted != "true":
+            continue
+        signed = -_money(amount) if kind == "credit_note" else _money(amount)
+        add(currency, str(issued or status_at)[:7], 1, signed)
+        if state == _PAID:
+            add(currency, str(status_at)[:7], 2, signed)
+    return found
+
+
+def _monthly_charts(status: pd.DataFrame, invoices: pd.DataFrame) -> list[str]:
+    out = []
+    for currency, months in sorted(monthly(status, invoices).items()):
+        shown = sorted(months)[-MONTHS_SHOWN:]
+        unit = currency or "sans devise"
+        slug = re.sub(r"[^A-Za-z0-9]", "", currency) or "aucune"
+        out.append(
+            bar_chart(
+                f"chart-month-{slug}",
+                f"Commandé, facturé et mis en paiement par mois ({unit})",
+                f"Montants TTC en {unit} : commandé selon le mois de création de l'engagement, facturé net des "
+                "avoirs selon le mois d'émission, mis en paiement selon le mois de ce statut"
+                f" ({MONTHS_SHOWN} derniers mois au plus).",
+                shown,
+                [
+                    Series(name, tuple(months[m][k] for m in shown))
+                    for k, name in enumerate(("Commandé", "Facturé (net)", "Mis en paiement"))
+                ],
+                x_label="Mois",
+                y_label=f"Montant TTC ({unit})",
+            )
+        )
+    return out
+
+
+def anomaly_counts(invoices: pd.DataFrame) -> list[tuple[str, int]]:
+    """(code, number of invoices and credit notes that have it), most frequent first, then by code."""
+    counts: dict[str, int] = {}
+    for cell in invoices["anomaly"].tolist():
+        for code in _codes(str(cell or "")):
+            counts[code] = counts.get(code, 0) + 1
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+
+def _anomaly_chart(invoices: pd.DataFrame) -> str:
+    top = anomaly_counts(invoices)[:TOP_ANOMALIES]
+    return bar_chart(
+        "chart-anomalies",
+        "Anomalies les plus fréquentes",
+        f"Nombre de factures et d'avoirs portant chaque anomalie ({TOP_ANOMALIES} plus fréquentes au plus) ; "
+        "le sens de chaque code est dans le tableau des factures.",
+        [code for code, _count in top],
+        [Series("Factures et avoirs", tuple(count for _code, count in top))],
+        x_label="Anomalie",
+        y_label="Nombre de documents",
+        hints=[ANOMALIES_FR.get(code, code) for code, _count in top],
+    )
+
+
+def _codes(cell: str) -> list[str]:
+    """The anomaly codes of a ``CODE: reason; CODE: reason`` cell, in their order: the known
+    codes found at the start of an item (a reason may contain anything else)."""
+    found = []
+    for code in ANOMALY_CODES:
+        at = cell.find(f"{code}: ") if cell.startswith(f"{code}: ") else cell.find(f"; {code}: ")
+        if at >= 0:
+            found.append((at, code))
+    return [code for _at, code in sorted(found)]
+
+
+def anomaly_items(cell: str) -> list[str]:
+    """An anomaly cell in French, in full: ``CODE : what it means`` for each code (the English
+    reason of the CSV is not repeated); a cell with no known code is shown as it is."""
+    codes = _codes(cell)
+    if not codes:
+        return [cell] if cell else []
+    return [f"{code} : {ANOMALIES_FR.get(code, code)}" for code in codes]
 
 
 def _table(name: str, df: pd.DataFrame) -> list[str]:
@@ -392,9 +579,7 @@ def _table(name: str, df: pd.DataFrame) -> list[str]:
         '<div class="scroll">',
         "<table>",
         f"<caption>{esc(caption)} {len(df)} ligne{'s' if len(df) != 1 else ''}.</caption>",
-        "<thead><tr>"
-        + "".join(f'<th scope="col">{esc(LABELS_FR.get(c, c))}<small>{esc(c)}</small></th>' for c in columns)
-        + "</tr></thead>",
+        "<thead><tr>" + "".join(f'<th scope="col">{esc(LABELS_FR.get(c, c))}</th>' for c in columns) + "</tr></thead>",
         "<tbody>",
     ]
     if df.empty:
@@ -407,10 +592,15 @@ def _table(name: str, df: pd.DataFrame) -> list[str]:
                 cells.append(f'<td class="num">{esc(_french_money(text))}</td>')
             elif col in numbers:
                 cells.append(f'<td class="num">{esc(text)}</td>')
-            elif col in ("anomalies", "anomaly") and text:
-                cells.append(f'<td class="anomaly">{"<br>".join(esc(a) for a in _ANOMALY_SPLIT.split(text))}</td>')
-            elif col in _CODE_COLUMNS:  # UPPER_SNAKE codes may break after "_" (no visible change)
-                cells.append(f"<td>{esc(text).replace('_', '_<wbr>')}</td>")
+            elif col in ("anomalies", "anomaly"):
+                items = anomaly_items(text)
+                cells.append(
+                    '<td class="anomaly"><ul>' + "".join(f"<li>{esc(a)}</li>" for a in items) + "</ul></td>"
+                    if items
+                    else "<td></td>"
+                )
+            elif col in _TRANSLATED:
+                cells.append(f"<td>{esc(VALUES_FR.get(text, text))}</td>")
             else:
                 cells.append(f"<td>{esc(text)}</td>")
         out.append("<tr>" + "".join(cells) + "</tr>")
@@ -420,13 +610,4 @@ def _table(name: str, df: pd.DataFrame) -> list[str]:
 
 def _french_money(text: str) -> str:
     """``"-1234567.20"`` → ``"-1 234 567,20"`` (narrow no-break spaces); ``""`` stays empty."""
-    if not text:
-        return ""
-    sign, digits = ("-", text[1:]) if text.startswith("-") else ("", text)
-    whole, _, cents = digits.partition(".")
-    groups: list[str] = []
-    while len(whole) > 3:
-        groups.insert(0, whole[-3:])
-        whole = whole[:-3]
-    groups.insert(0, whole)
-    return sign + _NNBSP.join(groups) + ("," + cents if cents else "")
+    return plain(Decimal(text)) if text else ""

@@ -147,6 +147,13 @@ def _invoices_that_fit(conn: Connection) -> None:
         conn.execute(update(i).where(i.c.id == row.id).values(anomalies=anomalies, excluded=found.excluded))
 
 
+def _due_date(conn: Connection) -> None:
+    """Each invoice's due date (BT-9), NULL for those received before. A store made by
+    migration 3 from this version's tables has the column already."""
+    if "due_date" not in {c["name"] for c in inspect(conn).get_columns("invoices")}:
+        conn.execute(text("ALTER TABLE invoices ADD COLUMN due_date VARCHAR(10)"))
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial: files, blobs, parties, engagements, versions, lines, attachments, transitions", _initial),
     (2, "supplier answers and parked documents", _answers_and_parking),
@@ -156,6 +163,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (6, "what documents and people send as text of any length", _sent_text),
     (7, "the price basis of each order line (base quantity)", _base_quantity),
     (8, "party keys in one spelling; invoices left out of their engagement's totals, and why", _invoices_that_fit),
+    (9, "the due date of invoices", _due_date),
 ]
 
 

@@ -82,10 +82,11 @@ def status(conn: Connection) -> Select[Any]:
 
 
 def totals(conn: Connection) -> Select[Any]:
-    """Per engagement, summed by the database (``invoices.counted_sums``): the two parts
-    (``_units``, ``_rest``) of invoiced (net of credit notes), credit notes and paid, the number
-    of counted documents, the currency, the raw millionths ordered and the ordered amounts as
-    text. ``reports.build`` makes the sums, the remaining amount and the match status."""
+    """Per engagement (with its parties' ids and names), summed by the database
+    (``invoices.counted_sums``): the two parts (``_units``, ``_rest``) of invoiced (net of credit
+    notes), credit notes and paid, the number of counted documents, the currency, the raw
+    millionths ordered and the ordered amounts as text. ``reports.build`` makes the sums, the
+    remaining amount and the match status."""
     sums = counted_sums()
     per_engagement = (
         select(_i.c.engagement_id, *(value.label(name) for name, value in sums.items()))
@@ -100,7 +101,9 @@ def totals(conn: Connection) -> Select[Any]:
             _e.c.id.label("engagement_id"),
             _e.c.number.label("engagement_number"),
             _e.c.issuer_id,
+            _e.c.issuer_name,
             _e.c.supplier_id,
+            _e.c.supplier_name,
             _e.c.status,
             _e.c.currency,
             ordered_ttc.label("ordered_micros"),
@@ -174,8 +177,8 @@ def closed_by_payment(conn: Connection) -> set[int]:
 
 
 def invoices(conn: Connection) -> Select[Any]:
-    """One row per invoice or credit note (duplicates and REJETEE included), with its
-    engagement's number and status; amounts as stored (positive), as text, with the invoice's
+    """One row per invoice or credit note (duplicates and REJETEE included), with its issue and
+    due dates, its engagement's number and status; amounts as stored (positive), as text, with the invoice's
     currency and whether it counts toward its engagement's totals (``counted``)."""
     matched = _i.c.engagement_id.is_not(None)
     q = (
@@ -183,6 +186,8 @@ def invoices(conn: Connection) -> Select[Any]:
             _i.c.id.label("invoice_id"),
             _i.c.number.label("invoice_number"),
             _i.c.type,
+            _i.c.issue_date,
+            _i.c.due_date,
             _i.c.seller_id,
             _i.c.buyer_id,
             func.coalesce(_e.c.number, _i.c.engagement_ref).label("engagement_number"),
@@ -194,6 +199,7 @@ def invoices(conn: Connection) -> Select[Any]:
             _i.c.currency,
             case((and_(matched, counted()), "true"), else_="false").label("counted"),
             _i.c.status,
+            _i.c.status_at,
             case((_i.c.duplicate_of.is_not(None), 1), else_=0).label("is_duplicate"),
         )
         .select_from(_i.outerjoin(_e, _e.c.id == _i.c.engagement_id))

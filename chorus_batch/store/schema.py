@@ -227,6 +227,7 @@ invoices = Table(
     Column("type", String(20), nullable=False),  # invoice, credit_note
     Column("type_code", Text),
     Column("issue_date", String(10)),
+    Column("due_date", String(10)),  # migration 9: BT-9, when the document gives one
     Column("currency", Text),
     Column("seller_id", Text),
     Column("seller_name", Text),

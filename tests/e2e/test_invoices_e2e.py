@@ -48,7 +48,9 @@ CENT = Decimal("0.01")
 RECON_COLUMNS = [
     "engagement_number",
     "issuer_id",
+    "issuer_name",
     "supplier_id",
+    "supplier_name",
     "status",
     "currency",
     "ordered_ht",
@@ -64,6 +66,8 @@ RECON_COLUMNS = [
 INVOICE_COLUMNS = [
     "invoice_number",
     "type",
+    "issue_date",
+    "due_date",
     "seller_id",
     "buyer_id",
     "engagement_number",
@@ -73,6 +77,7 @@ INVOICE_COLUMNS = [
     "currency",
     "counted",
     "status",
+    "status_at",
     "anomaly",
 ]
 D = Decimal
@@ -610,19 +615,21 @@ def test_excel_fr_reports(scenario: Lab, tmp_path: Path) -> None:
     result = scenario("report", "all", "--excel-fr", "-o", tmp_path)
     assert result.exit_code == 0, result.output + result.stderr
     for name in ("status", "reconciliation", "invoices"):
-        raw = (tmp_path / f"{name}.csv").read_bytes()
+        raw = (tmp_path / f"{name}.excel-fr.csv").read_bytes()
         assert raw.startswith(b"\xef\xbb\xbf"), name
         text = raw.decode("utf-8-sig")
         assert text.splitlines()[0].count(";") >= 9 and "," not in text.splitlines()[0]
     rows = list(
-        csv.DictReader(io.StringIO((tmp_path / "reconciliation.csv").read_bytes().decode("utf-8-sig")), delimiter=";")
+        csv.DictReader(
+            io.StringIO((tmp_path / "reconciliation.excel-fr.csv").read_bytes().decode("utf-8-sig")), delimiter=";"
+        )
     )
-    e1 = next(r for r in rows if r["engagement_number"] == E1)
+    e1 = next(r for r in rows if r["engagement_number"] == f'="{E1}"')  # identifiers kept as text
     expected = expected_recon()[E1]
     assert e1["ordered_ttc"] == expected["ordered_ttc"].replace(".", ",") == "1597,34"
     assert e1["invoiced_ttc"] == expected["invoiced_ttc"].replace(".", ",")
     assert e1["remaining_ttc"] == expected["remaining_ttc"].replace(".", ",")
-    e2 = next(r for r in rows if r["engagement_number"] == E2)
+    e2 = next(r for r in rows if r["engagement_number"] == f'="{E2}"')
     assert e2["remaining_ttc"] == expected_recon()[E2]["remaining_ttc"].replace(".", ",") == "-136,40"
 
 

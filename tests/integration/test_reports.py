@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 import csv
 import difflib
+import html
 import io
 import json
 import os
@@ -46,7 +47,7 @@ import chorus_batch
 from _postgres import pg_url  # noqa: F401 -- fixture
 from chorus_batch import reports
 from chorus_batch.config import Settings
-from chorus_batch.domain.matching import ANOMALIES, EXCLUDING
+from chorus_batch.domain.matching import ANOMALIES, ANOMALY_CODES, EXCLUDING
 from chorus_batch.reports import build, write
 from chorus_batch.shapes import money
 from chorus_batch.store import Store
@@ -116,6 +117,7 @@ def _invoice(
                 type=type_,
                 type_code="381" if type_ == "credit_note" else "380",
                 issue_date="2026-11-30",
+                due_date=None if type_ == "credit_note" else "2026-12-30",
                 currency="EUR",
                 seller_id=seller,
                 seller_name="Vendeur",
@@ -278,26 +280,62 @@ def test_csv_matches_golden(frames: dict[str, Any], tmp_path: Path, name: str) -
 
 
 def test_excel_fr_matches_golden(frames: dict[str, Any], tmp_path: Path) -> None:
+    write.write(frames, tmp_path)  # the plain files first: the French form must leave them alone
+    plain_bytes = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     paths = write.write(frames, tmp_path, excel_fr=True)
-    assert [p.name for p in paths] == ["status.csv", "reconciliation.csv", "invoices.csv", "totals.csv"]
+    assert [p.name for p in paths] == [f"{n}.excel-fr.csv" for n in reports.REPORTS]
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name in plain_bytes} == plain_bytes
     for path in paths:
         data = path.read_bytes()
         assert data.startswith(b"\xef\xbb\xbf"), f"{path.name}: no BOM"
         assert b"\r" not in data
         assert_golden(f"excel-fr/{path.name}", data)
-    text = (tmp_path / "invoices.csv").read_bytes().decode("utf-8-sig")
+    text = (tmp_path / "invoices.excel-fr.csv").read_bytes().decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(text), delimiter=";"))
     assert rows[0] == list(build.INVOICE_COLUMNS)
-    f003 = next(r for r in rows if r[0] == "F-003")
-    assert f003[6:8] == ["606,00", "727,20"]
+    f003 = next(r for r in rows if r[0] == '="F-003"')
+    assert f003[8:10] == ["606,00", "727,20"]
     recon = list(
-        csv.reader(io.StringIO((tmp_path / "reconciliation.csv").read_bytes().decode("utf-8-sig")), delimiter=";")
+        csv.reader(
+            io.StringIO((tmp_path / "reconciliation.excel-fr.csv").read_bytes().decode("utf-8-sig")), delimiter=";"
+        )
     )
-    assert recon[2][build.RECONCILIATION_COLUMNS.index("remaining_ttc")] == "-127,20"
-    # a name Excel would run as a formula is neutralised; ';' inside it is quoted
-    status_text = (tmp_path / "status.csv").read_bytes().decode("utf-8-sig")
+    assert recon[2][build.RECONCILIATION_COLUMNS.index("remaining_ttc")] == "-127,20"  # a number, untouched
+    # identifiers as Excel text formulas (no 2,236E+13); a name Excel would run is neutralised
+    assert recon[1][:2] == ['="EJ-0001"', f'="{ISSUER}"']
+    status_text = (tmp_path / "status.excel-fr.csv").read_bytes().decode("utf-8-sig")
     assert '"\'=SOMME(1;2) SARL"' in status_text
     assert ",00" in status_text and "1200.00" not in status_text
+
+
+def test_excel_text_keeps_an_identifier_one_string() -> None:
+    assert write.excel_text("00123") == '="00123"'
+    assert write.excel_text('a";HYPERLINK("x")') == '="a"";HYPERLINK(""x"")"'
+    assert write.excel_text("") == ""
+    assert write.excel_text("=" + "9" * 300) == "'=" + "9" * 300  # too long for a formula: neutralised
+
+
+def test_every_text_cell_is_neutralised_and_numbers_never(tmp_path: Path) -> None:
+    """Each trigger, in each text column of each report; money and counts untouched; raw opt-out."""
+    import pandas as pd
+
+    for name, columns in build.COLUMNS.items():
+        numbers = (*build.MONEY_COLUMNS[name], *build.INTEGER_COLUMNS[name])
+        for trigger in ("=", "+", "-", "@", "\t", "\r"):
+            row = {
+                c: (1 if c in build.INTEGER_COLUMNS[name] else "-1.00" if c in numbers else f"{trigger}X")
+                for c in columns
+            }
+            df = pd.DataFrame([row], columns=list(columns), dtype=object)
+            cells = next(csv.DictReader(io.StringIO(write.to_csv(name, df).decode(), newline="")))
+            raw = next(csv.DictReader(io.StringIO(write.to_csv(name, df, raw=True).decode(), newline="")))
+            for col in columns:
+                if col in numbers:
+                    assert cells[col] == raw[col] == str(row[col]), (name, col)
+                else:
+                    assert cells[col] == f"'{trigger}X" and raw[col] == f"{trigger}X", (name, col, trigger)
+    with pytest.raises(ValueError, match="choose one"):
+        write.write({}, tmp_path, excel_fr=True, raw=True)
 
 
 # -- reconciliation values, to the cent ------------------------------------------------------------
@@ -521,21 +559,58 @@ def test_html_page(frames: dict[str, Any], tmp_path: Path) -> None:
     assert path.name == "reports.html"
     page = path.read_text(encoding="utf-8")
     assert page.startswith('<!DOCTYPE html>\n<html lang="fr">')
-    assert page.count("<table>") == 4 and page.count("<svg ") == 2
+    assert page.count("<table>") == 4 and page.count("<svg ") == 4
     assert page.count('<th scope="col">') == sum(len(c) for c in build.COLUMNS.values())
     for heading in ("Statut des engagements", "Rapprochement commandes / factures", "Factures et avoirs"):
         assert f">{heading}</h2>" in page
-    assert "Engagements par statut" in page and "Ancienneté dans le statut" in page
-    assert "<title>" in page and 'role="img"' in page
-    # self-contained: no URL, no script, no external resource
+    # the page opens with the charts, each with a title, axis labels and a legend
+    assert page.index('id="graphiques"') < page.index('<section id="status"')
+    for title in (
+        "Engagements par statut",
+        "Ancienneté dans le statut",
+        "Commandé, facturé et mis en paiement par mois (EUR)",
+        "Anomalies les plus fréquentes",
+    ):
+        assert f'<text class="chart-title" x="280" y="18" text-anchor="middle">{html.escape(title)}</text>' in page
+    assert page.count('class="legend"') == 4 and page.count('class="axis-label"') == 8
+    # self-contained: no URL, no script, no external resource, and a policy that forbids any
     for banned in ("http:", "https:", "//", "<script", "<link", "<img", "src=", "@import", "url("):
         assert banned not in page.replace("<!DOCTYPE", ""), banned
+    assert "default-src 'none'" in page
     assert "727,20" in page and "−" not in page  # decimal comma in the page
     assert "1\u202f200,00" in page  # thousands separator
-    # chart data: status counts (A traiter 0, Pris en compte 2, Refusé 1) and ageing buckets
-    assert "Pris en compte : 2" in page and "Refusé : 1" in page
-    assert "0 à 7 j : 1, 8 à 30 j : 0, 31 à 90 j : 1, plus de 90 j : 1" in page
+    # one language: French labels and values, no English machine names or reasons
+    for english in ("engagement_number", "credit_note", ">true<", ">false<", "an invoice with the same seller"):
+        assert english not in page, english
+    assert ">Avoir<" in page and ">Surfacturé<" in page and ">Pris en compte<" in page
+    # full anomaly texts, in French
+    for code, text in write.ANOMALIES_FR.items():
+        if code in ("DUPLICATE_INVOICE", "OVER_INVOICED", "NO_ENGAGEMENT", "BUYER_MISMATCH"):
+            assert f"<li>{code} : {html.escape(text)}</li>" in page
+    # chart data: status counts, ageing buckets, money per month (exact), anomalies
+    assert "Pris en compte : Engagements 2" in page and "Refusé : Engagements 1" in page
+    assert "0 à 7 j : Engagements 1; 8 à 30 j : Engagements 0; 31 à 90 j : Engagements 1" in page
+    # 2026-11: ordered 1200.00 (EJ-0001); invoiced 600 + 300 - 72.72 + 727.20 (counted, issued in November)
+    assert "2026-11 : Commandé 1\u202f200,00, Facturé (net) 1\u202f554,48, Mis en paiement 0,00" in page
+    assert "2026-12 : Commandé 600,00, Facturé (net) 0,00, Mis en paiement 600,00" in page
+    assert "OVER_INVOICED : Factures et avoirs 2; BUYER_MISMATCH : Factures et avoirs 1" in page
     assert_golden("reports.html", path.read_bytes())
+
+
+def test_every_anomaly_and_value_has_its_french_text() -> None:
+    assert set(write.ANOMALIES_FR) == set(ANOMALY_CODES)
+    from chorus_batch.domain.invoices import InvoiceStatus
+    from chorus_batch.domain.reconciliation import MatchStatus
+    from chorus_batch.domain.states import State
+
+    for value in [*InvoiceStatus, *MatchStatus, *State]:
+        assert value.value in write.VALUES_FR, value
+    assert set(write.LABELS_FR) >= {c for cols in build.COLUMNS.values() for c in cols}
+    # a reason holding "; CODE: " is not split into a false item; an unknown cell is kept whole
+    assert write.anomaly_items("UNKNOWN_ENGAGEMENT: no engagement X; Y: z") == [
+        f"UNKNOWN_ENGAGEMENT : {write.ANOMALIES_FR['UNKNOWN_ENGAGEMENT']}"
+    ]
+    assert write.anomaly_items("SOMETHING: new") == ["SOMETHING: new"]
 
 
 def test_html_bytes_are_deterministic(frames: dict[str, Any]) -> None:
@@ -560,16 +635,18 @@ def _png_size(data: bytes) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
-@pytest.mark.slow
-def test_html_renders_in_headless_chromium(frames: dict[str, Any], tmp_path: Path) -> None:
+def _need_chromium() -> None:
     if not CHROMIUM.exists():
         reason = f"{CHROMIUM} not found: install it (apt-get install chromium) to render reports.html"
         if os.environ.get("CHORUS_REQUIRE_CHROMIUM") == "1":
             pytest.fail(f"CHORUS_REQUIRE_CHROMIUM=1 but {reason}", pytrace=False)
         pytest.skip(reason)
-    [page] = write.write(frames, tmp_path / "out", fmt="html", as_of=TODAY)
-    png = tmp_path / "reports.png"
-    profile = tmp_path / "profile"
+
+
+def _chromium(page: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    """Headless Chromium on ``page`` with its own profile; name resolution off (nothing can leave
+    the machine even if the page asked)."""
+    profile = tmp_path / f"profile-{len(list(tmp_path.glob('profile-*')))}"
     cmd = [
         str(CHROMIUM),
         "--headless",
@@ -580,12 +657,34 @@ def test_html_renders_in_headless_chromium(frames: dict[str, Any], tmp_path: Pat
         "--disable-sync",
         "--no-first-run",
         "--hide-scrollbars",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
         f"--user-data-dir={profile}",
-        "--window-size=1400,2200",
-        f"--screenshot={png}",
+        *args,
         page.resolve().as_uri(),
     ]
-    done = subprocess.run(cmd, capture_output=True, timeout=180, env={**os.environ, "HOME": str(tmp_path)})
+    return subprocess.run(cmd, capture_output=True, timeout=180, env={**os.environ, "HOME": str(tmp_path)})
+
+
+def page_requests(net_log: Path) -> list[str]:
+    """The URLs the page itself asked for, from Chromium's net log: requests whose initiator is
+    an origin (a page's; a file page's is ``null``). The browser's own background requests say
+    ``not an origin``."""
+    events = json.loads(net_log.read_text(encoding="utf-8"))["events"]
+    return sorted(
+        {
+            e["params"]["url"]
+            for e in events
+            if "url" in e.get("params", {}) and e["params"].get("initiator", "not an origin") != "not an origin"
+        }
+    )
+
+
+@pytest.mark.slow
+def test_html_renders_in_headless_chromium(frames: dict[str, Any], tmp_path: Path) -> None:
+    _need_chromium()
+    [page] = write.write(frames, tmp_path / "out", fmt="html", as_of=TODAY)
+    png = tmp_path / "reports.png"
+    done = _chromium(page, tmp_path, "--window-size=1400,2200", f"--screenshot={png}")
     assert png.is_file(), f"no screenshot (exit {done.returncode}): {done.stderr.decode(errors='replace')[-2000:]}"
     data = png.read_bytes()
     assert _png_size(data) == (1400, 2200)
@@ -593,6 +692,27 @@ def test_html_renders_in_headless_chromium(frames: dict[str, Any], tmp_path: Pat
     keep = os.environ.get("CHORUS_SCREENSHOT")
     if keep:
         shutil.copyfile(png, keep)
+    # the DOM as rendered: the charts are there, each with its title, legend and bars; and the
+    # page asked for nothing over the network
+    net_log = tmp_path / "net.json"
+    done = _chromium(page, tmp_path, f"--log-net-log={net_log}", "--dump-dom")
+    dom = done.stdout.decode("utf-8")
+    assert dom.count('<figure class="chart"') == 4, done.stderr.decode(errors="replace")[-2000:]
+    assert dom.count('class="chart-title"') == 4 and dom.count('class="legend"') == 4
+    assert dom.count('<rect class="bar') >= 5 + 4 + 3 + 1
+    assert "Anomalies les plus fréquentes" in dom and "Factures et avoirs" in dom
+    assert net_log.is_file() and page_requests(net_log) == []
+
+
+@pytest.mark.slow
+def test_chromium_network_check_sees_a_page_request(tmp_path: Path) -> None:
+    """The guard above fires: a page that loads an image over HTTP is caught."""
+    _need_chromium()
+    page = tmp_path / "leaky.html"
+    page.write_text('<!DOCTYPE html><html><body><img src="http://chorus.invalid/pixel.png"></body></html>')
+    net_log = tmp_path / "net.json"
+    _chromium(page, tmp_path, f"--log-net-log={net_log}", "--dump-dom")
+    assert page_requests(net_log) == ["http://chorus.invalid/pixel.png"]
 
 
 # -- CLI -------------------------------------------------------------------------------------------
@@ -610,8 +730,13 @@ def test_cli_report_commands(run_cli: Any, store_url: str, tmp_path: Path) -> No
 
     result = run_cli(*base, "reconciliation")  # default folder: the workspace's outbox/reports
     assert result.output.splitlines() == [str(ws / "outbox" / "reports" / "reconciliation.csv")]
+    plain = (out / "invoices.csv").read_bytes()
     result = run_cli(*base, "invoices", "-o", out, "--excel-fr")
-    assert result.exit_code == 0 and (out / "invoices.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    assert result.output.splitlines() == [str(out / "invoices.excel-fr.csv")]
+    assert result.exit_code == 0 and (out / "invoices.excel-fr.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    assert (out / "invoices.csv").read_bytes() == plain  # never overwritten by the French form
+    result = run_cli(*base, "invoices", "-o", out, "--excel-fr", "--raw")
+    assert result.exit_code == 2 and "choose one" in result.stderr
     for fmt, name in (("xlsx", "reports.xlsx"), ("html", "reports.html")):
         result = run_cli(*base, "status", "-o", out, "--format", fmt)  # always every report
         assert result.exit_code == 0 and result.output.splitlines() == [str(out / name)]
@@ -719,3 +844,173 @@ def test_sums_of_the_largest_amounts_are_exact_on_both_databases(tmp_path: Path,
         "7000000000000.00",
         "-6000000000000.00",
     )
+
+
+# -- end to end, through the CLI: files in, reports out --------------------------------------------
+
+
+def test_cli_reports_an_accountant_can_open(run_cli: Any, tmp_path: Path) -> None:
+    """Orders in SEK and EUR, a supplier whose name is a formula, invoices in UBL and CII with
+    due dates (one over-invoicing: a negative remaining amount), then every report form."""
+    from dataclasses import replace as with_
+
+    from chorus_batch.demo.generate import ISSUERS, SUPPLIERS, Line, responses_csv, ubl_order
+    from chorus_batch.demo.invoices import cii_invoice, ubl_invoice
+
+    mairie, numerique = ISSUERS[0], SUPPLIERS[1]
+    formula = with_(numerique, name='=HYPERLINK("x";"y") AB')
+    lines = [Line("1", "Clé USB", Decimal("20"), "C62", Decimal("9.90"), Decimal("20"), "REF-1")]
+    more = [*lines, Line("2", "Écran", Decimal("2"), "C62", Decimal("159.00"), Decimal("20"), "REF-2")]
+    ws = tmp_path / "ws"
+    assert run_cli("--workspace", ws, "init").exit_code == 0
+
+    def run(files: dict[str, bytes]) -> None:
+        for name, data in files.items():
+            (ws / "inbox" / name).write_bytes(data)
+        result = run_cli("--workspace", ws, "run")
+        assert result.exit_code == 0, result.output + result.stderr
+
+    run(
+        {
+            "sek.xml": ubl_order("EJ-SEK-1", mairie, formula, lines, date(2026, 11, 20), currency="SEK"),
+            "eur.xml": ubl_order("EJ-EUR-1", mairie, numerique, lines, date(2026, 11, 20)),
+            "reponses.csv": responses_csv([("EJ-SEK-1", "accept", ""), ("EJ-EUR-1", "accept", "")]),
+        }
+    )
+    run(
+        {
+            "f-sek.xml": ubl_invoice(
+                "F-SEK-1",
+                formula,
+                mairie,
+                lines,
+                date(2026, 12, 1),
+                engagement="EJ-SEK-1",
+                currency="SEK",
+                due_date=date(2026, 12, 31),
+            ),
+            "f-eur.xml": cii_invoice(
+                "F-EUR-1", numerique, mairie, more, date(2026, 12, 2), engagement="EJ-EUR-1", due_date=date(2027, 1, 15)
+            ),
+        }
+    )
+    out = tmp_path / "out"
+
+    def report(*args: str, env: dict[str, str] | None = None) -> Any:
+        result = run_cli("--workspace", ws, "report", "all", "-o", out, *args, env=env)
+        assert result.exit_code == 0, result.output + result.stderr
+        return result
+
+    def read(name: str, sep: str = ",") -> list[dict[str, str]]:
+        text = (out / name).read_bytes().decode("utf-8-sig")
+        return list(csv.DictReader(io.StringIO(text, newline=""), delimiter=sep))
+
+    report()
+    recon = {r["engagement_number"]: r for r in read("reconciliation.csv")}
+    # the currency of every money row; the party names; the formula neutralised, the negative kept a number
+    assert {k: r["currency"] for k, r in recon.items()} == {"EJ-EUR-1": "EUR", "EJ-SEK-1": "SEK"}
+    assert recon["EJ-SEK-1"]["issuer_name"] == mairie.name
+    assert recon["EJ-SEK-1"]["supplier_name"] == "'" + formula.name
+    assert recon["EJ-EUR-1"]["supplier_name"] == numerique.name
+    assert recon["EJ-EUR-1"]["remaining_ttc"] == "-381.60"  # 237.60 ordered, 619.20 invoiced
+    invoices = {r["invoice_number"]: r for r in read("invoices.csv")}
+    assert (invoices["F-SEK-1"]["issue_date"], invoices["F-SEK-1"]["due_date"]) == ("2026-12-01", "2026-12-31")
+    assert (invoices["F-EUR-1"]["issue_date"], invoices["F-EUR-1"]["due_date"]) == ("2026-12-02", "2027-01-15")
+    assert {r["currency"] for r in read("status.csv")} == {"EUR", "SEK"}
+    plain = {name: (out / f"{name}.csv").read_bytes() for name in reports.REPORTS}
+
+    # the opt-outs for programs: the flag, and the environment
+    report("--raw")
+    assert {r["engagement_number"]: r for r in read("reconciliation.csv")}["EJ-SEK-1"]["supplier_name"] == formula.name
+    report()
+    report(env={"CHORUS_BATCH_CSV_RAW": "1"})
+    assert {r["engagement_number"]: r for r in read("status.csv")}["EJ-SEK-1"]["supplier_name"] == formula.name
+    report()
+
+    # the French Excel form: its own files, the plain ones untouched
+    result = report("--excel-fr")
+    assert result.output.splitlines() == [str(out / f"{n}.excel-fr.csv") for n in reports.REPORTS]
+    assert {name: (out / f"{name}.csv").read_bytes() for name in reports.REPORTS} == plain
+    fr = {r["engagement_number"]: r for r in read("reconciliation.excel-fr.csv", ";")}
+    assert fr['="EJ-EUR-1"']["issuer_id"] == f'="{mairie.siret}"' and fr['="EJ-EUR-1"']["remaining_ttc"] == "-381,60"
+    assert fr['="EJ-SEK-1"']["supplier_name"] == "'" + formula.name
+
+    # the workbook: dates as dates, amounts as numbers with two decimals, identifiers as text
+    report("--format", "xlsx")
+    book = openpyxl.load_workbook(out / "reports.xlsx")
+    sheet = book["invoices"]
+    header = [c.value for c in sheet[1]]
+    row = next(r for r in sheet.iter_rows(min_row=2) if r[0].value == "F-SEK-1")
+    cells = dict(zip(header, row, strict=True))
+    assert cells["issue_date"].is_date and cells["issue_date"].value.date() == date(2026, 12, 1)
+    assert cells["due_date"].is_date and cells["due_date"].number_format == "yyyy-mm-dd"
+    assert cells["status_at"].is_date and cells["status_at"].number_format == "yyyy-mm-dd hh:mm:ss"
+    assert cells["amount_ttc"].data_type == "n" and cells["amount_ttc"].number_format == "#,##0.00"
+    assert cells["seller_id"].data_type == "s" and cells["seller_id"].value == numerique.siret
+    status = book["status"]
+    header = [c.value for c in status[1]]
+    first = dict(zip(header, status[2], strict=True))
+    assert first["created_at"].is_date and first["issuer_id"].data_type == "s"
+    recon_sheet = book["reconciliation"]
+    header = [c.value for c in recon_sheet[1]]
+    eur = dict(zip(header, next(r for r in recon_sheet.iter_rows(min_row=2) if r[0].value == "EJ-EUR-1"), strict=True))
+    assert eur["remaining_ttc"].value == pytest.approx(-381.60) and eur["remaining_ttc"].data_type == "n"
+    assert eur["supplier_name"].value == numerique.name
+
+    # the page: SEK said as SEK, never euros; a chart per currency
+    report("--format", "html")
+    page = (out / "reports.html").read_text(encoding="utf-8")
+    assert "euro" not in page.lower()
+    assert "Commandé, facturé et mis en paiement par mois (SEK)" in page
+    assert "Commandé, facturé et mis en paiement par mois (EUR)" in page
+    assert "Montant TTC (SEK)" in page
+
+    # orders search --format csv: the same protection, amounts untouched; the same opt-out
+    result = run_cli("--workspace", ws, "orders", "search", "--format", "csv")
+    rows = {r["number"]: r for r in csv.DictReader(io.StringIO(result.output))}
+    assert rows["EJ-SEK-1"]["supplier_name"] == "'" + formula.name and rows["EJ-SEK-1"]["currency"] == "SEK"
+    result = run_cli("--workspace", ws, "orders", "search", "--format", "csv", env={"CHORUS_BATCH_CSV_RAW": "1"})
+    assert {r["number"]: r for r in csv.DictReader(io.StringIO(result.output))}["EJ-SEK-1"]["supplier_name"] == (
+        formula.name
+    )
+
+
+def test_orders_search_csv_cells() -> None:
+    """The ``--format csv`` rows: text a spreadsheet would run gets a ``'``; numbers and the text
+    of numbers (a negative amount) never; a CR inside a cell stays inside its quoted field."""
+    from chorus_batch.cli import output
+
+    rows = [{"a": "=1+1", "b": "-127.20", "c": Decimal("-1.00"), "d": "@x", "e": "x\ry", "f": "-EJ-2"}]
+    cells = [{k: output.csv_cell(v) for k, v in row.items()} for row in rows]
+    text = output.csv_text(list(rows[0]), cells)
+    assert list(csv.DictReader(io.StringIO(text, newline=""))) == [
+        {"a": "'=1+1", "b": "-127.20", "c": "-1.00", "d": "'@x", "e": "x\ry", "f": "'-EJ-2"}
+    ]
+    assert text.endswith("\n") and "\r\n" not in text
+
+
+def test_migration_9_gives_an_older_store_the_due_date(tmp_path: Path) -> None:
+    """A store from before (migrations 1 to 8) gets ``invoices.due_date``, empty for its invoices."""
+    from sqlalchemy import create_engine, inspect, text
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    store = Store(url)
+    try:
+        populate(store)
+    finally:
+        store.close()
+    engine = create_engine(url)
+    with engine.begin() as conn:  # as migration 8 left it
+        conn.execute(text("ALTER TABLE invoices DROP COLUMN due_date"))
+        conn.execute(text("DELETE FROM schema_migrations WHERE version = 9"))
+    store = Store(url)
+    try:
+        with store.read() as conn:
+            rows = reports.report(conn, Settings(), TODAY, ["invoices"])["invoices"].to_dict("records")
+    finally:
+        store.close()
+    with engine.connect() as conn:
+        assert "due_date" in {c["name"] for c in inspect(conn).get_columns("invoices")}
+        assert 9 in set(conn.execute(text("SELECT version FROM schema_migrations")).scalars())
+    engine.dispose()
+    assert rows and {r["due_date"] for r in rows} == {""} and {r["issue_date"] for r in rows} == {"2026-11-30"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sqlite3
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -184,3 +185,47 @@ def test_v_adds_the_messages_and_q_silences(ordered: Path, wcli: RunCli) -> None
     assert quiet.exit_code == 1
     assert quiet.stdout == "" and quiet.stderr == ""
     assert ack(ordered, "later.csv")["status"] == "IN_INTEGRE_PARTIEL"  # processed all the same
+
+
+@pytest.mark.parametrize("stored", [None, "not json", '{"documents": "no list"}', '{"documents": []}'])
+def test_a_report_that_says_nothing_leaves_the_issuer_unknown(ordered: Path, wcli: RunCli, stored: str | None) -> None:
+    """The issuer a waiting document names is read from its file's stored report: a report
+    missing, unreadable or without that document (a store older than the ``waiting`` key) gives
+    ``null``, never an error."""
+    (ordered / "inbox" / "reponse-EJ8.xml").write_bytes(ubl_order_response("EJ8", ISSUERS[1], SUPPLIERS[0], "AP"))
+    assert wcli("run").exit_code == 0
+    with sqlite3.connect(ordered / "var" / "store.sqlite") as conn:
+        conn.execute("UPDATE received_files SET report = ? WHERE name = 'reponse-EJ8.xml'", (stored,))
+    result = wcli("files", "waiting", "--format", "json")
+    assert result.exit_code == 0, result.output + result.stderr
+    [found] = json.loads(result.stdout)
+    assert (found["number"], found["issuer"], found["issuer_name"]) == ("EJ8", None, None)
+    shown = wcli("files", "show", "reponse-EJ8.xml")
+    assert shown.exit_code == 0 and "waits for order EJ8 until " in shown.stdout, shown.output + shown.stderr
+
+
+def test_an_invoice_status_waits_for_its_invoice(ordered: Path, wcli: RunCli) -> None:
+    text = "invoice_number;supplier_id;status;date\nFA-404;;MISE_EN_PAIEMENT;2026-03-01\n"
+    (ordered / "inbox" / "statuts.csv").write_text(text, encoding="utf-8")
+    result = wcli("run")
+    assert result.exit_code == 0, result.output + result.stderr
+    until = deadline(str(ack(ordered, "statuts.csv")["processed_at"]))
+    assert f"  parked statuts.csv: invoice_status waits for invoice FA-404 until {until}" in result.stdout
+    documents = ack(ordered, "statuts.csv")["documents"]
+    assert isinstance(documents, list)
+    assert documents[0]["waiting"] == {
+        "for": "invoice",
+        "number": "FA-404",
+        "issuer": None,
+        "issuer_name": None,
+        "until": until,
+    }
+    [found] = json.loads(wcli("files", "waiting", "--format", "json").stdout)
+    assert (found["kind"], found["waits_for"], found["number"], found["until"]) == (
+        "invoice_status",
+        "invoice",
+        "FA-404",
+        until,
+    )
+    listed = json.loads(wcli("files", "list", "--status", "PARKED", "--format", "json").stdout)
+    assert [(f["file"], f["status"]) for f in listed] == [("statuts.csv", "PARKED")]

@@ -146,6 +146,7 @@ class Notice:
     file: str  # the file's name, with where in it (document N, member M) when it holds several
     text: str
     details: tuple[str, ...] = ()
+    codes: tuple[str, ...] = ()  # the codes it is about (none for a parked document)
 
     def line(self) -> str:
         return f"{self.what} {self.file}: {self.text}"
@@ -157,18 +158,19 @@ def notices(result: FileResult) -> list[Notice]:
     document. A cleanly integrated file or a duplicate has none."""
     found: list[Notice] = []
     if result.status == FileStatus.IN_REJETE:
-        codes = ", ".join(sorted({e.code for e in result.errors}))
+        codes = tuple(sorted({e.code for e in result.errors}))
         numbers = sorted({d.number for d in result.documents if d.number})
-        text = codes + (f" (engagement {', '.join(numbers)})" if numbers else "")
-        found.append(Notice("rejected", result.name, text, _details(result.errors)))
+        text = ", ".join(codes) + (f" (engagement {', '.join(numbers)})" if numbers else "")
+        found.append(Notice("rejected", result.name, text, _details(result.errors), codes))
         return found
     several = len(result.documents) > 1
     for index, doc in enumerate(result.documents):
         where = _where(result.name, index, doc, several)
         if doc.outcome == DocumentOutcome.REJETE:
             errors = [e for e in doc.errors if e.severity == "error"]
-            codes = ", ".join(sorted({e.code for e in errors})) or "REJECTED"
-            found.append(Notice("rejected", where, codes + _engagement(doc.number), _details(errors)))
+            codes = tuple(sorted({e.code for e in errors}))
+            text = (", ".join(codes) or "?") + _engagement(doc.number)
+            found.append(Notice("rejected", where, text, _details(errors), codes))
         elif doc.outcome == DocumentOutcome.PARKED and doc.waiting is not None:
             found.append(Notice("parked", where, f"{doc.kind} {waits(doc.waiting)}"))
         if doc.kind in ("invoice", "credit_note") and doc.outcome == DocumentOutcome.INTEGRE:
@@ -176,7 +178,7 @@ def notices(result: FileResult) -> list[Notice]:
                 if issue.severity == "error":
                     continue
                 about = f"{doc.kind} {doc.number or '?'}" + (f", engagement {doc.engagement}" if doc.engagement else "")
-                found.append(Notice("anomaly", where, f"{issue.code} ({about})", (issue.message,)))
+                found.append(Notice("anomaly", where, f"{issue.code} ({about})", (issue.message,), (issue.code,)))
     return found
 
 

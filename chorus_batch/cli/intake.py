@@ -94,14 +94,21 @@ def run_inbox(ctx: Context, stop: threading.Event | None = None) -> RunSummary:
 
 def print_notices(result: FileResult, verbosity: int, indent: str = "  ") -> None:
     """One line per rejected file or document, invoice anomaly and parked document of
-    ``result`` (nothing with -q); -v adds each one's messages below it."""
+    ``result`` (nothing with -q); -v adds each one's messages below it, and the file's other
+    warnings."""
     if verbosity < 0:
         return
+    said: set[str] = set()
     for notice in result.notices():
         click.echo(indent + notice.line())
+        said.update(notice.codes)
         if verbosity > 0:
             for detail in notice.details:
                 click.echo(f"{indent}    {detail}")
+    if verbosity > 0:  # the file's other warnings (its report has them all)
+        for warning in result.warnings:
+            if warning.code not in said:
+                click.echo(f"{indent}warning {result.name}: {warning.code}: {warning.message}")
 
 
 def print_summary(summary: RunSummary, verbosity: int = 0) -> None:

@@ -176,6 +176,16 @@ def test_v_adds_the_messages_and_q_silences(ordered: Path, wcli: RunCli) -> None
     lines = verbose.stdout.splitlines()
     at = lines.index("  rejected answers.csv document 1: REASON_REQUIRED (engagement EJ1)")
     assert lines[at + 1].startswith("      REASON_REQUIRED: refusal of engagement EJ1 without a reason")
+    assert "  warning answers.csv: ALREADY_IN_STATE: engagement EJ1 is already PRIS_EN_COMPTE" not in lines
+    (inbox / "again.csv").write_bytes(responses_csv([("EJ1", "accept", "")]))
+    again = wcli("-v", "run")
+    assert again.exit_code == 0
+    assert "  warning again.csv: ALREADY_IN_STATE: engagement EJ1 is already PRIS_EN_COMPTE; nothing changed" in (
+        again.stdout.splitlines()
+    )
+    (inbox / "again2.csv").write_bytes(responses_csv([("EJ1", "accept", "")]) + b"\n")
+    plain = wcli("run")
+    assert plain.exit_code == 0 and plain.stdout.splitlines() == ["1 file(s): 1 IN_INTEGRE"]  # without -v: none
 
     (inbox / "later.csv").write_bytes(responses_csv([("EJ1", "refuse", ""), ("EJ7", "accept", "")]))
     (inbox / "facture.xml").write_bytes(

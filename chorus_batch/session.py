@@ -35,6 +35,7 @@ from .errors import ConfigError, Issue, NotFound, StoreError, WorkspaceError
 from .intake import Processor, Verdict, read, verdict
 from .intake import run as run_intake
 from .intake.outbox import write_responses
+from .intake.parking import waiting_documents
 from .intake.report import FileResult, RunSummary, iso
 from .workspace import Workspace
 
@@ -193,8 +194,14 @@ class Session:
         with self.store() as store, self.holding(store):
             return run_intake(Processor(self.ws, store, self.settings), on_file, on_total, stop)
 
-    def watch(self, stop: threading.Event, polling: bool | None = None) -> int:
-        """Process files as they arrive until ``stop`` is set; return how many were processed."""
+    def watch(
+        self,
+        stop: threading.Event,
+        polling: bool | None = None,
+        on_file: Callable[[FileResult], None] | None = None,
+    ) -> int:
+        """Process files as they arrive until ``stop`` is set; return how many were processed.
+        ``on_file`` hears each file's result as it is known (parked documents concluded too)."""
         from .intake.watch import Watcher
 
         self.ensure()
@@ -210,6 +217,7 @@ class Session:
                 polling=polling,
                 stop=stop,
                 guard=identity.Guard(store, self.opened),
+                on_file=on_file,
             )
             return watcher.run()
 
@@ -385,17 +393,30 @@ class Session:
     # -- files ------------------------------------------------------------------------------------
 
     def list_files(self, status: str | None = None) -> list[dict[str, Any]]:
-        """Every received file (with this status), oldest first."""
+        """Every received file (with this status; ``PARKED``: also those holding a document
+        still waiting), oldest first, with how many of its documents wait (``waiting``)."""
         with self.reading() as conn:
-            return [shapes.file_detail(r) for r in db.files.listed(conn, status)]
+            waiting = db.parking.waiting_counts(conn)
+            return [shapes.file_detail(r) | {"waiting": waiting.get(r.id, 0)} for r in db.files.listed(conn, status)]
 
     def file_history(self, name: str) -> list[dict[str, Any]]:
         """Every processing of the file ``name``, oldest first (``FILE_NOT_FOUND``: none)."""
         with self.reading() as conn:
             rows = db.files.by_name(conn, name)
-        if not rows:
-            raise NotFound(f"no received file named {name!r}", code="FILE_NOT_FOUND")
-        return [shapes.file_detail(r) for r in rows]
+            if not rows:
+                raise NotFound(f"no received file named {name!r}", code="FILE_NOT_FOUND")
+            park_days = self.settings.park_days
+            found = []
+            for row in rows:
+                waiting = waiting_documents(conn, park_days, row.id)
+                found.append(shapes.file_detail(row) | {"waiting": len(waiting), "waiting_documents": waiting})
+            return found
+
+    def waiting_documents(self) -> list[dict[str, Any]]:
+        """Every parked document still waiting, oldest first: its file, what it waits for
+        (order or invoice, number, issuer when the document names it) and until when."""
+        with self.reading() as conn:
+            return waiting_documents(conn, self.settings.park_days)
 
     def retry_file(self, name: str) -> str:
         """Put the rejected file ``name`` (its text form) back into the inbox; return where it

@@ -31,7 +31,7 @@ def apply_response(ctx: Context, resp: ResponseDocument) -> Outcome:
     number = number_of(resp)
     engagement = target(ctx.conn, number, resp.issuer, strict_issuer=False)
     if engagement is None:
-        return parked(resp, number)
+        return parked(resp, number, resp.issuer)
     if not may_modify(ctx.partner, engagement.supplier_id):
         name = ctx.partner.name if ctx.partner else ""
         message = f"partner {name!r} has no modification right on structure {engagement.supplier_id}; nothing changed"

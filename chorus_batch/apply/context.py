@@ -13,7 +13,7 @@ from ..config import Settings
 from ..domain.habilitations import Partner
 from ..domain.identifiers import party_key, same_identity
 from ..domain.model import Document, Party
-from ..domain.outcomes import DocumentOutcome, Outcome
+from ..domain.outcomes import DocumentOutcome, Outcome, Waiting
 from ..domain.rules import number_of
 from ..errors import ChorusError, Issue
 
@@ -42,8 +42,11 @@ def rejected(doc: Document, *issues: Issue) -> Outcome:
     return Outcome(doc.kind, number_of(doc) or None, DocumentOutcome.REJETE, list(issues))
 
 
-def parked(doc: Document, number: str) -> Outcome:
-    return Outcome(doc.kind, number, DocumentOutcome.PARKED, [])
+def parked(doc: Document, number: str, issuer: Party | None) -> Outcome:
+    """A document that waits for the order ``number`` (of ``issuer``, when it names one)."""
+    key = party_key(issuer) if issuer is not None else None
+    waiting = Waiting("order", number, key, issuer.name if issuer is not None else None)
+    return Outcome(doc.kind, number, DocumentOutcome.PARKED, [], waiting=waiting)
 
 
 def target(conn: db.Connection, number: str, issuer: Party | None, strict_issuer: bool) -> db.Row[Any] | None:

@@ -19,7 +19,7 @@ from ..domain import invoices as lifecycle
 from ..domain import matching, rules, states
 from ..domain.identifiers import party_key
 from ..domain.model import InvoiceDocument, InvoiceStatusUpdate
-from ..domain.outcomes import DocumentOutcome, Outcome
+from ..domain.outcomes import DocumentOutcome, Outcome, Waiting
 from ..errors import ChorusError, Issue
 from .context import Context, rejected
 
@@ -85,7 +85,7 @@ def apply_invoice(ctx: Context, inv: InvoiceDocument) -> Outcome:
     if ctx.settings.close_when_paid and found.engagement_id is not None and found.excluded is None:
         _close_if_paid(ctx, found.engagement_id)  # a credit note can settle an engagement too
     warnings = [Issue(a.code, a.reason, severity="warning") for a in anomalies]
-    return Outcome(inv.kind, number, DocumentOutcome.INTEGRE, warnings)
+    return Outcome(inv.kind, number, DocumentOutcome.INTEGRE, warnings, engagement=reference)
 
 
 def rematch(conn: db.Connection, reference: str) -> None:
@@ -113,7 +113,7 @@ def apply_status(ctx: Context, upd: InvoiceStatusUpdate) -> Outcome:
         wanted = upd.supplier_id.replace(" ", "")
         rows = [r for r in rows if matching.same_party(_sellers(r), wanted)]
     if not rows:
-        return Outcome(upd.kind, number, DocumentOutcome.PARKED)
+        return Outcome(upd.kind, number, DocumentOutcome.PARKED, waiting=Waiting("invoice", number))
     if len(rows) > 1:
         sellers = ", ".join(sorted(r.seller_id or "?" for r in rows))
         message = f"invoice {number} exists for several sellers ({sellers}); give supplier_id"

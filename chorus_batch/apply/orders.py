@@ -58,7 +58,7 @@ def apply_change(ctx: Context, change: ChangeDocument) -> Outcome:
         )
     engagement = target(ctx.conn, number, change.order.issuer, strict_issuer=True)
     if engagement is None:
-        return parked(change, number)
+        return parked(change, number, change.order.issuer)
     states.apply(states.State(engagement.status), states.Event.CHANGE)
     order = change.order
     if change.line_changes:
@@ -78,6 +78,6 @@ def apply_cancellation(ctx: Context, cancel: CancellationDocument) -> Outcome:
     number = number_of(cancel)
     engagement = target(ctx.conn, number, cancel.issuer, strict_issuer=True)
     if engagement is None:
-        return parked(cancel, number)
+        return parked(cancel, number, cancel.issuer)
     db.engagements.record_transition(ctx.conn, engagement.id, states.Event.CANCEL, ctx.src)
     return Outcome(cancel.kind, number, DocumentOutcome.INTEGRE)

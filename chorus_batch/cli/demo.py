@@ -30,9 +30,11 @@ def demo(ctx: Context) -> None:
         click.echo(f"dropped {count} example file(s) ({wave}) in {ws.inbox}")
         summary = run_inbox(ctx)
         print_summary(summary)
-        for result in summary.notable:  # invoice anomalies are warnings on integrated files
-            if result.status != FileStatus.IN_REJETE and result.warnings:
-                click.echo(f"  warning {result.name}: {', '.join(sorted({w.code for w in result.warnings}))}")
+        for result in summary.notable:  # the other warnings of integrated files (anomalies have their line)
+            said = {code for n in result.notices() if n.what == "anomaly" for code in n.codes}
+            others = sorted({w.code for w in result.warnings} - said)
+            if result.status != FileStatus.IN_REJETE and others:
+                click.echo(f"  warning {result.name}: {', '.join(others)}")
         return summary
 
     done = session.demo(run_wave)

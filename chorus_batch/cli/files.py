@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from chorus_batch import FileStatus
@@ -10,7 +12,9 @@ from .output import emit_json, emit_rows
 from .render import safe
 from .root import Context, cli, guarded
 
-_SUMMARY = ("file", "status", "kinds", "errors")  # what ``files list --format json`` gives of each file
+_SUMMARY = ("file", "status", "kinds", "errors", "waiting")  # what ``files list --format json`` gives of each file
+# the columns of ``files waiting`` (the keys of its JSON objects)
+WAITING_COLUMNS = ("file", "document", "kind", "waits_for", "number", "issuer", "issuer_name", "parked_at", "until")
 
 
 @cli.group()
@@ -35,10 +39,16 @@ def files_list(ctx: Context, status: str | None, fmt: str) -> None:
         emit_json([{key: d[key] for key in _SUMMARY} for d in found])
         return
     rows = [
-        {**d, "kinds": ",".join(d["kinds"]), "errors": ",".join(sorted({e["code"] for e in d["errors"]}))}
+        {
+            **d,
+            "kinds": ",".join(d["kinds"]),
+            "errors": ",".join(sorted({e["code"] for e in d["errors"]})),
+            "waiting": d["waiting"] or "",
+        }
         for d in found
     ]
-    emit_rows("table", ["file", "status", "kinds", "errors", "processed_at"], rows, f"{len(rows)} file(s)")
+    columns = ["file", "status", "kinds", "errors", "waiting", "processed_at"]
+    emit_rows("table", columns, [_escaped(r, columns) for r in rows], f"{len(rows)} file(s)")
 
 
 @files.command("show")
@@ -66,6 +76,44 @@ def files_show(ctx: Context, name: str, fmt: str) -> None:
             where = f" [line {err['line']}]" if err.get("line") else ""
             line = f"  {err['code']}: {err['message']}{where}" + (f" at {err['xpath']}" if err.get("xpath") else "")
             click.echo(safe(line, markup=False))
+        for doc in d["waiting_documents"]:
+            click.echo(safe(f"  waiting: document {doc['document']} ({doc['kind']}) {waits(doc)}", markup=False))
+
+
+def waits(doc: dict[str, Any]) -> str:
+    """``waits for order EJ1 of issuer 0009:... (Mairie) until 2027-01-05T10:00:00Z``."""
+    text = f"waits for {doc['waits_for']} {doc['number']}"
+    if doc["issuer"]:
+        text += f" of issuer {doc['issuer']}" + (f" ({doc['issuer_name']})" if doc["issuer_name"] else "")
+    elif doc["issuer_name"]:
+        text += f" of issuer {doc['issuer_name']}"
+    return f"{text} until {doc['until']}"
+
+
+def _escaped(row: dict[str, Any], columns: list[str]) -> dict[str, Any]:
+    """A table row with its values made safe for the terminal (names come from senders)."""
+    return {c: safe(row[c]) if isinstance(row.get(c), str) else row.get(c) for c in columns}
+
+
+@files.command("waiting")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.pass_obj
+@guarded
+def files_waiting(ctx: Context, fmt: str) -> None:
+    """List every parked document still waiting: its file, what it waits for (the order, or
+    the invoice, by number, and the issuer the document names) and until when (parked_at +
+    park_days; a run from then rejects it with PARK_EXPIRED).
+
+    Example:
+
+        chorus-batch files waiting --format csv
+    """
+    found = ctx.session.waiting_documents()
+    if fmt == "json":
+        emit_json(found)
+        return
+    rows = found if fmt == "csv" else [_escaped(d, list(WAITING_COLUMNS)) for d in found]
+    emit_rows(fmt, list(WAITING_COLUMNS), rows, f"{len(found)} document(s) waiting")
 
 
 @files.command("retry")

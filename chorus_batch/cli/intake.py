@@ -93,7 +93,26 @@ def run_inbox(ctx: Context, stop: threading.Event | None = None) -> RunSummary:
         flush_logs()
 
 
-def print_summary(summary: RunSummary) -> None:
+def print_notices(result: FileResult, verbosity: int, indent: str = "  ") -> None:
+    """One line per rejected file or document, invoice anomaly and parked document of
+    ``result`` (nothing with -q); -v adds each one's messages below it, and the file's other
+    warnings."""
+    if verbosity < 0:
+        return
+    said: set[str] = set()
+    for notice in result.notices():
+        click.echo(indent + safe(notice.line(), markup=False))
+        said.update(notice.codes)
+        if verbosity > 0:
+            for detail in notice.details:
+                click.echo(f"{indent}    {safe(detail, markup=False)}")
+    if verbosity > 0:  # the file's other warnings (its report has them all)
+        for warning in result.warnings:
+            if warning.code not in said:
+                click.echo(safe(f"{indent}warning {result.name}: {warning.code}: {warning.message}", markup=False))
+
+
+def print_summary(summary: RunSummary, verbosity: int = 0) -> None:
     counts = summary.counts
     if summary.total:
         parts = ", ".join(f"{counts[k]} {k}" for k in _COUNTED if counts[k])
@@ -101,9 +120,7 @@ def print_summary(summary: RunSummary) -> None:
     elif summary.interrupted is None:
         click.echo("nothing to process")
     for result in summary.notable:
-        if result.status == FileStatus.IN_REJETE:
-            codes = ", ".join(sorted({e.code for e in result.errors}))
-            click.echo(f"  rejected {safe(result.name, markup=False)}: {codes}")
+        print_notices(result, verbosity)
     if summary.interrupted:
         name = signal.Signals(summary.interrupted).name
         click.echo(f"interrupted by {name}: {summary.left} file(s) left in the inbox for the next run")
@@ -133,7 +150,7 @@ def run(ctx: Context) -> None:
     if signum is not None:
         summary.interrupted = signum
     if ctx.verbosity >= 0:
-        print_summary(summary)
+        print_summary(summary, ctx.verbosity)
     sys.exit(summary.exit_code)
 
 
@@ -158,7 +175,7 @@ def watch(ctx: Context, polling: bool | None) -> None:
     with stop_request() as stop:
         session.ensure()
         setup_logging(ctx.verbosity, session.log_file)
-        count = session.watch(stop, polling)
+        count = session.watch(stop, polling, lambda result: print_notices(result, ctx.verbosity, ""))
     if ctx.verbosity >= 0:
         click.echo(f"stopped; {count} file(s) processed")
 

@@ -55,6 +55,18 @@ class AnswerOutcome(StrEnum):
     RECORDED = "RECORDED"  # an acknowledgement (AB): kept, nothing changes
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """What a parked document waits for: an order (``what`` = ``order``: its engagement number
+    and, when the document names it, its issuer) or an invoice (``invoice``: its number)."""
+
+    what: str
+    number: str
+    issuer: str | None = None  # the issuer's identifier (party key), when the document names one
+    issuer_name: str | None = None
+    until: str | None = None  # from then (parked_at + park_days, UTC), a run rejects it: PARK_EXPIRED
+
+
 @dataclass
 class Outcome:
     """What processing did with one document inside a file (mirrors the report's ``documents``)."""
@@ -64,6 +76,8 @@ class Outcome:
     outcome: DocumentOutcome
     errors: list[Issue] = field(default_factory=list)
     member: str | None = None  # the member of a bundle (zip / tar.gz) the document came from
+    waiting: Waiting | None = None  # a parked document: what it waits for
+    engagement: str | None = None  # an invoice: the engagement number it names (when usable)
 
 
 def file_status(outcomes: Iterable[DocumentOutcome]) -> FileStatus:

@@ -28,6 +28,53 @@ from .report import Clock, FileResult, iso
 log = logging.getLogger("chorus_batch")
 
 
+def deadline(parked_at: str, park_days: int) -> str:
+    """When a document parked at ``parked_at`` stops waiting: the first run (or rescan of
+    ``watch``) from then rejects it with PARK_EXPIRED (or INVOICE_NOT_FOUND)."""
+    return iso(datetime.fromisoformat(parked_at.replace("Z", "+00:00")) + timedelta(days=park_days))
+
+
+WAITING_COLUMNS = ("file", "document", "kind", "waits_for", "number", "issuer", "issuer_name", "parked_at", "until")
+
+
+def waiting_documents(conn: db.Connection, park_days: int, file_id: int | None = None) -> list[dict[str, Any]]:
+    """Every document still waiting (of one file), oldest first: its file, its place in the
+    file (``document``, from 1), its kind, what it waits for (``order`` or ``invoice``, its
+    number, the issuer the document names, from the file's report), since when and until when
+    (``parked_at`` + ``park_days``, as the configuration says now)."""
+    found = []
+    reports: dict[int, list[Any]] = {}
+    for row in db.parking.waiting(conn, file_id):
+        if row.file_id not in reports:
+            reports[row.file_id] = _documents(row.report)
+        documents = reports[row.file_id]
+        said = documents[row.position].get("waiting") if row.position < len(documents) else None
+        said = said if isinstance(said, dict) else {}
+        found.append(
+            {
+                "file": row.name,
+                "document": row.position + 1,
+                "kind": row.kind,
+                "waits_for": "invoice" if row.kind == "invoice_status" else "order",
+                "number": row.order_number,
+                "issuer": said.get("issuer"),
+                "issuer_name": said.get("issuer_name"),
+                "parked_at": row.parked_at,
+                "until": deadline(row.parked_at, park_days),
+            }
+        )
+    return found
+
+
+def _documents(text: str | None) -> list[Any]:
+    """The ``documents`` of a stored report (none when it is missing or unreadable)."""
+    try:
+        documents = json.loads(text or "{}").get("documents", [])
+    except (ValueError, AttributeError):
+        return []
+    return [d if isinstance(d, dict) else {} for d in documents] if isinstance(documents, list) else []
+
+
 class Parking:
     """The parked documents of one workspace; ``drain`` hands over the files concluded since
     it was last called."""

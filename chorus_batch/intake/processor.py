@@ -32,7 +32,7 @@ from ..errors import Issue
 from ..workspace import Pending, Workspace, readable_json, write_bytes
 from . import report
 from .outbox import write_responses
-from .parking import Parking
+from .parking import Parking, deadline
 from .read import Prepared, Ready, read_all
 from .report import Clock, FileResult, iso, utc_now
 
@@ -217,6 +217,9 @@ class Processor:
             (savepoint.rollback if outcome.outcome == DocumentOutcome.REJETE else savepoint.commit)()
         if outcome.outcome == DocumentOutcome.PARKED:
             db.parking.park(ctx.conn, file_id, position, p.kind, outcome.number or "", ctx.src.now)
+            if outcome.waiting is not None:
+                until = deadline(ctx.src.now, self.settings.park_days)
+                outcome = replace(outcome, waiting=replace(outcome.waiting, until=until))
         return outcome
 
     # -- endings --------------------------------------------------------------------------------

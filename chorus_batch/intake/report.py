@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..domain.outcomes import DocumentOutcome, FileStatus, Outcome
+from ..domain.outcomes import DocumentOutcome, FileStatus, Outcome, Waiting
 from ..errors import Issue
 
 Clock = Callable[[], datetime]
@@ -35,6 +35,10 @@ class FileResult:
     warnings: list[Issue] = field(default_factory=list)
     ack: Path | None = None
 
+    def notices(self) -> list[Notice]:
+        """The lines an operator should read about this file (``notices``)."""
+        return notices(self)
+
 
 @dataclass
 class RunSummary:
@@ -51,7 +55,11 @@ class RunSummary:
 
     def add(self, result: FileResult) -> None:
         self.counts[result.status] += 1
-        if result.status not in (FileStatus.IN_INTEGRE, FileStatus.DUPLICATE) or result.warnings:
+        if (
+            result.status not in (FileStatus.IN_INTEGRE, FileStatus.DUPLICATE)
+            or result.warnings
+            or any(d.outcome == DocumentOutcome.PARKED for d in result.documents)
+        ):
             self.notable.append(result)
 
     @property
@@ -83,10 +91,22 @@ def payload(name: str, sha: str, received: datetime, now: datetime, result: File
                 "errors": [e.as_dict() for e in d.errors if e.severity == "error"],
             }
             | ({"member": d.member} if d.member else {})
+            | ({"waiting": waiting(d.waiting)} if d.waiting and d.outcome == DocumentOutcome.PARKED else {})
             for d in result.documents
         ],
         "errors": [located(e, _owner(e, result.documents)) for e in result.errors],
         "warnings": [w.as_dict() for w in result.warnings],
+    }
+
+
+def waiting(found: Waiting) -> dict[str, str | None]:
+    """What a parked document waits for, as its report says it (``documents[].waiting``)."""
+    return {
+        "for": found.what,
+        "number": found.number,
+        "issuer": found.issuer,
+        "issuer_name": found.issuer_name,
+        "until": found.until,
     }
 
 
@@ -111,3 +131,80 @@ def warnings_of(outcomes: list[Outcome]) -> list[Issue]:
 def errors_of(outcomes: list[Outcome]) -> list[Issue]:
     """The errors a file's report lists: every document's errors, and a duplicate's notice."""
     return [e for o in outcomes for e in o.errors if e.severity == "error" or o.outcome == DocumentOutcome.DUPLICATE]
+
+
+# -- what ``run`` and ``watch`` print under a file's result -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One line an operator reads about a file: a rejection (of the file or of one of its
+    documents), an invoice anomaly or a parked document. ``details`` are the messages ``-v``
+    adds below it."""
+
+    what: str  # rejected, anomaly, parked
+    file: str  # the file's name, with where in it (document N, member M) when it holds several
+    text: str
+    details: tuple[str, ...] = ()
+    codes: tuple[str, ...] = ()  # the codes it is about (none for a parked document)
+
+    def line(self) -> str:
+        return f"{self.what} {self.file}: {self.text}"
+
+
+def notices(result: FileResult) -> list[Notice]:
+    """The lines about ``result`` an operator should read: one for a file rejected whole, one
+    per rejected document of a partly integrated file, one per invoice anomaly, one per parked
+    document. A cleanly integrated file or a duplicate has none."""
+    found: list[Notice] = []
+    if result.status == FileStatus.IN_REJETE:
+        codes = tuple(sorted({e.code for e in result.errors}))
+        numbers = sorted({d.number for d in result.documents if d.number})
+        text = ", ".join(codes) + (f" (engagement {', '.join(numbers)})" if numbers else "")
+        found.append(Notice("rejected", result.name, text, _details(result.errors), codes))
+        return found
+    several = len(result.documents) > 1
+    for index, doc in enumerate(result.documents):
+        where = _where(result.name, index, doc, several)
+        if doc.outcome == DocumentOutcome.REJETE:
+            errors = [e for e in doc.errors if e.severity == "error"]
+            codes = tuple(sorted({e.code for e in errors}))
+            text = (", ".join(codes) or "?") + _engagement(doc.number)
+            found.append(Notice("rejected", where, text, _details(errors), codes))
+        elif doc.outcome == DocumentOutcome.PARKED and doc.waiting is not None:
+            found.append(Notice("parked", where, f"{doc.kind} {waits(doc.waiting)}"))
+        if doc.kind in ("invoice", "credit_note") and doc.outcome == DocumentOutcome.INTEGRE:
+            for issue in doc.errors:
+                if issue.severity == "error":
+                    continue
+                about = f"{doc.kind} {doc.number or '?'}" + (f", engagement {doc.engagement}" if doc.engagement else "")
+                found.append(Notice("anomaly", where, f"{issue.code} ({about})", (issue.message,), (issue.code,)))
+    return found
+
+
+def waits(found: Waiting) -> str:
+    """``waits for order EJ1 of issuer 0009:... (Mairie) until 2027-01-05T10:00:00Z``."""
+    text = f"waits for {found.what} {found.number}"
+    if found.issuer:
+        text += f" of issuer {found.issuer}" + (f" ({found.issuer_name})" if found.issuer_name else "")
+    elif found.issuer_name:
+        text += f" of issuer {found.issuer_name}"
+    return text + (f" until {found.until}" if found.until else "")
+
+
+def _where(name: str, index: int, doc: Outcome, several: bool) -> str:
+    if doc.member:
+        return f"{name} member {doc.member}"
+    return f"{name} document {index + 1}" if several else name
+
+
+def _engagement(number: str | None) -> str:
+    return f" (engagement {number})" if number else ""
+
+
+def _details(errors: list[Issue]) -> tuple[str, ...]:
+    out = []
+    for issue in errors:
+        where = f" [line {issue.line}]" if issue.line else ""
+        out.append(f"{issue.code}: {issue.message}{where}")
+    return tuple(out)

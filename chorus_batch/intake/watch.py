@@ -165,6 +165,7 @@ class Watcher:
     processed: int = field(default=0, init=False)  # files processed so far
     next_scan: float = field(default=0.0, init=False)  # when the inbox is scanned next (monotonic)
     guard: Callable[[bool], None] = lambda _full: None  # the store still there (full: and still the workspace's)
+    on_file: Callable[[FileResult], None] | None = None  # hears each result as it is known
 
     def run(self) -> int:
         """Watch until ``stop`` is set; return the number of files processed. ``stop`` is
@@ -242,9 +243,16 @@ class Watcher:
             for result in results:
                 self.processed += 1
                 log.info("%s: %s", result.name, result.status)
+                self._tell(result)
         for later in self.processor.parking.drain():
             log.info("%s: %s (after parking)", later.name, later.status)
+            self._tell(later)
         prune(self.processor.ws)
+
+    def _tell(self, result: FileResult) -> None:
+        """``result`` to ``on_file`` (the command line prints what an operator should read)."""
+        if self.on_file is not None:
+            self.on_file(result)
 
     def _store(self, items: list[Pending]) -> list[FileResult] | None:
         """Claim, read, commit and finish ``items``, the files read one by one: ``None`` when a stop came

@@ -11,7 +11,8 @@ from sqlalchemy import Connection, bindparam, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 
-from ..domain.outcomes import STORED
+from ..domain.outcomes import STORED, FileStatus
+from . import parking
 from . import schema as s
 from ._fast import Statement
 
@@ -58,9 +59,13 @@ def get_blob(conn: Connection, sha256: str) -> bytes | None:
 
 
 def listed(conn: Connection, status: str | None = None) -> list[Row[Any]]:
-    """Every received file (with this status), in the order they were processed."""
+    """Every received file (with this status), in the order they were processed. ``PARKED``
+    also gives the files of another status that hold a document still waiting (a parked row
+    of an integrated CSV)."""
     q = select(_f).order_by(_f.c.id)
-    if status:
+    if status == FileStatus.PARKED:
+        q = q.where(or_(_f.c.status == status, parking.holds_waiting()))
+    elif status:
         q = q.where(_f.c.status == status)
     return list(conn.execute(q))
 

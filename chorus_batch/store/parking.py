@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, insert, or_, select, update
+from sqlalchemy import Connection, func, insert, or_, select, update
 from sqlalchemy.engine import Row
 
 from ..domain.outcomes import ParkState
@@ -78,3 +78,28 @@ def conclude(conn: Connection, parked_id: int, state: ParkState, now: str) -> No
 def states_of_file(conn: Connection, file_id: int) -> list[ParkState]:
     q = select(_p.c.state).where(_p.c.file_id == file_id).order_by(_p.c.position)
     return [ParkState(state) for state in conn.execute(q).scalars()]
+
+
+def waiting(conn: Connection, file_id: int | None = None) -> list[Row[Any]]:
+    """Every document still waiting (of one file), oldest first, with its file's name, partner
+    folder and integration report (which says what each parked document waits for)."""
+    q = (
+        select(_p, _f.c.name, _f.c.partner, _f.c.report)
+        .select_from(_p.join(_f, _p.c.file_id == _f.c.id))
+        .where(_p.c.state == ParkState.WAITING)
+        .order_by(_p.c.id)
+    )
+    if file_id is not None:
+        q = q.where(_p.c.file_id == file_id)
+    return list(conn.execute(q))
+
+
+def holds_waiting() -> Any:
+    """A condition on ``received_files``: the file holds a document still waiting."""
+    return select(_p.c.id).where(_p.c.file_id == _f.c.id, _p.c.state == ParkState.WAITING).exists()
+
+
+def waiting_counts(conn: Connection) -> dict[int, int]:
+    """How many documents still wait, by file id (files with none are left out)."""
+    q = select(_p.c.file_id, func.count()).where(_p.c.state == ParkState.WAITING).group_by(_p.c.file_id)
+    return {row[0]: int(row[1]) for row in conn.execute(q)}

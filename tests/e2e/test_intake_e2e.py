@@ -487,7 +487,7 @@ def test_files_list_and_show(intake: dict[str, Any]) -> None:
     listed = json.loads(result.stdout)
     assert len(listed) == 20
     for row in listed:
-        assert set(row) == {"file", "status", "kinds", "errors"}, row
+        assert set(row) == {"file", "status", "kinds", "errors", "waiting"}, row
         assert row["status"] == "IN_INTEGRE" and row["kinds"] == ["order"] and row["errors"] == []
     assert {r["file"] for r in listed} == set(files)
 

@@ -69,14 +69,16 @@ def _wait_for(predicate, timeout: float, step: float = 0.1) -> bool:
 class Watch:
     """A real ``chorus-batch watch`` process; stderr goes to a file (no pipe to fill up)."""
 
-    def __init__(self, ws: Path, *extra: str) -> None:
+    def __init__(self, ws: Path, *extra: str, verbose: bool = True) -> None:
         self.ws = ws
         self.err_path = ws.parent / f"watch-{os.getpid()}-{time.monotonic_ns()}.stderr"
         self.out_path = self.err_path.with_suffix(".stdout")
         self._err = open(self.err_path, "wb")  # noqa: SIM115 -- the process writes it until stop() closes it
         self._out = open(self.out_path, "wb")  # noqa: SIM115 -- the same
         self.proc = subprocess.Popen(
-            [*CLI, "--workspace", str(ws), "-v", "watch", *extra], stdout=self._out, stderr=self._err
+            [*CLI, "--workspace", str(ws), *(["-v"] if verbose else []), "watch", *extra],
+            stdout=self._out,
+            stderr=self._err,
         )
 
     @property
@@ -114,8 +116,8 @@ class Watch:
 def watch_factory() -> Iterator:
     started: list[Watch] = []
 
-    def start(ws: Path, *extra: str) -> Watch:
-        w = Watch(ws, *extra)
+    def start(ws: Path, *extra: str, verbose: bool = True) -> Watch:
+        w = Watch(ws, *extra, verbose=verbose)
         started.append(w)
         return w
 
@@ -351,3 +353,41 @@ def test_watch_takes_a_file_moved_in_once_it_is_stable(tmp_path: Path, watch_fac
     assert _wait_for(lambda: "moved.xml.json" in _acks(ws), 30), watcher.stderr
     assert _acks(ws)["moved.xml.json"]["status"] == "IN_INTEGRE"
     assert watcher.stop(signal.SIGTERM) == 0
+
+
+def test_watch_says_what_happened_without_v(tmp_path: Path, watch_factory) -> None:
+    """Without -v, watch prints on stdout, as it happens, the lines run prints under its
+    summary: a file rejected, a row rejected inside a partly integrated file, a parked row
+    (what it waits for, until when); nothing on stderr. With -q it prints none of them."""
+    from chorus_batch.demo.generate import responses_csv
+
+    ws = _init(tmp_path / "ws", EVENTS_ONLY)
+    inbox = ws / "inbox"
+    (inbox / "order.xml").write_bytes(_order(300, random.Random(3)))
+    number = engagement_number(50_300)
+    watcher = watch_factory(ws, verbose=False)
+    assert _wait_for(lambda: "order.xml.json" in _acks(ws), DEADLINE, 0.2), watcher.stderr[-2000:]
+    (inbox / "broken.xml").write_bytes(b"<Order><unclosed>")
+    rows = [(number, "refuse", ""), (number, "accept", ""), ("EJ-NOWHERE-1", "accept", "")]
+    (inbox / "answers.csv").write_bytes(responses_csv(rows))
+    want = ("rejected broken.xml: XML_MALFORMED", "rejected answers.csv document 1: REASON_REQUIRED")
+    assert _wait_for(
+        lambda: all(w in watcher.stdout for w in want) and "parked answers.csv" in watcher.stdout, DEADLINE, 0.2
+    ), (watcher.stdout, watcher.stderr[-2000:])
+    assert "parked answers.csv document 3: order_response waits for order EJ-NOWHERE-1 until " in watcher.stdout
+    assert watcher.stop(signal.SIGTERM) == 0, watcher.stderr[-2000:]
+    assert watcher.stderr == "", watcher.stderr[-2000:]  # nothing logged on the console without -v
+
+    (inbox / "broken2.xml").write_bytes(b"<Order><unclosed>")
+    silent = subprocess.Popen(
+        [*CLI, "--workspace", str(ws), "-q", "watch"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        assert _wait_for(lambda: "broken2.xml.json" in _acks(ws), DEADLINE, 0.2)
+        silent.send_signal(signal.SIGTERM)
+        out, err = silent.communicate(timeout=DEADLINE)
+    finally:
+        if silent.poll() is None:
+            silent.kill()
+            silent.wait()
+    assert silent.returncode == 0 and out == b"" and err == b"", (out, err)

@@ -48,7 +48,7 @@ def files_list(ctx: Context, status: str | None, fmt: str) -> None:
         for d in found
     ]
     columns = ["file", "status", "kinds", "errors", "waiting", "processed_at"]
-    emit_rows("table", columns, [_escaped(r, columns) for r in rows], f"{len(rows)} file(s)")
+    emit_rows("table", columns, rows, f"{len(rows)} file(s)")
 
 
 @files.command("show")
@@ -90,11 +90,6 @@ def waits(doc: dict[str, Any]) -> str:
     return f"{text} until {doc['until']}"
 
 
-def _escaped(row: dict[str, Any], columns: list[str]) -> dict[str, Any]:
-    """A table row with its values made safe for the terminal (names come from senders)."""
-    return {c: safe(row[c]) if isinstance(row.get(c), str) else row.get(c) for c in columns}
-
-
 @files.command("waiting")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @click.pass_obj
@@ -112,8 +107,7 @@ def files_waiting(ctx: Context, fmt: str) -> None:
     if fmt == "json":
         emit_json(found)
         return
-    rows = found if fmt == "csv" else [_escaped(d, list(WAITING_COLUMNS)) for d in found]
-    emit_rows(fmt, list(WAITING_COLUMNS), rows, f"{len(found)} document(s) waiting")
+    emit_rows(fmt, list(WAITING_COLUMNS), found, f"{len(found)} document(s) waiting")
 
 
 @files.command("retry")

@@ -141,7 +141,10 @@ def _orphan_response() -> bytes:
 
 def _set_park_days(workspace: Path, days: int) -> None:
     config = workspace / "chorus-batch.toml"
-    config.write_text(config.read_text(encoding="utf-8") + f"\n[watch]\npark_days = {days}\n", encoding="utf-8")
+    text, found = re.subn(r"(?m)^park_days = \d+$", f"park_days = {days}", config.read_text(encoding="utf-8"))
+    if found != 1:
+        raise ExampleError(f"{config}: no single park_days line to set")
+    config.write_text(text, encoding="utf-8")
 
 
 def scenario_empty(root: Path, ctx: Context) -> Path:

@@ -45,11 +45,12 @@ whose output holds a Python traceback fails the generation.
 
 Usage::
 
-    python tools/examples.py            # rewrite every owned block of docs/*.md in place
-    python tools/examples.py --check    # exit 1 and print a diff when a block is out of date
-    python tools/examples.py --check docs/cli.md   # only these files
+    .venv/bin/python tools/examples.py            # rewrite every owned block of docs/*.md in place
+    .venv/bin/python tools/examples.py --check    # exit 1 and print a diff when a block is out of date
+    .venv/bin/python tools/examples.py --check docs/cli.md   # only these files
 
 ``tests/unit/test_docs_examples.py`` (marked ``slow``: it runs the demo) calls ``--check``.
+Run it with the checkout's interpreter: the ``chorus-batch`` beside it is the one the examples run.
 """
 
 from __future__ import annotations
@@ -115,7 +116,9 @@ class Context:
             timeout=COMMAND_TIMEOUT,
         )
         if done.returncode != 0:
-            raise ExampleError(f"scenario step chorus-batch {' '.join(args)} exited {done.returncode}:\n{done.stdout}{done.stderr}")
+            raise ExampleError(
+                f"scenario step chorus-batch {' '.join(args)} exited {done.returncode}:\n{done.stdout}{done.stderr}"
+            )
 
 
 def _demo_copy(root: Path, ctx: Context) -> Path:
@@ -163,7 +166,8 @@ def scenario_demo_partners(root: Path, ctx: Context) -> Path:
     config = workspace / "chorus-batch.toml"
     config.write_text(
         config.read_text(encoding="utf-8")
-        + '\n[[partners]]\nname = "papeteries"\nrights = [{ structure = "48215367300249", profile = "modification" }]\n',
+        + '\n[[partners]]\nname = "papeteries"\n'
+        + 'rights = [{ structure = "48215367300249", profile = "modification" }]\n',
         encoding="utf-8",
     )
     return workspace
@@ -224,7 +228,11 @@ def scenario_edi_lost_store(root: Path, ctx: Context) -> Path:
     for path in (root / "orders").iterdir():
         shutil.copy(path, root / "edi" / "inbox")
     subprocess.run(
-        ["chorus-batch", "--workspace", str(root / "edi"), "run"], cwd=root, env=ctx.env, capture_output=True, timeout=COMMAND_TIMEOUT
+        ["chorus-batch", "--workspace", str(root / "edi"), "run"],
+        cwd=root,
+        env=ctx.env,
+        capture_output=True,
+        timeout=COMMAND_TIMEOUT,
     )
     for path in (root / "edi" / "var").glob("store.sqlite*"):
         path.unlink()
@@ -471,7 +479,9 @@ def run(paths: list[Path], check: bool) -> int:
             name = str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
             if check:
                 stale += 1
-                sys.stdout.writelines(difflib.unified_diff(old.splitlines(True), new.splitlines(True), name, name + " (now)"))
+                sys.stdout.writelines(
+                    difflib.unified_diff(old.splitlines(True), new.splitlines(True), name, name + " (now)")
+                )
             else:
                 path.write_text(new, encoding="utf-8", newline="\n")
                 print(f"updated {name}")
@@ -484,7 +494,9 @@ def run(paths: list[Path], check: bool) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 with a diff when out of date")
-    parser.add_argument("files", nargs="*", type=Path, help=f"Markdown files (default: {', '.join(DOC_FILES)} in docs/)")
+    parser.add_argument(
+        "files", nargs="*", type=Path, help=f"Markdown files (default: {', '.join(DOC_FILES)} in docs/)"
+    )
     args = parser.parse_args(argv)
     paths = [path.resolve() for path in args.files] or [DOCS / name for name in DOC_FILES]
     try:

@@ -31,6 +31,7 @@ Options after the scenario name (``key="value"``, quoted as in a shell):
   block is the output of ``CMD``;
 * ``keys="a b c"``: with ``run``, the output is a JSON object; keep only these keys, in this
   order (the block then says "other keys left out" in its prose);
+* ``columns="N"``: the terminal width the commands see (80 by default), for wide tables;
 * ``start="TEXT"`` / ``stop="TEXT"``: with ``run``, keep the output from the first line
   containing ``start`` up to, not including, the first later line containing ``stop``.
 
@@ -39,7 +40,8 @@ comparison: the temporary folder is written ``/tmp``; the day of the run is writ
 2026-12-06 (``var/archive/2026/12/06/``, ``2026-12-06T09:00:00Z`` for any time of that day,
 ``2026-12-06T09-00-00`` in the name of a store kept aside); UUIDs (workspace ids) become fixed
 ones, the first met in a block ``d67632ba-ab50-4dbc-a6ff-59f32ff1b7ae``, the next ones derived
-from it; PIDs and host names in a lock message become 4242 and ``edi-prod``. In a command,
+from it; PIDs and host names in a lock message become 4242 and ``edi-prod``; a byte-order mark is dropped
+(a terminal does not show it). In a command,
 ``/tmp/`` and ``2026/12/06`` are read back the other way before the command runs. A block
 whose output holds a Python traceback fails the generation.
 
@@ -199,14 +201,57 @@ def scenario_demo_expired(root: Path, ctx: Context) -> Path:
     return workspace
 
 
+REPONSES_DU_JOUR = (
+    "engagement_number;action;reason\n"
+    "1300000102;refuse;Hors marché\n"
+    "EJ2026-000106;accept;\n"
+    "EJ2026-000104;cancel;\n"
+    "EJ2099-000001;accept;\n"
+)
+
+
+def _renumbered_order(number: str) -> bytes:
+    """The demo's UBL order ``EJ2026-000101`` under another number."""
+    return _demo_file("ubl-order-EJ2026-000101.xml").replace(b"EJ2026-000101", number.encode())
+
+
 def scenario_demo_partial(root: Path, ctx: Context) -> Path:
-    """The demo, with two files waiting in its inbox: ``reponses-lot2.csv`` (an accept, and a
-    refusal without a reason) and ``reponse-EJ2099-000002.xml`` (an answer to an unknown order)."""
+    """The demo, with two files waiting in its inbox: ``reponses-du-jour.csv`` (four rows: a
+    refusal, an accept, an unknown action, an answer to the order ``EJ2099-000001`` that has
+    not come) and ``reponse-EJ2099-000002.xml`` (an answer to an order that never comes)."""
     workspace = _demo_copy(root, ctx)
-    (workspace / "inbox" / "reponses-lot2.csv").write_text(
-        "engagement_number;action;reason\nEJ2026-000104;accept;\nEJ2026-000106;refuse;\n", encoding="utf-8"
-    )
+    (workspace / "inbox" / "reponses-du-jour.csv").write_text(REPONSES_DU_JOUR, encoding="utf-8")
     (workspace / "inbox" / "reponse-EJ2099-000002.xml").write_bytes(_orphan_response())
+    return workspace
+
+
+def scenario_demo_partial_run(root: Path, ctx: Context) -> Path:
+    """``demo-partial`` after its run."""
+    workspace = scenario_demo_partial(root, ctx)
+    subprocess.run(["chorus-batch", "run"], cwd=workspace, env=ctx.env, capture_output=True, timeout=COMMAND_TIMEOUT)
+    return workspace
+
+
+def scenario_demo_partial_later(root: Path, ctx: Context) -> Path:
+    """``demo-partial-run``, then the order ``EJ2099-000001`` arrives and is run."""
+    workspace = scenario_demo_partial_run(root, ctx)
+    (workspace / "inbox" / "ubl-order-EJ2099-000001.xml").write_bytes(_renumbered_order("EJ2099-000001"))
+    subprocess.run(["chorus-batch", "run"], cwd=workspace, env=ctx.env, capture_output=True, timeout=COMMAND_TIMEOUT)
+    return workspace
+
+
+def scenario_demo_bundles(root: Path, ctx: Context) -> Path:
+    """The demo after a run of two bundles: ``lot-2026-03-01.zip`` (two orders and
+    ``notes.txt``) and ``evil.zip`` (a member named ``../EJ2026-000503.xml``)."""
+    workspace = _demo_copy(root, ctx)
+    when = (2026, 3, 1, 9, 0, 0)
+    with zipfile.ZipFile(workspace / "inbox" / "lot-2026-03-01.zip", "w") as lot:
+        for number in ("EJ2026-000501", "EJ2026-000502"):
+            lot.writestr(zipfile.ZipInfo(f"commandes/{number}.xml", when), _renumbered_order(number))
+        lot.writestr(zipfile.ZipInfo("notes.txt", when), "Livraison le 3 mars, quai B.\n")
+    with zipfile.ZipFile(workspace / "inbox" / "evil.zip", "w") as evil:
+        evil.writestr(zipfile.ZipInfo("../EJ2026-000503.xml", when), _renumbered_order("EJ2026-000503"))
+    subprocess.run(["chorus-batch", "run"], cwd=workspace, env=ctx.env, capture_output=True, timeout=COMMAND_TIMEOUT)
     return workspace
 
 
@@ -260,6 +305,9 @@ SCENARIOS: dict[str, Callable[[Path, Context], Path]] = {
     "demo-parked": scenario_demo_parked,
     "demo-expired": scenario_demo_expired,
     "demo-partial": scenario_demo_partial,
+    "demo-partial-run": scenario_demo_partial_run,
+    "demo-partial-later": scenario_demo_partial_later,
+    "demo-bundles": scenario_demo_bundles,
     "demo-corrupt": scenario_demo_corrupt,
     "edi-orders": scenario_edi_orders,
     "edi-lost-store": scenario_edi_lost_store,
@@ -287,6 +335,7 @@ class Normaliser:
         return line.replace("/tmp/", f"{self.root}/")
 
     def output(self, text: str) -> str:
+        text = text.replace("\ufeff", "")  # a byte-order mark, which a terminal does not show
         text = text.replace(f"{self.root}/", "/tmp/").replace(str(self.root), "/tmp")
         fixed = FIXED_DAY.isoformat()
         for day in sorted(self.days):
@@ -335,7 +384,7 @@ def blocks(text: str) -> Iterator[Block]:
         options = {}
         for word in words[1:]:
             key, sep, value = word.partition("=")
-            if not sep or key not in ("setup", "run", "keys", "start", "stop"):
+            if not sep or key not in ("setup", "run", "keys", "start", "stop", "columns"):
                 raise ExampleError(f"unknown example option {word!r} in {match.group(0).splitlines()[0]}")
             options[key] = value
         yield Block(
@@ -370,11 +419,11 @@ class Runner:
             self._template = template
         return self._template
 
-    def _shell(self, command: str, cwd: Path) -> tuple[int, str]:
+    def _shell(self, command: str, cwd: Path, columns: str = "80") -> tuple[int, str]:
         done = subprocess.run(
             ["bash", "-c", command],
             cwd=cwd,
-            env=self.env,
+            env={**self.env, "COLUMNS": columns},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -397,7 +446,7 @@ class Runner:
             if rc != 0:
                 raise ExampleError(f"{block.label}: setup {step!r} exited {rc}:\n{out}")
         if "run" in block.options:
-            rc, out = self._shell(norm.command(block.options["run"]), cwd)
+            rc, out = self._shell(norm.command(block.options["run"]), cwd, block.options.get("columns", "80"))
             norm.note_today()
             self._no_traceback(block, out)
             return self._select(block, norm.output(out))
@@ -415,7 +464,7 @@ class Runner:
                 cwd = target if target.is_absolute() else cwd / target
                 out = ""
             else:
-                last, out = self._shell(norm.command(command), cwd)
+                last, out = self._shell(norm.command(command), cwd, block.options.get("columns", "80"))
                 norm.note_today()
             self._no_traceback(block, out)
             lines += norm.output(out).splitlines()

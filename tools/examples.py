@@ -65,9 +65,11 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
@@ -105,6 +107,37 @@ class Context:
 
     env: dict[str, str]
     demo_template: Callable[[], Path]
+    background: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def start_watch(self, workspace: Path) -> None:
+        """Start ``chorus-batch watch`` on ``workspace`` and wait until it holds the workspace;
+        the runner stops it (SIGINT) once the block is done."""
+        watch = subprocess.Popen(
+            ["chorus-batch", "--workspace", str(workspace), "watch"],
+            cwd=workspace,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.background.append(watch)
+        lock = workspace / "var" / "chorus-batch.lock"
+        deadline = time.monotonic() + 60
+        while not (lock.is_file() and lock.read_text(encoding="utf-8").startswith(f"PID {watch.pid} ")):
+            if watch.poll() is not None or time.monotonic() > deadline:
+                raise ExampleError(f"watch on {workspace} did not take the workspace (exit {watch.poll()})")
+            time.sleep(0.1)
+
+    def stop_background(self) -> None:
+        for process in self.background:
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.background.clear()
 
     def chorus(self, *args: str, cwd: Path) -> None:
         """Run ``chorus-batch ARGS``; it must exit 0."""
@@ -255,6 +288,13 @@ def scenario_demo_bundles(root: Path, ctx: Context) -> Path:
     return workspace
 
 
+def scenario_demo_watched(root: Path, ctx: Context) -> Path:
+    """The demo, held by a ``chorus-batch watch`` running on it while the block runs."""
+    workspace = _demo_copy(root, ctx)
+    ctx.start_watch(workspace)
+    return workspace
+
+
 def scenario_edi_orders(root: Path, ctx: Context) -> Path:
     """A new workspace ``/tmp/edi`` (``init``) and the demo's ten orders in ``/tmp/orders/``."""
     ctx.chorus("--workspace", str(root / "edi"), "init", cwd=root)
@@ -309,6 +349,7 @@ SCENARIOS: dict[str, Callable[[Path, Context], Path]] = {
     "demo-partial-later": scenario_demo_partial_later,
     "demo-bundles": scenario_demo_bundles,
     "demo-corrupt": scenario_demo_corrupt,
+    "demo-watched": scenario_demo_watched,
     "edi-orders": scenario_edi_orders,
     "edi-lost-store": scenario_edi_lost_store,
 }
@@ -440,7 +481,13 @@ class Runner:
         root.mkdir()
         norm = Normaliser(root)
         norm.note_today()
-        cwd = SCENARIOS[block.scenario](root, Context(self.env, self.demo_template))
+        ctx = Context(self.env, self.demo_template)
+        try:
+            return self._render(block, root, norm, SCENARIOS[block.scenario](root, ctx))
+        finally:
+            ctx.stop_background()
+
+    def _render(self, block: Block, root: Path, norm: Normaliser, cwd: Path) -> str:
         for step in filter(None, (s.strip() for s in block.options.get("setup", "").split(";"))):
             rc, out = self._shell(norm.command(step), cwd)
             if rc != 0:

@@ -50,6 +50,7 @@ Usage::
     .venv/bin/python tools/examples.py            # rewrite every owned block of docs/*.md in place
     .venv/bin/python tools/examples.py --check    # exit 1 and print a diff when a block is out of date
     .venv/bin/python tools/examples.py --check docs/cli.md   # only these files
+    .venv/bin/python tools/examples.py --scenario demo-corrupt   # only the blocks of a scenario
 
 ``tests/unit/test_docs_examples.py`` (marked ``slow``: it runs the demo) calls ``--check``.
 Run it with the checkout's interpreter: the ``chorus-batch`` beside it is the one the examples run.
@@ -66,6 +67,7 @@ import re
 import shlex
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -325,14 +327,21 @@ def scenario_edi_lost_store(root: Path, ctx: Context) -> Path:
 
 
 def scenario_demo_corrupt(root: Path, ctx: Context) -> Path:
-    """The demo, with ``var/copy.sqlite``: a copy of its store with pages overwritten."""
+    """The demo, with ``var/copy.sqlite``: a whole copy of its store (SQLite's backup, so no
+    ``-wal`` is left behind) whose ``transitions`` table has its first page overwritten. The
+    commands that open a store do not read that table: only the integrity check finds it."""
     workspace = _demo_copy(root, ctx)
     copy = workspace / "var" / "copy.sqlite"
-    shutil.copy(workspace / "var" / "store.sqlite", copy)
+    source, target = sqlite3.connect(workspace / "var" / "store.sqlite"), sqlite3.connect(copy)
+    try:
+        source.backup(target)
+        (page,) = target.execute("SELECT rootpage FROM sqlite_master WHERE name = 'transitions'").fetchone()
+        (size,) = target.execute("PRAGMA page_size").fetchone()
+    finally:
+        source.close()
+        target.close()
     data = bytearray(copy.read_bytes())
-    page = int.from_bytes(data[16:18], "big") or 65536
-    for start in range(2 * page, min(len(data), 6 * page), page):
-        data[start : start + 64] = b"\xa5" * 64
+    data[(page - 1) * size : page * size] = b"\xa5" * size
     copy.write_bytes(bytes(data))
     return workspace
 
@@ -540,13 +549,14 @@ class Runner:
         return "\n".join(lines) + "\n"
 
 
-def regenerate(text: str, runner: Runner) -> str:
-    """``text`` with every owned example block rendered again."""
+def regenerate(text: str, runner: Runner, scenarios: frozenset[str] = frozenset()) -> str:
+    """``text`` with every owned example block rendered again (only those of ``scenarios``
+    when given; the others are kept as they are)."""
     out: list[str] = []
     position = 0
     for block in blocks(text):
         out.append(text[position : block.start])
-        out.append(runner.render(block))
+        out.append(runner.render(block) if not scenarios or block.scenario in scenarios else block.body)
         position = block.end
     out.append(text[position:])
     return "".join(out)
@@ -562,14 +572,14 @@ def scratch_folder() -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def run(paths: list[Path], check: bool) -> int:
+def run(paths: list[Path], check: bool, scenarios: frozenset[str] = frozenset()) -> int:
     """Regenerate (or with ``check``, compare) the example blocks of ``paths``; the exit code."""
     stale = 0
     with scratch_folder() as scratch:
         runner = Runner(scratch)
         for path in paths:
             old = path.read_text(encoding="utf-8")
-            new = regenerate(old, runner)
+            new = regenerate(old, runner, scenarios)
             if new == old:
                 continue
             name = str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
@@ -593,10 +603,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "files", nargs="*", type=Path, help=f"Markdown files (default: {', '.join(DOC_FILES)} in docs/)"
     )
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        default=[],
+        choices=sorted(SCENARIOS),
+        help="only the blocks of this scenario (repeatable); the others are left as they are",
+    )
     args = parser.parse_args(argv)
     paths = [path.resolve() for path in args.files] or [DOCS / name for name in DOC_FILES]
     try:
-        return run(paths, args.check)
+        return run(paths, args.check, frozenset(args.scenario))
     except ExampleError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -37,7 +37,8 @@ Options after the scenario name (``key="value"``, quoted as in a shell):
 
 What changes from one run to the next is written in a fixed form, both in the docs and in the
 comparison: the temporary folder is written ``/tmp``; the day of the run is written
-2026-12-06 (``var/archive/2026/12/06/``, ``2026-12-06T09:00:00Z`` for any time of that day,
+2026-12-06 (``var/archive/2026/12/06/``, ``2026-12-06T09:00:00Z`` for any time of that day, and
+a time N days later, such as when a parked document expires, N days after 2026-12-06 at 09:00:00;
 ``2026-12-06T09-00-00`` in the name of a store kept aside); UUIDs (workspace ids) become fixed
 ones, the first met in a block ``d67632ba-ab50-4dbc-a6ff-59f32ff1b7ae``, the next ones derived
 from it; PIDs and host names in a lock message become 4242 and ``edi-prod``; a byte-order mark is dropped
@@ -85,6 +86,7 @@ DOC_FILES = ("cli.md", "operations.md")
 
 FIXED_DAY = dt.date(2026, 12, 6)
 FIXED_TIME = "09:00:00"
+LATER_RE = re.compile(r"(\d{4}-\d\d-\d\d)T\d\d:\d\d:\d\d(?:\.\d+)?")  # a time, after the day's own are fixed
 FIRST_UUID = uuid.UUID("d67632ba-ab50-4dbc-a6ff-59f32ff1b7ae")
 COMMAND_TIMEOUT = 300
 
@@ -394,8 +396,18 @@ class Normaliser:
             text = re.sub(rf"{iso}T\d\d:\d\d:\d\d(?:\.\d+)?", f"{fixed}T{FIXED_TIME}", text)
             text = re.sub(rf"{iso}T\d\d-\d\d-\d\d", f"{fixed}T{FIXED_TIME.replace(':', '-')}", text)
             text = text.replace(iso, fixed)
+        text = LATER_RE.sub(self._later, text)
         text = LOCK_RE.sub("held by PID 4242 on edi-prod", text)
         return UUID_RE.sub(self._uuid, text)
+
+    def _later(self, match: re.Match[str]) -> str:
+        """A time some days after the run (when a parked document expires: ``park_days``
+        later), as that many days after the fixed day."""
+        found = dt.date.fromisoformat(match.group(1))
+        ahead = (found - max(self.days)).days if self.days else -1
+        if not 0 < ahead <= 3660:
+            return match.group(0)
+        return f"{(FIXED_DAY + dt.timedelta(days=ahead)).isoformat()}T{FIXED_TIME}"
 
     def _uuid(self, match: re.Match[str]) -> str:
         found = match.group(0)

@@ -250,7 +250,13 @@ CODES: dict[str, ErrorCode] = {
     ),
     "CSV_INVALID": ErrorCode(
         "An operator CSV has no header, an unknown separator, a missing required column, or a row that cannot be read.",
-        "Use UTF-8, a header row and `;` or `,` as separator (see docs/formats.md).",
+        "Use UTF-8 (or Windows-1252), a header row and `;`, `,` or tab as separator (see docs/formats.md).",
+    ),
+    "CSV_ENCODING_GUESSED": ErrorCode(
+        "Warning: the operator CSV is not UTF-8; it was read as Windows-1252, the encoding a spreadsheet such as "
+        'Excel writes by default ("CSV (séparateur: point-virgule)"). Its rows are applied.',
+        "Check the accented letters of what was stored (reasons, comments); to be sure, save the file as "
+        '"CSV UTF-8" next time.',
     ),
     # -- reconciliation anomalies: warnings on an integrated invoice, listed by the reports
     "NO_ENGAGEMENT": ErrorCode(

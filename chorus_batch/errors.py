@@ -329,6 +329,18 @@ CODES: dict[str, ErrorCode] = {
         "The workspace folder cannot be used (not writable, or a file where a folder is expected).",
         "Fix the path or its permissions, then run `chorus-batch init`.",
     ),
+    "WORKSPACE_NOT_FOUND": ErrorCode(
+        "The folder given as workspace (`--workspace`, `CHORUS_BATCH_WORKSPACE`, or the current folder) does not "
+        "exist or is not a chorus-batch workspace: it has no `var/workspace.id` (nor, made by an older version, "
+        "both `inbox/` and `var/`). Nothing was created in it. Exit code 2.",
+        "Check the path for a typo; to make a new workspace there, run `chorus-batch init PATH` first.",
+    ),
+    "WORKSPACE_REFUSED": ErrorCode(
+        "`init` (or `demo`) will not make a workspace of this folder: the root folder `/` or the home folder "
+        "(never), a file, or a folder that already holds other things and is not a workspace. Nothing was "
+        "created. Exit code 2.",
+        "Give a new or empty folder of its own (e.g. /srv/edi); for a non-empty folder you mean to use, add `--force`.",
+    ),
     "WORKSPACE_LOCKED": ErrorCode(
         "Another `run` or `watch` holds this workspace (SQLite store); the message names it (PID, host, since). "
         "Exit code 3.",

@@ -141,6 +141,13 @@ def bench(root: Path, orders: int, mix: bool, skip_floor: bool, profile: bool, r
         if ws.exists():
             sys.exit(f"{ws} exists: give --keep a folder without an earlier run")
         (ws / "inbox").mkdir(parents=True)
+    for name, ws in spaces.items():  # a workspace is made by init (the store too), not by run
+        if name != "floor":
+            made = subprocess.run(
+                [sys.executable, "-m", "chorus_batch", "--workspace", str(ws), "-q", "init"], capture_output=True
+            )
+            if made.returncode:
+                sys.exit(f"init {ws} failed:\n{made.stderr.decode(errors='replace')}")
     t0, files, kinds = time.perf_counter(), 0, Counter()
     for name, data in documents(orders, mix):
         for ws in spaces.values():

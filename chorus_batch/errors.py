@@ -274,7 +274,13 @@ CODES: dict[str, ErrorCode] = {
     ),
     "CSV_INVALID": ErrorCode(
         "An operator CSV has no header, an unknown separator, a missing required column, or a row that cannot be read.",
-        "Use UTF-8, a header row and `;` or `,` as separator (see docs/formats.md).",
+        "Use UTF-8 (or Windows-1252), a header row and `;`, `,` or tab as separator (see docs/formats.md).",
+    ),
+    "CSV_ENCODING_GUESSED": ErrorCode(
+        "Warning: the operator CSV is not UTF-8; it was read as Windows-1252, the encoding a spreadsheet such as "
+        'Excel writes by default ("CSV (séparateur: point-virgule)"). Its rows are applied.',
+        "Check the accented letters of what was stored (reasons, comments); to be sure, save the file as "
+        '"CSV UTF-8" next time.',
     ),
     # -- reconciliation anomalies: warnings on an integrated invoice, listed by the reports
     "NO_ENGAGEMENT": ErrorCode(
@@ -346,6 +352,18 @@ CODES: dict[str, ErrorCode] = {
     "WORKSPACE_INVALID": ErrorCode(
         "The workspace folder cannot be used (not writable, or a file where a folder is expected).",
         "Fix the path or its permissions, then run `chorus-batch init`.",
+    ),
+    "WORKSPACE_NOT_FOUND": ErrorCode(
+        "The folder given as workspace (`--workspace`, `CHORUS_BATCH_WORKSPACE`, or the current folder) does not "
+        "exist or is not a chorus-batch workspace: it has no `var/workspace.id` (nor, made by an older version, "
+        "both `inbox/` and `var/`). Nothing was created in it. Exit code 2.",
+        "Check the path for a typo; to make a new workspace there, run `chorus-batch init PATH` first.",
+    ),
+    "WORKSPACE_REFUSED": ErrorCode(
+        "`init` (or `demo`) will not make a workspace of this folder: the root folder `/` or the home folder "
+        "(never), a file, or a folder that already holds other things and is not a workspace. Nothing was "
+        "created. Exit code 2.",
+        "Give a new or empty folder of its own (e.g. /srv/edi); for a non-empty folder you mean to use, add `--force`.",
     ),
     "WORKSPACE_LOCKED": ErrorCode(
         "Another `run` or `watch` holds this workspace (SQLite store); the message names it (PID, host, since). "

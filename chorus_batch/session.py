@@ -92,6 +92,7 @@ class Session:
     here take the place of the configuration file."""
 
     opened: identity.Opened | None = None  # the store as the last ``store()`` found it (``watch``'s guard)
+    _making = False  # ``init`` or the demo is making the workspace: it need not be one yet
 
     def __init__(
         self,
@@ -134,6 +135,7 @@ class Session:
             StoreError: the store is not this workspace's, or cannot be opened or used (exit 2;
             the message names it).
         """
+        self._require()
         busy = self.settings.busy_timeout_seconds
         if not self.db_url:
             try:
@@ -147,6 +149,21 @@ class Session:
             yield store
         finally:
             store.close()
+
+    def _require(self) -> None:
+        """Refuse a folder that is not a workspace (``WORKSPACE_NOT_FOUND``) before anything is made
+        in it; except while ``init`` makes it, and for a store given by ``--db`` read from a folder
+        with no ``var/`` (outside any workspace: nothing is written there, ``identity``)."""
+        if not self._making and (not self.db_url or self.ws.var.is_dir()):
+            self.ws.require()
+
+    @contextmanager
+    def _make(self) -> Iterator[None]:
+        self._making = True
+        try:
+            yield
+        finally:
+            self._making = False
 
     @contextmanager
     def reading(self) -> Iterator[db.Connection]:
@@ -165,20 +182,24 @@ class Session:
 
     # -- set up, run, watch ---------------------------------------------------------------------
 
-    def init(self) -> list[Path]:
+    def init(self, force: bool = False) -> list[Path]:
         """Create the folders, a commented configuration, the store and the workspace's id
-        (idempotent); return what was created."""
+        (idempotent); return what was created. The root and home folders are refused, and a
+        folder that holds other things unless ``force`` (``Workspace.refuse_new``)."""
+        self.ws.refuse_new(force)
         created = self.ws.init()
         self.settings  # noqa: B018 -- checked now: a broken configuration fails init
         had_id = self.ws.id_path.exists()
-        with self.store():
+        with self._make(), self.store():
             pass
         if not had_id and self.ws.id_path.exists():
             created.append(self.ws.id_path)
         return created
 
     def ensure(self) -> None:
-        """Check the configuration and create the missing folders (before ``run`` or ``watch``)."""
+        """Refuse a folder that is not a workspace, check the configuration and create the missing
+        folders (before ``run``, ``watch``, an answer or a retry)."""
+        self.ws.require()
         self.settings  # noqa: B018 -- checked first: nothing is created for a broken configuration
         self.ws.ensure()
 
@@ -230,11 +251,13 @@ class Session:
 
     # -- the store itself --------------------------------------------------------------------------
 
-    def new_store(self) -> tuple[list[Path], identity.NewStore]:
+    def new_store(self, force: bool = False) -> tuple[list[Path], identity.NewStore]:
         """``init --new-store``: the workspace set up (what was created is returned first), then a
         new, empty store with a new id; a SQLite store's old files are renamed aside, under the
         workspace lock (``WorkspaceLocked`` while ``run`` or ``watch`` works); a PostgreSQL
-        database must hold no chorus-batch table (``STORE_NOT_EMPTY``)."""
+        database must hold no chorus-batch table (``STORE_NOT_EMPTY``). The folder is refused as
+        ``init`` refuses it."""
+        self.ws.refuse_new(force)
         created = self.ws.init()
         self.settings  # noqa: B018 -- checked now: a broken configuration changes nothing
         held = self.ws.locked(iso(datetime.now(UTC))) if db.identity.is_sqlite(self.store_url) else nullcontext()
@@ -244,6 +267,7 @@ class Session:
     def check_store(self) -> identity.StoreCheck:
         """``store check``: integrity (SQLite), reachability and migration level (PostgreSQL),
         and whether the store is this workspace's; nothing is created or written."""
+        self._require()
         return identity.check(self.ws, self.store_url)
 
     def backup_store(self, target: Path, force: bool = False) -> Path:
@@ -421,7 +445,7 @@ class Session:
     def retry_file(self, name: str) -> str:
         """Put the rejected file ``name`` (its text form) back into the inbox; return where it
         is now, relative to the workspace, in text form."""
-        self.ws.ensure()
+        self.ensure()
         rejected = [r for r in self.file_history(name) if r["status"] == FileStatus.IN_REJETE]
         if not rejected:
             raise NotFound(f"{name!r} was never rejected; only rejected files can be retried", code="FILE_NOT_FOUND")
@@ -440,6 +464,8 @@ class Session:
     ) -> list[Path]:
         """The accountants' reports into ``out_dir`` (default ``outbox/reports``); ``raw``: CSV
         text cells as they are, for programs (``reports.write_reports``)."""
+        if out_dir is None:  # written into the workspace's outbox/reports/: it must be one
+            self.ws.require()
         settings = self.settings
         with self.reading() as conn:
             day = today or date.today()
@@ -455,7 +481,7 @@ class Session:
         other one to be integrated: ``Demo.unexpected`` names those that were not."""
         from .demo import waves
 
-        self.ws.init()
+        self.init(force=True)  # its own folder, wherever it is: never / or the home folder
         outcome = Demo()
         for wave, files in waves():
             for name, data in files:

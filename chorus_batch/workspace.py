@@ -15,6 +15,7 @@ import heapq
 import json
 import logging
 import os
+import shlex
 import socket
 import stat
 from collections.abc import Callable, Container, Iterable, Iterator
@@ -273,6 +274,71 @@ class Workspace:
     def folders(self) -> tuple[Path, ...]:
         return (self.inbox, self.acks, self.responses, self.reports, self.processing, self.rejected, self.archive)
 
+    # -- what a workspace is ------------------------------------------------------------------------
+
+    def is_workspace(self) -> bool:
+        """Whether the folder is a chorus-batch workspace: it holds ``var/workspace.id`` (written by
+        ``init``), or, made by a version before that id, both ``inbox/`` and ``var/`` (it adopts an
+        id at its next command)."""
+        return self.id_path.is_file() or (self.inbox.is_dir() and self.var.is_dir())
+
+    def require(self) -> None:
+        """Refuse a folder that is not a workspace, before anything is created in it.
+
+        Raises:
+            WorkspaceError: WORKSPACE_NOT_FOUND (exit 2), the message saying how to make one.
+        """
+        if not self.is_workspace():
+            shown = as_text(str(self.root))
+            missing = "" if os.path.lexists(self.root) else " (the folder does not exist)"
+            root = self.root.resolve()
+            target = "PATH" if root in (Path(root.anchor), _home()) else shlex.quote(shown)  # never / or ~
+            raise WorkspaceError(
+                f"{shown}: not a chorus-batch workspace{missing}; run `chorus-batch init {target}` "
+                "first (or check --workspace and CHORUS_BATCH_WORKSPACE)",
+                code="WORKSPACE_NOT_FOUND",
+            )
+
+    def refuse_new(self, force: bool = False) -> None:
+        """What ``init`` (and the demo) refuse to make a workspace of: the root folder, the home
+        folder (whatever ``force`` says), a file, and, unless ``force``, a folder that already
+        holds anything but a workspace's own entries (``inbox/``, ``outbox/``, ``var/``,
+        ``chorus-batch.toml``) and is not a workspace. An existing workspace is never refused.
+
+        Raises:
+            WorkspaceError: WORKSPACE_REFUSED (exit 2), the message naming the folder and the way out.
+        """
+        root = self.root.resolve()
+        shown = as_text(str(root))
+        if root == Path(root.anchor):
+            raise WorkspaceError(
+                f"{shown} is the root folder: a workspace needs a folder of its own (e.g. /srv/edi)",
+                code="WORKSPACE_REFUSED",
+            )
+        if root == _home():
+            raise WorkspaceError(
+                f"{shown} is your home folder: a workspace needs a folder of its own (e.g. {shown}/edi)",
+                code="WORKSPACE_REFUSED",
+            )
+        if self.is_workspace() or not os.path.lexists(root):
+            return
+        if not root.is_dir():
+            raise WorkspaceError(f"{shown} is not a folder", code="WORKSPACE_REFUSED")
+        if force:
+            return
+        own = {"inbox", "outbox", "var", CONFIG_NAME}
+        try:
+            others = sorted(name for name in os.listdir(root) if name not in own)
+        except OSError as exc:
+            raise WorkspaceError(f"cannot list {shown}: {exc.strerror}", code="WORKSPACE_INVALID") from None
+        if others:
+            listed = ", ".join(as_text(n) for n in others[:3]) + (", ..." if len(others) > 3 else "")
+            raise WorkspaceError(
+                f"{shown} is not empty ({listed}) and is not a chorus-batch workspace; give a new or empty "
+                "folder, or add --force to set the workspace up among what is there",
+                code="WORKSPACE_REFUSED",
+            )
+
     def init(self) -> list[Path]:
         """Create what is missing (folders, a commented config); return what was created."""
         created = []
@@ -289,7 +355,7 @@ class Workspace:
         return created
 
     def ensure(self) -> None:
-        """Create missing folders silently (a workspace may be a bare folder with an inbox)."""
+        """Create the missing folders of a workspace (one removed by hand) silently; ``require`` first."""
         try:
             for folder in self.folders():
                 folder.mkdir(parents=True, exist_ok=True)
@@ -459,6 +525,14 @@ class Workspace:
     def at(self, relative: str) -> Path:
         """The path the store's ``relative`` text names (the inverse of ``relative``)."""
         return self.root / from_text(relative)
+
+
+def _home() -> Path | None:
+    """The user's home folder, resolved; ``None`` when the system cannot tell."""
+    try:
+        return Path.home().resolve()
+    except (RuntimeError, KeyError, OSError):
+        return None
 
 
 def _entries(folder: Path) -> list[os.DirEntry[str]]:

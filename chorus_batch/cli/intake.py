@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from chorus_batch import FileResult, FileStatus, RunSummary
+from chorus_batch import FileResult, FileStatus, RunSummary, Session
 
 from . import signals
 from .render import safe
@@ -29,32 +29,41 @@ _COUNTED = (
 
 
 @cli.command()
+@click.argument("path", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option(
     "--new-store",
     is_flag=True,
     help="Start again with a new, empty store on purpose: the old SQLite store is renamed aside "
     "(var/store.sqlite.<time>.old); on PostgreSQL, give a new database with --db.",
 )
+@click.option(
+    "--force", is_flag=True, help="Set the workspace up in a folder that already holds other files (never / or ~)."
+)
 @click.pass_obj
 @guarded
-def init(ctx: Context, new_store: bool) -> None:
-    """Create the workspace folders, a commented configuration and the store (idempotent).
-    With --new-store, start again with a new, empty store and a new workspace id.
+def init(ctx: Context, path: Path | None, new_store: bool, force: bool) -> None:
+    """Create the workspace folders, a commented configuration and the store (idempotent) in
+    PATH (default: --workspace). Refuses / and the home folder, and a folder that holds other
+    files and is not a workspace unless --force. With --new-store, start again with a new,
+    empty store and a new workspace id.
 
     Example:
 
-        chorus-batch --workspace /srv/edi init
+        chorus-batch init /srv/edi
     """
+    if path is not None:
+        old = ctx.session
+        ctx.session = Session(path.resolve(), old.config_path, old.db_url)
     session = ctx.session
     if new_store:
-        created, fresh = session.new_store()
+        created, fresh = session.new_store(force)
         for path in created:
             click.echo(f"created {path}")
         for path in fresh.kept:
             click.echo(f"kept the old store aside as {path}")
         click.echo(f"new store {fresh.where} (workspace id {fresh.id})")
-    for path in session.init():
-        click.echo(f"created {path}")
+    for made in session.init(force):
+        click.echo(f"created {made}")
     click.echo(f"workspace ready: {session.ws.root}")
 
 

@@ -136,7 +136,46 @@ def guarded(fn: F) -> F:
     return wrapper  # type: ignore[return-value]  # same signature as fn
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _late_workspace(click_ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    """``--workspace`` given after the command (``chorus-batch run --workspace W``): the session
+    is made again on that folder, with the other global options (and ``--as``) as they were."""
+    ctx = click_ctx.find_object(Context)
+    if value is None or ctx is None:
+        return
+    old = ctx.session
+    ctx.session = Session(value.resolve(), old.config_path, old.db_url, old.partner)
+    setup_logging(ctx.verbosity, ctx.session.log_file if ctx.session.ws.is_workspace() else None)
+
+
+def _accept_workspace(command: click.Command) -> None:
+    """Give ``command`` (and, for a group, each of its commands) its own ``--workspace``, the same
+    as the global one: an option is found wherever it is put."""
+    if not any(p.name == "late_workspace" for p in command.params):
+        command.params.append(
+            click.Option(
+                ["--workspace", "late_workspace"],
+                type=click.Path(file_okay=False, path_type=Path),
+                expose_value=False,
+                callback=_late_workspace,
+                help="Workspace folder (the same as before the command).",
+            )
+        )
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _accept_workspace(sub)
+
+
+class _Root(click.Group):
+    """The command group whose commands all take ``--workspace`` after their name too."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is not None:
+            _accept_workspace(found)
+        return found
+
+
+@click.group(cls=_Root, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--workspace",
     type=click.Path(file_okay=False, path_type=Path),
@@ -173,7 +212,7 @@ def cli(
     ctx = Context(Session(workspace.resolve(), config_path, db), -1 if quiet else verbose)
     click_ctx.obj = ctx
     session = ctx.session
-    setup_logging(ctx.verbosity, session.log_file if session.ws.var.is_dir() else None)
+    setup_logging(ctx.verbosity, session.log_file if session.ws.is_workspace() else None)
 
 
 def main() -> None:

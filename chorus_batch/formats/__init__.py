@@ -32,6 +32,7 @@ __all__ = [
     "documents",
     "locate",
     "looks_like_xml",
+    "reading_notes",
     "recognise",
     "response_writer",
     "rule_issues",
@@ -64,10 +65,23 @@ def recognise(data: bytes) -> Recognised:
 
 
 def looks_like_xml(data: bytes) -> bool:
+    """Whether ``data`` is to be parsed as XML: its first character, past blanks and a byte-order
+    mark (UTF-8 or UTF-16), is ``<``. A mark alone says nothing: spreadsheets write one before a CSV."""
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            head = data[len(bom) : len(bom) + 512]
+            return head.decode(codec, errors="ignore").lstrip().startswith("<")
     start = data.lstrip()[:4]
-    if start.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff", b"<")):
-        return True
-    return start.startswith(b"\x00<") or start.startswith(b"<\x00")
+    return start.startswith((b"<", b"\x00<", b"<\x00"))
+
+
+_BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+
+
+def reading_notes(doc: Recognised) -> list[Issue]:
+    """Warnings about how the file was read, for its integration report: an operator CSV read as
+    Windows-1252 (CSV_ENCODING_GUESSED)."""
+    return csv_ops.notes(doc.data) if doc.root is None and doc.syntax == csv_ops.OperatorCsv.name else []
 
 
 def schema_issues(doc: Recognised) -> list[Issue]:

@@ -1,7 +1,8 @@
-"""Operator CSV files (SPEC §6): UTF-8 (a BOM is allowed), a header row, ``;`` or ``,``
-detected from the header. Each data row is one document in the integration report. Registers
-``OperatorCsv`` (syntax ``csv``), which tells the two files apart by their header row
-(``header_kind``).
+"""Operator CSV files (SPEC §6) as spreadsheets write them: UTF-8 (with or without a byte-order
+mark), else Windows-1252 (read with the warning CSV_ENCODING_GUESSED); a header row; ``;``,
+``,`` or tab between fields, detected from the header; CRLF or LF; quoted fields. Each data row
+is one document in the integration report. Registers ``OperatorCsv`` (syntax ``csv``), which
+tells the two files apart by their header row (``header_kind``).
 
 Responses: ``engagement_number, action, reason`` (+ optional ``issuer_id``), ``action`` one of
 ``accept`` / ``refuse`` / ``modify``. A ``modify`` row may name one changed line with the
@@ -40,15 +41,85 @@ RESPONSE_COLUMNS = ("engagement_number", "action")
 STATUS_COLUMNS = ("invoice_number", "status")
 
 
+SEPARATORS = (";", ",", "\t")
+_BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+GUESSED = "cp1252"  # what a CSV that is not UTF-8 is read as: Excel's "CSV (séparateur: point-virgule)"
+
+
+def decode(data: bytes, *, head: bool = False) -> tuple[str, str]:
+    """The text of ``data`` and the encoding it was read in: after a byte-order mark, the one
+    it names (the mark removed); else UTF-8; else Windows-1252 (``GUESSED``), which a spreadsheet
+    writes by default. ``head``: ``data`` is the first bytes of a file only (a character cut at
+    the end is not held against it).
+
+    Raises:
+        DocumentRejected: CSV_INVALID when ``data`` is none of them.
+    """
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            try:
+                return _decoded(data[len(bom) :], codec, head), codec
+            except UnicodeDecodeError:
+                raise DocumentRejected.one(
+                    "CSV_INVALID", f"the CSV starts with a {codec.upper()} byte-order mark but is not {codec.upper()}"
+                ) from None
+    try:
+        return _decoded(data, "utf-8", head), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode(GUESSED), GUESSED
+    except UnicodeDecodeError:
+        raise DocumentRejected.one(
+            "CSV_INVALID", "an operator CSV must be UTF-8 or Windows-1252; this one is neither"
+        ) from None
+
+
+def _decoded(data: bytes, codec: str, head: bool) -> str:
+    if not head:
+        return data.decode(codec)
+    try:
+        return data.decode(codec)
+    except UnicodeDecodeError as exc:
+        if exc.start < len(data) - 4:  # not a character cut at the end of the head
+            raise
+        return data[: exc.start].decode(codec)
+
+
+def _first_record(text: str, separator: str) -> list[str]:
+    """The header row as the csv module reads it with ``separator`` (names trimmed, lower case)."""
+    try:
+        row = next(csv.reader(io.StringIO(text, newline=""), delimiter=separator), [])
+    except csv.Error:
+        return []
+    return [c.strip().lower() for c in row]
+
+
+def separator_of(text: str) -> str:
+    """The separator of the CSV ``text`` among ``;``, ``,`` and tab: the one that splits its
+    header row into the columns of an operator CSV (``RESPONSE_COLUMNS`` or ``STATUS_COLUMNS``);
+    when none does, the one that splits it into the most columns."""
+    best, most = SEPARATORS[0], 0
+    for separator in SEPARATORS:
+        names = set(_first_record(text, separator))
+        if set(RESPONSE_COLUMNS) <= names or set(STATUS_COLUMNS) <= names:
+            return separator
+        if len(names) > most:
+            best, most = separator, len(names)
+    return best
+
+
 def header_kind(data: bytes) -> str | None:
     """What the CSV in ``data`` holds, from its header row: ``order_response`` (columns
     ``engagement_number`` and ``action``), ``invoice_status`` (``invoice_number`` and ``status``),
-    else ``None``."""
-    # the first line only is decoded (this runs on the head of every file a run sorts)
-    first = data[:4096].split(b"\n", 1)[0].decode("utf-8-sig", errors="replace").splitlines()[:1]
-    if not first:
+    else ``None``. The first 4 KB are enough (this runs on the head of every file a run sorts)."""
+    try:
+        text, _codec = decode(data[:4096], head=True)
+    except DocumentRejected:
         return None
-    names = {c.strip().strip('"').strip().lower() for c in first[0].replace(";", ",").split(",")}
+    if "\x00" in text:  # binary data, never a spreadsheet's CSV
+        return None
+    names = set(_first_record(text, separator_of(text)))
     if set(RESPONSE_COLUMNS) <= names:
         return "order_response"
     if set(STATUS_COLUMNS) <= names:
@@ -56,17 +127,35 @@ def header_kind(data: bytes) -> str | None:
     return None
 
 
+def notes(data: bytes) -> list[Issue]:
+    """The warnings of reading the CSV ``data``: CSV_ENCODING_GUESSED when it is not UTF-8 (nor
+    marked as UTF-16) and was read as Windows-1252."""
+    try:
+        _text, codec = decode(data)
+    except DocumentRejected:
+        return []  # the reading itself says so
+    if codec != GUESSED:
+        return []
+    return [
+        Issue(
+            "CSV_ENCODING_GUESSED",
+            "the CSV is not UTF-8; it was read as Windows-1252 (a spreadsheet's default CSV): check its accented "
+            'letters, or save it as "CSV UTF-8"',
+            severity="warning",
+        )
+    ]
+
+
 def read_rows(data: bytes) -> tuple[list[str], list[dict[str, str]]]:
+    """The header (trimmed, lower case) and the rows of an operator CSV as a spreadsheet writes
+    it: any encoding ``decode`` reads, ``;``, ``,`` or tab between fields (``separator_of``),
+    CRLF or LF line ends, fields quoted with ``"`` (holding separators, line breaks or doubled
+    quotes)."""
+    text, _codec = decode(data)
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=separator_of(text))
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise DocumentRejected.one("CSV_INVALID", "an operator CSV must be UTF-8") from None
-    header = text.splitlines()[0] if text else ""
-    delimiter = ";" if header.count(";") >= header.count(",") else ","
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
-    fields = [f.strip().lower() for f in reader.fieldnames or []]
-    reader.fieldnames = fields
-    try:
+        fields = [f.strip().lower() for f in reader.fieldnames or []]
+        reader.fieldnames = fields
         rows = [{k: (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
     except csv.Error as exc:
         raise DocumentRejected.one("CSV_INVALID", f"unreadable CSV: {exc}") from None
@@ -134,7 +223,7 @@ def _decimal(value: str | None, line_no: int) -> Decimal | None:
     if not value:
         return None
     try:
-        return Decimal(value.replace(",", ".").replace(" ", ""))
+        return Decimal(re.sub(r"[\s\u00a0\u202f]", "", value).replace(",", "."))
     except InvalidOperation:
         raise DocumentRejected(
             [Issue("AMOUNT_INVALID", f"row {line_no}: {value[:30]!r} is not a number", line_no)]
@@ -148,7 +237,7 @@ def parse_statuses(data: bytes) -> list[InvoiceStatusUpdate | DocumentRejected]:
     """One ``InvoiceStatusUpdate`` per row, or a ``DocumentRejected`` for a row that cannot be read.
 
     Raises:
-        DocumentRejected: CSV_INVALID for the whole file (not UTF-8, a required column missing,
+        DocumentRejected: CSV_INVALID for the whole file (neither UTF-8 nor Windows-1252, a required column missing,
         no data row).
     """
     return _documents(data, STATUS_COLUMNS, _status_row, skip_blank=True)

@@ -140,10 +140,21 @@ def prepare_document(data: bytes, settings: Settings, today: date) -> list[Prepa
     official = formats.rule_issues(
         rec, settings.strict_rules, en16931_cii=settings.en16931_cii_rules, peppol=settings.peppol_rules
     )
+    notes = formats.reading_notes(rec)  # how the file was read (a CSV's guessed encoding): once, on its first document
     try:
         docs = formats.documents(rec)
     except DocumentRejected as exc:  # a whole-file problem of a recognised document (e.g. a CSV without its columns)
-        return [Prepared(None, rec.kind, exc.issues, [], **known)]
+        return [Prepared(None, rec.kind, exc.issues, notes, **known)]
+    prepared = _read_documents(rec, docs, official, today)
+    if notes and prepared:
+        prepared[0] = replace(prepared[0], warnings=notes + prepared[0].warnings)
+    return prepared
+
+
+def _read_documents(
+    rec: formats.Recognised, docs: list[Document | DocumentRejected], official: list[Issue], today: date
+) -> list[Prepared]:
+    known = {"syntax": rec.syntax, "reference": rec.number}
     prepared = []
     for doc in docs:
         if isinstance(doc, DocumentRejected):

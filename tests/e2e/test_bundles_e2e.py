@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from _workspace import initialised
 from chorus_batch.demo import generate as g
 
 pytestmark = pytest.mark.slow  # real processes
@@ -92,7 +93,7 @@ def _ack(ws: Path, name: str) -> dict:
 
 def test_zip_of_three_orders_and_a_broken_one_is_partly_integrated(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
-    (ws / "inbox").mkdir(parents=True)
+    initialised(ws)
     (ws / "inbox" / "lot.zip").write_bytes(
         _zip({f"o{i}.xml": _order(i) for i in range(3)} | {"broken.xml": b"<Order><oops"})
     )
@@ -127,7 +128,7 @@ def test_zip_of_three_orders_and_a_broken_one_is_partly_integrated(tmp_path: Pat
 )
 def test_hostile_bundle_is_rejected_whole(tmp_path: Path, name: str, make: object, code: str) -> None:
     ws = tmp_path / "ws"
-    (ws / "inbox").mkdir(parents=True)
+    initialised(ws)
     (ws / "inbox" / name).write_bytes(make())  # type: ignore[operator]
     exit_code, peak_kib = _run_measured(ws)
     assert exit_code == 1

@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from _paused import start_paused
+from _workspace import initialised
 from chorus_batch.demo.generate import ISSUERS, SUPPLIERS, engagement_number, random_lines, ubl_order
 from chorus_batch.workspace import worker  # claims live in var/processing/<host>.<pid>/
 
@@ -35,7 +36,8 @@ CLI = [sys.executable, "-m", "chorus_batch"]
 def _fill_inbox(ws: Path, count: int, *, start: int, seed: int, prefix: str = "order-") -> dict[str, str]:
     """``count`` distinct UBL orders in ``ws/inbox``; returns file name -> engagement number."""
     inbox = ws / "inbox"
-    inbox.mkdir(parents=True, exist_ok=True)
+    if not (ws / "var" / "workspace.id").exists():
+        initialised(ws)
     rng = random.Random(seed)
     pool = [random_lines(rng, rng.randint(1, 4)) for _ in range(50)]
     names = {}

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from _workspace import initialised
 from chorus_batch.demo.generate import ISSUERS, SUPPLIERS, Line, ubl_order
 
 CLI = [sys.executable, "-m", "chorus_batch"]
@@ -144,7 +145,7 @@ def test_40_mb_file_is_file_too_large_kept_and_memory_bounded(tmp_path: Path) ->
     ``max_file_size``, kept byte-identical in ``var/rejected/``; the ``run`` process (measured
     alone, in a fresh parent) never goes above 300 MB of RSS."""
     ws = tmp_path / "ws"
-    (ws / "inbox").mkdir(parents=True)
+    initialised(ws)
     data = _order("EJ2026-900004", note="x" * (40 * 1024 * 1024)).encode("utf-8")
     assert len(data) > 40 * 1024 * 1024
     (ws / "inbox" / "huge.xml").write_bytes(data)

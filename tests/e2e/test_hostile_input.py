@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from _workspace import initialised
 from chorus_batch.demo.generate import ISSUERS, SUPPLIERS, Line, _tiny_pdf, ubl_order
 from chorus_batch.errors import CODES
 
@@ -359,7 +360,7 @@ def test_console_script_over_the_hostile_set(tmp_path: Path) -> None:
     if not CONSOLE_SCRIPT.is_file():
         pytest.skip(f"console script not installed at {CONSOLE_SCRIPT}")
     ws = tmp_path / "ws"
-    (ws / "inbox").mkdir(parents=True)
+    initialised(ws)
     for name, (data, _code) in HOSTILE.items():
         (ws / "inbox" / name).write_bytes(data)
     (ws / "inbox" / "cut.xml").write_bytes(order()[: order().index("è".encode()) + 1])

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from _paused import resume, start_paused
+from _workspace import initialised
 from chorus_batch.demo.generate import ISSUERS, SUPPLIERS, random_lines, ubl_order
 
 pytestmark = pytest.mark.slow  # real processes
@@ -43,7 +44,7 @@ HOLDER = textwrap.dedent(
 def holder(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
     """Another process holding the workspace through the product's own lock."""
     ws = tmp_path / "ws"
-    (ws / "inbox").mkdir(parents=True)
+    initialised(ws)
     proc = subprocess.Popen(
         [sys.executable, "-c", HOLDER, str(ws)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
@@ -141,7 +142,7 @@ def test_lock_left_by_a_killed_watch_does_not_block(tmp_path: Path) -> None:
     """SIGKILL a ``watch`` (no chance to clean up): its lock file stays, naming a dead PID, yet
     the next ``run`` proceeds (exit 0) and processes the inbox."""
     ws = tmp_path / "ws"
-    (ws / "inbox").mkdir(parents=True)
+    initialised(ws)
     watch = subprocess.Popen(
         [*CLI, "--workspace", str(ws), "watch"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

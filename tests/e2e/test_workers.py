@@ -227,10 +227,12 @@ def test_concurrent_workers_take_each_order_once(pg_url: str, tmp_path: Path, co
 
 
 def test_workers_started_together_on_an_empty_database(pg_url: str, tmp_path: Path) -> None:
-    """No ``init`` first: three services started at once on a new database (and a bare folder
-    with an inbox) create the tables once between them and all exit 0."""
+    """No ``init`` first: three services started at once on a new database (and a workspace as an
+    earlier version left it, ``inbox/`` and ``var/`` without an id) create the tables once between
+    them and all exit 0."""
     ws = tmp_path / "ws"
     (ws / "inbox").mkdir(parents=True)
+    (ws / "var").mkdir()  # a workspace as an earlier version left it (no id yet): no init, no table
     files = orders(70_000, 60)
     for name, order in files.items():
         (ws / "inbox" / name).write_bytes(order.data)

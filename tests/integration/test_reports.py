@@ -728,6 +728,7 @@ def test_cli_report_commands(run_cli: Any, store_url: str, tmp_path: Path) -> No
     header = (out / "reconciliation.csv").read_text(encoding="utf-8").splitlines()[0]
     assert header == ",".join(build.RECONCILIATION_COLUMNS)
 
+    assert run_cli("--workspace", ws, "--db", store_url, "init").exit_code == 0  # outbox/reports is a workspace's
     result = run_cli(*base, "reconciliation")  # default folder: the workspace's outbox/reports
     assert result.output.splitlines() == [str(ws / "outbox" / "reports" / "reconciliation.csv")]
     plain = (out / "invoices.csv").read_bytes()

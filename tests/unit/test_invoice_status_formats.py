@@ -490,7 +490,7 @@ def test_columns_in_any_order_with_a_comment_and_quoted_cells() -> None:
         b"invoice_number;supplier_id;date\nFA-1;1;2026-03-01\n",  # no status column
         b"invoice_number;status\n",  # no row
         b"invoice_number;status\n;;\n",  # only blank rows
-        "invoice_number;status\nFA-é;01\n".encode("latin-1"),  # not UTF-8
+        b"invoice_number;status\nFA-\x81\x8d;01\n",  # neither UTF-8 nor Windows-1252
         b"",
     ],
 )

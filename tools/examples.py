@@ -419,6 +419,20 @@ class Normaliser:
 
 # -- running a block -----------------------------------------------------------------------------
 
+# An absolute path in a command: only /tmp/... (the scenario's own folder once rewritten), the
+# root itself (refused by the commands shown) and /dev/null may be named (``//host`` of a URL is
+# not a path).
+ABSOLUTE_RE = re.compile(r"(?<![\w.~/:-])/+(?!/|tmp/|dev/null\b|[\s'\"]|$)[^\s'\"]*")
+
+
+def _confined(block: Block, command: str) -> None:
+    """Refuse a command naming a path outside the scenario's folder: the examples run for real."""
+    found = ABSOLUTE_RE.search(command.replace("sqlite:///", " "))  # a SQLite URL names a file; others a host
+    if found:
+        raise ExampleError(
+            f"{block.label}: {command!r} names {found.group(0)}, outside /tmp: write the example under /tmp"
+        )
+
 
 @dataclass
 class Block:
@@ -510,6 +524,7 @@ class Runner:
 
     def _render(self, block: Block, root: Path, norm: Normaliser, cwd: Path) -> str:
         for step in filter(None, (s.strip() for s in block.options.get("setup", "").split(";"))):
+            _confined(block, step)
             rc, out = self._shell(norm.command(step), cwd)
             if rc != 0:
                 raise ExampleError(f"{block.label}: setup {step!r} exited {rc}:\n{out}")
@@ -532,6 +547,7 @@ class Runner:
                 cwd = target if target.is_absolute() else cwd / target
                 out = ""
             else:
+                _confined(block, command)
                 last, out = self._shell(norm.command(command), cwd, block.options.get("columns", "80"))
                 norm.note_today()
             self._no_traceback(block, out)

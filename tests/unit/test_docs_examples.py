@@ -51,17 +51,38 @@ def test_normaliser_fixes_what_changes_between_runs(tmp_path: Path) -> None:
         f"{tmp_path}/docs-demo/var/archive/2027/03/04/a.xml 2027-03-04T17:45:12Z 2027-03-04T17-45-12.old\n"
         "id 0b7c3f9e-1111-4222-8333-944445555666 then 0b7c3f9e-1111-4222-8333-944445555777, "
         "0b7c3f9e-1111-4222-8333-944445555666 again; held by PID 91 on box7 since\n"
-        "issue date 2026-02-16T00:00:00Z kept\n"
+        "issue date 2026-02-16T00:00:00Z kept; until 2027-04-03T17:45:12Z\n"
     )
     first, second = str(examples.FIRST_UUID), norm.uuids["0b7c3f9e-1111-4222-8333-944445555777"]
     assert out == (
         "/tmp/docs-demo/var/archive/2026/12/06/a.xml 2026-12-06T09:00:00Z 2026-12-06T09-00-00.old\n"
         f"id {first} then {second}, {first} again; held by PID 4242 on edi-prod since\n"
-        "issue date 2026-02-16T00:00:00Z kept\n"
+        "issue date 2026-02-16T00:00:00Z kept; until 2027-01-05T09:00:00Z\n"  # 30 days after the run
     )
     assert norm.command("chorus-batch validate /tmp/docs-demo/var/archive/2026/12/06/a.xml") == (
         f"chorus-batch validate {tmp_path}/docs-demo/var/archive/2027/03/04/a.xml"
     )
+
+
+@pytest.mark.parametrize(
+    ("command", "outside"),
+    [
+        ("chorus-batch init /srv/documents", "/srv/documents"),
+        ("chorus-batch --db sqlite:////srv/edi/var/copy.sqlite store check", "/srv/edi/var/copy.sqlite"),
+        ("chorus-batch init /tmp/edi", None),
+        ("chorus-batch init /", None),
+        ("chorus-batch --db postgresql+psycopg://edi@db.example/chorus store check", None),
+        ("chorus-batch --db sqlite:////tmp/docs-demo/var/copy.sqlite store check > /dev/null", None),
+    ],
+)
+def test_examples_may_only_write_under_tmp(command: str, outside: str | None) -> None:
+    # the examples run for real: a path outside the scenario's folder stops the tool
+    block = next(examples.blocks(f"<!-- example: empty -->\n```\n$ {command}\n```\n"))
+    if outside is None:
+        examples._confined(block, command)
+    else:
+        with pytest.raises(examples.ExampleError, match=f"names {outside}, outside /tmp"):
+            examples._confined(block, command)
 
 
 def test_selection_keeps_the_keys_and_lines_asked_for() -> None:

@@ -415,6 +415,11 @@ CODES: dict[str, ErrorCode] = {
         "`store backup FILE`: FILE already exists; it is not replaced. Exit code 2.",
         "Give another name (a date in it, for instance), or add `--force` to replace the file.",
     ),
+    "BACKUP_FOLDER_INVALID": ErrorCode(
+        "`store backup FILE`: the folder of FILE does not exist or cannot be written by this user; nothing was "
+        "written. Exit code 2.",
+        "Create the folder first (`mkdir -p`), or give a file in a folder the user running chorus-batch can write.",
+    ),
     "BACKUP_NOT_SQLITE": ErrorCode(
         "`store backup` copies SQLite stores only; this store is on a database server. Exit code 2.",
         "Use the server's own tool: the message gives the `pg_dump` command for this store.",

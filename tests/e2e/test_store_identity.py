@@ -319,6 +319,7 @@ def test_backup_then_restore(workspace: Path, wcli: RunCli, tmp_path: Path) -> N
     drop(workspace, first)
     ran(wcli, "run")
     backup = tmp_path / "backups" / "store.sqlite"
+    assert "does not exist" in refused(wcli, "store", "backup", backup, code="BACKUP_FOLDER_INVALID")
     backup.parent.mkdir()
     assert str(backup) in ran(wcli, "store", "backup", backup)
     assert store_id(backup) == workspace_id(workspace)

@@ -289,14 +289,14 @@ class Session:
             )
         if os.path.lexists(target) and not force:
             raise StoreError(f"{target} exists; give another file, or --force to replace it", code="BACKUP_EXISTS")
-        if not target.parent.is_dir() or not os.access(target.parent, os.W_OK | os.X_OK):
-            why = "does not exist" if not target.parent.is_dir() else "cannot be written by this user"
-            raise StoreError(
-                f"the folder {target.parent} {why}; create it (or give a file in a folder you can write), "
-                "nothing was written",
-                code="BACKUP_FOLDER_INVALID",
-            )
         with self.store() as store:
+            if not target.parent.is_dir() or not os.access(target.parent, os.W_OK | os.X_OK):
+                why = "does not exist" if not target.parent.is_dir() else "cannot be written by this user"
+                raise StoreError(
+                    f"the folder {target.parent} {why}; create it (or give a file in a folder you can write), "
+                    "nothing was written",
+                    code="BACKUP_FOLDER_INVALID",
+                )
             db.identity.backup(store, target)
         return target
 

@@ -11,6 +11,7 @@ so a bug surfaces as the exception itself rather than as an exit code), ``worksp
 from __future__ import annotations
 
 import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +23,11 @@ import _processes
 from _processes import pytest_runtest_makereport, pytest_runtest_setup, pytest_unconfigure  # noqa: F401
 from _responses import pytest_sessionfinish  # noqa: F401
 from chorus_batch.cli import cli
+
+# The test modules' rewritten assertions and the package's bytecode are cached in __pycache__/
+# (git ignores it) even where PYTHONDONTWRITEBYTECODE is set: compiling them again on every run
+# cost the fast loop seconds per process.
+sys.dont_write_bytecode = False
 
 # pytester: tests/unit/test_guards.py runs the guards in a pytest of its own; _postgres: the pg_url fixture
 pytest_plugins = ["pytester", "_postgres"]

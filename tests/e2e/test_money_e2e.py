@@ -382,7 +382,7 @@ BIG = [Line("1", "Ouvrage d'art", D("1"), "C62", D("833333333333.00"), D("20"), 
 BIG_TTC = D("999999999999.60")  # 833,333,333,333.00 + 20 % VAT, under the 10^12 limit
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])  # a database each
 def test_ten_invoices_near_the_limit_add_up_exactly(run_cli: Any, tmp_path: Path, backend: str, request: Any) -> None:
     db: tuple[str, ...] = ("--db", request.getfixturevalue("pg_url")) if backend == "postgresql" else ()
     number = "EJ2026-BIG-001"

@@ -49,6 +49,9 @@ from chorus_batch.demo.generate import (
     ubl_order,
 )
 
+# long scenarios (a throw-away database each): the full suite runs them, the fast loop does not
+pytestmark = pytest.mark.slow
+
 MAIRIE, DEPARTEMENT, CHU, LYCEE = ISSUERS
 PAPETERIES, NUMERIQUE, RESTAURATION, MOBILIER = SUPPLIERS
 D = Decimal

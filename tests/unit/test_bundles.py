@@ -373,6 +373,7 @@ def test_zip_that_lies_about_its_size_is_not_believed() -> None:
     assert peak < 4 * MiB
 
 
+@pytest.mark.slow  # long: the full suite runs it
 def test_many_small_bombs_stop_on_the_overall_ratio() -> None:
     # 200 members of 900 KiB of zeros: each under ratio_grace, the whole 175 MiB from ~200 KB
     data = make_zip((f"m{i}.xml", bytes(900 * 1024)) for i in range(200))
@@ -385,6 +386,7 @@ def test_tar_gz_bomb_of_one_and_a_half_gib() -> None:
     assert_bomb_rejected(data)
 
 
+@pytest.mark.slow  # long: the full suite runs it
 def test_tar_gz_bomb_of_members_each_under_the_limit() -> None:
     """50 members of 30 MiB: every header is acceptable, so only reading can tell."""
     data = tar_gz_of_zeros([30] * 50)
@@ -392,6 +394,7 @@ def test_tar_gz_bomb_of_members_each_under_the_limit() -> None:
     assert_bomb_rejected(data, Limits(max_ratio=10**9, max_total_size=64 * MiB))  # then the total
 
 
+@pytest.mark.slow  # long: the full suite runs it
 def test_gzip_bomb_of_one_document() -> None:
     data = gzip_of_zeros([b"<?xml version='1.0'?><Order>", 1536])
     assert kind_of(data) == "gz"
@@ -399,6 +402,7 @@ def test_gzip_bomb_of_one_document() -> None:
     assert_bomb_rejected(data, Limits(max_ratio=10**9))  # member size, while inflating
 
 
+@pytest.mark.slow  # long: the full suite runs it
 def test_forty_mib_xml_member() -> None:
     xml = b"<?xml version='1.0'?><Order>" + b"<Line>ramette papier A4 80 g</Line>\n" * (40 * MiB // 36) + b"</Order>"
     assert len(xml) > 40 * 1000 * 1000
@@ -587,6 +591,7 @@ def test_corrupted_archives(seed: bytes, flips: list[tuple[int, int]], cut: int 
     _check(bytes(data))
 
 
+@pytest.mark.slow  # long: the full suite runs it
 def test_tar_sparse_map_abuse_is_bounded() -> None:
     """A GNU sparse 1.0 member announcing 10^8 map entries: tarfile would read the map forever."""
     body = b"100000000\n" + b"0\n" * (4 * MiB)

@@ -171,6 +171,7 @@ def test_a_french_vat_number_or_country_makes_a_ubl_invoice_french() -> None:
 
 @pytest.mark.parametrize("relative", SAMPLES, ids=[Path(s).name for s in SAMPLES])
 @pytest.mark.shared
+@pytest.mark.slow  # every real sample through the official rules: the full suite's
 def test_real_samples_run(relative: str) -> None:
     data = _sample(relative)
     doc = recognise(data)

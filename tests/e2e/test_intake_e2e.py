@@ -783,3 +783,9 @@ def test_nothing_empty_is_left_in_var_processing(workspace: Path, wcli: Any) -> 
         )
     assert wcli("run").exit_code == 0
     assert list((workspace / "var" / "processing").iterdir()) == []
+
+
+def test_run_help_names_every_exit_code(run_cli: Any) -> None:
+    text = " ".join(run_cli("run", "--help").stdout.split())
+    for said in ("Exit code 0", "1 when", "2 on", "3 when another process holds the workspace", "128 +"):
+        assert said in text, text

@@ -14,6 +14,7 @@ import pstats
 import random
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -218,10 +219,14 @@ def main() -> None:
     ap.add_argument("--skip-floor", action="store_true", help="do not run the floor loop")
     ap.add_argument("--scale-check", action="store_true", help="run N then 10 x N: files/s and peak RSS")
     ap.add_argument("--profile", action="store_true", help="also run the CLI under cProfile, print the top")
-    ap.add_argument("--repeat", type=int, default=1, metavar="K", help="run K times, report the best (noisy machine)")
+    ap.add_argument("--repeat", type=int, default=1, metavar="K", help="K floor/run pairs: best times, median ratio")
+    ap.add_argument(
+        "--tmpfs", action="store_true", help="build the workspaces under /dev/shm (a RAM disk: no disk noise)"
+    )
     args = ap.parse_args()
     print("machine:", machine())
-    root = args.keep.resolve() if args.keep else Path(tempfile.mkdtemp(prefix="chorus-bench-"))
+    shm = "/dev/shm" if args.tmpfs else None
+    root = args.keep.resolve() if args.keep else Path(tempfile.mkdtemp(prefix="chorus-bench-", dir=shm))
     root.mkdir(parents=True, exist_ok=True)
     try:
         sizes = [args.orders, 10 * args.orders] if args.scale_check else [args.orders]
@@ -231,7 +236,11 @@ def main() -> None:
             results.append(best(runs))
             if args.repeat > 1:
                 b = results[-1]
-                ratio = f", ratio {b['real']['seconds'] / b['floor']['seconds']:.2f}" if "floor" in b else ""
+                ratio = ""
+                if "floor" in b:  # each pair's ratio (taken back to back), then their median and spread
+                    pairs = sorted(r["real"]["seconds"] / r["floor"]["seconds"] for r in runs)
+                    middle = statistics.median(pairs)
+                    ratio = f", median ratio of the pairs {middle:.2f} ({pairs[0]:.2f}..{pairs[-1]:.2f})"
                 print(
                     f"\nbest of {args.repeat}: "
                     + ", ".join(

@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
+import _responses
 from _shared import shared_dir
 from chorus_batch import formats
 from chorus_batch.demo.generate import ISSUERS, SUPPLIERS, Org, random_lines
@@ -710,8 +711,6 @@ def test_ubl_parties_in_peppol_spelling() -> None:
 @pytest.mark.shared
 def test_the_session_check_of_written_responses_fires(tmp_path: Path) -> None:
     # conftest checks every response under an outbox/responses/ folder at the end of the session
-    import _responses
-
     folder = tmp_path / "ws" / "outbox" / "responses"
     folder.mkdir(parents=True)
     good = ubl_writer.write_order_response(response("AP"))
@@ -756,3 +755,12 @@ def test_orderx_writes_the_basis_quantity_and_the_basis_aware_amount(profile: st
     assert x1(first, ".//ram:SpecifiedTradeSettlementLineMonetarySummation/ram:LineTotalAmount", OX_NS) == "360.00"
     assert_valid(schemas.get(f"orderx-{profile}"), root)
     assert rule_failures(root, profile) == []
+
+
+def test_a_response_whose_rules_cannot_run_is_a_failure() -> None:
+    # an Order-X response naming a profile factur-x has no rules for is not silently passed
+    data = orderx_writer.write_order_response(response("AP", profile="basic"))
+    assert _responses.fatal(data) == []
+    unknown = data.replace(b"urn:order-x.eu:1p0:basic", b"urn:order-x.eu:1p0:nope")
+    [finding] = _responses.fatal(unknown) or ["none"]
+    assert "could not be run" in finding

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
     from .domain.invoices import InvoiceStatus
     from .domain.model import LineChange
-    from .domain.outcomes import DocumentOutcome, FileStatus
+    from .domain.outcomes import DocumentOutcome, FileStatus, Waiting
     from .domain.reconciliation import MatchStatus
     from .domain.states import State
     from .errors import ChorusError, ConfigError, NotFound, StoreError, WorkspaceError, WorkspaceLocked
@@ -70,6 +70,7 @@ __all__ = [
     "State",
     "StoreError",
     "Verdict",
+    "Waiting",
     "WorkspaceError",
     "WorkspaceLocked",
     "__version__",
@@ -82,6 +83,7 @@ _WHERE = {
     "LineChange": (".domain.model", "LineChange"),
     "DocumentOutcome": (".domain.outcomes", "DocumentOutcome"),
     "FileStatus": (".domain.outcomes", "FileStatus"),
+    "Waiting": (".domain.outcomes", "Waiting"),
     "MatchStatus": (".domain.reconciliation", "MatchStatus"),
     "State": (".domain.states", "State"),
     "ChorusError": (".errors", "ChorusError"),

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
-from chorus_batch import FileStatus
+from chorus_batch import FileStatus, Waiting
 
 from .output import emit_json, emit_rows
 from .render import safe
@@ -77,17 +75,8 @@ def files_show(ctx: Context, name: str, fmt: str) -> None:
             line = f"  {err['code']}: {err['message']}{where}" + (f" at {err['xpath']}" if err.get("xpath") else "")
             click.echo(safe(line, markup=False))
         for doc in d["waiting_documents"]:
-            click.echo(safe(f"  waiting: document {doc['document']} ({doc['kind']}) {waits(doc)}", markup=False))
-
-
-def waits(doc: dict[str, Any]) -> str:
-    """``waits for order EJ1 of issuer 0009:... (Mairie) until 2027-01-05T10:00:00Z``."""
-    text = f"waits for {doc['waits_for']} {doc['number']}"
-    if doc["issuer"]:
-        text += f" of issuer {doc['issuer']}" + (f" ({doc['issuer_name']})" if doc["issuer_name"] else "")
-    elif doc["issuer_name"]:
-        text += f" of issuer {doc['issuer_name']}"
-    return f"{text} until {doc['until']}"
+            waits = Waiting(doc["waits_for"], doc["number"], doc["issuer"], doc["issuer_name"], doc["until"])
+            click.echo(safe(f"  waiting: document {doc['document']} ({doc['kind']}) {waits.sentence()}", markup=False))
 
 
 @files.command("waiting")

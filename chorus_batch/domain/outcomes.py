@@ -66,6 +66,15 @@ class Waiting:
     issuer_name: str | None = None
     until: str | None = None  # from then (parked_at + park_days, UTC), a run rejects it: PARK_EXPIRED
 
+    def sentence(self) -> str:
+        """``waits for order EJ1 of issuer 0009:... (Mairie) until 2027-01-05T10:00:00Z``."""
+        text = f"waits for {self.what} {self.number}"
+        if self.issuer:
+            text += f" of issuer {self.issuer}" + (f" ({self.issuer_name})" if self.issuer_name else "")
+        elif self.issuer_name:
+            text += f" of issuer {self.issuer_name}"
+        return text + (f" until {self.until}" if self.until else "")
+
 
 @dataclass
 class Outcome:

@@ -172,7 +172,7 @@ def notices(result: FileResult) -> list[Notice]:
             text = (", ".join(codes) or "?") + _engagement(doc.number)
             found.append(Notice("rejected", where, text, _details(errors), codes))
         elif doc.outcome == DocumentOutcome.PARKED and doc.waiting is not None:
-            found.append(Notice("parked", where, f"{doc.kind} {waits(doc.waiting)}"))
+            found.append(Notice("parked", where, f"{doc.kind} {doc.waiting.sentence()}"))
         if doc.kind in ("invoice", "credit_note") and doc.outcome == DocumentOutcome.INTEGRE:
             for issue in doc.errors:
                 if issue.severity == "error":
@@ -180,16 +180,6 @@ def notices(result: FileResult) -> list[Notice]:
                 about = f"{doc.kind} {doc.number or '?'}" + (f", engagement {doc.engagement}" if doc.engagement else "")
                 found.append(Notice("anomaly", where, f"{issue.code} ({about})", (issue.message,), (issue.code,)))
     return found
-
-
-def waits(found: Waiting) -> str:
-    """``waits for order EJ1 of issuer 0009:... (Mairie) until 2027-01-05T10:00:00Z``."""
-    text = f"waits for {found.what} {found.number}"
-    if found.issuer:
-        text += f" of issuer {found.issuer}" + (f" ({found.issuer_name})" if found.issuer_name else "")
-    elif found.issuer_name:
-        text += f" of issuer {found.issuer_name}"
-    return text + (f" until {found.until}" if found.until else "")
 
 
 def _where(name: str, index: int, doc: Outcome, several: bool) -> str:

@@ -210,16 +210,9 @@ def rule_sets(
 
 
 def _local(node: etree._Element, *names: str) -> list[etree._Element]:
-    """Descendant path by local names (CII D16B and Order-X D20B use different ``ram`` versions)."""
-    found = [node]
-    for name in names:
-        found = [
-            child
-            for parent in found
-            for child in parent
-            if isinstance(child.tag, str) and etree.QName(child).localname == name
-        ]
-    return found
+    """Descendant path by local names, in any namespace (CII D16B and Order-X D20B use different
+    ``ram`` versions)."""
+    return node.findall("/".join("{*}" + name for name in names))
 
 
 def guideline(root: etree._Element, syntax: str) -> str | None:

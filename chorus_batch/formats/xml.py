@@ -11,7 +11,7 @@ import base64
 import binascii
 import re
 from collections.abc import Iterable
-from typing import cast
+from typing import Any, cast
 
 from lxml import etree
 
@@ -147,36 +147,42 @@ class Paths:
 
 
 class Fields:
-    """Several relative paths of one node read in a single XPath evaluation (their union):
+    """Several relative paths of one node read in one walk over its children:
     ``Fields(NS, number="cbc:ID", name="cac:Item/cbc:Name").read(node)`` gives the first element
-    of each path that is present. A result is told apart by its own tag and its parent's, so
-    no two paths may end in the same two steps."""
+    of each path that is present. The paths are merged into a tree of tags, so each child is
+    looked at once and only the branches some path goes down are entered: two to three times
+    faster than evaluating their XPath union, which also sorts its result."""
 
     def __init__(self, namespaces: dict[str, str], **paths: str) -> None:
-        self._xpath = etree.XPath(" | ".join(paths.values()), namespaces=namespaces)
-        self._names: dict[tuple[str | None, str], str] = {}
-
-        def clark(step: str) -> str:
-            prefix, local = step.split(":")
-            return f"{{{namespaces[prefix]}}}{local}"
-
+        self._tree: dict[str, tuple[list[str], dict[str, Any]]] = {}
         for name, path in paths.items():
-            steps = [clark(step) for step in path.split("/")]
-            key = (steps[-2] if len(steps) > 1 else None, steps[-1])
-            if key in self._names:
-                raise ValueError(f"{path} ends like {paths[self._names[key]]}")
-            self._names[key] = name
+            level = self._tree
+            steps = path.split("/")
+            for i, step in enumerate(steps):
+                prefix, local = step.split(":")
+                names, below = level.setdefault(f"{{{namespaces[prefix]}}}{local}", ([], {}))
+                if i == len(steps) - 1:
+                    names.append(name)
+                level = below
 
     def read(self, node: etree._Element) -> dict[str, etree._Element]:
         found: dict[str, etree._Element] = {}
-        elements: list[etree._Element] = self._xpath(node)  # type: ignore[assignment]  # as in Paths.all
-        for element in elements:
-            parent = element.getparent()
-            assert parent is not None  # every path is relative to node: what it selects lies below node
-            name = self._names.get((None if parent is node else parent.tag, element.tag))
-            if name is not None and name not in found:
-                found[name] = element
+        _walk(node, self._tree, found)
         return found
+
+
+def _walk(node: etree._Element, tree: dict[str, Any], found: dict[str, etree._Element]) -> None:
+    """Children of ``node`` in document order: the first one each path ends at, and below those
+    a path goes through (so each path's first match in document order)."""
+    for child in node:
+        entry = tree.get(child.tag)  # a comment's tag is a function: no entry
+        if entry is None:
+            continue
+        names, below = entry
+        for name in names:
+            found.setdefault(name, child)
+        if below:
+            _walk(child, below, found)
 
 
 currency_ids = etree.XPath("//@currencyID", smart_strings=False)  # every amount's currency, in one pass

@@ -39,8 +39,13 @@ def _json_default(value: object) -> object:
     """``to_dict`` one level at a time, for ``json.dumps``: its C encoder does the rest (tuples,
     strings, numbers), which is several times faster than building the whole dict first."""
     names = _field_names(type(value))  # type: ignore[arg-type]  # mypy deems type[object] unhashable
-    if names is not None:
-        return {name: getattr(value, name) for name in names}
+    if names is not None:  # its Decimals and dates turned here: a call back from the encoder less for each
+        fields_ = {}
+        for name in names:
+            field = getattr(value, name)
+            kind = type(field)
+            fields_[name] = str(field) if kind is Decimal else field.isoformat() if kind is date else field
+        return fields_
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, date):

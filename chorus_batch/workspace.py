@@ -68,6 +68,9 @@ class Pending:
         return as_text(self.partner) if self.partner is not None else None
 
 
+OrderKey = tuple[int, int, str, str]  # ``Workspace.order_key``
+
+
 class NotRegular(OSError):
     """An entry that is not a regular file: never opened for its content."""
 
@@ -364,15 +367,17 @@ class Workspace:
 
     # -- intake ---------------------------------------------------------------------------------
 
-    def pending(self) -> Iterator[Pending]:
-        """Entries waiting in ``inbox/`` and its partner sub-folders, sorted, temporary names
-        skipped. Every entry that is not a folder is a candidate, whatever its type: one that
-        is not a regular file (symbolic link, named pipe, socket, device) is taken to be
-        rejected with ``NOT_A_REGULAR_FILE``, never opened. A folder inside a partner folder
-        is left where it is, with a warning the first time it is seen."""
-        for entry in _entries(self.inbox):
+    def pending(self, sort: bool = True) -> Iterator[Pending]:
+        """Entries waiting in ``inbox/`` and its partner sub-folders, sorted (unless ``sort`` is
+        false: then as the folders list them, none held in memory), temporary names skipped.
+        Every entry that is not a folder is a candidate, whatever its type: one that is not a
+        regular file (symbolic link, named pipe, socket, device) is taken to be rejected with
+        ``NOT_A_REGULAR_FILE``, never opened. A folder inside a partner folder is left where it
+        is, with a warning the first time it is seen."""
+        listing = _entries if sort else _listed
+        for entry in listing(self.inbox):
             if entry.is_dir(follow_symlinks=False):
-                for sub in _entries(Path(entry.path)):
+                for sub in listing(Path(entry.path)):
                     if sub.is_dir(follow_symlinks=False):
                         self._skip(Path(sub.path))
                     else:
@@ -391,28 +396,31 @@ class Workspace:
     def ordered(
         items: Iterable[Pending], rank: Callable[[bytes], int], by_arrival: Container[int] = ()
     ) -> list[Pending]:
-        """``items`` sorted by the rank of their first 4 KB, then by partner and name: orders
-        before the documents that refer to them. Within a rank of ``by_arrival``, files go by
-        modification time first (the order they arrived in), whatever their partner."""
+        """``items`` sorted by ``order_key``."""
+        return sorted(items, key=lambda item: Workspace.order_key(item, rank, by_arrival))
 
-        def key(item: Pending) -> tuple[int, int, str, str]:
-            arrived = 0
+    @staticmethod
+    def order_key(item: Pending, rank: Callable[[bytes], int], by_arrival: Container[int] = ()) -> OrderKey:
+        """Where ``item`` goes in a run: by the rank of its first 4 KB, then by partner and name
+        (orders before the documents that refer to them). Within a rank of ``by_arrival``, files
+        go by modification time first (the order they arrived in), then name, whatever their
+        partner: ``(rank, 0, partner, name)`` or ``(rank, mtime_ns, name, partner)``, the partner
+        ``""`` when there is none."""
+        arrived = 0
+        try:
+            fd = open_regular(item.path)  # plain system calls: this runs for every file
             try:
-                fd = open_regular(item.path)  # plain system calls: this runs for every file
-                try:
-                    head = os.read(fd, 4096)
-                    found = rank(head)
-                    if found in by_arrival:
-                        arrived = os.fstat(fd).st_mtime_ns
-                finally:
-                    os.close(fd)
-            except OSError:
-                found = rank(b"")
-            if arrived:
-                return (found, arrived, item.name, item.partner or "")
-            return (found, 0, item.partner or "", item.name)
-
-        return sorted(items, key=key)
+                head = os.read(fd, 4096)
+                found = rank(head)
+                if found in by_arrival:
+                    arrived = os.fstat(fd).st_mtime_ns
+            finally:
+                os.close(fd)
+        except OSError:
+            found = rank(b"")
+        if arrived:
+            return (found, arrived, item.name, item.partner or "")
+        return (found, 0, item.partner or "", item.name)
 
     def claim(self, item: Pending) -> Pending | None:
         """Take the file out of the inbox by an atomic rename into this worker's folder
@@ -537,14 +545,20 @@ def _home() -> Path | None:
 
 def _entries(folder: Path) -> list[os.DirEntry[str]]:
     """The entries of ``folder`` by name, temporary names left out; none when it cannot be listed."""
+    return sorted(_listed(folder), key=lambda e: e.name)
+
+
+def _listed(folder: Path) -> Iterator[os.DirEntry[str]]:
+    """``_entries`` as the system lists them, one at a time (none held in memory)."""
     try:
-        with os.scandir(folder) as found:
-            return sorted((e for e in found if not is_temporary(e.name)), key=lambda e: e.name)
+        found = os.scandir(folder)
     except FileNotFoundError:
-        return []
+        return
     except OSError as exc:
         log.warning("%s: cannot be listed (%s); its files wait", as_text(str(folder)), exc.strerror)
-        return []
+        return
+    with found:
+        yield from (e for e in found if not is_temporary(e.name))
 
 
 def _files_below(folder: Path) -> Iterator[Path]:

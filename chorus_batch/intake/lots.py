@@ -39,7 +39,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from multiprocessing import connection, forkserver, resource_tracker
 from pathlib import Path
@@ -69,14 +69,64 @@ class _Stopped(Exception):
 
 
 def store_in_lots(
-    processor: Processor, pending: list[Pending], stop: threading.Event | None = None
+    processor: Processor, inbox: Inbox, stop: threading.Event | None = None
 ) -> Iterator[list[FileResult]]:
-    """Store ``pending`` (the inbox as listed) in dependency order, lot by lot, with peer
-    processes on a big inbox; yield each lot's results in lot order. The fork server of the
-    peers starts while the inbox is sorted. Once ``stop`` is set, the lots under way end at
-    their next file boundary and no other lot begins (what they did is yielded all the same)."""
-    with Peers.start(processor, len(pending), stop or threading.Event()) as peers:
-        yield from peers.share(processor.ws.ordered(pending, formats.sniff_rank, formats.BY_ARRIVAL))
+    """Store ``inbox`` (as listed) in dependency order, lot by lot, with peer processes on a big
+    inbox; yield each lot's results in lot order. The fork server of the peers starts while the
+    inbox is sorted. Once ``stop`` is set, the lots under way end at their next file boundary
+    and no other lot begins (what they did is yielded all the same)."""
+    with Peers.start(processor, len(inbox), stop or threading.Event()) as peers:
+        inbox.sort()
+        yield from peers.share(inbox)
+
+
+class Inbox:
+    """The inbox as a run lists it, kept as one short string per file, so that a big inbox costs
+    about a hundred bytes a file: ``partner NUL name`` once listed, then (``sort``) the file's
+    ``Workspace.order_key`` written so that the strings sort as the keys do (the rank in three
+    digits, the modification time of a file taken by arrival in twenty, nothing for the others;
+    no name holds a NUL). ``Pending`` entries are made a lot at a time (``lot``)."""
+
+    def __init__(self, root: Path, entries: list[str]) -> None:
+        self.root, self.entries, self.sorted = root, entries, False
+        self.size = LOT_FILES  # files a lot (``cut``)
+
+    @classmethod
+    def listed(cls, ws: Workspace) -> Inbox:
+        return cls(ws.inbox, [f"{item.partner or ''}\0{item.name}" for item in ws.pending(sort=False)])
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def sort(self) -> None:
+        """In dependency order: each file's first bytes read once, its string replaced by its key's."""
+        entries, rank, by_arrival = self.entries, formats.sniff_rank, formats.BY_ARRIVAL
+        for i, entry in enumerate(entries):
+            found, arrived, first, second = Workspace.order_key(self._item(entry), rank, by_arrival)
+            entries[i] = f"{found:03d}\0{f'{arrived:020d}' if arrived else ''}\0{first}\0{second}"
+        entries.sort()
+        self.sorted = True
+
+    def items(self, start: int = 0, end: int | None = None) -> list[Pending]:
+        return [self._item(entry) for entry in self.entries[start:end]]
+
+    def cut(self, size: int) -> int:
+        """Cut the sorted inbox into lots of ``size`` files; their number."""
+        self.size = size
+        return -(-len(self.entries) // size)
+
+    def lot(self, lot: int) -> list[Pending]:
+        return self.items(lot * self.size, (lot + 1) * self.size)
+
+    def _item(self, entry: str) -> Pending:
+        if self.sorted:
+            _rank, arrived, first, second = entry.split("\0")
+            name, partner = (first, second) if arrived else (second, first)
+        else:
+            partner, name = entry.split("\0")
+        if partner:
+            return Pending(self.root / partner / name, name, partner)
+        return Pending(self.root / name, name, None)
 
 
 def read_unless(processor: Processor, claimed: Sequence[Claimed], stopping: Callable[[], bool]) -> list[Ready] | None:
@@ -270,7 +320,7 @@ class Peers:
         self.processor, self.count, self.requested = processor, count, stop
         self.running: dict[int, Any] = {}  # pid -> process
         self.results: dict[int, list[FileResult]] = {}
-        self.lots: list[Sequence[Pending]] = []
+        self.inbox: Inbox | None = None
         self.turns: Turns | None = None
         self.queue: Any = None
         self.context = multiprocessing.get_context("forkserver")
@@ -295,28 +345,28 @@ class Peers:
         finally:
             peers.stop()
 
-    def share(self, pending: Sequence[Pending]) -> Iterator[list[FileResult]]:
-        """Store ``pending`` lot by lot with the peers; yield each lot's results in lot order.
-        After a stop, the lots under way end, then their results are yielded; a peer that had
-        to be killed has its claims recovered here."""
-        size = LOT_FILES if not self.count else max(16, min(LOT_FILES, -(-len(pending) // (2 * (self.count + 1)))))
-        self.lots = [pending[i : i + size] for i in range(0, len(pending), size)]
-        self.turns = turns = Turns(self.context, len(self.lots))
+    def share(self, inbox: Inbox) -> Iterator[list[FileResult]]:
+        """Store the sorted ``inbox`` lot by lot with the peers; yield each lot's results in lot
+        order. After a stop, the lots under way end, then their results are yielded; a peer that
+        had to be killed has its claims recovered here."""
+        size = LOT_FILES if not self.count else max(16, min(LOT_FILES, -(-len(inbox) // (2 * (self.count + 1)))))
+        self.inbox, lots = inbox, inbox.cut(size)
+        self.turns = turns = Turns(self.context, lots)
         turns.requested = self.requested
-        seen: set[str] = set()
-        for lot, items in enumerate(self.lots):
-            keys = {_name_key(item.name) for item in items}
-            turns.clash[lot] = not seen.isdisjoint(keys)
-            seen |= keys
+        seen = _Seen()
+        for lot in range(lots):
+            keys = {_name_key(item.name) for item in inbox.lot(lot)}
+            turns.clash[lot] = any(key in seen for key in keys)
+            seen.update(keys)
         self.queue = self.context.Queue()
         self.go.set()
-        for lot in range(len(self.lots)):
+        for lot in range(lots):
             while lot not in self.results and not turns.stopping():
                 self._receive(0)
                 if lot in self.results:
                     break
                 if (mine := turns.take()) is not None:
-                    self.results[mine] = store_lot(self.processor, self.lots[mine], turns, mine, self.check)
+                    self.results[mine] = store_lot(self.processor, inbox.lot(mine), turns, mine, self.check)
                 else:  # every lot is taken: wait for the peers'
                     self._receive(0.2)
                     self.check()
@@ -347,12 +397,11 @@ class Peers:
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         self.go.wait()
-        if len(self.lots) < 2 or self.turns is None:
+        if self.turns is None or self.inbox is None or self.turns.lots < 2:
             return
         run, turns = self.processor, self.turns
-        lots = [[(str(item.path), item.name, item.partner) for item in lot] for lot in self.lots]  # Paths pickle slowly
         level = log.getEffectiveLevel()
-        args = (turns, lots, self.queue, run.ws.root, run.store.url, run.settings, run.clock, level, os.getpid())
+        args = (turns, self.inbox, self.queue, run.ws.root, run.store.url, run.settings, run.clock, level, os.getpid())
         try:
             for _ in range(self.count):
                 if turns.stopping():
@@ -365,7 +414,7 @@ class Peers:
             message = "peer processes could not start (%s); the run goes on with %d"
             log.warning(message, type(exc).__name__, len(self.running))
         message = "%d lots of up to %d files: %d peer process(es) share them"
-        log.info(message, len(self.lots), len(self.lots[0]), len(self.running))
+        log.info(message, turns.lots, self.inbox.size, len(self.running))
 
     def _receive(self, timeout: float) -> None:
         """Take what the peers sent: each lot's results with its log records."""
@@ -401,7 +450,8 @@ class Peers:
             recover(self.processor.ws, self.processor.store, only=worker(owner))
             turns.owners[lot] = os.getpid()
             if lot == turns.turn.value and not turns.stopping():
-                items = [item for item in self.lots[lot] if item.path.exists()]
+                assert self.inbox is not None  # checks come from ``share``
+                items = [item for item in self.inbox.lot(lot) if item.path.exists()]
                 self.results[lot] = store_lot(self.processor, items, turns, lot, self.check)
             else:
                 turns.finished(lot)
@@ -454,7 +504,7 @@ class Peers:
 
 def _peer(
     turns: Turns,
-    lots: list[list[tuple[str, str, str | None]]],
+    inbox: Inbox,
     results: Any,
     root: Path,
     url: db.URL,
@@ -480,8 +530,7 @@ def _peer(
         with tuned_collector():
             processor = Processor(Workspace(root), store, settings, clock)
             while not _no_more_lots.is_set() and (lot := turns.take()) is not None:
-                items = [Pending(Path(path), name, partner) for path, name, partner in lots[lot]]
-                done = store_lot(processor, items, turns, lot, lambda: None)
+                done = store_lot(processor, inbox.lot(lot), turns, lot, lambda: None)
                 results.put((lot, done, records.take()))
     except StoreError as failure:
         # its files are back in the inbox (or left to recovery): the run finds this peer gone
@@ -510,6 +559,30 @@ def _end_with(run_pid: int) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
     threading.Thread(target=watch, name="chorus-batch-run-watch", daemon=True).start()
+
+
+class _Seen:
+    """The name keys of the earlier lots, in a filter of a fixed size (a Bloom filter, three
+    bits a key): memory stays the same however big the inbox. A key it holds may be a false
+    alarm (about one lot in fifty at 200,000 files): that lot then waits for the earlier lots
+    to be finished, as it would for a real clash; a key of an earlier lot is never missed."""
+
+    BITS = 1 << 24
+
+    def __init__(self) -> None:
+        self.bits = bytearray(self.BITS // 8)
+
+    def _places(self, key: str) -> tuple[int, int, int]:
+        h, mask = hash(key) & 0xFFFF_FFFF_FFFF_FFFF, self.BITS - 1
+        return h & mask, (h >> 20) & mask, (h >> 40) & mask
+
+    def __contains__(self, key: str) -> bool:
+        return all(self.bits[place >> 3] & (1 << (place & 7)) for place in self._places(key))
+
+    def update(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            for place in self._places(key):
+                self.bits[place >> 3] |= 1 << (place & 7)
 
 
 def _name_key(name: str) -> str:

@@ -14,7 +14,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from .lots import store_in_lots, tuned_collector
+from .lots import Inbox, store_in_lots, tuned_collector
 from .outbox import recover_responses
 from .processor import Processor
 from .recovery import prune, recover
@@ -50,11 +50,11 @@ def run(
         if not stop.is_set():
             tidy(processor)
         count([])
-        pending = list(processor.ws.pending())
+        inbox = Inbox.listed(processor.ws)
         if on_total:
-            on_total(len(pending))
+            on_total(len(inbox))
         if not stop.is_set():
-            for results in store_in_lots(processor, pending, stop):
+            for results in store_in_lots(processor, inbox, stop):
                 count(results)
         if not stop.is_set():
             processor.parking.retry()
@@ -62,7 +62,7 @@ def run(
         prune(processor.ws)
     if stop.is_set():
         summary.interrupted = 0
-        summary.left = sum(1 for item in pending if item.path.exists())
+        summary.left = sum(1 for item in inbox.items() if item.path.exists())
         log.info("stopped on request: %d file(s) left in the inbox for the next run", summary.left)
     return summary
 

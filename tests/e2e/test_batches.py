@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import sqlite3
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import date
@@ -24,8 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from chorus_batch import apply
+from chorus_batch import apply, formats
 from chorus_batch.demo.generate import (
     ISSUERS,
     SUPPLIERS,
@@ -39,7 +42,7 @@ from chorus_batch.demo.generate import (
 from chorus_batch.demo.invoices import demo_invoices
 from chorus_batch.domain.model import OrderDocument
 from chorus_batch.intake import lots
-from chorus_batch.workspace import worker
+from chorus_batch.workspace import Workspace, is_temporary, worker
 
 
 def _inbox() -> dict[str, bytes]:
@@ -268,3 +271,50 @@ def test_a_peer_killed_during_its_lot_is_taken_over_by_the_run(
     with sqlite3.connect(root / "var" / "store.sqlite") as conn:
         assert conn.execute("select count(*), count(distinct number) from engagements").fetchone() == (200, 200)
         assert conn.execute("select count(*) from received_files").fetchone() == (200,)
+
+
+_NAMES = st.text(st.sampled_from("ab.-_1é€ \udcff"), min_size=1, max_size=6).filter(
+    lambda n: n not in (".", "..") and not is_temporary(n)
+)
+_HEADS = {  # a file's first bytes -> its rank: orders, answers (by arrival), invoices, unknown
+    "order": ubl_order(
+        "EJ1", ISSUERS[0], SUPPLIERS[0], [Line("1", "x", Decimal(1), "C62", Decimal(1), Decimal(20))], date(2026, 1, 5)
+    ),
+    "answer": b'<OrderResponse xmlns="urn:oasis:names:specification:ubl:schema:xsd:OrderResponse-2"/>',
+    "invoice": b'<Invoice xmlns="urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"/>',
+    "other": b"?",
+}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    files=st.lists(
+        st.tuples(st.sampled_from(["", "p", "p2", "pé"]), _NAMES, st.sampled_from(list(_HEADS)), st.integers(1, 3)),
+        max_size=25,
+        unique_by=lambda f: (f[0], f[1]),
+    )
+)
+def test_the_compact_inbox_of_a_run_sorts_as_the_workspace_orders(tmp_path: Path, files: list[Any]) -> None:
+    """A run keeps its inbox as one string a file (``lots.Inbox``): in the same order as
+    ``Workspace.ordered``, answers by arrival, partners and names of any characters."""
+    root = Path(tempfile.mkdtemp(dir=tmp_path))
+    ws = Workspace(root)
+    for partner, name, head, second in files:
+        folder = ws.inbox / partner if partner else ws.inbox
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(_HEADS[head])
+        os.utime(folder / name, ns=(second * 10**9, second * 10**9))
+    inbox = lots.Inbox.listed(ws)
+    assert len(inbox) == len(files)
+    inbox.sort()
+    expected = ws.ordered(ws.pending(), formats.sniff_rank, formats.BY_ARRIVAL)
+    assert inbox.items() == expected
+    assert [item for lot in range(inbox.cut(4)) for item in inbox.lot(lot)] == expected
+
+
+def test_the_filter_of_earlier_names_never_misses_one() -> None:
+    seen = lots._Seen()
+    names = [f"ubl-order-EJ{i:010d}.xml" for i in range(20_000)]
+    seen.update(names[:10_000])
+    assert all(name in seen for name in names[:10_000])
+    assert sum(name in seen for name in names[10_000:]) < 10  # false alarms are rare

@@ -49,7 +49,7 @@ from .. import formats
 from .. import store as db
 from ..config import Settings
 from ..errors import StoreError
-from ..workspace import Pending, Workspace, worker
+from ..workspace import OrderKey, Pending, Workspace, worker
 from .processor import Claimed, Processor
 from .read import Ready
 from .recovery import alive, recover
@@ -82,30 +82,30 @@ def store_in_lots(
 
 class Inbox:
     """The inbox as a run lists it, kept as one short string per file, so that a big inbox costs
-    about a hundred bytes a file: ``partner NUL name`` once listed, then (``sort``) the file's
-    ``Workspace.order_key`` written so that the strings sort as the keys do (the rank in three
-    digits, the modification time of a file taken by arrival in twenty, nothing for the others;
-    no name holds a NUL). ``Pending`` entries are made a lot at a time (``lot``)."""
+    about a hundred bytes a file: the file's ``Workspace.order_key`` written so that the strings
+    sort as the keys do (the rank in three digits, the modification time of a file taken by
+    arrival in twenty, nothing for the others; no name holds a NUL). As listed, each file has the
+    rank ``999`` (not known yet); ``sort`` reads its first bytes and writes its string again, of
+    the same length but for a time (so the memory of the first is taken again by the second).
+    ``Pending`` entries are made a lot at a time (``lot``)."""
 
     def __init__(self, root: Path, entries: list[str]) -> None:
-        self.root, self.entries, self.sorted = root, entries, False
+        self.root, self.entries = root, entries
         self.size = LOT_FILES  # files a lot (``cut``)
 
     @classmethod
     def listed(cls, ws: Workspace) -> Inbox:
-        return cls(ws.inbox, [f"{item.partner or ''}\0{item.name}" for item in ws.pending(sort=False)])
+        return cls(ws.inbox, [_entry((999, 0, item.partner or "", item.name)) for item in ws.pending(sort=False)])
 
     def __len__(self) -> int:
         return len(self.entries)
 
     def sort(self) -> None:
-        """In dependency order: each file's first bytes read once, its string replaced by its key's."""
+        """In dependency order: each file's first bytes read once, its string made again."""
         entries, rank, by_arrival = self.entries, formats.sniff_rank, formats.BY_ARRIVAL
         for i, entry in enumerate(entries):
-            found, arrived, first, second = Workspace.order_key(self._item(entry), rank, by_arrival)
-            entries[i] = f"{found:03d}\0{f'{arrived:020d}' if arrived else ''}\0{first}\0{second}"
+            entries[i] = _entry(Workspace.order_key(self._item(entry), rank, by_arrival))
         entries.sort()
-        self.sorted = True
 
     def items(self, start: int = 0, end: int | None = None) -> list[Pending]:
         return [self._item(entry) for entry in self.entries[start:end]]
@@ -119,14 +119,16 @@ class Inbox:
         return self.items(lot * self.size, (lot + 1) * self.size)
 
     def _item(self, entry: str) -> Pending:
-        if self.sorted:
-            _rank, arrived, first, second = entry.split("\0")
-            name, partner = (first, second) if arrived else (second, first)
-        else:
-            partner, name = entry.split("\0")
+        _rank, arrived, first, second = entry.split("\0")
+        name, partner = (first, second) if arrived else (second, first)
         if partner:
             return Pending(self.root / partner / name, name, partner)
         return Pending(self.root / name, name, None)
+
+
+def _entry(key: OrderKey) -> str:
+    rank, arrived, first, second = key
+    return f"{rank:03d}\0{f'{arrived:020d}' if arrived else ''}\0{first}\0{second}"
 
 
 def read_unless(processor: Processor, claimed: Sequence[Claimed], stopping: Callable[[], bool]) -> list[Ready] | None:

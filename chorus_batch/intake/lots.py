@@ -29,6 +29,7 @@ The garbage collector is tuned here too (``tuned_collector``), at a run's entry 
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import multiprocessing
@@ -37,6 +38,7 @@ import queue
 import re
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -119,11 +121,48 @@ class Inbox:
         return self.items(lot * self.size, (lot + 1) * self.size)
 
     def _item(self, entry: str) -> Pending:
-        _rank, arrived, first, second = entry.split("\0")
-        name, partner = (first, second) if arrived else (second, first)
-        if partner:
-            return Pending(self.root / partner / name, name, partner)
-        return Pending(self.root / name, name, None)
+        return _item(self.root, entry)
+
+
+class Shared:
+    """The sorted inbox as the peers read it, one lot at a time: a temporary file of the lots'
+    strings (separated by ``/``, which no name holds) and where each lot begins. Given to each
+    peer instead of the inbox itself, whose pickling would cost the run about twice the inbox's
+    memory while a peer starts."""
+
+    def __init__(self, root: Path, path: str, offsets: list[int]) -> None:
+        self.root, self.path, self.offsets = root, path, offsets
+
+    @classmethod
+    def write(cls, inbox: Inbox, lots: int) -> Shared:
+        fd, path = tempfile.mkstemp(prefix="chorus-batch-lots-")
+        offsets = [0]
+        with os.fdopen(fd, "wb") as fh:
+            for lot in range(lots):
+                data = "/".join(inbox.entries[lot * inbox.size : (lot + 1) * inbox.size]).encode(
+                    "utf-8", "surrogateescape"
+                )
+                fh.write(data)
+                offsets.append(offsets[-1] + len(data))
+        return cls(inbox.root, path, offsets)
+
+    def lot(self, lot: int) -> list[Pending]:
+        with open(self.path, "rb") as fh:
+            fh.seek(self.offsets[lot])
+            data = fh.read(self.offsets[lot + 1] - self.offsets[lot])
+        return [_item(self.root, entry) for entry in data.decode("utf-8", "surrogateescape").split("/")]
+
+    def remove(self) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+
+
+def _item(root: Path, entry: str) -> Pending:
+    _rank, arrived, first, second = entry.split("\0")
+    name, partner = (first, second) if arrived else (second, first)
+    if partner:
+        return Pending(root / partner / name, name, partner)
+    return Pending(root / name, name, None)
 
 
 def _entry(key: OrderKey) -> str:
@@ -323,6 +362,7 @@ class Peers:
         self.running: dict[int, Any] = {}  # pid -> process
         self.results: dict[int, list[FileResult]] = {}
         self.inbox: Inbox | None = None
+        self.shared: Shared | None = None  # the inbox as the peers read it
         self.turns: Turns | None = None
         self.queue: Any = None
         self.context = multiprocessing.get_context("forkserver")
@@ -403,7 +443,8 @@ class Peers:
             return
         run, turns = self.processor, self.turns
         level = log.getEffectiveLevel()
-        args = (turns, self.inbox, self.queue, run.ws.root, run.store.url, run.settings, run.clock, level, os.getpid())
+        self.shared = shared = Shared.write(self.inbox, turns.lots)
+        args = (turns, shared, self.queue, run.ws.root, run.store.url, run.settings, run.clock, level, os.getpid())
         try:
             for _ in range(self.count):
                 if turns.stopping():
@@ -501,12 +542,14 @@ class Peers:
             if process.exitcode != 0:
                 unclean.append(pid)
         self.running.clear()
+        if self.shared is not None:
+            self.shared.remove()
         return unclean
 
 
 def _peer(
     turns: Turns,
-    inbox: Inbox,
+    inbox: Shared,
     results: Any,
     root: Path,
     url: db.URL,

@@ -295,8 +295,9 @@ _HEADS = {  # a file's first bytes -> its rank: orders, answers (by arrival), in
     )
 )
 def test_the_compact_inbox_of_a_run_sorts_as_the_workspace_orders(tmp_path: Path, files: list[Any]) -> None:
-    """A run keeps its inbox as one string a file (``lots.Inbox``): in the same order as
-    ``Workspace.ordered``, answers by arrival, partners and names of any characters."""
+    """A run keeps its inbox as one string a file (``lots.Inbox``) and its peers read its lots
+    from a file (``lots.Shared``): in the same order as ``Workspace.ordered``, answers by
+    arrival, partners and names of any characters."""
     root = Path(tempfile.mkdtemp(dir=tmp_path))
     ws = Workspace(root)
     for partner, name, head, second in files:
@@ -309,7 +310,13 @@ def test_the_compact_inbox_of_a_run_sorts_as_the_workspace_orders(tmp_path: Path
     inbox.sort()
     expected = ws.ordered(ws.pending(), formats.sniff_rank, formats.BY_ARRIVAL)
     assert inbox.items() == expected
-    assert [item for lot in range(inbox.cut(4)) for item in inbox.lot(lot)] == expected
+    lots_ = inbox.cut(4)
+    assert [item for lot in range(lots_) for item in inbox.lot(lot)] == expected
+    shared = lots.Shared.write(inbox, lots_)  # what the peers read
+    try:
+        assert [item for lot in range(lots_) for item in shared.lot(lot)] == expected
+    finally:
+        shared.remove()
 
 
 def test_the_filter_of_earlier_names_never_misses_one() -> None:

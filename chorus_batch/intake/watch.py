@@ -12,6 +12,14 @@ How a file becomes ready (peers.md §2.6 lists what goes wrong otherwise):
 * the inbox is scanned at start-up and every ``rescan_seconds`` (events can be lost, and a
   network share gives none); files found that way get the stability wait.
 
+The events (``Inotify``, on Linux): the inbox and its partner folders are watched with inotify
+directly, each event handed to the candidates as soon as it is read. Not through watchdog's
+inotify observer: it holds every event that follows a rename out of the watched folders for half
+a second (``IN_MOVED_FROM`` waits there for an ``IN_MOVED_TO`` to pair with), and the watcher's
+own claim of each file is such a rename, so a file dropped while the one before was being
+processed waited up to 0.5 s before it was even seen. watchdog still serves polling and other
+platforms.
+
 SIGINT / SIGTERM (``stop``): the transaction under way is committed and its files finished, the
 files claimed for the next one go back to the inbox, then the watcher exits 0.
 
@@ -27,17 +35,24 @@ back, its files go back to the inbox, and the watcher tries again after a growin
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import logging
 import os
+import select
 import stat
+import struct
+import sys
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
 from .. import formats
@@ -154,6 +169,178 @@ class _Handler(FileSystemEventHandler):
         self.candidates.touch(path, closed=event.event_type == "closed", event=writing)
 
 
+# inotify(7): the events asked for, and the flags read back
+IN_MODIFY, IN_ATTRIB, IN_CLOSE_WRITE = 0x2, 0x4, 0x8
+IN_MOVED_FROM, IN_MOVED_TO, IN_CREATE = 0x40, 0x80, 0x100
+IN_Q_OVERFLOW, IN_IGNORED, IN_ONLYDIR, IN_DONT_FOLLOW, IN_ISDIR = 0x4000, 0x8000, 0x1000000, 0x2000000, 0x40000000
+_MASK = IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_ONLYDIR | IN_DONT_FOLLOW
+_EVENT = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len (then the name, NUL-padded)
+_COOKIES = 256  # renames out of a watched folder remembered, to pair with a rename into one
+
+
+class Inotify:
+    """Linux inotify on ``inbox`` and each partner folder in it (files deeper are never taken),
+    read by a thread of its own; every event goes to ``candidates`` as it is read, as
+    ``_Handler`` does with watchdog's: a close after writing or a rename inside the inbox makes a
+    file ready, a write marks it open, a creation (a file moved in from elsewhere too) gets the
+    stability wait. A partner folder created later is watched from then on, what it already
+    holds touched; a lost event (the kernel's queue overflowed) calls ``on_lost`` (a rescan).
+
+    Raises:
+        OSError: at start, inotify's limits ("inotify watch limit reached", "inotify instance
+            limit reached"), as watchdog says them.
+    """
+
+    def __init__(self, inbox: Path, candidates: Candidates, on_lost: Callable[[], None] = lambda: None) -> None:
+        self.inbox, self.candidates, self.on_lost = inbox, candidates, on_lost
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        fd = self._libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if fd < 0:
+            _inotify_error()
+        self.fd = fd
+        self.folders: dict[int, Path] = {}  # watch descriptor -> folder
+        self.moved_out: OrderedDict[int, None] = OrderedDict()  # cookies of the last renames out of a folder
+        self._stop_r, self._stop_w = os.pipe()
+        self._fds: tuple[int, ...] = (fd, self._stop_r, self._stop_w)  # closed once the thread is done
+        self._thread = threading.Thread(target=self._read_loop, name="chorus-batch inotify", daemon=True)
+        try:
+            self._watch(inbox, strict=True)
+            for entry in _folders(inbox):
+                self._watch(entry, strict=True)
+        except BaseException:
+            self._close()
+            raise
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        os.write(self._stop_w, b"x")
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread.ident is not None:  # started
+            self._thread.join(timeout)
+        if not self._thread.is_alive():
+            self._close()
+
+    def _close(self) -> None:
+        fds, self._fds = self._fds, ()
+        for fd in fds:
+            os.close(fd)
+
+    def _watch(self, folder: Path, strict: bool = False) -> bool:
+        """Watch ``folder``; ``strict``: a limit of the kernel raises, otherwise it is logged (the
+        rescan takes the folder's files). A folder that cannot be read is left to the rescan."""
+        wd = self._libc.inotify_add_watch(self.fd, os.fsencode(folder), _MASK)
+        if wd >= 0:
+            self.folders[wd] = folder
+            return True
+        if strict and ctypes.get_errno() not in (errno.EACCES, errno.ENOENT, errno.ENOTDIR):
+            _inotify_error()
+        log.warning("%s: cannot be watched (%s); its files are taken by the rescan", folder, _errno_text())
+        return False
+
+    def _read_loop(self) -> None:
+        poller = select.poll()
+        poller.register(self.fd, select.POLLIN)
+        poller.register(self._stop_r, select.POLLIN)
+        while True:
+            ready = {fd for fd, _ in poller.poll()}
+            if self._stop_r in ready:
+                return
+            try:
+                data = os.read(self.fd, 65536)
+            except BlockingIOError:
+                continue
+            try:
+                self.feed(data)
+            except Exception:  # a bug here must not end the watching: the rescan takes what was missed
+                log.exception("%s: inotify events could not be read", self.inbox)
+
+    def feed(self, data: bytes) -> None:
+        """Hand the events in ``data`` (what a read of the inotify descriptor gave) on."""
+        at = 0
+        while at + _EVENT.size <= len(data):
+            wd, mask, cookie, length = _EVENT.unpack_from(data, at)
+            name = data[at + _EVENT.size : at + _EVENT.size + length].rstrip(b"\0")
+            at += _EVENT.size + length
+            self._event(wd, mask, cookie, os.fsdecode(name))
+
+    def _event(self, wd: int, mask: int, cookie: int, name: str) -> None:
+        if mask & IN_Q_OVERFLOW:
+            log.warning("%s: inotify events were lost; the inbox is scanned again", self.inbox)
+            self.on_lost()
+            return
+        if mask & IN_IGNORED:  # the folder is gone (or no longer watched)
+            self.folders.pop(wd, None)
+            return
+        folder = self.folders.get(wd)
+        if folder is None or not name:
+            return
+        path = folder / name
+        if mask & IN_MOVED_FROM:
+            self.moved_out[cookie] = None  # its IN_MOVED_TO, if into a watched folder, comes next
+            while len(self.moved_out) > _COOKIES:
+                self.moved_out.popitem(last=False)
+            if mask & IN_ISDIR and folder == self.inbox:
+                self._unwatch(path)
+            return
+        if mask & IN_ISDIR:
+            if folder == self.inbox and mask & (IN_CREATE | IN_MOVED_TO) and self._watch(path):
+                for entry in _entries(path):  # written before the watch was there
+                    if not is_temporary(entry.name):
+                        self.candidates.touch(entry)
+            return
+        if is_temporary(name):
+            return
+        if mask & IN_MOVED_TO:
+            # renamed inside the inbox: complete; moved in from elsewhere: whole too, but taken
+            # after the stability wait, as a created file is (docs/operations.md)
+            inside = cookie in self.moved_out
+            self.moved_out.pop(cookie, None)
+            self.candidates.touch(path, closed=inside)
+        elif mask & IN_CLOSE_WRITE:
+            self.candidates.touch(path, closed=True)
+        elif mask & IN_MODIFY:
+            self.candidates.touch(path, event=True)
+        else:  # created, attributes changed
+            self.candidates.touch(path)
+
+    def _unwatch(self, folder: Path) -> None:
+        for wd, watched in list(self.folders.items()):
+            if watched == folder:
+                self._libc.inotify_rm_watch(self.fd, wd)
+                del self.folders[wd]
+
+
+def _inotify_error() -> None:
+    code = ctypes.get_errno()
+    if code == errno.ENOSPC:
+        raise OSError(errno.ENOSPC, "inotify watch limit reached")
+    if code == errno.EMFILE:
+        raise OSError(errno.EMFILE, "inotify instance limit reached")
+    raise OSError(code, os.strerror(code))
+
+
+def _errno_text() -> str:
+    code = ctypes.get_errno()
+    return {errno.ENOSPC: "inotify watch limit reached"}.get(code, os.strerror(code))
+
+
+def _folders(inbox: Path) -> list[Path]:
+    try:
+        return [Path(e.path) for e in os.scandir(inbox) if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
+
+
+def _entries(folder: Path) -> list[Path]:
+    try:
+        return [Path(e.path) for e in os.scandir(folder) if not e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
+
+
 @dataclass
 class Watcher:
     processor: Processor
@@ -182,9 +369,8 @@ class Watcher:
         if self.stop.is_set():  # a signal during start-up
             return 0
         polling = is_network_path(ws.inbox) if self.polling is None else self.polling
-        observer = PollingObserver(timeout=max(1.0, self.stable_seconds / 2)) if polling else Observer()
         candidates = Candidates()
-        observer.schedule(_Handler(candidates, close_events=not polling), str(ws.inbox), recursive=True)
+        observer = self._observer(candidates, polling)
         observer.start()
         log.info("watching %s (%s)", ws.inbox, "polling" if polling else "inotify")
         self.processed, self.next_scan = 0, 0.0
@@ -216,6 +402,20 @@ class Watcher:
             observer.join(timeout=5)
         log.info("stop requested: watching ends")
         return self.processed
+
+    def _observer(self, candidates: Candidates, polling: bool) -> Inotify | PollingObserver | BaseObserver:
+        """What feeds ``candidates``: inotify itself on Linux, watchdog's polling on network shares,
+        its native observer elsewhere."""
+        inbox = self.processor.ws.inbox
+        if not polling and sys.platform.startswith("linux"):
+            return Inotify(inbox, candidates, on_lost=lambda: self._rescan_now(candidates))
+        observer = PollingObserver(timeout=max(1.0, self.stable_seconds / 2)) if polling else Observer()
+        observer.schedule(_Handler(candidates, close_events=not polling), str(inbox), recursive=True)
+        return observer
+
+    def _rescan_now(self, candidates: Candidates) -> None:
+        self.next_scan = 0.0
+        candidates.wake.set()
 
     def _round(self, candidates: Candidates) -> None:
         """One look: a scan when it is due (and the parked documents' expiry), then the files

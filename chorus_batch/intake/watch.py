@@ -49,6 +49,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
@@ -229,15 +230,18 @@ class Inotify:
             os.close(fd)
 
     def _watch(self, folder: Path, strict: bool = False) -> bool:
-        """Watch ``folder``; ``strict``: a limit of the kernel raises, otherwise it is logged (the
-        rescan takes the folder's files). A folder that cannot be read is left to the rescan."""
-        wd = self._libc.inotify_add_watch(self.fd, os.fsencode(folder), _MASK)
+        """Watch ``folder``. The inbox must be watched (it is followed if it is a symbolic link);
+        for a partner folder, a limit of the kernel raises when ``strict`` (at start), and
+        otherwise the folder is left to the rescan, with a warning."""
+        inbox = folder == self.inbox
+        wd = self._libc.inotify_add_watch(self.fd, os.fsencode(folder), _MASK & ~IN_DONT_FOLLOW if inbox else _MASK)
         if wd >= 0:
             self.folders[wd] = folder
             return True
-        if strict and ctypes.get_errno() not in (errno.EACCES, errno.ENOENT, errno.ENOTDIR):
-            _inotify_error()
-        log.warning("%s: cannot be watched (%s); its files are taken by the rescan", folder, _errno_text())
+        code = ctypes.get_errno()
+        if inbox or (strict and code in (errno.ENOSPC, errno.EMFILE)):
+            _inotify_error(code)
+        log.warning("%s: cannot be watched (%s); its files are taken by the rescan", folder, _errno_text(code))
         return False
 
     def _read_loop(self) -> None:
@@ -313,8 +317,8 @@ class Inotify:
                 del self.folders[wd]
 
 
-def _inotify_error() -> None:
-    code = ctypes.get_errno()
+def _inotify_error(code: int | None = None) -> NoReturn:
+    code = ctypes.get_errno() if code is None else code
     if code == errno.ENOSPC:
         raise OSError(errno.ENOSPC, "inotify watch limit reached")
     if code == errno.EMFILE:
@@ -322,8 +326,7 @@ def _inotify_error() -> None:
     raise OSError(code, os.strerror(code))
 
 
-def _errno_text() -> str:
-    code = ctypes.get_errno()
+def _errno_text(code: int) -> str:
     return {errno.ENOSPC: "inotify watch limit reached"}.get(code, os.strerror(code))
 
 

@@ -35,13 +35,11 @@ back, its files go back to the inbox, and the watcher tries again after a growin
 
 from __future__ import annotations
 
-import ctypes
 import errno
+import itertools
 import logging
 import os
-import select
 import stat
-import struct
 import sys
 import threading
 import time
@@ -49,7 +47,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
@@ -64,6 +62,9 @@ from .processor import Processor
 from .recovery import prune
 from .report import FileResult
 from .run import resume, tidy
+
+if TYPE_CHECKING:
+    from watchdog.observers.inotify_c import InotifyEvent
 
 log = logging.getLogger("chorus_batch")
 
@@ -170,164 +171,154 @@ class _Handler(FileSystemEventHandler):
         self.candidates.touch(path, closed=event.event_type == "closed", event=writing)
 
 
-# inotify(7): the events asked for, and the flags read back
-IN_MODIFY, IN_ATTRIB, IN_CLOSE_WRITE = 0x2, 0x4, 0x8
-IN_MOVED_FROM, IN_MOVED_TO, IN_CREATE = 0x40, 0x80, 0x100
-IN_Q_OVERFLOW, IN_IGNORED, IN_ONLYDIR, IN_DONT_FOLLOW, IN_ISDIR = 0x4000, 0x8000, 0x1000000, 0x2000000, 0x40000000
-_MASK = IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_ONLYDIR | IN_DONT_FOLLOW
-_EVENT = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len (then the name, NUL-padded)
+if sys.platform.startswith("linux"):  # importing it asks libc for inotify
+    from watchdog.observers.inotify_c import CallbackId, InotifyFD, Mask, WatchDescriptor
+    from watchdog.observers.inotify_c import InotifyConstants as IN
+
+    # the events asked for; the inbox is followed if it is a symbolic link, a partner folder never
+    _MASK = (
+        IN.IN_MODIFY
+        | IN.IN_ATTRIB
+        | IN.IN_CLOSE_WRITE
+        | IN.IN_MOVED_FROM
+        | IN.IN_MOVED_TO
+        | IN.IN_CREATE
+        | IN.IN_ONLYDIR
+        | IN.IN_DONT_FOLLOW
+    )
 _COOKIES = 256  # renames out of a watched folder remembered, to pair with a rename into one
 
 
 class Inotify:
-    """Linux inotify on ``inbox`` and each partner folder in it (files deeper are never taken),
-    read by a thread of its own; every event goes to ``candidates`` as it is read, as
-    ``_Handler`` does with watchdog's: a close after writing or a rename inside the inbox makes a
-    file ready, a write marks it open, a creation (a file moved in from elsewhere too) gets the
-    stability wait. A partner folder created later is watched from then on, what it already
+    """Linux inotify on ``inbox`` and each partner folder in it (files deeper are never taken):
+    watchdog's raw reader (``InotifyFD``: the descriptor, its thread, the parsing of events)
+    hands every event to ``on_event`` as it is read, and this class only interprets it, as
+    ``_Handler`` does with watchdog's observer: a close after writing or a rename inside the inbox
+    makes a file ready, a write marks it open, a creation (a file moved in from elsewhere too) gets
+    the stability wait. A partner folder created later is watched from then on, what it already
     holds touched; a lost event (the kernel's queue overflowed) calls ``on_lost`` (a rescan).
 
     Raises:
-        OSError: at start, inotify's limits ("inotify watch limit reached", "inotify instance
-            limit reached"), as watchdog says them.
+        OSError: at ``start``, inotify's limits ("inotify watch limit reached", "inotify
+            instance limit reached", watchdog's words), or the inbox that cannot be watched.
     """
 
     def __init__(self, inbox: Path, candidates: Candidates, on_lost: Callable[[], None] = lambda: None) -> None:
         self.inbox, self.candidates, self.on_lost = inbox, candidates, on_lost
-        self._libc = ctypes.CDLL(None, use_errno=True)
-        fd = self._libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-        if fd < 0:
-            _inotify_error()
-        self.fd = fd
-        self.folders: dict[int, Path] = {}  # watch descriptor -> folder
+        self.reader: InotifyFD | None = None
+        self.folders: dict[WatchDescriptor, Path] = {}  # watch descriptor -> folder
+        self._ids: dict[WatchDescriptor, CallbackId] = {}  # watch descriptor -> this object's callback id there
+        self._next_id = itertools.count(1)
         self.moved_out: OrderedDict[int, None] = OrderedDict()  # cookies of the last renames out of a folder
-        self._stop_r, self._stop_w = os.pipe()
-        self._fds: tuple[int, ...] = (fd, self._stop_r, self._stop_w)  # closed once the thread is done
-        self._thread = threading.Thread(target=self._read_loop, name="chorus-batch inotify", daemon=True)
-        try:
-            self._watch(inbox, strict=True)
-            for entry in _folders(inbox):
-                self._watch(entry, strict=True)
-        except BaseException:
-            self._close()
-            raise
 
     def start(self) -> None:
-        self._thread.start()
+        """Start the reader, then watch the inbox and its partner folders (watchdog's observer
+        does it in this order too)."""
+        self.reader = InotifyFD()
+        self.reader.start()
+        try:
+            self._watch(self.inbox, strict=True)
+            for entry in _folders(self.inbox):
+                self._watch(entry, strict=True)
+        except BaseException:
+            self.stop()
+            self.join()
+            raise
 
     def stop(self) -> None:
-        os.write(self._stop_w, b"x")
+        if self.reader is not None:
+            self.reader.stop()  # removes the watches (on_watch_deleted) and closes the descriptor
 
     def join(self, timeout: float | None = None) -> None:
-        if self._thread.ident is not None:  # started
-            self._thread.join(timeout)
-        if not self._thread.is_alive():
-            self._close()
-
-    def _close(self) -> None:
-        fds, self._fds = self._fds, ()
-        for fd in fds:
-            os.close(fd)
+        if self.reader is not None:
+            self.reader.join(timeout)
 
     def _watch(self, folder: Path, strict: bool = False) -> bool:
         """Watch ``folder``. The inbox must be watched (it is followed if it is a symbolic link);
         for a partner folder, a limit of the kernel raises when ``strict`` (at start), and
         otherwise the folder is left to the rescan, with a warning."""
+        assert self.reader is not None
         inbox = folder == self.inbox
-        wd = self._libc.inotify_add_watch(self.fd, os.fsencode(folder), _MASK & ~IN_DONT_FOLLOW if inbox else _MASK)
-        if wd >= 0:
-            self.folders[wd] = folder
-            return True
-        code = ctypes.get_errno()
-        if inbox or (strict and code in (errno.ENOSPC, errno.EMFILE)):
-            _inotify_error(code)
-        log.warning("%s: cannot be watched (%s); its files are taken by the rescan", folder, _errno_text(code))
-        return False
+        id_ = CallbackId(next(self._next_id))
+        try:
+            wd = self.reader.add_callback(
+                os.fsencode(folder), Mask(_MASK & ~IN.IN_DONT_FOLLOW if inbox else _MASK), self, id_
+            )
+            if wd < 0:  # EACCES: watchdog returns -1 (its watch -1 holding the callback) instead of raising
+                self.reader.remove_callbacks([(wd, id_)])
+                raise OSError(errno.EACCES, os.strerror(errno.EACCES))
+        except OSError as error:
+            if inbox or (strict and error.errno in (errno.ENOSPC, errno.EMFILE)):
+                raise
+            log.warning("%s: cannot be watched (%s); its files are taken by the rescan", folder, error.strerror)
+            return False
+        if wd in self._ids:  # already watched (seen at start and created): one callback there is enough
+            self.reader.remove_callbacks([(wd, id_)])
+        else:
+            self._ids[wd] = id_
+        self.folders[wd] = folder
+        return True
 
-    def _read_loop(self) -> None:
-        poller = select.poll()
-        poller.register(self.fd, select.POLLIN)
-        poller.register(self._stop_r, select.POLLIN)
-        while True:
-            ready = {fd for fd, _ in poller.poll()}
-            if self._stop_r in ready:
-                return
-            try:
-                data = os.read(self.fd, 65536)
-            except BlockingIOError:
-                continue
-            try:
-                self.feed(data)
-            except Exception:  # a bug here must not end the watching: the rescan takes what was missed
-                log.exception("%s: inotify events could not be read", self.inbox)
+    def _unwatch(self, folder: Path) -> None:
+        for wd, watched in list(self.folders.items()):
+            if watched == folder and self.reader is not None:
+                self.reader.remove_callbacks([(wd, self._ids.pop(wd))])
+                del self.folders[wd]
 
-    def feed(self, data: bytes) -> None:
-        """Hand the events in ``data`` (what a read of the inotify descriptor gave) on."""
-        at = 0
-        while at + _EVENT.size <= len(data):
-            wd, mask, cookie, length = _EVENT.unpack_from(data, at)
-            name = data[at + _EVENT.size : at + _EVENT.size + length].rstrip(b"\0")
-            at += _EVENT.size + length
-            self._event(wd, mask, cookie, os.fsdecode(name))
+    # watchdog's WatchCallback: called on the reader's dispatching thread
 
-    def _event(self, wd: int, mask: int, cookie: int, name: str) -> None:
-        if mask & IN_Q_OVERFLOW:
-            log.warning("%s: inotify events were lost; the inbox is scanned again", self.inbox)
-            self.on_lost()
-            return
-        if mask & IN_IGNORED:  # the folder is gone (or no longer watched)
-            self.folders.pop(wd, None)
-            return
-        folder = self.folders.get(wd)
+    def on_event(self, event: InotifyEvent) -> None:
+        # an exception would stop watchdog's reader: a bug here must not end the watching, the
+        # rescan takes what was missed
+        try:
+            self._event(event)
+        except Exception:
+            log.exception("%s: inotify event %r could not be handled", self.inbox, event)
+
+    def on_watch_deleted(self, wd: WatchDescriptor) -> None:  # the folder is gone (or no longer watched)
+        self.folders.pop(wd, None)
+        self._ids.pop(wd, None)
+
+    def on_queue_overflow(self) -> None:
+        pass  # no watch to repair: the inbox and partner folders are watched as they were
+
+    def on_events_lost(self) -> None:
+        log.warning("%s: inotify events were lost; the inbox is scanned again", self.inbox)
+        self.on_lost()
+
+    def _event(self, event: InotifyEvent) -> None:
+        folder = self.folders.get(event.wd)
+        name = os.fsdecode(event.name)
         if folder is None or not name:
             return
         path = folder / name
-        if mask & IN_MOVED_FROM:
-            self.moved_out[cookie] = None  # its IN_MOVED_TO, if into a watched folder, comes next
+        if event.is_moved_from:
+            self.moved_out[event.cookie] = None  # its IN_MOVED_TO, if into a watched folder, comes next
             while len(self.moved_out) > _COOKIES:
                 self.moved_out.popitem(last=False)
-            if mask & IN_ISDIR and folder == self.inbox:
+            if event.is_directory and folder == self.inbox:
                 self._unwatch(path)
             return
-        if mask & IN_ISDIR:
-            if folder == self.inbox and mask & (IN_CREATE | IN_MOVED_TO) and self._watch(path):
+        if event.is_directory:
+            if folder == self.inbox and (event.is_create or event.is_moved_to) and self._watch(path):
                 for entry in _entries(path):  # written before the watch was there
                     if not is_temporary(entry.name):
                         self.candidates.touch(entry)
             return
         if is_temporary(name):
             return
-        if mask & IN_MOVED_TO:
+        if event.is_moved_to:
             # renamed inside the inbox: complete; moved in from elsewhere: whole too, but taken
             # after the stability wait, as a created file is (docs/operations.md)
-            inside = cookie in self.moved_out
-            self.moved_out.pop(cookie, None)
+            inside = event.cookie in self.moved_out
+            self.moved_out.pop(event.cookie, None)
             self.candidates.touch(path, closed=inside)
-        elif mask & IN_CLOSE_WRITE:
+        elif event.is_close_write:
             self.candidates.touch(path, closed=True)
-        elif mask & IN_MODIFY:
+        elif event.is_modify:
             self.candidates.touch(path, event=True)
         else:  # created, attributes changed
             self.candidates.touch(path)
-
-    def _unwatch(self, folder: Path) -> None:
-        for wd, watched in list(self.folders.items()):
-            if watched == folder:
-                self._libc.inotify_rm_watch(self.fd, wd)
-                del self.folders[wd]
-
-
-def _inotify_error(code: int | None = None) -> NoReturn:
-    code = ctypes.get_errno() if code is None else code
-    if code == errno.ENOSPC:
-        raise OSError(errno.ENOSPC, "inotify watch limit reached")
-    if code == errno.EMFILE:
-        raise OSError(errno.EMFILE, "inotify instance limit reached")
-    raise OSError(code, os.strerror(code))
-
-
-def _errno_text(code: int) -> str:
-    return {errno.ENOSPC: "inotify watch limit reached"}.get(code, os.strerror(code))
 
 
 def _folders(inbox: Path) -> list[Path]:

@@ -1,17 +1,23 @@
-"""How ``watch`` hears the inbox on Linux (``intake.watch.Inotify``): each inotify event reaches
-the candidates as soon as it is read. Nothing waits behind a rename out of the inbox (the claim
-of every file is one; watchdog's inotify observer held the next events for 0.5 s there), a file
-closed after writing or renamed inside the inbox is ready at once, one moved in from elsewhere
-keeps the stability wait, a partner folder made later is watched, a lost event asks for a rescan.
+"""How ``watch`` hears the inbox on Linux (``intake.watch.Inotify`` on watchdog's raw reader,
+``InotifyFD``): each inotify event reaches the candidates as soon as it is read. Nothing waits
+behind a rename out of the inbox (the claim of every file is one; watchdog's inotify observer held
+the next events for 0.5 s there), a file closed after writing or renamed inside the inbox is ready
+at once, one moved in from elsewhere keeps the stability wait, a partner folder made later is
+watched, a lost event asks for a rescan; the inbox must be watched, a partner folder may be left
+to the rescan, inotify's limits at start are raised in watchdog's words.
 
-In this process (a thread, no process started); every wait is on a condition with a generous
-deadline, never on a duration.
+In this process (threads, no process started); every wait is on a condition with a generous
+deadline, never on a duration. Events fed by hand are ``InotifyEvent`` objects handed to the
+running reader (``InotifyFD.handle_event``, as its thread does); a kernel refusal is made by
+replacing watchdog's ``inotify_add_watch`` for one folder.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
+import logging
 import os
-import struct
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -19,13 +25,11 @@ from pathlib import Path
 
 import pytest
 
-from chorus_batch.intake.watch import (
-    IN_CLOSE_WRITE,
-    IN_MOVED_FROM,
-    IN_Q_OVERFLOW,
-    Candidates,
-    Inotify,
-)
+from chorus_batch.intake.watch import Candidates, Inotify
+
+if sys.platform.startswith("linux"):
+    from watchdog.observers import inotify_c
+    from watchdog.observers.inotify_c import InotifyConstants, InotifyEvent, Mask, WatchDescriptor
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux's")
 
@@ -84,9 +88,44 @@ def _ready_soon(candidates: Candidates, path: Path) -> bool:
     return _wait_for(seen)
 
 
-def _record(wd: int, mask: int, name: bytes = b"", cookie: int = 0) -> bytes:
-    padded = name + b"\0" * (-len(name) % 16 or (16 if name else 0))
-    return struct.pack("iIII", wd, mask, cookie, len(padded)) + padded
+def _event(wd: int, mask: int, name: bytes = b"", cookie: int = 0) -> InotifyEvent:
+    return InotifyEvent(WatchDescriptor(wd), Mask(mask), cookie, name)
+
+
+def _inbox_wd(watcher: Inotify) -> int:
+    return next(wd for wd, folder in watcher.folders.items() if folder == watcher.inbox)
+
+
+@pytest.fixture
+def refuse(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path, int], None]:
+    """``refuse(folder, code)``: the kernel refuses to watch ``folder`` with ``code`` (errno), as
+    watchdog hears it."""
+
+    def refuse(folder: Path, code: int) -> None:
+        real = inotify_c.inotify_add_watch
+
+        def add_watch(fd: int, path: bytes, mask: int) -> int:
+            if path == os.fsencode(folder):
+                ctypes.set_errno(code)
+                return -1
+            return real(fd, path, mask)
+
+        monkeypatch.setattr(inotify_c, "inotify_add_watch", add_watch)
+
+    return refuse
+
+
+@pytest.fixture
+def warnings_logged() -> Iterator[list[str]]:
+    """The warnings and errors of the ``chorus_batch`` logger (a handler of its own: the command line's set-up
+    may have stopped its propagation)."""
+    seen: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger("chorus_batch")
+    logger.addHandler(handler)
+    yield seen
+    logger.removeHandler(handler)
 
 
 def test_a_file_written_in_place_is_ready_at_its_close(inbox: Path, heard: tuple[Candidates, list[str]]) -> None:
@@ -125,18 +164,34 @@ def test_a_file_moved_in_from_elsewhere_keeps_the_stability_wait(
     assert candidates.ready(0.0, NEVER) == [inbox / "order.xml"]  # taken once stable (here: at once)
 
 
-def test_nothing_waits_behind_a_rename_out_of_the_inbox(inbox: Path) -> None:
-    """The claim of a file renames it out of the inbox: the events read after it (here in the same
-    read) reach the candidates at once, not after a pairing delay."""
+def test_nothing_waits_behind_a_rename_out_of_the_inbox(inbox: Path, tmp_path: Path) -> None:
+    """The claim of a file renames it out of the inbox: the events that follow it (here handed to
+    the reader one after the other) reach the candidates at once, not after a pairing delay."""
+    (inbox / "next.xml").write_bytes(b"<Order/>")  # before the watch: only the events fed are heard
     candidates = Candidates()
-    watcher = Inotify(inbox, candidates)  # not started: the events are fed by hand
+    watcher = Inotify(inbox, candidates)
+    watcher.start()
     try:
-        (inbox / "next.xml").write_bytes(b"<Order/>")
-        wd = next(iter(watcher.folders))
-        watcher.feed(_record(wd, IN_MOVED_FROM, b"claimed.xml", cookie=7) + _record(wd, IN_CLOSE_WRITE, b"next.xml"))
+        assert watcher.reader is not None
+        wd = _inbox_wd(watcher)
+        watcher.reader.handle_event(_event(wd, InotifyConstants.IN_MOVED_FROM, b"claimed.xml", cookie=7))
+        watcher.reader.handle_event(_event(wd, InotifyConstants.IN_CLOSE_WRITE, b"next.xml"))
         assert _ready_now(candidates) == [inbox / "next.xml"]
     finally:
-        watcher.join()
+        watcher.stop()
+        watcher.join(timeout=10)
+
+
+def test_a_file_closed_after_a_rename_out_of_the_inbox_is_ready(
+    inbox: Path, tmp_path: Path, heard: tuple[Candidates, list[str]]
+) -> None:
+    """The same through the kernel: a claim-like rename out, then a file written in place."""
+    candidates, _ = heard
+    (inbox / "claimed.xml").write_bytes(b"<Order/>")
+    assert _ready_soon(candidates, inbox / "claimed.xml")
+    os.rename(inbox / "claimed.xml", tmp_path / "claimed.xml")
+    (inbox / "next.xml").write_bytes(b"<Order/>")
+    assert _ready_soon(candidates, inbox / "next.xml")
 
 
 def test_a_partner_folder_made_while_watching_is_watched(inbox: Path, heard: tuple[Candidates, list[str]]) -> None:
@@ -150,10 +205,85 @@ def test_a_partner_folder_made_while_watching_is_watched(inbox: Path, heard: tup
 
 
 def test_lost_events_ask_for_a_rescan(inbox: Path) -> None:
-    candidates, lost = Candidates(), []
-    watcher = Inotify(inbox, candidates, on_lost=lambda: lost.append("rescan"))
+    lost: list[str] = []
+    watcher = Inotify(inbox, Candidates(), on_lost=lambda: lost.append("rescan"))
+    watcher.start()
     try:
-        watcher.feed(_record(-1, IN_Q_OVERFLOW))
+        assert watcher.reader is not None
+        watcher.reader.handle_event(_event(-1, InotifyConstants.IN_Q_OVERFLOW))  # the kernel's overflow: wd -1
         assert lost == ["rescan"]
     finally:
-        watcher.join()
+        watcher.stop()
+        watcher.join(timeout=10)
+
+
+def test_an_inbox_that_cannot_be_watched_ends_the_start(tmp_path: Path) -> None:
+    not_a_folder = tmp_path / "inbox"
+    not_a_folder.write_bytes(b"")
+    watcher = Inotify(not_a_folder, Candidates())
+    with pytest.raises(OSError) as raised:
+        watcher.start()
+    assert raised.value.errno == errno.ENOTDIR
+    assert watcher.reader is not None and not watcher.reader.is_alive()  # stopped, its descriptor closed
+
+
+@pytest.mark.parametrize("where", ["inbox", "partner"])
+def test_the_watch_limit_at_start_is_raised_in_watchdogs_words(
+    inbox: Path, refuse: Callable[[Path, int], None], where: str
+) -> None:
+    (inbox / "acme").mkdir()
+    refuse(inbox if where == "inbox" else inbox / "acme", errno.ENOSPC)
+    watcher = Inotify(inbox, Candidates())
+    with pytest.raises(OSError, match="inotify watch limit reached") as raised:
+        watcher.start()
+    assert raised.value.errno == errno.ENOSPC
+    assert watcher.reader is not None and not watcher.reader.is_alive()
+
+
+def test_a_partner_folder_refused_at_start_is_left_to_the_rescan(
+    inbox: Path, refuse: Callable[[Path, int], None], warnings_logged: list[str]
+) -> None:
+    """EACCES: watchdog does not raise it (it returns the watch descriptor -1); the folder is
+    left to the rescan all the same, the inbox still heard."""
+    (inbox / "acme").mkdir()
+    refuse(inbox / "acme", errno.EACCES)
+    candidates = Candidates()
+    watcher = Inotify(inbox, candidates)
+    watcher.start()
+    try:
+        assert list(watcher.folders.values()) == [inbox]
+        assert warnings_logged == [
+            f"{inbox / 'acme'}: cannot be watched (Permission denied); its files are taken by the rescan"
+        ]
+        (inbox / "order.xml").write_bytes(b"<Order/>")
+        assert _ready_soon(candidates, inbox / "order.xml")
+    finally:
+        watcher.stop()
+        watcher.join(timeout=10)
+
+
+def test_a_partner_folder_made_beyond_the_watch_limit_is_left_to_the_rescan(
+    inbox: Path, refuse: Callable[[Path, int], None], warnings_logged: list[str], heard: tuple[Candidates, list[str]]
+) -> None:
+    candidates, _ = heard
+    refuse(inbox / "acme", errno.ENOSPC)
+    (inbox / "acme").mkdir()
+    expected = f"{inbox / 'acme'}: cannot be watched (inotify watch limit reached); its files are taken by the rescan"
+    assert _wait_for(lambda: expected in warnings_logged)
+    (inbox / "order.xml").write_bytes(b"<Order/>")  # the watching goes on
+    assert _ready_soon(candidates, inbox / "order.xml")
+
+
+def test_a_failure_while_handling_an_event_does_not_end_the_watching(
+    inbox: Path, monkeypatch: pytest.MonkeyPatch, warnings_logged: list[str], heard: tuple[Candidates, list[str]]
+) -> None:
+    candidates, _ = heard
+
+    def broken(path: Path) -> list[Path]:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("chorus_batch.intake.watch._entries", broken)
+    (inbox / "acme").mkdir()  # its handling fails
+    assert _wait_for(lambda: any("could not be handled" in message for message in warnings_logged))
+    (inbox / "order.xml").write_bytes(b"<Order/>")
+    assert _ready_soon(candidates, inbox / "order.xml")

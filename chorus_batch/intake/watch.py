@@ -12,13 +12,18 @@ How a file becomes ready (peers.md §2.6 lists what goes wrong otherwise):
 * the inbox is scanned at start-up and every ``rescan_seconds`` (events can be lost, and a
   network share gives none); files found that way get the stability wait.
 
-The events (``Inotify``, on Linux): the inbox and its partner folders are watched with inotify
-directly, each event handed to the candidates as soon as it is read. Not through watchdog's
+The events (``Inotify``, on Linux): the inbox and its partner folders are watched through
+watchdog's raw inotify reader (``watchdog.observers.inotify_c.InotifyFD``: it owns the inotify
+descriptor, the reading thread and the parsing of events) and each event is handed to the
+candidates as soon as it is read; this module only interprets the events. Not through watchdog's
 inotify observer: it holds every event that follows a rename out of the watched folders for half
-a second (``IN_MOVED_FROM`` waits there for an ``IN_MOVED_TO`` to pair with), and the watcher's
-own claim of each file is such a rename, so a file dropped while the one before was being
-processed waited up to 0.5 s before it was even seen. watchdog still serves polling and other
-platforms.
+a second (its move grouper keeps ``IN_MOVED_FROM`` there for an ``IN_MOVED_TO`` to pair with),
+and the watcher's own claim of each file is such a rename, so a file dropped while the one before
+was being processed waited up to 0.5 s before it was even seen. Two things of ``InotifyFD`` are
+worked around in ``Inotify._watch``: a folder it may not read (``EACCES``) is not raised but
+returned as watch descriptor -1 (a watch -1 holding the callback, removed at once), and an
+exception in a callback stops the reader, so ``on_event`` logs it instead. watchdog's observers
+serve polling and other platforms.
 
 SIGINT / SIGTERM (``stop``): the transaction under way is committed and its files finished, the
 files claimed for the next one go back to the inbox, then the watcher exits 0.

@@ -20,9 +20,9 @@ inotify observer: it holds every event that follows a rename out of the watched 
 a second (its move grouper keeps ``IN_MOVED_FROM`` there for an ``IN_MOVED_TO`` to pair with),
 and the watcher's own claim of each file is such a rename, so a file dropped while the one before
 was being processed waited up to 0.5 s before it was even seen. Two things of ``InotifyFD`` are
-worked around in ``Inotify._watch``: a folder it may not read (``EACCES``) is not raised but
-returned as watch descriptor -1 (a watch -1 holding the callback, removed at once), and an
-exception in a callback stops the reader, so ``on_event`` logs it instead. watchdog's observers
+worked around: a folder it may not read (``EACCES``) comes back as watch descriptor -1 instead of
+an error (``Inotify._watch`` removes that watch and takes it as the error), and an exception in a
+callback would stop the reader (``Inotify.on_event`` logs it instead). watchdog's observers
 serve polling and other platforms.
 
 SIGINT / SIGTERM (``stop``): the transaction under way is committed and its files finished, the

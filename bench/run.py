@@ -1,6 +1,7 @@
 """Benchmark of `chorus-batch run` against the floor loop (see bench/README.md).
 
 python bench/run.py --orders 2000 [--mix] [--profile] [--scale-check] [--skip-floor] [--keep DIR] [--repeat K]
+    [--tmpfs] [--db postgresql://USER@HOST/NAME]
 """
 
 from __future__ import annotations
@@ -113,9 +114,50 @@ def _reap_descendants(limit: float = 10.0) -> None:
             time.sleep(0.05)
 
 
-def cli(workspace: Path, profile_to: Path | None = None) -> list[str]:
+def cli(workspace: Path, profile_to: Path | None = None, db: str | None = None) -> list[str]:
     prof = ["-m", "cProfile", "-o", str(profile_to)] if profile_to else []
-    return [sys.executable, *prof, "-m", "chorus_batch", "--workspace", str(workspace), "-q", "run"]
+    store = ["--db", db] if db else []
+    return [sys.executable, *prof, "-m", "chorus_batch", "--workspace", str(workspace), *store, "-q", "run"]
+
+
+# -- --db: the store on PostgreSQL, a new database per workspace ----------------------------------
+
+_DATABASES: list[tuple[str, str]] = []  # (server URL, database name) made by database()
+
+
+def database(url: str, tag: str) -> str:
+    """A new, empty PostgreSQL database for one workspace: the one named in ``url`` with
+    ``_tag`` appended (dropped first if an earlier run left it); returns its store URL for
+    ``--db`` (``postgresql://`` becomes ``postgresql+psycopg://``, the driver the store uses).
+    ``drop_databases`` removes them at the end."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql" or not parsed.database:
+        sys.exit(f"--db: a PostgreSQL URL naming a database is expected, not {url}")
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    name = f"{parsed.database}_{tag}".lower()
+    server = parsed.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    _DATABASES.append((server, name))
+    return parsed.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_databases() -> None:
+    """Drop the databases ``database`` made (at the end, never before a timing)."""
+    import psycopg
+
+    for server, name in _DATABASES:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _DATABASES.clear()
+
+
+# -- end of --db -----------------------------------------------------------------------------------
 
 
 def ack_statuses(workspace: Path) -> Counter:
@@ -134,19 +176,25 @@ def machine() -> str:
     return f"{len(os.sched_getaffinity(0))} CPU(s), {model}, Python {platform.python_version()}, {platform.platform()}"
 
 
-def bench(root: Path, orders: int, mix: bool, skip_floor: bool, profile: bool, rep: int = 0) -> dict:
+def bench(
+    root: Path, orders: int, mix: bool, skip_floor: bool, profile: bool, rep: int = 0, db: str | None = None
+) -> dict:
     """Generate into new workspaces, run the floor then the real CLI, print the table. Nothing
-    is deleted before the timings (see "Deleted files" in bench/README.md)."""
+    is deleted before the timings (see "Deleted files" in bench/README.md). With ``db`` (a
+    PostgreSQL URL) each workspace's store is a new database of that server (``database``)."""
     names = ["real", *([] if skip_floor else ["floor"]), *(["profiled"] if profile else [])]
     spaces = {n: root / f"{n}-{orders}{'-mix' if mix else ''}-{rep}" for n in names}
     for ws in spaces.values():
         if ws.exists():
             sys.exit(f"{ws} exists: give --keep a folder without an earlier run")
         (ws / "inbox").mkdir(parents=True)
+    stores = {n: database(db, f"{n}_{orders}_{rep}") for n in names if n != "floor"} if db else {}
     for name, ws in spaces.items():  # a workspace is made by init (the store too), not by run
         if name != "floor":
+            store = ["--db", stores[name]] if name in stores else []
             made = subprocess.run(
-                [sys.executable, "-m", "chorus_batch", "--workspace", str(ws), "-q", "init"], capture_output=True
+                [sys.executable, "-m", "chorus_batch", "--workspace", str(ws), *store, "-q", "init"],
+                capture_output=True,
             )
             if made.returncode:
                 sys.exit(f"init {ws} failed:\n{made.stderr.decode(errors='replace')}")
@@ -164,7 +212,7 @@ def bench(root: Path, orders: int, mix: bool, skip_floor: bool, profile: bool, r
         if rows["floor"]["rc"]:
             sys.exit(f"floor failed:\n{rows['floor']['err']}")
         rows["floor"].update(json.loads(rows["floor"]["out"]))
-    rows["real"] = measure(cli(spaces["real"]))
+    rows["real"] = measure(cli(spaces["real"], db=stores.get("real")))
     print(
         f"{'run':<8}{'files':>7}{'seconds':>9}{'files/s':>9}{'CPU s':>8}{'peak MB':>9}{'ratio':>7}"
         "   (CPU: all its processes)"
@@ -189,7 +237,7 @@ def bench(root: Path, orders: int, mix: bool, skip_floor: bool, profile: bool, r
         print(rows["real"]["err"][-2000:])
     if profile:
         out = root / f"profile-{orders}.pstats"
-        p = measure(cli(spaces["profiled"], out))
+        p = measure(cli(spaces["profiled"], out, stores.get("profiled")))
         print(f"\nprofiled run (cProfile, {p['seconds']:.1f}s wall, not comparable): {out}")
         stats = pstats.Stats(str(out))
         stats.sort_stats("cumulative").print_stats("/chorus_batch/", 25)  # our code, not click / runpy
@@ -233,6 +281,7 @@ def main() -> None:
     ap.add_argument(
         "--tmpfs", action="store_true", help="build the workspaces under /dev/shm (a RAM disk: no disk noise)"
     )
+    ap.add_argument("--db", metavar="URL", help="stores on PostgreSQL: a new database per workspace, named after URL's")
     args = ap.parse_args()
     print("machine:", machine())
     compiled()
@@ -243,7 +292,10 @@ def main() -> None:
         sizes = [args.orders, 10 * args.orders] if args.scale_check else [args.orders]
         results = []
         for n in sizes:
-            runs = [bench(root, n, args.mix, args.skip_floor, args.profile and k == 0, k) for k in range(args.repeat)]
+            runs = [
+                bench(root, n, args.mix, args.skip_floor, args.profile and k == 0, k, args.db)
+                for k in range(args.repeat)
+            ]
             results.append(best(runs))
             if args.repeat > 1:
                 b = results[-1]
@@ -276,6 +328,7 @@ def main() -> None:
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
+            drop_databases()
 
 
 if __name__ == "__main__":

@@ -12,6 +12,19 @@ How a file becomes ready (peers.md §2.6 lists what goes wrong otherwise):
 * the inbox is scanned at start-up and every ``rescan_seconds`` (events can be lost, and a
   network share gives none); files found that way get the stability wait.
 
+The events (``Inotify``, on Linux): the inbox and its partner folders are watched through
+watchdog's raw inotify reader (``watchdog.observers.inotify_c.InotifyFD``: it owns the inotify
+descriptor, the reading thread and the parsing of events) and each event is handed to the
+candidates as soon as it is read; this module only interprets the events. Not through watchdog's
+inotify observer: it holds every event that follows a rename out of the watched folders for half
+a second (its move grouper keeps ``IN_MOVED_FROM`` there for an ``IN_MOVED_TO`` to pair with),
+and the watcher's own claim of each file is such a rename, so a file dropped while the one before
+was being processed waited up to 0.5 s before it was even seen. Two things of ``InotifyFD`` are
+worked around: a folder it may not read (``EACCES``) comes back as watch descriptor -1 instead of
+an error (``Inotify._watch`` removes that watch and takes it as the error), and an exception in a
+callback would stop the reader (``Inotify.on_event`` logs it instead). watchdog's observers
+serve polling and other platforms.
+
 SIGINT / SIGTERM (``stop``): the transaction under way is committed and its files finished, the
 files claimed for the next one go back to the inbox, then the watcher exits 0.
 
@@ -27,17 +40,23 @@ back, its files go back to the inbox, and the watcher tries again after a growin
 
 from __future__ import annotations
 
+import errno
+import itertools
 import logging
 import os
 import stat
+import sys
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
 from .. import formats
@@ -48,6 +67,9 @@ from .processor import Processor
 from .recovery import prune
 from .report import FileResult
 from .run import resume, tidy
+
+if TYPE_CHECKING:
+    from watchdog.observers.inotify_c import InotifyEvent
 
 log = logging.getLogger("chorus_batch")
 
@@ -154,6 +176,170 @@ class _Handler(FileSystemEventHandler):
         self.candidates.touch(path, closed=event.event_type == "closed", event=writing)
 
 
+if sys.platform.startswith("linux"):  # importing it asks libc for inotify
+    from watchdog.observers.inotify_c import CallbackId, InotifyFD, Mask, WatchDescriptor
+    from watchdog.observers.inotify_c import InotifyConstants as IN
+
+    # the events asked for; the inbox is followed if it is a symbolic link, a partner folder never
+    _MASK = (
+        IN.IN_MODIFY
+        | IN.IN_ATTRIB
+        | IN.IN_CLOSE_WRITE
+        | IN.IN_MOVED_FROM
+        | IN.IN_MOVED_TO
+        | IN.IN_CREATE
+        | IN.IN_ONLYDIR
+        | IN.IN_DONT_FOLLOW
+    )
+_COOKIES = 256  # renames out of a watched folder remembered, to pair with a rename into one
+
+
+class Inotify:
+    """Linux inotify on ``inbox`` and each partner folder in it (files deeper are never taken):
+    watchdog's raw reader (``InotifyFD``: the descriptor, its thread, the parsing of events)
+    hands every event to ``on_event`` as it is read, and this class only interprets it, as
+    ``_Handler`` does with watchdog's observer: a close after writing or a rename inside the inbox
+    makes a file ready, a write marks it open, a creation (a file moved in from elsewhere too) gets
+    the stability wait. A partner folder created later is watched from then on, what it already
+    holds touched; a lost event (the kernel's queue overflowed) calls ``on_lost`` (a rescan).
+
+    Raises:
+        OSError: at ``start``, inotify's limits ("inotify watch limit reached", "inotify
+            instance limit reached", watchdog's words), or the inbox that cannot be watched.
+    """
+
+    def __init__(self, inbox: Path, candidates: Candidates, on_lost: Callable[[], None] = lambda: None) -> None:
+        self.inbox, self.candidates, self.on_lost = inbox, candidates, on_lost
+        self.reader: InotifyFD | None = None
+        self.folders: dict[WatchDescriptor, Path] = {}  # watch descriptor -> folder
+        self._ids: dict[WatchDescriptor, CallbackId] = {}  # watch descriptor -> this object's callback id there
+        self._next_id = itertools.count(1)
+        self.moved_out: OrderedDict[int, None] = OrderedDict()  # cookies of the last renames out of a folder
+
+    def start(self) -> None:
+        """Start the reader, then watch the inbox and its partner folders (watchdog's observer
+        does it in this order too)."""
+        self.reader = InotifyFD()
+        self.reader.start()
+        try:
+            self._watch(self.inbox, strict=True)
+            for entry in _folders(self.inbox):
+                self._watch(entry, strict=True)
+        except BaseException:
+            self.stop()
+            self.join()
+            raise
+
+    def stop(self) -> None:
+        if self.reader is not None:
+            self.reader.stop()  # removes the watches (on_watch_deleted) and closes the descriptor
+
+    def join(self, timeout: float | None = None) -> None:
+        if self.reader is not None:
+            self.reader.join(timeout)
+
+    def _watch(self, folder: Path, strict: bool = False) -> bool:
+        """Watch ``folder``. The inbox must be watched (it is followed if it is a symbolic link);
+        for a partner folder, a limit of the kernel raises when ``strict`` (at start), and
+        otherwise the folder is left to the rescan, with a warning."""
+        assert self.reader is not None
+        inbox = folder == self.inbox
+        id_ = CallbackId(next(self._next_id))
+        try:
+            wd = self.reader.add_callback(
+                os.fsencode(folder), Mask(_MASK & ~IN.IN_DONT_FOLLOW if inbox else _MASK), self, id_
+            )
+            if wd < 0:  # EACCES: watchdog returns -1 (its watch -1 holding the callback) instead of raising
+                self.reader.remove_callbacks([(wd, id_)])
+                raise OSError(errno.EACCES, os.strerror(errno.EACCES))
+        except OSError as error:
+            if inbox or (strict and error.errno in (errno.ENOSPC, errno.EMFILE)):
+                raise
+            log.warning("%s: cannot be watched (%s); its files are taken by the rescan", folder, error.strerror)
+            return False
+        if wd in self._ids:  # already watched (seen at start and created): one callback there is enough
+            self.reader.remove_callbacks([(wd, id_)])
+        else:
+            self._ids[wd] = id_
+        self.folders[wd] = folder
+        return True
+
+    def _unwatch(self, folder: Path) -> None:
+        for wd, watched in list(self.folders.items()):
+            if watched == folder and self.reader is not None:
+                self.reader.remove_callbacks([(wd, self._ids.pop(wd))])
+                del self.folders[wd]
+
+    # watchdog's WatchCallback: called on the reader's dispatching thread
+
+    def on_event(self, event: InotifyEvent) -> None:
+        # an exception would stop watchdog's reader: a bug here must not end the watching, the
+        # rescan takes what was missed
+        try:
+            self._event(event)
+        except Exception:
+            log.exception("%s: inotify event %r could not be handled", self.inbox, event)
+
+    def on_watch_deleted(self, wd: WatchDescriptor) -> None:  # the folder is gone (or no longer watched)
+        self.folders.pop(wd, None)
+        self._ids.pop(wd, None)
+
+    def on_queue_overflow(self) -> None:
+        pass  # no watch to repair: the inbox and partner folders are watched as they were
+
+    def on_events_lost(self) -> None:
+        log.warning("%s: inotify events were lost; the inbox is scanned again", self.inbox)
+        self.on_lost()
+
+    def _event(self, event: InotifyEvent) -> None:
+        folder = self.folders.get(event.wd)
+        name = os.fsdecode(event.name)
+        if folder is None or not name:
+            return
+        path = folder / name
+        if event.is_moved_from:
+            self.moved_out[event.cookie] = None  # its IN_MOVED_TO, if into a watched folder, comes next
+            while len(self.moved_out) > _COOKIES:
+                self.moved_out.popitem(last=False)
+            if event.is_directory and folder == self.inbox:
+                self._unwatch(path)
+            return
+        if event.is_directory:
+            if folder == self.inbox and (event.is_create or event.is_moved_to) and self._watch(path):
+                for entry in _entries(path):  # written before the watch was there
+                    if not is_temporary(entry.name):
+                        self.candidates.touch(entry)
+            return
+        if is_temporary(name):
+            return
+        if event.is_moved_to:
+            # renamed inside the inbox: complete; moved in from elsewhere: whole too, but taken
+            # after the stability wait, as a created file is (docs/operations.md)
+            inside = event.cookie in self.moved_out
+            self.moved_out.pop(event.cookie, None)
+            self.candidates.touch(path, closed=inside)
+        elif event.is_close_write:
+            self.candidates.touch(path, closed=True)
+        elif event.is_modify:
+            self.candidates.touch(path, event=True)
+        else:  # created, attributes changed
+            self.candidates.touch(path)
+
+
+def _folders(inbox: Path) -> list[Path]:
+    try:
+        return [Path(e.path) for e in os.scandir(inbox) if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
+
+
+def _entries(folder: Path) -> list[Path]:
+    try:
+        return [Path(e.path) for e in os.scandir(folder) if not e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
+
+
 @dataclass
 class Watcher:
     processor: Processor
@@ -182,9 +368,8 @@ class Watcher:
         if self.stop.is_set():  # a signal during start-up
             return 0
         polling = is_network_path(ws.inbox) if self.polling is None else self.polling
-        observer = PollingObserver(timeout=max(1.0, self.stable_seconds / 2)) if polling else Observer()
         candidates = Candidates()
-        observer.schedule(_Handler(candidates, close_events=not polling), str(ws.inbox), recursive=True)
+        observer = self._observer(candidates, polling)
         observer.start()
         log.info("watching %s (%s)", ws.inbox, "polling" if polling else "inotify")
         self.processed, self.next_scan = 0, 0.0
@@ -216,6 +401,20 @@ class Watcher:
             observer.join(timeout=5)
         log.info("stop requested: watching ends")
         return self.processed
+
+    def _observer(self, candidates: Candidates, polling: bool) -> Inotify | PollingObserver | BaseObserver:
+        """What feeds ``candidates``: inotify itself on Linux, watchdog's polling on network shares,
+        its native observer elsewhere."""
+        inbox = self.processor.ws.inbox
+        if not polling and sys.platform.startswith("linux"):
+            return Inotify(inbox, candidates, on_lost=lambda: self._rescan_now(candidates))
+        observer = PollingObserver(timeout=max(1.0, self.stable_seconds / 2)) if polling else Observer()
+        observer.schedule(_Handler(candidates, close_events=not polling), str(inbox), recursive=True)
+        return observer
+
+    def _rescan_now(self, candidates: Candidates) -> None:
+        self.next_scan = 0.0
+        candidates.wake.set()
 
     def _round(self, candidates: Candidates) -> None:
         """One look: a scan when it is due (and the parked documents' expiry), then the files

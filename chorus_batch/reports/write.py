@@ -121,17 +121,39 @@ def to_csv(name: str, df: pd.DataFrame, excel_fr: bool = False, first: bool = Tr
     return csv_bytes(name, columns, rows, excel_fr, first, raw)
 
 
-# a text cell that starts like a formula, among cells joined by NUL (``neutral_cell``)
-_FORMULA = re.compile("(?:^|\x00)[" + re.escape("".join(FORMULA_START)) + "]")
-
-
 def _has_formula(values: Sequence[Any]) -> bool:
     """Whether any of ``values`` may need ``neutral_cell`` (a quick look at them all at once;
     a value that is not text, or holds a NUL, says yes: the cells are then looked at one by one)."""
     try:
-        return _FORMULA.search("\x00".join(values)) is not None
+        joined = "\x00".join(values)
     except TypeError:
         return True
+    return joined.startswith(FORMULA_START) or any(f"\x00{c}" in joined for c in FORMULA_START)
+
+
+def _quoted(value: str, sep: str) -> str:
+    """A cell as the csv module writes it (minimal quoting, ``\n`` line ends)."""
+    if sep in value or '"' in value or "\n" in value:
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+def _lines(cells: list[Sequence[Any]], sep: str) -> str | None:
+    """The rows of ``cells`` (text columns) as the csv module writes them with ``\n`` line
+    ends, a column at a time: only a column holding a separator, a quote or a line end is
+    looked at cell by cell. ``None`` when a cell is not text (the csv module then writes them)."""
+    columns = []
+    for column in cells:
+        try:
+            joined = "\x00".join(column)
+        except TypeError:
+            return None
+        if sep in joined or '"' in joined or "\n" in joined:
+            column = [_quoted(v, sep) for v in column]
+        columns.append(column)
+    if not columns or not columns[0]:
+        return ""
+    return "\n".join(map(sep.join, zip(*columns, strict=True))) + "\n"
 
 
 def csv_bytes(
@@ -161,7 +183,12 @@ def csv_bytes(
     if first:
         csv.writer(buf, delimiter=sep, lineterminator="\n").writerow(columns)
     start = buf.tell()
-    csv.writer(buf, delimiter=sep, lineterminator="\n").writerows(zip(*cells, strict=True))
+    integers = INTEGER_COLUMNS.get(name, ())
+    lines = _lines([[str(v) for v in c] if col in integers else c for col, c in zip(columns, cells, strict=True)], sep)
+    if lines is None:
+        csv.writer(buf, delimiter=sep, lineterminator="\n").writerows(zip(*cells, strict=True))
+    else:
+        buf.write(lines)
     text = buf.getvalue()
     if "\r" in text[start:]:
         # the csv module quotes a field holding the line terminator's characters only: with "\n" a

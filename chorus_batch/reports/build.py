@@ -176,18 +176,18 @@ class _Shared:
         self.conn = conn
         self.tolerance = settings.tolerance
         self.closed_paid = queries.closed_by_payment(conn)
-        self._by_engagement: dict[Any, list[tuple[Any, Any]]] | None = None
-        self._by_invoice: dict[Any, list[tuple[Any, Any]]] | None = None
+        self._by_engagement: dict[Any, tuple[tuple[Any, Any], ...]] | None = None
+        self._by_invoice: dict[Any, tuple[tuple[Any, Any], ...]] | None = None
         self.over: set[int] | None = None
         self.by_currency: dict[str, list[int]] | None = None  # currency → [engagements, *_TOTALLED]
 
-    def engagement_anomalies(self) -> dict[Any, list[tuple[Any, Any]]]:
+    def engagement_anomalies(self) -> dict[Any, tuple[tuple[Any, Any], ...]]:
         """The stored anomalies by engagement (``code, reason``)."""
         if self._by_engagement is None:
             self._by_engagement = _grouped(self.conn, queries.engagement_anomalies(self.conn), "engagement_id")
         return self._by_engagement
 
-    def invoice_anomalies(self) -> dict[Any, list[tuple[Any, Any]]]:
+    def invoice_anomalies(self) -> dict[Any, tuple[tuple[Any, Any], ...]]:
         """The anomalies stored on invoices, by invoice (``code, reason``)."""
         if self._by_invoice is None:
             self._by_invoice = _grouped(self.conn, queries.invoice_anomalies(self.conn), "invoice_id")
@@ -206,14 +206,14 @@ class _Shared:
         return self.by_currency or {}
 
 
-def _grouped(conn: db.Connection, query: db.Query[Any], key: str) -> dict[Any, list[tuple[Any, Any]]]:
+def _grouped(conn: db.Connection, query: db.Query[Any], key: str) -> dict[Any, tuple[tuple[Any, Any], ...]]:
     """Anomaly rows (``key``, ``code``, ``reason``) by their key, in their order (read once)."""
     grouped: dict[Any, list[tuple[Any, Any]]] = {}
     for columns, rows in queries.rows(conn, query):
         k, c, r = columns.index(key), columns.index("code"), columns.index("reason")
         for row in rows:
             grouped.setdefault(row[k], []).append((row[c], row[r]))
-    return grouped
+    return {k: tuple(items) for k, items in grouped.items()}
 
 
 def money_text(millionths: int | None) -> str:
@@ -355,27 +355,34 @@ def _invoice_chunks(shared: _Shared) -> Iterator[Rows]:
     over_ids = shared.over_invoiced()
     stored = shared.invoice_anomalies()
     closed, accepted = shared.closed_paid, ACCEPTED.value
-    for rows in _chunks(shared.conn, queries.invoices(shared.conn)):
-        out = []
-        for r in rows:
-            # r: the 14 columns of the report up to status_at, then invoice_id, engagement_id,
-            # engagement_status, is_duplicate
-            iid, eid, engagement_status, duplicate = r[14:]
-            mine = stored.get(iid)
-            not_accepted = r[7] == "true" and engagement_status != accepted and eid not in closed
-            over = eid in over_ids and eid != 0
-            if mine is None and not duplicate and not not_accepted and not over:
-                out.append((*r[:14], ""))
-                continue
-            items = [(code, reason if str(reason) != "" else ANOMALIES.get(code, "")) for code, reason in mine or ()]
+    made: dict[tuple[Any, ...], str] = {}  # the same anomalies give the same cell
+
+    def cell(mine: tuple[tuple[Any, Any], ...], duplicate: bool, not_accepted: bool, over: bool) -> str:
+        key = (mine, duplicate, not_accepted, over)
+        found = made.get(key)
+        if found is None:
+            items = [(code, reason if str(reason) != "" else ANOMALIES.get(code, "")) for code, reason in mine]
             if duplicate:
                 items.append(_DUPLICATE)
             if not_accepted:
                 items.append(_NOT_ACCEPTED)
             if over:
                 items.append(_OVER)
-            out.append((*r[:14], _cell(items)))
-        yield out
+            found = made[key] = _cell(items)
+        return found
+
+    def anomaly(r: tuple[Any, ...]) -> str:
+        # r: the 14 columns of the report up to status_at, then invoice_id, engagement_id,
+        # engagement_status, is_duplicate
+        iid, eid, engagement_status, duplicate = r[14:]
+        not_accepted = r[7] == "true" and engagement_status != accepted and eid not in closed
+        over = eid in over_ids and eid != 0
+        if iid not in stored and not duplicate and not not_accepted and not over:
+            return ""
+        return cell(stored.get(iid, ()), bool(duplicate), not_accepted, over)
+
+    for rows in _chunks(shared.conn, queries.invoices(shared.conn)):
+        yield [(*r[:14], anomaly(r)) for r in rows]
 
 
 # -- totals.csv ----------------------------------------------------------------------------------

@@ -218,6 +218,7 @@ def _engagement_totals(conn: Connection) -> None:
     as every write (insert, an update of a column the counting rule reads, delete), however
     the row is written. ``store check`` recounts them."""
     s.metadata.create_all(conn, tables=[s.engagement_totals])
+    conn.execute(s.engagement_totals.delete())  # made again from the invoices (a store rolled back to before 10)
     i, sums = s.invoices, counted_sums()
     present = (
         select(i.c.engagement_id, *(func.coalesce(sums[name], 0) for name in _TOTALS))
@@ -250,6 +251,7 @@ def _engagement_totals(conn: Connection) -> None:
                 f" AS $$ BEGIN {body} END $$"
             )
         )
+        conn.execute(text("DROP TRIGGER IF EXISTS invoices_engagement_totals ON invoices"))
         conn.execute(
             text(
                 f"CREATE TRIGGER invoices_engagement_totals AFTER INSERT OR DELETE OR UPDATE OF {columns}"
@@ -274,6 +276,7 @@ def _engagement_totals(conn: Connection) -> None:
     }
     for name, (event, when, statements) in triggers.items():
         body = "".join(f"{statement}; " for statement in statements)
+        conn.execute(text(f"DROP TRIGGER IF EXISTS {name}"))
         conn.execute(text(f"CREATE TRIGGER {name} AFTER {event} ON invoices WHEN {when} BEGIN {body}END"))
 
 

@@ -240,7 +240,7 @@ def load(url: str, engagements: int) -> None:
                 cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
         raw.commit()
         if postgres:
-            raw.autocommit = True
+            raw.driver_connection.autocommit = True
             cur.execute("VACUUM ANALYZE")  # as autovacuum would have, long before a report
         else:
             cur.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -267,26 +267,33 @@ def main() -> None:
     parser.add_argument("--engagements", type=int, default=1_000_000)
     parser.add_argument("--db", help="the store's URL (an empty PostgreSQL database); default the workspace's SQLite")
     parser.add_argument("--keep", type=Path, help="build the workspace here and keep it")
+    parser.add_argument("--again", action="store_true", help="time the reports again on the workspace --keep kept")
     args = parser.parse_args()
+    if args.again and args.keep is None:
+        parser.error("--again needs --keep DIR, where the workspace was kept")
     root = args.keep or Path(tempfile.mkdtemp(prefix="chorus-bench-reports-"))
     ws = root / f"reports-{args.engagements}"
-    shutil.rmtree(ws, ignore_errors=True)
+    if not args.again:
+        shutil.rmtree(ws, ignore_errors=True)
     cli = [sys.executable, "-m", "chorus_batch", "--workspace", str(ws), *(["--db", args.db] if args.db else [])]
     url = args.db or f"sqlite:///{ws / 'var' / 'store.sqlite'}"
     try:
         print(machine())
-        init = measure([*cli, "-q", "init"])
-        if init["rc"]:
-            sys.exit(init["err"])
         t0 = time.perf_counter()
-        load(url, args.engagements)
+        if not args.again:
+            init = measure([*cli, "-q", "init"])
+            if init["rc"]:
+                sys.exit(init["err"])
+            load(url, args.engagements)
         size = (ws / "var" / "store.sqlite").stat().st_size if not args.db else _pg_size(url)
         print(
             f"store ({make_url(url).get_backend_name()}): {args.engagements:,} engagements, "
-            f"{2 * args.engagements:,} invoices, {size / 2**20:,.0f} MiB, loaded in {time.perf_counter() - t0:.1f}s"
+            f"{2 * args.engagements:,} invoices, {size / 2**20:,.0f} MiB"
+            + ("" if args.again else f", loaded in {time.perf_counter() - t0:.1f}s")
         )
         os.sync()
         out = ws / "out"
+        shutil.rmtree(out, ignore_errors=True)
         r = measure([*cli, "-q", "report", "all", "-o", str(out)])
         lines = {p.name: sum(1 for _ in p.open("rb")) - 1 for p in sorted(out.glob("*.csv"))} if out.exists() else {}
         print(

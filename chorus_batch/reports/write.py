@@ -121,14 +121,23 @@ def to_csv(name: str, df: pd.DataFrame, excel_fr: bool = False, first: bool = Tr
     return csv_bytes(name, columns, rows, excel_fr, first, raw)
 
 
-def _has_formula(values: Sequence[Any]) -> bool:
-    """Whether any of ``values`` may need ``neutral_cell`` (a quick look at them all at once;
-    a value that is not text, or holds a NUL, says yes: the cells are then looked at one by one)."""
+# a text cell that starts like a formula, among cells joined by NUL (``neutral_cell``)
+_FORMULA = re.compile("\\x00[" + re.escape("".join(FORMULA_START)) + "]")
+
+
+def _joined(values: Sequence[Any]) -> str | None:
+    """The cells of a column joined by NUL, ``None`` when one is not text."""
     try:
-        joined = "\x00".join(values)
+        return "\x00".join(values)
     except TypeError:
-        return True
-    return joined.startswith(FORMULA_START) or any(f"\x00{c}" in joined for c in FORMULA_START)
+        return None
+
+
+def _has_formula(joined: str | None) -> bool:
+    """Whether a column (``_joined``) may hold a cell for ``neutral_cell`` (a quick look at them
+    all at once; a cell that is not text, or holds a NUL, says yes: the cells are then looked at
+    one by one)."""
+    return joined is None or joined.startswith(FORMULA_START) or _FORMULA.search(joined) is not None
 
 
 def _quoted(value: str, sep: str) -> str:
@@ -138,15 +147,15 @@ def _quoted(value: str, sep: str) -> str:
     return value
 
 
-def _lines(cells: list[Sequence[Any]], sep: str) -> str | None:
-    """The rows of ``cells`` (text columns) as the csv module writes them with ``\n`` line
-    ends, a column at a time: only a column holding a separator, a quote or a line end is
-    looked at cell by cell. ``None`` when a cell is not text (the csv module then writes them)."""
+def _lines(cells: list[Sequence[Any]], joins: list[str | None], sep: str) -> str | None:
+    """The rows of ``cells`` (text columns; ``joins``: each column ``_joined``, or ``None``)
+    as the csv module writes them with ``\n`` line ends, a column at a time: only a column
+    holding a separator, a quote or a line end is looked at cell by cell. ``None`` when a cell
+    is not text (the csv module then writes them)."""
     columns = []
-    for column in cells:
-        try:
-            joined = "\x00".join(column)
-        except TypeError:
+    for column, known in zip(cells, joins, strict=True):
+        joined = known if known is not None else _joined(column)
+        if joined is None:
             return None
         if sep in joined or '"' in joined or "\n" in joined:
             column = [_quoted(v, sep) for v in column]
@@ -170,21 +179,25 @@ def csv_bytes(
     numbers = (*money, *INTEGER_COLUMNS.get(name, ()))
     identifiers = IDENTIFIER_COLUMNS.get(name, ())
     cells: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [() for _ in columns]
+    joins: list[str | None] = [None] * len(columns)  # a column's cells joined, when still as they are
     for j, col in enumerate(columns):
         if col in numbers:
             if excel_fr and col in money:
                 cells[j] = [str(v).replace(".", ",") for v in cells[j]]
         elif excel_fr and col in identifiers:
             cells[j] = [excel_text(v) for v in cells[j]]
-        elif not raw and _has_formula(cells[j]):
-            cells[j] = [neutral_cell(v) for v in cells[j]]
+        elif not raw:
+            joins[j] = _joined(cells[j])
+            if _has_formula(joins[j]):
+                cells[j], joins[j] = [neutral_cell(v) for v in cells[j]], None
     sep = ";" if excel_fr else ","
     buf = io.StringIO(newline="")
     if first:
         csv.writer(buf, delimiter=sep, lineterminator="\n").writerow(columns)
     start = buf.tell()
     integers = INTEGER_COLUMNS.get(name, ())
-    lines = _lines([[str(v) for v in c] if col in integers else c for col, c in zip(columns, cells, strict=True)], sep)
+    texts = [[str(v) for v in c] if col in integers else c for col, c in zip(columns, cells, strict=True)]
+    lines = _lines(texts, joins, sep)
     if lines is None:
         csv.writer(buf, delimiter=sep, lineterminator="\n").writerows(zip(*cells, strict=True))
     else:

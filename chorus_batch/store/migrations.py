@@ -216,7 +216,7 @@ def _engagement_totals(conn: Connection) -> None:
     """``engagement_totals``: the sums the reconciliation reports per engagement, filled from
     the invoices already stored, then kept by triggers on ``invoices`` in the same transaction
     as every write (insert, an update of a column the counting rule reads, delete), however
-    the row is written. ``store check`` recounts them."""
+    the row is written. ``invoices.kept_totals`` and ``recounted_totals`` compare them."""
     s.metadata.create_all(conn, tables=[s.engagement_totals])
     conn.execute(s.engagement_totals.delete())  # made again from the invoices (a store rolled back to before 10)
     i, sums = s.invoices, counted_sums()

@@ -103,11 +103,11 @@ def write_reports(
         return write_frames(report_all(conn, settings, today), out_dir, fmt, excel_fr, as_of=today)
     from itertools import groupby
 
-    from .build import stream
-    from .write import write_csv
+    from .build import stream_rows
+    from .write import write_rows
 
-    chunks = stream(conn, settings, today, _known(names))
+    chunks = stream_rows(conn, settings, today, _known(names))
     return [
-        write_csv(name, (chunk for _name, chunk in group), out_dir / csv_name(name, excel_fr), excel_fr, raw)
+        write_rows(name, (chunk for _name, chunk in group), out_dir / csv_name(name, excel_fr), excel_fr, raw)
         for name, group in groupby(chunks, key=lambda item: item[0])
     ]

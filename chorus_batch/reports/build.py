@@ -17,15 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from .. import store as db
 from ..config import Settings
 from ..domain.matching import ANOMALIES
-from ..domain.reconciliation import ACCEPTED, MatchStatus, match_conditions
+from ..domain.reconciliation import ACCEPTED, MatchStatus, Tolerance
 from ..store import reports as queries
 from ..store.schema import SCALE
 
@@ -126,59 +126,42 @@ _TOTALLED = ("ordered_micros", "invoiced_micros", "credit_notes_micros", "paid_m
 
 # -- helpers -------------------------------------------------------------------------------------
 
-
-def _frames(conn: db.Connection, query: db.Query[Any]) -> Iterator[pd.DataFrame]:
-    """A report query's rows, a chunk at a time, as frames of plain Python values."""
-    for columns, rows in queries.rows(conn, query):
-        yield pd.DataFrame(rows, columns=columns, dtype=object)
+Rows = list[tuple[Any, ...]]  # a chunk of a report: its rows in order, each value as the CSV shows it
 
 
-def _text(series: pd.Series) -> pd.Series:
-    """A nullable text column as plain strings (``None`` → ``""``), kept as Python objects."""
-    values = series.astype(object)
-    return values.where(values.notna(), "")
+def _chunks(conn: db.Connection, query: db.Query[Any]) -> Iterator[Rows]:
+    """A report query's rows, a chunk at a time, as the DBAPI cursor gives them (tuples)."""
+    for _columns, rows in queries.rows(conn, query):
+        yield list(rows)
 
 
-def _cells(anomalies: pd.DataFrame, key: str) -> pd.Series:
-    """Long ``(key, code, reason)`` rows → one ``"CODE: reason; CODE: reason"`` cell per key,
-    codes sorted, each code once (the first row of a code wins: callers put stored rows first)."""
-    if anomalies.empty:
-        return pd.Series(dtype=object)
-    long = anomalies.drop_duplicates([key, "code"], keep="first").sort_values([key, "code"], kind="stable")
-    cells: dict[Any, str] = {}
-    for k, text in zip(
-        long[key].tolist(), (long["code"].astype(str) + ": " + long["reason"].astype(str)).tolist(), strict=True
-    ):
-        cells[k] = f"{cells[k]}; {text}" if k in cells else text  # a plain loop: groupby's join is 20 times slower
-    return pd.Series(cells, dtype=object)
-
-
-def _lookup(keys: pd.Series, cells: pd.Series) -> pd.Series:
-    """The anomaly cell of each key, ``""`` when it has none."""
-    found = keys.map(cells).astype(object)
-    return found.where(found.notna(), "").astype(object)
-
-
-def _reason(codes: pd.Series, stored: pd.Series | None = None) -> pd.Series:
-    """The reason an accountant reads: the catalogue's (``matching.ANOMALIES``), else the stored one."""
-    catalogue = codes.map(ANOMALIES)
-    if stored is None:
-        return catalogue.fillna("").astype(object)
-    return catalogue.where(catalogue.notna(), stored).fillna("").astype(object)
+def _cell(items: list[tuple[Any, Any]]) -> str:
+    """``(code, reason)`` items → one ``"CODE: reason; CODE: reason"`` cell: codes sorted, each
+    code once (its first item wins: callers put stored items first)."""
+    first: dict[Any, Any] = {}
+    for code, reason in items:
+        if code not in first:
+            first[code] = reason
+    return "; ".join(f"{code}: {first[code]}" for code in sorted(first))
 
 
 # -- status.csv ----------------------------------------------------------------------------------
 
 
-def _status_chunks(conn: db.Connection, today: date) -> Iterator[pd.DataFrame]:
+def _status_chunks(conn: db.Connection, today: date) -> Iterator[Rows]:
     """One row per engagement: parties, status, dates, ``days_in_status`` (whole days from the
     day of the last transition to ``today``, never negative), ordered amounts."""
-    for df in _frames(conn, queries.status(conn)):
-        since = pd.to_datetime(df["last_transition_at"].astype(str).str.slice(0, 10), format="%Y-%m-%d")
-        df["days_in_status"] = (pd.Timestamp(today) - since).dt.days.clip(lower=0).astype("int64")
-        for col in ("issuer_name", "supplier_name", "currency"):
-            df[col] = _text(df[col])
-        yield _finish(df, STATUS_COLUMNS)
+    days: dict[str, int] = {}
+
+    def since(moment: str) -> int:
+        day = moment[:10]
+        found = days.get(day)
+        if found is None:
+            found = days[day] = max((today - date.fromisoformat(day)).days, 0)
+        return found
+
+    for rows in _chunks(conn, queries.status(conn)):
+        yield [(*r[:8], since(r[7]), *r[8:]) for r in rows]
 
 
 # -- reconciliation.csv --------------------------------------------------------------------------
@@ -193,27 +176,22 @@ class _Shared:
         self.conn = conn
         self.tolerance = settings.tolerance
         self.closed_paid = queries.closed_by_payment(conn)
-        self._by_engagement: dict[Any, list[tuple[Any, Any]]] | None = None
-        self._by_invoice: dict[Any, list[tuple[Any, Any]]] | None = None
+        self._by_engagement: dict[Any, tuple[tuple[Any, Any], ...]] | None = None
+        self._by_invoice: dict[Any, tuple[tuple[Any, Any], ...]] | None = None
         self.over: set[int] | None = None
         self.by_currency: dict[str, list[int]] | None = None  # currency → [engagements, *_TOTALLED]
 
-    def not_accepted(self, ids: pd.Series, statuses: pd.Series) -> pd.Series:
-        """Engagements an invoice should not be on: not PRIS_EN_COMPTE, except those closed by
-        ``close_when_paid`` (CLOTURE after a ``paid`` transition), accepted and settled."""
-        return (statuses != ACCEPTED) & ~ids.isin(self.closed_paid)
-
-    def engagement_anomalies(self, ids: pd.Series) -> pd.DataFrame:
-        """The stored anomalies of these engagements (``engagement_id, code, reason``)."""
+    def engagement_anomalies(self) -> dict[Any, tuple[tuple[Any, Any], ...]]:
+        """The stored anomalies by engagement (``code, reason``)."""
         if self._by_engagement is None:
             self._by_engagement = _grouped(self.conn, queries.engagement_anomalies(self.conn), "engagement_id")
-        return _rows_of(self._by_engagement, ids, "engagement_id")
+        return self._by_engagement
 
-    def invoice_anomalies(self, ids: pd.Series) -> pd.DataFrame:
-        """The anomalies stored on these invoices (``invoice_id, code, reason``)."""
+    def invoice_anomalies(self) -> dict[Any, tuple[tuple[Any, Any], ...]]:
+        """The anomalies stored on invoices, by invoice (``code, reason``)."""
         if self._by_invoice is None:
             self._by_invoice = _grouped(self.conn, queries.invoice_anomalies(self.conn), "invoice_id")
-        return _rows_of(self._by_invoice, ids, "invoice_id")
+        return self._by_invoice
 
     def over_invoiced(self) -> set[int]:
         if self.over is None:  # the invoices report alone: one pass over the totals for it
@@ -228,18 +206,14 @@ class _Shared:
         return self.by_currency or {}
 
 
-def _grouped(conn: db.Connection, query: db.Query[Any], key: str) -> dict[Any, list[tuple[Any, Any]]]:
-    """Anomaly rows by their key, in their order (read once; a chunk then takes its own)."""
+def _grouped(conn: db.Connection, query: db.Query[Any], key: str) -> dict[Any, tuple[tuple[Any, Any], ...]]:
+    """Anomaly rows (``key``, ``code``, ``reason``) by their key, in their order (read once)."""
     grouped: dict[Any, list[tuple[Any, Any]]] = {}
-    for frame in _frames(conn, query):
-        for k, code, reason in zip(frame[key].tolist(), frame["code"].tolist(), frame["reason"].tolist(), strict=True):
-            grouped.setdefault(k, []).append((code, reason))
-    return grouped
-
-
-def _rows_of(grouped: dict[Any, list[tuple[Any, Any]]], keys: pd.Series, key: str) -> pd.DataFrame:
-    rows = [(k, code, reason) for k in keys.tolist() if k in grouped for code, reason in grouped[k]]
-    return pd.DataFrame(rows, columns=[key, "code", "reason"], dtype=object)
+    for columns, rows in queries.rows(conn, query):
+        k, c, r = columns.index(key), columns.index("code"), columns.index("reason")
+        for row in rows:
+            grouped.setdefault(row[k], []).append((row[c], row[r]))
+    return {k: tuple(items) for k, items in grouped.items()}
 
 
 def money_text(millionths: int | None) -> str:
@@ -252,125 +226,169 @@ def money_text(millionths: int | None) -> str:
     return f"{'-' if millionths < 0 else ''}{cents // 100}.{cents % 100:02d}"
 
 
-def _sums(df: pd.DataFrame) -> None:
-    """The sums of each row from their two parts, as Python ints (``invoiced_micros``, ...) and
-    as text, with ``remaining_ttc`` (``""`` when the ordered amount is unknown)."""
-    for name in db.invoices.MONEY_SUMS:
-        found = [
-            db.invoices.exact(u, r) or 0
-            for u, r in zip(df[f"{name}_units"].tolist(), df[f"{name}_rest"].tolist(), strict=True)
-        ]
-        df[f"{name}_micros"] = pd.Series(found, index=df.index, dtype=object)
-        df[f"{name}_ttc"] = pd.Series([money_text(v) for v in found], index=df.index, dtype=object)
-    remaining = [
-        None if o is None else int(o) - i
-        for o, i in zip(df["ordered_micros"].tolist(), df["invoiced_micros"].tolist(), strict=True)
-    ]
-    df["remaining_ttc"] = pd.Series([money_text(v) for v in remaining], index=df.index, dtype=object)
+def _matcher(tolerance: Tolerance) -> Callable[[int, int, int], str]:
+    """``match_status(invoice_count, invoiced, ordered)`` for exact millionths, as
+    ``domain.reconciliation.match_status`` with ``Tolerance.within`` decides it, the tolerance's
+    constants taken once."""
+    limit = tolerance.amount * SCALE
+    amount: Decimal | int = int(limit) if limit == limit.to_integral_value() else limit
+    num, den = tolerance.percent.as_integer_ratio()
+    hundred = 100 * den
+    none, over, full, partial = (
+        s.value
+        for s in (
+            MatchStatus.NOT_INVOICED,
+            MatchStatus.OVER_INVOICED,
+            MatchStatus.FULLY_INVOICED,
+            MatchStatus.PARTIALLY_INVOICED,
+        )
+    )
+
+    def status(count: int, invoiced: int, ordered: int) -> str:
+        if count == 0:
+            return none
+        gap = invoiced - ordered
+        size = abs(gap)
+        within = size <= amount or size * hundred <= abs(ordered) * num
+        if gap > 0 and not within:
+            return over
+        return full if within else partial
+
+    return status
 
 
-def _totals_chunks(shared: _Shared) -> Iterator[pd.DataFrame]:
-    """The reconciliation of every engagement in row order, amounts still raw millionths, with
-    the internal ``engagement_id``; collects the over-invoiced engagements for ``invoices``."""
+_NOT_ACCEPTED = ("ENGAGEMENT_NOT_ACCEPTED", ANOMALIES["ENGAGEMENT_NOT_ACCEPTED"])
+_OVER = ("OVER_INVOICED", ANOMALIES["OVER_INVOICED"])
+_DUPLICATE = ("DUPLICATE_INVOICE", ANOMALIES["DUPLICATE_INVOICE"])
+
+
+def _totals_chunks(shared: _Shared) -> Iterator[Rows]:
+    """The reconciliation of every engagement in row order (``RECONCILIATION_COLUMNS``);
+    collects the over-invoiced engagements for ``invoices`` and the sums per currency for
+    ``totals``."""
     over_ids: set[int] = set()
     by_currency: dict[str, list[int]] = {}
-    for df in _frames(shared.conn, queries.totals(shared.conn)):
-        df["invoice_count"] = df["invoice_count"].map(int).astype("int64")
-        _sums(df)
-        ordered = pd.Series(  # unknown ordered amount: 0
-            [0 if o is None else int(o) for o in df["ordered_micros"].tolist()], index=df.index, dtype=object
-        )
-        df["ordered_micros"] = ordered
-        columns = [df["currency"].tolist(), *(df[name].tolist() for name in _TOTALLED)]
-        for currency, *values in zip(*columns, strict=True):  # Python ints: exact at any size
-            found = by_currency.setdefault(currency or "", [0] * (1 + len(_TOTALLED)))
+    status_of = _matcher(shared.tolerance)
+    stored = shared.engagement_anomalies()
+    closed, accepted, over_status = shared.closed_paid, ACCEPTED.value, MatchStatus.OVER_INVOICED.value
+    exact = db.invoices.exact
+    for rows in _chunks(shared.conn, queries.totals(shared.conn)):
+        out = []
+        for (
+            eid,
+            number,
+            issuer_id,
+            issuer_name,
+            supplier_id,
+            supplier_name,
+            status,
+            currency,
+            ordered_micros,
+            ordered_ht,
+            ordered_ttc,
+            inv_u,
+            inv_r,
+            cn_u,
+            cn_r,
+            paid_u,
+            paid_r,
+            raw_count,
+        ) in rows:
+            count = int(raw_count)
+            invoiced, credit_notes, paid = exact(inv_u, inv_r) or 0, exact(cn_u, cn_r) or 0, exact(paid_u, paid_r) or 0
+            ordered = 0 if ordered_micros is None else int(ordered_micros)  # unknown ordered amount: 0
+            found = by_currency.get(currency or "")
+            if found is None:
+                found = by_currency[currency or ""] = [0] * (1 + len(_TOTALLED))
             found[0] += 1
-            for i, value in enumerate(values, 1):
-                found[i] += int(value)
-        gap = df["invoiced_micros"] - ordered
-        conditions = match_conditions(df["invoice_count"], gap, shared.tolerance.within(gap, ordered, SCALE))
-        df["match_status"] = np.select(
-            [holds for holds, _status in conditions],
-            [status.value for _holds, status in conditions],
-            MatchStatus.PARTIALLY_INVOICED.value,
-        )
-        df["match_status"] = df["match_status"].astype(object)
-        over = df["match_status"] == MatchStatus.OVER_INVOICED.value
-        invoiced = df["invoice_count"] > 0
-        over_ids.update(int(i) for i in df.loc[over, "engagement_id"])
-        # the anomalies: stored (on invoices, duplicates) and computed from the totals above
-        computed = [
-            pd.DataFrame({"engagement_id": df.loc[over, "engagement_id"], "code": "OVER_INVOICED", "reason": ""}),
-            pd.DataFrame(
-                {
-                    "engagement_id": df.loc[
-                        invoiced & shared.not_accepted(df["engagement_id"], df["status"]), "engagement_id"
-                    ],
-                    "code": "ENGAGEMENT_NOT_ACCEPTED",
-                    "reason": "",
-                }
-            ),
-        ]
-        mine = shared.engagement_anomalies(df["engagement_id"])
-        long = pd.concat([mine, *(c.astype(object) for c in computed)], ignore_index=True)
-        long["reason"] = _reason(long["code"], long["reason"])
-        df["anomalies"] = _lookup(df["engagement_id"], _cells(long, "engagement_id"))
-        yield df
+            found[1] += ordered
+            found[2] += invoiced
+            found[3] += credit_notes
+            found[4] += paid
+            found[5] += count
+            match = status_of(count, invoiced, ordered)
+            # the anomalies: stored (on invoices, duplicates) and computed from the totals above
+            items = [(code, ANOMALIES.get(code, reason)) for code, reason in stored.get(eid, ())]
+            if match == over_status:
+                over_ids.add(int(eid))
+                items.append(_OVER)
+            if count > 0 and status != accepted and eid not in closed:
+                items.append(_NOT_ACCEPTED)
+            out.append(
+                (
+                    number,
+                    issuer_id,
+                    issuer_name,
+                    supplier_id,
+                    supplier_name,
+                    status,
+                    currency,
+                    ordered_ht,
+                    ordered_ttc,
+                    money_text(invoiced),
+                    money_text(credit_notes),
+                    money_text(paid),
+                    "" if ordered_micros is None else money_text(int(ordered_micros) - invoiced),
+                    count,
+                    match,
+                    _cell(items) if items else "",
+                )
+            )
+        yield out
     shared.over = over_ids
     shared.by_currency = by_currency
 
 
-def _reconciliation_chunks(shared: _Shared) -> Iterator[pd.DataFrame]:
+def _reconciliation_chunks(shared: _Shared) -> Iterator[Rows]:
     """One row per engagement: ordered, invoiced (net of credit notes, REJETEE and duplicates
     excluded), credit notes, paid (MISE_EN_PAIEMENT), remaining, count, match status (within
     the configured tolerance), anomalies."""
-    for df in _totals_chunks(shared):
-        for col in ("issuer_name", "supplier_name", "currency"):
-            df[col] = _text(df[col])
-        yield _finish(df, RECONCILIATION_COLUMNS)
+    yield from _totals_chunks(shared)
 
 
 # -- invoices.csv --------------------------------------------------------------------------------
 
 
-def _invoice_chunks(shared: _Shared) -> Iterator[pd.DataFrame]:
+def _invoice_chunks(shared: _Shared) -> Iterator[Rows]:
     """One row per invoice or credit note (duplicates and REJETEE included: this is the list of
     what was received). Amounts as stored (positive; ``type`` says which is a credit note)."""
     over_ids = shared.over_invoiced()
-    for df in _frames(shared.conn, queries.invoices(shared.conn)):
-        computed = [
-            pd.DataFrame({"invoice_id": df.loc[df["is_duplicate"] == 1, "invoice_id"], "code": "DUPLICATE_INVOICE"}),
-            pd.DataFrame(
-                {
-                    "invoice_id": df.loc[
-                        (df["matched"] == "true") & shared.not_accepted(df["engagement_id"], df["engagement_status"]),
-                        "invoice_id",
-                    ],
-                    "code": "ENGAGEMENT_NOT_ACCEPTED",
-                }
-            ),
-            pd.DataFrame(
-                {
-                    "invoice_id": df.loc[df["engagement_id"].isin(over_ids) & (df["engagement_id"] != 0), "invoice_id"],
-                    "code": "OVER_INVOICED",
-                }
-            ),
-        ]
-        extra = pd.concat([c.astype(object) for c in computed], ignore_index=True)
-        extra["reason"] = _reason(extra["code"])
-        mine = shared.invoice_anomalies(df["invoice_id"])
-        long = pd.concat([mine, extra], ignore_index=True)  # stored first: its own reason wins
-        long["reason"] = long["reason"].where(long["reason"].astype(str) != "", _reason(long["code"]))
-        df["anomaly"] = _lookup(df["invoice_id"], _cells(long, "invoice_id"))
-        for col in ("issue_date", "due_date", "seller_id", "buyer_id", "engagement_number", "currency"):
-            df[col] = _text(df[col])
-        yield _finish(df, INVOICE_COLUMNS)
+    stored = shared.invoice_anomalies()
+    closed, accepted = shared.closed_paid, ACCEPTED.value
+    made: dict[tuple[Any, ...], str] = {}  # the same anomalies give the same cell
+
+    def cell(mine: tuple[tuple[Any, Any], ...], duplicate: bool, not_accepted: bool, over: bool) -> str:
+        key = (mine, duplicate, not_accepted, over)
+        found = made.get(key)
+        if found is None:
+            items = [(code, reason if str(reason) != "" else ANOMALIES.get(code, "")) for code, reason in mine]
+            if duplicate:
+                items.append(_DUPLICATE)
+            if not_accepted:
+                items.append(_NOT_ACCEPTED)
+            if over:
+                items.append(_OVER)
+            found = made[key] = _cell(items)
+        return found
+
+    def anomaly(r: tuple[Any, ...]) -> str:
+        # r: the 14 columns of the report up to status_at, then invoice_id, engagement_id,
+        # engagement_status, is_duplicate
+        iid, eid, engagement_status, duplicate = r[14:]
+        not_accepted = r[7] == "true" and engagement_status != accepted and eid not in closed
+        over = eid in over_ids and eid != 0
+        if iid not in stored and not duplicate and not not_accepted and not over:
+            return ""
+        return cell(stored.get(iid, ()), bool(duplicate), not_accepted, over)
+
+    for rows in _chunks(shared.conn, queries.invoices(shared.conn)):
+        yield [(*r[:14], anomaly(r)) for r in rows]
 
 
 # -- totals.csv ----------------------------------------------------------------------------------
 
 
-def _currency_chunks(shared: _Shared) -> Iterator[pd.DataFrame]:
+def _currency_chunks(shared: _Shared) -> Iterator[Rows]:
     """One row per currency (engagements without one under ``""``), in code-point order: the
     number of engagements, what they ordered (unknown amounts as 0), invoiced net of credit
     notes, credit notes, paid, remaining (ordered - invoiced), as the reconciliation counts them.
@@ -387,10 +405,7 @@ def _currency_chunks(shared: _Shared) -> Iterator[pd.DataFrame]:
                 count,
             )
         )
-    df = pd.DataFrame(rows, columns=list(TOTALS_COLUMNS), dtype=object)
-    for col in INTEGER_COLUMNS["totals"]:
-        df[col] = df[col].astype("int64")
-    yield _finish(df, TOTALS_COLUMNS)
+    yield rows
 
 
 # -- all -----------------------------------------------------------------------------------------
@@ -405,14 +420,16 @@ def _finish(df: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
     return out
 
 
-def stream(
+def stream_rows(
     conn: db.Connection, settings: Settings, today: date, names: tuple[str, ...] = tuple(COLUMNS)
-) -> Iterator[tuple[str, pd.DataFrame]]:
-    """The requested reports (``status``, ``reconciliation``, ``invoices``, ``totals``, in that order) as
-    ``(name, chunk)``, each report's chunks in row order; read on one connection (one
-    transaction: the three agree with each other)."""
+) -> Iterator[tuple[str, Rows]]:
+    """The requested reports (``status``, ``reconciliation``, ``invoices``, ``totals``, in that
+    order) as ``(name, rows)``, each report's chunks in row order, each row a tuple of its
+    ``COLUMNS`` as the CSV shows them (text, and integers for the counts); always at least one
+    (maybe empty) chunk per report. Read on one connection (one transaction: the reports agree
+    with each other)."""
     shared = _Shared(conn, settings)
-    makers: dict[str, Callable[[], Iterator[pd.DataFrame]]] = {
+    makers: dict[str, Callable[[], Iterator[Rows]]] = {
         "status": lambda: _status_chunks(conn, today),
         "reconciliation": lambda: _reconciliation_chunks(shared),
         "invoices": lambda: _invoice_chunks(shared),
@@ -422,6 +439,22 @@ def stream(
         if name in names:
             for chunk in makers[name]():
                 yield name, chunk
+
+
+def frame(name: str, rows: Rows) -> pd.DataFrame:
+    """A chunk of rows as a frame of the report's columns: objects, integers as int64."""
+    df = pd.DataFrame(rows, columns=list(COLUMNS[name]), dtype=object)
+    for col in INTEGER_COLUMNS[name]:
+        df[col] = df[col].astype("int64")
+    return df
+
+
+def stream(
+    conn: db.Connection, settings: Settings, today: date, names: tuple[str, ...] = tuple(COLUMNS)
+) -> Iterator[tuple[str, pd.DataFrame]]:
+    """``stream_rows`` as frames (``frame``)."""
+    for name, rows in stream_rows(conn, settings, today, names):
+        yield name, frame(name, rows)
 
 
 def build(

@@ -34,10 +34,11 @@ import html
 import io
 import re
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from openpyxl import Workbook
@@ -48,8 +49,8 @@ from ..domain.matching import ANOMALY_CODES
 from ..domain.reconciliation import MatchStatus
 from ..domain.states import LABELS, State
 from ..workspace import write_bytes, write_chunks
-from . import csv_name, neutral_cell
-from .build import DATE_COLUMNS, IDENTIFIER_COLUMNS, INTEGER_COLUMNS, MONEY_COLUMNS
+from . import FORMULA_START, csv_name, neutral_cell
+from .build import COLUMNS, DATE_COLUMNS, IDENTIFIER_COLUMNS, INTEGER_COLUMNS, MONEY_COLUMNS
 from .charts import Series, bar_chart, plain
 
 FORMATS = ("csv", "xlsx", "html")
@@ -100,40 +101,122 @@ def write_csv(
     return target
 
 
+def write_rows(
+    name: str, chunks: Iterable[Sequence[tuple[Any, ...]]], target: Path, excel_fr: bool = False, raw: bool = False
+) -> Path:
+    """``write_csv`` for chunks of rows (``build.stream_rows``): the same bytes, no frame made."""
+    columns = COLUMNS[name]
+    write_chunks(
+        target,
+        (csv_bytes(name, columns, rows, excel_fr, first=i == 0, raw=raw) for i, rows in enumerate(chunks)),
+    )
+    return target
+
+
 def to_csv(name: str, df: pd.DataFrame, excel_fr: bool = False, first: bool = True, raw: bool = False) -> bytes:
     """One report as CSV bytes (see the module docstring for the two dialects); ``first=False``:
     a later chunk of it, without the header row and the BOM."""
-    out = df.copy()
+    columns = list(df.columns)
+    rows = list(zip(*(df[col].tolist() for col in columns), strict=True))
+    return csv_bytes(name, columns, rows, excel_fr, first, raw)
+
+
+# a text cell that starts like a formula, among cells joined by NUL (``neutral_cell``)
+_FORMULA = re.compile("\\x00[" + re.escape("".join(FORMULA_START)) + "]")
+
+
+def _joined(values: Sequence[Any]) -> str | None:
+    """The cells of a column joined by NUL, ``None`` when one is not text."""
+    try:
+        return "\x00".join(values)
+    except TypeError:
+        return None
+
+
+def _has_formula(joined: str | None) -> bool:
+    """Whether a column (``_joined``) may hold a cell for ``neutral_cell`` (a quick look at them
+    all at once; a cell that is not text, or holds a NUL, says yes: the cells are then looked at
+    one by one)."""
+    return joined is None or joined.startswith(FORMULA_START) or _FORMULA.search(joined) is not None
+
+
+def _quoted(value: str, sep: str) -> str:
+    """A cell as the csv module writes it (minimal quoting, ``\n`` line ends)."""
+    if sep in value or '"' in value or "\n" in value:
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+def _lines(cells: list[Sequence[Any]], joins: list[str | None], sep: str) -> str | None:
+    """The rows of ``cells`` (text columns; ``joins``: each column ``_joined``, or ``None``)
+    as the csv module writes them with ``\n`` line ends, a column at a time: only a column
+    holding a separator, a quote or a line end is looked at cell by cell. ``None`` when a cell
+    is not text (the csv module then writes them)."""
+    columns = []
+    for column, known in zip(cells, joins, strict=True):
+        joined = known if known is not None else _joined(column)
+        if joined is None:
+            return None
+        if sep in joined or '"' in joined or "\n" in joined:
+            column = [_quoted(v, sep) for v in column]
+        columns.append(column)
+    if not columns or not columns[0]:
+        return ""
+    return "\n".join(map(sep.join, zip(*columns, strict=True))) + "\n"
+
+
+def csv_bytes(
+    name: str,
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    excel_fr: bool = False,
+    first: bool = True,
+    raw: bool = False,
+) -> bytes:
+    """Rows of a report (values as the frames hold them) as CSV bytes: ``to_csv``'s work, done
+    a column at a time."""
     money = MONEY_COLUMNS.get(name, ())
     numbers = (*money, *INTEGER_COLUMNS.get(name, ()))
     identifiers = IDENTIFIER_COLUMNS.get(name, ())
-    for col in out.columns:
+    cells: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [() for _ in columns]
+    joins: list[str | None] = [None] * len(columns)  # a column's cells joined, when still as they are
+    for j, col in enumerate(columns):
         if col in numbers:
             if excel_fr and col in money:
-                out[col] = out[col].astype(str).str.replace(".", ",", regex=False)
+                cells[j] = [str(v).replace(".", ",") for v in cells[j]]
         elif excel_fr and col in identifiers:
-            out[col] = out[col].map(excel_text)
+            cells[j] = [excel_text(v) for v in cells[j]]
         elif not raw:
-            out[col] = out[col].map(neutral_cell)
+            joins[j] = _joined(cells[j])
+            if _has_formula(joins[j]):
+                cells[j], joins[j] = [neutral_cell(v) for v in cells[j]], None
     sep = ";" if excel_fr else ","
-    rows = list(zip(*(out[col].tolist() for col in out.columns), strict=True))
     buf = io.StringIO(newline="")
     if first:
-        csv.writer(buf, delimiter=sep, lineterminator="\n").writerow(out.columns)
-    if any(isinstance(v, str) and "\r" in v for row in rows for v in row):
+        csv.writer(buf, delimiter=sep, lineterminator="\n").writerow(columns)
+    start = buf.tell()
+    integers = INTEGER_COLUMNS.get(name, ())
+    texts = [[str(v) for v in c] if col in integers else c for col, c in zip(columns, cells, strict=True)]
+    lines = _lines(texts, joins, sep)
+    if lines is None:
+        csv.writer(buf, delimiter=sep, lineterminator="\n").writerows(zip(*cells, strict=True))
+    else:
+        buf.write(lines)
+    text = buf.getvalue()
+    if "\r" in text[start:]:
         # the csv module quotes a field holding the line terminator's characters only: with "\n" a
         # lone CR would stay bare and split the row for readers. Rows one by one, ended "\r\n" (so
         # every CR is quoted), then "\n" again.
+        buf.seek(start)
+        buf.truncate()
         one = io.StringIO(newline="")
         crlf = csv.writer(one, delimiter=sep, lineterminator="\r\n")
-        for row in rows:
+        for row in zip(*cells, strict=True):
             one.seek(0)
             one.truncate()
             crlf.writerow(row)
             buf.write(one.getvalue()[:-2] + "\n")
-    else:  # the csv module, as pandas' to_csv uses it (minimal quoting), fed whole columns: faster
-        csv.writer(buf, delimiter=sep, lineterminator="\n").writerows(rows)
-    text = buf.getvalue()
+        text = buf.getvalue()
     return ("\ufeff" + text).encode("utf-8") if excel_fr and first else text.encode("utf-8")
 
 

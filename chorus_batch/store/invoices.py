@@ -185,3 +185,21 @@ def invoiced_totals(conn: Connection, engagement_id: int) -> InvoicedTotals:
     found = dict(zip(sums, row, strict=True))
     invoiced, credit_notes, paid = (as_decimal(exact(found[f"{n}_units"], found[f"{n}_rest"]) or 0) for n in MONEY_SUMS)
     return InvoicedTotals(invoiced, credit_notes, paid, int(found["invoice_count"] or 0))
+
+
+def kept_totals(conn: Connection) -> dict[int, tuple[int, ...]]:
+    """What ``engagement_totals`` holds (migration 10: kept by triggers as invoices are written):
+    engagement id → the two parts of each of ``MONEY_SUMS`` and the count; engagements at zero
+    left out. ``recounted_totals`` is what it must hold."""
+    t = s.engagement_totals
+    parts = [t.c[f"{name}_{part}"] for name in MONEY_SUMS for part in ("units", "rest")]
+    found = conn.execute(select(t.c.engagement_id, *parts, t.c.invoice_count))
+    return {int(r[0]): tuple(int(v) for v in r[1:]) for r in found if any(r[1:])}
+
+
+def recounted_totals(conn: Connection) -> dict[int, tuple[int, ...]]:
+    """``kept_totals`` counted again from the invoices themselves (``counted_sums``)."""
+    sums = counted_sums()
+    q = select(_i.c.engagement_id, *sums.values()).where(_i.c.engagement_id.is_not(None)).group_by(_i.c.engagement_id)
+    found = conn.execute(q)
+    return {int(r[0]): tuple(int(v or 0) for v in r[1:]) for r in found if any(r[1:])}

@@ -11,11 +11,12 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, inspect, select, text, update
+from sqlalchemy import Connection, Engine, func, insert, inspect, select, text, update
 
 from ..domain import matching
 from ..domain.identifiers import canonical
 from . import schema as s
+from .invoices import counted, counted_sums
 
 
 def _initial(conn: Connection) -> None:
@@ -154,6 +155,131 @@ def _due_date(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE invoices ADD COLUMN due_date VARCHAR(10)"))
 
 
+# -- migration 10: each engagement's totals, kept by the database as invoices are written ---------
+#
+# The counting rule of ``invoices.counted_sums`` for one row (``NEW`` or ``OLD`` in a trigger),
+# frozen here as a migration is: a row counts when it is matched, not a duplicate, not REJETEE
+# and fits its engagement (no ``excluded`` reason); it adds its signed TTC (a credit note
+# subtracts) to ``invoiced``, its TTC to ``credit_notes`` when a credit note, its signed TTC to
+# ``paid`` when MISE_EN_PAIEMENT, and 1 to ``invoice_count``; each sum in its two exact parts
+# (whole units truncated toward zero, millionth remainders with the sign of the amount).
+
+_TOTALS = (
+    "invoiced_units",
+    "invoiced_rest",
+    "credit_notes_units",
+    "credit_notes_rest",
+    "paid_units",
+    "paid_rest",
+    "invoice_count",
+)
+# the invoice columns the rule reads: an update of any other column leaves the totals alone
+_RULE_COLUMNS = ("engagement_id", "duplicate_of", "status", "excluded", "type", "amount_ttc")
+
+
+def _counts(row: str) -> str:
+    return (
+        f"{row}.engagement_id IS NOT NULL AND {row}.duplicate_of IS NULL"
+        f" AND {row}.status <> 'REJETEE' AND {row}.excluded IS NULL"
+    )
+
+
+def _adds(row: str, dialect: str) -> list[str]:
+    """What the row adds to each of ``_TOTALS``, as SQL."""
+    ttc, credit = f"{row}.amount_ttc", f"{row}.type = 'credit_note'"
+    signed = f"(CASE WHEN {credit} THEN -{ttc} ELSE {ttc} END)"
+    sums = (
+        signed,
+        f"(CASE WHEN {credit} THEN {ttc} ELSE 0 END)",
+        f"(CASE WHEN {row}.status = 'MISE_EN_PAIEMENT' THEN {signed} ELSE 0 END)",
+    )
+    parts = []
+    for value in sums:
+        rest = f"mod({value}, 1000000)" if dialect == "postgresql" else f"({value} % 1000000)"
+        parts += [f"COALESCE({value} / 1000000, 0)", f"COALESCE({rest}, 0)"]
+    return [*parts, "1"]
+
+
+def _add_row(row: str, dialect: str, sign: str) -> list[str]:
+    """The statements that add (``sign`` ``+``) or take away (``-``) ``row`` from its
+    engagement's totals."""
+    changes = ", ".join(f"{c} = {c} {sign} {v}" for c, v in zip(_TOTALS, _adds(row, dialect), strict=True))
+    statements = [f"UPDATE engagement_totals SET {changes} WHERE engagement_id = {row}.engagement_id"]
+    if sign == "+":  # the engagement's first counted invoice: its row, at zero, first
+        ignore = "ON CONFLICT (engagement_id) DO NOTHING" if dialect == "postgresql" else ""
+        verb = "INSERT" if dialect == "postgresql" else "INSERT OR IGNORE"
+        statements.insert(0, f"{verb} INTO engagement_totals (engagement_id) VALUES ({row}.engagement_id) {ignore}")
+    return statements
+
+
+def _engagement_totals(conn: Connection) -> None:
+    """``engagement_totals``: the sums the reconciliation reports per engagement, filled from
+    the invoices already stored, then kept by triggers on ``invoices`` in the same transaction
+    as every write (insert, an update of a column the counting rule reads, delete), however
+    the row is written. ``invoices.kept_totals`` and ``recounted_totals`` compare them."""
+    s.metadata.create_all(conn, tables=[s.engagement_totals])
+    conn.execute(s.engagement_totals.delete())  # made again from the invoices (a store rolled back to before 10)
+    i, sums = s.invoices, counted_sums()
+    present = (
+        select(i.c.engagement_id, *(func.coalesce(sums[name], 0) for name in _TOTALS))
+        .where(i.c.engagement_id.is_not(None), counted())
+        .group_by(i.c.engagement_id)
+    )
+    conn.execute(insert(s.engagement_totals).from_select(["engagement_id", *_TOTALS], present))
+    dialect = conn.dialect.name
+    columns = ", ".join(_RULE_COLUMNS)
+    if dialect == "postgresql":
+        changed = " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in _RULE_COLUMNS)
+        body = f"""
+            IF TG_OP = 'UPDATE' AND NOT ({changed}) THEN
+                RETURN NULL;
+            END IF;
+            IF TG_OP <> 'INSERT' THEN
+                IF {_counts("OLD")} THEN
+                    {"; ".join(_add_row("OLD", dialect, "-"))};
+                END IF;
+            END IF;
+            IF TG_OP <> 'DELETE' THEN
+                IF {_counts("NEW")} THEN
+                    {"; ".join(_add_row("NEW", dialect, "+"))};
+                END IF;
+            END IF;
+            RETURN NULL;"""
+        conn.execute(
+            text(
+                "CREATE OR REPLACE FUNCTION chorus_engagement_totals() RETURNS trigger LANGUAGE plpgsql"
+                f" AS $$ BEGIN {body} END $$"
+            )
+        )
+        conn.execute(text("DROP TRIGGER IF EXISTS invoices_engagement_totals ON invoices"))
+        conn.execute(
+            text(
+                f"CREATE TRIGGER invoices_engagement_totals AFTER INSERT OR DELETE OR UPDATE OF {columns}"
+                " ON invoices FOR EACH ROW EXECUTE FUNCTION chorus_engagement_totals()"
+            )
+        )
+        return
+    changed = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in _RULE_COLUMNS)
+    triggers = {
+        "invoice_totals_inserted": ("INSERT", f"{_counts('NEW')}", _add_row("NEW", dialect, "+")),
+        "invoice_totals_deleted": ("DELETE", f"{_counts('OLD')}", _add_row("OLD", dialect, "-")),
+        "invoice_totals_left": (
+            f"UPDATE OF {columns}",
+            f"({_counts('OLD')}) AND ({changed})",
+            _add_row("OLD", dialect, "-"),
+        ),
+        "invoice_totals_joined": (
+            f"UPDATE OF {columns}",
+            f"({_counts('NEW')}) AND ({changed})",
+            _add_row("NEW", dialect, "+"),
+        ),
+    }
+    for name, (event, when, statements) in triggers.items():
+        body = "".join(f"{statement}; " for statement in statements)
+        conn.execute(text(f"DROP TRIGGER IF EXISTS {name}"))
+        conn.execute(text(f"CREATE TRIGGER {name} AFTER {event} ON invoices WHEN {when} BEGIN {body}END"))
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial: files, blobs, parties, engagements, versions, lines, attachments, transitions", _initial),
     (2, "supplier answers and parked documents", _answers_and_parking),
@@ -164,6 +290,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (7, "the price basis of each order line (base quantity)", _base_quantity),
     (8, "party keys in one spelling; invoices left out of their engagement's totals, and why", _invoices_that_fit),
     (9, "the due date of invoices", _due_date),
+    (10, "each engagement's invoiced, credit notes and paid totals, kept as invoices are written", _engagement_totals),
 ]
 
 

@@ -26,7 +26,7 @@ from sqlalchemy.sql import ColumnElement, Select
 
 from ..domain.states import Event
 from . import schema as s
-from .invoices import counted, counted_sums, micros
+from .invoices import MONEY_SUMS, counted, micros
 
 CHUNK_ROWS = 50_000  # rows read at a time: memory stays flat with the store's size
 Chunk = tuple[list[str], Sequence[Any]]  # column names, rows (as the DBAPI cursor gives them: tuples)
@@ -50,6 +50,11 @@ def money_text(conn: Connection, column: Any) -> Any:
     return type_coerce(case((raw.is_(None), ""), else_=text), String)
 
 
+def _text(column: Any, name: str | None = None) -> Any:
+    """A nullable text column as the reports write it: ``""`` for none."""
+    return type_coerce(func.coalesce(column, ""), String).label(name or column.name)
+
+
 def _code_points(conn: Connection, *columns: Any) -> list[Any]:
     """ORDER BY in Unicode code-point order on both databases."""
     return [column.collate("C") for column in columns] if conn.dialect.name == "postgresql" else list(columns)
@@ -68,51 +73,46 @@ def status(conn: Connection) -> Select[Any]:
     q = select(
         _e.c.number.label("engagement_number"),
         _e.c.issuer_id,
-        _e.c.issuer_name,
+        _text(_e.c.issuer_name),
         _e.c.supplier_id,
-        _e.c.supplier_name,
+        _text(_e.c.supplier_name),
         _e.c.status,
         _e.c.created_at,
         _e.c.last_transition_at,
         money_text(conn, _e.c.amount_ht).label("amount_ht"),
         money_text(conn, _e.c.amount_ttc).label("amount_ttc"),
-        _e.c.currency,
+        _text(_e.c.currency),
     ).order_by(*_code_points(conn, _e.c.number, _e.c.issuer_id))
     return q
 
 
 def totals(conn: Connection) -> Select[Any]:
-    """Per engagement (with its parties' ids and names), summed by the database
-    (``invoices.counted_sums``): the two parts (``_units``, ``_rest``) of invoiced (net of credit
-    notes), credit notes and paid, the number of counted documents, the currency, the raw
-    millionths ordered and the ordered amounts as text. ``reports.build`` makes the sums, the
-    remaining amount and the match status."""
-    sums = counted_sums()
-    per_engagement = (
-        select(_i.c.engagement_id, *(value.label(name) for name, value in sums.items()))
-        .where(_i.c.engagement_id.is_not(None))
-        .group_by(_i.c.engagement_id)
-        .subquery("per_engagement")
-    )
+    """Per engagement (with its parties' ids and names), its totals as the database keeps them
+    (``engagement_totals``, migration 10: ``invoices.counted_sums`` added up as invoices are
+    written): the two parts (``_units``, ``_rest``) of invoiced (net of credit notes), credit
+    notes and paid, the number of counted documents, the currency, the raw millionths ordered
+    and the ordered amounts as text. ``reports.build`` makes the sums, the remaining amount and
+    the match status."""
+    t = s.engagement_totals
     ordered_ttc = micros(_e.c.amount_ttc)
-    parts = [per_engagement.c[name] for name in sums if name != "invoice_count"]
+    parts = [t.c[f"{name}_{part}"] for name in MONEY_SUMS for part in ("units", "rest")]
     q = (
         select(
             _e.c.id.label("engagement_id"),
             _e.c.number.label("engagement_number"),
             _e.c.issuer_id,
-            _e.c.issuer_name,
+            _text(_e.c.issuer_name),
             _e.c.supplier_id,
-            _e.c.supplier_name,
+            _text(_e.c.supplier_name),
             _e.c.status,
-            _e.c.currency,
+            _text(_e.c.currency),
             ordered_ttc.label("ordered_micros"),
             money_text(conn, _e.c.amount_ht).label("ordered_ht"),
             money_text(conn, ordered_ttc).label("ordered_ttc"),
             *parts,
-            func.coalesce(per_engagement.c.invoice_count, 0).label("invoice_count"),
+            func.coalesce(t.c.invoice_count, 0).label("invoice_count"),
         )
-        .select_from(_e.outerjoin(per_engagement, per_engagement.c.engagement_id == _e.c.id))
+        .select_from(_e.outerjoin(t, t.c.engagement_id == _e.c.id))
         .order_by(*_code_points(conn, _e.c.number, _e.c.issuer_id))
     )
     return q
@@ -179,27 +179,29 @@ def closed_by_payment(conn: Connection) -> set[int]:
 def invoices(conn: Connection) -> Select[Any]:
     """One row per invoice or credit note (duplicates and REJETEE included), with its issue and
     due dates, its engagement's number and status; amounts as stored (positive), as text, with the invoice's
-    currency and whether it counts toward its engagement's totals (``counted``)."""
+    currency and whether it counts toward its engagement's totals (``counted``): the columns of
+    ``invoices.csv`` but its anomalies, in its order, then what they are computed from
+    (``invoice_id``, ``engagement_id``, ``engagement_status``, ``is_duplicate``)."""
     matched = _i.c.engagement_id.is_not(None)
     q = (
         select(
-            _i.c.id.label("invoice_id"),
             _i.c.number.label("invoice_number"),
             _i.c.type,
-            _i.c.issue_date,
-            _i.c.due_date,
-            _i.c.seller_id,
-            _i.c.buyer_id,
-            func.coalesce(_e.c.number, _i.c.engagement_ref).label("engagement_number"),
+            _text(_i.c.issue_date),
+            _text(_i.c.due_date),
+            _text(_i.c.seller_id),
+            _text(_i.c.buyer_id),
+            _text(func.coalesce(_e.c.number, _i.c.engagement_ref), "engagement_number"),
             case((matched, "true"), else_="false").label("matched"),
-            func.coalesce(_i.c.engagement_id, 0).label("engagement_id"),
-            func.coalesce(_e.c.status, "").label("engagement_status"),
             money_text(conn, _i.c.amount_ht).label("amount_ht"),
             money_text(conn, _i.c.amount_ttc).label("amount_ttc"),
-            _i.c.currency,
+            _text(_i.c.currency),
             case((and_(matched, counted()), "true"), else_="false").label("counted"),
             _i.c.status,
             _i.c.status_at,
+            _i.c.id.label("invoice_id"),
+            func.coalesce(_i.c.engagement_id, 0).label("engagement_id"),
+            func.coalesce(_e.c.status, "").label("engagement_status"),
             case((_i.c.duplicate_of.is_not(None), 1), else_=0).label("is_duplicate"),
         )
         .select_from(_i.outerjoin(_e, _e.c.id == _i.c.engagement_id))

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -272,4 +273,21 @@ store_meta = Table(
     metadata,
     Column("key", String(50), primary_key=True),  # ``workspace_id``: the workspace this store belongs to
     Column("value", Text, nullable=False),
+)
+
+# -- migration 10: each engagement's counted invoices, added up as they are written --------------
+
+engagement_totals = Table(
+    "engagement_totals",
+    metadata,
+    # the sums of ``invoices.counted_sums`` over the engagement's invoices, each in its two exact
+    # parts (whole units, millionth remainders), kept by triggers on ``invoices`` (migration 10)
+    Column("engagement_id", Integer, ForeignKey("engagements.id"), primary_key=True, autoincrement=False),
+    Column("invoiced_units", BigInteger, nullable=False, server_default=text("0")),
+    Column("invoiced_rest", BigInteger, nullable=False, server_default=text("0")),
+    Column("credit_notes_units", BigInteger, nullable=False, server_default=text("0")),
+    Column("credit_notes_rest", BigInteger, nullable=False, server_default=text("0")),
+    Column("paid_units", BigInteger, nullable=False, server_default=text("0")),
+    Column("paid_rest", BigInteger, nullable=False, server_default=text("0")),
+    Column("invoice_count", BigInteger, nullable=False, server_default=text("0")),
 )

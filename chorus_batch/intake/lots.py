@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import heapq
+import itertools
 import logging
 import multiprocessing
 import os
@@ -78,83 +80,109 @@ def store_in_lots(
     inbox is sorted. Once ``stop`` is set, the lots under way end at their next file boundary
     and no other lot begins (what they did is yielded all the same)."""
     with Peers.start(processor, len(inbox), stop or threading.Event()) as peers:
-        inbox.sort()
+        inbox.sort(processor.ws, peers.lot_size)
         yield from peers.share(inbox)
 
 
 class Inbox:
-    """The inbox as a run lists it, kept as one short string per file, so that a big inbox costs
-    about a hundred bytes a file: the file's ``Workspace.order_key`` written so that the strings
-    sort as the keys do (the rank in three digits, the modification time of a file taken by
-    arrival in twenty, nothing for the others; no name holds a NUL). As listed, each file has the
-    rank ``999`` (not known yet); ``sort`` reads its first bytes and writes its string again, of
-    the same length but for a time (so the memory of the first is taken again by the second).
-    ``Pending`` entries are made a lot at a time (``lot``)."""
+    """The inbox as a run takes it, in a temporary file rather than in memory, so that a run's
+    memory does not grow with its inbox: ``listed`` only counts the files; ``sort`` lists them
+    again, reads each one's first bytes and writes its ``Workspace.order_key`` as a string that
+    sorts as the key does (the rank in three digits, the modification time of a file taken by
+    arrival in twenty, nothing for the others, then partner and name: no name holds a NUL or a
+    ``/``), sorts them ``CHUNK`` at a time (runs in temporary files, merged beyond one), and
+    writes the lots to the file, each lot's strings separated by ``/``. Every process reads a lot
+    (``lot``: its ``Pending`` entries) when it takes it; the peers are given this object, which
+    holds no more than where each lot begins."""
 
-    def __init__(self, root: Path, entries: list[str]) -> None:
-        self.root, self.entries = root, entries
-        self.size = LOT_FILES  # files a lot (``cut``)
+    CHUNK = 50_000  # strings sorted in memory at a time (about 5 MB)
+
+    def __init__(self, root: Path, count: int) -> None:
+        self.root, self.count = root, count
+        self.path: str | None = None  # the lots, once sorted
+        self.offsets = [0]  # where each lot begins in the file, and where the last one ends
+        self.size = LOT_FILES  # files a lot
 
     @classmethod
     def listed(cls, ws: Workspace) -> Inbox:
-        return cls(ws.inbox, [_entry((999, 0, item.partner or "", item.name)) for item in ws.pending(sort=False)])
+        return cls(ws.inbox, sum(1 for _ in ws.pending(sort=False)))
 
     def __len__(self) -> int:
-        return len(self.entries)
+        return self.count
 
-    def sort(self) -> None:
-        """In dependency order: each file's first bytes read once, its string made again."""
-        entries, rank, by_arrival = self.entries, formats.sniff_rank, formats.BY_ARRIVAL
-        for i, entry in enumerate(entries):
-            entries[i] = _entry(Workspace.order_key(self._item(entry), rank, by_arrival))
-        entries.sort()
+    @property
+    def lots(self) -> int:
+        return len(self.offsets) - 1
 
-    def items(self, start: int = 0, end: int | None = None) -> list[Pending]:
-        return [self._item(entry) for entry in self.entries[start:end]]
-
-    def cut(self, size: int) -> int:
-        """Cut the sorted inbox into lots of ``size`` files; their number."""
-        self.size = size
-        return -(-len(self.entries) // size)
-
-    def lot(self, lot: int) -> list[Pending]:
-        return self.items(lot * self.size, (lot + 1) * self.size)
-
-    def _item(self, entry: str) -> Pending:
-        return _item(self.root, entry)
-
-
-class Shared:
-    """The sorted inbox as the peers read it, one lot at a time: a temporary file of the lots'
-    strings (separated by ``/``, which no name holds) and where each lot begins. Given to each
-    peer instead of the inbox itself, whose pickling would cost the run about twice the inbox's
-    memory while a peer starts."""
-
-    def __init__(self, root: Path, path: str, offsets: list[int]) -> None:
-        self.root, self.path, self.offsets = root, path, offsets
-
-    @classmethod
-    def write(cls, inbox: Inbox, lots: int) -> Shared:
-        fd, path = tempfile.mkstemp(prefix="chorus-batch-lots-")
-        offsets = [0]
-        with os.fdopen(fd, "wb") as fh:
-            for lot in range(lots):
-                data = "/".join(inbox.entries[lot * inbox.size : (lot + 1) * inbox.size]).encode(
-                    "utf-8", "surrogateescape"
-                )
-                fh.write(data)
-                offsets.append(offsets[-1] + len(data))
-        return cls(inbox.root, path, offsets)
+    def sort(self, ws: Workspace, lot_size: Callable[[int], int], chunk: int = CHUNK) -> None:
+        """List the inbox again (what came since ``listed`` comes too), in dependency order, cut
+        into lots of ``lot_size(files)`` files."""
+        runs: list[str] = []
+        entries: list[str] = []
+        count = 0
+        try:
+            for item in ws.pending(sort=False):
+                entries.append(_entry(Workspace.order_key(item, formats.sniff_rank, formats.BY_ARRIVAL)))
+                count += 1
+                if len(entries) == chunk:
+                    entries.sort()
+                    runs.append(_written("/".join(entries)))
+                    entries = []
+            entries.sort()
+            ordered = heapq.merge(entries, *(_strings(run) for run in runs)) if runs else iter(entries)
+            self.count, self.size = count, lot_size(count)
+            fd, self.path = tempfile.mkstemp(prefix="chorus-batch-lots-")
+            with os.fdopen(fd, "wb") as fh:
+                while lot := list(itertools.islice(ordered, self.size)):
+                    data = "/".join(lot).encode("utf-8", "surrogateescape")
+                    fh.write(data)
+                    self.offsets.append(self.offsets[-1] + len(data))
+        finally:
+            for run in runs:
+                _remove(run)
 
     def lot(self, lot: int) -> list[Pending]:
+        assert self.path is not None  # lots come once sorted
         with open(self.path, "rb") as fh:
             fh.seek(self.offsets[lot])
             data = fh.read(self.offsets[lot + 1] - self.offsets[lot])
         return [_item(self.root, entry) for entry in data.decode("utf-8", "surrogateescape").split("/")]
 
+    def items(self) -> Iterator[Pending]:
+        for lot in range(self.lots):
+            yield from self.lot(lot)
+
+    def left(self) -> int:
+        """How many of its files are still in the inbox (all of them, before it was sorted)."""
+        return sum(1 for item in self.items() if item.path.exists()) if self.path else self.count
+
     def remove(self) -> None:
-        with contextlib.suppress(OSError):
-            os.unlink(self.path)
+        if self.path is not None:
+            _remove(self.path)
+
+
+def _written(text: str) -> str:
+    """A temporary file holding ``text`` (UTF-8, a name's undecodable bytes as they were)."""
+    fd, path = tempfile.mkstemp(prefix="chorus-batch-sort-")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(text.encode("utf-8", "surrogateescape"))
+    return path
+
+
+def _strings(path: str) -> Iterator[str]:
+    """The strings of a sorted run (``_written``, separated by ``/``), read a block at a time."""
+    with open(path, "rb") as fh:
+        rest = b""
+        while block := fh.read(1 << 16):
+            *whole, rest = (rest + block).split(b"/")
+            yield from (part.decode("utf-8", "surrogateescape") for part in whole)
+        if rest:
+            yield rest.decode("utf-8", "surrogateescape")
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
 
 
 def _item(root: Path, entry: str) -> Pending:
@@ -362,7 +390,6 @@ class Peers:
         self.running: dict[int, Any] = {}  # pid -> process
         self.results: dict[int, list[FileResult]] = {}
         self.inbox: Inbox | None = None
-        self.shared: Shared | None = None  # the inbox as the peers read it
         self.turns: Turns | None = None
         self.queue: Any = None
         self.context = multiprocessing.get_context("forkserver")
@@ -370,6 +397,10 @@ class Peers:
         self.spawner = threading.Thread(target=self._spawn, name="chorus-batch-peers", daemon=True)
         if count:  # the fork server imports the intake while this process lists the inbox
             self.spawner.start()
+
+    def lot_size(self, files: int) -> int:
+        """Files a lot: ``LOT_FILES``, or fewer when that would leave a peer without a lot."""
+        return LOT_FILES if not self.count else max(16, min(LOT_FILES, -(-files // (2 * (self.count + 1)))))
 
     @classmethod
     @contextmanager
@@ -391,8 +422,7 @@ class Peers:
         """Store the sorted ``inbox`` lot by lot with the peers; yield each lot's results in lot
         order. After a stop, the lots under way end, then their results are yielded; a peer that
         had to be killed has its claims recovered here."""
-        size = LOT_FILES if not self.count else max(16, min(LOT_FILES, -(-len(inbox) // (2 * (self.count + 1)))))
-        self.inbox, lots = inbox, inbox.cut(size)
+        self.inbox, lots = inbox, inbox.lots
         self.turns = turns = Turns(self.context, lots)
         turns.requested = self.requested
         seen = _Seen()
@@ -443,8 +473,7 @@ class Peers:
             return
         run, turns = self.processor, self.turns
         level = log.getEffectiveLevel()
-        self.shared = shared = Shared.write(self.inbox, turns.lots)
-        args = (turns, shared, self.queue, run.ws.root, run.store.url, run.settings, run.clock, level, os.getpid())
+        args = (turns, self.inbox, self.queue, run.ws.root, run.store.url, run.settings, run.clock, level, os.getpid())
         try:
             for _ in range(self.count):
                 if turns.stopping():
@@ -542,14 +571,12 @@ class Peers:
             if process.exitcode != 0:
                 unclean.append(pid)
         self.running.clear()
-        if self.shared is not None:
-            self.shared.remove()
         return unclean
 
 
 def _peer(
     turns: Turns,
-    inbox: Shared,
+    inbox: Inbox,
     results: Any,
     root: Path,
     url: db.URL,

@@ -51,19 +51,22 @@ def run(
             tidy(processor)
         count([])
         inbox = Inbox.listed(processor.ws)
-        if on_total:
-            on_total(len(inbox))
-        if not stop.is_set():
-            for results in store_in_lots(processor, inbox, stop):
-                count(results)
-        if not stop.is_set():
-            processor.parking.retry()
-        count([])
-        prune(processor.ws)
-    if stop.is_set():
-        summary.interrupted = 0
-        summary.left = sum(1 for item in inbox.items() if item.path.exists())
-        log.info("stopped on request: %d file(s) left in the inbox for the next run", summary.left)
+        try:
+            if on_total:
+                on_total(len(inbox))
+            if not stop.is_set():
+                for results in store_in_lots(processor, inbox, stop):
+                    count(results)
+            if not stop.is_set():
+                processor.parking.retry()
+            count([])
+            prune(processor.ws)
+            if stop.is_set():
+                summary.interrupted = 0
+                summary.left = inbox.left()
+                log.info("stopped on request: %d file(s) left in the inbox for the next run", summary.left)
+        finally:
+            inbox.remove()
     return summary
 
 

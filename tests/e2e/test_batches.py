@@ -295,9 +295,9 @@ _HEADS = {  # a file's first bytes -> its rank: orders, answers (by arrival), in
     )
 )
 def test_the_compact_inbox_of_a_run_sorts_as_the_workspace_orders(tmp_path: Path, files: list[Any]) -> None:
-    """A run keeps its inbox as one string a file (``lots.Inbox``) and its peers read its lots
-    from a file (``lots.Shared``): in the same order as ``Workspace.ordered``, answers by
-    arrival, partners and names of any characters."""
+    """A run keeps its inbox in a temporary file, one string a file, sorted in memory or in runs
+    merged (``lots.Inbox``), and every process reads its lots from there: in the same order as
+    ``Workspace.ordered``, answers by arrival, partners and names of any characters."""
     root = Path(tempfile.mkdtemp(dir=tmp_path))
     ws = Workspace(root)
     for partner, name, head, second in files:
@@ -305,18 +305,19 @@ def test_the_compact_inbox_of_a_run_sorts_as_the_workspace_orders(tmp_path: Path
         folder.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(_HEADS[head])
         os.utime(folder / name, ns=(second * 10**9, second * 10**9))
-    inbox = lots.Inbox.listed(ws)
-    assert len(inbox) == len(files)
-    inbox.sort()
     expected = ws.ordered(ws.pending(), formats.sniff_rank, formats.BY_ARRIVAL)
-    assert inbox.items() == expected
-    lots_ = inbox.cut(4)
-    assert [item for lot in range(lots_) for item in inbox.lot(lot)] == expected
-    shared = lots.Shared.write(inbox, lots_)  # what the peers read
-    try:
-        assert [item for lot in range(lots_) for item in shared.lot(lot)] == expected
-    finally:
-        shared.remove()
+    for chunk in (lots.Inbox.CHUNK, 3):  # sorted in memory; in runs of three, merged
+        inbox = lots.Inbox.listed(ws)
+        assert len(inbox) == len(files)
+        try:
+            inbox.sort(ws, lambda _files: 4, chunk)
+            assert list(inbox.items()) == expected
+            assert [len(inbox.lot(lot)) for lot in range(inbox.lots)] == [4] * (len(files) // 4) + (
+                [len(files) % 4] if len(files) % 4 else []
+            )
+        finally:
+            inbox.remove()
+        assert not inbox.path or not os.path.exists(inbox.path)
 
 
 def test_the_filter_of_earlier_names_never_misses_one() -> None:

@@ -52,7 +52,7 @@ from typing import Any
 from .. import formats
 from .. import store as db
 from ..config import Settings
-from ..errors import StoreError
+from ..errors import StoreError, WorkspaceError
 from ..workspace import OrderKey, Pending, Workspace, worker
 from .processor import Claimed, Processor
 from .read import Ready
@@ -137,6 +137,9 @@ class Inbox:
                     data = "/".join(lot).encode("utf-8", "surrogateescape")
                     fh.write(data)
                     self.offsets.append(self.offsets[-1] + len(data))
+        except OSError as exc:  # the temporary folder (full, gone, read-only): no file's fault
+            where = tempfile.gettempdir()
+            raise WorkspaceError(f"run cannot sort its inbox in {where}: {exc.strerror or exc}") from None
         finally:
             for run in runs:
                 _remove(run)

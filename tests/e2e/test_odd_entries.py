@@ -270,3 +270,22 @@ def test_a_long_name_put_back_after_an_interruption_keeps_its_name(workspace: Pa
     result = wcli("run")
     assert result.exit_code == 0, result.output + result.stderr
     assert acks(workspace)[name]["status"] == "IN_INTEGRE"
+
+
+def test_a_temporary_folder_that_cannot_be_written_stops_the_run_and_loses_nothing(
+    workspace: Path, wcli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run sorts its inbox in the temporary folder (``lots.Inbox``): gone or full, that is a
+    failure of the workspace's machine, not of a file: exit 2 with the folder named, every file
+    still in the inbox for the next run."""
+    for i in range(3):
+        (workspace / "inbox" / f"o{i}.xml").write_bytes(order(f"EJ-TMP-{i}"))
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "gone"))
+    result = wcli("run")
+    assert result.exit_code == 2, result.output + result.stderr
+    assert "cannot sort its inbox in" in result.stderr and "gone" in result.stderr
+    assert "Traceback" not in result.output + result.stderr
+    assert sorted(p.name for p in (workspace / "inbox").iterdir()) == ["o0.xml", "o1.xml", "o2.xml"]
+    monkeypatch.undo()
+    assert wcli("run").exit_code == 0
+    assert len(acks(workspace)) == 3

@@ -15,7 +15,7 @@ from . import store as db
 from .domain import invoices as lifecycle
 from .domain import states
 from .domain.model import OrderLine, Totals
-from .domain.reconciliation import Tolerance, match_status
+from .domain.reconciliation import Tolerance
 
 CENTS = Decimal("0.01")
 
@@ -169,14 +169,13 @@ def engagement_detail(conn: db.Connection, row: Any, tolerance: Tolerance) -> di
 def _totals(conn: db.Connection, row: Any, tolerance: Tolerance) -> dict[str, str | None]:
     sums = db.invoices.invoiced_totals(conn, row.id)
     ordered = row.amount_ttc if row.amount_ttc is not None else Decimal(0)  # unknown: as the reports do
-    gap = sums.invoiced_ttc - ordered
     return {
         "currency": row.currency,  # the engagement's: invoices in another currency are not in these sums
         "invoiced_ttc": money(sums.invoiced_ttc),
         "credit_notes_ttc": money(sums.credit_notes_ttc),
         "paid_ttc": money(sums.paid_ttc),
         "remaining_ttc": money(row.amount_ttc - sums.invoiced_ttc) if row.amount_ttc is not None else None,
-        "match_status": match_status(sums.invoice_count, gap, tolerance.within(gap, ordered)),
+        "match_status": tolerance.matcher()(sums.invoice_count, sums.invoiced_ttc, ordered),
     }
 
 

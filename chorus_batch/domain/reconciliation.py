@@ -1,13 +1,11 @@
 """How an engagement's invoices are reconciled with it (SPEC §8): the match status and the
-tolerance, as pure functions on exact numbers.
-
-They work on Python numbers (an engagement's ``Decimal`` amounts, ``orders show`` and
-``close_when_paid``) and on whole columns alike (numpy / pandas arrays of millionths, the
-reports): only ``abs``, comparisons, ``*`` and the elementwise ``&`` / ``|`` are used.
+tolerance, as pure functions on exact numbers (an engagement's ``Decimal`` amounts for ``orders
+show`` and ``close_when_paid``; whole millionths for the reports, ``scale = 10**6``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -35,36 +33,41 @@ class Tolerance:
     amount: Decimal
     percent: Decimal
 
-    def within(self, gap: Any, ordered: Any, scale: int = 1) -> Any:
+    def within(self, gap: Any, ordered: Any, scale: int = 1) -> bool:
         """Whether ``gap`` (invoiced - ordered) is within the tolerance of ``ordered``, both in
-        units of ``1 / scale`` (1: the amounts themselves; 10**6: millionths), compared
-        exactly: the percentage as an integer ratio, never a float."""
+        units of ``1 / scale`` (1: the amounts themselves; 10**6: millionths)."""
+        return self.closeness(scale)(gap, ordered)
+
+    def closeness(self, scale: int = 1) -> Callable[[Any, Any], bool]:
+        """``within`` for many engagements, its constants worked out once: compared exactly,
+        the percentage as an integer ratio, never a float."""
         amount = _exact(self.amount * scale)
         num, den = self.percent.as_integer_ratio()
-        size = abs(gap)
-        return (size <= amount) | (size * (100 * den) <= abs(ordered) * num)
+        hundred = 100 * den
+
+        def within(gap: Any, ordered: Any) -> bool:
+            size = abs(gap)
+            return bool(size <= amount or size * hundred <= abs(ordered) * num)
+
+        return within
+
+    def matcher(self, scale: int = 1) -> Callable[[int, Any, Any], MatchStatus]:
+        """``status(invoice_count, invoiced, ordered)``: the match status of an engagement from
+        its counted invoices, their sum and the ordered amount (in units of ``1 / scale``)."""
+        within = self.closeness(scale)
+
+        def status(invoice_count: int, invoiced: Any, ordered: Any) -> MatchStatus:
+            if invoice_count == 0:
+                return MatchStatus.NOT_INVOICED
+            gap = invoiced - ordered
+            close = within(gap, ordered)
+            if gap > 0 and not close:
+                return MatchStatus.OVER_INVOICED
+            return MatchStatus.FULLY_INVOICED if close else MatchStatus.PARTIALLY_INVOICED
+
+        return status
 
 
 def _exact(value: Decimal) -> Decimal | int:
     """A whole number as an ``int`` (cheaper to compare with integer columns)."""
     return int(value) if value == value.to_integral_value() else value
-
-
-def match_conditions(invoice_count: Any, gap: Any, within: Any) -> list[tuple[Any, MatchStatus]]:
-    """(condition, status) pairs, the first true one wins; ``PARTIALLY_INVOICED`` when none
-    holds. ``invoice_count``: the counted invoices; ``gap``: invoiced - ordered; ``within``:
-    ``Tolerance.within`` of that gap."""
-    invoiced = invoice_count > 0
-    return [
-        (invoice_count == 0, MatchStatus.NOT_INVOICED),
-        (invoiced & (gap > 0) & (within == False), MatchStatus.OVER_INVOICED),  # noqa: E712 -- elementwise on arrays
-        (invoiced & within, MatchStatus.FULLY_INVOICED),
-    ]
-
-
-def match_status(invoice_count: int, gap: Decimal, within: bool) -> MatchStatus:
-    """The match status of one engagement."""
-    return next(
-        (status for holds, status in match_conditions(invoice_count, gap, within) if holds),
-        MatchStatus.PARTIALLY_INVOICED,
-    )

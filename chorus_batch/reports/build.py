@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 import pandas as pd
@@ -25,7 +24,7 @@ import pandas as pd
 from .. import store as db
 from ..config import Settings
 from ..domain.matching import ANOMALIES
-from ..domain.reconciliation import ACCEPTED, MatchStatus, Tolerance
+from ..domain.reconciliation import ACCEPTED, MatchStatus
 from ..store import reports as queries
 from ..store.schema import SCALE
 
@@ -226,37 +225,6 @@ def money_text(millionths: int | None) -> str:
     return f"{'-' if millionths < 0 else ''}{cents // 100}.{cents % 100:02d}"
 
 
-def _matcher(tolerance: Tolerance) -> Callable[[int, int, int], str]:
-    """``match_status(invoice_count, invoiced, ordered)`` for exact millionths, as
-    ``domain.reconciliation.match_status`` with ``Tolerance.within`` decides it, the tolerance's
-    constants taken once."""
-    limit = tolerance.amount * SCALE
-    amount: Decimal | int = int(limit) if limit == limit.to_integral_value() else limit
-    num, den = tolerance.percent.as_integer_ratio()
-    hundred = 100 * den
-    none, over, full, partial = (
-        s.value
-        for s in (
-            MatchStatus.NOT_INVOICED,
-            MatchStatus.OVER_INVOICED,
-            MatchStatus.FULLY_INVOICED,
-            MatchStatus.PARTIALLY_INVOICED,
-        )
-    )
-
-    def status(count: int, invoiced: int, ordered: int) -> str:
-        if count == 0:
-            return none
-        gap = invoiced - ordered
-        size = abs(gap)
-        within = size <= amount or size * hundred <= abs(ordered) * num
-        if gap > 0 and not within:
-            return over
-        return full if within else partial
-
-    return status
-
-
 _NOT_ACCEPTED = ("ENGAGEMENT_NOT_ACCEPTED", ANOMALIES["ENGAGEMENT_NOT_ACCEPTED"])
 _OVER = ("OVER_INVOICED", ANOMALIES["OVER_INVOICED"])
 _DUPLICATE = ("DUPLICATE_INVOICE", ANOMALIES["DUPLICATE_INVOICE"])
@@ -268,7 +236,7 @@ def _totals_chunks(shared: _Shared) -> Iterator[Rows]:
     ``totals``."""
     over_ids: set[int] = set()
     by_currency: dict[str, list[int]] = {}
-    status_of = _matcher(shared.tolerance)
+    status_of = shared.tolerance.matcher(SCALE)
     stored = shared.engagement_anomalies()
     closed, accepted, over_status = shared.closed_paid, ACCEPTED.value, MatchStatus.OVER_INVOICED.value
     exact = db.invoices.exact
@@ -306,7 +274,7 @@ def _totals_chunks(shared: _Shared) -> Iterator[Rows]:
             found[3] += credit_notes
             found[4] += paid
             found[5] += count
-            match = status_of(count, invoiced, ordered)
+            match = status_of(count, invoiced, ordered).value
             # the anomalies: stored (on invoices, duplicates) and computed from the totals above
             items = [(code, ANOMALIES.get(code, reason)) for code, reason in stored.get(eid, ())]
             if match == over_status:

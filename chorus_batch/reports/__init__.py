@@ -104,10 +104,10 @@ def write_reports(
     from itertools import groupby
 
     from .build import stream_rows
-    from .write import write_rows
+    from .write import write_lines
 
-    chunks = stream_rows(conn, settings, today, _known(names))
+    chunks = stream_rows(conn, settings, today, _known(names), joined=True)
     return [
-        write_rows(name, (chunk for _name, chunk in group), out_dir / csv_name(name, excel_fr), excel_fr, raw)
+        write_lines(name, (chunk for _name, chunk in group), out_dir / csv_name(name, excel_fr), excel_fr, raw)
         for name, group in groupby(chunks, key=lambda item: item[0])
     ]

@@ -16,6 +16,7 @@ Every money row carries its currency: nothing is ever summed across currencies.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -125,7 +126,27 @@ _TOTALLED = ("ordered_micros", "invoiced_micros", "credit_notes_micros", "paid_m
 
 # -- helpers -------------------------------------------------------------------------------------
 
-Rows = list[tuple[Any, ...]]  # a chunk of a report: its rows in order, each value as the CSV shows it
+# a chunk of a report, its rows in order, each a tuple of its values as the CSV shows them
+# (text, and integers for the counts)
+Rows = list[tuple[Any, ...]]
+EXCEL_TEXT_MAX = 255  # the longest string literal an Excel formula takes
+
+
+@dataclass
+class Joined:
+    """A chunk of a report whose first cells the database gave as one string per row
+    (``store.reports._head``: text joined by ``UNIT``): each row's ``line``, the values computed
+    here for its last cells (``tails``) and its id; ``heads(ids)`` reads the first cells of
+    those rows again, one value each, for a line that cannot be split (a cell holding
+    ``UNIT``). ``write.write_lines`` writes it."""
+
+    lines: list[str]
+    tails: list[tuple[Any, ...]]
+    ids: list[int]
+    heads: Callable[[list[int]], dict[int, tuple[Any, ...]]]
+
+
+Chunk = Rows | Joined
 
 
 def _chunks(conn: db.Connection, query: db.Query[Any]) -> Iterator[Rows]:
@@ -147,20 +168,32 @@ def _cell(items: list[tuple[Any, Any]]) -> str:
 # -- status.csv ----------------------------------------------------------------------------------
 
 
-def _status_chunks(conn: db.Connection, today: date) -> Iterator[Rows]:
+def _status_chunks(conn: db.Connection, today: date, joined: bool) -> Iterator[Chunk]:
     """One row per engagement: parties, status, dates, ``days_in_status`` (whole days from the
-    day of the last transition to ``today``, never negative), ordered amounts."""
-    days: dict[str, int] = {}
+    day of the last transition to ``today``, never negative), ordered amounts. All computed by
+    the database."""
+    for rows in _chunks(conn, queries.status(conn, today, joined)):
+        if joined:
+            yield Joined([r[0] for r in rows], [()] * len(rows), [r[1] for r in rows], _heads(conn, "status", today))
+        else:
+            yield [r[:-1] for r in rows]
 
-    def since(moment: str) -> int:
-        day = moment[:10]
-        found = days.get(day)
-        if found is None:
-            found = days[day] = max((today - date.fromisoformat(day)).days, 0)
-        return found
 
-    for rows in _chunks(conn, queries.status(conn)):
-        yield [(*r[:8], since(r[7]), *r[8:]) for r in rows]
+def _heads(
+    conn: db.Connection, name: str, today: date | None = None
+) -> Callable[[list[int]], dict[int, tuple[Any, ...]]]:
+    """For ``Joined.heads``: the first cells of a report's rows of these ids, by id."""
+    width = _HEAD.get(name, len(COLUMNS[name]))
+
+    def heads(ids: list[int]) -> dict[int, tuple[Any, ...]]:
+        query = {
+            "status": lambda: queries.status(conn, today or date.min, only=ids),
+            "reconciliation": lambda: queries.totals(conn, only=ids),
+            "invoices": lambda: queries.invoices(conn, only=ids),
+        }[name]()
+        return {r[width]: tuple(r[:width]) for rows in _chunks(conn, query) for r in rows}
+
+    return heads
 
 
 # -- reconciliation.csv --------------------------------------------------------------------------
@@ -194,13 +227,13 @@ class _Shared:
 
     def over_invoiced(self) -> set[int]:
         if self.over is None:  # the invoices report alone: one pass over the totals for it
-            for _chunk in _totals_chunks(self):
+            for _chunk in _reconciliation_chunks(self, False):
                 pass
         return self.over or set()
 
     def currency_totals(self) -> dict[str, list[int]]:
         if self.by_currency is None:  # totals.csv without the reconciliation: one pass for it
-            for _chunk in _totals_chunks(self):
+            for _chunk in _reconciliation_chunks(self, False):
                 pass
         return self.by_currency or {}
 
@@ -228,46 +261,41 @@ def money_text(millionths: int | None) -> str:
 _NOT_ACCEPTED = ("ENGAGEMENT_NOT_ACCEPTED", ANOMALIES["ENGAGEMENT_NOT_ACCEPTED"])
 _OVER = ("OVER_INVOICED", ANOMALIES["OVER_INVOICED"])
 _DUPLICATE = ("DUPLICATE_INVOICE", ANOMALIES["DUPLICATE_INVOICE"])
+_HEAD = {"reconciliation": 9, "invoices": 14}  # the first columns, as the store gives them
 
 
-def _totals_chunks(shared: _Shared) -> Iterator[Rows]:
-    """The reconciliation of every engagement in row order (``RECONCILIATION_COLUMNS``);
-    collects the over-invoiced engagements for ``invoices`` and the sums per currency for
-    ``totals``."""
+def _chunk(
+    conn: db.Connection, name: str, joined: bool, heads: list[Any], tails: list[tuple[Any, ...]], ids: list[int]
+) -> Chunk:
+    """A chunk made of its rows' first cells as the store gives them (values, or ``line``
+    strings when ``joined``) and the values computed here for the others."""
+    if joined:
+        return Joined(heads, tails, ids, _heads(conn, name))
+    return [(*head, *tail) for head, tail in zip(heads, tails, strict=True)]
+
+
+def _reconciliation_chunks(shared: _Shared, joined: bool) -> Iterator[Chunk]:
+    """One row per engagement: ordered, invoiced (net of credit notes, REJETEE and duplicates
+    excluded), credit notes, paid (MISE_EN_PAIEMENT), remaining, count, match status (within
+    the configured tolerance), anomalies. Collects the over-invoiced engagements for
+    ``invoices`` and the sums per currency for ``totals``."""
     over_ids: set[int] = set()
     by_currency: dict[str, list[int]] = {}
     status_of = shared.tolerance.matcher(SCALE)
     stored = shared.engagement_anomalies()
     closed, accepted, over_status = shared.closed_paid, ACCEPTED.value, MatchStatus.OVER_INVOICED.value
     exact = db.invoices.exact
-    for rows in _chunks(shared.conn, queries.totals(shared.conn)):
-        out = []
-        for (
-            eid,
-            number,
-            issuer_id,
-            issuer_name,
-            supplier_id,
-            supplier_name,
-            status,
-            currency,
-            ordered_micros,
-            ordered_ht,
-            ordered_ttc,
-            inv_u,
-            inv_r,
-            cn_u,
-            cn_r,
-            paid_u,
-            paid_r,
-            raw_count,
-        ) in rows:
+    width = 1 if joined else _HEAD["reconciliation"]
+    for rows in _chunks(shared.conn, queries.totals(shared.conn, joined)):
+        tails, ids = [], []
+        for row in rows:
+            eid, status, currency, ordered_micros, inv_u, inv_r, cn_u, cn_r, paid_u, paid_r, raw_count = row[width:]
             count = int(raw_count)
             invoiced, credit_notes, paid = exact(inv_u, inv_r) or 0, exact(cn_u, cn_r) or 0, exact(paid_u, paid_r) or 0
             ordered = 0 if ordered_micros is None else int(ordered_micros)  # unknown ordered amount: 0
-            found = by_currency.get(currency or "")
+            found = by_currency.get(currency)
             if found is None:
-                found = by_currency[currency or ""] = [0] * (1 + len(_TOTALLED))
+                found = by_currency[currency] = [0] * (1 + len(_TOTALLED))
             found[0] += 1
             found[1] += ordered
             found[2] += invoiced
@@ -282,42 +310,28 @@ def _totals_chunks(shared: _Shared) -> Iterator[Rows]:
                 items.append(_OVER)
             if count > 0 and status != accepted and eid not in closed:
                 items.append(_NOT_ACCEPTED)
-            out.append(
+            remaining = "" if ordered_micros is None else money_text(int(ordered_micros) - invoiced)
+            ids.append(eid)
+            tails.append(
                 (
-                    number,
-                    issuer_id,
-                    issuer_name,
-                    supplier_id,
-                    supplier_name,
-                    status,
-                    currency,
-                    ordered_ht,
-                    ordered_ttc,
                     money_text(invoiced),
                     money_text(credit_notes),
                     money_text(paid),
-                    "" if ordered_micros is None else money_text(int(ordered_micros) - invoiced),
+                    remaining,
                     count,
                     match,
                     _cell(items) if items else "",
                 )
             )
-        yield out
+        yield _chunk(shared.conn, "reconciliation", joined, [r[0] if joined else r[:width] for r in rows], tails, ids)
     shared.over = over_ids
     shared.by_currency = by_currency
-
-
-def _reconciliation_chunks(shared: _Shared) -> Iterator[Rows]:
-    """One row per engagement: ordered, invoiced (net of credit notes, REJETEE and duplicates
-    excluded), credit notes, paid (MISE_EN_PAIEMENT), remaining, count, match status (within
-    the configured tolerance), anomalies."""
-    yield from _totals_chunks(shared)
 
 
 # -- invoices.csv --------------------------------------------------------------------------------
 
 
-def _invoice_chunks(shared: _Shared) -> Iterator[Rows]:
+def _invoice_chunks(shared: _Shared, joined: bool) -> Iterator[Chunk]:
     """One row per invoice or credit note (duplicates and REJETEE included: this is the list of
     what was received). Amounts as stored (positive; ``type`` says which is a credit note)."""
     over_ids = shared.over_invoiced()
@@ -339,24 +353,25 @@ def _invoice_chunks(shared: _Shared) -> Iterator[Rows]:
             found = made[key] = _cell(items)
         return found
 
-    def anomaly(r: tuple[Any, ...]) -> str:
-        # r: the 14 columns of the report up to status_at, then invoice_id, engagement_id,
-        # engagement_status, is_duplicate
-        iid, eid, engagement_status, duplicate = r[14:]
-        not_accepted = r[7] == "true" and engagement_status != accepted and eid not in closed
+    def anomaly(iid: Any, eid: Any, engagement_status: str, duplicate: int) -> str:
+        # eid: the engagement's id, 0 when the invoice matched none
+        not_accepted = eid != 0 and engagement_status != accepted and eid not in closed
         over = eid in over_ids and eid != 0
         if iid not in stored and not duplicate and not not_accepted and not over:
             return ""
         return cell(stored.get(iid, ()), bool(duplicate), not_accepted, over)
 
-    for rows in _chunks(shared.conn, queries.invoices(shared.conn)):
-        yield [(*r[:14], anomaly(r)) for r in rows]
+    width = 1 if joined else _HEAD["invoices"]
+    for rows in _chunks(shared.conn, queries.invoices(shared.conn, joined)):
+        tails = [(anomaly(*r[width:]),) for r in rows]
+        heads = [r[0] for r in rows] if joined else [r[:width] for r in rows]
+        yield _chunk(shared.conn, "invoices", joined, heads, tails, [r[width] for r in rows])
 
 
 # -- totals.csv ----------------------------------------------------------------------------------
 
 
-def _currency_chunks(shared: _Shared) -> Iterator[Rows]:
+def _currency_chunks(shared: _Shared) -> Iterator[Chunk]:
     """One row per currency (engagements without one under ``""``), in code-point order: the
     number of engagements, what they ordered (unknown amounts as 0), invoiced net of credit
     notes, credit notes, paid, remaining (ordered - invoiced), as the reconciliation counts them.
@@ -389,18 +404,23 @@ def _finish(df: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
 
 
 def stream_rows(
-    conn: db.Connection, settings: Settings, today: date, names: tuple[str, ...] = tuple(COLUMNS)
-) -> Iterator[tuple[str, Rows]]:
+    conn: db.Connection,
+    settings: Settings,
+    today: date,
+    names: tuple[str, ...] = tuple(COLUMNS),
+    joined: bool = False,
+) -> Iterator[tuple[str, Chunk]]:
     """The requested reports (``status``, ``reconciliation``, ``invoices``, ``totals``, in that
     order) as ``(name, rows)``, each report's chunks in row order, each row a tuple of its
-    ``COLUMNS`` as the CSV shows them (text, and integers for the counts); always at least one
-    (maybe empty) chunk per report. Read on one connection (one transaction: the reports agree
-    with each other)."""
+    ``COLUMNS`` as the CSV shows them (text, and integers for the counts); ``joined``, the
+    first cells of the rows of ``status``, ``reconciliation`` and ``invoices`` come joined
+    (``Joined``). Always at least one (maybe empty) chunk per report. Read on one connection
+    (one transaction: the reports agree with each other)."""
     shared = _Shared(conn, settings)
-    makers: dict[str, Callable[[], Iterator[Rows]]] = {
-        "status": lambda: _status_chunks(conn, today),
-        "reconciliation": lambda: _reconciliation_chunks(shared),
-        "invoices": lambda: _invoice_chunks(shared),
+    makers: dict[str, Callable[[], Iterator[Chunk]]] = {
+        "status": lambda: _status_chunks(conn, today, joined),
+        "reconciliation": lambda: _reconciliation_chunks(shared, joined),
+        "invoices": lambda: _invoice_chunks(shared, joined),
         "totals": lambda: _currency_chunks(shared),
     }
     for name in COLUMNS:
@@ -422,6 +442,7 @@ def stream(
 ) -> Iterator[tuple[str, pd.DataFrame]]:
     """``stream_rows`` as frames (``frame``)."""
     for name, rows in stream_rows(conn, settings, today, names):
+        assert not isinstance(rows, Joined)  # not asked for
         yield name, frame(name, rows)
 
 

@@ -34,7 +34,7 @@ import html
 import io
 import re
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -48,9 +48,19 @@ from openpyxl.utils import get_column_letter
 from ..domain.matching import ANOMALY_CODES
 from ..domain.reconciliation import MatchStatus
 from ..domain.states import LABELS, State
+from ..store.reports import UNIT
 from ..workspace import write_bytes, write_chunks
 from . import FORMULA_START, csv_name, neutral_cell
-from .build import COLUMNS, DATE_COLUMNS, IDENTIFIER_COLUMNS, INTEGER_COLUMNS, MONEY_COLUMNS
+from .build import (
+    COLUMNS,
+    DATE_COLUMNS,
+    EXCEL_TEXT_MAX,
+    IDENTIFIER_COLUMNS,
+    INTEGER_COLUMNS,
+    MONEY_COLUMNS,
+    Chunk,
+    Joined,
+)
 from .charts import Series, bar_chart, plain
 
 FORMATS = ("csv", "xlsx", "html")
@@ -58,7 +68,6 @@ WORKBOOK = "reports.xlsx"
 PAGE = "reports.html"
 _FIXED_DAY = date(2000, 1, 1)
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest a zip entry can say
-_EXCEL_TEXT_MAX = 255  # the longest string literal an Excel formula takes
 
 
 def write(
@@ -101,16 +110,70 @@ def write_csv(
     return target
 
 
-def write_rows(
-    name: str, chunks: Iterable[Sequence[tuple[Any, ...]]], target: Path, excel_fr: bool = False, raw: bool = False
-) -> Path:
-    """``write_csv`` for chunks of rows (``build.stream_rows``): the same bytes, no frame made."""
-    columns = COLUMNS[name]
-    write_chunks(
-        target,
-        (csv_bytes(name, columns, rows, excel_fr, first=i == 0, raw=raw) for i, rows in enumerate(chunks)),
-    )
+def write_lines(name: str, chunks: Iterable[Chunk], target: Path, excel_fr: bool = False, raw: bool = False) -> Path:
+    """``write_csv`` for the chunks of ``build.stream_rows``: the same bytes, no frame made."""
+    write_chunks(target, (_chunk_bytes(name, chunk, excel_fr, i == 0, raw) for i, chunk in enumerate(chunks)))
     return target
+
+
+_RECORD = "\x1e"  # between the rows of a chunk checked at once (the ASCII record separator)
+# how a cell that starts like a formula begins, in rows joined by _RECORD of cells joined by UNIT
+_STARTS = tuple(mark + start for mark in (UNIT, _RECORD) for start in FORMULA_START)
+
+
+def _chunk_bytes(name: str, chunk: Chunk, excel_fr: bool, first: bool, raw: bool) -> bytes:
+    """A chunk of a report as CSV bytes. The cells the database joined (``Joined``) are written
+    as they came, a chunk at a time, when none of them needs a quote, a ``'`` (``neutral_cell``;
+    a number starting with ``-`` is looked at too) or the French form, and the cells computed
+    here after them, one by one; other chunks by ``csv_bytes``."""
+    columns = COLUMNS[name]
+    if not isinstance(chunk, Joined):
+        return csv_bytes(name, columns, chunk, excel_fr, first, raw)
+    width = len(columns) - len(chunk.tails[0]) if chunk.tails else len(columns)
+    text = _RECORD.join(chunk.lines)
+    if (
+        not excel_fr
+        and "," not in text
+        and '"' not in text
+        and "\n" not in text
+        and "\r" not in text
+        and text.count(UNIT) == (width - 1) * len(chunk.lines)
+        and text.count(_RECORD) == len(chunk.lines) - 1
+        and (raw or not (text.startswith(FORMULA_START) or any(start in text for start in _STARTS)))
+    ):
+        header = ",".join(columns) + "\n" if first else ""
+        lines = text.replace(UNIT, ",").split(_RECORD)
+        if width < len(columns):
+            tail = _tail_writer(name, width, raw)
+            lines = [line + "," + tail(values) for line, values in zip(lines, chunk.tails, strict=True)]
+        return (header + "\n".join(lines) + ("\n" if chunk.lines else "")).encode("utf-8")
+    heads: list[Sequence[Any]] = [line.split(UNIT) for line in chunk.lines]
+    unsplit = [i for i, cells in zip(chunk.ids, heads, strict=True) if len(cells) != width]
+    if unsplit:  # a cell holds UNIT: those rows' first cells read again, one value each
+        again = chunk.heads(unsplit)
+        heads = [again[i] if len(cells) != width else cells for i, cells in zip(chunk.ids, heads, strict=True)]
+    values = [(*head, *tail) for head, tail in zip(heads, chunk.tails, strict=True)]
+    return csv_bytes(name, columns, values, excel_fr, first, raw)
+
+
+def _tail_writer(name: str, width: int, raw: bool) -> Callable[[tuple[Any, ...]], str]:
+    """The cells after the first ``width`` of a report's row, in the plain CSV form: numbers as
+    they are, text neutralised (unless ``raw``) and quoted when it must be (the same text gives
+    the same cell: worked out once)."""
+    numbers = {*MONEY_COLUMNS[name], *INTEGER_COLUMNS[name]}
+    made: dict[str, str] = {}
+
+    def text(value: str) -> str:
+        found = made.get(value)
+        if found is None:
+            if len(made) > 10_000:  # bounded, whatever the texts
+                made.clear()
+            cell = value if raw else str(neutral_cell(value))
+            found = made[value] = _quoted(cell, ",") if "\r" not in value else '"' + cell.replace('"', '""') + '"'
+        return found
+
+    writers = [str if column in numbers else text for column in COLUMNS[name][width:]]
+    return lambda values: ",".join([w(v) for w, v in zip(writers, values, strict=True)])
 
 
 def to_csv(name: str, df: pd.DataFrame, excel_fr: bool = False, first: bool = True, raw: bool = False) -> bytes:
@@ -225,7 +288,7 @@ def excel_text(value: object) -> object:
     text, never a number; empty stays empty; one too long for a formula is neutralised instead."""
     if not isinstance(value, str) or not value:
         return value
-    if len(value) > _EXCEL_TEXT_MAX:
+    if len(value) > EXCEL_TEXT_MAX:
         return neutral_cell(value)
     return '="' + value.replace('"', '""') + '"'
 

@@ -11,18 +11,38 @@ server-side one on PostgreSQL, so they stream): every column selected here is te
 number, which needs no conversion.
 
 Each query is built for the connection's database (``status``, ``totals``, ``invoices``,
-``invoice_anomalies``, ``engagement_anomalies``); ``rows`` streams one.
+``invoice_anomalies``, ``engagement_anomalies``); ``rows`` streams one. ``joined``, ``status``,
+``totals`` and ``invoices`` give the cells that come straight from the store as one string
+(``_head``).
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Sequence
+from datetime import date
+from functools import reduce
 from typing import Any
 
-from sqlalchemy import Connection, String, and_, case, cast, func, literal, select, true, type_coerce, union
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Date,
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+    true,
+    type_coerce,
+    union,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql import ColumnElement, Select
+from sqlalchemy.sql.elements import Label
 
 from ..domain.states import Event
 from . import schema as s
@@ -50,6 +70,33 @@ def money_text(conn: Connection, column: Any) -> Any:
     return type_coerce(case((raw.is_(None), ""), else_=text), String)
 
 
+UNIT = "\x1f"  # between the cells of a ``line`` (the ASCII unit separator)
+
+
+def _head(cells: Sequence[Any], joined: bool) -> list[Any]:
+    """The cells a report takes straight from the store: as they are (labelled columns), or,
+    ``joined``, as text joined by the database with ``UNIT`` into one column ``line`` (``""`` for
+    a NULL: a nullable column, or one that is not text, is given ``coalesce``; an expression of
+    text must never be NULL): a million rows then cross into Python as a million strings
+    instead of ten million values, and ``reports.build`` writes them as CSV lines a chunk at a
+    time."""
+    if not joined:
+        return list(cells)
+    texts: list[Any] = []
+    for cell in cells:
+        value = cell.element if isinstance(cell, Label) else cell
+        if not isinstance(value.type, String):
+            value = func.coalesce(cast(value, String), "")
+        elif isinstance(value, Column) and value.nullable:
+            value = func.coalesce(value, "")
+        texts.append(value)
+    return [type_coerce(reduce(lambda a, b: a + UNIT + b, texts), String).label("line")]
+
+
+def _only(query: Select[Any], id_column: Any, ids: Sequence[int]) -> Select[Any]:
+    return query.where(id_column.in_(list(ids))) if ids else query
+
+
 def _text(column: Any, name: str | None = None) -> Any:
     """A nullable text column as the reports write it: ``""`` for none."""
     return type_coerce(func.coalesce(column, ""), String).label(name or column.name)
@@ -68,9 +115,20 @@ def _invoice_order(conn: Connection) -> list[Any]:
     return [_i.c.seller_id, _i.c.number, _i.c.id]
 
 
-def status(conn: Connection) -> Select[Any]:
-    """One row per engagement: parties, status, dates, ordered amounts as text."""
-    q = select(
+def days_in_status(conn: Connection, today: date) -> Any:
+    """Whole days from the day of the last transition to ``today``, never negative."""
+    day = func.substr(_e.c.last_transition_at, 1, 10)
+    if conn.dialect.name == "postgresql":
+        return func.greatest(cast(literal(today.isoformat()), Date) - cast(day, Date), 0)
+    difference: Any = func.julianday(today.isoformat()) - func.julianday(day)  # whole days, as a REAL
+    return func.max(cast(difference, BigInteger), 0)
+
+
+def status(conn: Connection, today: date, joined: bool = False, only: Sequence[int] = ()) -> Select[Any]:
+    """One row per engagement: parties, status, dates, days in status, ordered amounts as text
+    (``joined``: the whole row as one ``line``), then the engagement's id. ``only``: the
+    engagements of these ids alone."""
+    cells = [
         _e.c.number.label("engagement_number"),
         _e.c.issuer_id,
         _text(_e.c.issuer_name),
@@ -79,43 +137,51 @@ def status(conn: Connection) -> Select[Any]:
         _e.c.status,
         _e.c.created_at,
         _e.c.last_transition_at,
+        type_coerce(days_in_status(conn, today), BigInteger).label("days_in_status"),
         money_text(conn, _e.c.amount_ht).label("amount_ht"),
         money_text(conn, _e.c.amount_ttc).label("amount_ttc"),
         _text(_e.c.currency),
-    ).order_by(*_code_points(conn, _e.c.number, _e.c.issuer_id))
-    return q
+    ]
+    q = select(*_head(cells, joined), _e.c.id.label("engagement_id"))
+    return _only(q, _e.c.id, only).order_by(*_code_points(conn, _e.c.number, _e.c.issuer_id))
 
 
-def totals(conn: Connection) -> Select[Any]:
-    """Per engagement (with its parties' ids and names), its totals as the database keeps them
-    (``engagement_totals``, migration 10: ``invoices.counted_sums`` added up as invoices are
-    written): the two parts (``_units``, ``_rest``) of invoiced (net of credit notes), credit
-    notes and paid, the number of counted documents, the currency, the raw millionths ordered
-    and the ordered amounts as text. ``reports.build`` makes the sums, the remaining amount and
-    the match status."""
+def totals(conn: Connection, joined: bool = False, only: Sequence[int] = ()) -> Select[Any]:
+    """Per engagement, the reconciliation's first cells (number, parties' ids and names,
+    status, currency, ordered amounts as text; ``joined``: as one ``line``), then what
+    ``reports.build`` computes the others from: the engagement's id, status and currency, the
+    raw millionths ordered, and its totals as the database keeps them (``engagement_totals``,
+    migration 10: ``invoices.counted_sums`` added up as invoices are written): the two parts
+    (``_units``, ``_rest``) of invoiced (net of credit notes), credit notes and paid, and the
+    number of counted documents. ``only``: the engagements of these ids alone."""
     t = s.engagement_totals
     ordered_ttc = micros(_e.c.amount_ttc)
     parts = [t.c[f"{name}_{part}"] for name in MONEY_SUMS for part in ("units", "rest")]
+    cells = [
+        _e.c.number.label("engagement_number"),
+        _e.c.issuer_id,
+        _text(_e.c.issuer_name),
+        _e.c.supplier_id,
+        _text(_e.c.supplier_name),
+        _e.c.status,
+        _text(_e.c.currency),
+        money_text(conn, _e.c.amount_ht).label("ordered_ht"),
+        money_text(conn, ordered_ttc).label("ordered_ttc"),
+    ]
     q = (
         select(
+            *_head(cells, joined),
             _e.c.id.label("engagement_id"),
-            _e.c.number.label("engagement_number"),
-            _e.c.issuer_id,
-            _text(_e.c.issuer_name),
-            _e.c.supplier_id,
-            _text(_e.c.supplier_name),
-            _e.c.status,
-            _text(_e.c.currency),
+            _e.c.status.label("engagement_status"),
+            _text(_e.c.currency, "engagement_currency"),
             ordered_ttc.label("ordered_micros"),
-            money_text(conn, _e.c.amount_ht).label("ordered_ht"),
-            money_text(conn, ordered_ttc).label("ordered_ttc"),
             *parts,
             func.coalesce(t.c.invoice_count, 0).label("invoice_count"),
         )
         .select_from(_e.outerjoin(t, t.c.engagement_id == _e.c.id))
         .order_by(*_code_points(conn, _e.c.number, _e.c.issuer_id))
     )
-    return q
+    return _only(q, _e.c.id, only)
 
 
 def invoice_anomalies(conn: Connection) -> Select[Any]:
@@ -176,29 +242,33 @@ def closed_by_payment(conn: Connection) -> set[int]:
     return set(conn.execute(paid).scalars())
 
 
-def invoices(conn: Connection) -> Select[Any]:
-    """One row per invoice or credit note (duplicates and REJETEE included), with its issue and
-    due dates, its engagement's number and status; amounts as stored (positive), as text, with the invoice's
-    currency and whether it counts toward its engagement's totals (``counted``): the columns of
-    ``invoices.csv`` but its anomalies, in its order, then what they are computed from
-    (``invoice_id``, ``engagement_id``, ``engagement_status``, ``is_duplicate``)."""
+def invoices(conn: Connection, joined: bool = False, only: Sequence[int] = ()) -> Select[Any]:
+    """One row per invoice or credit note (duplicates and REJETEE included): the columns of
+    ``invoices.csv`` but its anomalies, in its order (``joined``: as one ``line``): issue
+    and due dates, its engagement's number, amounts as stored (positive), as text, with the
+    invoice's currency and whether it counts toward its engagement's totals (``counted``);
+    then what the anomalies are computed from (``invoice_id``, ``engagement_id``, 0 when not
+    matched, ``engagement_status``, ``is_duplicate``). ``only``: the invoices of these ids alone."""
     matched = _i.c.engagement_id.is_not(None)
+    cells = [
+        _i.c.number.label("invoice_number"),
+        _i.c.type,
+        _text(_i.c.issue_date),
+        _text(_i.c.due_date),
+        _text(_i.c.seller_id),
+        _text(_i.c.buyer_id),
+        _text(func.coalesce(_e.c.number, _i.c.engagement_ref), "engagement_number"),
+        case((matched, "true"), else_="false").label("matched"),
+        money_text(conn, _i.c.amount_ht).label("amount_ht"),
+        money_text(conn, _i.c.amount_ttc).label("amount_ttc"),
+        _text(_i.c.currency),
+        case((and_(matched, counted()), "true"), else_="false").label("counted"),
+        _i.c.status,
+        _i.c.status_at,
+    ]
     q = (
         select(
-            _i.c.number.label("invoice_number"),
-            _i.c.type,
-            _text(_i.c.issue_date),
-            _text(_i.c.due_date),
-            _text(_i.c.seller_id),
-            _text(_i.c.buyer_id),
-            _text(func.coalesce(_e.c.number, _i.c.engagement_ref), "engagement_number"),
-            case((matched, "true"), else_="false").label("matched"),
-            money_text(conn, _i.c.amount_ht).label("amount_ht"),
-            money_text(conn, _i.c.amount_ttc).label("amount_ttc"),
-            _text(_i.c.currency),
-            case((and_(matched, counted()), "true"), else_="false").label("counted"),
-            _i.c.status,
-            _i.c.status_at,
+            *_head(cells, joined),
             _i.c.id.label("invoice_id"),
             func.coalesce(_i.c.engagement_id, 0).label("engagement_id"),
             func.coalesce(_e.c.status, "").label("engagement_status"),
@@ -207,12 +277,12 @@ def invoices(conn: Connection) -> Select[Any]:
         .select_from(_i.outerjoin(_e, _e.c.id == _i.c.engagement_id))
         .order_by(*_invoice_order(conn))
     )
-    return q
+    return _only(q, _i.c.id, only)
 
 
 def rows(conn: Connection, query: Select[Any]) -> Iterator[Chunk]:
     """``query``'s rows, ``CHUNK_ROWS`` at a time; always at least one (maybe empty) chunk."""
-    compiled = query.compile(dialect=conn.dialect)
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     raw = conn.connection.dbapi_connection
     assert raw is not None  # None only once the connection is closed or invalidated
     named = conn.dialect.name == "postgresql"  # a server-side cursor, named apart from one still open

@@ -366,6 +366,63 @@ def test_csv_bytes_write_what_the_csv_module_writes(cells: list[list[str]], mode
     assert write.csv_bytes(name, columns, rows, excel_fr, first, raw) == data
 
 
+# text a spreadsheet or a CSV reader must not misread, and the separators of a joined line:
+# mostly plain, else one odd character (alone, first or inside), else anything of them
+_ODD = ',;"=+-@\t\r\n\x1f\x1e'
+_ODD_TEXT = st.one_of(
+    st.text(alphabet="ab1", max_size=3),
+    st.builds(lambda c, where: (c, c + "a", "a" + c + "b")[where], st.sampled_from(_ODD), st.integers(0, 2)),
+    st.text(alphabet=st.sampled_from(list(_ODD + "ab é1.")), max_size=5),
+)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_written_csv_is_the_frames_csv_whatever_the_text(tmp_path: Path, backend: str, request: Any) -> None:
+    """``report all`` writes the cells the database joined as they came when none needs care,
+    and cell by cell otherwise (``write._chunk_bytes``): with quotes, separators, line ends,
+    formula starts, negative amounts, and cells holding the joining characters themselves, its
+    files are the bytes the frames give, in every form, on both databases."""
+    url = request.getfixturevalue("pg_url") if backend == "postgresql" else f"sqlite:///{tmp_path / 'odd.sqlite'}"
+    store = Store(url)
+
+    @settings(max_examples=80, deadline=None)
+    @given(
+        st.lists(st.tuples(_ODD_TEXT, _ODD_TEXT, _ODD_TEXT, _ODD_TEXT), min_size=1, max_size=4),
+        st.sampled_from(["plain", "excel_fr", "raw"]),
+        st.booleans(),
+    )
+    def written(texts: list[tuple[str, str, str, str]], form: str, negative: bool) -> None:
+        excel_fr, raw = form == "excel_fr", form == "raw"
+        with store.begin() as conn:
+            for table in (s.invoice_statuses, s.invoices, s.engagement_totals, s.engagements):
+                conn.execute(table.delete())
+            for i, (number, name, invoice, reason) in enumerate(texts):
+                amount = "-1.00" if negative else "1.00"
+                e = _engagement(
+                    conn,
+                    f"{number}{i}",
+                    "A_TRAITER",
+                    amount,
+                    amount,
+                    "2026-12-01T08:00:00Z",
+                    "2026-12-02T09:00:00Z",
+                    name,
+                )
+                anomalies = [{"code": "BUYER_MISMATCH", "reason": reason}]
+                _invoice(conn, invoice, "1.00", "1.20", ["DEPOSEE"], e, number, seller=name, anomalies=anomalies)
+        out = tmp_path / form
+        with store.read() as conn:
+            frames = reports.report_all(conn, Settings(), TODAY)
+            paths = reports.write_reports(conn, Settings(), out, TODAY, excel_fr=excel_fr, raw=raw)
+        for name, path in zip(reports.REPORTS, paths, strict=True):
+            assert path.read_bytes() == write.to_csv(name, frames[name], excel_fr, raw=raw), name
+
+    try:
+        written()
+    finally:
+        store.close()
+
+
 def test_excel_text_keeps_an_identifier_one_string() -> None:
     assert write.excel_text("00123") == '="00123"'
     assert write.excel_text('a";HYPERLINK("x")') == '="a"";HYPERLINK(""x"")"'

@@ -473,10 +473,14 @@ class Session:
         text cells as they are, for programs (``reports.write_reports``)."""
         if out_dir is None:  # written into the workspace's outbox/reports/: it must be one
             self.ws.require()
-        settings = self.settings
+        settings, day, folder = self.settings, today or date.today(), out_dir or self.ws.reports
+        if fmt == "csv":  # a big store's invoices.csv by a helper process (reports.helper)
+            from .reports.helper import write_csv
+
+            with self.store() as store:
+                return write_csv(store, settings, folder, day, names, excel_fr, raw)
         with self.reading() as conn:
-            day = today or date.today()
-            return reports.write_reports(conn, settings, out_dir or self.ws.reports, day, names, fmt, excel_fr, raw)
+            return reports.write_reports(conn, settings, folder, day, names, fmt, excel_fr, raw)
 
     # -- demo -------------------------------------------------------------------------------------
 

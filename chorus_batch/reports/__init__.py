@@ -67,6 +67,13 @@ def _known(names: Iterable[str]) -> tuple[str, ...]:
     return wanted
 
 
+def checked(names: Iterable[str], excel_fr: bool, raw: bool) -> tuple[str, ...]:
+    """The names of the reports asked for, known; the CSV forms asked for, compatible."""
+    if excel_fr and raw:
+        raise ValueError("--raw is for programs and --excel-fr for French Excel: choose one")
+    return _known(names)
+
+
 def write_frames(
     frames: Mapping[str, DataFrame],
     out_dir: Path,
@@ -97,8 +104,7 @@ def write_reports(
     computed and written a chunk at a time, so a store of millions of rows needs little memory.
     ``excel_fr`` writes ``<name>.excel-fr.csv`` (never the plain files); ``raw`` leaves text
     cells as they are (``write.to_csv``)."""
-    if excel_fr and raw:
-        raise ValueError("--raw is for programs and --excel-fr for French Excel: choose one")
+    names = checked(names, excel_fr, raw)
     if fmt != "csv":
         return write_frames(report_all(conn, settings, today), out_dir, fmt, excel_fr, as_of=today)
     from itertools import groupby
@@ -106,7 +112,7 @@ def write_reports(
     from .build import stream_rows
     from .write import write_lines
 
-    chunks = stream_rows(conn, settings, today, _known(names), joined=True)
+    chunks = stream_rows(conn, settings, today, tuple(names), joined=True)
     return [
         write_lines(name, (chunk for _name, chunk in group), out_dir / csv_name(name, excel_fr), excel_fr, raw)
         for name, group in groupby(chunks, key=lambda item: item[0])

@@ -226,10 +226,16 @@ class _Shared:
         return self._by_invoice
 
     def over_invoiced(self) -> set[int]:
-        if self.over is None:  # the invoices report alone: one pass over the totals for it
-            for _chunk in _reconciliation_chunks(self, False):
-                pass
-        return self.over or set()
+        if self.over is None:  # the invoices report alone: one narrow pass for it
+            status_of, over = self.tolerance.matcher(SCALE), MatchStatus.OVER_INVOICED
+            exact = db.invoices.exact
+            self.over = {
+                int(eid)
+                for rows in _chunks(self.conn, queries.matches())
+                for eid, _status, _currency, ordered, inv_u, inv_r, *_others, count in rows
+                if status_of(int(count), exact(inv_u, inv_r) or 0, 0 if ordered is None else int(ordered)) == over
+            }
+        return self.over
 
     def currency_totals(self) -> dict[str, list[int]]:
         if self.by_currency is None:  # totals.csv without the reconciliation: one pass for it

@@ -34,7 +34,7 @@ import html
 import io
 import re
 import zipfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -117,8 +117,14 @@ def write_lines(name: str, chunks: Iterable[Chunk], target: Path, excel_fr: bool
 
 
 _RECORD = "\x1e"  # between the rows of a chunk checked at once (the ASCII record separator)
-# how a cell that starts like a formula begins, in rows joined by _RECORD of cells joined by UNIT
-_STARTS = tuple(mark + start for mark in (UNIT, _RECORD) for start in FORMULA_START)
+
+
+def _formula_like(text: str) -> bool:
+    """Whether a cell of rows joined by ``_RECORD``, of cells joined by ``UNIT``, starts like a
+    formula (a character looked for alone first: much quicker, and most are never there)."""
+    return text.startswith(FORMULA_START) or any(
+        start in text and (UNIT + start in text or _RECORD + start in text) for start in FORMULA_START
+    )
 
 
 def _chunk_bytes(name: str, chunk: Chunk, excel_fr: bool, first: bool, raw: bool) -> bytes:
@@ -139,14 +145,16 @@ def _chunk_bytes(name: str, chunk: Chunk, excel_fr: bool, first: bool, raw: bool
         and "\r" not in text
         and text.count(UNIT) == (width - 1) * len(chunk.lines)
         and text.count(_RECORD) == len(chunk.lines) - 1
-        and (raw or not (text.startswith(FORMULA_START) or any(start in text for start in _STARTS)))
+        and (raw or not _formula_like(text))
     ):
         header = ",".join(columns) + "\n" if first else ""
-        lines = text.replace(UNIT, ",").split(_RECORD)
-        if width < len(columns):
-            tail = _tail_writer(name, width, raw)
-            lines = [line + "," + tail(values) for line, values in zip(lines, chunk.tails, strict=True)]
-        return (header + "\n".join(lines) + ("\n" if chunk.lines else "")).encode("utf-8")
+        text = text.replace(UNIT, ",")
+        if width < len(columns):  # the cells computed here, a column at a time, after the others
+            tails = _tail_cells(name, width, raw, chunk.tails)
+            text = "\n".join(map(",".join, zip(text.split(_RECORD), *tails, strict=True)))
+        else:
+            text = text.replace(_RECORD, "\n")
+        return (header + text + ("\n" if chunk.lines else "")).encode("utf-8")
     heads: list[Sequence[Any]] = [line.split(UNIT) for line in chunk.lines]
     unsplit = [i for i, cells in zip(chunk.ids, heads, strict=True) if len(cells) != width]
     if unsplit:  # a cell holds UNIT: those rows' first cells read again, one value each
@@ -156,24 +164,27 @@ def _chunk_bytes(name: str, chunk: Chunk, excel_fr: bool, first: bool, raw: bool
     return csv_bytes(name, columns, values, excel_fr, first, raw)
 
 
-def _tail_writer(name: str, width: int, raw: bool) -> Callable[[tuple[Any, ...]], str]:
-    """The cells after the first ``width`` of a report's row, in the plain CSV form: numbers as
-    they are, text neutralised (unless ``raw``) and quoted when it must be (the same text gives
-    the same cell: worked out once)."""
+def _tail_cells(name: str, width: int, raw: bool, tails: list[tuple[Any, ...]]) -> list[list[str]]:
+    """The cells after the first ``width`` of a report's rows, a column at a time, in the plain
+    CSV form: numbers as they are, text neutralised (unless ``raw``) and quoted when it must be
+    (the same text gives the same cell: worked out once)."""
     numbers = {*MONEY_COLUMNS[name], *INTEGER_COLUMNS[name]}
     made: dict[str, str] = {}
 
     def text(value: str) -> str:
-        found = made.get(value)
-        if found is None:
-            if len(made) > 10_000:  # bounded, whatever the texts
-                made.clear()
-            cell = value if raw else str(neutral_cell(value))
-            found = made[value] = _quoted(cell, ",") if "\r" not in value else '"' + cell.replace('"', '""') + '"'
-        return found
+        cell = value if raw else str(neutral_cell(value))
+        if len(made) > 10_000:  # bounded, whatever the texts
+            made.clear()
+        made[value] = _quoted(cell, ",") if "\r" not in value else '"' + cell.replace('"', '""') + '"'
+        return made[value]
 
-    writers = [str if column in numbers else text for column in COLUMNS[name][width:]]
-    return lambda values: ",".join([w(v) for w, v in zip(writers, values, strict=True)])
+    cells = []
+    for j, column in enumerate(COLUMNS[name][width:]):
+        if column in numbers:
+            cells.append([str(values[j]) for values in tails])
+        else:
+            cells.append([c if (c := made.get(values[j])) is not None else text(values[j]) for values in tails])
+    return cells
 
 
 def to_csv(name: str, df: pd.DataFrame, excel_fr: bool = False, first: bool = True, raw: bool = False) -> bytes:

@@ -45,6 +45,7 @@ from ..errors import StoreError
 from . import migrations, parties
 from ._fast import Savepoint
 
+_SNAPSHOT = re.compile(r"[0-9A-F]+(-[0-9A-F]+)+")  # what pg_export_snapshot() gives
 DEFAULT_BUSY_TIMEOUT = 30.0  # seconds; the configuration's ``busy_timeout_seconds``
 
 # Files per transaction (their reports are written and their moves made after its commit). On
@@ -135,9 +136,35 @@ class Store:
             committing = True
 
     @contextmanager
-    def read(self) -> Iterator[Connection]:
-        """A read-only connection (its writes, if any, are rolled back): one snapshot on SQLite."""
+    def read(self, snapshot: str | None = None) -> Iterator[Connection]:
+        """A read-only connection (its writes, if any, are rolled back), one snapshot of the
+        store (PostgreSQL: ``REPEATABLE READ``). ``snapshot``: the one a ``shared_read`` of
+        another process exported (PostgreSQL; on SQLite that read begins at once, the writers
+        held off meanwhile)."""
         with self._failures(), self.engine.connect() as conn:
+            if self.engine.dialect.name == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+                if snapshot is not None:
+                    if not _SNAPSHOT.fullmatch(snapshot):
+                        raise ValueError(f"not a snapshot of PostgreSQL: {snapshot!r}")
+                    conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")  # no parameter there
+            elif snapshot is not None:
+                conn.exec_driver_sql("SELECT 1 FROM sqlite_master LIMIT 1")  # its snapshot taken now
+            yield conn
+
+    @contextmanager
+    def shared_read(self, share: Callable[[str], None]) -> Iterator[Connection]:
+        """``read``, whose snapshot another process's read shares: ``share(snapshot)`` hands
+        it to that process and returns once it has opened ``read(snapshot)``. On SQLite the
+        write lock is held meanwhile (waiting up to the busy timeout for a writer), so that no
+        commit can come between the two reads' beginnings; PostgreSQL exports its snapshot."""
+        with self.read() as conn:
+            if self.engine.dialect.name == "postgresql":
+                share(conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one())
+            else:
+                with self._failures(), self._writer.connect() as hold, hold.begin():
+                    conn.exec_driver_sql("SELECT 1 FROM sqlite_master LIMIT 1")
+                    share("sqlite")
             yield conn
 
     def close(self) -> None:

@@ -149,14 +149,8 @@ def status(conn: Connection, today: date, joined: bool = False, only: Sequence[i
 def totals(conn: Connection, joined: bool = False, only: Sequence[int] = ()) -> Select[Any]:
     """Per engagement, the reconciliation's first cells (number, parties' ids and names,
     status, currency, ordered amounts as text; ``joined``: as one ``line``), then what
-    ``reports.build`` computes the others from: the engagement's id, status and currency, the
-    raw millionths ordered, and its totals as the database keeps them (``engagement_totals``,
-    migration 10: ``invoices.counted_sums`` added up as invoices are written): the two parts
-    (``_units``, ``_rest``) of invoiced (net of credit notes), credit notes and paid, and the
-    number of counted documents. ``only``: the engagements of these ids alone."""
-    t = s.engagement_totals
-    ordered_ttc = micros(_e.c.amount_ttc)
-    parts = [t.c[f"{name}_{part}"] for name in MONEY_SUMS for part in ("units", "rest")]
+    ``reports.build`` computes the others from (``_match_columns``). ``only``: the engagements
+    of these ids alone."""
     cells = [
         _e.c.number.label("engagement_number"),
         _e.c.issuer_id,
@@ -166,22 +160,44 @@ def totals(conn: Connection, joined: bool = False, only: Sequence[int] = ()) -> 
         _e.c.status,
         _text(_e.c.currency),
         money_text(conn, _e.c.amount_ht).label("ordered_ht"),
-        money_text(conn, ordered_ttc).label("ordered_ttc"),
+        money_text(conn, _e.c.amount_ttc).label("ordered_ttc"),
     ]
+    t = s.engagement_totals
     q = (
-        select(
-            *_head(cells, joined),
-            _e.c.id.label("engagement_id"),
-            _e.c.status.label("engagement_status"),
-            _text(_e.c.currency, "engagement_currency"),
-            ordered_ttc.label("ordered_micros"),
-            *parts,
-            func.coalesce(t.c.invoice_count, 0).label("invoice_count"),
-        )
+        select(*_head(cells, joined), *_match_columns())
         .select_from(_e.outerjoin(t, t.c.engagement_id == _e.c.id))
         .order_by(*_code_points(conn, _e.c.number, _e.c.issuer_id))
     )
     return _only(q, _e.c.id, only)
+
+
+def matches() -> Select[Any]:
+    """``_match_columns`` of the engagements that have totals: for the invoices report alone,
+    which engagements are over-invoiced."""
+    t = s.engagement_totals
+    return select(*_match_columns()).select_from(t.join(_e, _e.c.id == t.c.engagement_id))
+
+
+def _match_columns() -> list[Any]:
+    """What the match status of an engagement is computed from: its id, status and currency,
+    the raw millionths ordered, and its totals as the database keeps them
+    (``engagement_totals``, migration 10: ``invoices.counted_sums`` added up as invoices are
+    written): the two parts (``_units``, ``_rest``) of invoiced (net of credit notes), credit
+    notes and paid, and the number of counted documents."""
+    t = s.engagement_totals
+    return [
+        _e.c.id.label("engagement_id"),
+        _e.c.status.label("engagement_status"),
+        _text(_e.c.currency, "engagement_currency"),
+        micros(_e.c.amount_ttc).label("ordered_micros"),
+        *(t.c[f"{name}_{part}"] for name in MONEY_SUMS for part in ("units", "rest")),
+        func.coalesce(t.c.invoice_count, 0).label("invoice_count"),
+    ]
+
+
+def invoices_at_most(conn: Connection) -> int:
+    """A bound on the number of invoices (the largest id: no count of every row)."""
+    return int(conn.execute(select(func.max(_i.c.id))).scalar() or 0)
 
 
 def invoice_anomalies(conn: Connection) -> Select[Any]:

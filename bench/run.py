@@ -71,9 +71,10 @@ def documents(orders: int, mix: bool, seed: int = 2026):
 
 def measure(argv: list[str]) -> dict:
     """Run argv; wall time from spawn to exit (start-up included), the peak RSS of that process
-    (os.wait4 gives its own rusage, unlike RUSAGE_CHILDREN's running max) and the CPU time of it
-    and of every process it started: this script is a child subreaper, so the run's peer
-    processes (children of its fork server, orphaned when it ends) come back here and are
+    (os.wait4 gives its own rusage, unlike RUSAGE_CHILDREN's running max), the largest peak RSS
+    of the processes it started (``helpers_peak_mb``: its fork server, with the peers or helper
+    that server reaped) and the CPU time of it and of every process it started: this script is
+    a child subreaper, so those processes (orphaned when it ends) come back here and are
     counted."""
     _subreaper()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -83,13 +84,14 @@ def measure(argv: list[str]) -> dict:
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: keep Popen from waiting
-        _reap_descendants()
+        helpers = _reap_descendants()
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         out.seek(0), err.seek(0)
         cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
         return {
             "seconds": seconds,
             "peak_mb": usage.ru_maxrss / 1024,
+            "helpers_peak_mb": helpers / 1024,
             "rc": proc.returncode,
             "cpu": cpu,
             "out": out.read().decode(),
@@ -102,16 +104,20 @@ def _subreaper() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
 
 
-def _reap_descendants(limit: float = 10.0) -> None:
-    """Wait (at most ``limit`` s) for the processes the run left behind: they end with it."""
-    deadline = time.monotonic() + limit
+def _reap_descendants(limit: float = 10.0) -> int:
+    """Wait (at most ``limit`` s) for the processes the run left behind (they end with it);
+    the largest peak RSS among them and the processes they reaped, in KiB."""
+    deadline, peak = time.monotonic() + limit, 0
     while time.monotonic() < deadline:
         try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
+            pid, _, usage = os.wait4(-1, os.WNOHANG)
         except ChildProcessError:
-            return
+            break
         if pid == 0:
             time.sleep(0.05)
+        else:
+            peak = max(peak, usage.ru_maxrss)
+    return peak
 
 
 def cli(workspace: Path, profile_to: Path | None = None, db: str | None = None) -> list[str]:

@@ -27,6 +27,7 @@ from ..config import Settings
 from ..domain.matching import ANOMALIES
 from ..domain.reconciliation import ACCEPTED, MatchStatus
 from ..store import reports as queries
+from ..store.reports import UNIT
 from ..store.schema import SCALE
 
 STATUS_COLUMNS = (
@@ -231,8 +232,8 @@ class _Shared:
             exact = db.invoices.exact
             self.over = {
                 int(eid)
-                for rows in _chunks(self.conn, queries.matches())
-                for eid, _status, _currency, ordered, inv_u, inv_r, *_others, count in rows
+                for rows in _chunks(self.conn, queries.over_candidates())
+                for eid, ordered, inv_u, inv_r, count in rows
                 if status_of(int(count), exact(inv_u, inv_r) or 0, 0 if ordered is None else int(ordered)) == over
             }
         return self.over
@@ -368,10 +369,19 @@ def _invoice_chunks(shared: _Shared, joined: bool) -> Iterator[Chunk]:
         return cell(stored.get(iid, ()), bool(duplicate), not_accepted, over)
 
     width = 1 if joined else _HEAD["invoices"]
-    for rows in _chunks(shared.conn, queries.invoices(shared.conn, joined)):
-        tails = [(anomaly(*r[width:]),) for r in rows]
-        heads = [r[0] for r in rows] if joined else [r[:width] for r in rows]
-        yield _chunk(shared.conn, "invoices", joined, heads, tails, [r[width] for r in rows])
+    if not joined:
+        for rows in _chunks(shared.conn, queries.invoices(shared.conn)):
+            tails = [(anomaly(*r[width:]),) for r in rows]
+            yield _chunk(shared.conn, "invoices", False, [r[:width] for r in rows], tails, [r[width] for r in rows])
+        return
+    engagements = queries.engagement_numbers(shared.conn)
+    for rows in _chunks(shared.conn, queries.invoices(shared.conn, joined=True)):
+        lines, tails = [], []
+        for before, ref, after, iid, eid, duplicate in rows:
+            number, status = engagements.get(eid) or (ref, "")  # the engagement's, else the invoice's
+            lines.append(f"{before}{UNIT}{number}{UNIT}{after}")
+            tails.append((anomaly(iid, eid, status, duplicate),))
+        yield _chunk(shared.conn, "invoices", True, lines, tails, [r[3] for r in rows])
 
 
 # -- totals.csv ----------------------------------------------------------------------------------

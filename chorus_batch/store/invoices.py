@@ -122,7 +122,7 @@ MONEY_SUMS = ("invoiced", "credit_notes", "paid")
 
 def units(value: Any) -> Any:
     """The whole units of an expression in millionths, truncated toward zero (SQL integer ``/``)."""
-    return type_coerce(value.op("/")(_SCALE), BigInteger)
+    return type_coerce(value.self_group().op("/")(_SCALE), BigInteger)  # (a - b) / scale, not a - b / scale
 
 
 def rest(value: Any) -> Any:

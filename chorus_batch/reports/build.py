@@ -360,27 +360,32 @@ def _invoice_chunks(shared: _Shared, joined: bool) -> Iterator[Chunk]:
             found = made[key] = _cell(items)
         return found
 
-    def anomaly(iid: Any, eid: Any, engagement_status: str, duplicate: int) -> str:
-        # eid: the engagement's id, 0 when the invoice matched none
-        not_accepted = eid != 0 and engagement_status != accepted and eid not in closed
-        over = eid in over_ids and eid != 0
-        if iid not in stored and not duplicate and not not_accepted and not over:
+    def flags(eid: Any, engagement_status: str) -> tuple[bool, bool]:
+        """What an invoice's engagement adds to its anomalies: not accepted, over-invoiced
+        (``eid``: the engagement's id, 0 when the invoice matched none)."""
+        return eid != 0 and engagement_status != accepted and eid not in closed, eid != 0 and eid in over_ids
+
+    def anomaly(iid: Any, duplicate: int, not_accepted: bool, over: bool) -> str:
+        if not (not_accepted or over or duplicate or iid in stored):
             return ""
         return cell(stored.get(iid, ()), bool(duplicate), not_accepted, over)
 
     width = 1 if joined else _HEAD["invoices"]
     if not joined:
         for rows in _chunks(shared.conn, queries.invoices(shared.conn)):
-            tails = [(anomaly(*r[width:]),) for r in rows]
+            tails = [(anomaly(r[width], r[width + 3], *flags(r[width + 1], r[width + 2])),) for r in rows]
             yield _chunk(shared.conn, "invoices", False, [r[:width] for r in rows], tails, [r[width] for r in rows])
         return
-    engagements = queries.engagement_numbers(shared.conn)
+    # each engagement's number and flags, worked out once for all its invoices
+    engagements = {
+        eid: (number, *flags(eid, status)) for eid, number, status in queries.engagement_numbers(shared.conn)
+    }
     for rows in _chunks(shared.conn, queries.invoices(shared.conn, joined=True)):
         lines, tails = [], []
         for before, ref, after, iid, eid, duplicate in rows:
-            number, status = engagements.get(eid) or (ref, "")  # the engagement's, else the invoice's
+            number, not_accepted, over = engagements.get(eid) or (ref, False, False)  # else the invoice's number
             lines.append(f"{before}{UNIT}{number}{UNIT}{after}")
-            tails.append((anomaly(iid, eid, status, duplicate),))
+            tails.append((anomaly(iid, duplicate, not_accepted, over),))
         yield _chunk(shared.conn, "invoices", True, lines, tails, [r[3] for r in rows])
 
 

@@ -311,10 +311,10 @@ def invoices(conn: Connection, joined: bool = False, only: Sequence[int] = ()) -
     return _only(q.order_by(*_invoice_order(conn)), _i.c.id, only)
 
 
-def engagement_numbers(conn: Connection) -> dict[int, tuple[str, str]]:
-    """Every engagement's number and status, by id."""
-    found = conn.execute(select(_e.c.id, _e.c.number, _e.c.status))
-    return {int(eid): (number, status) for eid, number, status in found}
+def engagement_numbers(conn: Connection) -> Iterator[tuple[int, str, str]]:
+    """Every engagement's id, number and status."""
+    for _columns, found in rows(conn, select(_e.c.id, _e.c.number, _e.c.status)):
+        yield from found
 
 
 def rows(conn: Connection, query: Select[Any]) -> Iterator[Chunk]:

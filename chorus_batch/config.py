@@ -61,7 +61,8 @@ close_when_paid = false
 # peppol_rules = "/opt/rules/peppol-ordering/xslt"
 
 # Peer processes that share a big run's lots: each reads and checks a lot, then stores it
-# in its turn. Absent = one less than the CPUs (at most 4); 0 = the run's own process alone.
+# in its turn. Absent = one less than the CPUs (at most 4); 0 = the run's own process alone,
+# and the reports of a big store written by one process (not invoices.csv by a helper).
 # helpers = 1
 
 [reconciliation]

@@ -1,11 +1,13 @@
-"""Store rows → pandas DataFrames for the accountants' reports (SPEC §8), streamed in chunks.
+"""Store rows → the accountants' reports (SPEC §8), streamed in chunks of rows (``stream_rows``),
+or whole pandas DataFrames (``build``) for the workbook and the page.
 
 The store gives each report's rows in their final order, amounts already written as
-two-decimal text by the database (``store.reports``); this module computes what depends on
-the configuration or the day, column-wise on each chunk: days in status, the match status
-within the tolerance (``domain.reconciliation``), and the anomalies computed now.
+two-decimal text and days in status counted by the database (``store.reports``); this module
+computes the sums' text, the match status within the tolerance (``domain.reconciliation``) and
+the anomalies computed now. For the CSV files the stored cells of a row may come as one string
+(``Joined``), which ``write`` writes as it came when it can.
 
-Frames hold the values exactly as the CSV shows them: money as ``"727.20"`` strings (empty when
+Rows and frames hold the values exactly as the CSV shows them: money as ``"727.20"`` strings (empty when
 unknown), dates as the store's ISO 8601 strings, ``days_in_status`` / ``invoice_count`` as
 integers, ``matched`` and ``counted`` as ``"true"`` / ``"false"``. Sums of invoices come from
 the database in two parts (``store.invoices.counted_sums``) and are joined here into Python

@@ -125,17 +125,25 @@ def days_in_status(conn: Connection, today: date) -> Any:
     return func.max(cast(difference, BigInteger), 0)
 
 
-def status(conn: Connection, today: date, joined: bool = False, only: Sequence[int] = ()) -> Select[Any]:
-    """One row per engagement: parties, status, dates, days in status, ordered amounts as text
-    (``joined``: the whole row as one ``line``), then the engagement's id. ``only``: the
-    engagements of these ids alone."""
-    cells = [
+def _engagement_cells() -> list[Any]:
+    """The first cells of ``status.csv`` and ``reconciliation.csv``: the engagement's number,
+    its parties' ids and names, its status."""
+    return [
         _e.c.number.label("engagement_number"),
         _e.c.issuer_id,
         _text(_e.c.issuer_name),
         _e.c.supplier_id,
         _text(_e.c.supplier_name),
         _e.c.status,
+    ]
+
+
+def status(conn: Connection, today: date, joined: bool = False, only: Sequence[int] = ()) -> Select[Any]:
+    """One row per engagement: parties, status, dates, days in status, ordered amounts as text
+    (``joined``: the whole row as one ``line``), then the engagement's id. ``only``: the
+    engagements of these ids alone."""
+    cells = [
+        *_engagement_cells(),
         _e.c.created_at,
         _e.c.last_transition_at,
         type_coerce(days_in_status(conn, today), BigInteger).label("days_in_status"),
@@ -153,12 +161,7 @@ def totals(conn: Connection, joined: bool = False, only: Sequence[int] = ()) -> 
     ``reports.build`` computes the others from (``_match_columns``). ``only``: the engagements
     of these ids alone."""
     cells = [
-        _e.c.number.label("engagement_number"),
-        _e.c.issuer_id,
-        _text(_e.c.issuer_name),
-        _e.c.supplier_id,
-        _text(_e.c.supplier_name),
-        _e.c.status,
+        *_engagement_cells(),
         _text(_e.c.currency),
         money_text(conn, _e.c.amount_ht).label("ordered_ht"),
         money_text(conn, _e.c.amount_ttc).label("ordered_ttc"),

@@ -113,11 +113,14 @@ def header_kind(data: bytes) -> str | None:
     """What the CSV in ``data`` holds, from its header row: ``order_response`` (columns
     ``engagement_number`` and ``action``), ``invoice_status`` (``invoice_number`` and ``status``),
     else ``None``. The first 4 KB are enough (this runs on the head of every file a run sorts)."""
+    head = data[:4096]
     try:
-        text, _codec = decode(data[:4096], head=True)
+        text, codec = decode(head, head=True)
     except DocumentRejected:
         return None
     if "\x00" in text:  # binary data, never a spreadsheet's CSV
+        return None
+    if not _may_name(head if codec in ("utf-8", GUESSED) else text.encode("utf-8")):
         return None
     names = set(_first_record(text, separator_of(text)))
     if set(RESPONSE_COLUMNS) <= names:
@@ -125,6 +128,20 @@ def header_kind(data: bytes) -> str | None:
     if set(STATUS_COLUMNS) <= names:
         return "invoice_status"
     return None
+
+
+def _may_name(head: bytes) -> bool:
+    """Whether ``head`` (in an encoding ASCII characters keep their bytes in) could hold the
+    header row of an operator CSV: every column of one of them is in it, once its quotes are
+    taken out (what the csv module makes of a quoted name), in ASCII lower case (a name that
+    lower-cases to a column is ASCII: no column has a ``k``, the one letter a non-ASCII
+    character lower-cases to). Most files a run sorts are XML: they are told apart here, on
+    their bytes, without a CSV reader."""
+    low = head.replace(b'"', b"").lower()
+    return any(all(column in low for column in columns) for columns in _COLUMN_BYTES)
+
+
+_COLUMN_BYTES = tuple(tuple(c.encode() for c in columns) for columns in (RESPONSE_COLUMNS, STATUS_COLUMNS))
 
 
 def notes(data: bytes) -> list[Issue]:

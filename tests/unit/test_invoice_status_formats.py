@@ -22,7 +22,7 @@ import random
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
@@ -378,6 +378,60 @@ def test_header_kind() -> None:
     assert csv_ops.header_kind(b"engagement_number;action;reason\n") == "order_response"
     assert csv_ops.header_kind(b"invoice_number;date\n") is None
     assert csv_ops.header_kind(b"") is None
+
+
+def _header_kind_read_whole(data: bytes) -> str | None:
+    """What ``header_kind`` says, by the csv module alone (no look at the bytes first)."""
+    try:
+        text, _codec = csv_ops.decode(data[:4096], head=True)
+    except DocumentRejected:
+        return None
+    if "\x00" in text:
+        return None
+    names = set(csv_ops._first_record(text, csv_ops.separator_of(text)))
+    if set(csv_ops.RESPONSE_COLUMNS) <= names:
+        return "order_response"
+    return "invoice_status" if set(csv_ops.STATUS_COLUMNS) <= names else None
+
+
+_WORDS = [*csv_ops.RESPONSE_COLUMNS, *csv_ops.STATUS_COLUMNS, "reason", "date", "<?xml", "Order-2"]
+
+
+@st.composite
+def _named_cells(draw: st.DrawFn) -> str:
+    """A column name in random case, with quotes or a space put in at its ends or inside."""
+    chars = [c.upper() if draw(st.booleans()) else c for c in draw(st.sampled_from(_WORDS))]
+    for _ in range(draw(st.integers(0, 3))):
+        where = draw(st.sampled_from([0, len(chars)]) | st.integers(0, len(chars)))
+        chars.insert(where, draw(st.sampled_from(['"', '""', " "])))
+    return "".join(chars)
+
+
+_ODD = '\u00e9\u0130\u0131\u212a\u017f"; ,\t\r\nab_'  # é, dotted I, dotless i, Kelvin sign, long s
+
+
+@st.composite
+def _heads(draw: st.DrawFn) -> bytes:
+    """A first row of cells, then anything, in one of the encodings an operator CSV may have."""
+    cells = draw(st.lists(_named_cells() | st.text(alphabet=_ODD, max_size=6), min_size=1, max_size=5))
+    end = draw(st.sampled_from(["\n", "\r\n", ""]))
+    text = draw(st.sampled_from([";", ",", "\t"])).join(cells) + end + draw(st.text(alphabet=_ODD, max_size=20))
+    encoding = draw(st.sampled_from(["utf-8", "utf-8-sig", "cp1252", "utf-16"]))
+    return text.encode(encoding, errors="replace")
+
+
+@settings(max_examples=600, deadline=None)
+@given(_heads())
+@example(b'"engagement_"number;action\n')  # the csv module reads engagement_number
+@example('"Invoice_"Number,"Status",statut\r\n'.encode("utf-16"))
+def test_header_kind_looks_at_the_bytes_first_and_says_what_the_csv_reader_says(head: bytes) -> None:
+    assert csv_ops.header_kind(head) == _header_kind_read_whole(head)
+
+
+def test_an_xml_head_is_no_csv_without_a_csv_reader(monkeypatch: pytest.MonkeyPatch) -> None:
+    head = b'<?xml version="1.0"?><Order xmlns="urn:oasis:names:specification:ubl:schema:xsd:Order-2">'
+    monkeypatch.setattr(csv_ops, "_first_record", lambda *_: pytest.fail("the CSV reader was used"))
+    assert csv_ops.header_kind(head) is None
 
 
 @pytest.mark.parametrize("sep", [";", ","])

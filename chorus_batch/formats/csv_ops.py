@@ -134,9 +134,9 @@ def _may_name(head: bytes) -> bool:
     """Whether ``head`` (in an encoding ASCII characters keep their bytes in) could hold the
     header row of an operator CSV: every column of one of them is in it, once its quotes are
     taken out (what the csv module makes of a quoted name), in ASCII lower case (a name that
-    lower-cases to a column is ASCII: no column has a ``k``, the one letter a non-ASCII
-    character lower-cases to). Most files a run sorts are XML: they are told apart here, on
-    their bytes, without a CSV reader."""
+    lower-cases to a column is ASCII: no column has a ``k``, the one ASCII letter a non-ASCII
+    character lower-cases to alone, the Kelvin sign). Most files a run sorts are XML: they are
+    told apart here, on their bytes, without a CSV reader."""
     low = head.replace(b'"', b"").lower()
     return any(all(column in low for column in columns) for columns in _COLUMN_BYTES)
 

@@ -122,6 +122,11 @@ def header_kind(data: bytes) -> str | None:
         return None
     if not _may_name(head if codec in ("utf-8", GUESSED) else text.encode("utf-8")):
         return None
+    return _kind_of_header(text)
+
+
+def _kind_of_header(text: str) -> str | None:
+    """``header_kind`` of a decoded head, by the csv module."""
     names = set(_first_record(text, separator_of(text)))
     if set(RESPONSE_COLUMNS) <= names:
         return "order_response"

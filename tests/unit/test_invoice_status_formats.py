@@ -386,12 +386,7 @@ def _header_kind_read_whole(data: bytes) -> str | None:
         text, _codec = csv_ops.decode(data[:4096], head=True)
     except DocumentRejected:
         return None
-    if "\x00" in text:
-        return None
-    names = set(csv_ops._first_record(text, csv_ops.separator_of(text)))
-    if set(csv_ops.RESPONSE_COLUMNS) <= names:
-        return "order_response"
-    return "invoice_status" if set(csv_ops.STATUS_COLUMNS) <= names else None
+    return None if "\x00" in text else csv_ops._kind_of_header(text)
 
 
 _WORDS = [*csv_ops.RESPONSE_COLUMNS, *csv_ops.STATUS_COLUMNS, "reason", "date", "<?xml", "Order-2"]

@@ -135,6 +135,9 @@ def _kind_of_header(text: str) -> str | None:
     return None
 
 
+_COLUMN_BYTES = tuple(tuple(c.encode() for c in columns) for columns in (RESPONSE_COLUMNS, STATUS_COLUMNS))
+
+
 def _may_name(head: bytes) -> bool:
     """Whether ``head`` (in an encoding ASCII characters keep their bytes in) could hold the
     header row of an operator CSV: every column of one of them is in it, once its quotes are
@@ -144,9 +147,6 @@ def _may_name(head: bytes) -> bool:
     told apart here, on their bytes, without a CSV reader."""
     low = head.replace(b'"', b"").lower()
     return any(all(column in low for column in columns) for columns in _COLUMN_BYTES)
-
-
-_COLUMN_BYTES = tuple(tuple(c.encode() for c in columns) for columns in (RESPONSE_COLUMNS, STATUS_COLUMNS))
 
 
 def notes(data: bytes) -> list[Issue]:

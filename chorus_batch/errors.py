@@ -350,8 +350,8 @@ CODES: dict[str, ErrorCode] = {
         "Fix the key named in the message (see docs/configuration.md).",
     ),
     "WORKSPACE_INVALID": ErrorCode(
-        "The workspace folder cannot be used (not writable, or a file where a folder is expected).",
-        "Fix the path or its permissions, then run `chorus-batch init`.",
+        "The workspace folder cannot be used (not writable, full, or a file where a folder is expected).",
+        "Fix the path or its permissions, or free space on its disk, then run `chorus-batch init`.",
     ),
     "WORKSPACE_NOT_FOUND": ErrorCode(
         "The folder given as workspace (`--workspace`, `CHORUS_BATCH_WORKSPACE`, or the current folder) does not "

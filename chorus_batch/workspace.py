@@ -18,6 +18,7 @@ import os
 import shlex
 import socket
 import stat
+import tempfile
 from collections.abc import Callable, Container, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ def worker(pid: int | None = None) -> str:
 
 
 _TEMP_SUFFIXES = (".tmp", ".part", "~")
+SCRATCH = ("lots", "sort")  # what ``Workspace.scratch`` makes: the sorted inbox of a run, its sorted runs
 
 
 def is_temporary(name: str) -> bool:
@@ -445,13 +447,32 @@ class Workspace:
 
     def prune(self, busy: Callable[[str], bool]) -> None:
         """The empty folders of ``var/processing/`` removed, those of the workers ``busy`` says
-        may still claim into them (``host.pid``) aside: nothing empty is left after a run."""
+        may still claim into them (``host.pid``) aside: nothing empty is left after a run. The
+        scratch files of other workers (``scratch``) go too, unless ``busy`` says they run."""
         for owner in _entries(self.processing):
             if busy(owner.name):
                 continue
             for folder in (*_entries(Path(owner.path)), owner):
                 with contextlib.suppress(OSError):  # not empty (a claim is there), or already gone
                     os.rmdir(folder.path)
+        with contextlib.suppress(OSError), os.scandir(self.var) as found:
+            for entry in found:
+                kind, _, rest = entry.name[1:].partition(".")
+                maker = rest.rpartition(".")[0]  # host.pid, before mkstemp's random part
+                if entry.name.startswith(".") and kind in SCRATCH and maker != worker() and not busy(maker):
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
+
+    def scratch(self, kind: str) -> tuple[int, str]:
+        """A new temporary file of this process (``kind``: one of ``SCRATCH``), open for
+        writing: ``var/.<kind>.<host>.<pid>.<random>``, on the workspace's own disk. The process
+        removes it; one a killed process left is removed by ``prune`` once that process is gone.
+
+        Raises:
+            OSError: ``var/`` cannot be written (full, read-only...).
+        """
+        assert kind in SCRATCH
+        return tempfile.mkstemp(prefix=f".{kind}.{worker()}.", dir=self.var)
 
     def unclaim(self, item: Pending) -> Path:
         """Put a claimed file back into the inbox (its partner folder) under a free name."""

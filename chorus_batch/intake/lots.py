@@ -40,7 +40,6 @@ import queue
 import re
 import signal
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -85,12 +84,12 @@ def store_in_lots(
 
 
 class Inbox:
-    """The inbox as a run takes it, in a temporary file rather than in memory, so that a run's
-    memory does not grow with its inbox: ``listed`` only counts the files; ``sort`` lists them
+    """The inbox as a run takes it, in a scratch file of ``var/`` rather than in memory, so that
+    a run's memory does not grow with its inbox: ``listed`` only counts the files; ``sort`` lists them
     again, reads each one's first bytes and writes its ``Workspace.order_key`` as a string that
     sorts as the key does (the rank in three digits, the modification time of a file taken by
     arrival in twenty, nothing for the others, then partner and name: no name holds a NUL or a
-    ``/``), sorts them ``CHUNK`` at a time (runs in temporary files, merged beyond one), and
+    ``/``), sorts them ``CHUNK`` at a time (runs in scratch files, merged beyond one), and
     writes the lots to the file, each lot's strings separated by ``/``. Every process reads a lot
     (``lot``: its ``Pending`` entries) when it takes it; the peers are given this object, which
     holds no more than where each lot begins."""
@@ -126,20 +125,19 @@ class Inbox:
                 count += 1
                 if len(entries) == chunk:
                     entries.sort()
-                    runs.append(_written("/".join(entries)))
+                    runs.append(_written(ws, "/".join(entries)))
                     entries = []
             entries.sort()
             ordered = heapq.merge(entries, *(_strings(run) for run in runs)) if runs else iter(entries)
             self.count, self.size = count, lot_size(count)
-            fd, self.path = tempfile.mkstemp(prefix="chorus-batch-lots-")
+            fd, self.path = ws.scratch("lots")
             with os.fdopen(fd, "wb") as fh:
                 while lot := list(itertools.islice(ordered, self.size)):
                     data = "/".join(lot).encode("utf-8", "surrogateescape")
                     fh.write(data)
                     self.offsets.append(self.offsets[-1] + len(data))
-        except OSError as exc:  # the temporary folder (full, gone, read-only): no file's fault
-            where = tempfile.gettempdir()
-            raise WorkspaceError(f"run cannot sort its inbox in {where}: {exc.strerror or exc}") from None
+        except OSError as exc:  # var/ (full, read-only): no file's fault
+            raise WorkspaceError(f"run cannot sort its inbox in {ws.var}: {exc.strerror or exc}") from None
         finally:
             for run in runs:
                 _remove(run)
@@ -164,9 +162,9 @@ class Inbox:
             _remove(self.path)
 
 
-def _written(text: str) -> str:
-    """A temporary file holding ``text`` (UTF-8, a name's undecodable bytes as they were)."""
-    fd, path = tempfile.mkstemp(prefix="chorus-batch-sort-")
+def _written(ws: Workspace, text: str) -> str:
+    """A scratch file holding ``text`` (UTF-8, a name's undecodable bytes as they were)."""
+    fd, path = ws.scratch("sort")
     with os.fdopen(fd, "wb") as fh:
         fh.write(text.encode("utf-8", "surrogateescape"))
     return path

@@ -295,11 +295,13 @@ _HEADS = {  # a file's first bytes -> its rank: orders, answers (by arrival), in
     )
 )
 def test_the_compact_inbox_of_a_run_sorts_as_the_workspace_orders(tmp_path: Path, files: list[Any]) -> None:
-    """A run keeps its inbox in a temporary file, one string a file, sorted in memory or in runs
-    merged (``lots.Inbox``), and every process reads its lots from there: in the same order as
-    ``Workspace.ordered``, answers by arrival, partners and names of any characters."""
+    """A run keeps its inbox in a scratch file of ``var/``, one string a file, sorted in memory
+    or in runs merged (``lots.Inbox``), and every process reads its lots from there: in the same
+    order as ``Workspace.ordered``, answers by arrival, partners and names of any characters.
+    Once removed, nothing of it (nor of its runs) is left in ``var/``."""
     root = Path(tempfile.mkdtemp(dir=tmp_path))
     ws = Workspace(root)
+    ws.var.mkdir()
     for partner, name, head, second in files:
         folder = ws.inbox / partner if partner else ws.inbox
         folder.mkdir(parents=True, exist_ok=True)
@@ -317,7 +319,7 @@ def test_the_compact_inbox_of_a_run_sorts_as_the_workspace_orders(tmp_path: Path
             )
         finally:
             inbox.remove()
-        assert not inbox.path or not os.path.exists(inbox.path)
+        assert list(ws.var.iterdir()) == []
 
 
 def test_the_filter_of_earlier_names_never_misses_one() -> None:

@@ -110,11 +110,17 @@ def test_sigkill_after_first_ack_then_rerun(tmp_path: Path) -> None:
         proc.communicate()
     assert rc == -signal.SIGKILL
     assert 1 <= done_before < 3000
+    assert _scratch(ws), "the killed run's sorted inbox (var/.lots.*) is left"
 
     second = _run(ws)
     assert second.returncode == 0, second.stdout + second.stderr
     assert "Traceback" not in second.stdout + second.stderr
     _assert_each_once(ws, names)
+    assert _scratch(ws) == []  # removed by the second run, its owner gone
+
+
+def _scratch(ws: Path) -> list[str]:
+    return [p.name for p in (ws / "var").iterdir() if p.name.startswith((".lots.", ".sort."))]
 
 
 WAITING = 1500  # files before each restart: more than a run clears before its kill

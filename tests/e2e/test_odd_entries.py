@@ -11,6 +11,7 @@ capabilities that would let it read any file.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -30,6 +31,7 @@ from _postgres import pg_url  # noqa: F401 -- fixture
 from chorus_batch.demo.generate import ISSUERS, SUPPLIERS, Line, responses_csv, ubl_order
 from chorus_batch.domain import names
 from chorus_batch.domain.names import BASE_MAX, NAME_MAX
+from chorus_batch.workspace import Workspace
 
 RunCli = Callable[..., Result]
 LINES = [Line("1", "Ramettes A4", Decimal("10"), "C62", Decimal("4.50"), Decimal("20"))]
@@ -272,18 +274,23 @@ def test_a_long_name_put_back_after_an_interruption_keeps_its_name(workspace: Pa
     assert acks(workspace)[name]["status"] == "IN_INTEGRE"
 
 
-def test_a_temporary_folder_that_cannot_be_written_stops_the_run_and_loses_nothing(
-    workspace: Path, wcli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_var_folder_that_cannot_take_the_sorted_inbox_stops_the_run_and_loses_nothing(
+    workspace: Path, wcli: RunCli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A run sorts its inbox in the temporary folder (``lots.Inbox``): gone or full, that is a
-    failure of the workspace's machine, not of a file: exit 2 with the folder named, every file
-    still in the inbox for the next run."""
+    """A run sorts its inbox in a scratch file of ``var/`` (``lots.Inbox``): a disk full there
+    is a failure of the workspace, not of a file: exit 2 with the folder named, every file still
+    in the inbox for the next run. (As root, a read-only ``var/`` could not be shown: the disk
+    full is made by refusing the scratch file.)"""
     for i in range(3):
         (workspace / "inbox" / f"o{i}.xml").write_bytes(order(f"EJ-TMP-{i}"))
-    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "gone"))
+
+    def full(_ws: Workspace, _kind: str) -> tuple[int, str]:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(Workspace, "scratch", full)
     result = wcli("run")
     assert result.exit_code == 2, result.output + result.stderr
-    assert "cannot sort its inbox in" in result.stderr and "gone" in result.stderr
+    assert f"cannot sort its inbox in {workspace / 'var'}: No space left on device" in result.stderr
     assert "Traceback" not in result.output + result.stderr
     assert sorted(p.name for p in (workspace / "inbox").iterdir()) == ["o0.xml", "o1.xml", "o2.xml"]
     monkeypatch.undo()

@@ -17,12 +17,13 @@ first); in the run it puts the lot's files not committed back in the inbox and e
 its peers stopped at their next file boundary.
 
 A stop request (the run's ``stop`` event: SIGINT, SIGTERM) is shared with the peers
-(``Turns.stop``) and heard at file boundaries: while a lot is read, while it waits, and before
-each transaction. The transaction under way commits and its files are finished; the files a lot
-claimed and did not commit go back to the inbox; the lots no one took stay there. Peers leave
-SIGINT to the run (the terminal sends it to them too) and hear SIGTERM as "no lot after this
-one". The fork server and the peers start with both signals blocked (``_spawn``): killed by a
-SIGTERM meant for the run, the fork server would make its live peers look dead to the run.
+(``Turns.stop``) and heard at file boundaries: while a lot is read (between its groups of
+files, ``read_unless``), while it waits, and before each transaction. The transaction under
+way commits and its files are finished; the files a lot claimed and did not commit go back to
+the inbox; the lots no one took stay there. Peers leave SIGINT to the run (the terminal sends
+it to them too) and hear SIGTERM as "no lot after this one". The fork server and the peers
+start with both signals blocked (``_spawn``): killed by a SIGTERM meant for the run, the fork
+server would make its live peers look dead to the run.
 
 The garbage collector is tuned here too (``tuned_collector``), at a run's entry and a peer's.
 """
@@ -54,7 +55,7 @@ from ..config import Settings
 from ..errors import StoreError, WorkspaceError
 from ..workspace import OrderKey, Pending, Workspace, worker
 from .processor import Claimed, Processor
-from .read import Ready
+from .read import GROUP_FILES, Ready
 from .recovery import alive, recover
 from .report import Clock, FileResult
 
@@ -200,14 +201,15 @@ def _entry(key: OrderKey) -> str:
 
 
 def read_unless(processor: Processor, claimed: Sequence[Claimed], stopping: Callable[[], bool]) -> list[Ready] | None:
-    """``processor.read`` file after file, so that a stop is heard within one file's reading;
-    ``None`` when ``stopping()`` came true first (the claimed files are the caller's to put back)."""
+    """``processor.read`` a group of files after another (``GROUP_FILES``, a few hundredths of
+    a second), so that a stop is heard within one group's reading; ``None`` when ``stopping()``
+    came true before the reading was over (the claimed files are the caller's to put back)."""
     ready = []
-    for one in claimed:
+    for start in range(0, len(claimed), GROUP_FILES):
         if stopping():
             return None
-        ready += processor.read([one])
-    return ready
+        ready += processor.read(claimed[start : start + GROUP_FILES])
+    return None if stopping() else ready
 
 
 def put_back(processor: Processor, claimed: Sequence[Claimed], why: str = "a stop was requested") -> None:

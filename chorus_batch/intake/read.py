@@ -10,10 +10,11 @@ import contextlib
 import hashlib
 import os
 import traceback
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from .. import formats
 from ..config import Settings
@@ -26,6 +27,7 @@ from ..store import codec
 from ..workspace import NotRegular, digest_of, open_regular
 
 BUNDLE_HEAD = 1 << 20  # bundles.kind_of looks at most this far
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -67,26 +69,80 @@ def read(path: Path, settings: Settings, today: date) -> Ready:
     """Read the entry once (a regular file only, never through a symbolic link, never waiting
     on a named pipe), hash it, and prepare its documents (never raises). An entry that cannot
     be read, is not a regular file or is too large is refused with its code and no data."""
+    return read_all([path], settings, today)[0]
+
+
+def read_all(paths: Sequence[Path], settings: Settings, today: date) -> list[Ready]:
+    """``read`` of every path. Their documents are prepared a few files at a time
+    (``GROUP_FILES``, at most ``GROUP_BYTES`` of them), in steps: every file of the group is
+    parsed, then every one validated, then every one mapped, then checked. Each step keeps its
+    code and its data in the processor's caches over the group, instead of making way for the
+    others at every file: the reading costs about a sixth less (bench/README.md)."""
+    readies: list[Ready] = []
+    group: list[tuple[Ready, Steps]] = []
+    size = 0
+    for path in paths:
+        ready = _bytes_of(path, settings.max_file_size)
+        readies.append(ready)
+        if ready.data is not None:
+            group.append((ready, _steps(ready.data, settings, today)))
+            size += len(ready.data)
+        if len(group) == GROUP_FILES or size >= GROUP_BYTES:
+            _prepare(group)
+            group, size = [], 0
+    _prepare(group)
+    return readies
+
+
+GROUP_FILES = 128  # files prepared together, step by step (``read_all``)
+GROUP_BYTES = 1 << 20  # ... unless their bytes reach this first (a big file is prepared alone)
+
+Steps = Generator[None, None, tuple[str | None, list[Prepared]]]
+
+
+def _bytes_of(path: Path, limit: int) -> Ready:
     ready = Ready(0, "")
     try:
-        _read_bytes(path, ready, settings.max_file_size)
+        _read_bytes(path, ready, limit)
     except NotRegular as exc:
         ready.rejected = [Issue("NOT_A_REGULAR_FILE", f"the entry is {exc}; only regular files are processed")]
     except OSError as exc:
         ready.rejected = [Issue("FILE_UNREADABLE", f"cannot read: {exc.strerror or exc}")]
-    if ready.data is None:
-        if ready.mtime is None:  # its size and time as the folder has them
-            with contextlib.suppress(OSError):
-                info = os.lstat(path)
-                ready.size, ready.mtime = info.st_size, info.st_mtime
-        return ready
+    if ready.data is None and ready.mtime is None:  # its size and time as the folder has them
+        with contextlib.suppress(OSError):
+            info = os.lstat(path)
+            ready.size, ready.mtime = info.st_size, info.st_mtime
+    return ready
+
+
+def _prepare(group: list[tuple[Ready, Steps]]) -> None:
+    """Take every file of ``group`` through its steps, one step for all of them at a time."""
+    while group:
+        group = [(ready, steps) for ready, steps in group if _step(ready, steps)]
+
+
+def _step(ready: Ready, steps: Steps) -> bool:
+    """The next step of one file's preparation; ``False`` once it is over (its documents, the
+    issues that refuse it unrecognised, or the traceback of a bug met on the way in ``ready``)."""
     try:
-        ready.bundle, ready.prepared = prepare(ready.data, settings, today)
+        next(steps)
+        return True
+    except StopIteration as done:
+        ready.bundle, ready.prepared = done.value
     except DocumentRejected as exc:
         ready.rejected = exc.issues
     except Exception:  # a bug: reported by the store side as INTERNAL_ERROR, the file kept
         ready.failure = traceback.format_exc()
-    return ready
+    return False
+
+
+def _finished(steps: Generator[None, None, _T]) -> _T:
+    """What ``steps`` gives once taken to its end."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return cast("_T", done.value)  # StopIteration's value is untyped
 
 
 def _read_bytes(path: Path, ready: Ready, limit: int) -> None:
@@ -111,10 +167,6 @@ def _read_bytes(path: Path, ready: Ready, limit: int) -> None:
         os.close(fd)
 
 
-def read_all(paths: list[Path], settings: Settings, today: date) -> list[Ready]:
-    return [read(path, settings, today) for path in paths]
-
-
 def prepare(data: bytes, settings: Settings, today: date) -> tuple[str | None, list[Prepared]]:
     """The kind of bundle the file is (``None`` for a document) and its documents after XSD and
     rules. A bundle (zip, tar.gz) is opened safely and each member is prepared on its own,
@@ -123,28 +175,36 @@ def prepare(data: bytes, settings: Settings, today: date) -> tuple[str | None, l
     Raises:
         DocumentRejected: the file itself is not recognised (or is an unsafe bundle).
     """
+    return _finished(_steps(data, settings, today))
+
+
+def _steps(data: bytes, settings: Settings, today: date) -> Steps:
+    """``prepare`` in steps (``read_all``)."""
     bundle = bundles.kind_of(data[:BUNDLE_HEAD])
     if bundle is None:
-        return None, prepare_document(data, settings, today)
+        return None, (yield from _document_steps(data, settings, today))
     found = bundles.members(data, bundles.Limits(max_member_size=settings.max_file_size))
     prepared = []
     for name, content in sorted(found, key=lambda m: formats.sniff_rank(m[1][:4096])):
         try:
-            parts = prepare_document(content, settings, today)
+            parts = _finished(_document_steps(content, settings, today))
         except DocumentRejected as exc:
             parts = [Prepared(None, "unknown", exc.issues, [])]
         prepared += [replace(p, member=name) for p in parts]
     return bundle, prepared
 
 
-def prepare_document(data: bytes, settings: Settings, today: date) -> list[Prepared]:
-    """The documents of one recognised document file; raises ``DocumentRejected`` only when the
-    content is not recognised (once it is, its kind is reported with its errors)."""
+def _document_steps(data: bytes, settings: Settings, today: date) -> Generator[None, None, list[Prepared]]:
+    """The documents of one recognised document file, in steps: parsed, validated, mapped,
+    checked. Raises ``DocumentRejected`` only when the content is not recognised (once it is,
+    its kind is reported with its errors)."""
     rec = formats.recognise(data)
+    yield
     known = {"syntax": rec.syntax, "reference": rec.number}
     issues = formats.schema_issues(rec)
     if issues:
         return [Prepared(None, rec.kind, issues, [], **known)]
+    yield
     official = formats.rule_issues(
         rec, settings.strict_rules, en16931_cii=settings.en16931_cii_rules, peppol=settings.peppol_rules
     )
@@ -153,6 +213,7 @@ def prepare_document(data: bytes, settings: Settings, today: date) -> list[Prepa
         docs = formats.documents(rec)
     except DocumentRejected as exc:  # a whole-file problem of a recognised document (e.g. a CSV without its columns)
         return [Prepared(None, rec.kind, exc.issues, notes, **known)]
+    yield
     prepared = _read_documents(rec, docs, official, today)
     if notes and prepared:
         prepared[0] = replace(prepared[0], warnings=notes + prepared[0].warnings)

@@ -201,7 +201,7 @@ def _entry(key: OrderKey) -> str:
 
 
 def read_unless(processor: Processor, claimed: Sequence[Claimed], stopping: Callable[[], bool]) -> list[Ready] | None:
-    """``processor.read`` a group of files after another (``GROUP_FILES``, a few hundredths of
+    """``processor.read`` a group of files after another (``GROUP_FILES``, a lot: two tenths of
     a second), so that a stop is heard within one group's reading; ``None`` when ``stopping()``
     came true before the reading was over (the claimed files are the caller's to put back)."""
     ready = []

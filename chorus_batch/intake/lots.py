@@ -85,15 +85,15 @@ def store_in_lots(
 
 
 class Inbox:
-    """The inbox as a run takes it, in a scratch file of ``var/`` rather than in memory, so that
-    a run's memory does not grow with its inbox: ``listed`` only counts the files; ``sort`` lists them
+    """The inbox as a run takes it, in a scratch file of ``var/`` rather than in memory, so that a
+    run's memory does not grow with its inbox: ``listed`` only counts the files; ``sort`` lists them
     again, reads each one's first bytes and writes its ``Workspace.order_key`` as a string that
     sorts as the key does (the rank in three digits, the modification time of a file taken by
     arrival in twenty, nothing for the others, then partner and name: no name holds a NUL or a
-    ``/``), sorts them ``CHUNK`` at a time (runs in scratch files, merged beyond one), and
-    writes the lots to the file, each lot's strings separated by ``/``. Every process reads a lot
-    (``lot``: its ``Pending`` entries) when it takes it; the peers are given this object, which
-    holds no more than where each lot begins."""
+    ``/``), sorts them ``CHUNK`` at a time (runs in scratch files, merged beyond one), and writes
+    the lots to the file, each lot's strings separated by ``/``. Every process reads a lot (``lot``:
+    its ``Pending`` entries) when it takes it; the peers are given this object, which holds no more
+    than where each lot begins."""
 
     CHUNK = 50_000  # strings sorted in memory at a time (about 5 MB)
 

@@ -143,8 +143,9 @@ def sniff_rank(head: bytes) -> int:
     answers and cancellations together (2, in order of arrival: ``BY_ARRIVAL``; SPEC §6
     "dependency order"), then invoices (4), then invoice statuses (5, which refer to invoices);
     unknown content last (6). ``registry.RANKS`` holds the order; every registered syntax
-    looks at ``head`` (``Syntax.markers``, ``TextSyntax.claim``)."""
-    kind = REGISTRY.sniff(head)
+    looks at ``head`` (``Syntax.markers``; ``TextSyntax.claim`` unless ``head`` is XML to
+    ``recognise``)."""
+    kind = REGISTRY.sniff(head, xml=looks_like_xml(head))
     if kind is None and head.startswith(pdf.MAGIC):
         # A PDF's attachment is rarely in its first bytes: it ranks with the invoices (Factur-X
         # is the usual PDF), still after orders and before invoice statuses.

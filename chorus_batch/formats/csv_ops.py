@@ -43,6 +43,7 @@ STATUS_COLUMNS = ("invoice_number", "status")
 
 SEPARATORS = (";", ",", "\t")
 _BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+_UTF16_BOMS = tuple(bom for bom, codec in _BOMS if codec.startswith("utf-16"))
 GUESSED = "cp1252"  # what a CSV that is not UTF-8 is read as: Excel's "CSV (séparateur: point-virgule)"
 
 
@@ -114,13 +115,16 @@ def header_kind(data: bytes) -> str | None:
     ``engagement_number`` and ``action``), ``invoice_status`` (``invoice_number`` and ``status``),
     else ``None``. The first 4 KB are enough (this runs on the head of every file a run sorts)."""
     head = data[:4096]
+    ascii_kept = not head.startswith(_UTF16_BOMS)  # UTF-8 or Windows-1252: ASCII as its own bytes
+    if ascii_kept and not _may_name(head):  # told apart before decoding (every XML file a run sorts)
+        return None
     try:
-        text, codec = decode(head, head=True)
+        text, _codec = decode(head, head=True)
     except DocumentRejected:
         return None
     if "\x00" in text:  # binary data, never a spreadsheet's CSV
         return None
-    if not _may_name(head if codec in ("utf-8", GUESSED) else text.encode("utf-8")):
+    if not ascii_kept and not _may_name(text.encode("utf-8")):
         return None
     return _kind_of_header(text)
 

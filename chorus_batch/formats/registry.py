@@ -250,12 +250,13 @@ class Registry:
             raise not_supported(doc)
         return found
 
-    def sniff(self, head: bytes) -> str | None:
+    def sniff(self, head: bytes, xml: bool = False) -> str | None:
         """The kind of document the first bytes ``head`` show (the one first in ``_SNIFF_ORDER``
-        when they show several), or ``None``."""
+        when they show several), or ``None``. ``xml``: the head is read as XML (as ``recognise``
+        reads it), which no syntax of text claims."""
         found: str | None = None
         rank = len(_SNIFF_ORDER)
-        for syntax in self._by_text.values():
+        for syntax in () if xml else self._by_text.values():
             kind = syntax.claim(head)
             if kind is not None and _sniff_order(kind) < rank:
                 found, rank = kind, _sniff_order(kind)

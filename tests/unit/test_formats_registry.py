@@ -17,7 +17,7 @@ from lxml import etree
 from chorus_batch import formats
 from chorus_batch.domain.model import Document, OrderDocument
 from chorus_batch.errors import CODES, DocumentRejected
-from chorus_batch.formats import registry
+from chorus_batch.formats import csv_ops, registry
 from chorus_batch.formats.registry import REGISTRY, Recognised, Registry, Writer
 
 UBL_ORDER = "{urn:oasis:names:specification:ubl:schema:xsd:Order-2}Order"
@@ -125,6 +125,17 @@ def test_documents_go_to_the_syntax_that_recognised_them() -> None:
 )
 def test_sniff_rank(head: bytes, rank: int) -> None:
     assert formats.sniff_rank(head) == rank
+
+
+def test_sniff_rank_asks_no_text_syntax_about_xml(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What ``recognise`` parses as XML ranks by its markers alone: a header row of an operator
+    CSV inside it changes nothing (and the CSV's look at every file a run sorts is saved)."""
+    head = ORDER + b"\ninvoice_number;status\n"
+    assert formats.sniff_rank(head) == 0
+    assert formats.sniff_rank(b"\xef\xbb\xbf  " + head) == 0
+    assert formats.sniff_rank(b"invoice_number;status\n<Order-2>") == 5
+    monkeypatch.setattr(csv_ops, "header_kind", lambda _data: pytest.fail("a CSV looked at XML"))
+    assert formats.sniff_rank(head) == 0
 
 
 def test_response_writers_by_the_order_syntax() -> None:

@@ -426,6 +426,7 @@ def test_header_kind_looks_at_the_bytes_first_and_says_what_the_csv_reader_says(
 def test_an_xml_head_is_no_csv_without_a_csv_reader(monkeypatch: pytest.MonkeyPatch) -> None:
     head = b'<?xml version="1.0"?><Order xmlns="urn:oasis:names:specification:ubl:schema:xsd:Order-2">'
     monkeypatch.setattr(csv_ops, "_first_record", lambda *_: pytest.fail("the CSV reader was used"))
+    monkeypatch.setattr(csv_ops, "decode", lambda *_, **__: pytest.fail("the head was decoded"))
     assert csv_ops.header_kind(head) is None
 
 

@@ -15,6 +15,7 @@ bind -> result unchanged; a 7th significant decimal is refused.
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from datetime import date
@@ -24,6 +25,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from lxml import etree
 from sqlalchemy import Column, Integer, MetaData, Table, create_engine, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -33,6 +35,7 @@ from chorus_batch.demo.generate import ISSUERS, SUPPLIERS, orderx_order, random_
 from chorus_batch.domain import rules
 from chorus_batch.domain.model import Address, OrderDocument, Party, PartyId
 from chorus_batch.errors import CODES, DocumentRejected, Issue
+from chorus_batch.formats import xml
 from chorus_batch.store import codec
 from chorus_batch.store.schema import Micros
 
@@ -225,6 +228,59 @@ def test_arbitrary_bytes_that_look_like_pdf(data: bytes) -> None:
 @given(mutated(SEEDS))
 def test_mutated_generated_orders(data: bytes) -> None:
     pipeline(data)
+
+
+def test_layout_blanks_make_no_nodes_and_a_blank_value_is_kept() -> None:
+    """The parser leaves out the blanks between tags (fewer nodes to validate and walk: see
+    ``formats.xml._parser``), never the content of a leaf, and lines stay the file's."""
+    root = xml.parse(b"<a>\n  <b> </b>\n  <c>x y</c>\n</a>")
+    assert (root.text, root[0].text, root[0].tail, root[1].text, root[1].tail) == (None, " ", None, "x y", None)
+    assert [node.sourceline for node in root] == [2, 3]
+
+
+def _relaid(data: bytes, blanks: list[str]) -> bytes:
+    """``data`` with the blanks between its tags replaced, in turn, by ``blanks`` (each may be
+    empty: tags side by side), as another tool would lay the same document out."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    root = etree.fromstring(data, parser)
+    spaces = itertools.cycle(blanks)
+    for node in root.iter():
+        if len(node) and (node.text is None or not node.text.strip()):
+            node.text = next(spaces) or None
+        if node is not root and (node.tail is None or not node.tail.strip()):
+            node.tail = next(spaces) or None
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def _read(data: bytes) -> tuple[list[tuple[str, str | None]], list[Any]]:
+    rec = formats.recognise(data)
+    issues = [(i.code, i.xpath) for i in formats.schema_issues(rec)]
+    return issues, [] if issues else _domain_documents(rec)
+
+
+def _xml_documents() -> list[bytes]:
+    """Orders made by the demo, and the real documents of every kind of ``../shared`` (when there)."""
+    from chorus_batch.demo.generate import generate_batch
+
+    made = [data for name, data in generate_batch(30, seed=5) if name.endswith(".xml")]
+    samples = shared_location() / "samples"
+    real = (
+        "openpeppol-poacc-upgrade-3/examples/OrderResponseAdvanced_Example.xml",
+        "openpeppol-poacc-upgrade-3/examples/OrderChange_Example.xml",
+        "openpeppol-poacc-upgrade-3/examples/Advanced_Ordering_scenarios/advanced_ordering_sc1/OrderCancellation_sc1.xml",
+        "openpeppol-peppol-bis-invoice-3/examples/Allowance-example.xml",
+        "openpeppol-peppol-bis-invoice-3/examples/base-creditnote-correction.xml",
+        "connectingeurope-einvoicing-en16931/cii/examples/CII_business_example_02.xml",
+    )
+    return SEEDS + REAL_SEEDS + made + [(samples / rel).read_bytes() for rel in real if (samples / rel).is_file()]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(_xml_documents()), st.lists(st.sampled_from(["", " ", "\n", "\n  ", "\t", "\r\n "]), min_size=1))
+def test_the_layout_changes_nothing_read(data: bytes, blanks: list[str]) -> None:
+    """However the blanks between its tags are laid out, a document validates and reads the
+    same (its elements' paths included)."""
+    assert _read(_relaid(data, blanks)) == _read(data)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -95,6 +95,7 @@ _LINE = Fields(  # under cac:OrderLine
     buyer_item_id="cac:LineItem/cac:Item/cac:BuyersItemIdentification/cbc:ID",
     standard_item_id="cac:LineItem/cac:Item/cac:StandardItemIdentification/cbc:ID",
     tax_rate="cac:LineItem/cac:Item/cac:ClassifiedTaxCategory/cbc:Percent",
+    charge="cac:LineItem/cac:AllowanceCharge",  # the first: the others are looked for only then
 )
 
 
@@ -118,7 +119,7 @@ def _lines(root: etree._Element) -> tuple[OrderLine, ...]:
                 note=text(f.get("note")),
                 xpath=path_of(f["item"]),  # the schema requires one LineItem
                 base_quantity=amount(f.get("base_quantity")),
-                adjustments=line_adjustments(f["item"]),
+                adjustments=line_adjustments(f["item"]) if "charge" in f else None,
             )
         )
     return tuple(lines)

@@ -9,7 +9,6 @@ store modules build their statements with it; nothing outside ``store`` sees a c
 
 from __future__ import annotations
 
-import itertools
 from collections import namedtuple
 from collections.abc import Callable
 from functools import lru_cache
@@ -48,7 +47,11 @@ class Statement:
             processors: dict[str, Callable[[Any], Any]] = {
                 c.key: p for c in columns if c.key in keys and (p := c.type.bind_processor(conn.dialect)) is not None
             }
-            found = self._compiled[(conn.dialect.name, keys)] = (compiled.string, dict(compiled.params), processors)
+            defaults = dict(compiled.params)  # a column left out has its default (SQLAlchemy's part)
+            for c in columns:
+                if c.key in defaults and c.key not in keys and c.default is not None and c.default.is_scalar:
+                    defaults[c.key] = c.default.arg
+            found = self._compiled[(conn.dialect.name, keys)] = (compiled.string, defaults, processors)
         return found
 
     def _params(self, conn: Connection, values: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -94,22 +97,36 @@ def _on_cursor(conn: Connection, sql: str, params: Any, many: bool) -> Any:
 class Savepoint:
     """A SAVEPOINT taken on the DBAPI cursor, the only kind the intake takes (a file, a document
     of a file): SQLAlchemy's nested transaction costs more than the two statements themselves.
-    ``on_rollback`` runs after a rollback (the store forgets what the transaction remembered)."""
+    ``on_rollback`` runs after a rollback (the store forgets what the transaction remembered).
 
-    _names = itertools.count()
+    Named by how many the connection holds when it is taken (``chorus_0`` for a file's,
+    ``chorus_1`` for a document's within it), so that the same few statements come back, each
+    prepared once by the driver. A new one is always numbered above those still open, even
+    after one was left open by an error (its enclosing one's rollback or release ends it): each
+    name means one savepoint."""
 
     def __init__(self, conn: Connection, on_rollback: Callable[[Connection], None] | None = None) -> None:
-        self.conn, self.name, self.on_rollback = conn, f"chorus_{next(self._names)}", on_rollback
+        taken = conn.info.get(_TAKEN, 0)
+        conn.info[_TAKEN] = taken + 1
+        self.conn, self.name, self.on_rollback = conn, f"chorus_{taken}", on_rollback
         _on_cursor(conn, f"SAVEPOINT {self.name}", {}, many=False)
 
     def commit(self) -> None:
         _on_cursor(self.conn, f"RELEASE SAVEPOINT {self.name}", {}, many=False)
+        self._ended()
 
     def rollback(self) -> None:
         _on_cursor(self.conn, f"ROLLBACK TO SAVEPOINT {self.name}", {}, many=False)
         _on_cursor(self.conn, f"RELEASE SAVEPOINT {self.name}", {}, many=False)
+        self._ended()
         if self.on_rollback is not None:
             self.on_rollback(self.conn)
+
+    def _ended(self) -> None:
+        self.conn.info[_TAKEN] -= 1
+
+
+_TAKEN = "chorus_batch.savepoints"  # in the connection's ``info``: savepoints taken and not ended
 
 
 @lru_cache(maxsize=64)

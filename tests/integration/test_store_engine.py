@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 
 from _postgres import drop_database, postgres_url
 from chorus_batch.errors import StoreError
-from chorus_batch.store.engine import Store, sqlite_url
+from chorus_batch.store.engine import Store, savepoint, sqlite_url
 
 ODD_NAMES = ["orders%41", "a?x=1", "a#frag", "with spaces", "é", "%2F..%3F#?&=+;@:"]
 
@@ -192,3 +192,40 @@ def test_a_failure_says_whether_waiting_heals_it() -> None:
     assert StoreError("x", code="STORE_CORRUPT").lasting
     assert StoreError("x", code="STORE_URL_INVALID").lasting
     assert StoreError("x").code == "STORE_UNREACHABLE"
+
+
+def test_savepoints_take_the_same_names_and_each_name_means_one(tmp_path: Path) -> None:
+    """A file's savepoint and a document's within it are named by their depth, so the driver
+    prepares the same statements again and again; one left open by an error (its enclosing
+    savepoint rolled back) never makes a later name mean two savepoints."""
+    store = Store.for_file(tmp_path / "s.sqlite")
+    try:
+        with store.begin() as conn:
+            conn.execute(text("CREATE TABLE t (x INTEGER)"))
+
+            def put(x: int) -> None:
+                conn.execute(text("INSERT INTO t VALUES (:x)"), {"x": x})
+
+            names = []
+            for x in range(3):
+                outer, inner = savepoint(conn), savepoint(conn)
+                names.append((outer.name, inner.name))
+                put(x)
+                inner.commit()
+                outer.commit()
+            assert names == [("chorus_0", "chorus_1")] * 3
+            outer = savepoint(conn)
+            put(10)
+            savepoint(conn)  # left open, as by a document whose apply raised
+            put(11)
+            outer.rollback()
+            outer, inner = savepoint(conn), savepoint(conn)
+            put(3)
+            deeper = savepoint(conn)
+            put(12)
+            deeper.rollback()  # only what it covers
+            inner.commit()
+            outer.commit()
+            assert [row.x for row in conn.execute(text("SELECT x FROM t ORDER BY x"))] == [0, 1, 2, 3]
+    finally:
+        store.close()

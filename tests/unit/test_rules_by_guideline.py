@@ -222,6 +222,7 @@ def test_peppol_examples_pass_their_transaction(relative: str, transaction: str)
     rec = recognise((shared_dir() / POACC / relative).read_bytes())
     names, notes = sc.plan(rec, sc.Folders(peppol=_peppol()))
     assert names == [str(_peppol() / sc.PEPPOL[transaction])] and notes == []
+    assert sc.plan(rec) == ([], [])  # the Peppol rules off: nothing to run, nothing to say
     found = formats.rule_issues(rec, strict=True, peppol=_peppol())
     assert [i for i in found if i.severity == "error"] == []
     for issue in found:

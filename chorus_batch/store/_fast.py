@@ -14,7 +14,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import ColumnDefault, Connection, Table
 from sqlalchemy.exc import DBAPIError
 
 Compiled = tuple[str, dict[str, Any], dict[str, Callable[[Any], Any]]]
@@ -49,8 +49,9 @@ class Statement:
             }
             defaults = dict(compiled.params)  # a column left out has its default (SQLAlchemy's part)
             for c in columns:
-                if c.key in defaults and c.key not in keys and c.default is not None and c.default.is_scalar:
-                    defaults[c.key] = c.default.arg
+                default = c.default
+                if c.key in defaults and c.key not in keys and isinstance(default, ColumnDefault) and default.is_scalar:
+                    defaults[c.key] = default.arg
             found = self._compiled[(conn.dialect.name, keys)] = (compiled.string, defaults, processors)
         return found
 

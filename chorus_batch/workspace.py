@@ -91,7 +91,7 @@ def kind_of(mode: int) -> str:
     return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
 
 
-def open_regular(path: Path) -> int:
+def open_regular(path: str | Path) -> int:
     """A descriptor open for reading on ``path``, a regular file. The entry is judged by
     ``lstat`` before it is opened and by ``fstat`` once it is (it may have been replaced in
     between); it is opened without following a symbolic link and without waiting (a named
@@ -376,6 +376,12 @@ class Workspace:
         regular file (symbolic link, named pipe, socket, device) is taken to be rejected with
         ``NOT_A_REGULAR_FILE``, never opened. A folder inside a partner folder is left where it
         is, with a warning the first time it is seen."""
+        for entry, partner in self.pending_entries(sort):
+            yield Pending(Path(entry.path), entry.name, partner)
+
+    def pending_entries(self, sort: bool = True) -> Iterator[tuple[os.DirEntry[str], str | None]]:
+        """``pending`` as the listing's entries, each with its partner folder's name (``None``
+        in ``inbox/`` itself): what a big inbox's count and sort look at, no path object made."""
         listing = _entries if sort else _listed
         for entry in listing(self.inbox):
             if entry.is_dir(follow_symlinks=False):
@@ -383,9 +389,9 @@ class Workspace:
                     if sub.is_dir(follow_symlinks=False):
                         self._skip(Path(sub.path))
                     else:
-                        yield Pending(Path(sub.path), sub.name, entry.name)
+                        yield sub, entry.name
             else:
-                yield Pending(Path(entry.path), entry.name, None)
+                yield entry, None
 
     def _skip(self, path: Path) -> None:
         if path not in self.skipped:
@@ -408,9 +414,16 @@ class Workspace:
         go by modification time first (the order they arrived in), then name, whatever their
         partner: ``(rank, 0, partner, name)`` or ``(rank, mtime_ns, name, partner)``, the partner
         ``""`` when there is none."""
+        return Workspace.entry_key(item.path, item.name, item.partner, rank, by_arrival)
+
+    @staticmethod
+    def entry_key(
+        path: str | Path, name: str, partner: str | None, rank: Callable[[bytes], int], by_arrival: Container[int] = ()
+    ) -> OrderKey:
+        """``order_key`` of the entry at ``path``."""
         arrived = 0
         try:
-            fd = open_regular(item.path)  # plain system calls: this runs for every file
+            fd = open_regular(path)  # plain system calls: this runs for every file
             try:
                 head = os.read(fd, 4096)
                 found = rank(head)
@@ -421,8 +434,8 @@ class Workspace:
         except OSError:
             found = rank(b"")
         if arrived:
-            return (found, arrived, item.name, item.partner or "")
-        return (found, 0, item.partner or "", item.name)
+            return (found, arrived, name, partner or "")
+        return (found, 0, partner or "", name)
 
     def claim(self, item: Pending) -> Pending | None:
         """Take the file out of the inbox by an atomic rename into this worker's folder

@@ -91,9 +91,10 @@ class Inbox:
     sorts as the key does (the rank in three digits, the modification time of a file taken by
     arrival in twenty, nothing for the others, then partner and name: no name holds a NUL or a
     ``/``), sorts them ``CHUNK`` at a time (runs in scratch files, merged beyond one), and writes
-    the lots to the file, each lot's strings separated by ``/``. Every process reads a lot (``lot``:
-    its ``Pending`` entries) when it takes it; the peers are given this object, which holds no more
-    than where each lot begins."""
+    the lots to the file, each lot's strings separated by ``/``, noting meanwhile which lots hold a
+    name an earlier lot holds (``clash``). Every process reads a lot (``lot``: its ``Pending``
+    entries) when it takes it; the peers are given this object, which holds no more than where
+    each lot begins and which lots clash."""
 
     CHUNK = 50_000  # strings sorted in memory at a time (about 5 MB)
 
@@ -102,10 +103,11 @@ class Inbox:
         self.path: str | None = None  # the lots, once sorted
         self.offsets = [0]  # where each lot begins in the file, and where the last one ends
         self.size = LOT_FILES  # files a lot
+        self.clash: list[bool] = []  # each lot: a name of it may be in an earlier lot (``_Seen``)
 
     @classmethod
     def listed(cls, ws: Workspace) -> Inbox:
-        return cls(ws.inbox, sum(1 for _ in ws.pending(sort=False)))
+        return cls(ws.inbox, sum(1 for _ in ws.pending_entries(sort=False)))
 
     def __len__(self) -> int:
         return self.count
@@ -120,9 +122,10 @@ class Inbox:
         runs: list[str] = []
         entries: list[str] = []
         count = 0
+        rank, by_arrival = formats.sniff_rank, formats.BY_ARRIVAL
         try:
-            for item in ws.pending(sort=False):
-                entries.append(_entry(Workspace.order_key(item, formats.sniff_rank, formats.BY_ARRIVAL)))
+            for found, partner in ws.pending_entries(sort=False):
+                entries.append(_entry(Workspace.entry_key(found.path, found.name, partner, rank, by_arrival)))
                 count += 1
                 if len(entries) == chunk:
                     entries.sort()
@@ -132,11 +135,15 @@ class Inbox:
             ordered = heapq.merge(entries, *(_strings(run) for run in runs)) if runs else iter(entries)
             self.count, self.size = count, lot_size(count)
             fd, self.path = ws.scratch("lots")
+            seen = _Seen()
             with os.fdopen(fd, "wb") as fh:
                 while lot := list(itertools.islice(ordered, self.size)):
                     data = "/".join(lot).encode("utf-8", "surrogateescape")
                     fh.write(data)
                     self.offsets.append(self.offsets[-1] + len(data))
+                    keys = {_name_key(_name(entry)) for entry in lot}
+                    self.clash.append(any(key in seen for key in keys))
+                    seen.update(keys)
         except OSError as exc:  # var/ (full, read-only): no file's fault
             raise WorkspaceError(f"run cannot sort its inbox in {ws.var}: {exc.strerror or exc}") from None
         finally:
@@ -193,6 +200,12 @@ def _item(root: Path, entry: str) -> Pending:
     if partner:
         return Pending(root / partner / name, name, partner)
     return Pending(root / name, name, None)
+
+
+def _name(entry: str) -> str:
+    """The file name an ``_entry`` string holds."""
+    _rank, arrived, first, second = entry.split("\0")
+    return first if arrived else second
 
 
 def _entry(key: OrderKey) -> str:
@@ -428,11 +441,7 @@ class Peers:
         self.inbox, lots = inbox, inbox.lots
         self.turns = turns = Turns(self.context, lots)
         turns.requested = self.requested
-        seen = _Seen()
-        for lot in range(lots):
-            keys = {_name_key(item.name) for item in inbox.lot(lot)}
-            turns.clash[lot] = any(key in seen for key in keys)
-            seen.update(keys)
+        turns.clash[:lots] = inbox.clash
         self.queue = self.context.Queue()
         self.go.set()
         for lot in range(lots):

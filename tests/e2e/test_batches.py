@@ -298,7 +298,8 @@ def test_the_compact_inbox_of_a_run_sorts_as_the_workspace_orders(tmp_path: Path
     """A run keeps its inbox in a scratch file of ``var/``, one string a file, sorted in memory
     or in runs merged (``lots.Inbox``), and every process reads its lots from there: in the same
     order as ``Workspace.ordered``, answers by arrival, partners and names of any characters.
-    Once removed, nothing of it (nor of its runs) is left in ``var/``."""
+    The sort also tells which lots hold a name an earlier lot holds (their names then wait for
+    the earlier lots' files). Once removed, nothing of it (nor of its runs) is left in ``var/``."""
     root = Path(tempfile.mkdtemp(dir=tmp_path))
     ws = Workspace(root)
     ws.var.mkdir()
@@ -317,6 +318,13 @@ def test_the_compact_inbox_of_a_run_sorts_as_the_workspace_orders(tmp_path: Path
             assert [len(inbox.lot(lot)) for lot in range(inbox.lots)] == [4] * (len(files) // 4) + (
                 [len(files) % 4] if len(files) % 4 else []
             )
+            earlier: set[str] = set()
+            clash = []
+            for lot in range(inbox.lots):
+                keys = {lots._name_key(item.name) for item in inbox.lot(lot)}
+                clash.append(bool(keys & earlier))
+                earlier |= keys
+            assert inbox.clash == clash  # the filter's false alarms are far rarer than one in 25 files
         finally:
             inbox.remove()
         assert list(ws.var.iterdir()) == []

@@ -68,7 +68,7 @@ _MARKERS = (
 _find, _text, _all = UBL.first, UBL.text, UBL.all
 
 
-def _attachments(root: etree._Element) -> tuple[Attachment, ...]:
+def _attachments(references: list[etree._Element]) -> tuple[Attachment, ...]:
     return tuple(
         attachment(
             _text(ref, "cbc:ID"),
@@ -76,7 +76,7 @@ def _attachments(root: etree._Element) -> tuple[Attachment, ...]:
             _text(ref, "cbc:DocumentType") or _text(ref, "cbc:DocumentDescription"),
             _text(ref, "cac:Attachment/cac:ExternalReference/cbc:URI"),
         )
-        for ref in _all(root, "cac:AdditionalDocumentReference")
+        for ref in references
     )
 
 
@@ -99,9 +99,9 @@ _LINE = Fields(  # under cac:OrderLine
 )
 
 
-def _lines(root: etree._Element) -> tuple[OrderLine, ...]:
+def _lines(order_lines: list[etree._Element]) -> tuple[OrderLine, ...]:
     lines = []
-    for order_line in _all(root, "cac:OrderLine"):
+    for order_line in order_lines:
         f = _LINE.read(order_line)
         qty = f.get("quantity")
         lines.append(
@@ -145,8 +145,7 @@ _DELIVERY = Fields(  # under cac:Delivery; DeliveryLocation and RequestedDeliver
 )
 
 
-def _delivery(root: etree._Element) -> Delivery | None:
-    node = _find(root, "cac:Delivery")
+def _delivery(node: etree._Element | None) -> Delivery | None:
     if node is None:
         return None
     f = _DELIVERY.read(node)
@@ -159,10 +158,10 @@ def _delivery(root: etree._Element) -> Delivery | None:
     )
 
 
-def _totals(root: etree._Element) -> Totals:
-    taxes = [amount(n) for n in _all(root, "cac:TaxTotal/cbc:TaxAmount")]
+def _totals(tax_amounts: list[etree._Element], total: etree._Element | None) -> Totals:
+    taxes = [amount(n) for n in tax_amounts]
     tax_total = sum((t for t in taxes if t is not None), Decimal(0)) if taxes else None
-    return monetary_totals(_find(root, "cac:AnticipatedMonetaryTotal"), tax_total)
+    return monetary_totals(total, tax_total)
 
 
 # Totals field -> its element in a UBL MonetaryTotal
@@ -185,25 +184,34 @@ def monetary_totals(total: etree._Element | None, tax_total: Decimal | None) -> 
     return totals(found.get, _TOTAL_NAMES, tax_total=tax_total)
 
 
-_HEADER = Fields(
+_HEADER = Fields(  # the order's root: what it may repeat (``every``), then what it holds once
     NS,
+    {
+        "lines": "cac:OrderLine",
+        "notes": "cbc:Note",
+        "terms": "cac:PaymentTerms/cbc:Note",
+        "taxes": "cac:TaxTotal/cbc:TaxAmount",
+        "references": "cac:AdditionalDocumentReference",
+    },
     profile="cbc:CustomizationID",
     issue_date="cbc:IssueDate",
     type_code="cbc:OrderTypeCode",
     currency="cbc:DocumentCurrencyCode",
     service="cbc:CustomerReference",
-    issuer="cac:BuyerCustomerParty",
-    supplier="cac:SellerSupplierParty",
-    invoicee="cac:AccountingCustomerParty",
+    issuer="cac:BuyerCustomerParty/cac:Party",
+    supplier="cac:SellerSupplierParty/cac:Party",
+    invoicee="cac:AccountingCustomerParty/cac:Party",
     contract="cac:Contract/cbc:ID",
     means="cac:PaymentMeans/cbc:PaymentMeansCode",
     validity_end="cac:ValidityPeriod/cbc:EndDate",
+    delivery="cac:Delivery",
+    total="cac:AnticipatedMonetaryTotal",
 )
 
 
 def parse_order(root: etree._Element, number_path: str = "cbc:ID") -> OrderDocument:
     """Map a schema-valid UBL 2.1 Order (or the order content of an OrderChange) to the domain."""
-    h = _HEADER.read(root)
+    h, every = _HEADER.read_every(root)
     written, number_xpath = number(_find(root, number_path))
     service = text(h.get("service"))
     issuer = serving(ubl_party(h.get("issuer")) or Party(None), service)
@@ -217,15 +225,15 @@ def parse_order(root: etree._Element, number_path: str = "cbc:ID") -> OrderDocum
         issuer=issuer,
         supplier=ubl_party(h.get("supplier")) or Party(None),
         invoicee=ubl_party(h.get("invoicee")),
-        lines=_lines(root),
-        totals=_totals(root),
-        notes=tuple(texts(_all(root, "cbc:Note"))),
+        lines=_lines(every["lines"]),
+        totals=_totals(every["taxes"], h.get("total")),
+        notes=tuple(texts(every["notes"])),
         buyer_reference=service,
         contract_reference=text(h.get("contract")),
-        payment_terms=joined(texts(_all(root, "cac:PaymentTerms/cbc:Note")), "; "),
+        payment_terms=joined(texts(every["terms"]), "; "),
         payment_means=text(h.get("means")),
-        delivery=_delivery(root),
-        attachments=_attachments(root),
+        delivery=_delivery(h.get("delivery")),
+        attachments=_attachments(every["references"]),
         validity_end=ubl_date(h.get("validity_end")),
         amount_currencies=amount_currencies(root),
         number_xpath=number_xpath,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
 from lxml import etree
@@ -155,38 +155,55 @@ class Fields:
     ``Fields(NS, number="cbc:ID", name="cac:Item/cbc:Name").read(node)`` gives the first element
     of each path that is present. The paths are merged into a tree of tags, so each child is
     looked at once and only the branches some path goes down are entered: two to three times
-    faster than evaluating their XPath union, which also sorts its result."""
+    faster than evaluating their XPath union, which also sorts its result. The paths of
+    ``every`` (the second argument) give all their elements, in document order (``read_every``)."""
 
-    def __init__(self, namespaces: dict[str, str], **paths: str) -> None:
-        self._tree: dict[str, tuple[list[str], dict[str, Any]]] = {}
-        for name, path in paths.items():
+    def __init__(self, namespaces: dict[str, str], every: Mapping[str, str] | None = None, /, **paths: str) -> None:
+        self._tree: dict[str, tuple[list[str], list[str], dict[str, Any]]] = {}
+        for name, path, first in [
+            *((n, p, True) for n, p in paths.items()),
+            *((n, p, False) for n, p in (every or {}).items()),
+        ]:
             level = self._tree
             steps = path.split("/")
             for i, step in enumerate(steps):
                 prefix, local = step.split(":")
-                names, below = level.setdefault(f"{{{namespaces[prefix]}}}{local}", ([], {}))
+                firsts, alls, below = level.setdefault(f"{{{namespaces[prefix]}}}{local}", ([], [], {}))
                 if i == len(steps) - 1:
-                    names.append(name)
+                    (firsts if first else alls).append(name)
                 level = below
+        self._every = tuple(every or ())
 
     def read(self, node: etree._Element) -> dict[str, etree._Element]:
+        return self.read_every(node)[0]
+
+    def read_every(self, node: etree._Element) -> tuple[dict[str, etree._Element], dict[str, list[etree._Element]]]:
+        """``read``, and the elements of each path of ``every`` (an empty list when none)."""
         found: dict[str, etree._Element] = {}
-        _walk(node, self._tree, found)
-        return found
+        every: dict[str, list[etree._Element]] = {name: [] for name in self._every}
+        _walk(node, self._tree, found, every)
+        return found, every
 
 
-def _walk(node: etree._Element, tree: dict[str, Any], found: dict[str, etree._Element]) -> None:
-    """Children of ``node`` in document order: the first one each path ends at, and below those
-    a path goes through (so each path's first match in document order)."""
+def _walk(
+    node: etree._Element,
+    tree: dict[str, Any],
+    found: dict[str, etree._Element],
+    every: dict[str, list[etree._Element]],
+) -> None:
+    """Children of ``node`` in document order: the first one each path ends at (every one, for
+    the paths of ``every``), and below those a path goes through."""
     for child in node:
         entry = tree.get(child.tag)  # a comment's tag is a function: no entry
         if entry is None:
             continue
-        names, below = entry
-        for name in names:
+        firsts, alls, below = entry
+        for name in firsts:
             found.setdefault(name, child)
+        for name in alls:
+            every[name].append(child)
         if below:
-            _walk(child, below, found)
+            _walk(child, below, found, every)
 
 
 currency_ids = etree.XPath("//@currencyID", smart_strings=False)  # every amount's currency, in one pass

@@ -141,7 +141,7 @@ class Inbox:
                     data = "/".join(lot).encode("utf-8", "surrogateescape")
                     fh.write(data)
                     self.offsets.append(self.offsets[-1] + len(data))
-                    keys = {_name_key(_name(entry)) for entry in lot}
+                    keys = {_name_key(_named(entry)[0]) for entry in lot}
                     self.clash.append(any(key in seen for key in keys))
                     seen.update(keys)
         except OSError as exc:  # var/ (full, read-only): no file's fault
@@ -195,17 +195,16 @@ def _remove(path: str) -> None:
 
 
 def _item(root: Path, entry: str) -> Pending:
-    _rank, arrived, first, second = entry.split("\0")
-    name, partner = (first, second) if arrived else (second, first)
+    name, partner = _named(entry)
     if partner:
         return Pending(root / partner / name, name, partner)
     return Pending(root / name, name, None)
 
 
-def _name(entry: str) -> str:
-    """The file name an ``_entry`` string holds."""
+def _named(entry: str) -> tuple[str, str]:
+    """The file name and the partner (``""`` for none) an ``_entry`` string holds."""
     _rank, arrived, first, second = entry.split("\0")
-    return first if arrived else second
+    return (first, second) if arrived else (second, first)
 
 
 def _entry(key: OrderKey) -> str:

@@ -130,6 +130,12 @@ class Savepoint:
 _TAKEN = "chorus_batch.savepoints"  # in the connection's ``info``: savepoints taken and not ended
 
 
+def forget_savepoints(conn: Connection, *_args: Any) -> None:
+    """A transaction begins with none (those a failed one left open ended with it)."""
+    if not conn.invalidated:
+        conn.info.pop(_TAKEN, None)
+
+
 @lru_cache(maxsize=64)
 def _row_type(names: tuple[str, ...]) -> Any:
     return namedtuple("FastRow", names)

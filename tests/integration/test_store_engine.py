@@ -227,5 +227,8 @@ def test_savepoints_take_the_same_names_and_each_name_means_one(tmp_path: Path) 
             inner.commit()
             outer.commit()
             assert [row.x for row in conn.execute(text("SELECT x FROM t ORDER BY x"))] == [0, 1, 2, 3]
+            savepoint(conn)  # left open when the transaction ends
+        with store.begin() as conn:
+            assert savepoint(conn).name == "chorus_0"  # a transaction begins with none
     finally:
         store.close()

@@ -260,13 +260,15 @@ def tuned_collector() -> Iterator[None]:
 
 
 def store_lot(
-    processor: Processor, items: Sequence[Pending], turns: Turns, lot: int, check: Callable[[], None]
+    processor: Processor, items: Sequence[Pending], turns: Turns, lot: int, clash: bool, check: Callable[[], None]
 ) -> list[FileResult]:
     """Claim ``items`` and read them, then, in the lot's turn, store them ``batch_files`` files
-    per transaction. Once the last transaction has committed, the turn passes on while this
-    lot's reports are written and its files moved, unless those could meet the next lots'
-    (order responses, parked documents to take up): then they are done in the turn, after the
-    earlier lots' own. The parked files concluded meanwhile are returned with the lot's.
+    per transaction (once the earlier lots are finished too, if a name of the lot is in one of
+    them: ``clash``, from ``Inbox.clash``). Once the last transaction has committed, the turn
+    passes on while this lot's reports are written and its files moved, unless those could meet
+    the next lots' (order responses, parked documents to take up): then they are done in the
+    turn, after the earlier lots' own. The parked files concluded meanwhile are returned with
+    the lot's.
 
     A stop (``turns.stopping()``) ends the lot at its next file boundary: what was committed is
     finished, the rest put back in the inbox, and the lot counts as finished without passing
@@ -280,7 +282,7 @@ def store_lot(
         if ready is None:
             raise _Stopped
         turns.wait(lot, check)
-        if turns.clash[lot]:  # its names are planned once the earlier lots' files are in place
+        if clash:  # its names are planned once the earlier lots' files are in place
             turns.wait_finished(lot, check)
         size = processor.batch_files
         for start in range(0, len(claimed), size):
@@ -336,7 +338,6 @@ class Turns:
         self.lots = lots
         self.next, self.turn = context.RawValue("i", 0), context.RawValue("i", 0)
         self.owners = context.RawArray("i", max(lots, 1))  # the process that took each lot
-        self.clash = context.RawArray("b", max(lots, 1))  # a name of the lot is in an earlier lot
         self.finished_lots = context.RawArray("b", max(lots, 1))  # reports written, files moved
         self.taking = context.Lock()
         self.stop = context.RawValue("b", 0)
@@ -440,7 +441,6 @@ class Peers:
         self.inbox, lots = inbox, inbox.lots
         self.turns = turns = Turns(self.context, lots)
         turns.requested = self.requested
-        turns.clash[:lots] = inbox.clash
         self.queue = self.context.Queue()
         self.go.set()
         for lot in range(lots):
@@ -449,7 +449,9 @@ class Peers:
                 if lot in self.results:
                     break
                 if (mine := turns.take()) is not None:
-                    self.results[mine] = store_lot(self.processor, inbox.lot(mine), turns, mine, self.check)
+                    self.results[mine] = store_lot(
+                        self.processor, inbox.lot(mine), turns, mine, inbox.clash[mine], self.check
+                    )
                 else:  # every lot is taken: wait for the peers'
                     self._receive(0.2)
                     self.check()
@@ -535,7 +537,7 @@ class Peers:
             if lot == turns.turn.value and not turns.stopping():
                 assert self.inbox is not None  # checks come from ``share``
                 items = [item for item in self.inbox.lot(lot) if item.path.exists()]
-                self.results[lot] = store_lot(self.processor, items, turns, lot, self.check)
+                self.results[lot] = store_lot(self.processor, items, turns, lot, self.inbox.clash[lot], self.check)
             else:
                 turns.finished(lot)
                 self._lost(lot, owner)
@@ -613,7 +615,7 @@ def _peer(
         with tuned_collector():
             processor = Processor(Workspace(root), store, settings, clock)
             while not _no_more_lots.is_set() and (lot := turns.take()) is not None:
-                done = store_lot(processor, inbox.lot(lot), turns, lot, lambda: None)
+                done = store_lot(processor, inbox.lot(lot), turns, lot, inbox.clash[lot], lambda: None)
                 results.put((lot, done, records.take()))
     except StoreError as failure:
         # its files are back in the inbox (or left to recovery): the run finds this peer gone

@@ -321,10 +321,11 @@ def plan(doc: Recognised, folders: Folders = NO_FOLDERS) -> tuple[list[str], lis
         return [], []
     if doc.syntax == "order-x":
         return rule_sets(doc.syntax, doc.kind, doc.schema or guideline(doc.root, doc.syntax), False), []
-    if doc.syntax == "ubl" and doc.kind not in _UBL_KINDS and folders.peppol is None:
-        return [], []  # the order family has the Peppol rules alone, and they are off
+    ordering = doc.syntax == "ubl" and doc.kind not in _UBL_KINDS  # the order family: Peppol rules alone
+    if ordering and folders.peppol is None:
+        return [], []
     found = guideline(doc.root, doc.syntax)
-    if doc.syntax == "ubl" and doc.kind not in _UBL_KINDS:
+    if ordering:
         code = _response_code(doc)
         return (
             rule_sets(doc.syntax, doc.kind, found, False, folders, code),

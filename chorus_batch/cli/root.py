@@ -222,3 +222,5 @@ def main() -> None:
         cli(prog_name="chorus-batch")
     except KeyboardInterrupt:  # a Ctrl-C past click's own handling of it: no traceback either
         sys.exit(130)
+    finally:
+        signals.ignore()  # its exit status decided: a late signal cannot change it

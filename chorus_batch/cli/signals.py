@@ -68,6 +68,15 @@ def release() -> int | None:
     return received()
 
 
+def ignore() -> None:
+    """The command is over, its exit status decided: from now on SIGINT and SIGTERM are ignored.
+    Python gives them their default actions back while it shuts down, and one arriving then
+    would kill a process that had done all its work (a status of -15 instead of its own)."""
+    for signum in STOPPING:
+        signal.signal(signum, signal.SIG_IGN)
+    _replaced.clear()
+
+
 def caught() -> bool:
     """Whether our handlers are installed."""
     return bool(_replaced)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from chorus_batch import FileStatus, RunSummary, Session
-from chorus_batch.cli import signals
+from chorus_batch.cli import root, signals
 from chorus_batch.cli.intake import print_summary
 from chorus_batch.formats import schemas
 
@@ -121,6 +122,24 @@ def test_a_signal_the_command_was_started_with_ignored_stays_ignored() -> None:
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, before)
+
+
+def test_once_the_command_is_over_a_signal_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The console script, its command over and its exit status decided, ignores SIGINT and
+    SIGTERM: Python gives them their default actions back while it shuts down, and one arriving
+    then killed a run that had done all its work (status -15 instead of 1, seen once in
+    ``test_never_stuck`` with a run signalled as it ended)."""
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(root, "cli", lambda **_options: sys.exit(1))
+    try:
+        with pytest.raises(SystemExit) as ended:
+            root.main()
+        assert ended.value.code == 1
+        assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == (signal.SIG_IGN,) * 2
+        assert not signals.caught()
+    finally:
+        signal.signal(signal.SIGINT, before[0])
+        signal.signal(signal.SIGTERM, before[1])
 
 
 def test_an_interrupted_run_says_what_it_left(capsys: pytest.CaptureFixture[str]) -> None:

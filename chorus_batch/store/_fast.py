@@ -85,8 +85,16 @@ class Statement:
 
 def _on_cursor(conn: Connection, sql: str, params: Any, many: bool) -> Any:
     """Run on the DBAPI cursor; a driver error becomes SQLAlchemy's (IntegrityError, ...) as if
-    SQLAlchemy had run the statement."""
-    cursor = conn.connection.cursor()
+    SQLAlchemy had run the statement.
+
+    One cursor per DBAPI connection, kept in its ``info`` (which lives as long as that
+    connection: an invalidated connection starts with none), serves every statement: a new
+    cursor cost more than the execution of a small statement on SQLite. Each caller reads what
+    its statement returns before the next one runs on the connection."""
+    info = conn.info
+    cursor = info.get(_CURSOR)
+    if cursor is None:
+        cursor = info[_CURSOR] = conn.connection.cursor()
     dbapi = conn.dialect.loaded_dbapi
     try:
         (cursor.executemany if many else cursor.execute)(sql, params)
@@ -127,6 +135,7 @@ class Savepoint:
         self.conn.info[_TAKEN] -= 1
 
 
+_CURSOR = "chorus_batch.cursor"  # in the connection's ``info``: the cursor ``_on_cursor`` runs on
 _TAKEN = "chorus_batch.savepoints"  # in the connection's ``info``: savepoints taken and not ended
 
 

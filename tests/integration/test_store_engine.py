@@ -232,3 +232,35 @@ def test_savepoints_take_the_same_names_and_each_name_means_one(tmp_path: Path) 
             assert savepoint(conn).name == "chorus_0"  # a transaction begins with none
     finally:
         store.close()
+
+
+def test_the_fast_path_runs_on_one_cursor_a_connection_and_a_new_one_after_invalidation(tmp_path: Path) -> None:
+    """Statements of ``store._fast`` share one DBAPI cursor per connection (a new cursor cost
+    more than a small statement), each reading its rows before the next runs; a connection the
+    pool replaced (invalidated) gets a cursor of its own."""
+    from sqlalchemy import Column, Integer, MetaData, Table, insert, select
+
+    from chorus_batch.store import _fast
+
+    t = Table("t", MetaData(), Column("id", Integer, primary_key=True), Column("x", Integer))
+    put, get = _fast.Statement(insert(t), t), _fast.Statement(select(t.c.x).where(t.c.id == 1))
+    store = Store.for_file(tmp_path / "s.sqlite")
+
+    def cursor() -> Any:
+        return conn.info["chorus_batch.cursor"]
+
+    try:
+        with store.begin() as conn:
+            t.create(conn)
+            assert get.first(conn, {}) is None
+            first = cursor()
+            assert [put.insert(conn, {"x": x}) for x in (7, 8)] == [1, 2]
+            assert get.first(conn, {}).x == 7 and cursor() is first
+        with store.begin() as conn:
+            assert put.insert(conn, {"x": 9}) == 3 and cursor() is first
+        with store.engine.connect() as conn:
+            conn.invalidate()  # as after a lost connection
+        with store.begin() as conn:
+            assert get.first(conn, {}).x == 7 and cursor() is not first
+    finally:
+        store.close()

@@ -22,7 +22,7 @@ from ..domain.invoices import CPP_STATUS_CODES
 from ..domain.model import Address, Attachment, Party, PartyId, Totals
 from ..domain.pricing import MAX_AMOUNT
 from ..errors import DocumentRejected
-from .xml import Paths, currency_ids, embedded_bytes, path_of, text
+from .xml import Fields, Paths, currency_ids, embedded_bytes, path_of, text
 
 CAC = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
 CBC = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
@@ -171,16 +171,24 @@ def serving(issuer: Party, service: str | None) -> Party:
     return Party(issuer.name, issuer.ids, issuer.address, issuer.contact, service) if service else issuer
 
 
+_ADDRESS = Fields(  # a UBL address (cac:PostalAddress, cac:Address): read in one walk
+    UBL_NS,
+    {"lines": "cac:AddressLine/cbc:Line"},
+    street="cbc:StreetName",
+    more="cbc:AdditionalStreetName",
+    city="cbc:CityName",
+    postcode="cbc:PostalZone",
+    country="cac:Country/cbc:IdentificationCode",
+)
+
+
 def ubl_address(node: etree._Element | None) -> Address | None:
     if node is None:
         return None
-    lines = [v for v in (UBL.text(node, "cbc:StreetName"), UBL.text(node, "cbc:AdditionalStreetName")) if v]
-    lines += texts(UBL.all(node, "cac:AddressLine/cbc:Line"))
+    f, every = _ADDRESS.read_every(node)
+    lines = [v for v in (text(f.get("street")), text(f.get("more"))) if v]
     return Address(
-        tuple(lines),
-        UBL.text(node, "cbc:CityName"),
-        UBL.text(node, "cbc:PostalZone"),
-        UBL.text(node, "cac:Country/cbc:IdentificationCode"),
+        (*lines, *texts(every["lines"])), text(f.get("city")), text(f.get("postcode")), text(f.get("country"))
     )
 
 

@@ -9,15 +9,19 @@ store modules build their statements with it; nothing outside ``store`` sees a c
 
 from __future__ import annotations
 
+import copy
 from collections import namedtuple
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import ColumnDefault, Connection, Table
+from sqlalchemy import ColumnDefault, Connection, Dialect, Table
 from sqlalchemy.exc import DBAPIError
 
-Compiled = tuple[str, dict[str, Any], dict[str, Callable[[Any], Any]]]
+Ordered = Callable[[dict[str, Any]], tuple[Any, ...]]  # a statement's parameter values in their order
+# SQL, the parameters' defaults, the bind processors, and (SQLite) the values' order
+Compiled = tuple[str, dict[str, Any], dict[str, Callable[[Any], Any]], Ordered | None]
 
 
 class Statement:
@@ -42,7 +46,7 @@ class Statement:
                 and conn.dialect.name != "sqlite"
             ):
                 statement = statement.returning(self.table.c.id)  # SQLite gives cursor.lastrowid
-            compiled = statement.compile(dialect=conn.dialect, column_keys=list(keys))
+            compiled = statement.compile(dialect=_positional(conn.dialect), column_keys=list(keys))
             columns = self.table.c if self.table is not None else ()
             processors: dict[str, Callable[[Any], Any]] = {
                 c.key: p for c in columns if c.key in keys and (p := c.type.bind_processor(conn.dialect)) is not None
@@ -52,15 +56,17 @@ class Statement:
                 default = c.default
                 if c.key in defaults and c.key not in keys and isinstance(default, ColumnDefault) and default.is_scalar:
                     defaults[c.key] = default.arg
-            found = self._compiled[(conn.dialect.name, keys)] = (compiled.string, defaults, processors)
+            order = compiled.positiontup
+            ordered = None if order is None else _in_order(order)
+            found = self._compiled[(conn.dialect.name, keys)] = (compiled.string, defaults, processors, ordered)
         return found
 
-    def _params(self, conn: Connection, values: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        sql, defaults, processors = self._prepare(conn, tuple(values))
+    def _params(self, conn: Connection, values: dict[str, Any]) -> tuple[str, Any]:
+        sql, defaults, processors, ordered = self._prepare(conn, tuple(values))
         params = {**defaults, **values}
         for key, process in processors.items():
             params[key] = process(params[key])
-        return sql, params
+        return sql, params if ordered is None else ordered(params)
 
     def run(self, conn: Connection, values: dict[str, Any]) -> Any:
         sql, params = self._params(conn, values)
@@ -143,6 +149,25 @@ def forget_savepoints(conn: Connection, *_args: Any) -> None:
     """A transaction begins with none (those a failed one left open ended with it)."""
     if not conn.invalidated:
         conn.info.pop(_TAKEN, None)
+
+
+def _positional(dialect: Dialect) -> Dialect:
+    """SQLite's dialect writing ``?`` parameters (the engine's is set to ``:name``, the style of
+    SQLAlchemy's own statements there): the sqlite3 module binds a tuple faster than it looks
+    each name up in a dictionary. PostgreSQL's is left as it is (psycopg takes a dictionary)."""
+    if dialect.name != "sqlite":
+        return dialect
+    positional = copy.copy(dialect)
+    positional.paramstyle, positional.positional = "qmark", True
+    return positional
+
+
+def _in_order(names: Sequence[str]) -> Ordered:
+    """The values of ``names`` in a parameters' dictionary, as a tuple in that order."""
+    if len(names) == 1:
+        name = names[0]
+        return lambda params: (params[name],)
+    return itemgetter(*names)
 
 
 @lru_cache(maxsize=64)

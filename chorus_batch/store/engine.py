@@ -335,8 +335,9 @@ def describe(url: str | URL) -> str:
 def _engine_options(url: URL, busy_timeout: float) -> dict[str, Any]:
     """The engine's arguments: how long a connection waits, and the parameter style."""
     if url.get_backend_name() == "sqlite":
-        # named parameters (``:name``), so that the fast statements (``_fast``) pass the same
-        # dictionaries to both databases (psycopg takes ``%(name)s``); the sqlite3 module's own
+        # named parameters (``:name``), so that a statement run on a DBAPI cursor (the reports'
+        # ``rows``) passes the same dictionary to both databases (psycopg takes ``%(name)s``;
+        # ``_fast`` compiles its own for SQLite with ``?``, bound faster); the sqlite3 module's own
         # wait (its ``timeout``, 5 s by default) is the busy timeout too, from the first statement
         return {"paramstyle": "named", "connect_args": {"timeout": busy_timeout}}
     if url.get_backend_name() == "postgresql":

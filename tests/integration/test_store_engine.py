@@ -264,3 +264,48 @@ def test_the_fast_path_runs_on_one_cursor_a_connection_and_a_new_one_after_inval
             assert get.first(conn, {}).x == 7 and cursor() is not first
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_fast_statements_bind_each_value_to_its_column(tmp_path: Path, backend: str) -> None:
+    """On SQLite the fast statements bind their values by position (``?``, faster than names):
+    whatever the order of the caller's keys, each value (a default, a processed amount, a
+    LIMIT) reaches its own column, as through SQLAlchemy on both databases."""
+    from decimal import Decimal
+
+    from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, insert, select
+
+    from chorus_batch.store import _fast
+    from chorus_batch.store.schema import Micros
+
+    t = Table(
+        "t",
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column("a", Integer),
+        Column("b", String(10), default="kept"),
+        Column("m", Micros),
+        Column("z", String(10)),
+    )
+    put = _fast.Statement(insert(t), t)
+    get = _fast.Statement(select(t.c.id, t.c.a, t.c.z).where(t.c.z == bindparam("z")).order_by(t.c.id).limit(1))
+    if backend == "sqlite":
+        store = Store.for_file(tmp_path / "s.sqlite")
+    else:
+        url = postgres_url()
+        store = Store(url)
+    try:
+        with store.begin() as conn:
+            t.create(conn)
+            put.insert(conn, {"z": "last", "m": Decimal("1.5"), "a": 1})
+            put.insert(conn, {"a": 2, "z": "first", "b": "given"})
+            compiled, *_ = put._prepare(conn, ("z", "m", "a"))
+            values = compiled.split("VALUES")[1]
+            assert values.count("?") == 4 and ":" not in values if backend == "sqlite" else "%(m)s" in values
+            assert get.first(conn, {"z": "first"}).a == 2
+            rows = conn.execute(select(t.c.a, t.c.b, t.c.m, t.c.z).order_by(t.c.id)).all()
+            assert [tuple(r) for r in rows] == [(1, "kept", Decimal("1.5"), "last"), (2, "given", None, "first")]
+    finally:
+        store.close()
+        if backend == "postgresql":
+            drop_database(url)

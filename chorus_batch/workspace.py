@@ -91,9 +91,10 @@ def kind_of(mode: int) -> str:
     return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
 
 
-def open_regular(path: str | Path) -> int:
+def open_regular(path: str | Path, listed_regular: bool = False) -> int:
     """A descriptor open for reading on ``path``, a regular file. The entry is judged by
-    ``lstat`` before it is opened and by ``fstat`` once it is (it may have been replaced in
+    ``lstat`` before it is opened (unless ``listed_regular``: the folder's listing already said
+    so, by its entry's type) and by ``fstat`` once it is (it may have been replaced in
     between); it is opened without following a symbolic link and without waiting (a named
     pipe would block an ordinary open until a writer comes).
 
@@ -101,9 +102,10 @@ def open_regular(path: str | Path) -> int:
         NotRegular: a symbolic link, named pipe, socket, device or folder (its kind in the message).
         OSError: it cannot be read (permissions, gone...).
     """
-    mode = os.lstat(path).st_mode
-    if not stat.S_ISREG(mode):
-        raise NotRegular(f"{kind_of(mode)}, not a regular file")
+    if not listed_regular:
+        mode = os.lstat(path).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegular(f"{kind_of(mode)}, not a regular file")
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
         mode = os.fstat(fd).st_mode
@@ -418,12 +420,17 @@ class Workspace:
 
     @staticmethod
     def entry_key(
-        path: str | Path, name: str, partner: str | None, rank: Callable[[bytes], int], by_arrival: Container[int] = ()
+        path: str | Path,
+        name: str,
+        partner: str | None,
+        rank: Callable[[bytes], int],
+        by_arrival: Container[int] = (),
+        listed_regular: bool = False,
     ) -> OrderKey:
-        """``order_key`` of the entry at ``path``."""
+        """``order_key`` of the entry at ``path`` (``listed_regular``: as ``open_regular``)."""
         arrived = 0
         try:
-            fd = open_regular(path)  # plain system calls: this runs for every file
+            fd = open_regular(path, listed_regular)  # plain system calls: this runs for every file
             try:
                 head = os.read(fd, 4096)
                 found = rank(head)

@@ -125,7 +125,8 @@ class Inbox:
         rank, by_arrival = formats.sniff_rank, formats.BY_ARRIVAL
         try:
             for found, partner in ws.pending_entries(sort=False):
-                entries.append(_entry(Workspace.entry_key(found.path, found.name, partner, rank, by_arrival)))
+                regular = found.is_file(follow_symlinks=False)  # the listing's type: no system call
+                entries.append(_entry(Workspace.entry_key(found.path, found.name, partner, rank, by_arrival, regular)))
                 count += 1
                 if len(entries) == chunk:
                     entries.sort()

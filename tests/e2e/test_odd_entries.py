@@ -296,3 +296,23 @@ def test_a_var_folder_that_cannot_take_the_sorted_inbox_stops_the_run_and_loses_
     monkeypatch.undo()
     assert wcli("run").exit_code == 0
     assert len(acks(workspace)) == 3
+
+
+def test_an_entry_listed_as_a_regular_file_is_judged_again_once_open(tmp_path: Path) -> None:
+    """The sort opens each entry its listing types as a regular file without asking ``lstat``
+    first (``listed_regular``); should it have been replaced by a named pipe or a symbolic link
+    since, the open neither blocks nor follows it: the pipe is refused by ``fstat``, the link
+    by ``O_NOFOLLOW``."""
+    from chorus_batch.workspace import NotRegular, open_regular
+
+    (tmp_path / "real.xml").write_bytes(b"<x/>")
+    os.mkfifo(tmp_path / "pipe.xml")
+    (tmp_path / "link.xml").symlink_to(tmp_path / "real.xml")
+    os.close(open_regular(tmp_path / "real.xml", listed_regular=True))
+    with pytest.raises(NotRegular, match="named pipe"):
+        open_regular(tmp_path / "pipe.xml", listed_regular=True)
+    with pytest.raises(OSError) as link:
+        open_regular(tmp_path / "link.xml", listed_regular=True)
+    assert link.value.errno == errno.ELOOP
+    with pytest.raises(NotRegular, match="symbolic link"):
+        open_regular(tmp_path / "link.xml")

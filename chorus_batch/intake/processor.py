@@ -103,7 +103,8 @@ class Processor:
         mark = self.ws.plans_made()
         try:
             with self.store.begin() as conn:
-                return [self._in_savepoint(conn, c, r) for c, r in zip(claimed, ready, strict=True)]
+                known = db.files.StoredFiles(conn, [r.sha for r in ready if r.sha])
+                return [self._in_savepoint(conn, c, r, known) for c, r in zip(claimed, ready, strict=True)]
         except BaseException:
             self.ws.release(mark)
             raise
@@ -128,7 +129,7 @@ class Processor:
 
     # -- one file inside the batch's transaction ------------------------------------------------
 
-    def _in_savepoint(self, conn: db.Connection, c: Claimed, ready: Ready) -> Stored:
+    def _in_savepoint(self, conn: db.Connection, c: Claimed, ready: Ready, known: db.files.StoredFiles) -> Stored:
         """A file whose documents are all refused, or that meets a bug or its own bad data (a
         value the database refuses), has its writes rolled back and is recorded as rejected, so
         one bad file never stops a run. A failure of the store itself (connection lost, disk
@@ -138,7 +139,7 @@ class Processor:
         for attempt in range(1, RETRIES + 1):
             savepoint = db.savepoint(conn)
             try:
-                stored = self._process(conn, c, ready)
+                stored = self._process(conn, c, ready, known)
             except _Refused as refused:
                 self._roll_back(savepoint, planned)
                 return self._reject(conn, c, refused.errors, refused.warnings, refused.outcomes)
@@ -170,7 +171,7 @@ class Processor:
         issue = Issue("INTERNAL_ERROR", "unexpected error inside chorus-batch; the file is kept for a retry")
         return self._reject(conn, c, [issue])
 
-    def _process(self, conn: db.Connection, c: Claimed, ready: Ready) -> Stored:
+    def _process(self, conn: db.Connection, c: Claimed, ready: Ready, known: db.files.StoredFiles) -> Stored:
         c.size, c.sha = ready.size, ready.sha
         c.received = datetime.fromtimestamp(ready.mtime, UTC) if ready.mtime is not None else self.clock()
         if ready.failure is not None:
@@ -178,7 +179,7 @@ class Processor:
             return self._internal_error(conn, c)
         if ready.data is None:  # unreadable, not a regular file, too large
             return self._reject(conn, c, ready.rejected or [])
-        first = db.files.stored_file(conn, c.sha)
+        first = known.first(c.sha)
         if first is not None:
             return self._duplicate(conn, c, first)
         if ready.rejected is not None:  # not even recognised: no document to report

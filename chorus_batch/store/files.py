@@ -5,6 +5,7 @@ their SHA-256)."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, or_, select, update
@@ -18,9 +19,10 @@ from ._fast import Statement
 
 _f = s.received_files
 _DIALECTS: dict[str, Any] = {"sqlite": sqlite, "postgresql": postgresql}
+_STORED = or_(*(_f.c.status == v.value for v in STORED))
 _STORED_FILE = Statement(
     select(_f.c.id, _f.c.name, _f.c.processed_at, _f.c.kinds)
-    .where(_f.c.sha256 == bindparam("sha"), or_(*(_f.c.status == v.value for v in STORED)))
+    .where(_f.c.sha256 == bindparam("sha"), _STORED)
     .order_by(_f.c.id)
     .limit(1)
 )
@@ -36,6 +38,33 @@ def stored_file(conn: Connection, sha256: str) -> Any:
     """The first file with these bytes that is in the store (integrated, partly or parked), if
     any: the same bytes again are a duplicate."""
     return _STORED_FILE.first(conn, {"sha": sha256})
+
+
+class StoredFiles:
+    """``stored_file`` for the files of one batch, inside its transaction. On SQLite, whose write
+    transaction holds the store's only write lock from its start, which of the batch's SHA-256
+    are in the store is asked once, in one query: a file whose bytes are neither among those nor
+    among the bytes of a file of the batch asked about before it is then known to be new without
+    a query of its own. On PostgreSQL, where another worker may commit the same bytes while the
+    batch is stored, each file is asked about when its turn comes."""
+
+    CHUNK = 500  # SHA-256 in one query's IN list
+
+    def __init__(self, conn: Connection, shas: Iterable[str]) -> None:
+        self.conn = conn
+        self.maybe: set[str] | None = None
+        if conn.dialect.name == "sqlite":
+            wanted, self.maybe = sorted(set(shas)), set()
+            for i in range(0, len(wanted), self.CHUNK):
+                q = select(_f.c.sha256).where(_f.c.sha256.in_(wanted[i : i + self.CHUNK]), _STORED)
+                self.maybe.update(conn.execute(q).scalars())
+
+    def first(self, sha256: str) -> Any:
+        """What ``stored_file`` gives for these bytes now."""
+        if self.maybe is not None and sha256 not in self.maybe:
+            self.maybe.add(sha256)  # the file asked about is recorded next: a later one may meet it
+            return None
+        return stored_file(self.conn, sha256)
 
 
 def add(conn: Connection, **values: Any) -> int:

@@ -8,9 +8,10 @@ document comes. Nothing here touches files: order responses are collected in
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from .. import store as db
 from ..domain import states
 from ..domain.model import (
     CancellationDocument,
@@ -22,13 +23,14 @@ from ..domain.model import (
     ResponseDocument,
 )
 from ..domain.outcomes import Outcome
+from ..domain.rules import number_of
 from ..errors import ChorusError, Issue
 from .answers import apply_response
 from .context import Context, Emitted, rejected
 from .invoices import apply_invoice, apply_status
 from .orders import apply_cancellation, apply_change, apply_order
 
-__all__ = ["HANDLERS", "Context", "Emitted", "apply"]
+__all__ = ["HANDLERS", "Context", "Emitted", "apply", "expect"]
 
 # the handler of each kind of document; a document of another type is a programming error
 HANDLERS: dict[type, Callable[[Context, Any], Outcome]] = {
@@ -39,6 +41,13 @@ HANDLERS: dict[type, Callable[[Context, Any], Outcome]] = {
     InvoiceDocument: apply_invoice,
     InvoiceStatusUpdate: apply_status,
 }
+
+
+def expect(conn: db.Connection, docs: Iterable[Document]) -> None:
+    """Tell the store, before a batch's documents are applied one by one in its transaction,
+    what they will look up, for it to find at once what it can (``store.engagements.expect``:
+    the engagements of its orders)."""
+    db.engagements.expect(conn, [number_of(d) for d in docs if isinstance(d, OrderDocument)])
 
 
 def apply(ctx: Context, doc: Document) -> Outcome:

@@ -104,6 +104,7 @@ class Processor:
         try:
             with self.store.begin() as conn:
                 known = db.files.StoredFiles(conn, [r.sha for r in ready if r.sha])
+                apply.expect(conn, [p.doc for r in ready for p in r.prepared or () if p.doc is not None])
                 return [self._in_savepoint(conn, c, r, known) for c, r in zip(claimed, ready, strict=True)]
         except BaseException:
             self.ws.release(mark)

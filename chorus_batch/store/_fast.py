@@ -143,12 +143,16 @@ class Savepoint:
 
 _CURSOR = "chorus_batch.cursor"  # in the connection's ``info``: the cursor ``_on_cursor`` runs on
 _TAKEN = "chorus_batch.savepoints"  # in the connection's ``info``: savepoints taken and not ended
+TRANSACTION_KEYS = [_TAKEN]  # what ``forget_transaction`` drops; other store modules add theirs
 
 
-def forget_savepoints(conn: Connection, *_args: Any) -> None:
-    """A transaction begins with none (those a failed one left open ended with it)."""
+def forget_transaction(conn: Connection, *_args: Any) -> None:
+    """A transaction begins with none of what an earlier one kept in the connection's ``info``
+    under ``TRANSACTION_KEYS``: no savepoint (those a failed one left open ended with it), no
+    engagement known ahead (``engagements.expect``). An invalidated connection has no ``info``."""
     if not conn.invalidated:
-        conn.info.pop(_TAKEN, None)
+        for key in TRANSACTION_KEYS:
+            conn.info.pop(key, None)
 
 
 def _positional(dialect: Dialect) -> Dialect:

@@ -9,7 +9,7 @@ transaction. ``search`` and ``resolve`` answer the operator's queries.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -24,7 +24,7 @@ from ..domain.model import Attachment, OrderDocument, OrderLine
 from ..errors import ChorusError, NotFound
 from . import parties
 from . import schema as s
-from ._fast import Statement
+from ._fast import TRANSACTION_KEYS, Statement
 from .codec import document_json
 from .engine import Source
 from .files import put_blob
@@ -37,7 +37,30 @@ _INSERT_LINE = Statement(insert(s.engagement_lines), s.engagement_lines)
 _INSERT_TRANSITION = Statement(insert(s.transitions), s.transitions)
 
 
+_EXPECTED = "chorus_batch.engagements"  # in ``conn.info``: the numbers ``expect`` looked up, the engagements found
+TRANSACTION_KEYS.append(_EXPECTED)  # forgotten when the next transaction begins
+_CHUNK = 500  # numbers in one query's IN list
+
+
+def expect(conn: Connection, numbers: Iterable[str]) -> None:
+    """Look up the engagements of these numbers (a batch's orders) in one query. On SQLite, whose
+    write transaction holds the store's only write lock from its start, ``find`` then knows an
+    engagement of one of them to be new without a query of its own, until the transaction ends
+    (``_fast.forget_transaction``). On PostgreSQL, where another worker may create one meanwhile, nothing is done."""
+    if conn.dialect.name != "sqlite":
+        return
+    wanted, found = sorted(set(numbers)), set[tuple[str, str]]()
+    for i in range(0, len(wanted), _CHUNK):
+        q = select(_e.c.issuer_id, _e.c.number).where(_e.c.number.in_(wanted[i : i + _CHUNK]))
+        found.update((row.issuer_id, row.number) for row in conn.execute(q))
+    conn.info[_EXPECTED] = (set(wanted), found)
+
+
 def find(conn: Connection, issuer_id: str, number: str) -> Row[Any] | None:
+    expected: tuple[set[str], set[tuple[str, str]]] | None = conn.info.get(_EXPECTED)
+    if expected is not None and number in expected[0] and (issuer_id, number) not in expected[1]:
+        expected[1].add((issuer_id, number))  # it is created next, maybe: asked again, the store answers
+        return None
     found = _FIND.first(conn, {"issuer": issuer_id, "number": number})
     return None if found is None else conn.execute(select(_e).where(_e.c.id == found.id)).one()
 

@@ -43,7 +43,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from ..errors import StoreError
 from . import migrations, parties
-from ._fast import Savepoint, forget_savepoints
+from ._fast import Savepoint, forget_transaction
 
 _SNAPSHOT = re.compile(r"[0-9A-F]+(-[0-9A-F]+)+")  # what pg_export_snapshot() gives
 DEFAULT_BUSY_TIMEOUT = 30.0  # seconds; the configuration's ``busy_timeout_seconds``
@@ -97,7 +97,7 @@ class Store:
         # what a transaction remembers of the parties it wrote is forgotten when the next one begins
         # (another process may change them in between) and on any rollback (a savepoint's too)
         event.listen(self.engine, "begin", parties.forget)
-        event.listen(self.engine, "begin", forget_savepoints)
+        event.listen(self.engine, "begin", forget_transaction)
         event.listen(self.engine, "rollback", parties.forget)
         self._writer = self.engine.execution_options(**{_WRITE: True})
         try:

@@ -10,6 +10,7 @@ store modules build their statements with it; nothing outside ``store`` sees a c
 from __future__ import annotations
 
 import copy
+import importlib
 from collections import namedtuple
 from collections.abc import Callable, Sequence
 from functools import lru_cache
@@ -153,6 +154,12 @@ def forget_transaction(conn: Connection, *_args: Any) -> None:
     if not conn.invalidated:
         for key in TRANSACTION_KEYS:
             conn.info.pop(key, None)
+
+
+def conflict_insert(dialect: str) -> Any:
+    """The ``insert`` of SQLite or PostgreSQL (it writes ``ON CONFLICT``), its dialect module
+    imported when first asked: a run on SQLite never loads PostgreSQL's (a start that much shorter)."""
+    return importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert
 
 
 def _positional(dialect: Dialect) -> Dialect:

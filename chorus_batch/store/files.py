@@ -9,16 +9,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 
 from ..domain.outcomes import STORED, FileStatus
 from . import parking
 from . import schema as s
-from ._fast import Statement
+from ._fast import Statement, conflict_insert
 
 _f = s.received_files
-_DIALECTS: dict[str, Any] = {"sqlite": sqlite, "postgresql": postgresql}
 _STORED = or_(*(_f.c.status == v.value for v in STORED))
 _STORED_FILE = Statement(
     select(_f.c.id, _f.c.name, _f.c.processed_at, _f.c.kinds)
@@ -30,7 +28,7 @@ _INSERT_FILE = Statement(insert(_f), _f)
 _UPDATE_FILE = Statement(update(_f).where(_f.c.id == bindparam("_file_id")), _f)
 # INSERT ... ON CONFLICT DO NOTHING: written the same way by both dialects, built per dialect
 _INSERT_BLOB = Statement(
-    lambda dialect: _DIALECTS[dialect].insert(s.blobs).on_conflict_do_nothing(index_elements=["sha256"]), s.blobs
+    lambda dialect: conflict_insert(dialect)(s.blobs).on_conflict_do_nothing(index_elements=["sha256"]), s.blobs
 )
 
 

@@ -22,7 +22,6 @@ from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from sqlalchemy import URL, Connection, Engine, create_engine, func, inspect, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, NoSuchModuleError
 from sqlalchemy.pool import NullPool
@@ -30,13 +29,13 @@ from sqlalchemy.pool import NullPool
 from ..errors import StoreError
 from . import migrations
 from . import schema as s
+from ._fast import conflict_insert
 from .engine import Store, describe, driver_missing, failure, parse_url, sqlite_file
 
 Address = str | URL  # a store's URL, as text or as SQLAlchemy's object
 ID_KEY = "workspace_id"
 LATEST = migrations.MIGRATIONS[-1][0]
 TABLES = frozenset(s.metadata.tables)  # every table of chorus-batch
-_INSERT: dict[str, Any] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 _f = s.received_files
 
 
@@ -224,9 +223,12 @@ def claim(store: Store, candidate: str) -> str:
     (several workers may start together on a new database); return the id recorded now."""
     values = {"key": ID_KEY, "value": candidate}
     with store.begin() as conn:
-        insert = _INSERT.get(conn.dialect.name)
-        if insert is not None:
-            conn.execute(insert(s.store_meta).values(values).on_conflict_do_nothing(index_elements=["key"]))
+        if conn.dialect.name in ("sqlite", "postgresql"):
+            conn.execute(
+                conflict_insert(conn.dialect.name)(s.store_meta)
+                .values(values)
+                .on_conflict_do_nothing(index_elements=["key"])
+            )
         elif _id(conn) is None:
             try:
                 with conn.begin_nested():

@@ -41,7 +41,6 @@ from sqlalchemy import (
     type_coerce,
     union,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.sql.elements import Label
 
@@ -218,6 +217,8 @@ def invoice_anomalies(conn: Connection) -> Select[Any]:
     code: ColumnElement[Any]
     reason: ColumnElement[Any]
     if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import JSONB  # here: a run on SQLite never loads PostgreSQL's dialect
+
         items = (
             func.jsonb_array_elements(cast(_i.c.anomalies, JSONB))
             .table_valued("value", joins_implicitly=True)

@@ -309,3 +309,27 @@ def test_fast_statements_bind_each_value_to_its_column(tmp_path: Path, backend: 
         store.close()
         if backend == "postgresql":
             drop_database(url)
+
+
+@pytest.mark.slow  # a process of its own: the test process may have loaded the dialect already
+def test_a_store_on_sqlite_never_loads_postgresql_s_dialect(tmp_path: Path) -> None:
+    """The start of a run is shorter by what PostgreSQL's dialect module costs to import (with
+    asyncpg's), which a store on SQLite never needs: the command line, the intake and a store
+    that writes its blobs and its id load none of it."""
+    import subprocess
+    import sys
+
+    script = f"""
+import sys
+import chorus_batch.cli.root, chorus_batch.intake.lots
+from chorus_batch.store import Store, files, identity
+store = Store.for_file({str(tmp_path / "s.sqlite")!r})
+identity.claim(store, "ws-1")
+with store.begin() as conn:
+    files.put_blob(conn, b"x")
+store.close()
+loaded = [m for m in sys.modules if m.startswith("sqlalchemy.dialects.postgresql")]
+assert not loaded, loaded
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

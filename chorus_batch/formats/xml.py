@@ -21,6 +21,7 @@ from . import schemas
 # A DOCTYPE or an entity declaration has no place in an order or an invoice: refuse it before
 # libxml2 sees it (and again after parsing, for encodings a byte scan cannot read).
 _UNSAFE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+_UNSAFE_HEAD = 65536  # the bytes looked at: a declaration comes before the root element
 
 
 def _parser() -> etree.XMLParser:
@@ -48,7 +49,8 @@ def parse(data: bytes) -> etree._Element:
         DocumentRejected: ``UNSAFE_XML`` for any DTD or entity declaration, ``XML_ENCODING`` for
         bytes that do not match the declared (or default UTF-8) encoding, ``XML_MALFORMED`` otherwise.
     """
-    if _UNSAFE.search(data[:65536]):
+    first = data.find(b"<!", 0, _UNSAFE_HEAD)  # most documents have none: the regex is not run
+    if first >= 0 and _UNSAFE.search(data, first, _UNSAFE_HEAD):
         raise DocumentRejected.one("UNSAFE_XML", "the document declares a DTD or entities; it was not read")
     try:
         root = etree.fromstring(data, _PARSER)

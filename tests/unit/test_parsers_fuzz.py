@@ -29,6 +29,7 @@ from lxml import etree
 from sqlalchemy import Column, Integer, MetaData, Table, create_engine, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from _budget import examples
 from _shared import shared_dir, shared_location
 from chorus_batch import formats
 from chorus_batch.demo.generate import ISSUERS, SUPPLIERS, orderx_order, random_lines, ubl_order
@@ -387,3 +388,25 @@ def test_real_orders_are_stored_with_their_keys_sorted() -> None:
                 assert codec._order_json(doc) == json.dumps(codec.to_dict(doc), ensure_ascii=False, sort_keys=True)
                 checked += 1
     assert checked >= 30
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(
+    before=st.lists(st.sampled_from([b"<!-- note -->", b"<?pi x?>", b"\n", b"<!-- <!ENTITY in a comment -->"])),
+    declaration=st.sampled_from([b"", b"<!DOCTYPE x>", b"<!DOCTYPE x [<!ENTITY e 'v'>]>"]),
+    padding=st.sampled_from([0, 70_000]),
+)
+def test_a_declaration_is_refused_wherever_the_first_markup_declaration_is(
+    before: list[bytes], declaration: bytes, padding: int
+) -> None:
+    """``xml.parse`` looks for ``<!`` before it runs the declaration pattern, from there: it
+    refuses what the pattern over the first 64 KB refuses (a comment before a DOCTYPE, ``<!``
+    too, does not hide it), a DOCTYPE past them once parsed, and parses the rest."""
+    data = b'<?xml version="1.0"?><!--' + b"x" * padding + b"-->" + b"".join(before) + declaration + b"<x>1</x>"
+    try:
+        root = xml.parse(data)
+    except DocumentRejected as exc:
+        assert exc.issues[0].code == "UNSAFE_XML", exc.issues
+        assert declaration or xml._UNSAFE.search(data[:65536])
+    else:
+        assert not declaration and not xml._UNSAFE.search(data[:65536]) and root.text == "1"

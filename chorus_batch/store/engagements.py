@@ -24,13 +24,14 @@ from ..domain.model import Attachment, OrderDocument, OrderLine
 from ..errors import ChorusError, NotFound
 from . import parties
 from . import schema as s
-from ._fast import TRANSACTION_KEYS, Statement
+from ._fast import TRANSACTION_KEYS, Statement, json_values
 from .codec import document_json
 from .engine import Source
 from .files import put_blob
 
 _e, _v = s.engagements, s.engagement_versions
 _FIND = Statement(select(_e.c.id).where(_e.c.issuer_id == bindparam("issuer"), _e.c.number == bindparam("number")))
+_EXISTING = Statement(select(_e.c.issuer_id, _e.c.number).where(_e.c.number.in_(json_values("numbers"))))  # SQLite
 _INSERT_ENGAGEMENT = Statement(insert(_e), _e)
 _INSERT_VERSION = Statement(insert(_v), _v)
 _INSERT_LINE = Statement(insert(s.engagement_lines), s.engagement_lines)
@@ -39,7 +40,6 @@ _INSERT_TRANSITION = Statement(insert(s.transitions), s.transitions)
 
 _EXPECTED = "chorus_batch.engagements"  # in ``conn.info``: the numbers ``expect`` looked up, the engagements found
 TRANSACTION_KEYS.append(_EXPECTED)  # forgotten when the next transaction begins
-_CHUNK = 500  # numbers in one query's IN list
 
 
 def expect(conn: Connection, numbers: Iterable[str]) -> None:
@@ -49,11 +49,9 @@ def expect(conn: Connection, numbers: Iterable[str]) -> None:
     (``_fast.forget_transaction``). On PostgreSQL, where another worker may create one meanwhile, nothing is done."""
     if conn.dialect.name != "sqlite":
         return
-    wanted, found = sorted(set(numbers)), set[tuple[str, str]]()
-    for i in range(0, len(wanted), _CHUNK):
-        q = select(_e.c.issuer_id, _e.c.number).where(_e.c.number.in_(wanted[i : i + _CHUNK]))
-        found.update((row.issuer_id, row.number) for row in conn.execute(q))
-    conn.info[_EXPECTED] = (set(wanted), found)
+    wanted = sorted(set(numbers))
+    found = _EXISTING.run(conn, {"numbers": json.dumps(wanted)})
+    conn.info[_EXPECTED] = (set(wanted), {(issuer, number) for issuer, number in found})
 
 
 def find(conn: Connection, issuer_id: str, number: str) -> Row[Any] | None:

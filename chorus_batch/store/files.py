@@ -5,6 +5,7 @@ their SHA-256)."""
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -14,7 +15,7 @@ from sqlalchemy.engine import Row
 from ..domain.outcomes import STORED, FileStatus
 from . import parking
 from . import schema as s
-from ._fast import Statement, conflict_insert
+from ._fast import Statement, conflict_insert, json_values
 
 _f = s.received_files
 _STORED = or_(*(_f.c.status == v.value for v in STORED))
@@ -24,6 +25,7 @@ _STORED_FILE = Statement(
     .order_by(_f.c.id)
     .limit(1)
 )
+_STORED_AMONG = Statement(select(_f.c.sha256).where(_f.c.sha256.in_(json_values("shas")), _STORED))  # SQLite
 _INSERT_FILE = Statement(insert(_f), _f)
 _UPDATE_FILE = Statement(update(_f).where(_f.c.id == bindparam("_file_id")), _f)
 # INSERT ... ON CONFLICT DO NOTHING: written the same way by both dialects, built per dialect
@@ -46,16 +48,12 @@ class StoredFiles:
     a query of its own. On PostgreSQL, where another worker may commit the same bytes while the
     batch is stored, each file is asked about when its turn comes."""
 
-    CHUNK = 500  # SHA-256 in one query's IN list
-
     def __init__(self, conn: Connection, shas: Iterable[str]) -> None:
         self.conn = conn
         self.maybe: set[str] | None = None
         if conn.dialect.name == "sqlite":
-            wanted, self.maybe = sorted(set(shas)), set()
-            for i in range(0, len(wanted), self.CHUNK):
-                q = select(_f.c.sha256).where(_f.c.sha256.in_(wanted[i : i + self.CHUNK]), _STORED)
-                self.maybe.update(conn.execute(q).scalars())
+            found = _STORED_AMONG.run(conn, {"shas": json.dumps(sorted(set(shas)))})
+            self.maybe = {sha for (sha,) in found}
 
     def first(self, sha256: str) -> Any:
         """What ``stored_file`` gives for these bytes now."""

@@ -46,7 +46,8 @@ def expect(conn: Connection, numbers: Iterable[str]) -> None:
     """Look up the engagements of these numbers (a batch's orders) in one query. On SQLite, whose
     write transaction holds the store's only write lock from its start, ``find`` then knows an
     engagement of one of them to be new without a query of its own, until the transaction ends
-    (``_fast.forget_transaction``). On PostgreSQL, where another worker may create one meanwhile, nothing is done."""
+    (``_fast.forget_transaction``). On PostgreSQL, where another worker may create one
+    meanwhile, nothing is done."""
     if conn.dialect.name != "sqlite":
         return
     wanted = sorted(set(numbers))

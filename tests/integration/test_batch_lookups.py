@@ -6,6 +6,7 @@ writes included, and nothing known ahead outlives its transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +24,18 @@ def _record(conn: Any, name: str, sha: str, status: str) -> None:
     files.add(conn, name=name, sha256=sha, size=1, received_at=NOW, processed_at=NOW, status=status)
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_a_batch_meets_the_stored_bytes_and_its_own(
-    tmp_path: Path, backend: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    url = request.getfixturevalue("pg_url") if backend == "postgresql" else None
-    store = Store(url) if url else Store.for_file(tmp_path / "store.sqlite")
-    migrate(store.engine)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    url = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
+    opened = Store(url) if url else Store.for_file(tmp_path / "store.sqlite")
+    migrate(opened.engine)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def test_a_batch_meets_the_stored_bytes_and_its_own(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     old, rejected, new, again = "a" * 64, "b" * 64, "c" * 64, "d" * 64
     asked: list[str] = []
     real = files.stored_file
@@ -39,34 +45,27 @@ def test_a_batch_meets_the_stored_bytes_and_its_own(
         return real(conn, sha)
 
     monkeypatch.setattr(files, "stored_file", stored_file)
-    try:
-        with store.begin() as conn:
-            _record(conn, "old.xml", old, "IN_INTEGRE")
-            _record(conn, "bad.xml", rejected, "IN_REJETE")  # a rejected file's bytes may come again
-        with store.begin() as conn:
-            known = files.StoredFiles(conn, [old, rejected, new, again, again])
-            assert known.first(old).name == "old.xml"
-            assert known.first(rejected) is None and known.first(new) is None
-            _record(conn, "new.xml", new, "IN_INTEGRE")
-            assert known.first(again) is None
-            _record(conn, "again.xml", again, "IN_REJETE")
-            assert known.first(new).name == "new.xml"  # the batch's own file, recorded above
-            assert known.first(again) is None  # asked again: recorded, but rejected
-        if backend == "sqlite":
-            assert asked == [old, new, again]  # the new bytes asked nothing the first time
-        else:
-            assert asked == [old, rejected, new, again, new, again]
-    finally:
-        store.close()
+    with store.begin() as conn:
+        _record(conn, "old.xml", old, "IN_INTEGRE")
+        _record(conn, "bad.xml", rejected, "IN_REJETE")  # a rejected file's bytes may come again
+    with store.begin() as conn:
+        known = files.StoredFiles(conn, [old, rejected, new, again, again])
+        assert known.first(old).name == "old.xml"
+        assert known.first(rejected) is None and known.first(new) is None
+        _record(conn, "new.xml", new, "IN_INTEGRE")
+        assert known.first(again) is None
+        _record(conn, "again.xml", again, "IN_REJETE")
+        assert known.first(new).name == "new.xml"  # the batch's own file, recorded above
+        assert known.first(again) is None  # asked again: recorded, but rejected
+    if store.engine.dialect.name == "sqlite":
+        assert asked == [old, new, again]  # the new bytes asked nothing the first time
+    else:
+        assert asked == [old, rejected, new, again, new, again]
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_a_batch_knows_its_orders_engagements_ahead_for_its_transaction_only(
-    tmp_path: Path, backend: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+    store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    url = request.getfixturevalue("pg_url") if backend == "postgresql" else None
-    store = Store(url) if url else Store.for_file(tmp_path / "store.sqlite")
-    migrate(store.engine)
     asked: list[str] = []
     real = engagements._FIND.first
 
@@ -80,24 +79,21 @@ def test_a_batch_knows_its_orders_engagements_ahead_for_its_transaction_only(
         row = {"issuer_id": issuer, "number": number, "supplier_id": "S", "status": "RECU", "current_version": 1}
         conn.execute(insert(schema.engagements).values(**row, created_at=NOW, last_transition_at=NOW))
 
-    try:
-        with store.begin() as conn:
-            create(conn, "A", "EJ1")
-        with store.begin() as conn:
-            engagements.expect(conn, ["EJ1", "EJ2", "EJ2"])
-            assert engagements.find(conn, "A", "EJ1").number == "EJ1"
-            assert engagements.find(conn, "B", "EJ1") is None  # another issuer's number
-            assert engagements.find(conn, "A", "EJ2") is None
-            create(conn, "A", "EJ2")
-            assert engagements.find(conn, "A", "EJ2").number == "EJ2"  # the batch's own, created above
-            assert engagements.find(conn, "A", "EJ3") is None  # a number not expected is asked
-        with store.begin() as conn:
-            create(conn, "C", "EJ1")  # one the batch above would have said new
-        with store.begin() as conn:  # what it knew is forgotten
-            assert engagements.find(conn, "C", "EJ1").number == "EJ1"
-        if backend == "sqlite":
-            assert asked == ["EJ1", "EJ2", "EJ3", "EJ1"]
-        else:
-            assert asked == ["EJ1", "EJ1", "EJ2", "EJ2", "EJ3", "EJ1"]
-    finally:
-        store.close()
+    with store.begin() as conn:
+        create(conn, "A", "EJ1")
+    with store.begin() as conn:
+        engagements.expect(conn, ["EJ1", "EJ2", "EJ2"])
+        assert engagements.find(conn, "A", "EJ1").number == "EJ1"
+        assert engagements.find(conn, "B", "EJ1") is None  # another issuer's number
+        assert engagements.find(conn, "A", "EJ2") is None
+        create(conn, "A", "EJ2")
+        assert engagements.find(conn, "A", "EJ2").number == "EJ2"  # the batch's own, created above
+        assert engagements.find(conn, "A", "EJ3") is None  # a number not expected is asked
+    with store.begin() as conn:
+        create(conn, "C", "EJ1")  # one the batch above would have said new
+    with store.begin() as conn:  # what it knew is forgotten
+        assert engagements.find(conn, "C", "EJ1").number == "EJ1"
+    if store.engine.dialect.name == "sqlite":
+        assert asked == ["EJ1", "EJ2", "EJ3", "EJ1"]
+    else:
+        assert asked == ["EJ1", "EJ1", "EJ2", "EJ2", "EJ3", "EJ1"]

@@ -7,6 +7,7 @@ holds an amount. Timestamps are ISO 8601 UTC strings (``2026-11-26T17:30:00Z``),
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -37,17 +38,36 @@ class Micros(TypeDecorator[Decimal]):
     cache_ok = True
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> int | None:
-        if value is None:
-            return None
-        scaled = Decimal(value) * SCALE
-        if scaled != scaled.to_integral_value():
-            raise ValueError(f"{value} has more than 6 decimals")
-        return int(scaled)
+        return _micros(value)
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], int | None] | None:
+        """``_micros`` itself, without SQLAlchemy's wrapper, when the integer column's own
+        type processes nothing (SQLite, psycopg): it runs for every amount of every line."""
+        if self.impl_instance.bind_processor(dialect) is not None:
+            return super().bind_processor(dialect)
+        return _micros
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:
             return None
         return Decimal(int(value)) / SCALE
+
+
+def _micros(value: Any) -> int | None:
+    """A decimal value as its whole number of millionths (``None`` stays ``None``).
+
+    Raises:
+        ValueError: not a finite number, or more than 6 decimals.
+    """
+    if value is None:
+        return None
+    number = value if type(value) is Decimal else Decimal(value)
+    if number.is_finite():
+        scaled = number * SCALE
+        whole = int(scaled)
+        if whole == scaled:
+            return whole
+    raise ValueError(f"{value} is not a finite number of at most 6 decimals")
 
 
 metadata = MetaData()

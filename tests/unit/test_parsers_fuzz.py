@@ -311,6 +311,7 @@ def decimals_up_to_6_places(draw: st.DrawFn) -> Decimal:
 def test_micros_round_trip(value: Decimal, dialect) -> None:  # type: ignore[no-untyped-def]
     column = Micros()
     bound = column.process_bind_param(value, dialect)
+    assert column.bind_processor(dialect)(value) == bound  # what the store's statements bind
     assert isinstance(bound, int) and not isinstance(bound, bool)
     assert -(2**63) <= bound < 2**63
     back = column.process_result_value(bound, dialect)
@@ -324,6 +325,16 @@ def test_micros_refuses_a_seventh_decimal(unscaled: int) -> None:
     value = Decimal(unscaled).scaleb(-7)
     with pytest.raises(ValueError):
         Micros().process_bind_param(value, sqlite.dialect())
+    for dialect in DIALECTS:
+        with pytest.raises(ValueError):
+            Micros().bind_processor(dialect)(value)
+
+
+@pytest.mark.parametrize("value", ["NaN", "sNaN", "Infinity", "-Infinity"])
+def test_micros_refuses_what_is_not_a_finite_number(value: str) -> None:
+    for dialect in DIALECTS:
+        with pytest.raises(ValueError, match="not a finite number"):
+            Micros().bind_processor(dialect)(Decimal(value))
 
 
 def test_micros_none_and_float() -> None:

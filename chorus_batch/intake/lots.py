@@ -80,8 +80,16 @@ def store_in_lots(
     inbox is sorted. Once ``stop`` is set, the lots under way end at their next file boundary
     and no other lot begins (what they did is yielded all the same)."""
     with Peers.start(processor, len(inbox), stop or threading.Event()) as peers:
-        inbox.sort(processor.ws, peers.lot_size)
+        inbox.sort(processor.ws, lambda left: lot_size(left, peers.count + 1))
         yield from peers.share(inbox)
+
+
+def lot_size(left: int, processes: int) -> int:
+    """Files of the next lot, ``left`` files being still to cut into lots: ``LOT_FILES``; with
+    peers (``processes`` > 1), at most a share of what is left, so that every process has lots
+    to take until the end and the last lots are small: no process waits long with nothing left
+    to take while another one ends a big lot."""
+    return LOT_FILES if processes < 2 else max(16, min(LOT_FILES, -(-left // (2 * processes))))
 
 
 class Inbox:
@@ -102,7 +110,7 @@ class Inbox:
         self.root, self.count = root, count
         self.path: str | None = None  # the lots, once sorted
         self.offsets = [0]  # where each lot begins in the file, and where the last one ends
-        self.size = LOT_FILES  # files a lot
+        self.size = LOT_FILES  # files of the first lot, the biggest
         self.clash: list[bool] = []  # each lot: a name of it may be in an earlier lot (``_Seen``)
 
     @classmethod
@@ -118,7 +126,7 @@ class Inbox:
 
     def sort(self, ws: Workspace, lot_size: Callable[[int], int], chunk: int = CHUNK) -> None:
         """List the inbox again (what came since ``listed`` comes too), in dependency order, cut
-        into lots of ``lot_size(files)`` files."""
+        into lots: each of ``lot_size(left)`` files, ``left`` files being still to cut."""
         runs: list[str] = []
         entries: list[str] = []
         count = 0
@@ -137,8 +145,10 @@ class Inbox:
             self.count, self.size = count, lot_size(count)
             fd, self.path = ws.scratch("lots")
             seen = _Seen()
+            left = count
             with os.fdopen(fd, "wb") as fh:
-                while lot := list(itertools.islice(ordered, self.size)):
+                while lot := list(itertools.islice(ordered, lot_size(left))):
+                    left -= len(lot)
                     data = "/".join(lot).encode("utf-8", "surrogateescape")
                     fh.write(data)
                     self.offsets.append(self.offsets[-1] + len(data))
@@ -414,10 +424,6 @@ class Peers:
         self.spawner = threading.Thread(target=self._spawn, name="chorus-batch-peers", daemon=True)
         if count:  # the fork server imports the intake while this process lists the inbox
             self.spawner.start()
-
-    def lot_size(self, files: int) -> int:
-        """Files a lot: ``LOT_FILES``, or fewer when that would leave a peer without a lot."""
-        return LOT_FILES if not self.count else max(16, min(LOT_FILES, -(-files // (2 * (self.count + 1)))))
 
     @classmethod
     @contextmanager

@@ -227,7 +227,7 @@ def test_a_peer_killed_during_its_lot_is_taken_over_by_the_run(
     assert run_cli("--workspace", root, "init").exit_code == 0
     (root / "chorus-batch.toml").write_text("helpers = 1\n", encoding="utf-8")
     names = []
-    for i in range(200):  # lots of 50 files: 4 lots
+    for i in range(200):  # lots of 50, 38, 28... files
         number = engagement_number(i)
         names.append(f"o-{number}.xml")
         order = ubl_order(number, ISSUERS[i % 3], SUPPLIERS[i % 4], [LINE], date(2026, 1, 5))
@@ -328,6 +328,25 @@ def test_the_compact_inbox_of_a_run_sorts_as_the_workspace_orders(tmp_path: Path
         finally:
             inbox.remove()
         assert list(ws.var.iterdir()) == []
+
+
+def test_with_peers_the_last_lots_of_a_run_are_smaller() -> None:
+    """Alone, a run cuts lots of ``LOT_FILES``; with peers, a lot is at most a share of what is
+    left to cut, so the lots shrink at the end (the last ones of 16 files) and a process that
+    takes the last lot keeps the others waiting a moment, not a whole lot's time."""
+
+    def sizes(files: int, processes: int) -> list[int]:
+        cut = []
+        while left := files - sum(cut):
+            cut.append(min(left, lots.lot_size(left, processes)))
+        return cut
+
+    assert set(sizes(20_000, 1)) == {lots.LOT_FILES}
+    for files, processes in ((20_000, 2), (20_000, 5), (1_000, 2), (40, 2)):
+        cut = sizes(files, processes)
+        assert sum(cut) == files and cut == sorted(cut, reverse=True) and max(cut) <= lots.LOT_FILES
+        assert cut[-1] <= 16 and cut[-processes] <= 16  # the last lot each process may take
+    assert sizes(20_000, 2)[:45] == [lots.LOT_FILES] * 45  # big lots while much is left
 
 
 def test_the_filter_of_earlier_names_never_misses_one() -> None:

@@ -26,7 +26,6 @@ from ..formats import bundles
 from ..store import codec
 from ..workspace import NotRegular, digest_of, open_regular
 
-BUNDLE_HEAD = 1 << 20  # bundles.kind_of looks at most this far
 _T = TypeVar("_T")
 
 
@@ -180,7 +179,7 @@ def prepare(data: bytes, settings: Settings, today: date) -> tuple[str | None, l
 
 def _steps(data: bytes, settings: Settings, today: date) -> Steps:
     """``prepare`` in steps (``read_all``)."""
-    bundle = bundles.kind_of(data[:BUNDLE_HEAD])
+    bundle = bundles.kind_of(data)  # it looks at the first bytes only (no copy of them made)
     if bundle is None:
         return None, (yield from _document_steps(data, settings, today))
     found = bundles.members(data, bundles.Limits(max_member_size=settings.max_file_size))

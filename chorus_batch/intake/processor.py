@@ -192,10 +192,16 @@ class Processor:
         return self._integrate(conn, c, ready.data, prepared)
 
     def _integrate(self, conn: db.Connection, c: Claimed, data: bytes, prepared: list[Prepared]) -> Stored:
+        """The file's record is written first (its documents name it), with the report the file
+        gets when every document is integrated as read: only another outcome rewrites it."""
         now = self.clock()
         dest, ack = self.ws.plan_archive(c.item.name, now), self.ws.plan_ack(c.item.text)
         kinds = ",".join(p.kind for p in prepared)
-        file_id = self._record(conn, c, FileResult(c.item.text, FileStatus.IN_INTEGRE, ack=ack), kinds, dest, now)
+        integrated = [Outcome(p.kind, p.number, DocumentOutcome.INTEGRE, member=p.member) for p in prepared]
+        expected = FileResult(c.item.text, FileStatus.IN_INTEGRE, integrated, [], _warnings(prepared), ack)
+        payload = report.payload(c.item.text, c.sha, c.received or now, now, expected)
+        text = readable_json(payload)
+        file_id = self._record(conn, c, expected, kinds, dest, now, payload, text)
         src = db.Source(file_id, db.files.put_blob(conn, data, c.sha), iso(now))
         ctx = apply.Context(conn, self.settings, src, now.date(), self.settings.partner(c.item.partner_text))
         alone = len(prepared) == 1  # a refused lone document is rolled back with its file's savepoint
@@ -205,9 +211,10 @@ class Processor:
             raise _Refused(outcomes, _warnings(prepared))
         warnings = _warnings(prepared) + report.warnings_of(outcomes)
         result = FileResult(c.item.text, status, outcomes, report.errors_of(outcomes), warnings, ack)
-        payload = report.payload(c.item.text, c.sha, c.received or now, now, result)
-        text = readable_json(payload)
-        db.files.change(conn, file_id, status=status, errors=report.dumps(payload["errors"]), report=text)
+        if result != expected:
+            payload = report.payload(c.item.text, c.sha, c.received or now, now, result)
+            text = readable_json(payload)
+            db.files.change(conn, file_id, status=status, errors=report.dumps(payload["errors"]), report=text)
         return Stored(c, result, dest, text, ctx.emitted, ctx.released)
 
     def _apply_one(self, ctx: apply.Context, file_id: int, position: int, p: Prepared, alone: bool) -> Outcome:
@@ -273,11 +280,10 @@ class Processor:
         kinds: str,
         dest: Path,
         now: datetime,
-        payload: dict[str, Any] | None = None,
-        text: str | None = None,
+        payload: dict[str, Any],
+        text: str,
     ) -> int:
-        """Insert the file's record; without ``payload`` and ``text``, its status and report
-        are written at the end of its processing, in the same transaction."""
+        """Insert the file's record with its report (``payload``, as ``text``)."""
         assert result.ack is not None and c.received is not None
         return db.files.add(
             conn,
@@ -289,7 +295,7 @@ class Processor:
             processed_at=iso(now),
             status=result.status,
             kinds=kinds,
-            errors=report.dumps(payload["errors"]) if payload else "[]",
+            errors=report.dumps(payload["errors"]),
             stored_as=self.ws.relative(dest),
             ack=self.ws.relative(result.ack),
             claimed_as=self.ws.relative(c.item.path),

@@ -239,3 +239,24 @@ def test_an_invoice_status_waits_for_its_invoice(ordered: Path, wcli: RunCli) ->
     )
     listed = json.loads(wcli("files", "list", "--status", "PARKED", "--format", "json").stdout)
     assert [(f["file"], f["status"]) for f in listed] == [("statuts.csv", "PARKED")]
+
+
+def test_the_store_keeps_each_file_s_report_as_written(ordered: Path, wcli: RunCli) -> None:
+    """A file's record is written with the report it gets when its documents are integrated as
+    read, and written again when it ends otherwise (a row parked or refused, an anomaly): the
+    store's report (which recovery writes again after a crash) is the file's, whatever its end."""
+    inbox = ordered / "inbox"
+    (inbox / "order2.xml").write_bytes(ubl_order("EJ2", ISSUERS[0], SUPPLIERS[0], LINES, date(2026, 1, 6)))
+    (inbox / "answers.csv").write_bytes(responses_csv([("EJ1", "refuse", ""), ("EJ9", "accept", "")]))
+    invoice = ubl_invoice("FA-1", SUPPLIERS[1], ISSUERS[0], LINES, date(2026, 2, 2), engagement="EJ1")
+    (inbox / "facture.xml").write_bytes(invoice)
+    assert wcli("run").exit_code == 1
+    with sqlite3.connect(ordered / "var" / "store.sqlite") as conn:
+        stored = dict(conn.execute("select name, report from received_files"))
+    assert set(stored) == {"order.xml", "order2.xml", "answers.csv", "facture.xml"}
+    for name, text in stored.items():
+        assert json.loads(text) == ack(ordered, name), name
+    answers = json.loads(stored["answers.csv"])
+    assert answers["status"] == "IN_INTEGRE_PARTIEL"
+    assert [d["outcome"] for d in answers["documents"]] == ["REJETE", "PARKED"]
+    assert ack(ordered, "facture.xml")["warnings"]

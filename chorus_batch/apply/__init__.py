@@ -45,9 +45,11 @@ HANDLERS: dict[type, Callable[[Context, Any], Outcome]] = {
 
 def expect(conn: db.Connection, docs: Iterable[Document]) -> None:
     """Tell the store, before a batch's documents are applied one by one in its transaction,
-    what they will look up, for it to find at once what it can (``store.engagements.expect``:
-    the engagements of its orders)."""
-    db.engagements.expect(conn, [number_of(d) for d in docs if isinstance(d, OrderDocument)])
+    what they will look up, for it to find at once what it can: the engagements of its orders
+    (``store.engagements.expect``) and the invoices that named them first (``rematch``)."""
+    numbers = [number_of(d) for d in docs if isinstance(d, OrderDocument)]
+    db.engagements.expect(conn, numbers)
+    db.invoices.expect_unmatched(conn, numbers)
 
 
 def apply(ctx: Context, doc: Document) -> Outcome:

@@ -40,15 +40,36 @@ from sqlalchemy.sql import ColumnElement
 
 from ..domain import invoices as lifecycle
 from . import schema as s
-from ._fast import Statement
+from ._fast import TRANSACTION_KEYS, Statement, json_values
 
 _i = s.invoices
 _UNMATCHED = Statement(
     select(_i.c.id).where(_i.c.engagement_ref == bindparam("ref"), _i.c.engagement_id.is_(None)).limit(1)
 )
+_UNMATCHED_AMONG = Statement(  # SQLite
+    select(_i.c.engagement_ref)
+    .where(_i.c.engagement_ref.in_(json_values("refs")), _i.c.engagement_id.is_(None))
+    .distinct()
+)
+_AHEAD = "chorus_batch.invoices"  # in ``conn.info``: the references ``expect_unmatched`` asked, those unmatched
+TRANSACTION_KEYS.append(_AHEAD)  # forgotten when the next transaction begins
+
+
+def expect_unmatched(conn: Connection, references: Iterable[str]) -> None:
+    """Ask in one query which of these engagement numbers (a batch's orders) invoices named
+    before their engagement existed. On SQLite (its write transaction holds the only write
+    lock) ``unmatched`` then answers for a number that none named without a query of its own,
+    until the transaction ends or writes an invoice (``add``, ``change``); on PostgreSQL,
+    where another worker may write one meanwhile, nothing is done."""
+    if conn.dialect.name != "sqlite":
+        return
+    wanted = sorted(set(references))
+    found = _UNMATCHED_AMONG.run(conn, {"refs": json.dumps(wanted)})
+    conn.info[_AHEAD] = (set(wanted), {ref for (ref,) in found})
 
 
 def add(conn: Connection, **values: Any) -> int:
+    conn.info.pop(_AHEAD, None)  # what was asked ahead may no longer hold
     return int(conn.execute(insert(_i).values(**values)).inserted_primary_key[0])  # type: ignore[index]  # one key
 
 
@@ -64,6 +85,10 @@ def by_number(conn: Connection, number: str) -> list[Row[Any]]:
 
 
 def unmatched(conn: Connection, engagement_ref: str) -> list[Row[Any]]:
+    """The invoices that name ``engagement_ref`` and no engagement, in the order received."""
+    ahead = conn.info.get(_AHEAD)
+    if ahead is not None and engagement_ref in ahead[0] and engagement_ref not in ahead[1]:
+        return []  # none, as ``expect_unmatched`` found
     if _UNMATCHED.first(conn, {"ref": engagement_ref}) is None:  # the usual answer, cheaply
         return []
     q = select(_i).where(_i.c.engagement_ref == engagement_ref, _i.c.engagement_id.is_(None)).order_by(_i.c.id)
@@ -71,6 +96,7 @@ def unmatched(conn: Connection, engagement_ref: str) -> list[Row[Any]]:
 
 
 def change(conn: Connection, invoice_id: int, **values: Any) -> None:
+    conn.info.pop(_AHEAD, None)  # what was asked ahead may no longer hold
     conn.execute(update(_i).where(_i.c.id == invoice_id).values(**values))
 
 

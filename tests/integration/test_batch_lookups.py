@@ -1,8 +1,9 @@
 """What a batch of files asks the store ahead, in one query, on SQLite (whose write transaction
 holds the only write lock): is a file a duplicate of one in the store (``files.StoredFiles``),
-does an order's engagement exist (``engagements.expect``)? What that query says is new asks
-nothing more; on PostgreSQL every file asks. Both give the same answers, the batch's own
-writes included, and nothing known ahead outlives its transaction."""
+does an order's engagement exist (``engagements.expect``), did invoices name it before it existed
+(``invoices.expect_unmatched``)? What that query says is new asks nothing more; on PostgreSQL
+every file asks. Both give the same answers, the batch's own writes included, and nothing known
+ahead outlives its transaction."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 from sqlalchemy import insert
 
 from _postgres import pg_url  # noqa: F401 -- fixture
-from chorus_batch.store import Store, engagements, files, schema
+from chorus_batch.store import Store, engagements, files, invoices, schema
 from chorus_batch.store.migrations import migrate
 
 NOW = "2026-12-07T10:00:00Z"
@@ -97,3 +98,41 @@ def test_a_batch_knows_its_orders_engagements_ahead_for_its_transaction_only(
         assert asked == ["EJ1", "EJ2", "EJ3", "EJ1"]
     else:
         assert asked == ["EJ1", "EJ1", "EJ2", "EJ2", "EJ3", "EJ1"]
+
+
+def test_a_batch_knows_which_orders_invoices_named_first_until_it_writes_an_invoice(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[str] = []
+    real = invoices._UNMATCHED.first
+
+    def first(conn: Any, values: dict[str, str]) -> Any:
+        asked.append(values["ref"])
+        return real(conn, values)
+
+    monkeypatch.setattr(invoices._UNMATCHED, "first", first)
+
+    row = {"syntax": "ubl", "type": "invoice", "status": "DEPOSEE", "status_at": NOW, "created_at": NOW}
+
+    def invoice(conn: Any, number: str, ref: str) -> int:
+        return invoices.add(conn, number=number, engagement_ref=ref, **row)
+
+    with store.begin() as conn:
+        invoice(conn, "F1", "EJ1")
+    with store.begin() as conn:
+        invoices.expect_unmatched(conn, ["EJ1", "EJ2", "EJ3"])
+        assert [r.number for r in invoices.unmatched(conn, "EJ1")] == ["F1"]
+        assert invoices.unmatched(conn, "EJ2") == []
+        assert invoices.unmatched(conn, "EJ4") == []  # not expected: asked
+        invoice(conn, "F2", "EJ2")  # the batch's own invoice: what was known ahead is dropped
+        assert [r.number for r in invoices.unmatched(conn, "EJ2")] == ["F2"]
+        invoices.expect_unmatched(conn, ["EJ3"])
+        assert invoices.unmatched(conn, "EJ3") == []
+    with store.begin() as conn:  # another writer (not ``invoices.add``: an earlier run, a worker)
+        conn.execute(insert(schema.invoices).values(number="F3", engagement_ref="EJ3", **row))
+    with store.begin() as conn:  # what the batch above knew is forgotten
+        assert [r.number for r in invoices.unmatched(conn, "EJ3")] == ["F3"]
+    if store.engine.dialect.name == "sqlite":
+        assert asked == ["EJ1", "EJ4", "EJ2", "EJ3"]
+    else:
+        assert asked == ["EJ1", "EJ2", "EJ4", "EJ2", "EJ3", "EJ3"]

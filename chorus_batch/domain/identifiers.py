@@ -116,8 +116,12 @@ _valid_vat = lru_cache(maxsize=4096)(tva.is_valid)
 
 def siret_of(pid: PartyId) -> str | None:
     """The SIRET carried by ``pid`` (valid or not), or ``None`` when it is not a SIRET."""
-    compact = _digits(pid.value)
-    scheme = canonical_scheme(pid.scheme)
+    return _siret(pid.value, canonical_scheme(pid.scheme))
+
+
+def _siret(value: str, scheme: str) -> str | None:
+    """``siret_of`` an identifier whose scheme is already canonical."""
+    compact = _digits(value)
     if scheme == SIRET_SCHEME or (scheme == SIREN_SCHEME and len(compact) == 14 and compact.isdigit()):
         return compact
     return None
@@ -177,12 +181,13 @@ def check_party(party: Party, role: str) -> list[Issue]:
             continue
         seen.add((pid.scheme, pid.value))
         where = pid.source.split("@", 1)[1] if "@" in pid.source else None
-        value = siret_of(pid)
+        scheme = canonical_scheme(pid.scheme)
+        value = _siret(pid.value, scheme)
         if value is not None:
             if not _valid_siret(value):
                 issues.append(Issue("SIRET_INVALID", f"{role} SIRET {value!r} is not a valid SIRET", xpath=where))
             continue
-        if canonical_scheme(pid.scheme) == SIREN_SCHEME and not _valid_siren(pid.value):
+        if scheme == SIREN_SCHEME and not _valid_siren(pid.value):
             issues.append(
                 Issue(
                     "SIREN_INVALID",
@@ -192,7 +197,7 @@ def check_party(party: Party, role: str) -> list[Issue]:
                 )
             )
         elif (
-            canonical_scheme(pid.scheme) == VAT_SCHEME
+            scheme == VAT_SCHEME
             and pid.value.strip().upper().startswith("FR")
             and not _valid_vat(pid.value)
         ):
@@ -204,7 +209,7 @@ def check_party(party: Party, role: str) -> list[Issue]:
                     severity="warning",
                 )
             )
-        elif not well_formed(scheme := canonical_scheme(pid.scheme), pid.value):
+        elif not well_formed(scheme, pid.value):
             issues.append(
                 Issue(
                     "PARTY_ID_INVALID",

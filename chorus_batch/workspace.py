@@ -144,6 +144,10 @@ class Workspace:
     planned: dict[Path, int] = field(default_factory=dict, compare=False, repr=False)
     _plans: list[int] = field(default_factory=lambda: [0], compare=False, repr=False)  # the last number given
     skipped: set[Path] = field(default_factory=set, compare=False, repr=False)  # folders left in the inbox, logged
+    # one object for every file of a folder (a new ``Path`` costs more than a rename): this
+    # process's claims by (worker, partner), the archive by day
+    _claim_folders: dict[tuple[str, str], Path] = field(default_factory=dict, compare=False, repr=False)
+    _archive_days: dict[tuple[int, int, int], Path] = field(default_factory=dict, compare=False, repr=False)
 
     # the folders are computed once (cached_property writes past the frozen dataclass): the
     # intake asks for them for every file
@@ -447,13 +451,21 @@ class Workspace:
     def claim(self, item: Pending) -> Pending | None:
         """Take the file out of the inbox by an atomic rename into this worker's folder
         ``var/processing/<host>.<pid>/<partner or _>/``; ``None`` if another worker was first."""
-        folder = self.processing / worker() / (item.partner or "_")
+        folder = self._claim_folder(item.partner or "_")
         target = _free_name(folder, item.name)  # its own name (recovery may put it back), shortened only if taken
         try:
             _in_folder(folder, lambda: os.rename(item.path, target), source=item.path)
         except FileNotFoundError:  # another worker took it
             return None
         return Pending(target, item.name, item.partner)
+
+    def _claim_folder(self, partner: str) -> Path:
+        """``var/processing/<host>.<pid>/<partner>``."""
+        key = (worker(), partner)
+        folder = self._claim_folders.get(key)
+        if folder is None:
+            folder = self._claim_folders[key] = self.processing / key[0] / partner
+        return folder
 
     def claimed(self) -> list[tuple[str, Pending]]:
         """Entries in ``var/processing/`` with the worker (``host.pid``) that claimed them, sorted."""
@@ -508,7 +520,10 @@ class Workspace:
     # they and their temporary names fit; the full name is in the report and the store.
 
     def plan_archive(self, name: str, when: datetime) -> Path:
-        folder = self.archive / f"{when.year:04d}/{when.month:02d}/{when.day:02d}"
+        day = (when.year, when.month, when.day)
+        folder = self._archive_days.get(day)
+        if folder is None:
+            folder = self._archive_days[day] = self.archive / f"{day[0]:04d}/{day[1]:02d}/{day[2]:02d}"
         return self._plan(_free_name(folder, fitting(name), taken=self.planned))
 
     def plan_rejected(self, name: str) -> Path:
@@ -561,7 +576,7 @@ class Workspace:
         return dest
 
     def move(self, src: Path, dest: Path) -> None:
-        _in_folder(dest.parent, lambda: os.replace(src, dest), source=src)
+        _in_folder(os.path.dirname(dest), lambda: os.replace(src, dest), source=src)
 
     def relative(self, path: Path) -> str:
         """``path`` relative to the workspace, in text form (as the store keeps it)."""
@@ -650,16 +665,19 @@ def _free_name(folder: Path, name: str, also: str = "", taken: Container[Path] =
 
 
 T = TypeVar("T")
-_MADE: set[Path] = set()  # folders this process made or found: not asked for again on every file
+# folders this process made or found, as text (a path's text is kept by the path, where a new
+# ``Path`` object hashes its parts again): not asked for again on every file
+_MADE: set[str] = set()
 
 
-def _folder(path: Path, again: bool = False) -> None:
-    if again or path not in _MADE:
-        path.mkdir(parents=True, exist_ok=True)
-        _MADE.add(path)
+def _folder(path: str | Path, again: bool = False) -> None:
+    text = os.fspath(path)
+    if again or text not in _MADE:
+        Path(text).mkdir(parents=True, exist_ok=True)
+        _MADE.add(text)
 
 
-def _in_folder(folder: Path, action: Callable[[], T], source: Path | None = None) -> T:
+def _in_folder(folder: str | Path, action: Callable[[], T], source: Path | None = None) -> T:
     """``action`` (a rename or a creation in ``folder``), the folder made first if this process
     has not seen it yet. Should the folder have gone away since (removed by hand), it is made
     again and the action tried once more, unless it is ``source`` that is gone."""
@@ -681,8 +699,9 @@ def write_bytes(path: Path, data: bytes) -> None:
 def write_chunks(path: Path, chunks: Iterable[bytes]) -> None:
     """``write_bytes`` for content made piece by piece (a big report): the pieces go to the
     temporary name as they come; the temporary file is removed if making them fails."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = _in_folder(path.parent, lambda: os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666))
+    folder, name = os.path.split(path)  # (text: a new Path for each file costs more than the writing)
+    tmp = os.path.join(folder, f".{name}.tmp")
+    fd = _in_folder(folder, lambda: os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666))
     try:
         try:
             for data in chunks:
@@ -693,7 +712,8 @@ def write_chunks(path: Path, chunks: Iterable[bytes]) -> None:
             os.close(fd)
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
 
 

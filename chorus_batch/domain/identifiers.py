@@ -196,11 +196,7 @@ def check_party(party: Party, role: str) -> list[Issue]:
                     severity="warning",
                 )
             )
-        elif (
-            scheme == VAT_SCHEME
-            and pid.value.strip().upper().startswith("FR")
-            and not _valid_vat(pid.value)
-        ):
+        elif scheme == VAT_SCHEME and pid.value.strip().upper().startswith("FR") and not _valid_vat(pid.value):
             issues.append(
                 Issue(
                     "VAT_INVALID",

@@ -25,6 +25,19 @@ def _record(conn: Any, name: str, sha: str, status: str) -> None:
     files.add(conn, name=name, sha256=sha, size=1, received_at=NOW, processed_at=NOW, status=status)
 
 
+def _asking(monkeypatch: pytest.MonkeyPatch, statement: Any, key: str) -> list[str]:
+    """The values of ``key`` the store asks ``statement`` (a fast ``first``) for, in order."""
+    asked: list[str] = []
+    real = statement.first
+
+    def first(conn: Any, values: dict[str, str]) -> Any:
+        asked.append(values[key])
+        return real(conn, values)
+
+    monkeypatch.setattr(statement, "first", first)
+    return asked
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     url = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
@@ -67,14 +80,7 @@ def test_a_batch_meets_the_stored_bytes_and_its_own(store: Store, monkeypatch: p
 def test_a_batch_knows_its_orders_engagements_ahead_for_its_transaction_only(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    asked: list[str] = []
-    real = engagements._FIND.first
-
-    def first(conn: Any, values: dict[str, str]) -> Any:
-        asked.append(values["number"])
-        return real(conn, values)
-
-    monkeypatch.setattr(engagements._FIND, "first", first)
+    asked = _asking(monkeypatch, engagements._FIND, "number")
 
     def create(conn: Any, issuer: str, number: str) -> None:
         row = {"issuer_id": issuer, "number": number, "supplier_id": "S", "status": "RECU", "current_version": 1}
@@ -103,15 +109,7 @@ def test_a_batch_knows_its_orders_engagements_ahead_for_its_transaction_only(
 def test_a_batch_knows_which_orders_invoices_named_first_until_it_writes_an_invoice(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    asked: list[str] = []
-    real = invoices._UNMATCHED.first
-
-    def first(conn: Any, values: dict[str, str]) -> Any:
-        asked.append(values["ref"])
-        return real(conn, values)
-
-    monkeypatch.setattr(invoices._UNMATCHED, "first", first)
-
+    asked = _asking(monkeypatch, invoices._UNMATCHED, "ref")
     row = {"syntax": "ubl", "type": "invoice", "status": "DEPOSEE", "status_at": NOW, "created_at": NOW}
 
     def invoice(conn: Any, number: str, ref: str) -> int:

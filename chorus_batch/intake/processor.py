@@ -209,7 +209,7 @@ class Processor:
         status = file_status(o.outcome for o in outcomes)
         if status == FileStatus.IN_REJETE:
             raise _Refused(outcomes, _warnings(prepared))
-        warnings = _warnings(prepared) + report.warnings_of(outcomes)
+        warnings = expected.warnings + report.warnings_of(outcomes)
         result = FileResult(c.item.text, status, outcomes, report.errors_of(outcomes), warnings, ack)
         if result != expected:
             payload = report.payload(c.item.text, c.sha, c.received or now, now, result)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import copy
 import importlib
+import json
 from collections import namedtuple
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from operator import itemgetter
 from typing import Any
@@ -154,6 +155,17 @@ def forget_transaction(conn: Connection, *_args: Any) -> None:
     if not conn.invalidated:
         for key in TRANSACTION_KEYS:
             conn.info.pop(key, None)
+
+
+def among(conn: Connection, statement: Statement, name: str, values: Iterable[str]) -> list[Any] | None:
+    """The rows ``statement`` gives for ``values`` (distinct, sorted), passed as the one JSON
+    parameter ``name`` (``json_values``): what a batch asks ahead, on SQLite, whose write
+    transaction holds the store's only write lock from its start, so the answer holds until the
+    commit but for the batch's own writes. ``None`` on PostgreSQL, where another worker may
+    commit meanwhile: there each value is asked about when its turn comes."""
+    if conn.dialect.name != "sqlite":
+        return None
+    return list(statement.run(conn, {name: json.dumps(sorted(set(values)))}))
 
 
 def json_values(name: str) -> Any:

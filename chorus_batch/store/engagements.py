@@ -24,7 +24,7 @@ from ..domain.model import Attachment, OrderDocument, OrderLine
 from ..errors import ChorusError, NotFound
 from . import parties
 from . import schema as s
-from ._fast import TRANSACTION_KEYS, Statement, json_values
+from ._fast import TRANSACTION_KEYS, Statement, among, json_values
 from .codec import document_json
 from .engine import Source
 from .files import put_blob
@@ -48,11 +48,10 @@ def expect(conn: Connection, numbers: Iterable[str]) -> None:
     engagement of one of them to be new without a query of its own, until the transaction ends
     (``_fast.forget_transaction``). On PostgreSQL, where another worker may create one
     meanwhile, nothing is done."""
-    if conn.dialect.name != "sqlite":
-        return
-    wanted = sorted(set(numbers))
-    found = _EXISTING.run(conn, {"numbers": json.dumps(wanted)})
-    conn.info[_EXPECTED] = (set(wanted), {(issuer, number) for issuer, number in found})
+    wanted = set(numbers)
+    found = among(conn, _EXISTING, "numbers", wanted)
+    if found is not None:
+        conn.info[_EXPECTED] = (wanted, {(issuer, number) for issuer, number in found})
 
 
 def find(conn: Connection, issuer_id: str, number: str) -> Row[Any] | None:

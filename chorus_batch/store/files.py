@@ -5,7 +5,6 @@ their SHA-256)."""
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -15,7 +14,7 @@ from sqlalchemy.engine import Row
 from ..domain.outcomes import STORED, FileStatus
 from . import parking
 from . import schema as s
-from ._fast import Statement, conflict_insert, json_values
+from ._fast import Statement, among, conflict_insert, json_values
 
 _f = s.received_files
 _STORED = or_(*(_f.c.status == v.value for v in STORED))
@@ -50,10 +49,8 @@ class StoredFiles:
 
     def __init__(self, conn: Connection, shas: Iterable[str]) -> None:
         self.conn = conn
-        self.maybe: set[str] | None = None
-        if conn.dialect.name == "sqlite":
-            found = _STORED_AMONG.run(conn, {"shas": json.dumps(sorted(set(shas)))})
-            self.maybe = {sha for (sha,) in found}
+        found = among(conn, _STORED_AMONG, "shas", shas)
+        self.maybe = None if found is None else {sha for (sha,) in found}
 
     def first(self, sha256: str) -> Any:
         """What ``stored_file`` gives for these bytes now."""

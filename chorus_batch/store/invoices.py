@@ -40,7 +40,7 @@ from sqlalchemy.sql import ColumnElement
 
 from ..domain import invoices as lifecycle
 from . import schema as s
-from ._fast import TRANSACTION_KEYS, Statement, json_values
+from ._fast import TRANSACTION_KEYS, Statement, among, json_values
 
 _i = s.invoices
 _UNMATCHED = Statement(
@@ -61,11 +61,10 @@ def expect_unmatched(conn: Connection, references: Iterable[str]) -> None:
     lock) ``unmatched`` then answers for a number that none named without a query of its own,
     until the transaction ends or writes an invoice (``add``, ``change``); on PostgreSQL,
     where another worker may write one meanwhile, nothing is done."""
-    if conn.dialect.name != "sqlite":
-        return
-    wanted = sorted(set(references))
-    found = _UNMATCHED_AMONG.run(conn, {"refs": json.dumps(wanted)})
-    conn.info[_AHEAD] = (set(wanted), {ref for (ref,) in found})
+    wanted = set(references)
+    found = among(conn, _UNMATCHED_AMONG, "refs", wanted)
+    if found is not None:
+        conn.info[_AHEAD] = (wanted, {ref for (ref,) in found})
 
 
 def add(conn: Connection, **values: Any) -> int:

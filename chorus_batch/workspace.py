@@ -144,10 +144,8 @@ class Workspace:
     planned: dict[Path, int] = field(default_factory=dict, compare=False, repr=False)
     _plans: list[int] = field(default_factory=lambda: [0], compare=False, repr=False)  # the last number given
     skipped: set[Path] = field(default_factory=set, compare=False, repr=False)  # folders left in the inbox, logged
-    # one object for every file of a folder (a new ``Path`` costs more than a rename): this
-    # process's claims by (worker, partner), the archive by day
-    _claim_folders: dict[tuple[str, str], Path] = field(default_factory=dict, compare=False, repr=False)
-    _archive_days: dict[tuple[int, int, int], Path] = field(default_factory=dict, compare=False, repr=False)
+    # the folders files go to, one object each (``_under``)
+    _folders: dict[tuple[Path, str], Path] = field(default_factory=dict, compare=False, repr=False)
 
     # the folders are computed once (cached_property writes past the frozen dataclass): the
     # intake asks for them for every file
@@ -451,7 +449,7 @@ class Workspace:
     def claim(self, item: Pending) -> Pending | None:
         """Take the file out of the inbox by an atomic rename into this worker's folder
         ``var/processing/<host>.<pid>/<partner or _>/``; ``None`` if another worker was first."""
-        folder = self._claim_folder(item.partner or "_")
+        folder = self._under(self.processing, f"{worker()}/{item.partner or '_'}")
         target = _free_name(folder, item.name)  # its own name (recovery may put it back), shortened only if taken
         try:
             _in_folder(folder, lambda: os.rename(item.path, target), source=item.path)
@@ -459,12 +457,12 @@ class Workspace:
             return None
         return Pending(target, item.name, item.partner)
 
-    def _claim_folder(self, partner: str) -> Path:
-        """``var/processing/<host>.<pid>/<partner>``."""
-        key = (worker(), partner)
-        folder = self._claim_folders.get(key)
+    def _under(self, base: Path, relative: str) -> Path:
+        """``base / relative``, one object for every file that goes there (a claim folder, an
+        archive day): a new ``Path`` for each file cost more than the rename it names."""
+        folder = self._folders.get((base, relative))
         if folder is None:
-            folder = self._claim_folders[key] = self.processing / key[0] / partner
+            folder = self._folders[(base, relative)] = base / relative
         return folder
 
     def claimed(self) -> list[tuple[str, Pending]]:
@@ -520,10 +518,7 @@ class Workspace:
     # they and their temporary names fit; the full name is in the report and the store.
 
     def plan_archive(self, name: str, when: datetime) -> Path:
-        day = (when.year, when.month, when.day)
-        folder = self._archive_days.get(day)
-        if folder is None:
-            folder = self._archive_days[day] = self.archive / f"{day[0]:04d}/{day[1]:02d}/{day[2]:02d}"
+        folder = self._under(self.archive, f"{when.year:04d}/{when.month:02d}/{when.day:02d}")
         return self._plan(_free_name(folder, fitting(name), taken=self.planned))
 
     def plan_rejected(self, name: str) -> Path:

@@ -151,7 +151,8 @@ TRANSACTION_KEYS = [_TAKEN]  # what ``forget_transaction`` drops; other store mo
 def forget_transaction(conn: Connection, *_args: Any) -> None:
     """A transaction begins with none of what an earlier one kept in the connection's ``info``
     under ``TRANSACTION_KEYS``: no savepoint (those a failed one left open ended with it), no
-    engagement known ahead (``engagements.expect``). An invalidated connection has no ``info``."""
+    party remembered as written (``parties.upsert``), nothing its batch asked ahead (``among``).
+    An invalidated connection has no ``info``."""
     if not conn.invalidated:
         for key in TRANSACTION_KEYS:
             conn.info.pop(key, None)

@@ -94,9 +94,9 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", partial(_sqlite_pragmas, busy_timeout=busy_timeout))
             event.listen(self.engine, "begin", _sqlite_begin)
-        # what a transaction remembers of the parties it wrote is forgotten when the next one begins
-        # (another process may change them in between) and on any rollback (a savepoint's too)
-        event.listen(self.engine, "begin", parties.forget)
+        # what a transaction remembers (``_fast.TRANSACTION_KEYS``: the parties it wrote, what its
+        # batch asked ahead) is forgotten when the next one begins (another process may change
+        # it in between); the parties also on any rollback (a savepoint's too)
         event.listen(self.engine, "begin", forget_transaction)
         event.listen(self.engine, "rollback", parties.forget)
         self._writer = self.engine.execution_options(**{_WRITE: True})

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from ..domain.identifiers import party_key
 from ..domain.model import Party
 from . import schema as s
-from ._fast import Statement
+from ._fast import TRANSACTION_KEYS, Statement
 from .codec import party_json
 
 _p = s.parties
@@ -18,6 +18,7 @@ _PARTY = Statement(select(_p.c.id, _p.c.details).where(_p.c.party_id == bindpara
 _INSERT_PARTY = Statement(insert(_p), _p)
 _UPDATE_PARTY = Statement(update(_p).where(_p.c.id == bindparam("_party_id")), _p)
 _REMEMBERED = "chorus_batch.parties"
+TRANSACTION_KEYS.append(_REMEMBERED)  # forgotten when the next transaction begins (``forget``: on a rollback)
 
 
 def upsert(conn: Connection, party: Party, now: str) -> str | None:

@@ -7,15 +7,17 @@ ahead outlives its transaction."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 
 from _postgres import pg_url  # noqa: F401 -- fixture
-from chorus_batch.store import Store, engagements, files, invoices, schema
+from chorus_batch.domain.model import Party, PartyId
+from chorus_batch.store import Store, codec, engagements, files, invoices, parties, schema
 from chorus_batch.store.migrations import migrate
 
 NOW = "2026-12-07T10:00:00Z"
@@ -134,3 +136,17 @@ def test_a_batch_knows_which_orders_invoices_named_first_until_it_writes_an_invo
         assert asked == ["EJ1", "EJ4", "EJ2", "EJ3"]
     else:
         assert asked == ["EJ1", "EJ2", "EJ4", "EJ2", "EJ3", "EJ3"]
+
+
+def test_the_parties_a_transaction_wrote_are_not_remembered_by_the_next(store: Store) -> None:
+    """A transaction remembers the parties it wrote and skips writing them again; the next one
+    starts without that memory: a row another writer changed in between is written back."""
+    party = Party("Mairie", (PartyId("0009", "21350238800019", "id@/x"),))
+    key = parties.party_key(party)
+    with store.begin() as conn:
+        parties.upsert(conn, party, NOW)
+    with store.begin() as conn:  # another writer (a later run, a worker) changes the row
+        conn.execute(update(schema.parties).where(schema.parties.c.party_id == key).values(details="{}"))
+    with store.begin() as conn:
+        parties.upsert(conn, party, NOW)
+        assert parties.details(conn, key) == json.loads(codec.party_json(party))

@@ -54,20 +54,46 @@ class Context:
 
 
 class _ConsoleFormatter(logging.Formatter):
-    """One line per record; tracebacks go to the log file only; file names and documents'
-    values with their control characters made visible (``render.safe``)."""
+    """Each line of a record's message after its level (a batch's record has a line a file);
+    tracebacks go to the log file only; file names and documents' values with their control
+    characters made visible (``render.safe``)."""
 
     def format(self, record: logging.LogRecord) -> str:
         from .render import safe
 
-        return safe(f"{record.levelname.lower()}: {record.getMessage()}", markup=False, newlines=True)
+        level = record.levelname.lower()
+        lines = record.getMessage().split("\n")
+        return safe("\n".join(f"{level}: {line}" for line in lines), markup=False, newlines=True)
+
+
+class _FileFormatter(logging.Formatter):
+    """The log file's lines: time, process, level, message; each line of a message of several
+    lines (a batch's record: a line a file) gets the same beginning."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(process)d %(levelname)s %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        lines = record.message.split("\n")
+        if len(lines) == 1:
+            return super().formatMessage(record)
+        head = super().formatMessage(logging.makeLogRecord({**record.__dict__, "message": ""}))
+        return "\n".join(head + line for line in lines)
+
+
+class _Buffer(logging.handlers.MemoryHandler):
+    """The log file's lines kept until a thousand records, a warning or a record of several
+    lines (a batch's, already a thousand lines at most) come: then written at once."""
+
+    def shouldFlush(self, record: logging.LogRecord) -> bool:
+        return super().shouldFlush(record) or "\n" in record.getMessage()
 
 
 def setup_logging(verbosity: int, log_file: Path | None, buffered: bool = False) -> None:
     """Console (by verbosity) and ``var/log/chorus-batch.log`` (INFO and above). ``buffered``
-    (``run``): the file gets its lines 1,000 at a time, and at once from a warning on; a line a
-    file (its outcome, also in its report) is not worth a write of its own."""
-    logging.logThreads = logging.logMultiprocessing = False  # not in the formats: a record a file is made cheaper
+    (``run``): the file gets its records 1,000 at a time, a batch's lines at once (``_Buffer``),
+    and a warning at once."""
+    logging.logThreads = logging.logMultiprocessing = False  # not in the formats: each record is made cheaper
     logger = logging.getLogger("chorus_batch")
     crash = logging.getLogger("chorus_batch.crash")  # tracebacks of internal errors: the log file only
     # a command may set its logging up again: the old handlers closed, a buffer before its file
@@ -87,10 +113,10 @@ def setup_logging(verbosity: int, log_file: Path | None, buffered: bool = False)
             handler = logging.FileHandler(log_file, encoding="utf-8", errors="backslashreplace")
         except OSError:
             return
-        handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(message)s"))
+        handler.setFormatter(_FileFormatter())
         handler.setLevel(logging.INFO)
         if buffered:
-            memory = logging.handlers.MemoryHandler(1000, flushLevel=logging.WARNING, target=handler)
+            memory = _Buffer(1000, flushLevel=logging.WARNING, target=handler)
             memory.setLevel(logging.INFO)
             logger.addHandler(memory)
         else:

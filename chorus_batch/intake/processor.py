@@ -114,8 +114,9 @@ class Processor:
         """After a batch's commit: its order responses, its reports, the moves of its files
         where the store says, then (``release``) the parked documents its orders release."""
         write_responses(self.ws, self.store, [e for stored in batch for e in stored.emitted])
-        for stored in batch:
-            self._conclude(stored)
+        lines = [self._conclude(stored) for stored in batch]
+        if log.isEnabledFor(logging.INFO) and lines:  # one record for the batch: a line a file
+            log.info("\n".join(lines))
         self.ws.release()
         if release:
             self.parking.release([number for stored in batch for number in stored.released])
@@ -302,9 +303,10 @@ class Processor:
             report=text,
         )
 
-    def _conclude(self, stored: Stored) -> None:
+    def _conclude(self, stored: Stored) -> str:
         """After the commit: the report first, then the file moves where the store says it is
-        (a crash in between is finished by ``recovery``, which finds the file still claimed)."""
+        (a crash in between is finished by ``recovery``, which finds the file still claimed).
+        Returns the file's line for the log."""
         result = stored.result
         assert result.ack is not None
         text = (stored.report + "\n").encode("utf-8")
@@ -315,10 +317,9 @@ class Processor:
             self.ws.move(stored.claimed.item.path, stored.dest)
         except FileNotFoundError:  # (a missing destination folder is made again by ``move``)
             log.warning("%s: gone from var/processing/ before it could be moved; its report is written", result.name)
-        if log.isEnabledFor(logging.INFO):
-            codes = ", ".join(sorted({e.code for e in result.errors}))
-            docs = ", ".join(f"{d.kind} {d.number or '?'} {d.outcome}" for d in result.documents)
-            log.info("%s: %s [%s] %s", result.name, result.status, docs, codes)
+        codes = ", ".join(sorted({e.code for e in result.errors}))
+        docs = ", ".join(f"{d.kind} {d.number or '?'} {d.outcome}" for d in result.documents)
+        return f"{result.name}: {result.status} [{docs}] {codes}"
 
 
 def _warnings(prepared: list[Prepared]) -> list[Issue]:

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import re
 import signal
 import sqlite3
 import tempfile
@@ -206,6 +208,49 @@ def test_a_bug_in_one_file_rejects_that_file_only(
         assert conn.execute("select status from received_files where name = ?", (victim,)).fetchone() == ("IN_REJETE",)
         assert conn.execute("select count(*) from transitions").fetchone() == (len(files) - 1,)
     assert "RuntimeError: a bug" in (root / "var" / "log" / "chorus-batch.log").read_text(encoding="utf-8")
+
+
+def test_a_batch_logs_a_line_a_file_each_with_its_time_process_and_level(run_cli: Any, tmp_path: Path) -> None:
+    """A batch's files go to the log in one record (a line a file): each line still begins with
+    the time, the process and the level, in the log file and on the console, and the file holds
+    them as soon as the batch is finished (a warning after them flushes nothing they need)."""
+    files = dict(generate_batch(5, seed=4, start=700))
+    files["garbage.xml"] = b"<not-closed"
+    root = tmp_path / "ws"
+    assert run_cli("--workspace", root, "init").exit_code == 0
+    for name, data in files.items():
+        (root / "inbox" / name).write_bytes(data)
+    result = run_cli("--workspace", root, "-v", "run")
+    logged = (root / "var" / "log" / "chorus-batch.log").read_text(encoding="utf-8").splitlines()
+    pattern = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (\d+) INFO (\S+): IN_(INTEGRE|REJETE) \["
+    found = [m for line in logged if (m := re.match(pattern, line))]
+    assert sorted(m[2] for m in found) == sorted(files)
+    assert {m[1] for m in found} == {str(os.getpid())}
+    shown = [line for line in result.stderr.splitlines() if ": IN_" in line]
+    assert len(shown) == len(files) and all(line.startswith("info: ") for line in shown)
+
+
+def test_a_record_of_several_lines_is_written_at_once(tmp_path: Path) -> None:
+    """The log file's buffer keeps single records for a thousand, but a batch's record (a line a
+    file) is written as it comes, each line with the record's time, process and level."""
+    from chorus_batch.cli.root import setup_logging
+
+    path = tmp_path / "chorus-batch.log"
+    setup_logging(-1, path, buffered=True)
+    log = logging.getLogger("chorus_batch")
+    try:
+        log.info("one record alone")
+        assert path.read_text(encoding="utf-8") == ""  # kept for the next ones
+        log.info("a.xml: IN_INTEGRE\nb.xml: IN_REJETE")
+        lines = path.read_text(encoding="utf-8").splitlines()
+        assert [line.split(" ", 4)[3:] for line in lines] == [
+            ["INFO", "one record alone"],
+            ["INFO", "a.xml: IN_INTEGRE"],
+            ["INFO", "b.xml: IN_REJETE"],
+        ]
+        assert lines[1].split()[:3] == lines[2].split()[:3]  # the same time and process
+    finally:
+        setup_logging(0, None)
 
 
 LINE = Line("1", "Ramette papier A4", Decimal("10"), "C62", Decimal("4.50"), Decimal("20"))

@@ -23,7 +23,7 @@ from collections.abc import Callable, Container, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
@@ -722,15 +722,23 @@ def readable_json(value: object, indent: str = "") -> str:
     one line, any other is opened over several lines, two spaces deeper. The one-line parts
     come from the C encoder (``json.dumps(indent=...)`` leaves it and is several times slower;
     every file gets such a report)."""
-    members = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
-    if not any(isinstance(m, dict | list) and m for m in members):
+    if isinstance(value, dict):
+        members: Iterable[object] = value.values()
+    elif isinstance(value, list):
+        members = value
+    else:
+        return _dumps(value)
+    for member in members:
+        if member and isinstance(member, dict | list):
+            break
+    else:  # no non-empty list or object inside
         return _dumps(value)
     inner = indent + "  "
     if isinstance(value, dict):
-        lines = [f"{inner}{_dumps(k)}: {readable_json(v, inner)}" for k, v in value.items()]
+        lines = [f"{inner}{_key(k)}: {readable_json(v, inner)}" for k, v in value.items()]
         return "{\n" + ",\n".join(lines) + f"\n{indent}}}"
-    assert isinstance(value, list)  # anything else has no members: written on one line above
-    return "[\n" + ",\n".join(inner + readable_json(v, inner) for v in value) + f"\n{indent}]"
+    return "[\n" + ",\n".join([inner + readable_json(v, inner) for v in value]) + f"\n{indent}]"
 
 
 _dumps = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps with options makes an encoder per call
+_key = lru_cache(maxsize=1024)(_dumps)  # the keys of reports: the same few, file after file

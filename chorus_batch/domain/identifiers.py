@@ -127,9 +127,23 @@ def _siret(value: str, scheme: str) -> str | None:
     return None
 
 
+_PARTY_KEY = "_chorus_party_key"  # where a party keeps its key once found (outside its fields)
+
+
 def party_key(party: Party) -> str | None:
     """The identifier under which the store knows ``party`` (SPEC §10), in its canonical
-    spelling (``canonical``), or ``None`` if it has none."""
+    spelling (``canonical``), or ``None`` if it has none. Found once a party: it is kept on the
+    party (a frozen dataclass's fields stay as they are; equality, hashing, ``replace`` and the
+    party's JSON ignore it), asked for several times a document."""
+    if _PARTY_KEY in party.__dict__:
+        known: str | None = party.__dict__[_PARTY_KEY]
+        return known
+    known = _found_key(party)
+    object.__setattr__(party, _PARTY_KEY, known)
+    return known
+
+
+def _found_key(party: Party) -> str | None:
     for pid in party.ids:
         value = siret_of(pid)
         if value is not None:

@@ -3,11 +3,15 @@ count toward its engagement (``matching.match``: currency, seller, buyer)."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 import pytest
 
 from chorus_batch.domain import matching
 from chorus_batch.domain.identifiers import SCHEMES, canonical, party_key, same_identity, siren_key
 from chorus_batch.domain.model import Party, PartyId
+from chorus_batch.store import codec
 
 SIRET = "21370214500011"
 GLN = "3014531200003"
@@ -55,6 +59,22 @@ def test_party_key_is_canonical_whatever_the_scheme_written(scheme: str) -> None
 def test_party_key_reads_a_siret_under_any_spelling() -> None:
     assert party_key(Party(None, (PartyId("SIRET", SIRET, "id@/x"),))) == SIRET
     assert party_key(Party(None, (PartyId("FR:SIRET", SIRET, "id@/x"),))) == SIRET
+
+
+def test_a_party_keeps_its_key_once_found_and_nothing_else_sees_it() -> None:
+    """``party_key`` keeps what it found on the party (asked for several times a document): the
+    same key again, a party made from it by ``replace`` finds its own, and the party's equality,
+    hashing and stored JSON are those of its fields."""
+    party = Party("Mairie", (PartyId("GLN", GLN), PartyId("0009", SIRET)))
+    assert party_key(party) == SIRET
+    object.__setattr__(party, "ids", (PartyId("GLN", GLN),))  # only the kept key can say SIRET now
+    assert party_key(party) == SIRET
+    other = replace(party, ids=(PartyId("GLN", GLN),))
+    assert party_key(other) == f"0088:{GLN}"
+    twin = Party("Mairie", (PartyId("GLN", GLN),))
+    assert party == twin and hash(party) == hash(twin)
+    assert json.loads(codec.party_json(party)) == json.loads(codec.party_json(twin))
+    assert "_chorus" not in codec.party_json(party)
 
 
 def test_same_identity() -> None:

@@ -1,4 +1,5 @@
-"""The documents and engagements chorus-batch works with, as plain frozen data.
+"""The documents and engagements chorus-batch works with, as plain data that is never changed
+once made (``record``): a changed copy is made with ``dataclasses.replace``.
 
 Pure: no XML, no database, no clock, no files. Money and quantities are ``Decimal``.
 An order document of any syntax (UBL 2.1 Order, Order-X 220) maps to ``OrderDocument``;
@@ -10,11 +11,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import TypeVar, dataclass_transform
 
 from .invoices import CREDIT_NOTE, INVOICE
 
+_T = TypeVar("_T")
 
-@dataclass(frozen=True)
+
+@dataclass_transform(frozen_default=True)
+def record(cls: type[_T]) -> type[_T]:
+    """A dataclass whose fields are read-only to the type checker (mypy refuses an assignment as
+    it does on a frozen dataclass), equal and hashed by its fields, but built at the speed of a
+    plain one: a frozen dataclass sets each field through ``object.__setattr__``, which cost a
+    run 2.5 % of its instructions (an order's lines, totals, parties, file after file)."""
+    return dataclass(unsafe_hash=True)(cls)
+
+
+@record
 class PartyId:
     """One identifier of a party as the document gives it: ``scheme`` is the ISO 6523 ICD
     (``0009`` SIRET, ``0002`` SIREN, ``0088`` GLN...), ``VAT`` for a tax number, or ``""``."""
@@ -24,7 +37,7 @@ class PartyId:
     source: str = ""  # "<where>@<xpath>": where is endpoint, id, legal, vat or global
 
 
-@dataclass(frozen=True)
+@record
 class Address:
     lines: tuple[str, ...] = ()
     city: str | None = None
@@ -32,7 +45,7 @@ class Address:
     country: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Party:
     name: str | None
     ids: tuple[PartyId, ...] = ()
@@ -41,7 +54,7 @@ class Party:
     service: str | None = None  # service code of a public structure, when given
 
 
-@dataclass(frozen=True)
+@record
 class OrderLine:
     line_id: str
     name: str | None
@@ -62,7 +75,7 @@ class OrderLine:
     adjustments: Decimal | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Attachment:
     """A document attached to an order: embedded bytes (``content``) or an external ``uri``."""
 
@@ -74,7 +87,7 @@ class Attachment:
     uri: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Delivery:
     party_name: str | None = None
     location_id: str | None = None
@@ -83,7 +96,7 @@ class Delivery:
     end: date | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Totals:
     """Document-level amounts as stated by the document (``None`` when absent).
 
@@ -116,7 +129,7 @@ class Totals:
         return None
 
 
-@dataclass(frozen=True)
+@record
 class OrderDocument:
     """A new order (UBL Order, Order-X 220): everything the portal's "Consulter" shows."""
 
@@ -144,7 +157,7 @@ class OrderDocument:
     kind: str = "order"
 
 
-@dataclass(frozen=True)
+@record
 class LineChange:
     """One line of an answer or a change, keyed by the order line it refers to.
 
@@ -165,7 +178,7 @@ class LineChange:
     base_quantity: Decimal | None = None
 
 
-@dataclass(frozen=True)
+@record
 class ResponseDocument:
     """A supplier's answer to an order: UBL OrderResponse, Order-X 231 or a CSV row.
 
@@ -184,7 +197,7 @@ class ResponseDocument:
     kind: str = "order_response"
 
 
-@dataclass(frozen=True)
+@record
 class ChangeDocument:
     """An issuer's change to an order (UBL OrderChange, Order-X 230): the order as it should now be.
 
@@ -198,7 +211,7 @@ class ChangeDocument:
     kind: str = "order_change"
 
 
-@dataclass(frozen=True)
+@record
 class CancellationDocument:
     """An issuer's cancellation (UBL OrderCancellation, Order-X 230 with purpose code 1)."""
 
@@ -212,13 +225,13 @@ class CancellationDocument:
     kind: str = "order_cancellation"
 
 
-@dataclass(frozen=True)
+@record
 class ResponseLine:
     line: OrderLine
     status: str  # UNTDID 1229: 5 accepted, 3 changed, 1 added, 7 not accepted
 
 
-@dataclass(frozen=True)
+@record
 class OutgoingResponse:
     """An order response chorus-batch emits toward the issuer after an applied supplier answer."""
 
@@ -235,7 +248,7 @@ class OutgoingResponse:
     totals: Totals = field(default_factory=Totals)
 
 
-@dataclass(frozen=True)
+@record
 class InvoiceLine:
     line_id: str
     name: str | None
@@ -248,7 +261,7 @@ class InvoiceLine:
     adjustments: Decimal | None = None  # the line's charges − allowances (BT-141 − BT-136), when stated
 
 
-@dataclass(frozen=True)
+@record
 class InvoiceDocument:
     """An invoice or a credit note (UBL 2.1 Invoice / CreditNote, CII D16B, Factur-X).
 
@@ -281,7 +294,7 @@ class InvoiceDocument:
         return CREDIT_NOTE if self.credit else INVOICE
 
 
-@dataclass(frozen=True)
+@record
 class InvoiceStatusUpdate:
     """A lifecycle status for one invoice (CPPStatut XML or an operator CSV row)."""
 

@@ -133,13 +133,13 @@ _PARTY_KEY = "_chorus_party_key"  # where a party keeps its key once found (outs
 def party_key(party: Party) -> str | None:
     """The identifier under which the store knows ``party`` (SPEC §10), in its canonical
     spelling (``canonical``), or ``None`` if it has none. Found once a party: it is kept on the
-    party (a frozen dataclass's fields stay as they are; equality, hashing, ``replace`` and the
+    party, beside its fields (which stay as they are; equality, hashing, ``replace`` and the
     party's JSON ignore it), asked for several times a document."""
     if _PARTY_KEY in party.__dict__:
         known: str | None = party.__dict__[_PARTY_KEY]
         return known
     known = _found_key(party)
-    object.__setattr__(party, _PARTY_KEY, known)
+    party.__dict__[_PARTY_KEY] = known
     return known
 
 

@@ -68,7 +68,7 @@ def order_json(doc: OrderDocument) -> str:
     memo: str | None = doc.__dict__.get(_MEMO)
     if memo is None:
         memo = _order_json(doc)
-        object.__setattr__(doc, _MEMO, memo)  # a frozen dataclass: its fields stay as they are
+        doc.__dict__[_MEMO] = memo  # beside its fields, which stay as they are
     return memo
 
 

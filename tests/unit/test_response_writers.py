@@ -764,3 +764,17 @@ def test_a_response_whose_rules_cannot_run_is_a_failure() -> None:
     unknown = data.replace(b"urn:order-x.eu:1p0:basic", b"urn:order-x.eu:1p0:nope")
     [finding] = _responses.fatal(unknown) or ["none"]
     assert "could not be run" in finding
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.sampled_from(list("&<>\"'\r\n\tx&;#é\x00\x0b\ufffe"))) | st.text())
+def test_values_are_escaped_as_the_standard_library_escapes_them(value: str) -> None:
+    """The writers' own tables (``xml.sax.saxutils`` imports ``urllib.request``: a longer start)
+    escape text and double-quoted attributes exactly as ``saxutils.escape`` does."""
+    from xml.sax.saxutils import escape
+
+    from chorus_batch.formats.responses.common import _NOT_XML, xml_attr, xml_text
+
+    kept = _NOT_XML.sub("", value)
+    assert xml_text(value) == escape(kept, {"\r": "&#13;"})
+    assert xml_attr(value) == escape(kept, {'"': "&quot;", "\r": "&#13;", "\n": "&#10;", "\t": "&#9;"})

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from xml.sax.saxutils import escape
 
 from ...domain import pricing
 from ...domain.model import OrderLine, OutgoingResponse, Party
@@ -31,14 +30,21 @@ def clean(value: str | None) -> str | None:
     return value if value.strip() else None
 
 
+# what each character becomes (xml.sax.saxutils.escape would do it, but imports urllib.request:
+# a run's start 15 ms longer)
+_ESCAPED = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"}
+_TEXT = str.maketrans(_ESCAPED)
+_ATTR = str.maketrans({**_ESCAPED, '"': "&quot;", "\n": "&#10;", "\t": "&#9;"})
+
+
 def xml_text(value: str) -> str:
     """Escape element content (a CR is written as ``&#13;`` so that it survives parsing)."""
-    return escape(_NOT_XML.sub("", value), {"\r": "&#13;"})
+    return _NOT_XML.sub("", value).translate(_TEXT)
 
 
 def xml_attr(value: str) -> str:
     """Escape an attribute value written between double quotes (whitespace kept as char refs)."""
-    return escape(_NOT_XML.sub("", value), {'"': "&quot;", "\r": "&#13;", "\n": "&#10;", "\t": "&#9;"})
+    return _NOT_XML.sub("", value).translate(_ATTR)
 
 
 def leaf(indent: str, tag: str, value: str | None, **attrs: str | None) -> str:

@@ -182,12 +182,24 @@ def siren_key(identifier: str) -> str | None:
     return None
 
 
+_CHECKED = "_chorus_checked"  # where a party keeps its issues once checked, by role (beside its fields)
+
+
 def check_party(party: Party, role: str) -> list[Issue]:
     """Check every French identifier of ``party``; ``role`` names it in messages.
 
     A bad SIRET is an error: the SIRET keys the engagement and routes it. A bad SIREN or VAT
     number is a warning: it is secondary data, and official samples carry placeholder values.
+    The issues are kept on the party for its role: the same parties come in file after file.
     """
+    checked: dict[str, tuple[Issue, ...]] = party.__dict__.setdefault(_CHECKED, {})
+    found = checked.get(role)
+    if found is None:
+        found = checked[role] = tuple(_party_issues(party, role))
+    return list(found)
+
+
+def _party_issues(party: Party, role: str) -> list[Issue]:
     issues = []
     seen: set[tuple[str, str]] = set()
     for pid in party.ids:

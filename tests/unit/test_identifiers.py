@@ -9,8 +9,9 @@ from dataclasses import replace
 import pytest
 
 from chorus_batch.domain import matching
-from chorus_batch.domain.identifiers import SCHEMES, canonical, party_key, same_identity, siren_key
+from chorus_batch.domain.identifiers import SCHEMES, canonical, check_party, party_key, same_identity, siren_key
 from chorus_batch.domain.model import Party, PartyId
+from chorus_batch.formats.common import serving
 from chorus_batch.store import codec
 
 SIRET = "21370214500011"
@@ -75,6 +76,28 @@ def test_a_party_keeps_its_key_once_found_and_nothing_else_sees_it() -> None:
     assert party == twin and hash(party) == hash(twin)
     assert json.loads(codec.party_json(party)) == json.loads(codec.party_json(twin))
     assert "_chorus" not in codec.party_json(party)
+
+
+def test_a_party_keeps_its_checks_by_role() -> None:
+    """``check_party`` keeps each role's issues on the party (the same parties come in file after
+    file): the same issues again, even once nothing could find them any more, and a party made
+    by ``replace`` is checked on its own."""
+    party = Party("Mairie", (PartyId("0009", "12345678901234", "id@/x"),))
+    [issue] = check_party(party, "issuer")
+    assert issue.code == "SIRET_INVALID" and "issuer" in issue.message
+    object.__setattr__(party, "ids", ())  # only what was kept can say it now
+    assert check_party(party, "issuer") == [issue]
+    assert [i.code for i in check_party(party, "supplier")] == []  # another role: checked now
+    assert check_party(replace(party, ids=(PartyId("0009", SIRET),)), "issuer") == []
+
+
+def test_an_issuer_serving_a_code_is_the_same_party_for_the_same_code() -> None:
+    issuer = Party("Mairie", (PartyId("0009", SIRET),))
+    first = serving(issuer, "SERVICE-A")
+    assert first.service == "SERVICE-A" and first == replace(issuer, service="SERVICE-A")
+    assert serving(issuer, "SERVICE-A") is first  # what it keeps (key, checks) serves again
+    assert serving(issuer, "SERVICE-B").service == "SERVICE-B"
+    assert serving(issuer, None) is issuer
 
 
 def test_same_identity() -> None:

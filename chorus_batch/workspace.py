@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import BinaryIO, TypeVar
 
 from .config import TEMPLATE
+from .domain.model import record
 from .domain.names import as_text, fitting, from_text
 from .errors import ChorusError, WorkspaceError, WorkspaceLocked
 
@@ -52,7 +53,7 @@ def is_temporary(name: str) -> bool:
     return name.startswith(".") or name.lower().endswith(_TEMP_SUFFIXES)
 
 
-@dataclass(frozen=True)
+@record
 class Pending:
     """An entry of the inbox (or a claim of it). ``name`` and ``partner`` are as the system
     gives them (a byte that is not UTF-8 is a surrogate); ``text`` is the name's text form."""

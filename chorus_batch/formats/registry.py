@@ -31,7 +31,7 @@ from typing import Protocol, runtime_checkable
 
 from lxml import etree
 
-from ..domain.model import Document, OutgoingResponse
+from ..domain.model import Document, OutgoingResponse, record
 from ..errors import DocumentRejected
 
 # The order a run takes documents in (SPEC §6 "dependency order"): orders, then changes, answers
@@ -59,7 +59,7 @@ _SNIFF_ORDER = {
 }
 
 
-@dataclass(frozen=True)
+@record
 class Recognised:
     """A parsed document whose kind is known. ``schema`` names its XSD in ``schemas.get``."""
 

@@ -32,7 +32,6 @@ import re
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,7 @@ from sqlalchemy import URL, Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
+from ..domain.model import record
 from ..errors import StoreError
 from . import migrations, parties
 from ._fast import Savepoint, forget_transaction
@@ -58,7 +58,7 @@ _POSTGRES_HINT = "pip install 'chorus-batch[postgres]' and name the store postgr
 _BACKUP_HINT = "check it with 'chorus-batch store check' and restore it from a backup (docs/operations.md#the-store)"
 
 
-@dataclass(frozen=True)
+@record
 class Source:
     """Where a change comes from: the received file, its stored bytes, and when."""
 

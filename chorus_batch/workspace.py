@@ -531,7 +531,7 @@ class Workspace:
         base = fitting(text)
         target = self.acks / f"{base}.json"
         n = 1
-        while target in self.planned or target.exists():
+        while target in self.planned or _lexists(target):
             target = self.acks / f"{base}.{n}.json"
             n += 1
         return self._plan(target)
@@ -649,12 +649,18 @@ def _sync_folder(folder: Path) -> None:
         os.close(fd)
 
 
+def _lexists(path: Path) -> bool:
+    """``os.path.lexists`` (a dangling symbolic link is an entry too) without the exception it
+    catches for the usual answer when a name is planned, no: one such check or two a file."""
+    return os.access(path, os.F_OK, follow_symlinks=False)
+
+
 def _free_name(folder: Path, name: str, also: str = "", taken: Container[Path] = ()) -> Path:
     """``folder/name``, or ``folder/name.N`` when that (or its companion) is taken or planned
     (``name`` then shortened first if it must be, to leave room for the number)."""
     target = folder / name
     n = 1
-    while target in taken or os.path.lexists(target) or (also and target.with_name(target.name + also).exists()):
+    while target in taken or _lexists(target) or (also and target.with_name(target.name + also).exists()):
         target = folder / f"{fitting(name)}.{n}"
         n += 1
     return target

@@ -113,8 +113,8 @@ def waiting(found: Waiting) -> dict[str, str | None]:
 
 
 def dumps(value: object) -> str:
-    """Compact JSON for the store's ``errors`` column."""
-    return json.dumps(value, ensure_ascii=False)
+    """Compact JSON for the store's ``errors`` column (``[]`` for most files, without encoding it)."""
+    return "[]" if value == [] else json.dumps(value, ensure_ascii=False)
 
 
 def _owner(issue: Issue, documents: list[Outcome]) -> Outcome | None:

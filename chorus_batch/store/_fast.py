@@ -65,18 +65,15 @@ class Statement:
 
     def _params(self, conn: Connection, values: dict[str, Any]) -> tuple[str, Any]:
         sql, defaults, processors, ordered = self._prepare(conn, tuple(values))
-        params = {**defaults, **values}
-        for key, process in processors.items():
-            params[key] = process(params[key])
-        return sql, params if ordered is None else ordered(params)
+        return sql, _bound(values, defaults, processors, ordered)
 
     def run(self, conn: Connection, values: dict[str, Any]) -> Any:
         sql, params = self._params(conn, values)
         return _on_cursor(conn, sql, params, many=False)
 
     def many(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
-        prepared = [self._params(conn, row) for row in rows]  # the rows have the same keys: one SQL
-        _on_cursor(conn, prepared[0][0], [params for _sql, params in prepared], many=True)
+        sql, defaults, processors, ordered = self._prepare(conn, tuple(rows[0]))  # the rows have the same keys
+        _on_cursor(conn, sql, [_bound(row, defaults, processors, ordered) for row in rows], many=True)
 
     def insert(self, conn: Connection, values: dict[str, Any]) -> int:
         """Insert one row and return its id."""
@@ -89,6 +86,20 @@ class Statement:
         if row is None:
             return None
         return _row_type(tuple(d[0] for d in cursor.description))(*row)
+
+
+def _bound(
+    values: dict[str, Any],
+    defaults: dict[str, Any],
+    processors: dict[str, Callable[[Any], Any]],
+    ordered: Ordered | None,
+) -> Any:
+    """A row's parameters as the driver takes them: the columns left out at their defaults, each
+    value through its column's bind processor, in the statement's order on SQLite."""
+    params = {**defaults, **values}
+    for key, process in processors.items():
+        params[key] = process(params[key])
+    return params if ordered is None else ordered(params)
 
 
 def _on_cursor(conn: Connection, sql: str, params: Any, many: bool) -> Any:

@@ -19,7 +19,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -316,3 +316,22 @@ def test_an_entry_listed_as_a_regular_file_is_judged_again_once_open(tmp_path: P
     assert link.value.errno == errno.ELOOP
     with pytest.raises(NotRegular, match="symbolic link"):
         open_regular(tmp_path / "link.xml")
+
+
+def test_a_dangling_link_where_a_report_or_an_archived_file_would_go_is_never_replaced(
+    workspace: Path, wcli: RunCli
+) -> None:
+    """A symbolic link whose target is gone still takes its name (``workspace._lexists``): the
+    report and the archived file of a file of that name go beside it, under the next free name."""
+    ws = Workspace(workspace)
+    day = datetime.now(UTC).date()
+    archive = ws.archive / f"{day.year:04d}" / f"{day.month:02d}" / f"{day.day:02d}"
+    archive.mkdir(parents=True)
+    (archive / "a.xml").symlink_to(workspace / "gone")
+    (ws.acks / "a.xml.json").symlink_to(workspace / "gone")
+    (workspace / "inbox" / "a.xml").write_bytes(order("EJ-LINK-1"))
+    result = wcli("run")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert (archive / "a.xml").is_symlink() and (ws.acks / "a.xml.json").is_symlink()
+    assert (archive / "a.xml.1").read_bytes() == order("EJ-LINK-1")
+    assert json.loads((ws.acks / "a.xml.1.json").read_text(encoding="utf-8"))["status"] == "IN_INTEGRE"

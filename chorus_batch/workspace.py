@@ -92,8 +92,8 @@ def kind_of(mode: int) -> str:
     return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
 
 
-def open_regular(path: str | Path, listed_regular: bool = False) -> int:
-    """A descriptor open for reading on ``path``, a regular file. The entry is judged by
+def open_regular(path: str | Path, listed_regular: bool = False) -> tuple[int, os.stat_result]:
+    """A descriptor open for reading on ``path``, a regular file, with its ``fstat``. The entry is judged by
     ``lstat`` before it is opened (unless ``listed_regular``: the folder's listing already said
     so, by its entry's type) and by ``fstat`` once it is (it may have been replaced in
     between); it is opened without following a symbolic link and without waiting (a named
@@ -109,20 +109,20 @@ def open_regular(path: str | Path, listed_regular: bool = False) -> int:
             raise NotRegular(f"{kind_of(mode)}, not a regular file")
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise NotRegular(f"{kind_of(mode)}, not a regular file")
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotRegular(f"{kind_of(info.st_mode)}, not a regular file")
     except BaseException:
         os.close(fd)
         raise
-    return fd
+    return fd, info
 
 
 def content_hash(path: Path) -> str:
     """SHA-256 of a regular file read in 1 MiB pieces; ``""`` for an entry that is not a
     regular file or cannot be read (it has no content to compare)."""
     try:
-        fd = open_regular(path)
+        fd, _info = open_regular(path)
     except OSError:
         return ""
     with os.fdopen(fd, "rb") as fh:
@@ -433,12 +433,12 @@ class Workspace:
         """``order_key`` of the entry at ``path`` (``listed_regular``: as ``open_regular``)."""
         arrived = 0
         try:
-            fd = open_regular(path, listed_regular)  # plain system calls: this runs for every file
+            fd, info = open_regular(path, listed_regular)  # plain system calls: this runs for every file
             try:
                 head = os.read(fd, 4096)
                 found = rank(head)
                 if found in by_arrival:
-                    arrived = os.fstat(fd).st_mtime_ns
+                    arrived = info.st_mtime_ns
             finally:
                 os.close(fd)
         except OSError:

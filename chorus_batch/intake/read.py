@@ -148,19 +148,21 @@ def _read_bytes(path: Path, ready: Ready, limit: int) -> None:
     """The file's bytes, size, time and hash into ``ready``; a file over ``limit`` bytes is
     only hashed, and refused with ``FILE_TOO_LARGE``. Read from the descriptor itself: for a
     small document, a buffered file object costs more than the reading."""
-    fd = open_regular(path)
+    fd, info = open_regular(path)
     try:
-        info = os.fstat(fd)
         ready.size, ready.mtime = info.st_size, info.st_mtime
         if ready.size > limit:
             with os.fdopen(os.dup(fd), "rb") as fh:
                 ready.sha = digest_of(fh)
             ready.rejected = [Issue("FILE_TOO_LARGE", f"{ready.size} bytes; the limit is {limit} (max_file_size)")]
             return
-        chunks = [os.read(fd, ready.size + 1)]
-        while chunks[-1]:  # up to its end, as a file still growing has it then
-            chunks.append(os.read(fd, 1 << 20))
-        ready.data = b"".join(chunks)
+        data = os.read(fd, ready.size + 1)
+        if len(data) > ready.size:  # it grew since: up to its end, as the file has it then
+            chunks = [data]
+            while chunks[-1]:
+                chunks.append(os.read(fd, 1 << 20))
+            data = b"".join(chunks)
+        ready.data = data
         ready.sha = hashlib.sha256(ready.data).hexdigest()
     finally:
         os.close(fd)

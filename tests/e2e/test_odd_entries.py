@@ -308,7 +308,7 @@ def test_an_entry_listed_as_a_regular_file_is_judged_again_once_open(tmp_path: P
     (tmp_path / "real.xml").write_bytes(b"<x/>")
     os.mkfifo(tmp_path / "pipe.xml")
     (tmp_path / "link.xml").symlink_to(tmp_path / "real.xml")
-    os.close(open_regular(tmp_path / "real.xml", listed_regular=True))
+    os.close(open_regular(tmp_path / "real.xml", listed_regular=True)[0])
     with pytest.raises(NotRegular, match="named pipe"):
         open_regular(tmp_path / "pipe.xml", listed_regular=True)
     with pytest.raises(OSError) as link:

@@ -5,6 +5,7 @@ them once its last file is in."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import io
 import random
@@ -134,3 +135,23 @@ def test_a_group_holds_at_most_its_files_and_bytes(tmp_path: Path, monkeypatch: 
     monkeypatch.setattr(reading, "GROUP_BYTES", 2 * paths[0].stat().st_size)
     reading.read_all(paths, Settings(), TODAY)
     assert [len(g) for g in _groups(seen)] == [2, 2, 2, 2, 2, 1]
+
+
+@pytest.mark.parametrize("told", [0, 100, 1 << 20])
+def test_a_file_is_read_to_its_end_whatever_size_it_had_when_opened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, told: int
+) -> None:
+    """One read of the size ``fstat`` gave (plus a byte) takes a file whole; a file that has grown
+    since is read on to its end, and its hash is that of all its bytes."""
+    data = _order("EJ-GROWN-1") * 40  # over 100 bytes, under 1 MiB
+    path = tmp_path / "grown.xml"
+    path.write_bytes(data)
+    real = reading.os.fstat
+
+    def older(fd: int) -> Any:  # the size the file had when it was opened
+        info = real(fd)
+        return type(info)((*info[:6], told, *info[7:]))
+
+    monkeypatch.setattr(reading.os, "fstat", older)
+    ready = reading._bytes_of(path, 10 << 20)
+    assert ready.data == data and ready.sha == hashlib.sha256(data).hexdigest()

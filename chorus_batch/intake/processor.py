@@ -222,7 +222,9 @@ class Processor:
         if p.doc is None or p.errors:
             return Outcome(p.kind, p.number, DocumentOutcome.REJETE, p.errors, p.member)
         savepoint = None if alone else db.savepoint(ctx.conn)
-        outcome = replace(apply.apply(ctx, p.doc), member=p.member)
+        outcome = apply.apply(ctx, p.doc)
+        if outcome.member != p.member:  # a bundle's member (dataclasses.replace costs, file after file)
+            outcome = replace(outcome, member=p.member)
         if savepoint is not None:
             (savepoint.rollback if outcome.outcome == DocumentOutcome.REJETE else savepoint.commit)()
         if outcome.outcome == DocumentOutcome.PARKED:

@@ -650,8 +650,8 @@ def _sync_folder(folder: Path) -> None:
 
 
 def _lexists(path: Path) -> bool:
-    """``os.path.lexists`` (a dangling symbolic link is an entry too) without the exception it
-    catches for the usual answer when a name is planned, no: one such check or two a file."""
+    """``os.path.lexists`` (a dangling symbolic link counts), without an exception raised and
+    caught when the answer is no, as it usually is when a name is planned (twice a file)."""
     return os.access(path, os.F_OK, follow_symlinks=False)
 
 

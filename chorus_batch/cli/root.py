@@ -82,8 +82,8 @@ class _FileFormatter(logging.Formatter):
 
 
 class _Buffer(logging.handlers.MemoryHandler):
-    """The log file's lines kept until a thousand records, a warning or a record of several
-    lines (a batch's, already a thousand lines at most) come: then written at once."""
+    """The log file's records kept until there are a thousand, or a warning or a record of
+    several lines (a batch's files) comes: then written at once."""
 
     def shouldFlush(self, record: logging.LogRecord) -> bool:
         return super().shouldFlush(record) or "\n" in record.getMessage()

@@ -212,8 +212,7 @@ def test_a_bug_in_one_file_rejects_that_file_only(
 
 def test_a_batch_logs_a_line_a_file_each_with_its_time_process_and_level(run_cli: Any, tmp_path: Path) -> None:
     """A batch's files go to the log in one record (a line a file): each line still begins with
-    the time, the process and the level, in the log file and on the console, and the file holds
-    them as soon as the batch is finished (a warning after them flushes nothing they need)."""
+    the time, the process and the level in the log file, and with the level on the console."""
     files = dict(generate_batch(5, seed=4, start=700))
     files["garbage.xml"] = b"<not-closed"
     root = tmp_path / "ws"

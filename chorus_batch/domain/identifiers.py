@@ -24,7 +24,7 @@ from stdnum.no import orgnr as no_orgnr
 from stdnum.se import orgnr as se_orgnr
 
 from ..errors import Issue
-from .model import Party, PartyId
+from .model import Party, PartyId, kept
 
 SIRET_SCHEME = "0009"
 SIREN_SCHEME = "0002"
@@ -127,20 +127,11 @@ def _siret(value: str, scheme: str) -> str | None:
     return None
 
 
-_PARTY_KEY = "_chorus_party_key"  # where a party keeps its key once found (outside its fields)
-
-
 def party_key(party: Party) -> str | None:
     """The identifier under which the store knows ``party`` (SPEC §10), in its canonical
-    spelling (``canonical``), or ``None`` if it has none. Found once a party: it is kept on the
-    party, beside its fields (which stay as they are; equality, hashing, ``replace`` and the
-    party's JSON ignore it), asked for several times a document."""
-    if _PARTY_KEY in party.__dict__:
-        known: str | None = party.__dict__[_PARTY_KEY]
-        return known
-    known = _found_key(party)
-    party.__dict__[_PARTY_KEY] = known
-    return known
+    spelling (``canonical``), or ``None`` if it has none. Found once a party (``kept``): it is
+    asked for several times a document."""
+    return kept(party, "_chorus_party_key", _found_key, party)
 
 
 def _found_key(party: Party) -> str | None:
@@ -182,21 +173,15 @@ def siren_key(identifier: str) -> str | None:
     return None
 
 
-_CHECKED = "_chorus_checked"  # where a party keeps its issues once checked, by role (beside its fields)
-
-
 def check_party(party: Party, role: str) -> list[Issue]:
     """Check every French identifier of ``party``; ``role`` names it in messages.
 
     A bad SIRET is an error: the SIRET keys the engagement and routes it. A bad SIREN or VAT
     number is a warning: it is secondary data, and official samples carry placeholder values.
-    The issues are kept on the party for its role: the same parties come in file after file.
+    The issues are kept on the party for its role (``kept``): the same parties come in file
+    after file.
     """
-    checked: dict[str, tuple[Issue, ...]] = party.__dict__.setdefault(_CHECKED, {})
-    found = checked.get(role)
-    if found is None:
-        found = checked[role] = tuple(_party_issues(party, role))
-    return list(found)
+    return list(kept(party, f"_chorus_checked:{role}", _party_issues, party, role))
 
 
 def _party_issues(party: Party, role: str) -> list[Issue]:

@@ -8,14 +8,17 @@ the store keeps one engagement per (issuer id, number) with one version per docu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import TypeVar, dataclass_transform
+from typing import ParamSpec, TypeVar, dataclass_transform
 
 from .invoices import CREDIT_NOTE, INVOICE
 
 _T = TypeVar("_T")
+_V = TypeVar("_V")
+_P = ParamSpec("_P")
 
 
 @dataclass_transform(frozen_default=True)
@@ -25,6 +28,17 @@ def record(cls: type[_T]) -> type[_T]:
     plain one: a frozen dataclass sets each field through ``object.__setattr__``, which cost a
     run 2.5 % of its instructions (an order's lines, totals, parties, file after file)."""
     return dataclass(unsafe_hash=True)(cls)
+
+
+def kept(item: object, name: str, make: Callable[_P, _V], *args: _P.args, **kwargs: _P.kwargs) -> _V:
+    """What ``make(*args, **kwargs)`` gives, made once for ``item`` (a record) and kept on it
+    under ``name``, beside its fields, which stay as they are: equality, hashing, ``replace``
+    and the JSON of its fields ignore it. For what is asked of the same record again and again
+    (a party met file after file, an order read before its turn to be stored)."""
+    found: dict[str, _V] = item.__dict__
+    if name not in found:
+        found[name] = make(*args, **kwargs)
+    return found[name]
 
 
 @record

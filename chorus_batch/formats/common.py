@@ -19,7 +19,7 @@ from typing import TypeVar
 from lxml import etree
 
 from ..domain.invoices import CPP_STATUS_CODES
-from ..domain.model import Address, Attachment, Party, PartyId, Totals
+from ..domain.model import Address, Attachment, Party, PartyId, Totals, kept
 from ..domain.pricing import MAX_AMOUNT
 from ..errors import DocumentRejected
 from .xml import Fields, Paths, currency_ids, embedded_bytes, path_of, text
@@ -165,20 +165,16 @@ def party_id(el: etree._Element, where: str, scheme: str | None = None) -> Party
     return PartyId(written, value, f"{where}@{path_of(el)}")
 
 
-_SERVING = "_chorus_serving"  # where a party keeps itself with each service code (beside its fields)
-
-
 def serving(issuer: Party, service: str | None) -> Party:
     """The issuer with its service code, when the document gives one: the same party for the
-    same issuer (from the parties' cache) and code, so that what is kept on a party (its key,
-    its checks) serves the next orders too."""
+    same issuer (from the parties' cache) and code (``kept``), so that what is kept on a party
+    (its key, its checks) serves the next orders too."""
     if not service:
         return issuer
-    served: dict[str, Party] = issuer.__dict__.setdefault(_SERVING, {})
-    found = served.get(service)
-    if found is None:  # not dataclasses.replace, five times slower
-        found = served[service] = Party(issuer.name, issuer.ids, issuer.address, issuer.contact, service)
-    return found
+    # not dataclasses.replace, five times slower
+    return kept(
+        issuer, f"_chorus_serving:{service}", Party, issuer.name, issuer.ids, issuer.address, issuer.contact, service
+    )
 
 
 _ADDRESS = Fields(  # a UBL address (cac:PostalAddress, cac:Address): read in one walk

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from ..domain.model import Address, OrderDocument, Party, PartyId, Totals
+from ..domain.model import Address, OrderDocument, Party, PartyId, Totals, kept
 
 
 def to_dict(value: object) -> Any:
@@ -56,20 +56,12 @@ def party_json(party: Party) -> str:
     return _json(party)
 
 
-_MEMO = "_chorus_order_json"
-
-
 def order_json(doc: OrderDocument) -> str:
     """The order as its engagement version stores it (what ``to_dict`` gives, its attachments'
     bytes left out). Each party is put in as ``party_json`` made it, so a party met in many
-    orders is encoded once. The text is kept on the document (an attribute outside its fields:
-    equality, hashing and ``replace`` ignore it), so that the intake makes it while reading a
-    lot, before its turn to store, and the store reuses it."""
-    memo: str | None = doc.__dict__.get(_MEMO)
-    if memo is None:
-        memo = _order_json(doc)
-        doc.__dict__[_MEMO] = memo  # beside its fields, which stay as they are
-    return memo
+    orders is encoded once. The text is kept on the document (``kept``), so that the intake
+    makes it while reading a lot, before its turn to store, and the store reuses it."""
+    return kept(doc, "_chorus_order_json", _order_json, doc)
 
 
 def _order_json(doc: OrderDocument) -> str:

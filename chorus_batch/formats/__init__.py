@@ -5,7 +5,8 @@ documents from it.
 is opened (``pdf``) and its one embedded XML recognised like a file of its own; an XML document is
 claimed by its root tag, any other by its bytes, through the registry (``registry``), which
 refuses a document two syntaxes would claim. ``schema_issues`` validates it against its XSD,
-``rule_issues`` applies the official business rules, ``documents`` maps it to the domain with the
+``rule_issues`` applies the official business rules (``prefetch_schema`` compiles an XSD ahead, in
+the background), ``documents`` maps it to the domain with the
 syntax that recognised it, ``locate`` adds line numbers to findings, ``sniff_rank`` orders a run
 from the first bytes of its files, and ``response_writer`` answers orders of a syntax.
 
@@ -23,7 +24,7 @@ from lxml import etree
 
 from ..domain.model import Document
 from ..errors import DocumentRejected, Issue
-from . import cii, cppstatut, csv_ops, orderx, pdf, responses, ubl, ubl_invoice, xml  # noqa: F401 -- each registers itself
+from . import cii, cppstatut, csv_ops, orderx, pdf, responses, schemas, ubl, ubl_invoice, xml  # noqa: F401 -- each registers itself
 from .registry import BY_ARRIVAL, RANKS, REGISTRY, UNKNOWN_RANK, Recognised, ResponseWriter
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "documents",
     "locate",
     "looks_like_xml",
+    "prefetch_schema",
     "reading_notes",
     "recognise",
     "response_writer",
@@ -82,6 +84,13 @@ def reading_notes(doc: Recognised) -> list[Issue]:
     """Warnings about how the file was read, for its integration report: an operator CSV read as
     Windows-1252 (CSV_ENCODING_GUESSED)."""
     return csv_ops.notes(doc.data) if doc.root is None and doc.syntax == csv_ops.OperatorCsv.name else []
+
+
+def prefetch_schema(doc: Recognised) -> None:
+    """Start compiling the XSD of ``doc`` in the background (``schemas.prefetch``), so that
+    ``schema_issues`` finds it ready."""
+    if doc.schema is not None:
+        schemas.prefetch(doc.schema)
 
 
 def schema_issues(doc: Recognised) -> list[Issue]:

@@ -198,15 +198,15 @@ def ubl_address(node: etree._Element | None) -> Address | None:
     )
 
 
-_PARTIES: dict[tuple[str, bytes, str, tuple[tuple[str | None, str], ...]], Party] = {}
+_PARTIES: dict[tuple[str, str, str, tuple[tuple[str | None, str], ...]], Party] = {}
 
 
 def _cached(node: etree._Element, shape: str, build: Callable[[etree._Element], Party]) -> Party:
     """The party at ``node``, read by ``build`` (``shape`` names how). The same few parties come in
     file after file: a party already read at the same place (its identifiers carry their XPath)
-    with the same bytes and prefixes is given again from a cache."""
+    with the same serialised text and prefixes is given again from a cache."""
     tree = node.getroottree()
-    key = (shape, etree.tostring(node), tree.getpath(node), tuple(tree.getroot().nsmap.items()))
+    key = (shape, etree.tostring(node, encoding="unicode"), tree.getpath(node), tuple(tree.getroot().nsmap.items()))
     found = _PARTIES.get(key)
     if found is None:
         if len(_PARTIES) >= 4096:

@@ -16,7 +16,7 @@ before any ``try`` of its own.
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import importlib.util
 import signal
 import threading
@@ -146,9 +146,41 @@ def _compile(path: Path) -> etree.XMLSchema:
             raise resolver.kept
 
 
-@functools.cache
+_COMPILED: dict[str, etree.XMLSchema] = {}
+_UNDER_WAY: dict[str, threading.Thread] = {}  # compiling in the background (``prefetch``)
+
+
 def get(name: str) -> etree.XMLSchema:
-    """The compiled schema called ``name`` (one of ``NAMES``); unknown name -> ``KeyError``."""
+    """The compiled schema called ``name`` (one of ``NAMES``); unknown name -> ``KeyError``.
+    One that ``prefetch`` is compiling is waited for."""
+    found = _COMPILED.get(name)
+    if found is None:
+        if (thread := _UNDER_WAY.pop(name, None)) is not None:
+            thread.join()
+            found = _COMPILED.get(name)
+        if found is None:  # not prefetched, or that failed: compiled here, where its error is raised
+            found = _COMPILED[name] = _compile_named(name)
+    return found
+
+
+def prefetch(name: str) -> None:
+    """Start compiling the schema ``name`` in a thread of its own, unless it is compiled or
+    under way: lxml leaves the GIL while it compiles (80 ms for an order's), so the process
+    goes on meanwhile, on another core. What fails there is forgotten: ``get`` compiles again
+    and raises it to its caller."""
+    if name in _COMPILED or name in _UNDER_WAY or name not in _FILES:
+        return
+    thread = threading.Thread(target=_in_background, args=(name,), name=f"chorus-batch-xsd-{name}")
+    _UNDER_WAY[name] = thread
+    thread.start()
+
+
+def _in_background(name: str) -> None:
+    with contextlib.suppress(Exception):
+        _COMPILED[name] = _compile_named(name)
+
+
+def _compile_named(name: str) -> etree.XMLSchema:
     owner, relative = _FILES[name]
     root = schemas_dir() if owner == "ours" else facturx_dir()
     return _compile(root / relative)

@@ -53,7 +53,7 @@ from .. import formats
 from .. import store as db
 from ..config import Settings
 from ..errors import StoreError, WorkspaceError
-from ..workspace import OrderKey, Pending, Workspace, worker
+from ..workspace import OrderKey, Pending, Workspace, open_regular, worker
 from .processor import Claimed, Processor
 from .read import GROUP_FILES, Ready
 from .recovery import alive, recover
@@ -80,8 +80,24 @@ def store_in_lots(
     inbox is sorted. Once ``stop`` is set, the lots under way end at their next file boundary
     and no other lot begins (what they did is yielded all the same)."""
     with Peers.start(processor, len(inbox), stop or threading.Event()) as peers:
+        _prefetch_first(processor.ws, processor.settings.max_file_size)
         inbox.sort(processor.ws, lambda left: lot_size(left, peers.count + 1))
         yield from peers.share(inbox)
+
+
+def _prefetch_first(ws: Workspace, limit: int) -> None:
+    """Have the XSD of the inbox's first XML document (as listed) compiled in the background
+    while the inbox is sorted: a batch is mostly of one kind, and its first lot would wait for
+    that schema. A hint only: whatever goes wrong here is left to that file's own reading."""
+    with contextlib.suppress(Exception):
+        entry, _partner = next(ws.pending_entries(sort=False))
+        fd, info = open_regular(entry.path)
+        try:
+            data = os.read(fd, info.st_size) if info.st_size <= limit else b""
+        finally:
+            os.close(fd)
+        if formats.looks_like_xml(data):
+            formats.prefetch_schema(formats.recognise(data))
 
 
 def lot_size(left: int, processes: int) -> int:
@@ -152,9 +168,7 @@ class Inbox:
                     data = "/".join(lot).encode("utf-8", "surrogateescape")
                     fh.write(data)
                     self.offsets.append(self.offsets[-1] + len(data))
-                    keys = {_name_key(_named(entry)[0]) for entry in lot}
-                    self.clash.append(any(key in seen for key in keys))
-                    seen.update(keys)
+                    self.clash.append(seen.add({_name_key(_named(entry)[0]) for entry in lot}))
         except OSError as exc:  # var/ (full, read-only): no file's fault
             raise WorkspaceError(f"run cannot sort its inbox in {ws.var}: {exc.strerror or exc}") from None
         finally:
@@ -660,28 +674,35 @@ class _Seen:
     to be finished, as it would for a real clash; a key of an earlier lot is never missed."""
 
     BITS = 1 << 24
+    MASK = BITS - 1
 
     def __init__(self) -> None:
         self.bits = bytearray(self.BITS // 8)
 
-    def _places(self, key: str) -> tuple[int, int, int]:
-        h, mask = hash(key) & 0xFFFF_FFFF_FFFF_FFFF, self.BITS - 1
-        return h & mask, (h >> 20) & mask, (h >> 40) & mask
-
-    def __contains__(self, key: str) -> bool:
-        return all(self.bits[place >> 3] & (1 << (place & 7)) for place in self._places(key))
-
-    def update(self, keys: Iterable[str]) -> None:
+    def add(self, keys: Iterable[str]) -> bool:
+        """Note ``keys``; whether one of them was noted before (a lot's keys are distinct)."""
+        bits, met = self.bits, False
         for key in keys:
-            for place in self._places(key):
-                self.bits[place >> 3] |= 1 << (place & 7)
+            h = hash(key) & 0xFFFF_FFFF_FFFF_FFFF
+            found = True
+            for place in (h & self.MASK, (h >> 20) & self.MASK, (h >> 40) & self.MASK):
+                byte, bit = place >> 3, 1 << (place & 7)
+                if not bits[byte] & bit:
+                    found = False
+                    bits[byte] |= bit
+            met = met or found
+        return met
 
 
 def _name_key(name: str) -> str:
     """What a file's report, archive and rejected names are made from: files whose keys differ
     never compete for a name (``a.xml`` may become ``a.xml.1``, ``a.xml.1.json``, and
     ``a.xml.errors.json`` sits beside a rejected ``a.xml``)."""
-    return re.sub(r"(\.\d+)+$", "", name.removesuffix(".errors.json"))
+    name = name.removesuffix(".errors.json")
+    return _NUMBERED.sub("", name) if name[-1:].isdigit() else name  # the pattern only where it may match
+
+
+_NUMBERED = re.compile(r"(\.\d+)+$")
 
 
 class _Records(logging.Handler):

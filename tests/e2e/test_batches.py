@@ -374,6 +374,32 @@ def test_the_compact_inbox_of_a_run_sorts_as_the_workspace_orders(tmp_path: Path
         assert list(ws.var.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    ("first", "prefetched"),
+    [
+        (ubl_order("EJ-1", ISSUERS[0], SUPPLIERS[0], [LINE], date(2026, 1, 5)), ["ubl-order"]),
+        (b"<Order><unclosed", []),  # not read: left to the file's own reading
+        (b"engagement_number;action\nEJ-1;accept\n", []),  # not XML: no schema
+        (None, []),  # a named pipe: never opened for reading (it would wait for a writer)
+    ],
+)
+def test_the_run_compiles_the_schema_of_its_first_file_while_it_sorts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first: bytes | None, prefetched: list[str]
+) -> None:
+    ws = Workspace(tmp_path)
+    ws.inbox.mkdir(parents=True)
+    if first is None:
+        os.mkfifo(ws.inbox / "first.xml")
+    else:
+        (ws.inbox / "first.xml").write_bytes(first)
+    asked: list[str] = []
+    monkeypatch.setattr(formats.schemas, "prefetch", asked.append)
+    lots._prefetch_first(ws, 10 << 20)
+    assert asked == prefetched
+    lots._prefetch_first(Workspace(tmp_path / "none"), 10 << 20)  # no inbox at all: nothing happens
+    assert asked == prefetched
+
+
 def test_with_peers_the_last_lots_of_a_run_are_smaller() -> None:
     """Alone, a run cuts lots of ``LOT_FILES``; with peers, a lot is at most a share of what is
     left to cut, so the lots shrink at the end (the last ones of 16 files) and a process that
@@ -396,6 +422,6 @@ def test_with_peers_the_last_lots_of_a_run_are_smaller() -> None:
 def test_the_filter_of_earlier_names_never_misses_one() -> None:
     seen = lots._Seen()
     names = [f"ubl-order-EJ{i:010d}.xml" for i in range(20_000)]
-    seen.update(names[:10_000])
-    assert all(name in seen for name in names[:10_000])
-    assert sum(name in seen for name in names[10_000:]) < 10  # false alarms are rare
+    assert not seen.add(names[:10_000])
+    assert all(seen.add([name]) for name in names[:10_000])
+    assert sum(seen.add([name]) for name in names[10_000:]) < 10  # false alarms are rare

@@ -10,6 +10,7 @@ variant must get the same verdict and the same error messages from both.
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -147,6 +148,49 @@ def test_every_registered_schema_compiles(name: str) -> None:
     schema = schemas.get(name)
     assert isinstance(schema, etree.XMLSchema)
     assert schemas.get(name) is schema  # compiled once per process
+
+
+@pytest.fixture
+def fresh_schemas(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
+    """No schema compiled yet; each compilation noted as (name, in the main thread)."""
+    compiled: list[tuple[str, bool]] = []
+    real = schemas._compile_named
+
+    def noted(name: str) -> etree.XMLSchema:
+        compiled.append((name, threading.current_thread() is threading.main_thread()))
+        return real(name)
+
+    monkeypatch.setattr(schemas, "_compile_named", noted)
+    monkeypatch.setattr(schemas, "_COMPILED", {})
+    monkeypatch.setattr(schemas, "_UNDER_WAY", {})
+    return compiled
+
+
+def test_a_prefetched_schema_is_compiled_once_in_the_background(fresh_schemas: list[tuple[str, bool]]) -> None:
+    schemas.prefetch("ubl-order")
+    schemas.prefetch("ubl-order")  # under way: not started again
+    schema = schemas.get("ubl-order")  # waits for it
+    assert schemas.get("ubl-order") is schema
+    schemas.prefetch("ubl-order")  # compiled: nothing to do
+    schemas.prefetch("ubl-despatch-advice")  # not a schema of ours: nothing either
+    assert fresh_schemas == [("ubl-order", False)]
+
+
+def test_a_prefetch_that_failed_is_compiled_again_where_it_is_asked(
+    fresh_schemas: list[tuple[str, bool]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    noted = schemas._compile_named
+
+    def failing_in_the_background(name: str) -> etree.XMLSchema:
+        schema = noted(name)
+        if threading.current_thread() is not threading.main_thread():
+            raise OSError("a disk that failed once")
+        return schema
+
+    monkeypatch.setattr(schemas, "_compile_named", failing_in_the_background)
+    schemas.prefetch("ubl-order")
+    assert isinstance(schemas.get("ubl-order"), etree.XMLSchema)
+    assert fresh_schemas == [("ubl-order", False), ("ubl-order", True)]
 
 
 def test_unknown_schema_name_is_a_key_error() -> None:

@@ -63,6 +63,7 @@ log = logging.getLogger("chorus_batch")
 
 LOT_FILES = 400  # files a process reads and checks before its turn to store them
 PEERS_MIN_FILES = 32  # below this, peer processes would cost more than they save
+PREFETCH_BYTES = 1 << 20  # the biggest first file read to compile its schema ahead (``_prefetch_first``)
 PEERS_GRACE = 10.0  # seconds a stopping peer has to reach a file boundary before it is killed
 STOPPING = {signal.SIGINT, signal.SIGTERM}
 _no_more_lots = threading.Event()  # a peer's SIGTERM: it ends after the lot in hand
@@ -88,12 +89,13 @@ def store_in_lots(
 def _prefetch_first(ws: Workspace, limit: int) -> None:
     """Have the XSD of the inbox's first XML document (as listed) compiled in the background
     while the inbox is sorted: a batch is mostly of one kind, and its first lot would wait for
-    that schema. A hint only: whatever goes wrong here is left to that file's own reading."""
+    that schema. A hint only: whatever goes wrong here is left to that file's own reading, and
+    a file over ``PREFETCH_BYTES`` (or ``limit``) is not read for it."""
     with contextlib.suppress(Exception):
         entry, _partner = next(ws.pending_entries(sort=False))
         fd, info = open_regular(entry.path)
         try:
-            data = os.read(fd, info.st_size) if info.st_size <= limit else b""
+            data = os.read(fd, info.st_size) if info.st_size <= min(limit, PREFETCH_BYTES) else b""
         finally:
             os.close(fd)
         if formats.looks_like_xml(data):

@@ -397,6 +397,8 @@ def test_the_run_compiles_the_schema_of_its_first_file_while_it_sorts(
     lots._prefetch_first(ws, 10 << 20)
     assert asked == prefetched
     lots._prefetch_first(Workspace(tmp_path / "none"), 10 << 20)  # no inbox at all: nothing happens
+    monkeypatch.setattr(lots, "PREFETCH_BYTES", 10)
+    lots._prefetch_first(ws, 10 << 20)  # a first file too big to be read for a hint
     assert asked == prefetched
 
 

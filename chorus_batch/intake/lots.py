@@ -82,8 +82,11 @@ def store_in_lots(
     and no other lot begins (what they did is yielded all the same)."""
     with Peers.start(processor, len(inbox), stop or threading.Event()) as peers:
         _prefetch_first(processor.ws, processor.settings.max_file_size)
-        inbox.sort(processor.ws, lambda left: lot_size(left, peers.count + 1))
-        yield from peers.share(inbox)
+        try:
+            inbox.sort(processor.ws, lambda left: lot_size(left, peers.count + 1))
+            yield from peers.share(inbox)
+        finally:
+            formats.schemas.settle()  # no compilation outlives the run (a first file never read)
 
 
 def _prefetch_first(ws: Workspace, limit: int) -> None:

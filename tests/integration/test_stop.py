@@ -10,11 +10,13 @@ import random
 import threading
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from chorus_batch import FileResult, FileStatus, Session
 from chorus_batch.demo.generate import ISSUERS, SUPPLIERS, engagement_number, random_lines, ubl_order
+from chorus_batch.formats import schemas
 from chorus_batch.intake import lots
 from chorus_batch.intake.processor import Processor
 from chorus_batch.intake.watch import Watcher
@@ -82,6 +84,25 @@ def test_a_stop_before_the_run_touches_nothing(session: Session) -> None:
     summary = session.run(stop=stop)
     assert (summary.total, summary.interrupted, summary.left) == (0, 0, FILES)
     _assert_left(session, done=0)
+
+
+def test_a_run_that_reads_nothing_leaves_no_schema_compiling(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first file's schema, compiled while the inbox is sorted, is waited for even when no
+    file is read (here a stop comes with the end of the sort): no compilation outlives the run."""
+    stop = threading.Event()
+    real_sort = lots.Inbox.sort
+
+    def sort_then_stop(inbox: lots.Inbox, *args: Any) -> None:
+        real_sort(inbox, *args)
+        stop.set()
+
+    monkeypatch.setattr(lots.Inbox, "sort", sort_then_stop)
+    monkeypatch.setattr(schemas, "_COMPILED", {})  # nothing compiled yet: the prefetch starts a thread
+    with session.store() as store:
+        processor = Processor(session.ws, store, session.settings)
+        assert list(lots.store_in_lots(processor, lots.Inbox.listed(session.ws), stop)) == []
+    assert "ubl-order" in schemas._COMPILED and not schemas._UNDER_WAY
+    assert len(_names(session.ws.inbox)) == FILES
 
 
 def _assert_left(session: Session, done: int) -> None:

@@ -154,6 +154,7 @@ def test_every_registered_schema_compiles(name: str) -> None:
 @pytest.fixture
 def fresh_schemas(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
     """No schema compiled yet; each compilation noted as (name, in the main thread)."""
+    schemas.settle()  # none left under way by an earlier test
     compiled: list[tuple[str, bool]] = []
     real = schemas._compile_named
 
@@ -172,9 +173,12 @@ def test_a_prefetched_schema_is_compiled_once_in_the_background(fresh_schemas: l
     schemas.prefetch("ubl-order")  # under way: not started again
     schema = schemas.get("ubl-order")  # waits for it
     assert schemas.get("ubl-order") is schema
+    schemas.prefetch("ubl-order-response")
+    schemas.settle()  # waited for, and kept
+    assert "ubl-order-response" in schemas._COMPILED and not schemas._UNDER_WAY
     schemas.prefetch("ubl-order")  # compiled: nothing to do
     schemas.prefetch("ubl-despatch-advice")  # not a schema of ours: nothing either
-    assert fresh_schemas == [("ubl-order", False)]
+    assert fresh_schemas == [("ubl-order", False), ("ubl-order-response", False)]
 
 
 def test_a_prefetch_that_failed_is_compiled_again_where_it_is_asked(

@@ -69,6 +69,8 @@ def recognise(data: bytes) -> Recognised:
 def looks_like_xml(data: bytes) -> bool:
     """Whether ``data`` is to be parsed as XML: its first character, past blanks and a byte-order
     mark (UTF-8 or UTF-16), is ``<``. A mark alone says nothing: spreadsheets write one before a CSV."""
+    if data[:1] == b"<":  # most files: no mark, no blank before it (what follows would say the same)
+        return True
     for bom, codec in _BOMS:
         if data.startswith(bom):
             head = data[len(bom) : len(bom) + 512]

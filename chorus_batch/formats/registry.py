@@ -21,6 +21,9 @@ Two syntaxes never both take a document:
 The order of a run comes from the first bytes of each file (``sniff``): the ``TextSyntax`` claims,
 then the ``markers`` of every syntax, merged into one list at registration and looked for in
 ``_SNIFF_ORDER``, stopping at the first found: no more work per file than one hand-written chain.
+The markers of one syntax that share a long part (``_gate``: Order-X's three
+``<ram:TypeCode>2..<``) are looked for only where that part is: one search instead of three in a
+head without it, the same answer.
 """
 
 from __future__ import annotations
@@ -168,7 +171,7 @@ class Registry:
         self._by_root: dict[str, XmlSyntax] = {}
         self._by_text: dict[str, TextSyntax] = {}  # by name
         self._syntaxes: list[Syntax] = []
-        self._markers: list[tuple[int, bytes, str]] = []  # (_SNIFF_ORDER, marker, kind), sorted
+        self._markers: list[tuple[int, bytes, str, bytes]] = []  # (_SNIFF_ORDER, marker, kind, gate), sorted
         self._writers: dict[str, ResponseWriter] = {}
 
     @property
@@ -195,7 +198,8 @@ class Registry:
         else:
             raise TypeError(f"{syntax!r} is neither an XmlSyntax nor a TextSyntax")
         self._syntaxes.append(syntax)
-        self._markers += [(_sniff_order(kind), marker, kind) for marker, kind in syntax.markers]
+        gate = _gate([marker for marker, _kind in syntax.markers])
+        self._markers += [(_sniff_order(kind), marker, kind, gate) for marker, kind in syntax.markers]
         self._markers.sort(key=lambda found: found[0])  # stable: registration order within a kind
 
     def register_writer(self, writer: ResponseWriter) -> None:
@@ -260,9 +264,16 @@ class Registry:
             kind = syntax.claim(head)
             if kind is not None and _sniff_order(kind) < rank:
                 found, rank = kind, _sniff_order(kind)
-        for order, marker, kind in self._markers:
+        gates: dict[bytes, bool] = {}  # each gate looked for once
+        for order, marker, kind, gate in self._markers:
             if order >= rank:
                 break
+            if gate:
+                shown = gates.get(gate)
+                if shown is None:
+                    shown = gates[gate] = gate in head
+                if not shown:
+                    continue
             if marker in head:
                 return kind
         return found
@@ -278,6 +289,23 @@ class Registry:
 
 def _sniff_order(kind: str) -> int:
     return _SNIFF_ORDER.get(kind, len(_SNIFF_ORDER))
+
+
+GATE_BYTES = 8  # a shorter common part would be in most heads: no search saved
+
+
+def _gate(markers: list[bytes]) -> bytes:
+    """The longest part every one of ``markers`` holds, if they are several and it is at least
+    ``GATE_BYTES`` long: a head without it shows none of them. ``b""`` (no gate) otherwise."""
+    if len(markers) < 2:
+        return b""
+    shortest = min(markers, key=len)
+    for size in range(len(shortest), GATE_BYTES - 1, -1):
+        for start in range(len(shortest) - size + 1):
+            part = shortest[start : start + size]
+            if all(part in marker for marker in markers):
+                return part
+    return b""
 
 
 REGISTRY = Registry()

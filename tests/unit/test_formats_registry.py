@@ -11,7 +11,11 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from lxml import etree
 
 from chorus_batch import formats
@@ -145,3 +149,43 @@ def test_response_writers_by_the_order_syntax() -> None:
     with pytest.raises(ValueError, match="ubl orders already have a response writer"):
         REGISTRY.register_writer(Writer(syntax="ubl", tag="other", write=lambda response: b""))
     assert formats.response_writer("ubl").tag == "ubl"
+
+
+def _chain(head: bytes) -> str | None:
+    """The markers looked for one after the other, as before gates: the answer the gates keep."""
+    return next((kind for _order, marker, kind, _gate in REGISTRY._markers if marker in head), None)
+
+
+class _Counted(bytes):
+    """A head that counts the searches made in it."""
+
+    searches = 0
+
+    def __contains__(self, part: object) -> bool:
+        type(self).searches += 1
+        assert isinstance(part, bytes)
+        return bytes.__contains__(self, part)
+
+
+def test_markers_sharing_a_long_part_are_looked_for_behind_it() -> None:
+    """Order-X's three type codes share ``<ram:TypeCode>2``: a head without it is searched once
+    for them, not three times; a part shorter than ``GATE_BYTES`` (the UBL family's ``Order``)
+    or a syntax with one marker gives no gate."""
+    assert registry._gate([b"<ram:TypeCode>231<", b"<ram:TypeCode>230<", b"<ram:TypeCode>220<"]) == b"<ram:TypeCode>2"
+    assert registry._gate([b"OrderResponse-2", b"OrderChange-2", b"Order-2"]) == b""
+    assert registry._gate([b"CrossIndustryInvoice"]) == b""
+    before = list(itertools.takewhile(lambda m: m[1] != b"Order-2", REGISTRY._markers))
+    plain = [m for m in before if not m[3]]
+    assert len(before) - len(plain) == 3  # Order-X's three, behind one gate
+    _Counted.searches = 0
+    assert REGISTRY.sniff(_Counted(ORDER), xml=True) == "order"
+    assert _Counted.searches == len(plain) + 2  # those, the gate once, then Order-2 found
+
+
+PARTS = sorted({m[1] for m in REGISTRY._markers} | {m[3] for m in REGISTRY._markers if m[3]} | {b"<ram:TypeCode>3"})
+
+
+@given(st.lists(st.one_of(st.sampled_from(PARTS), st.binary(max_size=8)), max_size=6))
+def test_gates_never_change_what_a_head_shows(parts: list[bytes]) -> None:
+    head = b"".join(parts)
+    assert REGISTRY.sniff(head, xml=True) == _chain(head)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import fields, is_dataclass
 from datetime import date
 from decimal import Decimal
-from functools import cache, lru_cache
+from functools import cache
 from typing import Any
 
 import orjson
@@ -50,10 +50,11 @@ def _json(value: object, sort_keys: bool = False) -> str:
     return orjson.dumps(value, default=_decimal, option=orjson.OPT_SORT_KEYS if sort_keys else 0).decode()
 
 
-@lru_cache(maxsize=4096)
 def party_json(party: Party) -> str:
-    """A party as documents and the parties table store it."""
-    return _json(party)
+    """A party as documents and the parties table store it, made once a party (``kept``: the
+    readers give the same party back document after document; a cache keyed by the party
+    itself hashed and compared its every field at each call)."""
+    return kept(party, "_chorus_party_json", _json, party)
 
 
 def order_json(doc: OrderDocument) -> str:

@@ -78,6 +78,16 @@ def test_a_party_keeps_its_key_once_found_and_nothing_else_sees_it() -> None:
     assert "_chorus" not in codec.party_json(party)
 
 
+def test_a_party_keeps_its_json_once_made() -> None:
+    """``party_json`` is made once a party (a party comes back in document after document): the
+    same text again, without hashing the party; a party made by ``replace`` gets its own."""
+    party = Party("Mairie", (PartyId("0009", SIRET),))
+    made = codec.party_json(party)
+    object.__setattr__(party, "name", "Autre")  # only the kept text can still say Mairie
+    assert codec.party_json(party) == made
+    assert json.loads(codec.party_json(replace(party)))["name"] == "Autre"
+
+
 def test_a_party_keeps_its_checks_by_role() -> None:
     """``check_party`` keeps each role's issues on the party (the same parties come in file after
     file): the same issues again, even once nothing could find them any more, and a party made

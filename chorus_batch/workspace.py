@@ -142,7 +142,8 @@ class Workspace:
     root: Path
     # destinations planned for files whose moves wait for their batch's commit: not free either.
     # Each has a sequence number, so that a file's own plans can be dropped when it rolls back.
-    planned: dict[Path, int] = field(default_factory=dict, compare=False, repr=False)
+    # Kept by their text, which a path keeps once made (a new Path hashes all its parts).
+    planned: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
     _plans: list[int] = field(default_factory=lambda: [0], compare=False, repr=False)  # the last number given
     skipped: set[Path] = field(default_factory=set, compare=False, repr=False)  # folders left in the inbox, logged
     # the folders files go to, one object each (``_under``)
@@ -531,14 +532,14 @@ class Workspace:
         base = fitting(text)
         target = self.acks / f"{base}.json"
         n = 1
-        while target in self.planned or _lexists(target):
+        while str(target) in self.planned or _lexists(target):
             target = self.acks / f"{base}.{n}.json"
             n += 1
         return self._plan(target)
 
     def _plan(self, path: Path) -> Path:
         self._plans[0] += 1
-        self.planned[path] = self._plans[0]
+        self.planned[str(path)] = self._plans[0]
         return path
 
     def plans_made(self) -> int:
@@ -655,12 +656,12 @@ def _lexists(path: Path) -> bool:
     return os.access(path, os.F_OK, follow_symlinks=False)
 
 
-def _free_name(folder: Path, name: str, also: str = "", taken: Container[Path] = ()) -> Path:
+def _free_name(folder: Path, name: str, also: str = "", taken: Container[str] = ()) -> Path:
     """``folder/name``, or ``folder/name.N`` when that (or its companion) is taken or planned
     (``name`` then shortened first if it must be, to leave room for the number)."""
     target = folder / name
     n = 1
-    while target in taken or _lexists(target) or (also and target.with_name(target.name + also).exists()):
+    while str(target) in taken or _lexists(target) or (also and target.with_name(target.name + also).exists()):
         target = folder / f"{fitting(name)}.{n}"
         n += 1
     return target

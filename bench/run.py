@@ -231,6 +231,11 @@ def bench(
         )
     if "floor" in rows:
         print("target (issue 18): ratio <= 1.5 on a RAM disk (--tmpfs), start-up included")
+        cpus, cpu_ratio = len(os.sched_getaffinity(0)), rows["real"]["cpu"] / rows["floor"]["cpu"]
+        print(
+            f"CPU: the run's {cpu_ratio:.2f} x the floor's; shared by {cpus} CPUs, its time cannot be"
+            f" below about {cpu_ratio / cpus:.2f} x the floor's (more with its start, where one process works)"
+        )
         print(f"floor: {rows['floor']['valid']} XSD-valid; seconds per step: {rows['floor']['steps']}")
     statuses = ack_statuses(spaces["real"])
     left = sum(1 for _ in (spaces["real"] / "inbox").iterdir())

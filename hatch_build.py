@@ -1,7 +1,7 @@
 """Build hook: compiles ``chorus_batch/formats/_walk.pyx`` (Cython, against the build's lxml)
 into the source tree, where a checkout's tests and an editable install find it, and puts it in
 the wheel. Where it cannot be compiled (no C compiler), the package is built without it and
-walks in Python, unless ``CHORUS_REQUIRE_NATIVE=1`` (as in ``.ci/run``) makes that an error."""
+reads in Python, unless ``CHORUS_REQUIRE_NATIVE=1`` (as in ``.ci/run``) makes that an error."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ class NativeWalk(BuildHookInterface):
         except Exception as exc:  # the compiler's or Cython's own failure: reported, then pure Python
             if os.environ.get("CHORUS_REQUIRE_NATIVE") == "1":
                 raise
-            print(f"chorus-batch: {SOURCE} not compiled ({exc}); the walk stays in Python", file=sys.stderr)
+            print(f"chorus-batch: {SOURCE} not compiled ({exc}); its steps run in Python", file=sys.stderr)
             return
         build_data["pure_python"] = False
         build_data["infer_tag"] = True

@@ -1,15 +1,17 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
-"""``xml.Fields``' walk and the parties' cache key (``key``) in C, over libxml2's nodes through
-lxml's public C API.
+"""Three steps of reading a document in C, over libxml2's nodes through lxml's public C API:
+``xml.Fields``' walk (``walk``), the parties' cache key of ``common._cached`` (``key``) and the
+currencies of a document's amounts (``attribute_values``).
 
 The walk in Python (``xml._walk``) asks lxml for every child it passes: a proxy object and its
 ``{namespace}local`` tag, made as a new string each time, then a dictionary lookup with it. Most
 children are passed over: here their names are compared in C, and a proxy is made only for an
-element that a path ends at. The result is the same (the same proxies lxml gives for the same
-nodes); ``tests/unit/test_native_walk.py`` compares the two walks.
+element that a path ends at. Each step gives what its Python gives (the same proxies lxml gives
+for the same nodes); ``tests/unit/test_xml_fields.py`` and ``test_party_cache_key.py`` compare
+them.
 
 Built by ``hatch_build.py`` against the lxml of the build; ``xml.py`` uses it only when that is
-the lxml it runs with (``BUILT_FOR``), and walks in Python otherwise.
+the lxml it runs with (``BUILT_FOR``), and the Python steps run otherwise.
 """
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
@@ -102,17 +104,17 @@ def key(cetree._Element node):
     serialising the subtree (``etree.tostring``), ``getpath`` and the root's ``nsmap``."""
     cdef Buffer out
     out.data, out.size, out.room = NULL, 0, 0
-    cdef xtree.xmlNode* c_node = node._c_node
-    cdef xtree.xmlNode* up = c_node
+    cdef xtree.xmlNode* root = node._c_node
+    cdef xtree.xmlNode* up = root
     try:
-        _subtree(&out, c_node)
+        _subtree(&out, root)
         while up is not NULL and up.type == xtree.XML_ELEMENT_NODE:
             _put(&out, b"U", up.name)
             _put_ns(&out, up.ns)
             _rank(&out, up)
-            c_node = up
+            root = up
             up = up.parent
-        _declarations(&out, c_node.nsDef)  # the root's
+        _declarations(&out, root.nsDef)
         return PyBytes_FromStringAndSize(out.data, out.size)
     finally:
         free(out.data)

@@ -19,19 +19,19 @@ from lxml import etree
 from ..errors import DocumentRejected, Issue
 from . import schemas
 
-try:  # the walk of ``Fields`` compiled (``_walk.pyx``)
+try:  # three steps of reading compiled (``_walk.pyx``): ``Fields``' walk, the parties' key, the currencies
     from . import _walk as _compiled
-except ImportError:  # a checkout not built, a build without a C compiler: the walk in Python
+except ImportError:  # a checkout not built, a build without a C compiler: those steps in Python
     _compiled = None  # type: ignore[assignment]  # the module, or nothing when it was not built
 
 
 def usable(compiled: ModuleType | None, lxml_version: str) -> ModuleType | None:
-    """The compiled walk when it was built against the lxml that runs (``lxml_version``): lxml's
+    """The compiled module when it was built against the lxml that runs (``lxml_version``): lxml's
     C structures may differ from one release to the next."""
     return compiled if compiled is not None and lxml_version == compiled.BUILT_FOR else None
 
 
-native = usable(_compiled, etree.__version__)  # None: ``Fields`` walks in Python
+native = usable(_compiled, etree.__version__)  # None: the steps run in Python
 
 # A DOCTYPE or an entity declaration has no place in an order or an invoice: refuse it before
 # libxml2 sees it (and again after parsing, for encodings a byte scan cannot read).
